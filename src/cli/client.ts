@@ -1,0 +1,39 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultDir } from '../datadir.js';
+import { SteleError } from '../errors.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:7433';
+export const defaultUrl = () => process.env.STELE_URL ?? `http://${DEFAULT_LISTEN}`;
+
+/** The token for API calls: --token, then $STELE_TOKEN, then the admin token of the data directory. */
+export function resolveToken(opts: { token?: string; dir?: string }): string | undefined {
+  if (opts.token) return opts.token;
+  if (process.env.STELE_TOKEN) return process.env.STELE_TOKEN;
+  const file = join(opts.dir ?? defaultDir(), 'admin.token');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
+/** Calls the Stele API and returns the JSON answer, turning an error answer into a SteleError. */
+export async function api<T>(base: string, path: string, init: RequestInit & { token?: string } = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  let res: Response;
+  try {
+    res = await fetch(`${base.replace(/\/+$/, '')}${path}`, { ...init, headers });
+  } catch (err) {
+    throw new SteleError('unreachable', `cannot reach ${base}: ${(err as Error).cause ?? (err as Error).message}`, 503);
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const e = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new SteleError(e?.code ?? 'http_error', `${res.status}: ${e?.message ?? text}`, res.status);
+  }
+  return body as T;
+}

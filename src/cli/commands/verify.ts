@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { SteleError } from '../../errors.js';
+import { VerifyError, verifyLog } from '../../tlog/verify.js';
+import { openSource, type SourceOptions } from './source.js';
+
+/** `stele verify`: exit 0 only when the whole log checks out; otherwise name the first bad part. */
+export async function verifyCommand(opts: SourceOptions & { since?: string; json?: boolean }): Promise<void> {
+  const { source, verifier, where } = openSource(opts);
+  const since = opts.since ? readFileSync(opts.since, 'utf8') : undefined;
+  const bar = process.stderr.isTTY ? new SingleBar({ format: 'verifying {bar} {percentage}% {value}/{total} entries', stream: process.stderr }) : null;
+  let started = false;
+  try {
+    const r = await verifyLog(source, verifier, {
+      since,
+      onProgress: (done, total) => {
+        if (!bar) return;
+        if (!started) bar.start(total, 0);
+        started = true;
+        bar.update(done);
+      },
+    });
+    bar?.stop();
+    const root = r.checkpoint.root.toString('base64');
+    if (opts.json) console.log(JSON.stringify({ ok: true, origin: r.checkpoint.origin, size: r.checkpoint.size, root }));
+    else console.log(`OK: ${where}: ${r.checkpoint.size} entries, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}`);
+  } catch (err) {
+    bar?.stop();
+    if (err instanceof VerifyError) throw new SteleError('verify_failed', `verification FAILED: ${err.message}`);
+    throw err;
+  }
+}

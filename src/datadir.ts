@@ -1,0 +1,140 @@
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { TokenStore } from './auth/tokens.js';
+import { SteleError } from './errors.js';
+import { writeDurably } from './log/fs-storage.js';
+import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from './tlog/note.js';
+
+/**
+ * The embedded data directory:
+ *
+ *     stele.json        origin and format version
+ *     keys/log.key      the log's Ed25519 signing key (signed-note format, mode 0600)
+ *     keys/log.vkey     its verifier key, the string auditors configure
+ *     auth/tokens.json  hashes of the bearer tokens
+ *     admin.token       the first admin token in the clear (mode 0600), for the local operator
+ *     log/ wal/ state/  the log itself (see FsLogStorage)
+ *     LOCK              the pid of the process that has the directory open for writing
+ */
+export interface DataDirConfig {
+  version: 1;
+  origin: string;
+}
+
+export interface InitResult {
+  dir: string;
+  origin: string;
+  vkey: string;
+  /** The admin token, only when this call created the directory. */
+  token?: string;
+  tokenFile: string;
+  created: boolean;
+}
+
+export const defaultDir = () => resolve(process.env.STELE_DIR ?? 'stele-data');
+export const defaultOrigin = () => `${hostname()}/stele`;
+
+const paths = (dir: string) => ({
+  config: join(dir, 'stele.json'),
+  key: join(dir, 'keys', 'log.key'),
+  vkey: join(dir, 'keys', 'log.vkey'),
+  tokens: join(dir, 'auth', 'tokens.json'),
+  adminToken: join(dir, 'admin.token'),
+  lock: join(dir, 'LOCK'),
+});
+
+export function isDataDir(dir: string): boolean {
+  return existsSync(paths(dir).config);
+}
+
+/** Creates a data directory with a fresh signing key and admin token; a no-op if it exists. */
+export async function initDataDir(dir: string, origin = defaultOrigin()): Promise<InitResult> {
+  dir = resolve(dir);
+  const p = paths(dir);
+  if (isDataDir(dir)) {
+    const cfg = readConfig(dir);
+    return { dir, origin: cfg.origin, vkey: readFileSync(p.vkey, 'utf8').trim(), tokenFile: p.adminToken, created: false };
+  }
+  if (!/^[^\s+]+$/.test(origin)) throw new SteleError('bad_origin', `origin "${origin}" must be non-empty with no spaces or "+"`);
+  for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
+  const { skey, vkey } = generateKey(origin);
+  await writeDurably(p.key, `${skey}\n`, 0o600);
+  await writeDurably(p.vkey, `${vkey}\n`);
+  const token = await TokenStore.load(p.tokens).create('admin', 'admin');
+  await writeDurably(p.adminToken, `${token}\n`, 0o600);
+  // The config last: its presence is what marks the directory as initialised.
+  await writeDurably(p.config, `${JSON.stringify({ version: 1, origin } satisfies DataDirConfig, null, 2)}\n`);
+  return { dir, origin, vkey, token, tokenFile: p.adminToken, created: true };
+}
+
+export function readConfig(dir: string): DataDirConfig {
+  const p = paths(dir);
+  if (!existsSync(p.config)) throw new SteleError('no_data_dir', `${dir} is not a Stele data directory (run "stele init --dir ${dir}")`);
+  const cfg = JSON.parse(readFileSync(p.config, 'utf8')) as DataDirConfig;
+  if (cfg.version !== 1) throw new SteleError('bad_data_dir', `${p.config}: unsupported version ${String(cfg.version)}`);
+  return cfg;
+}
+
+export interface DataDir {
+  dir: string;
+  config: DataDirConfig;
+  signer: Signer;
+  verifier: Verifier;
+  vkey: string;
+  tokens: TokenStore;
+  tokenFile: string;
+}
+
+export function loadDataDir(dir: string): DataDir {
+  dir = resolve(dir);
+  const config = readConfig(dir);
+  const p = paths(dir);
+  const signer = newSigner(readFileSync(p.key, 'utf8').trim());
+  const vkey = readFileSync(p.vkey, 'utf8').trim();
+  return { dir, config, signer, verifier: newVerifier(vkey), vkey, tokens: TokenStore.load(p.tokens), tokenFile: p.adminToken };
+}
+
+/** The verifier key of a data directory, for read-only tools. */
+export function readVerifierKey(dir: string): string {
+  return readFileSync(paths(resolve(dir)).vkey, 'utf8').trim();
+}
+
+/**
+ * Takes the directory's write lock: a second server (or a local `stele append`) on the same
+ * directory would fork the log. A lock left by a dead process is taken over.
+ */
+export function lockDataDir(dir: string): () => void {
+  const lock = paths(resolve(dir)).lock;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx', 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        try {
+          unlinkSync(lock);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new SteleError('locked', `${dir} is in use by process ${pid} (a running "stele serve"?)`, 409);
+      }
+      unlinkSync(lock);
+    }
+  }
+  throw new SteleError('locked', `could not lock ${dir}`, 409);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Validation and normalisation of client events: the first steps of ingest (validate → normalise →
+ * authorise → seal → sequence). Everything here runs once per event on the hot path, so it avoids
+ * allocation where it can and does nothing twice.
+ */
+import { randomFillSync } from 'node:crypto';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { SteleError } from '../errors.js';
+import { formatMicros } from './record.js';
+import { eventSchema } from './schema.js';
+import type { Event } from './types.js';
+
+/** Maximum nesting of arrays/objects anywhere in an event; the event object itself is level 1. */
+export const MAX_DEPTH = 32;
+
+// ---------------------------------------------------------------------------------------------
+// Depth and string scan
+
+interface WellFormed {
+  isWellFormed(): boolean; // ES2024, in Node >= 20; the project's lib is es2023
+}
+
+interface Finding {
+  code: 'too_deep' | 'surrogate';
+  path: string; // JSON pointer
+  key: boolean; // the problem is in a key of the object at `path`, not a value
+}
+
+// The scan's stack is the path from the root to the current container (a real depth-first walk,
+// so the pointer of a problem is known without building paths on the way). Module-level and
+// reused: the scan is synchronous, and reuse keeps it allocation-free apart from Object.keys.
+const stackNodes: unknown[] = [];
+const stackKeys: (string[] | null)[] = [];
+const stackNext: number[] = [];
+
+function escapeSegment(s: string): string {
+  return s.includes('~') || s.includes('/') ? s.replace(/~/g, '~0').replace(/\//g, '~1') : s;
+}
+
+/** Pointer of the child currently being visited at each level up to `sp` (exclusive). */
+function pathTo(sp: number): string {
+  let p = '';
+  for (let j = 0; j < sp; j++) {
+    const i = (stackNext[j] as number) - 1;
+    const keys = stackKeys[j];
+    p += `/${keys ? escapeSegment(keys[i] as string) : String(i)}`;
+  }
+  return p;
+}
+
+/**
+ * Walks `root` iteratively (a million-deep array costs `max` steps, never the call stack) and
+ * reports the first container nested deeper than `max`, or, when `strings`, the first string or
+ * key holding a lone UTF-16 surrogate (which canonical JSON cannot carry).
+ */
+function scan(root: unknown, max: number, strings: boolean): Finding | undefined {
+  if (typeof root !== 'object' || root === null) {
+    if (strings && typeof root === 'string' && !(root as unknown as WellFormed).isWellFormed()) {
+      return { code: 'surrogate', path: '', key: false };
+    }
+    return undefined;
+  }
+  if (max < 1) return { code: 'too_deep', path: '', key: false };
+  let sp = 0;
+  let found: Finding | undefined;
+  const push = (node: object): void => {
+    stackNodes[sp] = node;
+    stackKeys[sp] = Array.isArray(node) ? null : Object.keys(node);
+    stackNext[sp] = 0;
+    sp++;
+  };
+  push(root);
+  while (sp > 0) {
+    const top = sp - 1;
+    const node = stackNodes[top] as Record<string, unknown> & unknown[];
+    const keys = stackKeys[top] as string[] | null;
+    const i = stackNext[top] as number;
+    let child: unknown;
+    if (keys === null) {
+      if (i >= node.length) {
+        sp--;
+        continue;
+      }
+      child = node[i];
+    } else {
+      if (i >= keys.length) {
+        sp--;
+        continue;
+      }
+      const k = keys[i] as string;
+      if (strings && !(k as unknown as WellFormed).isWellFormed()) {
+        found = { code: 'surrogate', path: pathTo(top), key: true };
+        break;
+      }
+      child = node[k];
+    }
+    stackNext[top] = i + 1;
+    if (typeof child === 'object') {
+      if (child === null) continue;
+      if (sp >= max) {
+        found = { code: 'too_deep', path: pathTo(sp), key: false };
+        break;
+      }
+      push(child);
+    } else if (strings && typeof child === 'string' && !(child as unknown as WellFormed).isWellFormed()) {
+      found = { code: 'surrogate', path: pathTo(sp), key: false };
+      break;
+    }
+  }
+  // Drop references so the scan does not keep a request's body alive.
+  stackNodes.length = 0;
+  stackKeys.length = 0;
+  stackNext.length = 0;
+  return found;
+}
+
+function depthMessage(prefix: string, f: Finding, max: number): string {
+  return `${prefix}${f.path || 'the value'} is nested deeper than the limit of ${max} levels`;
+}
+
+/**
+ * Refuses a value that nests arrays/objects more than `max` levels deep (an object or array is one
+ * level, a scalar none). Iterative: safe on any input JSON.parse can produce.
+ */
+export function checkDepth(value: unknown, max = MAX_DEPTH): void {
+  const f = scan(value, max, false);
+  if (f) throw new SteleError('too_deep', depthMessage('', f, max), 400);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema validation
+
+// Compiled once at module load; allErrors:false stops at the first problem (cheaper, and a client
+// fixes one thing at a time anyway). strictRequired off: the ai_agent `then: {required}` names a
+// property declared in the enclosing `properties`, which that check does not see.
+const ajv = new Ajv2020({ allErrors: false, strict: true, strictRequired: false });
+addFormats.default(ajv, ['uuid', 'date-time']);
+const validate = ajv.compile(eventSchema);
+
+// Human wording for pattern/format failures, keyed by the schema location of the property.
+const SHAPES: Record<string, string> = {
+  '#/properties/id': 'must be a UUID such as 0193a5f0-7c1e-7d2a-9b3c-4d5e6f708192',
+  '#/properties/time':
+    'must be an RFC 3339 date-time with upper-case T and an offset, such as 2026-11-22T10:15:03.140211Z',
+  '#/properties/action':
+    'must be a dotted lower-case name with at least two segments, such as git.commit or emacs.package.install',
+  '#/properties/attachments/items/properties/sha256': 'must be 64 lower-case hex digits',
+};
+
+const ARTICLE: Record<string, string> = {
+  object: 'an object',
+  array: 'an array',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'a boolean',
+};
+
+function describe(e: ErrorObject): string {
+  const at = e.instancePath || 'the event';
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required': {
+      const missing = `${e.instancePath}/${escapeSegment(String(p.missingProperty))}`;
+      if (e.schemaPath.includes('/then/')) return `${missing} is required when /actor/type is ai_agent`;
+      return `${missing} is required`;
+    }
+    case 'additionalProperties': {
+      const extra = `${e.instancePath}/${escapeSegment(String(p.additionalProperty))}`;
+      if (extra === '/actor/issuer') return `${extra} is set by the server; a client cannot send it`;
+      return `${extra} is not an allowed property`;
+    }
+    case 'type':
+      return `${at} must be ${ARTICLE[String(p.type)] ?? String(p.type)}`;
+    case 'enum':
+      return `${at} must be one of ${(p.allowedValues as unknown[]).join(', ')}`;
+    case 'const':
+      if (e.instancePath === '/actor/verified') {
+        return `${at} must be false or absent: actor.verified is set by the server; a client cannot claim it`;
+      }
+      return `${at} must be ${JSON.stringify(p.allowedValue)}`;
+    case 'pattern':
+    case 'format':
+      return `${at} ${SHAPES[e.schemaPath.slice(0, e.schemaPath.lastIndexOf('/'))] ?? e.message ?? 'is malformed'}`;
+    case 'minLength':
+      return p.limit === 1 ? `${at} must not be empty` : `${at} must be at least ${p.limit} characters`;
+    case 'maxLength':
+      return `${at} must be at most ${p.limit} characters`;
+    case 'maxItems':
+      return `${at} must have at most ${p.limit} items`;
+    case 'minimum':
+      return `${at} must be at least ${p.limit}`;
+    case 'maximum':
+      return `${at} must be at most ${p.limit}`;
+    default:
+      return `${at} ${e.message ?? 'is invalid'}`;
+  }
+}
+
+/**
+ * Checks one client event against `eventSchema`, the nesting limit and canonical-JSON
+ * representability. Throws SteleError 400: 'invalid_event' (or 'too_deep') with a message naming
+ * the event's position (when given) and the JSON pointer of the problem, e.g.
+ * `event 3: /actor/type must be one of human, service, ai_agent`.
+ */
+export function validateEvent(input: unknown, position?: number): void {
+  if (!validate(input)) {
+    const err = validate.errors?.[0];
+    const prefix = position === undefined ? '' : `event ${position}: `;
+    throw new SteleError('invalid_event', prefix + (err ? describe(err) : 'is invalid'), 400);
+  }
+  // After the schema: it settles the common mistakes with better messages, and cannot recurse
+  // into `data`, which is where depth and strings are unbounded.
+  const f = scan(input, MAX_DEPTH, true);
+  if (f) {
+    const prefix = position === undefined ? '' : `event ${position}: `;
+    if (f.code === 'too_deep') throw new SteleError('too_deep', depthMessage(prefix, f, MAX_DEPTH), 400);
+    const what = f.key ? `${f.path || 'the event'} has a key that contains` : `${f.path} contains`;
+    throw new SteleError(
+      'invalid_event',
+      `${prefix}${what} a lone UTF-16 surrogate, which canonical JSON cannot represent`,
+      400,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// UUIDv7
+
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+
+// One randomFillSync per 512 ids instead of one per id: the syscall dominates otherwise.
+const pool = Buffer.allocUnsafe(4096);
+let poolOff = pool.length;
+
+/**
+ * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then, when `ms` has a fractional part, 12 bits of
+ * sub-millisecond time (RFC 9562 section 6.2, method 3) so ids stay ordered at microsecond
+ * granularity; the remaining 62 bits random. Time-ordered ids keep B-tree inserts local.
+ */
+export function uuidv7(ms: number): string {
+  if (!(ms >= 0 && ms < 2 ** 48)) throw new RangeError(`uuidv7: ${ms} is outside 0 .. 2^48 ms`);
+  const whole = Math.floor(ms);
+  const sub = Math.floor((ms - whole) * 4096); // 0..4095
+  if (poolOff + 8 > pool.length) {
+    randomFillSync(pool);
+    poolOff = 0;
+  }
+  const r = poolOff;
+  poolOff += 8;
+  const t = whole.toString(16).padStart(12, '0');
+  return (
+    `${t.slice(0, 8)}-${t.slice(8)}-` +
+    `7${(sub >> 8).toString(16)}${HEX[sub & 0xff]}-` +
+    `${HEX[0x80 | ((pool[r] as number) & 0x3f)]}${HEX[pool[r + 1] as number]}-` +
+    `${HEX[pool[r + 2] as number]}${HEX[pool[r + 3] as number]}${HEX[pool[r + 4] as number]}` +
+    `${HEX[pool[r + 5] as number]}${HEX[pool[r + 6] as number]}${HEX[pool[r + 7] as number]}`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+
+/**
+ * The stored form of a validated event: `id` lower-cased or assigned (UUIDv7 of the receipt time),
+ * `time` kept as sent or set to the receipt time, `actor.verified` false (server-side identity
+ * verification comes later). Does not re-validate: call validateEvent first. Returns a new object
+ * (with a new `actor`); `source`, `resource`, `data` and the other nested values are shared with
+ * `input`, not copied.
+ */
+export function normalizeEvent(input: Record<string, unknown>, receivedMicros: bigint): Event {
+  const a = input.actor as Record<string, unknown>;
+  // Built in sorted key order, so canonicalize finds these two objects already sorted.
+  const actor: Record<string, unknown> = { id: a.id };
+  if (a.on_behalf_of !== undefined) actor.on_behalf_of = a.on_behalf_of;
+  actor.type = a.type;
+  actor.verified = false;
+
+  const out: Record<string, unknown> = { action: input.action, actor };
+  if (input.approval !== undefined) out.approval = input.approval;
+  if (input.attachments !== undefined) out.attachments = input.attachments;
+  if (input.data !== undefined) out.data = input.data;
+  out.id = typeof input.id === 'string' ? input.id.toLowerCase() : uuidv7(Number(receivedMicros) / 1000);
+  out.outcome = input.outcome;
+  if (input.reason !== undefined) out.reason = input.reason;
+  if (input.resource !== undefined) out.resource = input.resource;
+  out.source = input.source;
+  if (input.subject !== undefined) out.subject = input.subject;
+  out.time = typeof input.time === 'string' ? input.time : formatMicros(receivedMicros);
+  return out as unknown as Event;
+}

@@ -1,0 +1,232 @@
+/**
+ * The leaf record (DESIGN.md, "The record"): its time format, its byte encoding (UTF-8 of RFC 8785
+ * canonical JSON) and its strict decoding.
+ */
+import { performance } from 'node:perf_hooks';
+import { SteleError } from '../errors.js';
+import { canonicalize } from './canonical.js';
+import type { Event, Ingest, LeafRecord } from './types.js';
+
+/** An entry bundle stores each entry after a big-endian uint16 length (c2sp.org/tlog-tiles). */
+export const MAX_LEAF_BYTES = 65535;
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+const MIN_SEC = -62167219200; // 0000-01-01T00:00:00Z
+const END_SEC = 253402300800; // 10000-01-01T00:00:00Z: RFC 3339 years have 4 digits
+
+// Consecutive calls mostly fall in the same second: reuse its "YYYY-MM-DDTHH:MM:SS." prefix.
+let cachedSec = Number.NaN;
+let cachedPrefix = '';
+
+function secondPrefix(sec: number): string {
+  if (sec !== cachedSec) {
+    if (!(sec >= MIN_SEC && sec < END_SEC)) throw new RangeError(`formatMicros: second ${sec} is outside years 0000-9999`);
+    cachedPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+    cachedSec = sec;
+  }
+  return cachedPrefix;
+}
+
+/** Microseconds since the Unix epoch → `2026-11-22T10:15:03.140211Z` (UTC, always 6 fractional digits). */
+export function formatMicros(micros: bigint): string {
+  const n = Number(micros);
+  let sec: number;
+  let frac: number;
+  if (Number.isSafeInteger(n)) {
+    // Exact in doubles up to year 2255; the division may round, so fix the remainder's range.
+    sec = Math.floor(n / 1e6);
+    frac = n - sec * 1e6;
+    if (frac < 0) {
+      sec -= 1;
+      frac += 1e6;
+    } else if (frac >= 1e6) {
+      sec += 1;
+      frac -= 1e6;
+    }
+  } else {
+    let s = micros / 1_000_000n;
+    let f = micros % 1_000_000n;
+    if (f < 0n) {
+      s -= 1n;
+      f += 1_000_000n;
+    }
+    sec = Number(s);
+    frac = Number(f);
+  }
+  return `${secondPrefix(sec)}${String(1e6 + frac).slice(1)}Z`;
+}
+
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+// Date.UTC maps years 0-99 to 1900-1999; shifting by 400 Gregorian years (an exact number of days) avoids that.
+const MS_400_YEARS = 146097 * 86400000;
+
+/**
+ * An RFC 3339 date-time (upper-case T and Z, offset with a colon, up to 9 fractional digits, as
+ * `eventSchema` accepts) → microseconds since the Unix epoch. Digits past the sixth are dropped; a
+ * leap second (:60) counts as the first instant of the next minute. Throws SteleError
+ * 'invalid_time' (400).
+ */
+export function parseMicros(s: string): bigint {
+  const m = TIME_RE.exec(s);
+  const bad = (why: string) => new SteleError('invalid_time', `${JSON.stringify(s)} ${why}`, 400);
+  if (!m) throw bad('is not an RFC 3339 date-time such as 2026-11-22T10:15:03.140211Z');
+  const y = +(m[1] as string);
+  const mo = +(m[2] as string);
+  const d = +(m[3] as string);
+  const h = +(m[4] as string);
+  const mi = +(m[5] as string);
+  const se = +(m[6] as string);
+  if (mo < 1 || mo > 12) throw bad('has no such month');
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d < 1 || d > (mo === 2 && leap ? 29 : (DAYS[mo - 1] as number))) throw bad('has no such day');
+  if (h > 23 || mi > 59 || se > 60) throw bad('has no such time of day');
+  let offsetMin = 0;
+  if (m[8] !== undefined) {
+    const oh = +(m[9] as string);
+    const om = +(m[10] as string);
+    if (oh > 23 || om > 59) throw bad('has no such offset');
+    offsetMin = (m[8] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const ms = Date.UTC(y + 400, mo - 1, d, h, mi, se) - MS_400_YEARS - offsetMin * 60000;
+  const frac = m[7] === undefined ? 0 : +m[7].padEnd(6, '0').slice(0, 6);
+  const total = ms * 1000 + frac;
+  return Number.isSafeInteger(total) ? BigInt(total) : BigInt(ms) * 1000n + BigInt(frac);
+}
+
+// Wall clock at microsecond resolution: the monotonic clock plus an offset to the wall clock.
+// The offset is checked against Date.now() at most once a second and re-anchored when they
+// disagree by more than Date.now()'s millisecond granularity (NTP step, suspend); the result is
+// clamped so it never goes backwards within the process (a backward clock step holds it still
+// until the wall clock catches up).
+let wallOffsetMs = performance.timeOrigin;
+let lastCheckMs = Number.NEGATIVE_INFINITY;
+let lastMicros = 0;
+
+/** Current wall-clock time in microseconds since the Unix epoch; non-decreasing within the process. */
+export function nowMicros(): bigint {
+  const mono = performance.now();
+  if (mono - lastCheckMs >= 1000) {
+    lastCheckMs = mono;
+    const wall = Date.now(); // whole ms, truncated: the true time is in [wall, wall + 1)
+    const est = wallOffsetMs + mono;
+    if (est < wall - 1 || est > wall + 2) wallOffsetMs = wall + 0.5 - mono;
+  }
+  let us = Math.floor((wallOffsetMs + mono) * 1000);
+  if (us < lastMicros) us = lastMicros;
+  lastMicros = us;
+  return BigInt(us);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+function tooLarge(n: number): SteleError {
+  return new SteleError('too_large', `event is ${n} bytes as a leaf; the limit is ${MAX_LEAF_BYTES} bytes`, 413);
+}
+
+/**
+ * The leaf bytes: UTF-8 of canonicalize(record). Throws SteleError 'too_large' (413) past
+ * MAX_LEAF_BYTES, and canonicalize's 'invalid_json' (400) for values JSON cannot carry.
+ */
+export function encodeLeaf(record: LeafRecord): Buffer {
+  const text = canonicalize(record);
+  // UTF-8 takes at least one byte per UTF-16 unit: a text that long is refused without encoding it.
+  if (text.length > MAX_LEAF_BYTES) throw tooLarge(Buffer.byteLength(text, 'utf8'));
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
+  return bytes;
+}
+
+/** encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. */
+export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
+  // Keys in sorted order (here and in `ingest`), so canonicalize need not sort them.
+  return encodeLeaf({
+    event,
+    ingest: { method: ingest.method, principal: ingest.principal },
+    received: formatMicros(receivedMicros),
+    v: 1,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // a BOM is kept, so JSON.parse refuses it
+const LEAF_KEYS = new Set(['v', 'received', 'ingest', 'event', 'key', 'sealed']);
+const METHODS = new Set(['oidc', 'apikey', 'mtls', 'local']);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function nonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+
+/**
+ * Parses leaf bytes strictly: at most MAX_LEAF_BYTES, valid UTF-8, JSON, the RFC 8785 canonical
+ * form of itself, `v` 1, a `received` in formatMicros form, a valid `ingest`, and either `event` or
+ * `key` + `sealed`. A leaf that fails is corruption or a bug, not a caller's mistake, so this
+ * throws a plain Error naming the problem.
+ */
+export function decodeLeaf(bytes: Uint8Array): LeafRecord {
+  const fail = (why: string): never => {
+    throw new Error(`leaf: ${why}`);
+  };
+  if (bytes.length > MAX_LEAF_BYTES) fail(`is ${bytes.length} bytes; the limit is ${MAX_LEAF_BYTES}`);
+  let text = '';
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    fail('is not valid UTF-8');
+  }
+  let r: unknown;
+  try {
+    r = JSON.parse(text);
+  } catch (e) {
+    fail(`is not JSON (${(e as Error).message})`);
+  }
+  if (!isObject(r)) return fail('is not a JSON object');
+  for (const k of Object.keys(r)) if (!LEAF_KEYS.has(k)) fail(`has unknown field ${JSON.stringify(k)}`);
+  if (r.v !== 1) fail(`has version ${JSON.stringify(r.v)}; only 1 is known`);
+  const received = r.received;
+  if (typeof received !== 'string') return fail('has no received time');
+  let ok = false;
+  try {
+    ok = formatMicros(parseMicros(received)) === received;
+  } catch {
+    // reported below
+  }
+  if (!ok) fail(`received ${JSON.stringify(received)} is not a UTC time with 6 fractional digits`);
+  const ingest = r.ingest;
+  if (!isObject(ingest)) return fail('has no ingest object');
+  if (Object.keys(ingest).length !== 2 || !nonEmptyString(ingest.principal) || !METHODS.has(ingest.method as string)) {
+    fail('ingest must be exactly {principal, method} with method oidc, apikey, mtls or local');
+  }
+  if (r.event !== undefined) {
+    if (r.sealed !== undefined || r.key !== undefined) fail('has both event and key/sealed');
+    const e = r.event;
+    if (!isObject(e)) return fail('event is not an object');
+    if (!nonEmptyString(e.id) || !nonEmptyString(e.time) || !nonEmptyString(e.action) || !nonEmptyString(e.outcome)) {
+      fail('event lacks id, time, action or outcome');
+    }
+    if (!isObject(e.actor) || !isObject(e.source) || typeof e.actor.verified !== 'boolean') {
+      fail('event lacks actor (with verified) or source');
+    }
+  } else if (!nonEmptyString(r.sealed) || !nonEmptyString(r.key)) {
+    fail('has neither event nor key + sealed');
+  }
+  // Same bytes back, or the writer was not canonical (or the entry was altered): either way the
+  // leaf is not one this code would have written.
+  let canonical = '';
+  try {
+    canonical = canonicalize(r);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (canonical !== text) fail('is not in RFC 8785 canonical form');
+  return r as unknown as LeafRecord;
+}

@@ -1,0 +1,60 @@
+/** Who performed an action: a person, a machine identity, or an AI agent acting for someone. */
+export type ActorType = 'human' | 'service' | 'ai_agent';
+
+export type Outcome = 'success' | 'failure' | 'denied';
+
+/**
+ * A normalised event: what a client sent (see `eventSchema`) after `normalizeEvent` filled in `id`,
+ * `time` and `actor.verified`. This is what a leaf stores.
+ */
+export interface Event {
+  /** UUID, lower case; the idempotency key. Assigned by the server (UUIDv7) when the client sent none. */
+  id: string;
+  /** RFC 3339 time of the action as the client asserts it; the receipt time when the client sent none. */
+  time: string;
+  actor: {
+    id: string;
+    type: ActorType;
+    /** The principal an `ai_agent` (or a service) acted for. Required for `ai_agent`. */
+    on_behalf_of?: string;
+    /** True only when the server itself authenticated this actor; never taken from a client. */
+    verified: boolean;
+    /** The identity issuer that verified the actor (set by the server together with `verified`). */
+    issuer?: string;
+  };
+  /** Dotted lower-case name, e.g. `emacs.package.install`, `git.commit`, `k8s.configmaps.update`. */
+  action: string;
+  source: { kind: string; host?: string; agent?: string; version?: string };
+  resource?: { type: string; id: string };
+  outcome: Outcome;
+  reason?: string;
+  approval?: { by: string; ticket?: string };
+  /** Data subject, so that right-to-erasure can find the events about a person. */
+  subject?: string;
+  data?: Record<string, unknown>;
+  attachments?: { sha256: string; name?: string; size?: number; media_type?: string }[];
+}
+
+/** What arrives from a client before validation: anything JSON.parse can produce. */
+export type EventInput = unknown;
+
+/** Who wrote the event into the log: the authenticated ingest principal and how it authenticated. */
+export interface Ingest {
+  principal: string;
+  method: 'oidc' | 'apikey' | 'mtls' | 'local';
+}
+
+/** One leaf of the log, stored as the UTF-8 of its RFC 8785 canonical JSON (see DESIGN.md, "The record"). */
+export interface LeafRecord {
+  v: 1;
+  /** Server receipt time, RFC 3339 UTC with exactly 6 fractional digits (see `formatMicros`). */
+  received: string;
+  ingest: Ingest;
+  /** The plain event; present when the retention tier is not encrypted (for now, always). */
+  event?: Event;
+  // Encrypted tiers (a later issue) store `key` + `sealed` instead of `event`.
+  /** Id of the data key that sealed the event; absent when the tier is not encrypted. */
+  key?: string;
+  /** base64 AEAD ciphertext of the canonical event; replaces `event` when the tier is encrypted. */
+  sealed?: string;
+}

@@ -1,0 +1,165 @@
+import { SteleError } from '../errors.js';
+import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
+import { emptyRoot } from '../tlog/hash.js';
+import { type Signer, type Verifier, openNote, signNote } from '../tlog/note.js';
+import { decodeBundle, storedCount, TileBuilder } from '../tlog/tile.js';
+import type { IdIndex } from './id-index.js';
+import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
+import { Sequencer, type SequencerOptions } from './sequencer.js';
+import type { LogStorage, SequencedEntry } from './storage.js';
+import { TreeReader } from './tree-reader.js';
+import { checkIndex, proveConsistency, proveInclusion } from './proofs.js';
+
+export type LogOptions = SequencerOptions & IntegratorOptions;
+
+export interface LogParams {
+  storage: LogStorage;
+  ids: IdIndex;
+  signer: Signer;
+  verifier: Verifier;
+  origin: string;
+  options?: LogOptions;
+}
+
+/**
+ * A verifiable log: durable appends with group commit, checkpoints signed at least once a second
+ * while data arrives, entries and proofs read back from the tiles. `open` recovers from a crash
+ * before it returns: nothing acknowledged is lost, and the tree must reproduce the last signed
+ * checkpoint exactly (no rollback, no fork).
+ */
+export class Log {
+  private constructor(
+    private readonly storage: LogStorage,
+    private readonly ids: IdIndex,
+    private readonly sequencer: Sequencer,
+    private readonly integrator: Integrator,
+    private readonly reader: TreeReader,
+    readonly origin: string,
+  ) {}
+
+  static async open(p: LogParams): Promise<Log> {
+    const { storage, ids, origin } = p;
+    const state = await storage.open();
+    let published: Published;
+    if (!state.checkpoint) {
+      // A new log publishes the empty tree, so verifiers have a starting point from the first second.
+      const root = emptyRoot();
+      const note = signNote(formatCheckpoint({ origin, size: 0, root, extensions: [] }), [p.signer]);
+      await storage.writeCheckpoint(note);
+      published = { size: 0, root, note };
+    } else {
+      const c = parseCheckpoint(openNote(state.checkpoint, [p.verifier]).text);
+      if (c.origin !== origin) throw new Error(`the stored checkpoint is for origin "${c.origin}", not "${origin}"`);
+      published = { size: c.size, root: c.root, note: state.checkpoint };
+    }
+    const synced = state.syncedSize;
+    if (synced > published.size) throw new Error(`tiles are marked durable to ${synced}, past the checkpoint at ${published.size}`);
+
+    // The durable right edge of the tree at `synced`, from which every later entry is replayed.
+    const partials: Buffer[] = [];
+    for (let level = 0; storedCount(level, synced) > 0; level++) {
+      const width = storedCount(level, synced) % 256;
+      const index = Math.floor(storedCount(level, synced) / 256);
+      partials.push(width ? await mustRead(storage, level, index, width) : Buffer.alloc(0));
+    }
+    const builder = new TileBuilder(synced, partials);
+    const bundleWidth = synced % 256;
+    const bundle = bundleWidth
+      ? decodeBundle(await mustRead(storage, 'entries', Math.floor(synced / 256), bundleWidth), bundleWidth)
+      : [];
+
+    const from = Math.min(synced, ids.upto());
+    const entries = await storage.recoverSequenced(from);
+    const end = from + entries.length;
+    if (end < published.size) {
+      throw new Error(`the checkpoint covers ${published.size} entries but only ${end} can be recovered`);
+    }
+    ids.add(from, entries.map((e) => e.id));
+
+    const integrator = new Integrator(
+      storage,
+      p.signer,
+      origin,
+      builder,
+      bundle,
+      published,
+      (size) => {
+        ids.flush();
+        return Math.min(size, ids.upto());
+      },
+      p.options,
+    );
+    if (end > synced) {
+      integrator.add(synced, entries.slice(synced - from).map((e) => e.leaf));
+      await integrator.integrateNow(published.size > synced ? { size: published.size, root: published.root } : undefined);
+    }
+    const sequencer = new Sequencer(
+      storage,
+      ids,
+      end,
+      (first, batch) => integrator.add(first, batch.map((e) => e.leaf)),
+      p.options,
+    );
+    return new Log(storage, ids, sequencer, integrator, new TreeReader(storage), origin);
+  }
+
+  /** Durably appends entries; resolves with each one's index (a known id gives its first index). */
+  append(entries: readonly SequencedEntry[]): Promise<number[]> {
+    return this.sequencer.append(entries);
+  }
+
+  /** Entries durably sequenced. */
+  get size(): number {
+    return this.sequencer.size;
+  }
+
+  /** The newest published checkpoint. */
+  get checkpoint(): Published {
+    return this.integrator.checkpoint;
+  }
+
+  /** Why the log stopped, if it did. */
+  get failure(): Error | null {
+    return this.sequencer.failed ?? this.integrator.failed;
+  }
+
+  waitForCheckpoint(size: number, timeoutMs = 10_000): Promise<Published> {
+    return this.integrator.waitFor(size, timeoutMs);
+  }
+
+  /** The leaf at `index`, as soon as its append was acknowledged. */
+  async entry(index: number): Promise<Buffer> {
+    checkIndex('index', index);
+    const published = this.checkpoint.size;
+    if (index < published) return this.reader.entry(index, published);
+    const pending = this.integrator.pendingEntry(index);
+    if (pending) return pending;
+    throw new SteleError('not_found', `entry ${index} does not exist; the log has ${this.size} entries`, 404);
+  }
+
+  inclusionProof(index: number, size = this.checkpoint.size): Promise<Buffer[]> {
+    return proveInclusion(this.reader, index, size, this.checkpoint.size);
+  }
+
+  consistencyProof(from: number, to = this.checkpoint.size): Promise<Buffer[]> {
+    return proveConsistency(this.reader, from, to, this.checkpoint.size);
+  }
+
+  /** A tile or entry bundle of the published tree, by its C2SP coordinates. */
+  readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null> {
+    return this.storage.readTile(level, index, width);
+  }
+
+  async close(): Promise<void> {
+    await this.sequencer.close();
+    await this.integrator.close();
+    await this.storage.close();
+    this.ids.close();
+  }
+}
+
+async function mustRead(storage: LogStorage, level: number | 'entries', index: number, width: number): Promise<Buffer> {
+  const data = await storage.readTile(level, index, width);
+  if (!data) throw new Error(`storage is missing ${level === 'entries' ? 'entry bundle' : `tile ${level}`}/${index} of width ${width}, which was marked durable`);
+  return data;
+}

@@ -1,0 +1,32 @@
+import { SteleError } from '../errors.js';
+import { consistencyPlan, inclusionPlan, rehash } from '../tlog/proof.js';
+import type { TreeReader } from './tree-reader.js';
+
+function checkIndex(name: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new SteleError('bad_request', `${name} must be a non-negative integer`, 400);
+}
+
+function checkSize(size: number, published: number): void {
+  checkIndex('size', size);
+  if (size > published) throw new SteleError('bad_request', `size ${size} is beyond the latest checkpoint (${published})`, 400);
+}
+
+/** Inclusion proof of `index` in the tree of `size`, from the tiles of the tree of `published` entries. */
+export async function proveInclusion(reader: TreeReader, index: number, size: number, published: number): Promise<Buffer[]> {
+  checkIndex('index', index);
+  checkSize(size, published);
+  if (index >= size) throw new SteleError('bad_request', `index ${index} is not below tree size ${size}`, 400);
+  const plan = inclusionPlan(index, size);
+  return rehash(plan, await reader.hashes(plan.ids, published));
+}
+
+/** Consistency proof between trees of `from` and `to` entries. */
+export async function proveConsistency(reader: TreeReader, from: number, to: number, published: number): Promise<Buffer[]> {
+  checkIndex('from', from);
+  checkSize(to, published);
+  if (from > to) throw new SteleError('bad_request', `from (${from}) is larger than to (${to})`, 400);
+  const plan = consistencyPlan(from, to);
+  return rehash(plan, await reader.hashes(plan.ids, published));
+}
+
+export { checkIndex };

@@ -1,0 +1,50 @@
+/**
+ * Where a log keeps its bytes. The sequencer appends entries durably (`appendSequenced`); the
+ * integrator turns them into C2SP tiles, entry bundles and checkpoints (`writeTiles`,
+ * `writeCheckpoint`); `sync` then makes the tiles durable and lets the storage forget sequenced
+ * entries the tiles now hold. Drivers: `fs` (embedded default); PostgreSQL comes later.
+ */
+export interface SequencedEntry {
+  /** The event id, the idempotency key. */
+  id: string;
+  /** The leaf bytes (canonical JSON of the record). */
+  leaf: Buffer;
+}
+
+/** A tile (`level` ≥ 0) or entry bundle (`level` = 'entries') at a given width (256 = full). */
+export interface TileData {
+  level: number | 'entries';
+  index: number;
+  width: number;
+  data: Buffer;
+}
+
+export interface StorageState {
+  /** The newest durable signed checkpoint, or null for a new log. */
+  checkpoint: string | null;
+  /** Tree size up to which tiles and bundles are known durable. */
+  syncedSize: number;
+}
+
+export interface LogStorage {
+  open(): Promise<StorageState>;
+  /**
+   * Returns every sequenced entry from `from` to the end (recovery) and readies appends after them.
+   * Throws when the storage no longer holds entry `from`.
+   */
+  recoverSequenced(from: number): Promise<SequencedEntry[]>;
+  /** Durably appends entries at `first`, `first + 1`, ...; resolves only once they survive a crash. */
+  appendSequenced(first: number, entries: readonly SequencedEntry[]): Promise<void>;
+  /** Writes tiles and bundles; they need not be durable until `sync`. A reader may see them at once. */
+  writeTiles(tiles: readonly TileData[]): Promise<void>;
+  readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null>;
+  /** Atomically and durably replaces the checkpoint. */
+  writeCheckpoint(note: string): Promise<void>;
+  readCheckpoint(): Promise<string | null>;
+  /**
+   * Makes every tile written so far (covering `size` entries) durable, records `size` as synced, and
+   * drops sequenced entries below `retainFrom`.
+   */
+  sync(size: number, retainFrom: number): Promise<void>;
+  close(): Promise<void>;
+}

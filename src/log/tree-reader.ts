@@ -1,0 +1,101 @@
+import { decodeBundle, nodeLocation, tileWidth } from '../tlog/tile.js';
+import { nodeHash } from '../tlog/hash.js';
+import type { NodeId } from '../tlog/proof.js';
+import type { TileSource } from '../tlog/verify.js';
+
+/** A small least-recently-used map: Map keeps insertion order, so the first key is the oldest. */
+export class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+  }
+}
+
+/**
+ * Reads the integrated tree back out of storage: entries, tiles and the hash of any perfect
+ * subtree, for proofs. Everything it caches is immutable (a tile path never changes contents, a
+ * complete subtree never changes hash), so the caches never need invalidating.
+ */
+export class TreeReader {
+  private readonly tiles = new Lru<string, Buffer>(4096);
+  private readonly bundles = new Lru<string, Buffer[]>(256);
+  private readonly nodes = new Lru<string, Buffer>(262144);
+
+  constructor(private readonly storage: TileSource) {}
+
+  /** The tile at its width in a tree of `size`; throws if storage lacks it or it has the wrong length. */
+  async tile(level: number, index: number, size: number): Promise<Buffer> {
+    const width = tileWidth(level, index, size);
+    if (width === 0) throw new RangeError(`tile ${level}/${index} does not exist in a tree of size ${size}`);
+    const key = `${level}/${index}/${width}`;
+    let t = this.tiles.get(key);
+    if (!t) {
+      const data = await this.storage.readTile(level, index, width);
+      if (!data) throw new Error(`storage is missing tile ${level}/${index} of width ${width}`);
+      if (data.length !== width * 32) throw new Error(`tile ${level}/${index} of width ${width} is ${data.length} bytes`);
+      t = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      this.tiles.set(key, t);
+    }
+    return t;
+  }
+
+  /** The entry at `index` of a tree of `size` (index < size). */
+  async entry(index: number, size: number): Promise<Buffer> {
+    const b = Math.floor(index / 256);
+    const width = tileWidth(0, b, size);
+    const key = `${b}/${width}`;
+    let entries = this.bundles.get(key);
+    if (!entries) {
+      const data = await this.storage.readTile('entries', b, width);
+      if (!data) throw new Error(`storage is missing entry bundle ${b} of width ${width}`);
+      entries = decodeBundle(data, width);
+      this.bundles.set(key, entries);
+    }
+    return entries[index % 256] as Buffer;
+  }
+
+  /** Hashes of perfect subtrees (complete in a tree of `size`), for proofs. */
+  async hashes(ids: readonly NodeId[], size: number): Promise<Buffer[]> {
+    // Load every tile the nodes need first, then compute with a memo shared across requests.
+    const needed = new Map<string, { level: number; index: number }>();
+    for (const id of ids) {
+      const loc = nodeLocation(id.level, id.index);
+      needed.set(`${loc.tileLevel}/${loc.tileIndex}`, { level: loc.tileLevel, index: loc.tileIndex });
+    }
+    const loaded = new Map<string, Buffer>();
+    await Promise.all(
+      [...needed].map(async ([k, t]) => loaded.set(k, await this.tile(t.level, t.index, size))),
+    );
+    return ids.map((id) => this.node(id.level, id.index, loaded));
+  }
+
+  private node(level: number, index: number, loaded: Map<string, Buffer>): Buffer {
+    const key = `${level}/${index}`;
+    const hit = this.nodes.get(key);
+    if (hit) return hit;
+    let h: Buffer;
+    if (level % 8 === 0) {
+      const tileLevel = level / 8;
+      const tileIndex = Math.floor(index / 256);
+      const tile = loaded.get(`${tileLevel}/${tileIndex}`);
+      if (!tile) throw new Error(`tile ${tileLevel}/${tileIndex} was not loaded`);
+      const off = (index % 256) * 32;
+      h = tile.subarray(off, off + 32);
+    } else {
+      h = nodeHash(this.node(level - 1, 2 * index, loaded), this.node(level - 1, 2 * index + 1, loaded));
+    }
+    this.nodes.set(key, h);
+    return h;
+  }
+}

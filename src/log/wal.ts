@@ -1,0 +1,195 @@
+import { closeSync, fdatasyncSync, fsyncSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { SequencedEntry } from './storage.js';
+
+/**
+ * The sequencer's write-ahead log: the durable home of every entry from the moment it is
+ * acknowledged until the tiles and bundles that hold it are known to be on disk.
+ *
+ * Segments are files named by the index of their first entry (20 digits, so they sort). A record is
+ * `u32 length ‖ u32 crc32 ‖ payload`, payload `u8 id length ‖ id ‖ leaf`. One group commit is one
+ * write and one fdatasync, so a crash can only tear the tail of the newest segment, and only records
+ * that were never acknowledged.
+ */
+
+const HEADER = 8;
+const SEGMENT_BYTES = 64 * 1024 * 1024;
+/** A torn tail is at most one group commit; more junk than this after a bad record is corruption. */
+export const MAX_GROUP_BYTES = 64 * 1024 * 1024;
+
+export function encodeRecords(entries: readonly SequencedEntry[]): Buffer {
+  let total = 0;
+  const ids: Buffer[] = [];
+  for (const e of entries) {
+    const id = Buffer.from(e.id, 'utf8');
+    if (id.length > 255) throw new Error(`entry id is ${id.length} bytes; the write-ahead log allows 255`);
+    ids.push(id);
+    total += HEADER + 1 + id.length + e.leaf.length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  entries.forEach((e, i) => {
+    const id = ids[i] as Buffer;
+    const len = 1 + id.length + e.leaf.length;
+    const start = off + HEADER;
+    out[start] = id.length;
+    id.copy(out, start + 1);
+    out.set(e.leaf, start + 1 + id.length);
+    out.writeUInt32BE(len, off);
+    out.writeUInt32BE(crc32(out.subarray(start, start + len)), off + 4);
+    off = start + len;
+  });
+  return out;
+}
+
+export interface DecodedSegment {
+  entries: SequencedEntry[];
+  /** Bytes of valid records; anything after is a torn tail. */
+  validBytes: number;
+}
+
+export function decodeRecords(buf: Buffer): DecodedSegment {
+  const entries: SequencedEntry[] = [];
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32BE(off);
+    const sum = buf.readUInt32BE(off + 4);
+    const start = off + HEADER;
+    if (len < 1 || start + len > buf.length) break;
+    const payload = buf.subarray(start, start + len);
+    if (crc32(payload) !== sum) break;
+    const idLen = payload[0] as number;
+    if (1 + idLen > len) break;
+    entries.push({
+      id: payload.toString('utf8', 1, 1 + idLen),
+      leaf: Buffer.from(payload.subarray(1 + idLen)),
+    });
+    off = start + len;
+  }
+  return { entries, validBytes: off };
+}
+
+const segmentName = (first: number) => `${String(first).padStart(20, '0')}.wal`;
+
+export class WriteAheadLog {
+  private fh: FileHandle | null = null;
+  private segFirst = 0;
+  private segBytes = 0;
+  /** First index of every segment on disk, ascending. */
+  private segments: number[] = [];
+
+  private constructor(
+    private readonly dir: string,
+    private nextIndex: number,
+  ) {}
+
+  /**
+   * Opens the WAL, truncates a torn tail, and returns the entries from `from` on.
+   * Throws when the WAL does not reach back to `from` or is corrupt before its tail.
+   */
+  static async open(dir: string, from: number): Promise<{ wal: WriteAheadLog; first: number; entries: SequencedEntry[] }> {
+    const segments = readdirSync(dir)
+      .filter((n) => /^\d{20}\.wal$/.test(n))
+      .map((n) => Number(n.slice(0, 20)))
+      .sort((a, b) => a - b);
+    const entries: SequencedEntry[] = [];
+    let next = from;
+    let first = from;
+    for (let i = 0; i < segments.length; i++) {
+      const segFirst = segments[i] as number;
+      const segNext = segments[i + 1];
+      if (segNext !== undefined && segNext <= from) continue;
+      const path = join(dir, segmentName(segFirst));
+      const buf = readFileSync(path);
+      const dec = decodeRecords(buf);
+      const last = i === segments.length - 1;
+      if (dec.validBytes < buf.length) {
+        const junk = buf.length - dec.validBytes;
+        if (!last || junk > MAX_GROUP_BYTES) {
+          throw new Error(`write-ahead log ${path} is corrupt at byte ${dec.validBytes} (${junk} bytes unreadable)`);
+        }
+        // A torn tail from a crash mid-write: those records were never acknowledged.
+        const fh = await open(path, 'r+');
+        await fh.truncate(dec.validBytes);
+        await fh.datasync();
+        await fh.close();
+      }
+      if (entries.length === 0) {
+        if (segFirst > from) throw new Error(`write-ahead log starts at entry ${segFirst}, but recovery needs entry ${from}`);
+        first = from;
+        entries.push(...dec.entries.slice(from - segFirst));
+        next = Math.max(from, segFirst + dec.entries.length);
+      } else {
+        if (segFirst !== next) throw new Error(`write-ahead log segment ${segmentName(segFirst)} does not follow entry ${next - 1}`);
+        entries.push(...dec.entries);
+        next = segFirst + dec.entries.length;
+      }
+    }
+    if (next < from) throw new Error(`write-ahead log ends at entry ${next}, but recovery needs entries from ${from}`);
+    const wal = new WriteAheadLog(dir, next);
+    wal.segments = segments;
+    return { wal, first, entries };
+  }
+
+  /** Durably appends entries starting at `first` (which must be the next index). */
+  async append(first: number, entries: readonly SequencedEntry[]): Promise<void> {
+    if (first !== this.nextIndex) throw new Error(`write-ahead log expected entry ${this.nextIndex}, got ${first}`);
+    if (!this.fh || this.segBytes >= SEGMENT_BYTES) await this.rotate(first);
+    const buf = encodeRecords(entries);
+    const fh = this.fh as FileHandle;
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+      off += bytesWritten;
+    }
+    await fh.datasync();
+    this.segBytes += buf.length;
+    this.nextIndex += entries.length;
+  }
+
+  /** Deletes segments whose entries all lie below `size` (they are durable in tiles elsewhere). */
+  truncateBefore(size: number): void {
+    while (this.segments.length > 1) {
+      const next = this.segments[1] as number;
+      if (next > size) break;
+      const first = this.segments.shift() as number;
+      unlinkSync(join(this.dir, segmentName(first)));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close();
+    this.fh = null;
+  }
+
+  private async rotate(first: number): Promise<void> {
+    await this.fh?.close();
+    // A new segment per process start too: the previous tail may have been truncated, and
+    // appending after it would be fine, but starting fresh keeps segment names == first index.
+    this.fh = await open(join(this.dir, segmentName(first)), 'a');
+    this.segFirst = first;
+    this.segBytes = 0;
+    if (this.segments[this.segments.length - 1] !== first) this.segments.push(first);
+    syncDir(this.dir);
+  }
+}
+
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fdatasyncPath(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,94 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { SteleError } from '../errors.js';
+import type { Principal } from '../auth/tokens.js';
+import type { Stele } from '../stele.js';
+import { parseJsonBody, parseNdjsonBody } from './body.js';
+import { eventRoutes } from './routes/events.js';
+import { readRoutes } from './routes/read.js';
+import { tlogRoutes } from './routes/tlog.js';
+
+export interface ServerOptions {
+  /** Largest request body, bytes. */
+  bodyLimit?: number;
+  logger?: boolean | { level: string };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+
+/** Sends the one error shape every 4xx/5xx has: `{"error": {"code", "message"}}`. */
+export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
+}
+
+/** The HTTP API over an open Stele. Routes stay thin: parse, call one operation, format. */
+export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit,
+    disableRequestLogging: true,
+    // JSON.parse is iterative in V8, but keep the parsed shapes bounded anyway.
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json'], { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addContentTypeParser(['application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, parseNdjsonBody(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof SteleError) return sendError(reply, err.status, err.code, err.message);
+    if (err.validation) return sendError(reply, 400, 'bad_request', `${err.validationContext ?? 'request'} ${err.message}`);
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 413, 'body_too_large', `the request body is larger than the limit of ${bodyLimit} bytes`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 415, 'unsupported_media_type', 'send application/json or application/x-ndjson');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return sendError(reply, 400, 'bad_request', err.message);
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return sendError(reply, err.statusCode, 'bad_request', err.message);
+    }
+    req.log.error({ err }, 'request failed');
+    return sendError(reply, 500, 'internal', 'internal error; see the server log');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route for ${req.method} ${req.url}`));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Stele',
+        version: '1',
+        description: 'Tamper-evident audit log: append events, read entries and proofs, and the C2SP tlog-tiles API under /log/.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  await app.register(eventRoutes(stele));
+  await app.register(readRoutes(stele));
+  await app.register(tlogRoutes(stele));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify';
+import { appendEvents } from '../../ingest/append.js';
+import type { Stele } from '../../stele.js';
+import { requireToken } from '../auth.js';
+import { eventsOf } from '../body.js';
+
+const entry = {
+  type: 'object',
+  required: ['id', 'index'],
+  properties: {
+    id: { type: 'string' },
+    index: { type: 'integer' },
+    proof: { type: 'array', items: { type: 'string' }, description: 'Inclusion proof (base64 hashes) against `checkpoint`, with ?wait=checkpoint.' },
+  },
+} as const;
+
+export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  app.post<{ Querystring: { wait?: 'checkpoint' } }>(
+    '/v1/events',
+    {
+      preHandler: requireToken(stele),
+      schema: {
+        summary: 'Append events',
+        description:
+          'Body: one event, a JSON array of events, or NDJSON (Content-Type: application/x-ndjson). Answers once every ' +
+          'entry is durable, in request order. A repeated event id answers with its first index. All or nothing: one ' +
+          'invalid event refuses the request. With ?wait=checkpoint, also waits for a signed checkpoint covering the ' +
+          'entries and returns it with each entry\'s inclusion proof.',
+        security: [{ bearer: [] }],
+        querystring: { type: 'object', properties: { wait: { type: 'string', enum: ['checkpoint'] } }, additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            required: ['entries'],
+            properties: {
+              entries: { type: 'array', items: entry },
+              checkpoint: { type: 'string', description: 'Signed checkpoint (c2sp.org/tlog-checkpoint), with ?wait=checkpoint.' },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const principal = req.principal as NonNullable<typeof req.principal>;
+      const entries = await appendEvents(stele.log, eventsOf(req.body), { principal: principal.name, method: 'apikey' });
+      if (req.query.wait !== 'checkpoint') return { entries };
+      const cp = await stele.log.waitForCheckpoint(Math.max(...entries.map((e) => e.index)) + 1);
+      const proved = await Promise.all(
+        entries.map(async (e) => ({
+          ...e,
+          proof: (await stele.log.inclusionProof(e.index, cp.size)).map((h) => h.toString('base64')),
+        })),
+      );
+      return { entries: proved, checkpoint: cp.note };
+    },
+  );
+};

@@ -1,0 +1,93 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeLeaf } from '../../event/record.js';
+import { eventSchema } from '../../event/schema.js';
+import type { Stele } from '../../stele.js';
+import { leafHash } from '../../tlog/hash.js';
+import { sendError } from '../app.js';
+
+const b64 = (h: Buffer) => h.toString('base64');
+const index = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+const proof = { type: 'array', items: { type: 'string' }, description: 'Base64 SHA-256 hashes, RFC 6962 order.' } as const;
+
+export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  const log = stele.log;
+
+  app.get<{ Params: { index: number } }>(
+    '/v1/entries/:index',
+    {
+      schema: {
+        summary: 'One entry: its record (the leaf), the leaf bytes and the leaf hash',
+        description: 'Available as soon as the append was acknowledged. With Accept: application/octet-stream, the raw leaf bytes.',
+        params: { type: 'object', properties: { index }, required: ['index'] },
+      },
+    },
+    async (req, reply) => {
+      const leaf = await log.entry(req.params.index);
+      if (req.headers.accept === 'application/octet-stream') return reply.type('application/octet-stream').send(leaf);
+      return { index: req.params.index, leaf_hash: b64(leafHash(leaf)), leaf: b64(leaf), record: decodeLeaf(leaf) };
+    },
+  );
+
+  app.get<{ Querystring: { index: number; size?: number } }>(
+    '/v1/proofs/inclusion',
+    {
+      schema: {
+        summary: 'Inclusion proof of an entry in a tree of a given size (default: the latest checkpoint)',
+        querystring: { type: 'object', properties: { index, size: index }, required: ['index'], additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            properties: { index, size: index, leaf_hash: { type: 'string' }, proof, checkpoint: { type: 'string' } },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const cp = log.checkpoint;
+      const size = req.query.size ?? cp.size;
+      const p = await log.inclusionProof(req.query.index, size);
+      const leaf = await log.entry(req.query.index);
+      return {
+        index: req.query.index,
+        size,
+        leaf_hash: b64(leafHash(leaf)),
+        proof: p.map(b64),
+        ...(size === cp.size ? { checkpoint: cp.note } : {}),
+      };
+    },
+  );
+
+  app.get<{ Querystring: { from: number; to?: number } }>(
+    '/v1/proofs/consistency',
+    {
+      schema: {
+        summary: 'Consistency proof between two tree sizes (to defaults to the latest checkpoint)',
+        querystring: { type: 'object', properties: { from: index, to: index }, required: ['from'], additionalProperties: false },
+        response: { 200: { type: 'object', properties: { from: index, to: index, proof, checkpoint: { type: 'string' } } } },
+      },
+    },
+    async (req) => {
+      const cp = log.checkpoint;
+      const to = req.query.to ?? cp.size;
+      const p = await log.consistencyProof(req.query.from, to);
+      return { from: req.query.from, to, proof: p.map(b64), ...(to === cp.size ? { checkpoint: cp.note } : {}) };
+    },
+  );
+
+  app.get('/v1/schema/event', { schema: { summary: 'JSON Schema (2020-12) of an event' } }, async (_req, reply) =>
+    reply.type('application/schema+json').send(eventSchema),
+  );
+
+  app.get('/healthz', { schema: { summary: 'Liveness and the log\'s sizes' } }, async (_req, reply) => {
+    const failure = log.failure;
+    const body = {
+      status: failure ? 'failed' : 'ok',
+      origin: log.origin,
+      size: log.size,
+      checkpoint_size: log.checkpoint.size,
+      ...(failure ? { error: failure.message } : {}),
+    };
+    if (failure) return sendError(reply, 503, 'log_failed', failure.message);
+    return body;
+  });
+};

@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import type { Stele } from '../../stele.js';
+import { parseTilePath } from '../../tlog/tile.js';
+import { sendError } from '../app.js';
+
+/**
+ * The C2SP tlog-tiles read API. Tiles and bundles never change once written, so they may be cached
+ * for a year; the checkpoint changes every second, so caches may keep it only briefly.
+ */
+export const tlogRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  app.get('/log/checkpoint', { schema: { summary: 'Signed checkpoint (c2sp.org/tlog-checkpoint)' } }, async (_req, reply) => {
+    const cp = stele.log.checkpoint;
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache, max-age=0').send(cp.note);
+  });
+
+  app.get<{ Params: { '*': string } }>(
+    '/log/tile/*',
+    { schema: { summary: 'Merkle tile or entry bundle (c2sp.org/tlog-tiles)' } },
+    async (req, reply) => {
+      const path = `tile/${req.params['*']}`;
+      const t = parseTilePath(path);
+      if (!t) return sendError(reply, 400, 'bad_tile_path', `${path} is not a C2SP tile path`);
+      const data = await stele.log.readTile(t.level, t.index, t.width);
+      if (!data) return sendError(reply, 404, 'not_found', `${path} does not exist`);
+      return reply
+        .type('application/octet-stream')
+        .header('cache-control', 'public, max-age=31536000, immutable')
+        .send(data);
+    },
+  );
+};

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import * as tlog from './index.js';
+
+it('the package entry point exports exactly the agreed runtime API', () => {
+  assert.deepEqual(Object.keys(tlog).sort(), [
+    'ProofError',
+    'HASH_SIZE',
+    'TILE_HEIGHT',
+    'TILE_WIDTH',
+    'TileBuilder',
+    'consistencyPlan',
+    'consistencyProof',
+    'decodeBundle',
+    'emptyRoot',
+    'encodeBundle',
+    'entriesPath',
+    'formatCheckpoint',
+    'generateKey',
+    'inclusionPlan',
+    'inclusionProof',
+    'keyId',
+    'leafHash',
+    'merkleRoot',
+    'newSigner',
+    'newVerifier',
+    'nodeHash',
+    'nodeLocation',
+    'openNote',
+    'parseCheckpoint',
+    'parseTilePath',
+    'perfectRoot',
+    'rehash',
+    'rootFromInclusionProof',
+    'sha256',
+    'signNote',
+    'storedCount',
+    'tileLevels',
+    'tilePath',
+    'tileRoot',
+    'tileWidth',
+    'verifyConsistency',
+    'verifyInclusion',
+  ].sort());
+});

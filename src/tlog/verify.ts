@@ -1,0 +1,120 @@
+import { type Checkpoint, parseCheckpoint } from './checkpoint.js';
+import { leafHash } from './hash.js';
+import { openNote, type Verifier } from './note.js';
+import { decodeBundle, entriesPath, storedCount, TileBuilder, tilePath, tileWidth, type DrainedTile } from './tile.js';
+
+/** Where a verifier reads a log from: a data directory, a URL, anything serving the C2SP paths. */
+export interface TileSource {
+  /** Tile at `level` (or the entry bundle, 'entries'), `index`, `width`; null when absent. */
+  readTile(level: number | 'entries', index: number, width: number): Promise<Uint8Array | null>;
+  readCheckpoint(): Promise<string | null>;
+}
+
+export class VerifyError extends Error {
+  override name = 'VerifyError';
+}
+
+export interface VerifyOptions {
+  /** An older checkpoint note (same key): the log must be consistent with it. */
+  since?: string;
+  onProgress?: (entries: number, total: number) => void;
+}
+
+export interface VerifyResult {
+  checkpoint: Checkpoint;
+  note: string;
+}
+
+function openCheckpoint(note: string, verifier: Verifier, what: string): Checkpoint {
+  try {
+    return parseCheckpoint(openNote(note, [verifier]).text);
+  } catch (err) {
+    throw new VerifyError(`${what} does not verify with key ${verifier.name}: ${(err as Error).message}`);
+  }
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+
+/**
+ * Checks a whole log against its signed checkpoint: the signature, every entry bundle, every tile at
+ * every level (each rebuilt from the entries, never trusted), the root, and consistency with an
+ * older checkpoint. Throws VerifyError naming the first bad entry, bundle or tile.
+ *
+ * Which side of a disagreement is to blame is decided by the signed root: if the entries rebuild it,
+ * a tile that disagrees with them is the corrupt one; if they do not, the first entry whose hash
+ * disagrees with its stored tile is.
+ */
+export async function verifyLog(source: TileSource, verifier: Verifier, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const note = await source.readCheckpoint();
+  if (note === null) throw new VerifyError('the log has no checkpoint');
+  const cp = openCheckpoint(note, verifier, 'the checkpoint');
+  const old = opts.since === undefined ? undefined : openCheckpoint(opts.since, verifier, 'the old checkpoint');
+  if (old) {
+    if (old.origin !== cp.origin) throw new VerifyError(`the old checkpoint is for origin ${old.origin}, not ${cp.origin}`);
+    if (old.size > cp.size) {
+      throw new VerifyError(`the log rolled back: its checkpoint has ${cp.size} entries, the old one ${old.size}`);
+    }
+  }
+  const size = cp.size;
+  const builder = TileBuilder.empty();
+  let entryMismatch: string | undefined;
+  let tileMismatch: string | undefined;
+
+  const compare = async (t: DrainedTile) => {
+    const path = tilePath(t.level, t.index, t.width);
+    const stored = await source.readTile(t.level, t.index, t.width);
+    if (!stored) throw new VerifyError(`${path} is missing`);
+    if (stored.length !== t.data.length) throw new VerifyError(`${path} is ${stored.length} bytes, expected ${t.data.length}`);
+    if (same(stored, t.data)) return;
+    let k = 0;
+    while (same(stored.subarray(k * 32, k * 32 + 32), t.data.subarray(k * 32, k * 32 + 32))) k++;
+    if (t.level === 0) {
+      const index = t.index * 256 + k;
+      entryMismatch ??= `entry ${index} (in ${entriesPath(t.index, t.width)}) does not match its hash in ${path}`;
+      tileMismatch ??= `${path} is corrupt: hash ${k} (entry ${index}) does not match the entries`;
+    } else {
+      tileMismatch ??= `${path} is corrupt: hash ${k} does not match the tiles below it`;
+    }
+  };
+
+  let oldRootOk = !old || old.size === 0;
+  const bundles = Math.ceil(size / 256);
+  for (let b = 0; b < bundles; b++) {
+    const width = tileWidth(0, b, size);
+    const path = entriesPath(b, width);
+    const data = await source.readTile('entries', b, width);
+    if (!data) throw new VerifyError(`${path} is missing`);
+    let entries: Buffer[];
+    try {
+      entries = decodeBundle(data, width);
+    } catch (err) {
+      throw new VerifyError(`${path} is malformed: ${(err as Error).message}`);
+    }
+    for (const e of entries) {
+      builder.append(leafHash(e));
+      if (old && builder.size === old.size) {
+        if (!same(builder.root(), old.root)) {
+          throw new VerifyError(`the log is not consistent with the old checkpoint: its first ${old.size} entries have a different root (a fork or rewritten history)`);
+        }
+        oldRootOk = true;
+      }
+    }
+    // Full tiles are final and can be checked as they complete; partial ones only at the end.
+    for (const t of builder.drain()) if (t.width === 256) await compare(t);
+    opts.onProgress?.(builder.size, size);
+  }
+  for (const [level, data] of builder.partials().entries()) {
+    if (data.length > 0) await compare({ level, index: Math.floor(storedCount(level, size) / 256), width: data.length / 32, data });
+  }
+  if (!oldRootOk) throw new VerifyError('internal: the old checkpoint size was never reached');
+  const rootOk = same(builder.root(), cp.root);
+  if (rootOk && tileMismatch) throw new VerifyError(`${tileMismatch} (the entries do match the signed checkpoint)`);
+  if (!rootOk) {
+    throw new VerifyError(
+      entryMismatch
+        ? `${entryMismatch}, and the entries do not match the signed checkpoint: the entry was altered`
+        : (tileMismatch ?? `the ${size} entries do not hash to the root of the signed checkpoint`),
+    );
+  }
+  return { checkpoint: cp, note };
+}
