@@ -104,6 +104,8 @@ export function readVerifierKey(dir: string): string {
  * Takes the directory's write lock: a second server (or a local `stele append`) on the same
  * directory would fork the log. A lock left by a dead process is taken over.
  */
+const heldLocks = new Set<string>();
+
 export function lockDataDir(dir: string): () => void {
   const lock = paths(resolve(dir)).lock;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -111,7 +113,9 @@ export function lockDataDir(dir: string): () => void {
       const fd = openSync(lock, 'wx', 0o644);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      heldLocks.add(lock);
       return () => {
+        heldLocks.delete(lock);
         try {
           unlinkSync(lock);
         } catch {
@@ -121,7 +125,10 @@ export function lockDataDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(lock, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      // Our own pid counts as alive only if this process really took the lock (a container may
+      // reuse the pid of the process that left a stale one).
+      const held = pid === process.pid ? heldLocks.has(lock) : Number.isInteger(pid) && pid > 0 && alive(pid);
+      if (held) {
         throw new SteleError('locked', `${dir} is in use by process ${pid} (a running "stele serve"?)`, 409);
       }
       unlinkSync(lock);

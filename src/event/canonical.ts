@@ -30,11 +30,40 @@ class Refusal {
   ) {}
 }
 
+// Most strings need no escaping: one pass over the code units proves it (and rules out
+// surrogates, which are then checked properly), which is much cheaper than JSON.stringify's call.
 function str(s: string): string {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return strSlow(s);
+  }
+  return `"${s}"`;
+}
+
+function strSlow(s: string): string {
   if (!(s as unknown as WellFormed).isWellFormed()) {
     throw new Refusal('invalid_json', 'contains a lone UTF-16 surrogate, which canonical JSON cannot represent');
   }
   return JSON.stringify(s);
+}
+
+/** Sorts by UTF-16 code units in place. Insertion sort for the usual handful of keys: far cheaper than Array.prototype.sort's setup. */
+function sortKeys(keys: string[]): void {
+  const n = keys.length;
+  if (n > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const k = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
 }
 
 function ser(v: unknown, depth: number): string {
@@ -79,21 +108,24 @@ function ser(v: unknown, depth: number): string {
   const n = keys.length;
   if (n === 0) return '{}';
   // Objects built by our own code (normalizeEvent, buildLeaf) already have sorted keys; checking
-  // is cheaper than sorting. Array.prototype.sort's default order is UTF-16 code-unit order.
+  // is cheaper than sorting. String `<` compares UTF-16 code units, as JCS requires.
   for (let i = 1; i < n; i++) {
     if ((keys[i - 1] as string) > (keys[i] as string)) {
-      keys.sort();
+      sortKeys(keys);
       break;
     }
   }
   let out = '{';
   for (let i = 0; i < n; i++) {
     const k = keys[i] as string;
-    if (!(k as unknown as WellFormed).isWellFormed()) {
+    let ks: string;
+    try {
+      ks = str(k);
+    } catch {
       throw new Refusal('invalid_json', 'has a key that contains a lone UTF-16 surrogate, which canonical JSON cannot represent');
     }
     try {
-      out += (i === 0 ? '' : ',') + JSON.stringify(k) + ':' + ser(o[k], depth + 1);
+      out += (i === 0 ? '' : ',') + ks + ':' + ser(o[k], depth + 1);
     } catch (e) {
       if (e instanceof Refusal) e.path.push(k);
       throw e;

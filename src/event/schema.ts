@@ -73,6 +73,7 @@ export const eventSchema = {
         },
       },
       if: { properties: { type: { const: 'ai_agent' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
       then: { required: ['on_behalf_of'] },
     },
     action: {

@@ -75,7 +75,6 @@ const segmentName = (first: number) => `${String(first).padStart(20, '0')}.wal`;
 
 export class WriteAheadLog {
   private fh: FileHandle | null = null;
-  private segFirst = 0;
   private segBytes = 0;
   /** First index of every segment on disk, ascending. */
   private segments: number[] = [];
@@ -120,7 +119,7 @@ export class WriteAheadLog {
         if (segFirst > from) throw new Error(`write-ahead log starts at entry ${segFirst}, but recovery needs entry ${from}`);
         first = from;
         entries.push(...dec.entries.slice(from - segFirst));
-        next = Math.max(from, segFirst + dec.entries.length);
+        next = segFirst + dec.entries.length;
       } else {
         if (segFirst !== next) throw new Error(`write-ahead log segment ${segmentName(segFirst)} does not follow entry ${next - 1}`);
         entries.push(...dec.entries);
@@ -169,7 +168,6 @@ export class WriteAheadLog {
     // A new segment per process start too: the previous tail may have been truncated, and
     // appending after it would be fine, but starting fresh keeps segment names == first index.
     this.fh = await open(join(this.dir, segmentName(first)), 'a');
-    this.segFirst = first;
     this.segBytes = 0;
     if (this.segments[this.segments.length - 1] !== first) this.segments.push(first);
     syncDir(this.dir);

@@ -4,3 +4,4 @@ export * from './hash.js';
 export * from './note.js';
 export * from './proof.js';
 export * from './tile.js';
+export * from './verify.js';

@@ -26,6 +26,7 @@ describe('keys', () => {
     const pub = Buffer.from('ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW', 'base64').subarray(1);
     assert.equal(keyId('PeterNeumann', pub).toString('hex'), 'c74f20a3');
     assert.equal(newVerifier(ENOCH_VKEY).keyId.toString('hex'), 'af0cfe78');
+    assert.throws(() => keyId('PeterNeumann', pub.subarray(1)), /must be 32 bytes, got 31/);
   });
 
   it('the published signer key derives the published verifier key', () => {

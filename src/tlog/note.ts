@@ -75,6 +75,7 @@ function idHex(keyId: Uint8Array): string {
 
 /** Ed25519 key ID: SHA-256(name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key)[:4]. */
 export function keyId(name: string, publicKey: Uint8Array): Buffer {
+  if (publicKey.length !== 32) throw new RangeError(`Ed25519 public key must be 32 bytes, got ${publicKey.length}`);
   return ed25519KeyId(name, Buffer.concat([Buffer.of(ALG_ED25519), publicKey]));
 }
 

@@ -24,7 +24,7 @@ interface AppendOptions {
  */
 export async function appendCommand(args: string[], opts: AppendOptions): Promise<void> {
   const events: unknown[] = [];
-  args.forEach((a, i) => events.push(...parseEventsText(a, `argument ${i + 1}`)));
+  for (const [i, a] of args.entries()) events.push(...parseEventsText(a, `argument ${i + 1}`));
   if (opts.file) events.push(...parseEventsText(readFileSync(opts.file, 'utf8'), opts.file));
   if (args.length === 0 && !opts.file) events.push(...parseEventsText(await readStdin(), 'standard input'));
   if (events.length === 0) throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');

@@ -8,7 +8,7 @@ export async function checkpointCommand(opts: SourceOptions & { json?: boolean }
   const { source, verifier } = openSource(opts);
   const note = await source.readCheckpoint();
   if (!note) throw new SteleError('no_checkpoint', 'the log has no checkpoint');
-  let cp;
+  let cp: ReturnType<typeof parseCheckpoint>;
   try {
     cp = parseCheckpoint(openNote(note, [verifier]).text);
   } catch (err) {
