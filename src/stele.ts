@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DataDir, loadDataDir, lockDataDir } from './datadir.js';
 import { FsLogStorage } from './log/fs-storage.js';
-import { SqliteIdIndex } from './log/id-index.js';
+import { JournalIdIndex } from './log/id-index.js';
 import { Log, type LogOptions } from './log/log.js';
 
 /** An open Stele: the data directory, its log, and the write lock that keeps it single-writer. */
@@ -18,7 +18,7 @@ export async function openStele(dir: string, options: LogOptions = {}): Promise<
   try {
     const storage = new FsLogStorage(dd.dir);
     mkdirSync(join(dd.dir, 'state'), { recursive: true });
-    const ids = new SqliteIdIndex(join(dd.dir, 'state', 'ids.sqlite'));
+    const ids = new JournalIdIndex(join(dd.dir, 'state', 'ids.journal'));
     const log = await Log.open({
       storage,
       ids,

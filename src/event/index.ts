@@ -1,13 +1,13 @@
-export type { ActorType, Event, EventInput, Ingest, LeafRecord, Outcome } from './types.js';
-export { eventSchema } from './schema.js';
-export { MAX_DEPTH, checkDepth, normalizeEvent, uuidv7, validateEvent } from './normalize.js';
-export { canonicalize } from './canonical.js';
+export { canonicalBytes, canonicalize } from './canonical.js';
+export { checkDepth, MAX_DEPTH, normalizeEvent, uuidv7, validateEvent } from './normalize.js';
 export {
-  MAX_LEAF_BYTES,
   buildLeaf,
   decodeLeaf,
   encodeLeaf,
   formatMicros,
+  MAX_LEAF_BYTES,
   nowMicros,
   parseMicros,
 } from './record.js';
+export { eventSchema } from './schema.js';
+export type { ActorType, Event, EventInput, Ingest, LeafRecord, Outcome } from './types.js';

@@ -3,7 +3,7 @@
  * authorise → seal → sequence). Everything here runs once per event on the hot path, so it avoids
  * allocation where it can and does nothing twice.
  */
-import { randomFillSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { SteleError } from '../errors.js';
@@ -62,15 +62,12 @@ function scan(root: unknown, max: number, strings: boolean): Finding | undefined
     return undefined;
   }
   if (max < 1) return { code: 'too_deep', path: '', key: false };
-  let sp = 0;
+  stackNodes[0] = root;
+  stackKeys[0] = Array.isArray(root) ? null : Object.keys(root);
+  stackNext[0] = 0;
+  let sp = 1;
+  let high = 1; // slots used, to clear afterwards
   let found: Finding | undefined;
-  const push = (node: object): void => {
-    stackNodes[sp] = node;
-    stackKeys[sp] = Array.isArray(node) ? null : Object.keys(node);
-    stackNext[sp] = 0;
-    sp++;
-  };
-  push(root);
   while (sp > 0) {
     const top = sp - 1;
     const node = stackNodes[top] as Record<string, unknown> & unknown[];
@@ -90,6 +87,7 @@ function scan(root: unknown, max: number, strings: boolean): Finding | undefined
       }
       const k = keys[i] as string;
       if (strings && !(k as unknown as WellFormed).isWellFormed()) {
+        stackNext[top] = i + 1;
         found = { code: 'surrogate', path: pathTo(top), key: true };
         break;
       }
@@ -102,16 +100,21 @@ function scan(root: unknown, max: number, strings: boolean): Finding | undefined
         found = { code: 'too_deep', path: pathTo(sp), key: false };
         break;
       }
-      push(child);
+      stackNodes[sp] = child;
+      stackKeys[sp] = Array.isArray(child) ? null : Object.keys(child);
+      stackNext[sp] = 0;
+      sp++;
+      if (sp > high) high = sp;
     } else if (strings && typeof child === 'string' && !(child as unknown as WellFormed).isWellFormed()) {
       found = { code: 'surrogate', path: pathTo(sp), key: false };
       break;
     }
   }
   // Drop references so the scan does not keep a request's body alive.
-  stackNodes.length = 0;
-  stackKeys.length = 0;
-  stackNext.length = 0;
+  for (let j = 0; j < high; j++) {
+    stackNodes[j] = undefined;
+    stackKeys[j] = null;
+  }
   return found;
 }
 
@@ -141,8 +144,7 @@ const validate = ajv.compile(eventSchema);
 // Human wording for pattern/format failures, keyed by the schema location of the property.
 const SHAPES: Record<string, string> = {
   '#/properties/id': 'must be a UUID such as 0193a5f0-7c1e-7d2a-9b3c-4d5e6f708192',
-  '#/properties/time':
-    'must be an RFC 3339 date-time with upper-case T and an offset, such as 2026-11-22T10:15:03.140211Z',
+  '#/properties/time': 'must be an RFC 3339 date-time with upper-case T and an offset, such as 2026-11-22T10:15:03.140211Z',
   '#/properties/action':
     'must be a dotted lower-case name with at least two segments, such as git.commit or emacs.package.install',
   '#/properties/attachments/items/properties/sha256': 'must be 64 lower-case hex digits',
@@ -210,30 +212,90 @@ export function validateEvent(input: unknown, position?: number): void {
     const prefix = position === undefined ? '' : `event ${position}: `;
     throw new SteleError('invalid_event', prefix + (err ? describe(err) : 'is invalid'), 400);
   }
-  // After the schema: it settles the common mistakes with better messages, and cannot recurse
-  // into `data`, which is where depth and strings are unbounded.
-  const f = scan(input, MAX_DEPTH, true);
+  // After the schema, which settles the common mistakes with better messages. Outside `data` the
+  // schema bounds the depth, so only the free-form strings there need a surrogate check; `data`
+  // gets the full walk (the event is level 1, so `data` itself is level 2).
+  const e = input as unknown as Record<string, unknown>;
+  let f = knownStrings(e);
+  if (!f && e.data !== undefined) {
+    f = scan(e.data, MAX_DEPTH - 1, true);
+    if (f) f.path = `/data${f.path}`;
+  }
   if (f) {
     const prefix = position === undefined ? '' : `event ${position}: `;
     if (f.code === 'too_deep') throw new SteleError('too_deep', depthMessage(prefix, f, MAX_DEPTH), 400);
-    const what = f.key ? `${f.path || 'the event'} has a key that contains` : `${f.path} contains`;
-    throw new SteleError(
-      'invalid_event',
-      `${prefix}${what} a lone UTF-16 surrogate, which canonical JSON cannot represent`,
-      400,
-    );
+    const what = f.key ? `${f.path} has a key that contains` : `${f.path} contains`;
+    throw new SteleError('invalid_event', `${prefix}${what} a lone UTF-16 surrogate, which canonical JSON cannot represent`, 400);
   }
+}
+
+function lone(v: unknown): boolean {
+  return typeof v === 'string' && !(v as unknown as WellFormed).isWellFormed();
+}
+
+/**
+ * The first free-text field of a schema-valid event (outside `data`) holding a lone surrogate.
+ * Fields whose pattern or enum allows only ASCII (id, time, action, outcome, actor.type, sha256)
+ * cannot. A test walks the schema to keep this list complete.
+ */
+function knownStrings(e: Record<string, unknown>): Finding | undefined {
+  const at = (path: string): Finding => ({ code: 'surrogate', path, key: false });
+  const actor = e.actor as Record<string, unknown>;
+  if (lone(actor.id)) return at('/actor/id');
+  if (lone(actor.on_behalf_of)) return at('/actor/on_behalf_of');
+  const src = e.source as Record<string, unknown>;
+  if (lone(src.kind)) return at('/source/kind');
+  if (lone(src.host)) return at('/source/host');
+  if (lone(src.agent)) return at('/source/agent');
+  if (lone(src.version)) return at('/source/version');
+  const res = e.resource as Record<string, unknown> | undefined;
+  if (res) {
+    if (lone(res.type)) return at('/resource/type');
+    if (lone(res.id)) return at('/resource/id');
+  }
+  if (lone(e.reason)) return at('/reason');
+  const appr = e.approval as Record<string, unknown> | undefined;
+  if (appr) {
+    if (lone(appr.by)) return at('/approval/by');
+    if (lone(appr.ticket)) return at('/approval/ticket');
+  }
+  if (lone(e.subject)) return at('/subject');
+  const att = e.attachments as Record<string, unknown>[] | undefined;
+  if (att) {
+    for (let i = 0; i < att.length; i++) {
+      const a = att[i] as Record<string, unknown>;
+      if (lone(a.name)) return at(`/attachments/${i}/name`);
+      if (lone(a.media_type)) return at(`/attachments/${i}/media_type`);
+    }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
 // UUIDv7
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+// Random hex digits are drawn from a pool refilled 2 KiB at a time (one syscall and one hex
+// conversion per 256 ids instead of per id).
+let randomHex = '';
+let randomOff = 0;
+const RANDOM_BYTES = 2048;
 
-// One randomFillSync per 512 ids instead of one per id: the syscall dominates otherwise.
-const pool = Buffer.allocUnsafe(4096);
-let poolOff = pool.length;
+function random16(): string {
+  if (randomOff + 16 > randomHex.length) {
+    randomHex = randomBytes(RANDOM_BYTES).toString('hex');
+    randomOff = 0;
+  }
+  const h = randomHex.slice(randomOff, randomOff + 16);
+  randomOff += 16;
+  return h;
+}
+
+// The first digit of the variant group: 10xx in binary, i.e. 8, 9, a or b.
+const VARIANT = '89ab89ab89ab89ab';
+
+// Ids minted in the same millisecond share the time prefix: keep the last one.
+let lastWhole = -1;
+let lastPrefix = '';
 
 /**
  * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then, when `ms` has a fractional part, 12 bits of
@@ -243,20 +305,16 @@ let poolOff = pool.length;
 export function uuidv7(ms: number): string {
   if (!(ms >= 0 && ms < 2 ** 48)) throw new RangeError(`uuidv7: ${ms} is outside 0 .. 2^48 ms`);
   const whole = Math.floor(ms);
-  const sub = Math.floor((ms - whole) * 4096); // 0..4095
-  if (poolOff + 8 > pool.length) {
-    randomFillSync(pool);
-    poolOff = 0;
+  if (whole !== lastWhole) {
+    const t = whole.toString(16).padStart(12, '0');
+    lastPrefix = `${t.slice(0, 8)}-${t.slice(8)}-7`;
+    lastWhole = whole;
   }
-  const r = poolOff;
-  poolOff += 8;
-  const t = whole.toString(16).padStart(12, '0');
+  const sub = Math.floor((ms - whole) * 4096); // 0..4095
+  const r = random16();
   return (
-    `${t.slice(0, 8)}-${t.slice(8)}-` +
-    `7${(sub >> 8).toString(16)}${HEX[sub & 0xff]}-` +
-    `${HEX[0x80 | ((pool[r] as number) & 0x3f)]}${HEX[pool[r + 1] as number]}-` +
-    `${HEX[pool[r + 2] as number]}${HEX[pool[r + 3] as number]}${HEX[pool[r + 4] as number]}` +
-    `${HEX[pool[r + 5] as number]}${HEX[pool[r + 6] as number]}${HEX[pool[r + 7] as number]}`
+    `${lastPrefix}${(0x1000 | sub).toString(16).slice(1)}-` +
+    `${VARIANT[Number.parseInt(r[0] as string, 16)]}${r.slice(1, 4)}-${r.slice(4)}`
   );
 }
 

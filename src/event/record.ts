@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { SteleError } from '../errors.js';
-import { canonicalize } from './canonical.js';
+import { canonicalBytes } from './canonical.js';
 import type { Event, Ingest, LeafRecord } from './types.js';
 
 /** An entry bundle stores each entry after a big-endian uint16 length (c2sp.org/tlog-tiles). */
@@ -128,14 +128,12 @@ function tooLarge(n: number): SteleError {
 }
 
 /**
- * The leaf bytes: UTF-8 of canonicalize(record). Throws SteleError 'too_large' (413) past
- * MAX_LEAF_BYTES, and canonicalize's 'invalid_json' (400) for values JSON cannot carry.
+ * The leaf bytes: UTF-8 of canonicalize(record), written directly (canonicalBytes). Throws
+ * SteleError 'too_large' (413) past MAX_LEAF_BYTES, and canonicalize's 'invalid_json' (400) for
+ * values JSON cannot carry.
  */
 export function encodeLeaf(record: LeafRecord): Buffer {
-  const text = canonicalize(record);
-  // UTF-8 takes at least one byte per UTF-16 unit: a text that long is refused without encoding it.
-  if (text.length > MAX_LEAF_BYTES) throw tooLarge(Buffer.byteLength(text, 'utf8'));
-  const bytes = Buffer.from(text, 'utf8');
+  const bytes = canonicalBytes(record);
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
   return bytes;
 }
@@ -221,12 +219,12 @@ export function decodeLeaf(bytes: Uint8Array): LeafRecord {
   }
   // Same bytes back, or the writer was not canonical (or the entry was altered): either way the
   // leaf is not one this code would have written.
-  let canonical = '';
+  let canonical: Buffer | undefined;
   try {
-    canonical = canonicalize(r);
+    canonical = canonicalBytes(r);
   } catch (e) {
     fail((e as Error).message);
   }
-  if (canonical !== text) fail('is not in RFC 8785 canonical form');
+  if (!canonical?.equals(bytes)) fail('is not in RFC 8785 canonical form');
   return r as unknown as LeafRecord;
 }

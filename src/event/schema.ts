@@ -18,8 +18,7 @@ export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 export const TIME_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$';
 export const SHA256_PATTERN = '^[0-9a-f]{64}$';
 
-const name = (description: string, maxLength: number) =>
-  ({ type: 'string', minLength: 1, maxLength, description }) as const;
+const name = (description: string, maxLength: number) => ({ type: 'string', minLength: 1, maxLength, description }) as const;
 
 export const eventSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -72,7 +71,8 @@ export const eventSchema = {
             'omit it or send false; true is refused.',
         },
       },
-      if: { properties: { type: { const: 'ai_agent' } } },
+      // `required` in the `if`: without it an actor with no type would match and get the wrong error.
+      if: { required: ['type'], properties: { type: { const: 'ai_agent' } } },
       // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
       then: { required: ['on_behalf_of'] },
     },
@@ -122,10 +122,7 @@ export const eventSchema = {
         ticket: name('Change ticket or review reference, e.g. CHG-1234 or a pull request URL.', 256),
       },
     },
-    subject: name(
-      'The data subject (person) the event is about, so that right-to-erasure can find and forget it.',
-      256,
-    ),
+    subject: name('The data subject (person) the event is about, so that right-to-erasure can find and forget it.', 256),
     data: {
       type: 'object',
       description:
@@ -138,6 +135,7 @@ export const eventSchema = {
       description: 'Large payloads stored beside the log, referenced by their SHA-256.',
       items: {
         type: 'object',
+        description: 'One attachment: its SHA-256, and optionally its name, size and media type.',
         additionalProperties: false,
         required: ['sha256'],
         properties: {

@@ -30,6 +30,8 @@ export class FsLogStorage implements LogStorage {
   private readonly madeDirs = new Set<string>();
   /** Tiles and bundles written since the last sync. */
   private unsynced: string[] = [];
+  /** Folders of partial tiles written for tiles not yet full. */
+  private readonly partialDirs = new Set<string>();
   /** Partial-tile folders made obsolete by a full tile, removed once that tile is durable. */
   private obsoletePartials: string[] = [];
 
@@ -83,7 +85,8 @@ export class FsLogStorage implements LogStorage {
     await writeFile(tmp, t.data);
     await rename(tmp, path);
     this.unsynced.push(path);
-    if (t.width === 256) this.obsoletePartials.push(`${path}.p`);
+    if (t.width < 256) this.partialDirs.add(dir);
+    else if (this.partialDirs.delete(`${path}.p`)) this.obsoletePartials.push(`${path}.p`);
   }
 
   readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null> {

@@ -1,17 +1,22 @@
-import Database from 'better-sqlite3';
+import { getRandomValues } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { syncDir } from './wal.js';
 
 /**
  * Event id → log index, so a repeated id returns its first index instead of appending twice.
  *
- * It is rebuildable: `upto` records how many log entries it covers, in the same transaction as
- * their ids, and the sequencer replays entries after `upto` on start. Commits therefore need not
- * fsync (synchronous=NORMAL); `flush` makes everything so far durable before the log lets go of
- * the entries it would replay.
+ * Every lookup and insert is on the ingest hot path (100,000 events/s), so the index is an
+ * in-memory open-addressing hash table of 32-bit tags and indices (12 bytes a slot), backed by an
+ * append-only journal holding the 16 bytes of each entry's UUID at offset 16 × index. A tag match
+ * is confirmed against the journal, so distinct ids never collide. The journal is not fsync'd per
+ * batch: `flush` makes it durable and records how far, and entries after that are replayed from
+ * the write-ahead log on start (the log keeps them until `flush` has covered them).
  */
 export interface IdIndex {
   /** Index of each id already in the log (ids not found are absent). */
   lookup(ids: readonly string[]): Map<string, number>;
-  /** Records the ids of entries `first`, `first + 1`, ... and that the index now covers them. */
+  /** Records the ids of entries `first`, `first + 1`, ...; ids already covered are skipped. */
   add(first: number, ids: readonly string[]): void;
   /** Number of log entries whose ids are recorded. */
   upto(): number;
@@ -20,46 +25,128 @@ export interface IdIndex {
   close(): void;
 }
 
-export class SqliteIdIndex implements IdIndex {
-  private readonly db: Database.Database;
-  private readonly getStmt: Database.Statement<[string], { idx: number }>;
-  private readonly insertStmt: Database.Statement<[string, number]>;
-  private readonly setUpto: Database.Statement<[number]>;
-  private readonly addTx: (first: number, ids: readonly string[]) => void;
-  private covered: number;
+/** The 16 bytes of a UUID string (the event schema has already checked the form; this is cheap). */
+export function uuidBytes(id: string): Buffer {
+  const b = Buffer.from(id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24), 'hex');
+  // Buffer.from stops at the first non-hex character, so a short result means a malformed id.
+  if (b.length !== 16 || id.length !== 36 || id[8] !== '-' || id[13] !== '-' || id[18] !== '-' || id[23] !== '-') {
+    throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+  }
+  return b;
+}
 
-  constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS ids (id TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
-    `);
-    this.getStmt = this.db.prepare('SELECT idx FROM ids WHERE id = ?');
-    // OR IGNORE: replaying entries after a crash may meet ids the index already has.
-    this.insertStmt = this.db.prepare('INSERT OR IGNORE INTO ids (id, idx) VALUES (?, ?)');
-    this.setUpto = this.db.prepare("INSERT INTO meta (k, v) VALUES ('upto', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v");
-    const row = this.db.prepare("SELECT v FROM meta WHERE k = 'upto'").get() as { v: number } | undefined;
-    this.covered = row?.v ?? 0;
-    this.addTx = this.db.transaction((first: number, ids: readonly string[]) => {
-      for (let i = 0; i < ids.length; i++) this.insertStmt.run(ids[i] as string, first + i);
-      this.setUpto.run(first + ids.length);
-    });
+/**
+ * The pure part: a hash table from 128-bit keys to indices that keeps only a 32-bit tag per key.
+ * Tags are mixed with a random per-process seed, so clients cannot choose ids that pile into one
+ * probe chain. `confirm(index, key)` tells whether the entry at `index` really has `key`.
+ */
+export class IdTable {
+  private tags: Uint32Array;
+  private idx: Float64Array;
+  private count = 0;
+  private readonly seed = getRandomValues(new Uint32Array(4));
+
+  constructor(capacity = 1 << 16) {
+    this.tags = new Uint32Array(capacity);
+    this.idx = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  tag(key: Uint8Array): number {
+    const v = new DataView(key.buffer, key.byteOffset, 16);
+    const s = this.seed;
+    let h =
+      Math.imul(v.getUint32(0) ^ (s[0] as number), 0x9e3779b1) ^
+      Math.imul(v.getUint32(4) ^ (s[1] as number), 0x85ebca77) ^
+      Math.imul(v.getUint32(8) ^ (s[2] as number), 0xc2b2ae3d) ^
+      Math.imul(v.getUint32(12) ^ (s[3] as number), 0x27d4eb2f);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    h = Math.imul(h, 0x297a2d39);
+    h ^= h >>> 15;
+    return h >>> 0 || 1; // 0 marks an empty slot
+  }
+
+  find(key: Uint8Array, confirm: (index: number, key: Uint8Array) => boolean): number | undefined {
+    const t = this.tag(key);
+    const mask = this.tags.length - 1;
+    for (let i = t & mask; ; i = (i + 1) & mask) {
+      const s = this.tags[i] as number;
+      if (s === 0) return undefined;
+      if (s === t && confirm(this.idx[i] as number, key)) return this.idx[i] as number;
+    }
+  }
+
+  insert(key: Uint8Array, index: number): void {
+    if ((this.count + 1) * 10 > this.tags.length * 7) this.grow();
+    this.place(this.tag(key), index);
+    this.count++;
+  }
+
+  private place(t: number, index: number): void {
+    const mask = this.tags.length - 1;
+    let i = t & mask;
+    while (this.tags[i] !== 0) i = (i + 1) & mask;
+    this.tags[i] = t;
+    this.idx[i] = index;
+  }
+
+  private grow(): void {
+    const tags = this.tags;
+    const idx = this.idx;
+    this.tags = new Uint32Array(tags.length * 2);
+    this.idx = new Float64Array(tags.length * 2);
+    // The slot depends only on the tag, so rehashing needs no keys.
+    for (let i = 0; i < tags.length; i++) if (tags[i] !== 0) this.place(tags[i] as number, idx[i] as number);
+  }
+}
+
+/** The embedded IdIndex: an IdTable over `<state>/ids.journal`, durable up to `<state>/ids.json`. */
+export class JournalIdIndex implements IdIndex {
+  private readonly table = new IdTable();
+  private readonly fd: number;
+  private covered: number;
+  private readonly buf = Buffer.alloc(16);
+  private readonly confirm = (index: number, key: Uint8Array) => {
+    readSync(this.fd, this.buf, 0, 16, index * 16);
+    return this.buf.equals(key);
+  };
+
+  constructor(private readonly path: string) {
+    const marker = `${path}.json`;
+    this.covered = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { upto: number }).upto : 0;
+    this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+');
+    // Past the durable mark the journal may hold anything a crash left; the WAL replays it.
+    ftruncateSync(this.fd, this.covered * 16);
+    const all = this.covered ? readFileSync(path) : Buffer.alloc(0);
+    for (let i = 0; i < this.covered; i++) this.table.insert(all.subarray(i * 16, i * 16 + 16), i);
   }
 
   lookup(ids: readonly string[]): Map<string, number> {
     const found = new Map<string, number>();
     for (const id of ids) {
-      const row = this.getStmt.get(id);
-      if (row) found.set(id, row.idx);
+      const index = this.table.find(uuidBytes(id), this.confirm);
+      if (index !== undefined) found.set(id, index);
     }
     return found;
   }
 
   add(first: number, ids: readonly string[]): void {
-    if (first + ids.length <= this.covered) return;
-    this.addTx(first, ids);
+    if (first > this.covered) throw new Error(`id index covers ${this.covered} entries; cannot add from ${first}`);
+    const skip = this.covered - first;
+    if (skip >= ids.length) return;
+    const out = Buffer.allocUnsafe((ids.length - skip) * 16);
+    for (let i = skip; i < ids.length; i++) {
+      const key = uuidBytes(ids[i] as string);
+      key.copy(out, (i - skip) * 16);
+      this.table.insert(key, first + i);
+    }
+    let off = 0;
+    while (off < out.length) off += writeSync(this.fd, out, off, out.length - off, this.covered * 16 + off);
     this.covered = first + ids.length;
   }
 
@@ -68,11 +155,18 @@ export class SqliteIdIndex implements IdIndex {
   }
 
   flush(): void {
-    // With synchronous=NORMAL a checkpoint syncs the SQLite WAL and then the database file.
-    this.db.pragma('wal_checkpoint(FULL)');
+    fsyncSync(this.fd);
+    const marker = `${this.path}.json`;
+    const tmp = `${marker}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ upto: this.covered })}\n`);
+    const fd = openSync(tmp, 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, marker);
+    syncDir(dirname(marker));
   }
 
   close(): void {
-    this.db.close();
+    closeSync(this.fd);
   }
 }
