@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { IdTable, JournalIdIndex, uuidBytes } from './id-index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stele-ids-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('finds every inserted id at its index, across growth, and nothing else', () => {
+  const t = new IdTable(16);
+  const keys = Array.from({ length: 5000 }, () => uuidBytes(randomUUID()));
+  keys.forEach((k, i) => t.insert(k, i));
+  const confirm = (i: number, k: Uint8Array) => Buffer.compare(keys[i] as Buffer, k) === 0;
+  keys.forEach((k, i) => assert.equal(t.find(k, confirm), i));
+  for (let i = 0; i < 5000; i++) assert.equal(t.find(uuidBytes(randomUUID()), confirm), undefined);
+});
+
+test('a tag collision is resolved by the confirmation, not by trusting the tag', () => {
+  const t = new IdTable(16);
+  const a = uuidBytes(randomUUID());
+  const b = uuidBytes(randomUUID());
+  t.insert(a, 0);
+  // A confirm that rejects everything stands for "same tag, different id".
+  assert.equal(t.find(a, () => false), undefined);
+  assert.equal(t.find(a, (i) => i === 0), 0);
+  assert.equal(t.find(b, () => true) === 0, t.tag(a) === t.tag(b));
+});
+
+test('the journal index survives reopening up to its durable mark and replays the rest', () => {
+  const path = join(dir, 'ids.journal');
+  const ids = Array.from({ length: 10 }, () => randomUUID());
+  let ix = new JournalIdIndex(path);
+  ix.add(0, ids.slice(0, 6));
+  ix.flush();
+  ix.add(6, ids.slice(6));
+  ix.close();
+  ix = new JournalIdIndex(path);
+  assert.equal(ix.upto(), 6, 'only the flushed part counts after a restart');
+  ix.add(4, ids.slice(4)); // replay from the write-ahead log overlaps what is there
+  assert.equal(ix.upto(), 10);
+  const found = ix.lookup([...ids, randomUUID(), ids[3]!.toUpperCase()]);
+  assert.deepEqual([...found.entries()].slice(0, 10), ids.map((id, i) => [id, i]));
+  assert.equal(found.size, 11);
+  assert.throws(() => ix.add(12, [randomUUID()]), /cannot add from 12/);
+  assert.throws(() => ix.lookup(['not-a-uuid']), /not a UUID/);
+  ix.close();
+});
