@@ -56,9 +56,15 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
     const cfg = readConfig(dir);
     return { dir, origin: cfg.origin, vkey: readFileSync(p.vkey, 'utf8').trim(), tokenFile: p.adminToken, created: false };
   }
-  if (!/^[^\s+]+$/.test(origin)) throw new SteleError('bad_origin', `origin "${origin}" must be non-empty with no spaces or "+"`);
+  // The key name is the origin; the signed-note rules for names decide what an origin may be.
+  let key: { skey: string; vkey: string };
+  try {
+    key = generateKey(origin);
+  } catch (err) {
+    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
+  }
+  const { skey, vkey } = key;
   for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
-  const { skey, vkey } = generateKey(origin);
   await writeDurably(p.key, `${skey}\n`, 0o600);
   await writeDurably(p.vkey, `${vkey}\n`);
   const token = await TokenStore.load(p.tokens).create('admin', 'admin');

@@ -35,6 +35,7 @@ program
   .option('--origin <origin>', 'origin for a new data directory')
   .option('--checkpoint-interval <ms>', 'least time between checkpoints', '100')
   .option('--body-limit <bytes>', 'largest request body', String(16 * 1024 * 1024))
+  .option('--ingest-workers <n>', 'threads that parse and encode events (default: cores - 1, at least 1; 0: main thread)')
   .option('--log-level <level>', 'server log level', 'info')
   .action(serveCommand);
 

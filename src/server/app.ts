@@ -1,9 +1,10 @@
+import { availableParallelism } from 'node:os';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { SteleError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
 import type { Stele } from '../stele.js';
-import { parseJsonBody, parseNdjsonBody } from './body.js';
+import { IngestPool } from '../ingest/pool.js';
 import { eventRoutes } from './routes/events.js';
 import { readRoutes } from './routes/read.js';
 import { tlogRoutes } from './routes/tlog.js';
@@ -11,6 +12,8 @@ import { tlogRoutes } from './routes/tlog.js';
 export interface ServerOptions {
   /** Largest request body, bytes. */
   bodyLimit?: number;
+  /** Ingest worker threads (0: prepare events on the main thread). */
+  ingestWorkers?: number;
   logger?: boolean | { level: string };
 }
 
@@ -21,6 +24,9 @@ declare module 'fastify' {
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+
+/** One ingest worker per core beyond the main thread's, at least one. */
+export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
 
 /** Sends the one error shape every 4xx/5xx has: `{"error": {"code", "message"}}`. */
 export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -38,21 +44,12 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
 
+  // Bodies stay bytes: the events route hands them to an ingest worker, which checks UTF-8 and
+  // parses them off the main thread.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json'], { parseAs: 'buffer' }, (_req, body, done) => {
-    try {
-      done(null, parseJsonBody(body as Buffer));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
-  app.addContentTypeParser(['application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) => {
-    try {
-      done(null, parseNdjsonBody(body as Buffer));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
+  app.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
+  );
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof SteleError) return sendError(reply, err.status, err.code, err.message);
@@ -86,7 +83,9 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     },
   });
 
-  await app.register(eventRoutes(stele));
+  const pool = new IngestPool(opts.ingestWorkers ?? defaultIngestWorkers());
+  app.addHook('onClose', () => pool.close());
+  await app.register(eventRoutes(stele, pool));
   await app.register(readRoutes(stele));
   await app.register(tlogRoutes(stele));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

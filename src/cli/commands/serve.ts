@@ -15,6 +15,12 @@ export function positiveInt(name: string, v: string): number {
   return n;
 }
 
+export function nonNegativeInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new SteleError('bad_option', `${name} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
 export async function serveCommand(opts: {
   dir?: string;
   listen: string;
@@ -22,12 +28,14 @@ export async function serveCommand(opts: {
   checkpointInterval: string;
   bodyLimit: string;
   logLevel: string;
+  ingestWorkers?: string;
 }): Promise<void> {
   const { host, port } = parseListen(opts.listen);
   const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
   const stele = await openStele(init.dir, { checkpointIntervalMs: positiveInt('--checkpoint-interval', opts.checkpointInterval) });
   const app = await buildServer(stele, {
     bodyLimit: positiveInt('--body-limit', opts.bodyLimit),
+    ...(opts.ingestWorkers === undefined ? {} : { ingestWorkers: nonNegativeInt('--ingest-workers', opts.ingestWorkers) }),
     logger: { level: opts.logLevel },
   });
   let closing = false;

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { appendEvents } from '../../ingest/append.js';
+import { appendBody } from '../../ingest/append.js';
+import type { IngestPool } from '../../ingest/pool.js';
 import type { Stele } from '../../stele.js';
 import { requireToken } from '../auth.js';
-import { eventsOf } from '../body.js';
 
 const entry = {
   type: 'object',
@@ -14,7 +14,7 @@ const entry = {
   },
 } as const;
 
-export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+export const eventRoutes = (stele: Stele, pool: IngestPool) => async (app: FastifyInstance) => {
   app.post<{ Querystring: { wait?: 'checkpoint' } }>(
     '/v1/events',
     {
@@ -42,7 +42,8 @@ export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     },
     async (req) => {
       const principal = req.principal as NonNullable<typeof req.principal>;
-      const entries = await appendEvents(stele.log, eventsOf(req.body), { principal: principal.name, method: 'apikey' });
+      const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
+      const entries = await appendBody(stele.log, pool, req.body as Buffer, kind, { principal: principal.name, method: 'apikey' });
       if (req.query.wait !== 'checkpoint') return { entries };
       const cp = await stele.log.waitForCheckpoint(Math.max(...entries.map((e) => e.index)) + 1);
       const proved = await Promise.all(

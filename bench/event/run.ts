@@ -1,12 +1,12 @@
 /**
- * Per-event cost of the event layer on the ingest hot path: `node dist/src/event/bench.js`.
+ * Per-event cost of the event layer on the ingest hot path: `node dist/bench/event/run.js`.
  * Reports CPU time (not wall time, so a busy shared machine skews it less), the median of several
  * rounds, next to JSON.parse of the same body as a yardstick for the machine's speed.
  */
-import { canonicalize } from './canonical.js';
-import { normalizeEvent, validateEvent } from './normalize.js';
-import { buildLeaf, decodeLeaf, nowMicros } from './record.js';
-import type { Ingest } from './types.js';
+import { canonicalize } from '../../src/event/canonical.js';
+import { normalizeEvent, validateEvent } from '../../src/event/normalize.js';
+import { buildLeaf, decodeLeaf, nowMicros } from '../../src/event/record.js';
+import type { Ingest } from '../../src/event/types.js';
 
 const body = JSON.stringify({
   actor: { type: 'human', id: 'alice@example.com' },

@@ -1,0 +1,42 @@
+import { isUtf8 } from 'node:buffer';
+import { SteleError } from '../errors.js';
+
+export type BodyKind = 'json' | 'ndjson';
+
+/**
+ * The events of a request body: one JSON event, a JSON array of events, or NDJSON (one event per
+ * line, blank lines skipped). Bodies arrive as bytes so that invalid UTF-8 is refused instead of
+ * silently turned into U+FFFD, which would change what gets signed into the log.
+ */
+export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (!isUtf8(buf)) throw new SteleError('invalid_utf8', 'the request body is not valid UTF-8');
+  const text = buf.toString('utf8');
+  if (text.trim() === '') throw new SteleError('invalid_json', 'the request body is empty');
+  if (kind === 'json') {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (err) {
+      throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
+    }
+    return Array.isArray(v) ? v : [v];
+  }
+  const out: unknown[] = [];
+  let line = 0;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    line++;
+    const s = text.slice(start, end);
+    start = end + 1;
+    if (s.trim() === '') continue;
+    try {
+      out.push(JSON.parse(s));
+    } catch (err) {
+      throw new SteleError('invalid_json', `line ${line} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (out.length === 0) throw new SteleError('invalid_json', 'the request body has no events');
+  return out;
+}

@@ -1,0 +1,308 @@
+/**
+ * Shared helpers for the end-to-end tests: a data directory made with `stele init --json`, a real
+ * `stele serve` child process on a free 127.0.0.1 port, appends over HTTP, and the CLI run as a child.
+ *
+ * Every child process and temporary directory is tracked: `cleanup()` (call it from `after`) kills
+ * what is still running and removes the directories, and an exit handler kills leftover children
+ * even when a test file dies early.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI: this file is dist/test/helpers/stele.js, the CLI dist/src/cli/main.js. */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+
+function killAllNow(): void {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killAllNow();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
+
+/** Kills every child still running and removes every temporary directory. For `after` hooks. */
+export async function cleanup(): Promise<void> {
+  const waits = [...children].map((c) => exitOf(c, 5000));
+  killAllNow();
+  await Promise.all(waits);
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+/** A new empty temporary directory, removed by `cleanup`. */
+export function tempDir(prefix = 'stele-e2e-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function exitOf(c: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve({ code: c.exitCode, signal: c.signalCode });
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve({ code: c.exitCode, signal: c.signalCode }), timeoutMs);
+    c.once('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal });
+    });
+  });
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr together, for assertions on "the message names the culprit". */
+  output: string;
+}
+
+/** Runs `stele <args>` to completion (killed after `timeoutMs`). Never rejects on a non-zero exit. */
+export function runStele(args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(c);
+    let stdout = '';
+    let stderr = '';
+    c.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.on('error', (err) => {
+      clearTimeout(timer);
+      children.delete(c);
+      reject(err);
+    });
+    c.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(c);
+      resolve({ code, signal, stdout, stderr, output: `${stdout}\n${stderr}` });
+    });
+  });
+}
+
+export interface DataDir {
+  dir: string;
+  origin: string;
+  vkey: string;
+  token: string;
+}
+
+/** `stele init --json` in a new temporary directory (or `dir`). */
+export async function initDir(origin = 'e2e.test/log', dir = join(tempDir(), 'data')): Promise<DataDir> {
+  const r = await runStele(['init', '--dir', dir, '--origin', origin, '--json']);
+  if (r.code !== 0) throw new Error(`stele init failed (${r.code}): ${r.output}`);
+  const j = JSON.parse(r.stdout) as { dir: string; origin: string; vkey: string; token: string | null };
+  if (!j.token) throw new Error(`stele init did not create ${dir}`);
+  return { dir: j.dir, origin: j.origin, vkey: j.vkey, token: j.token };
+}
+
+export interface ServeOptions {
+  checkpointIntervalMs?: number;
+  /** How long to wait for the server to answer /healthz. */
+  readyTimeoutMs?: number;
+}
+
+/** A `stele serve` child process. */
+export class SteleServer {
+  private out = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly dir: string,
+  ) {
+    proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.out += d;
+    });
+    proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.out += d;
+    });
+    this.exited = new Promise((resolve) =>
+      proc.on('exit', (code, signal) => {
+        children.delete(proc);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  url = '';
+
+  /** Everything the server printed so far. */
+  get output(): string {
+    return this.out;
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /**
+   * Starts `stele serve --dir D --listen 127.0.0.1:0` (the kernel picks a free port; the server
+   * prints the address it got) and resolves once GET /healthz answers 200. Rejects with the
+   * server's output if it exits or does not come up in time (a failed recovery shows up here).
+   */
+  static async start(dir: string, opts: ServeOptions = {}): Promise<SteleServer> {
+    const args = [CLI, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn'];
+    if (opts.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval', String(opts.checkpointIntervalMs));
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(proc);
+    const s = new SteleServer(proc, dir);
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+    const state: { early: { code: number | null; signal: NodeJS.Signals | null } | null } = { early: null };
+    void s.exited.then((e) => {
+      state.early = e;
+    });
+    try {
+      while (!s.url) {
+        if (state.early) throw new Error(`stele serve exited (${JSON.stringify(state.early)}) before listening:\n${s.out}`);
+        if (Date.now() > deadline) throw new Error(`stele serve did not start listening in time:\n${s.out}`);
+        const m = /listening on (http:\/\/\S+)/.exec(s.out);
+        if (m) s.url = m[1] as string;
+        else await sleep(10);
+      }
+      for (;;) {
+        if (state.early) throw new Error(`stele serve exited (${JSON.stringify(state.early)}) before /healthz answered:\n${s.out}`);
+        try {
+          const res = await fetch(`${s.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+          if (res.ok) break;
+          throw new Error(`/healthz answered ${res.status}: ${await res.text()}`);
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`stele serve never answered /healthz (${(err as Error).message}):\n${s.out}`);
+        }
+        await sleep(20);
+      }
+    } catch (err) {
+      proc.kill('SIGKILL');
+      await s.exited;
+      throw err;
+    }
+    return s;
+  }
+
+  /** SIGKILL: the crash. Resolves once the process is gone. */
+  async kill(): Promise<void> {
+    if (this.running) this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM (a clean shutdown), SIGKILL if it takes longer than `timeoutMs`. Resolves with how it exited. */
+  async stop(timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running) this.proc.kill('SIGTERM');
+    const e = await exitOf(this.proc, timeoutMs);
+    if (this.running) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+      throw new Error(`stele serve did not stop within ${timeoutMs} ms of SIGTERM:\n${this.out}`);
+    }
+    return e;
+  }
+}
+
+/** A valid event with a client-chosen UUID (a fresh one unless given). */
+export function makeEvent(id: string = randomUUID(), n = 0): Record<string, unknown> {
+  return {
+    id,
+    actor: { id: `client-${n % 7}@example.com`, type: 'human' },
+    action: 'e2e.test.append',
+    source: { kind: 'e2e', host: 'localhost', agent: 'stele-test', version: '1' },
+    resource: { type: 'item', id: `item-${n}` },
+    outcome: 'success',
+    data: { n, pad: 'x'.repeat(n % 64) },
+  };
+}
+
+export interface Appended {
+  id: string;
+  index: number;
+}
+
+/** Thrown for an HTTP error answer (the server answered, unlike a connection failure). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`HTTP ${status}: ${body.slice(0, 500)}`);
+  }
+}
+
+export type AppendMode = 'single' | 'array' | 'ndjson';
+
+/**
+ * POST /v1/events: one event as a JSON object ('single', needs exactly one event), a JSON array, or
+ * NDJSON. Resolves with the acknowledged (id, index) pairs; rejects with HttpError on an error
+ * answer, or with fetch's TypeError when the connection fails.
+ */
+export async function appendHttp(
+  url: string,
+  token: string,
+  events: readonly Record<string, unknown>[],
+  mode: AppendMode = 'array',
+  timeoutMs = 30_000,
+): Promise<Appended[]> {
+  let body: string;
+  let type = 'application/json';
+  if (mode === 'single') {
+    if (events.length !== 1) throw new Error('mode "single" takes exactly one event');
+    body = JSON.stringify(events[0]);
+  } else if (mode === 'array') {
+    body = JSON.stringify(events);
+  } else {
+    body = events.map((e) => JSON.stringify(e)).join('\n');
+    type = 'application/x-ndjson';
+  }
+  const res = await fetch(`${url}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': type },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new HttpError(res.status, text);
+  return (JSON.parse(text) as { entries: Appended[] }).entries;
+}
+
+/** GET a JSON document; rejects with HttpError on an error answer. */
+export async function getJson<T>(url: string, timeoutMs = 30_000): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  if (!res.ok) throw new HttpError(res.status, text);
+  return JSON.parse(text) as T;
+}
+
+/** GET a text document; rejects with HttpError on an error answer. */
+export async function getText(url: string, timeoutMs = 30_000): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  if (!res.ok) throw new HttpError(res.status, text);
+  return text;
+}
+
+/** GET bytes (a tile or bundle); null on 404. */
+export async function getBytes(url: string, timeoutMs = 30_000): Promise<Buffer | null> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new HttpError(res.status, await res.text());
+  return Buffer.from(await res.arrayBuffer());
+}
