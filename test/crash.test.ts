@@ -4,7 +4,7 @@
  * directory. No acknowledged event may be lost or move, a repeated id must keep its index across
  * crashes, and the signed checkpoints must never shrink or fork.
  *
- * Knobs (environment): STELE_CRASH_CYCLES (kills, default 20), STELE_CRASH_CLIENTS (default 4).
+ * Knobs (environment): STELE_CRASH_CYCLES (kills, default 16), STELE_CRASH_CLIENTS (default 4).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -34,7 +34,7 @@ import {
 
 after(cleanup);
 
-const CYCLES = Number(process.env.STELE_CRASH_CYCLES ?? 20);
+const CYCLES = Number(process.env.STELE_CRASH_CYCLES ?? 16);
 const CLIENTS = Number(process.env.STELE_CRASH_CLIENTS ?? 4);
 
 type Event = Record<string, unknown>;
@@ -165,7 +165,10 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
         }
         stats.connectionFailures++;
         // Only our own kill may break a connection; the url is cleared before each kill.
-        if (shared.url === url) unexpected.push(`client ${c}: request failed while the server was up: ${(err as Error).message} ${String((err as Error).cause ?? '')}`);
+        if (shared.url === url)
+          unexpected.push(
+            `client ${c}: request failed while the server was up: ${(err as Error).message} ${String((err as Error).cause ?? '')}`,
+          );
         // Half the time, send the same batch again once the server is back (some of it may be stored).
         retry = Math.random() < 0.5 ? batch : null;
         while (!shared.stop && (shared.url === url || shared.url === null)) await sleep(5);
@@ -205,7 +208,13 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
       return;
     }
     const r = await getJson<{ proof: string[] }>(`${url}/v1/proofs/consistency?from=${older.size}&to=${newer.size}`);
-    verifyConsistency(older.size, newer.size, r.proof.map((p) => Buffer.from(p, 'base64')), older.root, newer.root);
+    verifyConsistency(
+      older.size,
+      newer.size,
+      r.proof.map((p) => Buffer.from(p, 'base64')),
+      older.root,
+      newer.root,
+    );
   };
 
   const started = Date.now();
@@ -239,7 +248,10 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
       // consistent with the one last verified (every few cycles: this reads the whole log).
       const diskNote = readFileSync(join(d.dir, 'log', 'checkpoint'), 'utf8');
       const diskCp = open(diskNote);
-      assert.ok(diskCp.size >= seen.cp.size, `cycle ${cycle}: the checkpoint on disk (${diskCp.size}) is older than one served (${seen.cp.size})`);
+      assert.ok(
+        diskCp.size >= seen.cp.size,
+        `cycle ${cycle}: the checkpoint on disk (${diskCp.size}) is older than one served (${seen.cp.size})`,
+      );
       const file = join(work, `checkpoint.${cycle}`);
       writeFileSync(file, diskNote);
       if (diskCp.size > 0) firstNonEmpty ??= file;
@@ -262,11 +274,17 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
       timing.startMs += Date.now() - t0;
       const note = await getText(`${srv.url}/log/checkpoint`);
       const cp = open(note);
-      assert.ok(cp.size >= diskCp.size, `cycle ${cycle}: after restart the checkpoint went back from ${diskCp.size} to ${cp.size}`);
+      assert.ok(
+        cp.size >= diskCp.size,
+        `cycle ${cycle}: after restart the checkpoint went back from ${diskCp.size} to ${cp.size}`,
+      );
       await consistencyOverHttp(srv.url, diskCp, cp);
       await consistencyOverHttp(srv.url, seen.cp, cp);
       const h = await getJson<Health>(`${srv.url}/healthz`);
-      assert.ok(h.size > maxAcked, `cycle ${cycle}: after restart the log has ${h.size} entries, but index ${maxAcked} was acknowledged`);
+      assert.ok(
+        h.size > maxAcked,
+        `cycle ${cycle}: after restart the log has ${h.size} entries, but index ${maxAcked} was acknowledged`,
+      );
       sizes.push(h.size);
       synced.push(syncedSize(d.dir));
       shared.url = srv.url;
@@ -300,8 +318,8 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
   assert.equal(lost, 0, `${lost} acknowledged events are not in the log`);
   assert.equal(moved, 0, `${moved} acknowledged events are at another index than acknowledged`);
 
-  // The same through the entries API, for a sample (the whole set is checked above).
-  const sample = [...acked].sort(() => Math.random() - 0.5).slice(0, 300);
+  // The same through the entries API, for a sample (all of them were checked above).
+  const sample = [...acked].sort(() => Math.random() - 0.5).slice(0, 1000);
   for (let i = 0; i < sample.length; i += 10) {
     await Promise.all(
       sample.slice(i, i + 10).map(async ([id, index]) => {
@@ -315,17 +333,31 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
   const ackedIds = [...acked.keys()];
   for (let i = 0; i < ackedIds.length; i += 2000) {
     const chunk = ackedIds.slice(i, i + 2000);
-    const entries = await appendHttp(srv.url, d.token, chunk.map((id) => sentEvents.get(id) as Event));
-    entries.forEach((e, k) => assert.equal(e.index, acked.get(chunk[k] as string), `re-append of ${chunk[k]}`));
+    const entries = await appendHttp(
+      srv.url,
+      d.token,
+      chunk.map((id) => sentEvents.get(id) as Event),
+    );
+    entries.forEach((e, k) => {
+      assert.equal(e.index, acked.get(chunk[k] as string), `re-append of ${chunk[k]}`);
+    });
   }
-  assert.equal((await getJson<Health>(`${srv.url}/healthz`)).size, health.size, 're-appending acknowledged ids appended something');
+  assert.equal(
+    (await getJson<Health>(`${srv.url}/healthz`)).size,
+    health.size,
+    're-appending acknowledged ids appended something',
+  );
 
   // Ids sent but never acknowledged: stored ones (fine) keep their index; the others append now.
   const unackedIds = [...sentEvents.keys()].filter((id) => !acked.has(id));
   const storedUnacked = unackedIds.filter((id) => where.has(id)).length;
   for (let i = 0; i < unackedIds.length; i += 2000) {
     const chunk = unackedIds.slice(i, i + 2000);
-    const entries = await appendHttp(srv.url, d.token, chunk.map((id) => sentEvents.get(id) as Event));
+    const entries = await appendHttp(
+      srv.url,
+      d.token,
+      chunk.map((id) => sentEvents.get(id) as Event),
+    );
     entries.forEach((e, k) => {
       const stored = where.get(chunk[k] as string);
       if (stored !== undefined) assert.equal(e.index, stored, `re-append of stored, unacknowledged ${chunk[k]}`);
@@ -351,7 +383,9 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
   console.log(`crash test: ${summary}`);
 });
 
-test('a torn tail on the newest write-ahead log segment is cut off on restart, losing nothing', { timeout: 60_000 }, async (t) => {
+test('a torn tail on the newest write-ahead log segment is cut off on restart, losing nothing', {
+  timeout: 60_000,
+}, async (t) => {
   const d = await initDir('torn.test/log');
   const walDir = join(d.dir, 'wal');
   const newestSegment = () => {
@@ -378,8 +412,12 @@ test('a torn tail on the newest write-ahead log segment is cut off on restart, l
       const e = await getJson<{ record: { event: { id: string } } }>(`${url}/v1/entries/${index}`);
       assert.equal(e.record.event.id, id, `entry ${index} after recovery`);
     }
-    const again = await appendHttp(url, d.token, [...acked.keys()].map((id) => events.get(id) as Event));
-    again.forEach((e) => assert.equal(e.index, acked.get(e.id), `re-append of ${e.id}`));
+    const again = await appendHttp(
+      url,
+      d.token,
+      [...acked.keys()].map((id) => events.get(id) as Event),
+    );
+    for (const e of again) assert.equal(e.index, acked.get(e.id), `re-append of ${e.id}`);
     assert.equal((await getJson<Health>(`${url}/healthz`)).size, acked.size);
   };
 

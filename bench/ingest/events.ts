@@ -116,7 +116,8 @@ export function makeBody(r: () => number, n: number, withIds: boolean): Body {
   const buf = Buffer.from(`[${parts.join(',')}]`);
   const idOffsets: number[] = [];
   if (withIds) {
-    for (let at = buf.indexOf(ID_PLACEHOLDER_BYTES); at >= 0; at = buf.indexOf(ID_PLACEHOLDER_BYTES, at + 1)) idOffsets.push(at + 1);
+    for (let at = buf.indexOf(ID_PLACEHOLDER_BYTES); at >= 0; at = buf.indexOf(ID_PLACEHOLDER_BYTES, at + 1))
+      idOffsets.push(at + 1);
     if (idOffsets.length !== n) throw new Error(`bench: found ${idOffsets.length} id slots in a body of ${n} events`);
   }
   return { buf, events: n, idOffsets };

@@ -168,6 +168,10 @@ export interface LatencyResult {
   /** How late the generator itself sent requests (send time − scheduled time), p99, ms. */
   sendLagP99: number;
   serverCores: number;
+  /** CPU cores this (load-generating) process used meanwhile. */
+  clientCores: number;
+  /** CPU cores other processes used meanwhile (the noise). */
+  otherCores: number;
 }
 
 /** Open-loop single-event appends at `rate`/s for `durationMs` after `warmupMs` (not recorded). */
@@ -191,6 +195,10 @@ export async function openLoopLatency(
   let pending = 0;
   let cpu0 = Number.NaN;
   let cpu1 = Number.NaN;
+  let m0 = Number.NaN;
+  let m1 = Number.NaN;
+  let c0 = process.cpuUsage();
+  let c1 = process.cpuUsage(c0);
   let allSent!: () => void;
   const sentAll = new Promise<void>((res) => {
     allSent = res;
@@ -205,41 +213,49 @@ export async function openLoopLatency(
     pending++;
     const rec = i - warmupN;
     if (rec >= 0) lag[rec] = performance.now() - scheduled;
-    post(agent, srv, headers[i] as http.OutgoingHttpHeaders, bodies[i] as Buffer).then(
-      (reply) => {
-        const t = performance.now();
-        if (reply.status === 200) {
-          if (rec >= 0) {
-            lat[rec] = t - scheduled;
-            ok++;
+    post(agent, srv, headers[i] as http.OutgoingHttpHeaders, bodies[i] as Buffer)
+      .then(
+        (reply) => {
+          const t = performance.now();
+          if (reply.status === 200) {
+            if (rec >= 0) {
+              lat[rec] = t - scheduled;
+              ok++;
+            }
+          } else if (rec >= 0) {
+            failures++;
+            firstFailure ??= `HTTP ${reply.status}: ${reply.body.toString('utf8').slice(0, 300)}`;
           }
-        } else if (rec >= 0) {
-          failures++;
-          firstFailure ??= `HTTP ${reply.status}: ${reply.body.toString('utf8').slice(0, 300)}`;
-        }
-      },
-      (err: Error) => {
-        if (rec >= 0) {
-          failures++;
-          firstFailure ??= err.message;
-        }
-      },
-    ).finally(() => {
-      if (--pending === 0 && next >= total) drained();
-    });
+        },
+        (err: Error) => {
+          if (rec >= 0) {
+            failures++;
+            firstFailure ??= err.message;
+          }
+        },
+      )
+      .finally(() => {
+        if (--pending === 0 && next >= total) drained();
+      });
   };
 
   const start = performance.now() + 20;
   const tick = () => {
     const now = performance.now();
     while (next < total && start + next * interval <= now) {
-      if (next === warmupN) cpu0 = srv.cpuSeconds();
+      if (next === warmupN) {
+        cpu0 = srv.cpuSeconds();
+        m0 = machineBusySeconds();
+        c0 = process.cpuUsage();
+      }
       fire(next, start + next * interval);
       next++;
     }
     if (next < total) setTimeout(tick, 1);
     else {
       cpu1 = srv.cpuSeconds();
+      m1 = machineBusySeconds();
+      c1 = process.cpuUsage(c0);
       allSent();
     }
   };
@@ -269,5 +285,7 @@ export async function openLoopLatency(
     max: s.length ? (s[s.length - 1] as number) : Number.NaN,
     sendLagP99: percentileSorted(sortedCopy(lag), 99),
     serverCores: (cpu1 - cpu0) / (o.durationMs / 1000),
+    clientCores: (c1.user + c1.system) / 1e6 / (o.durationMs / 1000),
+    otherCores: Math.max(0, (m1 - m0 - (cpu1 - cpu0) - (c1.user + c1.system) / 1e6) / (o.durationMs / 1000)),
   };
 }

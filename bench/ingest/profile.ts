@@ -39,6 +39,10 @@ export interface ProfileSummary {
   busyMs: number;
   groups: { group: string; ms: number }[];
   top: FnTime[];
+  /** Time inside synchronous fs calls (fsyncSync, writeSync, openSync...): the event loop is blocked meanwhile. */
+  syncFsMs: number;
+  /** The same, by calling Stele function. */
+  syncFsBy: { caller: string; ms: number }[];
 }
 
 /** Ordered rules: the first that matches names the component. */
@@ -71,10 +75,25 @@ const RULES: [string, (f: CallFrame) => boolean][] = [
     (f) =>
       /node_modules\/(fastify|@fastify|find-my-way|fast-json-stringify|avvio|light-my-request|fast-querystring|secure-json-parse|abstract-logging|pino|fast-uri|toad-cache|process-warning|rfdc)/.test(
         f.url,
-      ) || (f.url === '' && /^(anonymous|\$main|main|serialize)/.test(f.functionName)),
+      ) ||
+      (f.url === '' && /^(anonymous|\$main|main|serialize)/.test(f.functionName)),
   ],
-  ['node http/net/stream internals', (f) => /^node:(_http|http|net|stream|internal\/(http|stream|streams|net|js_stream))/.test(f.url) || f.url.startsWith('node:internal/streams')],
-  ['node fs internals', (f) => f.url.startsWith('node:fs') || f.url.startsWith('node:internal/fs')],
+  [
+    'node http/net/stream internals',
+    (f) =>
+      /^node:(_http|http|net|stream|internal\/(http|stream|streams|net|js_stream|stream_base_commons))/.test(f.url) ||
+      (f.url === '' && /^(writev|writeUtf8String|writeLatin1String|shutdown)$/.test(f.functionName)),
+  ],
+  [
+    'node fs internals and fs calls whose JS caller is gone (async continuations, mostly tile/bundle files)',
+    (f) =>
+      f.url.startsWith('node:fs') ||
+      f.url.startsWith('node:internal/fs') ||
+      (f.url === '' &&
+        /^(open|openFileHandle|close|read|readBuffers|write|writeBuffer|writeBuffers|writeString|rename|ftruncate|fsync|fdatasync|mkdir|readdir|stat|lstat|fstat|unlink|rmdir)$/.test(
+          f.functionName,
+        )),
+  ],
   ['node other internals (timers, promises, buffer...)', (f) => f.url.startsWith('node:')],
   ['(program): V8/native outside JS frames', (f) => f.functionName === '(program)'],
 ];
@@ -112,14 +131,19 @@ function passThrough(f: CallFrame): boolean {
  * One summary over one or more profiles (say, all ingest worker threads: their times add up).
  * `wallMs` is the window length per thread; `busyMs` the sum over threads.
  */
-export function summariseProfiles(paths: readonly string[], topN = 20, window?: { fromUs: number; toUs: number }): ProfileSummary {
+export function summariseProfiles(
+  paths: readonly string[],
+  topN = 20,
+  window?: { fromUs: number; toUs: number },
+): ProfileSummary {
   const fns = new Map<string, FnTime>();
   const groups = new Map<string, number>();
+  const syncFs = new Map<string, number>();
   let busy = 0;
   let wallUs = 0;
   for (const path of paths) {
     const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-    busy += accumulate(p, fns, groups, window);
+    busy += accumulate(p, fns, groups, syncFs, window);
     const w = window ? Math.min(window.toUs, p.endTime) - Math.max(window.fromUs, p.startTime) : p.endTime - p.startTime;
     wallUs = Math.max(wallUs, w);
   }
@@ -128,6 +152,11 @@ export function summariseProfiles(paths: readonly string[], topN = 20, window?: 
     busyMs: busy / 1000,
     groups: [...groups].map(([group, ms]) => ({ group, ms })).sort((a, b) => b.ms - a.ms),
     top: [...fns.values()].sort((a, b) => b.ms - a.ms).slice(0, topN),
+    syncFsMs: [...syncFs.values()].reduce((a, b) => a + b, 0),
+    syncFsBy: [...syncFs]
+      .map(([caller, ms]) => ({ caller, ms }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 6),
   };
 }
 
@@ -136,7 +165,13 @@ export function summariseProfile(path: string, topN = 20, window?: { fromUs: num
 }
 
 /** Adds one profile's self times into `fns` and `groups`; returns its busy (non-idle) µs. */
-function accumulate(p: CpuProfile, fns: Map<string, FnTime>, groups: Map<string, number>, window?: { fromUs: number; toUs: number }): number {
+function accumulate(
+  p: CpuProfile,
+  fns: Map<string, FnTime>,
+  groups: Map<string, number>,
+  syncFs: Map<string, number>,
+  window?: { fromUs: number; toUs: number },
+): number {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of p.nodes) {
@@ -171,9 +206,29 @@ function accumulate(p: CpuProfile, fns: Map<string, FnTime>, groups: Map<string,
     // Component: the nearest caller that is not a pass-through frame, else the frame itself.
     let owner: number | undefined = id;
     while (owner !== undefined && passThrough((byId.get(owner) as ProfileNode).callFrame)) owner = parent.get(owner);
-    const of = owner === undefined || (byId.get(owner) as ProfileNode).callFrame.functionName === '(root)' ? f : (byId.get(owner) as ProfileNode).callFrame;
+    const of =
+      owner === undefined || (byId.get(owner) as ProfileNode).callFrame.functionName === '(root)'
+        ? f
+        : (byId.get(owner) as ProfileNode).callFrame;
     const g = groupOf(of);
     groups.set(g, (groups.get(g) ?? 0) + us / 1000);
+    // Inside a synchronous fs call (node:fs fooSync) anywhere up the stack?
+    let sync: number | undefined = id;
+    while (sync !== undefined) {
+      const cf = (byId.get(sync) as ProfileNode).callFrame;
+      if (cf.url === 'node:fs' && /Sync$/.test(cf.functionName)) break;
+      sync = parent.get(sync);
+    }
+    if (sync !== undefined) {
+      const names = [(byId.get(sync) as ProfileNode).callFrame.functionName];
+      for (let c = parent.get(sync); c !== undefined && names.length < 3; c = parent.get(c)) {
+        const cf = (byId.get(c) as ProfileNode).callFrame;
+        if (passThrough(cf) || cf.functionName.startsWith('(')) continue;
+        names.push(cf.functionName || '(anonymous)');
+      }
+      const key = names.join(' ← ');
+      syncFs.set(key, (syncFs.get(key) ?? 0) + us / 1000);
+    }
   }
   return busy;
 }

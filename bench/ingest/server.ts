@@ -1,7 +1,7 @@
 /**
  * `stele serve` as a child process on a fresh data directory, the way an operator runs it.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,16 +57,31 @@ export function machineBusySeconds(): number {
   }
 }
 
-export async function startStele(opts: { cpuProfDir?: string } = {}): Promise<SteleServer> {
+export async function startStele(opts: { cpuProfDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<SteleServer> {
   const dir = tempDir('data');
   execFileSync(process.execPath, [CLI, 'init', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
   const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
-  const child: ChildProcess = spawn(
-    process.execPath,
+  return startChild(
     [...nodeArgs, CLI, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    token,
+    dir,
+    opts.env,
   );
+}
+
+/** The bare node:http reference server (bare-server.ts): no Stele, no disk. */
+export function startBare(): Promise<SteleServer> {
+  return startChild([fileURLToPath(new URL('./bare-server.js', import.meta.url))], 'unused', null, undefined);
+}
+
+async function startChild(
+  args: string[],
+  token: string,
+  dir: string | null,
+  env: NodeJS.ProcessEnv | undefined,
+): Promise<SteleServer> {
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   trackChild(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => {
@@ -76,7 +91,7 @@ export async function startStele(opts: { cpuProfDir?: string } = {}): Promise<St
 
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`stele serve did not start within 30 s; stderr:\n${stderr}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start within 30 s; stderr:\n${stderr}`)), 30_000);
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
       out += s;
       const m = /listening on http:\/\/[^\s:]+:(\d+)/.exec(out);
@@ -87,7 +102,7 @@ export async function startStele(opts: { cpuProfDir?: string } = {}): Promise<St
     });
     child.once('exit', (code, sig) => {
       clearTimeout(timer);
-      reject(new Error(`stele serve exited (${code ?? sig}) before listening; stderr:\n${stderr}`));
+      reject(new Error(`server exited (${code ?? sig}) before listening; stderr:\n${stderr}`));
     });
   });
   // Keep draining stdout so the child never blocks on a full pipe.
@@ -98,7 +113,7 @@ export async function startStele(opts: { cpuProfDir?: string } = {}): Promise<St
     host: '127.0.0.1',
     port,
     token,
-    dir,
+    dir: dir ?? '',
     pid,
     cpuSeconds: () => procCpuSeconds(pid),
     async stop() {
@@ -109,9 +124,9 @@ export async function startStele(opts: { cpuProfDir?: string } = {}): Promise<St
         clearTimeout(killer);
       }
       if (child.exitCode !== 0 && child.signalCode !== 'SIGTERM') {
-        process.stderr.write(`bench: stele serve ended with ${child.exitCode ?? child.signalCode}; stderr tail:\n${stderr}\n`);
+        process.stderr.write(`bench: server ended with ${child.exitCode ?? child.signalCode}; stderr tail:\n${stderr}\n`);
       }
-      removeDir(dir);
+      if (dir) removeDir(dir);
     },
   };
 }

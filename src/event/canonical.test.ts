@@ -235,9 +235,8 @@ describe('canonicalize: properties', () => {
     const reversed = (v: unknown): unknown => {
       if (Array.isArray(v)) return v.map(reversed);
       if (v === null || typeof v !== 'object') return v;
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v).reverse()) out[k] = reversed((v as Record<string, unknown>)[k]);
-      return out;
+      // fromEntries, not assignment: `out["__proto__"] = x` would set the prototype, not a key.
+      return Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reversed((v as Record<string, unknown>)[k])]));
     };
     fc.assert(
       fc.property(json, (x) => canonicalize(reversed(x)) === canonicalize(x)),

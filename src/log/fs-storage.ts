@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -86,7 +86,8 @@ export class FsLogStorage implements LogStorage {
     await rename(tmp, path);
     this.unsynced.push(path);
     if (t.width < 256) this.partialDirs.add(dir);
-    else if (this.partialDirs.delete(`${path}.p`)) this.obsoletePartials.push(`${path}.p`);
+    // Partials from before a restart are not in partialDirs; one stat per 256 entries finds them.
+    else if (this.partialDirs.delete(`${path}.p`) || existsSync(`${path}.p`)) this.obsoletePartials.push(`${path}.p`);
   }
 
   readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null> {

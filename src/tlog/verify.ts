@@ -1,7 +1,7 @@
 import { type Checkpoint, parseCheckpoint } from './checkpoint.js';
 import { leafHash } from './hash.js';
 import { openNote, type Verifier } from './note.js';
-import { decodeBundle, entriesPath, storedCount, TileBuilder, tilePath, tileWidth, type DrainedTile } from './tile.js';
+import { decodeBundle, entriesPath, storedCount, TileBuilder, tilePath, tileRoot, tileWidth, type DrainedTile } from './tile.js';
 
 /** Where a verifier reads a log from: a data directory, a URL, anything serving the C2SP paths. */
 export interface TileSource {
@@ -59,6 +59,8 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
   const builder = TileBuilder.empty();
   let entryMismatch: string | undefined;
   let tileMismatch: string | undefined;
+  /** The first level ≥ 1 tile whose stored hash `k` disagrees with the tiles rebuilt below it. */
+  let upper: { level: number; index: number; k: number; path: string } | undefined;
 
   const compare = async (t: DrainedTile) => {
     const path = tilePath(t.level, t.index, t.width);
@@ -74,6 +76,7 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
       tileMismatch ??= `${path} is corrupt: hash ${k} (entry ${index}) does not match the entries`;
     } else {
       tileMismatch ??= `${path} is corrupt: hash ${k} does not match the tiles below it`;
+      upper ??= { level: t.level, index: t.index, k, path };
     }
   };
 
@@ -88,7 +91,7 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
     try {
       entries = decodeBundle(data, width);
     } catch (err) {
-      throw new VerifyError(`${path} is malformed: ${(err as Error).message}`);
+      throw new VerifyError(`${path} (entries ${b * 256}-${b * 256 + width - 1}) is malformed: ${(err as Error).message}`);
     }
     for (const e of entries) {
       builder.append(leafHash(e));
@@ -109,6 +112,19 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
   if (!oldRootOk) throw new VerifyError('internal: the old checkpoint size was never reached');
   const rootOk = same(builder.root(), cp.root);
   if (rootOk && tileMismatch) throw new VerifyError(`${tileMismatch} (the entries do match the signed checkpoint)`);
+  if (!rootOk && !entryMismatch && upper && (await authentic(source, size, cp.root, upper.level, upper.index))) {
+    // The disagreeing stored tile is pinned by the signed root, so what lies under its hash k —
+    // entries and the tiles rebuilt to match them — was rewritten.
+    const sub = upper.index * 256 + upper.k;
+    const span = 256 ** upper.level;
+    const first = sub * span;
+    const last = Math.min(size, first + span) - 1;
+    const lower = tilePath(upper.level - 1, sub, tileWidth(upper.level - 1, sub, size));
+    throw new VerifyError(
+      `entries ${first}-${last} were altered and ${lower}${upper.level > 1 ? ' and the tiles below it' : ''} rewritten to match: ` +
+        `they do not hash to hash ${upper.k} of ${upper.path}, which the signed checkpoint authenticates`,
+    );
+  }
   if (!rootOk) {
     throw new VerifyError(
       entryMismatch
@@ -117,4 +133,34 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
     );
   }
   return { checkpoint: cp, note };
+}
+
+/**
+ * Whether stored tile (level, index) is authenticated by the signed root: the stored right-edge
+ * tiles rebuild the root, and a full tile's root is its hash in the (authentic) stored tile above.
+ */
+async function authentic(source: TileSource, size: number, root: Uint8Array, level: number, index: number): Promise<boolean> {
+  const read = async (l: number, i: number) => {
+    const w = tileWidth(l, i, size);
+    const t = w ? await source.readTile(l, i, w) : null;
+    return t && t.length === w * 32 ? t : null;
+  };
+  const edgeIndex = (l: number) => Math.floor(storedCount(l, size) / 256);
+  for (let l = level, i = index; ; l++, i = Math.floor(i / 256)) {
+    if (i === edgeIndex(l) && tileWidth(l, i, size) < 256) {
+      const edge: Uint8Array[] = [];
+      for (let e = 0; storedCount(e, size) > 0; e++) {
+        const w = storedCount(e, size) % 256;
+        const t = w ? await read(e, edgeIndex(e)) : new Uint8Array(0);
+        if (!t) return false;
+        edge.push(t);
+      }
+      return same(new TileBuilder(size, edge).root(), root);
+    }
+    const tile = await read(l, i);
+    const parent = await read(l + 1, Math.floor(i / 256));
+    if (!tile || !parent) return false;
+    const k = i % 256;
+    if (!same(tileRoot(tile), parent.subarray(k * 32, k * 32 + 32))) return false;
+  }
 }

@@ -182,13 +182,15 @@ export class SteleServer {
         else await sleep(10);
       }
       for (;;) {
-        if (state.early) throw new Error(`stele serve exited (${JSON.stringify(state.early)}) before /healthz answered:\n${s.out}`);
+        if (state.early)
+          throw new Error(`stele serve exited (${JSON.stringify(state.early)}) before /healthz answered:\n${s.out}`);
         try {
           const res = await fetch(`${s.url}/healthz`, { signal: AbortSignal.timeout(2000) });
           if (res.ok) break;
           throw new Error(`/healthz answered ${res.status}: ${await res.text()}`);
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`stele serve never answered /healthz (${(err as Error).message}):\n${s.out}`);
+          if (Date.now() > deadline)
+            throw new Error(`stele serve never answered /healthz (${(err as Error).message}):\n${s.out}`);
         }
         await sleep(20);
       }
