@@ -86,6 +86,8 @@ export interface DataDir {
   dir: string;
   config: DataDirConfig;
   signer: Signer;
+  /** The signing key in signed-note form, for the integrator thread. */
+  skey: string;
   verifier: Verifier;
   vkey: string;
   tokens: TokenStore;
@@ -96,9 +98,10 @@ export function loadDataDir(dir: string): DataDir {
   dir = resolve(dir);
   const config = readConfig(dir);
   const p = paths(dir);
-  const signer = newSigner(readFileSync(p.key, 'utf8').trim());
+  const skey = readFileSync(p.key, 'utf8').trim();
+  const signer = newSigner(skey);
   const vkey = readFileSync(p.vkey, 'utf8').trim();
-  return { dir, config, signer, verifier: newVerifier(vkey), vkey, tokens: TokenStore.load(p.tokens), tokenFile: p.adminToken };
+  return { dir, config, signer, skey, verifier: newVerifier(vkey), vkey, tokens: TokenStore.load(p.tokens), tokenFile: p.adminToken };
 }
 
 /** The verifier key of a data directory, for read-only tools. */

@@ -22,7 +22,7 @@ export async function openStele(dir: string, options: LogOptions = {}): Promise<
     const log = await Log.open({
       storage,
       ids,
-      signer: dd.signer,
+      skey: dd.skey,
       verifier: dd.verifier,
       origin: dd.config.origin,
       options,

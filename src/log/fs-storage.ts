@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { entriesPath, tilePath } from '../tlog/tile.js';
-import type { LogStorage, SequencedEntry, StorageState, TileData } from './storage.js';
+import type { LogStorage, SequencedEntry, StorageState, TileData, TileStoreSpec } from './storage.js';
 import { DirTileSource } from './tile-source.js';
 import { syncDir, WriteAheadLog } from './wal.js';
 
@@ -102,16 +102,24 @@ export class FsLogStorage implements LogStorage {
     return this.reader.readCheckpoint();
   }
 
-  async sync(size: number, retainFrom: number): Promise<void> {
+  async syncTiles(size: number): Promise<void> {
     const written = this.unsynced;
     const obsolete = this.obsoletePartials;
     this.unsynced = [];
     this.obsoletePartials = [];
     await flushFiles(this.logDir, written);
+    mkdirSync(dirname(this.stateFile), { recursive: true });
     await writeDurably(this.stateFile, `${JSON.stringify({ size })}\n`);
-    this.wal?.truncateBefore(retainFrom);
     // Partial tiles are only needed until their full tile exists (c2sp.org/tlog-tiles).
     await Promise.all(obsolete.map((p) => rm(p, { recursive: true, force: true })));
+  }
+
+  dropSequencedBefore(index: number): void {
+    this.wal?.truncateBefore(index);
+  }
+
+  tileStoreSpec(): TileStoreSpec {
+    return { driver: 'fs', dir: this.dir };
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
 import { type Signer, signNote } from '../tlog/note.js';
 import { encodeBundle, type TileBuilder } from '../tlog/tile.js';
-import type { LogStorage, TileData } from './storage.js';
+import type { TileData, TileStore } from './storage.js';
 
 export interface Published {
   size: number;
@@ -18,17 +18,25 @@ export interface IntegratorOptions {
   syncIntervalMs?: number;
 }
 
+export interface IntegratorEvents {
+  /** A new checkpoint is durable and may be served. */
+  published(p: Published): void;
+  /** Tiles covering `size` entries are durable: sequenced entries below it may be dropped. */
+  synced(size: number): void;
+  /** The integrator stopped (an I/O error, or a fork refused); it does nothing more. */
+  failed(err: Error): void;
+}
+
 /**
  * Turns sequenced entries into tiles, entry bundles and a signed checkpoint. It runs whenever
  * there is new data, at most once per `checkpointIntervalMs` (so at least once a second by default
  * while data arrives), and every `syncIntervalMs` makes the tiles durable so storage can drop
- * entries from its write-ahead log.
+ * entries from its write-ahead log. It runs on its own thread (integrator-worker.ts): hashing and
+ * writing hundreds of files a second would otherwise take half the main thread.
  */
 export class Integrator {
-  /** Sequenced entries not yet integrated; pending[0] has index `pendingFrom`. */
+  /** Sequenced entries not yet integrated; pending[0] has index builder.size. */
   private pending: Buffer[] = [];
-  private pendingFrom: number;
-  private waiters: { size: number; resolve: (p: Published) => void; reject: (e: Error) => void }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private lastRun = 0;
@@ -38,18 +46,16 @@ export class Integrator {
   private readonly syncInterval: number;
 
   constructor(
-    private readonly storage: LogStorage,
+    private readonly store: TileStore,
     private readonly signer: Signer,
     private readonly origin: string,
     private readonly builder: TileBuilder,
     /** Entries of the current partial entry bundle (builder.size % 256 of them). */
     private bundle: Buffer[],
     private published: Published,
-    /** Where the write-ahead log may be cut: the smallest index another component still replays. */
-    private readonly retainFrom: (synced: number) => number,
+    private readonly events: IntegratorEvents,
     opts: IntegratorOptions = {},
   ) {
-    this.pendingFrom = builder.size;
     this.interval = opts.checkpointIntervalMs ?? 100;
     this.syncInterval = opts.syncIntervalMs ?? 5000;
   }
@@ -58,46 +64,12 @@ export class Integrator {
     return this.published;
   }
 
-  get failed(): Error | null {
-    return this.failure;
-  }
-
-  /** An entry durably sequenced but not yet integrated, if `index` is one. */
-  pendingEntry(index: number): Buffer | undefined {
-    return index >= this.pendingFrom ? this.pending[index - this.pendingFrom] : undefined;
-  }
-
-  /** Called by the sequencer once entries are durable. */
+  /** Called once entries are durably sequenced. */
   add(first: number, leaves: readonly Buffer[]): void {
-    if (first !== this.pendingFrom + this.pending.length) {
-      throw new Error(`integrator expected entry ${this.pendingFrom + this.pending.length}, got ${first}`);
-    }
+    const next = this.builder.size + this.pending.length;
+    if (first !== next) throw new Error(`integrator expected entry ${next}, got ${first}`);
     for (const l of leaves) this.pending.push(l);
     this.schedule();
-  }
-
-  /** Resolves with the first published checkpoint of at least `size`. */
-  waitFor(size: number, timeoutMs: number): Promise<Published> {
-    if (this.published.size >= size) return Promise.resolve(this.published);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const w = {
-        size,
-        resolve: (p: Published) => {
-          clearTimeout(t);
-          resolve(p);
-        },
-        reject: (e: Error) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      };
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`no checkpoint covered size ${size} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
   }
 
   /**
@@ -116,10 +88,9 @@ export class Integrator {
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (!this.failure) {
-      await this.integrateNow();
-      await this.sync();
-    }
+    if (this.failure) throw this.failure;
+    await this.integrateNow();
+    await this.sync();
   }
 
   private schedule(): void {
@@ -141,14 +112,12 @@ export class Integrator {
     this.lastRun = Date.now();
     try {
       const tiles: TileData[] = [];
-      const leaves = this.pending.slice(0, n);
+      const leaves = this.pending.splice(0, n);
       for (const leaf of leaves) {
         this.builder.append(leafHash(leaf));
         this.bundle.push(leaf);
         if (expect && this.builder.size === expect.size && !this.builder.root().equals(expect.root)) {
-          throw new Error(
-            `the entries do not reproduce the signed checkpoint at size ${expect.size}: refusing to fork the log`,
-          );
+          throw new Error(`the entries do not reproduce the signed checkpoint at size ${expect.size}: refusing to fork the log`);
         }
         if (this.bundle.length === 256) {
           tiles.push({ level: 'entries', index: (this.builder.size - 256) / 256, width: 256, data: encodeBundle(this.bundle) });
@@ -160,23 +129,19 @@ export class Integrator {
         tiles.push({ level: 'entries', index, width: this.bundle.length, data: encodeBundle(this.bundle) });
       }
       for (const t of this.builder.drain()) tiles.push(t);
-      await this.storage.writeTiles(tiles);
+      await this.store.writeTiles(tiles);
       const size = this.builder.size;
       if (size > this.published.size) {
         const root = this.builder.root();
         const note = signNote(formatCheckpoint({ origin: this.origin, size, root, extensions: [] }), [this.signer]);
-        await this.storage.writeCheckpoint(note);
+        await this.store.writeCheckpoint(note);
         this.published = { size, root, note };
+        this.events.published(this.published);
       }
-      this.pending.splice(0, n);
-      this.pendingFrom += n;
-      const ready = this.waiters.filter((w) => w.size <= this.published.size);
-      this.waiters = this.waiters.filter((w) => w.size > this.published.size);
-      for (const w of ready) w.resolve(this.published);
       if (Date.now() - this.lastSync >= this.syncInterval) await this.sync();
     } catch (err) {
       this.failure = err as Error;
-      for (const w of this.waiters.splice(0)) w.reject(this.failure);
+      this.events.failed(this.failure);
       throw err;
     }
   }
@@ -184,6 +149,7 @@ export class Integrator {
   private async sync(): Promise<void> {
     this.lastSync = Date.now();
     const size = this.published.size;
-    await this.storage.sync(size, this.retainFrom(size));
+    await this.store.syncTiles(size);
+    this.events.synced(size);
   }
 }

@@ -1,10 +1,11 @@
 import { SteleError } from '../errors.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
-import { type Signer, type Verifier, openNote, signNote } from '../tlog/note.js';
+import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';
 import { decodeBundle, storedCount, TileBuilder } from '../tlog/tile.js';
 import type { IdIndex } from './id-index.js';
-import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
+import type { IntegratorOptions, Published } from './integrator.js';
+import { IntegratorThread } from './integrator-thread.js';
 import { Sequencer, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 import { TreeReader } from './tree-reader.js';
@@ -15,7 +16,8 @@ export type LogOptions = SequencerOptions & IntegratorOptions;
 export interface LogParams {
   storage: LogStorage;
   ids: IdIndex;
-  signer: Signer;
+  /** The log's signing key (signed-note format); the integrator thread signs with it. */
+  skey: string;
   verifier: Verifier;
   origin: string;
   options?: LogOptions;
@@ -32,7 +34,7 @@ export class Log {
     private readonly storage: LogStorage,
     private readonly ids: IdIndex,
     private readonly sequencer: Sequencer,
-    private readonly integrator: Integrator,
+    private readonly integrator: IntegratorThread,
     private readonly reader: TreeReader,
     readonly origin: string,
   ) {}
@@ -44,7 +46,7 @@ export class Log {
     if (!state.checkpoint) {
       // A new log publishes the empty tree, so verifiers have a starting point from the first second.
       const root = emptyRoot();
-      const note = signNote(formatCheckpoint({ origin, size: 0, root, extensions: [] }), [p.signer]);
+      const note = signNote(formatCheckpoint({ origin, size: 0, root, extensions: [] }), [newSigner(p.skey)]);
       await storage.writeCheckpoint(note);
       published = { size: 0, root, note };
     } else {
@@ -76,23 +78,22 @@ export class Log {
     }
     ids.add(from, entries.map((e) => e.id));
 
-    const integrator = new Integrator(
-      storage,
-      p.signer,
+    const integrator = await IntegratorThread.start({
+      spec: storage.tileStoreSpec(),
+      skey: p.skey,
       origin,
-      builder,
+      size: synced,
+      partials,
       bundle,
       published,
-      (size) => {
+      replay: entries.slice(synced - from).map((e) => e.leaf),
+      options: p.options ?? {},
+      onSynced: (size) => {
+        // The id index must be durable too before the entries it would replay are dropped.
         ids.flush();
-        return Math.min(size, ids.upto());
+        storage.dropSequencedBefore(Math.min(size, ids.upto()));
       },
-      p.options,
-    );
-    if (end > synced) {
-      integrator.add(synced, entries.slice(synced - from).map((e) => e.leaf));
-      await integrator.integrateNow(published.size > synced ? { size: published.size, root: published.root } : undefined);
-    }
+    });
     const sequencer = new Sequencer(
       storage,
       ids,

@@ -26,7 +26,28 @@ export interface StorageState {
   syncedSize: number;
 }
 
-export interface LogStorage {
+/**
+ * The tile side of a log's storage: what the integrator writes and readers read. The integrator
+ * runs on its own thread and opens its own TileStore from `tileStoreSpec`.
+ */
+export interface TileStore {
+  /** Writes tiles and bundles; they need not be durable until `syncTiles`. A reader may see them at once. */
+  writeTiles(tiles: readonly TileData[]): Promise<void>;
+  readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null>;
+  /** Atomically and durably replaces the checkpoint. */
+  writeCheckpoint(note: string): Promise<void>;
+  readCheckpoint(): Promise<string | null>;
+  /** Makes every tile written so far (covering `size` entries) durable and records `size` as synced. */
+  syncTiles(size: number): Promise<void>;
+}
+
+/** How to open a TileStore on another thread (plain data, so it can be posted). */
+export interface TileStoreSpec {
+  driver: 'fs';
+  dir: string;
+}
+
+export interface LogStorage extends TileStore {
   open(): Promise<StorageState>;
   /**
    * Returns every sequenced entry from `from` to the end (recovery) and readies appends after them.
@@ -35,16 +56,8 @@ export interface LogStorage {
   recoverSequenced(from: number): Promise<SequencedEntry[]>;
   /** Durably appends entries at `first`, `first + 1`, ...; resolves only once they survive a crash. */
   appendSequenced(first: number, entries: readonly SequencedEntry[]): Promise<void>;
-  /** Writes tiles and bundles; they need not be durable until `sync`. A reader may see them at once. */
-  writeTiles(tiles: readonly TileData[]): Promise<void>;
-  readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null>;
-  /** Atomically and durably replaces the checkpoint. */
-  writeCheckpoint(note: string): Promise<void>;
-  readCheckpoint(): Promise<string | null>;
-  /**
-   * Makes every tile written so far (covering `size` entries) durable, records `size` as synced, and
-   * drops sequenced entries below `retainFrom`.
-   */
-  sync(size: number, retainFrom: number): Promise<void>;
+  /** Forgets sequenced entries below `index`: they are durable in tiles and every index. */
+  dropSequencedBefore(index: number): void;
+  tileStoreSpec(): TileStoreSpec;
   close(): Promise<void>;
 }

@@ -1,0 +1,172 @@
+import { Worker } from 'node:worker_threads';
+import type { IntegratorOptions, Published } from './integrator.js';
+import { type FromIntegrator, pack, type ToIntegrator } from './integrator-worker.js';
+import type { TileStoreSpec } from './storage.js';
+
+export interface IntegratorStart {
+  spec: TileStoreSpec;
+  skey: string;
+  origin: string;
+  /** The durable right edge from which integration resumes. */
+  size: number;
+  partials: Buffer[];
+  bundle: Buffer[];
+  /** The newest signed checkpoint. */
+  published: Published;
+  /** Sequenced entries from `size` on, to integrate before the log opens. */
+  replay: Buffer[];
+  options: IntegratorOptions;
+  /** Called when tiles covering `size` entries are durable. */
+  onSynced: (size: number) => void;
+}
+
+/**
+ * The main thread's handle on the integrator thread: it hands over durable entries, keeps them
+ * readable until a checkpoint covers them, and tracks the newest published checkpoint.
+ */
+export class IntegratorThread {
+  /** Entries handed over but not yet in a published checkpoint; pending[0] has index pendingFrom. */
+  private pending: Buffer[] = [];
+  private pendingFrom: number;
+  private waiters: { size: number; resolve: (p: Published) => void; reject: (e: Error) => void }[] = [];
+  private failure: Error | null = null;
+  private closing: (() => void) | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    private published: Published,
+    private readonly onSynced: (size: number) => void,
+  ) {
+    this.pendingFrom = published.size;
+  }
+
+  /** Starts the thread; resolves once recovery has integrated `replay` (or rejects, e.g. on a fork). */
+  static start(s: IntegratorStart): Promise<IntegratorThread> {
+    const worker = new Worker(new URL('./integrator-worker.js', import.meta.url));
+    const t = new IntegratorThread(worker, s.published, s.onSynced);
+    const expect = s.published.size > s.size ? { size: s.published.size, root: s.published.root } : undefined;
+    const init: ToIntegrator = {
+      type: 'init',
+      spec: s.spec,
+      skey: s.skey,
+      origin: s.origin,
+      size: s.size,
+      partials: s.partials,
+      bundle: s.bundle,
+      published: s.published,
+      options: s.options,
+      replay: pack(s.replay),
+      ...(expect ? { expect } : {}),
+    };
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: FromIntegrator) => {
+        if (m.type === 'ready') {
+          worker.off('message', onMessage);
+          worker.on('message', (x: FromIntegrator) => t.receive(x));
+          resolve(t);
+        } else if (m.type === 'failed') {
+          void worker.terminate();
+          reject(new Error(m.message));
+        } else {
+          t.receive(m);
+        }
+      };
+      worker.on('message', onMessage);
+      worker.on('error', (err) => {
+        t.fail(err);
+        reject(err);
+      });
+      worker.postMessage(init);
+    });
+  }
+
+  get checkpoint(): Published {
+    return this.published;
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** An entry durably sequenced but not yet in a published checkpoint, if `index` is one. */
+  pendingEntry(index: number): Buffer | undefined {
+    return index >= this.pendingFrom ? this.pending[index - this.pendingFrom] : undefined;
+  }
+
+  /** Hands durable entries to the integrator. */
+  add(first: number, leaves: readonly Buffer[]): void {
+    const next = this.pendingFrom + this.pending.length;
+    if (first !== next) throw new Error(`integrator expected entry ${next}, got ${first}`);
+    for (const l of leaves) this.pending.push(l);
+    const packed = pack(leaves);
+    const m: ToIntegrator = { type: 'add', first, packed };
+    this.worker.postMessage(m, [packed.data.buffer as ArrayBuffer, packed.lengths.buffer as ArrayBuffer]);
+  }
+
+  /** Resolves with the first published checkpoint of at least `size`. */
+  waitFor(size: number, timeoutMs: number): Promise<Published> {
+    if (this.published.size >= size) return Promise.resolve(this.published);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const w = {
+        size,
+        resolve: (p: Published) => {
+          clearTimeout(t);
+          resolve(p);
+        },
+        reject: (e: Error) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
+      const t = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`no checkpoint covered size ${size} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  /** Integrates everything handed over, makes it durable, and stops the thread. */
+  async close(): Promise<void> {
+    if (!this.failure) {
+      await new Promise<void>((resolve) => {
+        this.closing = resolve;
+        this.worker.postMessage({ type: 'close' } satisfies ToIntegrator);
+      });
+    }
+    await this.worker.terminate();
+  }
+
+  private receive(m: FromIntegrator): void {
+    switch (m.type) {
+      case 'published': {
+        const p = { ...m.published, root: Buffer.from(m.published.root) };
+        this.pending.splice(0, p.size - this.pendingFrom);
+        this.pendingFrom = p.size;
+        this.published = p;
+        const ready = this.waiters.filter((w) => w.size <= p.size);
+        this.waiters = this.waiters.filter((w) => w.size > p.size);
+        for (const w of ready) w.resolve(p);
+        break;
+      }
+      case 'synced':
+        this.onSynced(m.size);
+        break;
+      case 'failed':
+        this.fail(new Error(m.message));
+        break;
+      case 'closed':
+        this.closing?.();
+        break;
+      case 'ready':
+        break;
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiters.splice(0)) w.reject(this.failure);
+    this.closing?.();
+  }
+}

@@ -1,0 +1,118 @@
+import { parentPort } from 'node:worker_threads';
+import { newSigner } from '../tlog/note.js';
+import { TileBuilder } from '../tlog/tile.js';
+import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
+import type { TileStoreSpec } from './storage.js';
+import { openTileStore } from './tile-store.js';
+
+/** Messages between the log (main thread) and its integrator thread. */
+export type ToIntegrator =
+  | {
+      type: 'init';
+      spec: TileStoreSpec;
+      skey: string;
+      origin: string;
+      /** The durable right edge: tree size, its partial tiles and partial bundle. */
+      size: number;
+      partials: Uint8Array[];
+      bundle: Uint8Array[];
+      published: Published;
+      options: IntegratorOptions;
+      /** Recovery: entries from `size` on, integrated before answering ready. */
+      replay: Packed;
+      /** Recovery: the signed root those entries must reproduce. */
+      expect?: { size: number; root: Uint8Array };
+    }
+  | { type: 'add'; first: number; packed: Packed }
+  | { type: 'close' };
+
+export type FromIntegrator =
+  | { type: 'ready' }
+  | { type: 'published'; published: Published }
+  | { type: 'synced'; size: number }
+  | { type: 'failed'; message: string }
+  | { type: 'closed' };
+
+/** Leaves travel between threads as one buffer and their lengths: one copy, not one per leaf. */
+export interface Packed {
+  data: Uint8Array;
+  lengths: Uint32Array;
+}
+
+const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+export function pack(leaves: readonly Uint8Array[]): Packed {
+  let total = 0;
+  for (const l of leaves) total += l.length;
+  const data = new Uint8Array(total);
+  const lengths = new Uint32Array(leaves.length);
+  let off = 0;
+  for (let i = 0; i < leaves.length; i++) {
+    const l = leaves[i] as Uint8Array;
+    data.set(l, off);
+    off += l.length;
+    lengths[i] = l.length;
+  }
+  return { data, lengths };
+}
+
+export function unpack(p: Packed): Buffer[] {
+  const all = buf(p.data);
+  const out: Buffer[] = new Array(p.lengths.length);
+  let off = 0;
+  for (let i = 0; i < p.lengths.length; i++) {
+    const n = p.lengths[i] as number;
+    out[i] = all.subarray(off, off + n);
+    off += n;
+  }
+  return out;
+}
+
+const port = parentPort;
+const send = (m: FromIntegrator) => port?.postMessage(m);
+let integrator: Integrator | null = null;
+let failed = false;
+/** Messages are handled one after another, in order, even when one awaits. */
+let queue: Promise<void> = Promise.resolve();
+
+function fail(err: unknown): void {
+  if (failed) return;
+  failed = true;
+  send({ type: 'failed', message: (err as Error).message });
+}
+
+async function handle(m: ToIntegrator): Promise<void> {
+  if (m.type === 'init') {
+    const builder = new TileBuilder(m.size, m.partials.map(buf));
+    const published = { ...m.published, root: buf(m.published.root) };
+    integrator = new Integrator(
+      openTileStore(m.spec),
+      newSigner(m.skey),
+      m.origin,
+      builder,
+      m.bundle.map(buf),
+      published,
+      {
+        published: (p) => send({ type: 'published', published: p }),
+        synced: (size) => send({ type: 'synced', size }),
+        failed: fail,
+      },
+      m.options,
+    );
+    const replay = unpack(m.replay);
+    if (replay.length) {
+      integrator.add(m.size, replay);
+      await integrator.integrateNow(m.expect && { size: m.expect.size, root: buf(m.expect.root) });
+    }
+    send({ type: 'ready' });
+  } else if (m.type === 'add') {
+    integrator?.add(m.first, unpack(m.packed));
+  } else {
+    await integrator?.close();
+    send({ type: 'closed' });
+  }
+}
+
+port?.on('message', (m: ToIntegrator) => {
+  queue = queue.then(() => handle(m)).catch(fail);
+});
