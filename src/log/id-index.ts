@@ -25,14 +25,31 @@ export interface IdIndex {
   close(): void;
 }
 
-/** The 16 bytes of a UUID string (the event schema has already checked the form; this is cheap). */
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX[(i < 10 ? 48 : 87) + i] = i; // 0-9, a-f
+  if (i >= 10) HEX[55 + i] = i; // A-F
+}
+
+/** The 16 bytes of a UUID string (the schema has checked the form; this runs twice per event, so it is hand-rolled). */
 export function uuidBytes(id: string): Buffer {
-  const b = Buffer.from(id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24), 'hex');
-  // Buffer.from stops at the first non-hex character, so a short result means a malformed id.
-  if (b.length !== 16 || id.length !== 36 || id[8] !== '-' || id[13] !== '-' || id[18] !== '-' || id[23] !== '-') {
-    throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+  const out = Buffer.allocUnsafe(16);
+  if (id.length !== 36) throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+  let j = 0;
+  for (let i = 0; i < 36; i += 2) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (id.charCodeAt(i) !== 45) throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+      i--;
+      continue;
+    }
+    const hi = HEX[id.charCodeAt(i) & 127] as number;
+    const lo = HEX[id.charCodeAt(i + 1) & 127] as number;
+    if (hi < 0 || lo < 0 || id.charCodeAt(i) > 127 || id.charCodeAt(i + 1) > 127) {
+      throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+    }
+    out[j++] = (hi << 4) | lo;
   }
-  return b;
+  return out;
 }
 
 /**
