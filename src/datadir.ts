@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TokenStore } from './auth/tokens.js';
 import { SteleError } from './errors.js';
-import { writeDurably } from './log/fs-storage.js';
+import { writeDurably } from './log/durable.js';
 import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from './tlog/note.js';
 
 /**

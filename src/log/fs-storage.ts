@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { entriesPath, tilePath } from '../tlog/tile.js';
 import type { LogStorage, SequencedEntry, StorageState, TileData, TileStoreSpec } from './storage.js';
 import { DirTileSource } from './tile-source.js';
-import { syncDir, WriteAheadLog } from './wal.js';
+import { syncDir, writeDurably } from './durable.js';
+import { WriteAheadLog } from './wal.js';
 
 const run = promisify(execFile);
 
@@ -126,20 +127,6 @@ export class FsLogStorage implements LogStorage {
     await this.wal?.close();
     this.wal = null;
   }
-}
-
-/** Atomic, durable replace: write a temporary file, fsync it, rename it over, fsync the folder. */
-export async function writeDurably(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  syncDir(dirname(path));
 }
 
 /**

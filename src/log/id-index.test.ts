@@ -29,12 +29,12 @@ test('a tag collision is resolved by the confirmation, not by trusting the tag',
   assert.equal(t.find(b, () => true) === 0, t.tag(a) === t.tag(b));
 });
 
-test('the journal index survives reopening up to its durable mark and replays the rest', () => {
+test('the journal index survives reopening up to its durable mark and replays the rest', async () => {
   const path = join(dir, 'ids.journal');
   const ids = Array.from({ length: 10 }, () => randomUUID());
   let ix = new JournalIdIndex(path);
   ix.add(0, ids.slice(0, 6));
-  ix.flush();
+  await ix.flush();
   ix.add(6, ids.slice(6));
   ix.close();
   ix = new JournalIdIndex(path);

@@ -1,7 +1,6 @@
 import { getRandomValues } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { syncDir } from './wal.js';
+import { closeSync, existsSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { writeDurably } from './durable.js';
 
 /**
  * Event id → log index, so a repeated id returns its first index instead of appending twice.
@@ -21,7 +20,7 @@ export interface IdIndex {
   /** Number of log entries whose ids are recorded. */
   upto(): number;
   /** Makes every `add` so far durable. */
-  flush(): void;
+  flush(): Promise<void>;
   close(): void;
 }
 
@@ -171,16 +170,10 @@ export class JournalIdIndex implements IdIndex {
     return this.covered;
   }
 
-  flush(): void {
-    fsyncSync(this.fd);
-    const marker = `${this.path}.json`;
-    const tmp = `${marker}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ upto: this.covered })}\n`);
-    const fd = openSync(tmp, 'r+');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, marker);
-    syncDir(dirname(marker));
+  async flush(): Promise<void> {
+    const upto = this.covered;
+    await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    await writeDurably(`${this.path}.json`, `${JSON.stringify({ upto })}\n`);
   }
 
   close(): void {

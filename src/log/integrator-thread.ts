@@ -17,7 +17,7 @@ export interface IntegratorStart {
   replay: Buffer[];
   options: IntegratorOptions;
   /** Called when tiles covering `size` entries are durable. */
-  onSynced: (size: number) => void;
+  onSynced: (size: number) => Promise<void>;
 }
 
 /**
@@ -31,11 +31,12 @@ export class IntegratorThread {
   private waiters: { size: number; resolve: (p: Published) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | null = null;
   private closing: (() => void) | null = null;
+  private syncing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly worker: Worker,
     private published: Published,
-    private readonly onSynced: (size: number) => void,
+    private readonly onSynced: (size: number) => Promise<void>,
   ) {
     this.pendingFrom = published.size;
   }
@@ -135,6 +136,7 @@ export class IntegratorThread {
         this.worker.postMessage({ type: 'close' } satisfies ToIntegrator);
       });
     }
+    await this.syncing;
     await this.worker.terminate();
   }
 
@@ -151,7 +153,8 @@ export class IntegratorThread {
         break;
       }
       case 'synced':
-        this.onSynced(m.size);
+        // Chained, so the write-ahead log is cut in order and close() can wait for the last cut.
+        this.syncing = this.syncing.then(() => this.onSynced(m.size)).catch((err: Error) => this.fail(err));
         break;
       case 'failed':
         this.fail(new Error(m.message));

@@ -8,7 +8,7 @@ import { openStele } from '../stele.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { openNote, signNote } from '../tlog/note.js';
 import { verifyLog } from '../tlog/verify.js';
-import { writeDurably } from './fs-storage.js';
+import { writeDurably } from './durable.js';
 import { DirTileSource } from './tile-source.js';
 
 const dirs: string[] = [];

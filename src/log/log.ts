@@ -88,10 +88,11 @@ export class Log {
       published,
       replay: entries.slice(synced - from).map((e) => e.leaf),
       options: p.options ?? {},
-      onSynced: (size) => {
+      onSynced: async (size) => {
         // The id index must be durable too before the entries it would replay are dropped.
-        ids.flush();
-        storage.dropSequencedBefore(Math.min(size, ids.upto()));
+        const upto = ids.upto();
+        await ids.flush();
+        storage.dropSequencedBefore(Math.min(size, upto));
       },
     });
     const sequencer = new Sequencer(

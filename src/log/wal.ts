@@ -1,7 +1,8 @@
-import { closeSync, fdatasyncSync, fsyncSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { syncDir } from './durable.js';
 import type { SequencedEntry } from './storage.js';
 
 /**
@@ -171,23 +172,5 @@ export class WriteAheadLog {
     this.segBytes = 0;
     if (this.segments[this.segments.length - 1] !== first) this.segments.push(first);
     syncDir(this.dir);
-  }
-}
-
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export function fdatasyncPath(path: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

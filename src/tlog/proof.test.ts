@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { emptyRoot, leafHash, merkleRoot, sha256 } from './hash.js';
+import { LEAVES_HEX, ROOTS_HEX } from './merkle8.testdata.js';
 import {
   type ProofPlan,
   ProofError,
@@ -19,19 +20,8 @@ const dh = (h: string): Buffer => Buffer.from(h, 'hex');
 const hexes = (bs: readonly Uint8Array[]): string[] => bs.map((b) => Buffer.from(b).toString('hex'));
 
 // transparency-dev/merkle's standard 8-leaf tree, its roots and known proofs.
-const LEAVES8 = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(
-  (h) => leafHash(dh(h)),
-);
-const ROOTS8 = [
-  '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
-  'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
-  'aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77',
-  'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-  '4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4',
-  '76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef',
-  'ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c',
-  '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
-].map(dh);
+const LEAVES8 = LEAVES_HEX.map((h) => leafHash(dh(h)));
+const ROOTS8 = ROOTS_HEX.map(dh);
 const root8 = (size: number): Buffer => ROOTS8[size - 1] as Buffer;
 
 // {index (0-based), size, proof}

@@ -1,0 +1,27 @@
+import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Makes a folder's entries (new, renamed or removed files) durable. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Atomic, durable replace: write a temporary file, fsync it, rename it over, fsync the folder. */
+export async function writeDurably(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  syncDir(dirname(path));
+}
