@@ -12,9 +12,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('finds every inserted id at its index, across growth, and nothing else', () => {
   const t = new IdTable(16);
   const keys = Array.from({ length: 5000 }, () => uuidBytes(randomUUID()));
-  keys.forEach((k, i) => t.insert(k, i));
+  for (const [i, k] of keys.entries()) t.insert(k, i);
   const confirm = (i: number, k: Uint8Array) => Buffer.compare(keys[i] as Buffer, k) === 0;
-  keys.forEach((k, i) => assert.equal(t.find(k, confirm), i));
+  for (const [i, k] of keys.entries()) assert.equal(t.find(k, confirm), i);
   for (let i = 0; i < 5000; i++) assert.equal(t.find(uuidBytes(randomUUID()), confirm), undefined);
 });
 

@@ -2,7 +2,7 @@ import { SteleError } from '../errors.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
 import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';
-import { decodeBundle, storedCount, TileBuilder } from '../tlog/tile.js';
+import { decodeBundle, storedCount } from '../tlog/tile.js';
 import type { IdIndex } from './id-index.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { IntegratorThread } from './integrator-thread.js';
@@ -64,7 +64,6 @@ export class Log {
       const index = Math.floor(storedCount(level, synced) / 256);
       partials.push(width ? await mustRead(storage, level, index, width) : Buffer.alloc(0));
     }
-    const builder = new TileBuilder(synced, partials);
     const bundleWidth = synced % 256;
     const bundle = bundleWidth
       ? decodeBundle(await mustRead(storage, 'entries', Math.floor(synced / 256), bundleWidth), bundleWidth)
