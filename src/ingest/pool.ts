@@ -6,6 +6,8 @@ import { type BodyKind, parseEventsBody } from './body.js';
 import { prepareEvents } from './prepare.js';
 import type { PrepareReply, PrepareRequest } from './worker.js';
 
+const INLINE_BYTES = 4096;
+
 interface Pending {
   slot: Slot;
   resolve: (e: SequencedEntry[]) => void;
@@ -33,7 +35,8 @@ export class IngestPool {
   }
 
   async prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
-    if (this.slots.length === 0) return prepareEvents(parseEventsBody(body, kind), ingest, received);
+    // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
+    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareEvents(parseEventsBody(body, kind), ingest, received);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = ++this.seq;

@@ -2,16 +2,17 @@ import { SteleError } from '../errors.js';
 import type { IdIndex } from './id-index.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 
+/** One append call's new entries; they get consecutive indices from `first`. */
 interface Queued {
-  entry: SequencedEntry;
-  resolve: (index: number) => void;
+  entries: SequencedEntry[];
+  resolve: (first: number) => void;
   reject: (err: Error) => void;
 }
 
 export interface SequencerOptions {
-  /** Most entries in one group commit. */
+  /** Most entries in one group commit (a single larger append still goes out whole). */
   maxBatchEntries?: number;
-  /** Most leaf bytes in one group commit. */
+  /** Most leaf bytes in one group commit (likewise). */
   maxBatchBytes?: number;
 }
 
@@ -20,13 +21,16 @@ export interface SequencerOptions {
  * flight, new appends queue up and all of them go out in the next write. An append resolves only
  * after the fsync that covers it. A repeated id resolves to its first index.
  *
+ * Work is per append call, not per entry (one promise for a call's 1000 entries), because this
+ * runs on the main thread for every event.
+ *
  * A storage failure stops the sequencer for good (fail-stop, like a database after a failed fsync):
  * the state of the write is unknown, and a restart's recovery is the safe way on.
  */
 export class Sequencer {
   private queue: Queued[] = [];
-  /** Ids queued or being written, so a duplicate arriving meanwhile joins the first. */
-  private readonly inFlight = new Map<string, Promise<number>>();
+  /** Ids queued or being written: which call's promise gives their index, and at what offset. */
+  private readonly inFlight = new Map<string, { first: Promise<number>; offset: number }>();
   private writing = false;
   private failure: Error | null = null;
   private closed = false;
@@ -54,36 +58,46 @@ export class Sequencer {
     return this.failure;
   }
 
-  append(entries: readonly SequencedEntry[]): Promise<number[]> {
-    if (this.failure) return Promise.reject(unavailable(this.failure));
-    if (this.closed) return Promise.reject(new SteleError('shutting_down', 'the log is shutting down', 503));
-    const results: Promise<number>[] = new Array(entries.length);
-    const unseen: number[] = [];
+  async append(entries: readonly SequencedEntry[]): Promise<number[]> {
+    if (this.failure) throw unavailable(this.failure);
+    if (this.closed) throw new SteleError('shutting_down', 'the log is shutting down', 503);
+    const known = this.ids.lookup(entries.map((e) => e.id));
+    const out: number[] = new Array(entries.length);
+    // Entries whose index comes from another call still in flight (or an earlier copy in this one).
+    const later: { i: number; first: Promise<number>; offset: number }[] = [];
+    const fresh: SequencedEntry[] = [];
+    const freshAt: number[] = [];
+    let resolve!: (first: number) => void;
+    let reject!: (err: Error) => void;
+    const first = new Promise<number>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
     for (let i = 0; i < entries.length; i++) {
-      const p = this.inFlight.get((entries[i] as SequencedEntry).id);
-      if (p) results[i] = p;
-      else unseen.push(i);
-    }
-    const known = unseen.length ? this.ids.lookup(unseen.map((i) => (entries[i] as SequencedEntry).id)) : new Map();
-    for (const i of unseen) {
-      const entry = entries[i] as SequencedEntry;
-      const prior = known.get(entry.id);
+      const e = entries[i] as SequencedEntry;
+      const prior = known.get(e.id);
       if (prior !== undefined) {
-        results[i] = Promise.resolve(prior);
+        out[i] = prior;
         continue;
       }
-      // Within one request the same id may appear twice: the second joins the first.
-      const again = this.inFlight.get(entry.id);
-      if (again) {
-        results[i] = again;
+      const pending = this.inFlight.get(e.id);
+      if (pending) {
+        later.push({ i, ...pending });
         continue;
       }
-      const p = new Promise<number>((resolve, reject) => this.queue.push({ entry, resolve, reject }));
-      this.inFlight.set(entry.id, p);
-      results[i] = p;
+      this.inFlight.set(e.id, { first, offset: fresh.length });
+      freshAt.push(i);
+      fresh.push(e);
     }
-    if (!this.writing && this.queue.length) this.idle = this.drain();
-    return Promise.all(results);
+    if (fresh.length) {
+      first.catch(() => {}); // observed below; keeps an early rejection from going unhandled
+      this.queue.push({ entries: fresh, resolve, reject });
+      if (!this.writing) this.idle = this.drain();
+      const f = await first;
+      for (let k = 0; k < freshAt.length; k++) out[freshAt[k] as number] = f + k;
+    }
+    for (const l of later) out[l.i] = (await l.first) + l.offset;
+    return out;
   }
 
   /** Stops taking appends and waits for those already queued. */
@@ -92,12 +106,18 @@ export class Sequencer {
     await this.idle;
   }
 
+  /** Whole calls, up to the batch bounds (at least one call). */
   private takeBatch(): Queued[] {
     let n = 0;
+    let count = 0;
     let bytes = 0;
-    while (n < this.queue.length && n < this.maxEntries) {
-      bytes += (this.queue[n] as Queued).entry.leaf.length;
-      if (n > 0 && bytes > this.maxBytes) break;
+    while (n < this.queue.length) {
+      const q = this.queue[n] as Queued;
+      let b = 0;
+      for (const e of q.entries) b += e.leaf.length;
+      if (n > 0 && (count + q.entries.length > this.maxEntries || bytes + b > this.maxBytes)) break;
+      count += q.entries.length;
+      bytes += b;
       n++;
     }
     return this.queue.splice(0, n);
@@ -109,24 +129,25 @@ export class Sequencer {
       while (this.queue.length && !this.failure) {
         const batch = this.takeBatch();
         const first = this.next;
-        const entries = batch.map((q) => q.entry);
+        const entries = batch.length === 1 ? (batch[0] as Queued).entries : batch.flatMap((q) => q.entries);
         try {
           await this.storage.appendSequenced(first, entries);
-          this.next += batch.length;
+          this.next += entries.length;
           this.ids.add(first, entries.map((e) => e.id));
           this.onDurable(first, entries);
         } catch (err) {
           this.failure = err as Error;
           for (const q of [...batch, ...this.queue.splice(0)]) {
-            this.inFlight.delete(q.entry.id);
+            for (const e of q.entries) this.inFlight.delete(e.id);
             q.reject(unavailable(this.failure));
           }
           return;
         }
-        for (let i = 0; i < batch.length; i++) {
-          const q = batch[i] as Queued;
-          this.inFlight.delete(q.entry.id);
-          q.resolve(first + i);
+        let at = first;
+        for (const q of batch) {
+          for (const e of q.entries) this.inFlight.delete(e.id);
+          q.resolve(at);
+          at += q.entries.length;
         }
       }
     } finally {
