@@ -1,7 +1,9 @@
-import { isUtf8 } from 'node:buffer';
 import { SteleError } from '../errors.js';
 
 export type BodyKind = 'json' | 'ndjson';
+
+// ignoreBOM: a byte-order mark stays in the text, so JSON.parse refuses it rather than it vanishing.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The events of a request body: one JSON event, a JSON array of events, or NDJSON (one event per
@@ -9,9 +11,12 @@ export type BodyKind = 'json' | 'ndjson';
  * silently turned into U+FFFD, which would change what gets signed into the log.
  */
 export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (!isUtf8(buf)) throw new SteleError('invalid_utf8', 'the request body is not valid UTF-8');
-  const text = buf.toString('utf8');
+  let text: string;
+  try {
+    text = utf8.decode(body); // checks and decodes in one pass
+  } catch {
+    throw new SteleError('invalid_utf8', 'the request body is not valid UTF-8');
+  }
   if (text.trim() === '') throw new SteleError('invalid_json', 'the request body is empty');
   if (kind === 'json') {
     let v: unknown;
