@@ -26,7 +26,7 @@ export interface InitResult {
   dir: string;
   origin: string;
   vkey: string;
-  /** The admin token, only when this call created the directory. */
+  /** The admin token (from admin.token when the directory already existed and still has it). */
   token?: string;
   tokenFile: string;
   created: boolean;
@@ -54,7 +54,8 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
   const p = paths(dir);
   if (isDataDir(dir)) {
     const cfg = readConfig(dir);
-    return { dir, origin: cfg.origin, vkey: readFileSync(p.vkey, 'utf8').trim(), tokenFile: p.adminToken, created: false };
+    const token = existsSync(p.adminToken) ? readFileSync(p.adminToken, 'utf8').trim() : undefined;
+    return { dir, origin: cfg.origin, vkey: readFileSync(p.vkey, 'utf8').trim(), ...(token ? { token } : {}), tokenFile: p.adminToken, created: false };
   }
   // The key name is the origin; the signed-note rules for names decide what an origin may be.
   let key: { skey: string; vkey: string };

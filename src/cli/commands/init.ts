@@ -9,6 +9,6 @@ export async function initCommand(opts: { dir?: string; origin?: string; json?: 
   console.log(r.created ? `Created ${r.dir}` : `${r.dir} already exists (nothing changed)`);
   console.log(`  origin:       ${r.origin}`);
   console.log(`  verifier key: ${r.vkey}`);
-  if (r.token) console.log(`  admin token:  ${r.token}`);
+  if (r.created && r.token) console.log(`  admin token:  ${r.token}`);
   console.log(`  token file:   ${r.tokenFile}`);
 }
