@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { initDataDir } from '../datadir.js';
@@ -127,6 +128,10 @@ describe('reading', () => {
     assert.match(String(tile.headers['cache-control']), /immutable/);
     const bundle = await app.inject({ url: '/log/tile/entries/000' });
     assert.equal(bundle.statusCode, 200);
+    const gz = await app.inject({ url: '/log/tile/entries/000', headers: { 'accept-encoding': 'gzip, identity' } });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.deepEqual(gunzipSync(gz.rawPayload), bundle.rawPayload);
+    assert.ok(gz.rawPayload.length < bundle.rawPayload.length / 2, 'entry bundles compress');
     assert.equal((await app.inject({ url: '/log/tile/0/0000' })).statusCode, 400);
     assert.equal((await app.inject({ url: '/log/tile/0/x999/999' })).statusCode, 404);
   });

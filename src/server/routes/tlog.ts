@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import type { Stele } from '../../stele.js';
 import { parseTilePath } from '../../tlog/tile.js';
@@ -7,6 +9,8 @@ import { sendError } from '../app.js';
  * The C2SP tlog-tiles read API. Tiles and bundles never change once written, so they may be cached
  * for a year; the checkpoint changes every second, so caches may keep it only briefly.
  */
+const gzipAsync = promisify(gzip);
+
 export const tlogRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.get('/log/checkpoint', { schema: { summary: 'Signed checkpoint (c2sp.org/tlog-checkpoint)' } }, async (_req, reply) => {
     const cp = stele.log.checkpoint;
@@ -22,10 +26,15 @@ export const tlogRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       if (!t) return sendError(reply, 400, 'bad_tile_path', `${path} is not a C2SP tile path`);
       const data = await stele.log.readTile(t.level, t.index, t.width);
       if (!data) return sendError(reply, 404, 'not_found', `${path} does not exist`);
-      return reply
-        .type('application/octet-stream')
-        .header('cache-control', 'public, max-age=31536000, immutable')
-        .send(data);
+      reply.type('application/octet-stream').header('cache-control', 'public, max-age=31536000, immutable');
+      // Entry bundles are JSON text and SHOULD be compressed (c2sp.org/tlog-tiles); hashes do not compress.
+      if (t.level === 'entries') {
+        reply.header('vary', 'accept-encoding');
+        if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+          return reply.header('content-encoding', 'gzip').send(await gzipAsync(data));
+        }
+      }
+      return reply.send(data);
     },
   );
 };
