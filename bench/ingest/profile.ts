@@ -1,9 +1,9 @@
 /**
- * Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per component
- * of the write path. Builtins such as JSON.parse or crypto.hash do not get frames of their own in
- * V8 profiles: their time is the self time of the JS function that calls them (parseJsonBody for
- * JSON.parse, leafHash for SHA-256, encodeRecords for crc32...), which is why the grouping is by
- * source file.
+ * Summarises V8 .cpuprofiles (from `node --cpu-prof`, one per thread): self time per function and
+ * per component of the write path, and which kind of server thread a profile comes from. Builtins
+ * such as JSON.parse or crypto.hash do not get frames of their own in V8 profiles: their time is
+ * the self time of the JS function that calls them (parseEventsBody for JSON.parse, leafHash for
+ * SHA-256, encodeRecords for crc32...), which is why the grouping is by source file.
  */
 import { readFileSync } from 'node:fs';
 
@@ -29,48 +29,83 @@ export interface FnTime {
   name: string;
   where: string;
   ms: number;
+  /** Component label (of the frame itself, not of its caller). */
   group: string;
 }
 
 export interface ProfileSummary {
-  /** Wall time the summary covers (the load window when one was given), ms. */
+  /** Profiles (threads) summed. */
+  threads: number;
+  /** Wall time the summary covers (the load window when one was given), per thread, ms. */
   wallMs: number;
-  /** Sampled time not idle (the main thread busy), ms. */
+  /** Sampled time not idle (the thread not waiting in its event loop), summed over threads, ms. */
   busyMs: number;
-  groups: { group: string; ms: number }[];
+  /** Components, largest first; `key` as in RULES, `group` the label. */
+  groups: { key: string; group: string; ms: number }[];
   top: FnTime[];
+  /** Every function with its self time, largest first (for lookups by name). */
+  fns: FnTime[];
   /** Time inside synchronous fs calls (fsyncSync, writeSync, openSync...): the event loop is blocked meanwhile. */
   syncFsMs: number;
   /** The same, by calling Stele function. */
   syncFsBy: { caller: string; ms: number }[];
 }
 
-/** Ordered rules: the first that matches names the component. */
-const RULES: [string, (f: CallFrame) => boolean][] = [
-  ['GC', (f) => f.functionName === '(garbage collector)'],
-  ['JSON parse of the body (isUtf8, toString, JSON.parse)', (f) => /\/(server|ingest)\/body\./.test(f.url)],
-  ['ingest worker pool (postMessage, leaf copies, replies)', (f) => /\/ingest\/(pool|worker)\./.test(f.url)],
+/**
+ * Ordered rules: the first that matches names the component. The key is what report.ts looks
+ * components up by; the label is what the tables show.
+ */
+const RULES: [string, string, (f: CallFrame) => boolean][] = [
+  ['gc', 'GC', (f) => f.functionName === '(garbage collector)'],
+  ['json', 'JSON parse of the body (UTF-8 check and decode, JSON.parse)', (f) => /\/(server|ingest)\/body\./.test(f.url)],
   [
+    'ingestHandoff',
+    'ingest hand-off (IngestPool.prepare and its replies; worker.ts: leaf copies, postMessage)',
+    (f) => /\/ingest\/(pool|worker)\./.test(f.url),
+  ],
+  [
+    'ajv',
     'ajv schema validation (compiled validate*, ajv-formats)',
     (f) => f.url.includes('/ajv') || (f.url === '' && /^validate\d*$/.test(f.functionName)),
   ],
-  ['validate/normalize, Stele side (validateEvent, scan, normalizeEvent, uuidv7)', (f) => f.url.includes('/event/normalize.')],
-  ['canonicalize (RFC 8785 leaf bytes)', (f) => f.url.includes('/event/canonical.')],
-  ['leaf record (buildLeaf, formatMicros, nowMicros)', (f) => f.url.includes('/event/record.')],
-  ['SHA-256 leaf/node hashing (tlog/hash)', (f) => f.url.includes('/tlog/hash.')],
-  ['id index (uuidBytes, IdTable, journal writes)', (f) => f.url.includes('/log/id-index.')],
-  ['WAL encode + write (encodeRecords, crc32)', (f) => f.url.includes('/log/wal.')],
-  ['sequencer (queue, in-flight map, promises)', (f) => f.url.includes('/log/sequencer.')],
   [
-    'integrator/tiles/checkpoint (TileBuilder, bundles, signing, tile files)',
-    (f) =>
-      ['/log/integrator.', '/tlog/tile.', '/tlog/note.', '/tlog/checkpoint.', '/log/fs-storage.', '/log/log.'].some((u) =>
-        f.url.includes(u),
-      ),
+    'normalize',
+    'validate/normalize, Stele side (validateEvent, scan, normalizeEvent, uuidv7)',
+    (f) => f.url.includes('/event/normalize.'),
   ],
-  ['ingest glue (appendEvents, prepareEvents)', (f) => f.url.includes('/ingest/')],
-  ['Stele routes/auth', (f) => f.url.includes('/server/')],
+  ['canonical', 'canonicalize (RFC 8785 leaf bytes: ser, writeString)', (f) => f.url.includes('/event/canonical.')],
+  ['record', 'leaf record (buildLeaf, formatMicros, nowMicros)', (f) => f.url.includes('/event/record.')],
+  ['hash', 'SHA-256 leaf/node hashing (leafHash, nodeHash → crypto.hash)', (f) => f.url.includes('/tlog/hash.')],
+  ['idIndex', 'id index (uuidBytes, IdTable, journal writes)', (f) => f.url.includes('/log/id-index.')],
+  ['wal', 'WAL encode + write (encodeRecords, crc32)', (f) => f.url.includes('/log/wal.')],
+  ['sequencer', 'sequencer (queue, in-flight map, promises)', (f) => f.url.includes('/log/sequencer.')],
   [
+    'integratorHandoff',
+    'integrator hand-off (IntegratorThread.add, pack/unpack, messages)',
+    (f) => /\/log\/integrator-(thread|worker)\./.test(f.url),
+  ],
+  ['integrator', 'integrator loop (Integrator.integrate, add, schedule)', (f) => f.url.includes('/log/integrator.')],
+  ['tiles', 'tiles and bundles (TileBuilder, tileSubtreeRoot, encodeBundle, tile paths)', (f) => f.url.includes('/tlog/tile.')],
+  [
+    'signing',
+    'checkpoint signing (signNote → crypto.sign, formatCheckpoint)',
+    (f) => ['/tlog/note.', '/tlog/checkpoint.', '/tlog/base64.'].some((u) => f.url.includes(u)),
+  ],
+  [
+    'tileFiles',
+    'tile files (FsLogStorage.writeTiles/writeTile/syncTiles, flushFiles)',
+    (f) => ['/log/fs-storage.', '/log/tile-store.'].some((u) => f.url.includes(u)),
+  ],
+  ['durable', 'durable files (writeDurably, syncDir)', (f) => f.url.includes('/log/durable.')],
+  [
+    'logGlue',
+    'log glue (Log, tree reader, tile source, proofs)',
+    (f) => ['/log/log.', '/log/tree-reader.', '/log/tile-source.', '/log/proofs.'].some((u) => f.url.includes(u)),
+  ],
+  ['ingestGlue', 'ingest glue (appendEvents, appendBody, prepareEvents)', (f) => f.url.includes('/ingest/')],
+  ['routes', 'Stele routes/auth', (f) => f.url.includes('/server/')],
+  [
+    'fastify',
     'fastify (routing, hooks, reply, response serialisation)',
     (f) =>
       /node_modules\/(fastify|@fastify|find-my-way|fast-json-stringify|avvio|light-my-request|fast-querystring|secure-json-parse|abstract-logging|pino|fast-uri|toad-cache|process-warning|rfdc)/.test(
@@ -79,27 +114,58 @@ const RULES: [string, (f: CallFrame) => boolean][] = [
       (f.url === '' && /^(anonymous|\$main|main|serialize)/.test(f.functionName)),
   ],
   [
+    'http',
     'node http/net/stream internals',
     (f) =>
       /^node:(_http|http|net|stream|internal\/(http|stream|streams|net|js_stream|stream_base_commons))/.test(f.url) ||
       (f.url === '' && /^(writev|writeUtf8String|writeLatin1String|shutdown)$/.test(f.functionName)),
   ],
   [
-    'node fs internals and fs calls whose JS caller is gone (async continuations, mostly tile/bundle files)',
+    'fs',
+    'node fs internals, and fs calls whose JS caller is gone (async continuations)',
     (f) =>
       f.url.startsWith('node:fs') ||
       f.url.startsWith('node:internal/fs') ||
       (f.url === '' &&
-        /^(open|openFileHandle|close|read|readBuffers|write|writeBuffer|writeBuffers|writeString|rename|ftruncate|fsync|fdatasync|mkdir|readdir|stat|lstat|fstat|unlink|rmdir)$/.test(
+        /^(open|openFileHandle|close|read|readBuffers|write|writeBuffer|writeBuffers|writeString|rename|ftruncate|fsync|fdatasync|mkdir|readdir|stat|lstat|fstat|unlink|rmdir|existsSync)$/.test(
           f.functionName,
         )),
   ],
-  ['node other internals (timers, promises, buffer...)', (f) => f.url.startsWith('node:')],
-  ['(program): V8/native outside JS frames', (f) => f.functionName === '(program)'],
+  ['node', 'node other internals (timers, promises, buffer, worker messages...)', (f) => f.url.startsWith('node:')],
+  ['program', '(program): V8/native outside JS frames', (f) => f.functionName === '(program)'],
 ];
 
-function groupOf(f: CallFrame): string {
-  for (const [name, test] of RULES) if (test(f)) return name;
+function groupOf(f: CallFrame): { key: string; label: string } {
+  for (const [key, label, test] of RULES) if (test(f)) return { key, label };
+  return { key: 'other', label: 'other' };
+}
+
+/** What kind of thread a profile comes from. */
+export type ThreadKind = 'main' | 'ingest' | 'integrator' | 'other';
+
+/**
+ * The kind of a worker thread's profile, from what its samples ran: the integrator thread runs
+ * src/log/integrator*.ts and src/tlog/ (hashing, tiles, signing), an ingest worker src/ingest/ and
+ * src/event/ (parse, validate, canonicalize). Weighted by sample count; a thread that ran neither
+ * (idle throughout) is told apart by which entry module it loaded.
+ */
+export function threadKind(path: string): ThreadKind {
+  const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const isIntegrator = (u: string) => u.includes('/log/integrator') || u.includes('/tlog/');
+  const isIngest = (u: string) => u.includes('/ingest/') || u.includes('/event/');
+  const urlOf = new Map<number, string>();
+  for (const n of p.nodes) urlOf.set(n.id, n.callFrame.url);
+  let integ = 0;
+  let ingest = 0;
+  for (const id of p.samples) {
+    const u = urlOf.get(id) ?? '';
+    if (isIntegrator(u)) integ++;
+    else if (isIngest(u)) ingest++;
+  }
+  if (integ !== ingest) return integ > ingest ? 'integrator' : 'ingest';
+  const urls = p.nodes.map((n) => n.callFrame.url);
+  if (urls.some((u) => u.includes('/log/integrator-worker.'))) return 'integrator';
+  if (urls.some((u) => u.includes('/ingest/worker.'))) return 'ingest';
   return 'other';
 }
 
@@ -124,12 +190,10 @@ function passThrough(f: CallFrame): boolean {
 }
 
 /**
- * `window` (optional): [from, to] in microseconds of the monotonic clock (process.hrtime), which is
- * the clock V8 stamps profiles with, so only samples taken under load are counted.
- */
-/**
  * One summary over one or more profiles (say, all ingest worker threads: their times add up).
- * `wallMs` is the window length per thread; `busyMs` the sum over threads.
+ * `wallMs` is the window length per thread; `busyMs` the sum over threads. `window` (optional):
+ * [from, to] in microseconds of the monotonic clock (process.hrtime), which is the clock V8 stamps
+ * profiles with, so only samples taken under load are counted.
  */
 export function summariseProfiles(
   paths: readonly string[],
@@ -137,7 +201,7 @@ export function summariseProfiles(
   window?: { fromUs: number; toUs: number },
 ): ProfileSummary {
   const fns = new Map<string, FnTime>();
-  const groups = new Map<string, number>();
+  const groups = new Map<string, { key: string; group: string; ms: number }>();
   const syncFs = new Map<string, number>();
   let busy = 0;
   let wallUs = 0;
@@ -147,11 +211,14 @@ export function summariseProfiles(
     const w = window ? Math.min(window.toUs, p.endTime) - Math.max(window.fromUs, p.startTime) : p.endTime - p.startTime;
     wallUs = Math.max(wallUs, w);
   }
+  const all = [...fns.values()].sort((a, b) => b.ms - a.ms);
   return {
+    threads: paths.length,
     wallMs: wallUs / 1000,
     busyMs: busy / 1000,
-    groups: [...groups].map(([group, ms]) => ({ group, ms })).sort((a, b) => b.ms - a.ms),
-    top: [...fns.values()].sort((a, b) => b.ms - a.ms).slice(0, topN),
+    groups: [...groups.values()].sort((a, b) => b.ms - a.ms),
+    top: all.slice(0, topN),
+    fns: all,
     syncFsMs: [...syncFs.values()].reduce((a, b) => a + b, 0),
     syncFsBy: [...syncFs]
       .map(([caller, ms]) => ({ caller, ms }))
@@ -168,7 +235,7 @@ export function summariseProfile(path: string, topN = 20, window?: { fromUs: num
 function accumulate(
   p: CpuProfile,
   fns: Map<string, FnTime>,
-  groups: Map<string, number>,
+  groups: Map<string, { key: string; group: string; ms: number }>,
   syncFs: Map<string, number>,
   window?: { fromUs: number; toUs: number },
 ): number {
@@ -201,7 +268,7 @@ function accumulate(
         name: f.functionName || '(anonymous)',
         where: f.url ? `${shortUrl(f.url)}:${f.lineNumber + 1}` : shortUrl(f.url),
         ms: us / 1000,
-        group: groupOf(f),
+        group: groupOf(f).label,
       });
     // Component: the nearest caller that is not a pass-through frame, else the frame itself.
     let owner: number | undefined = id;
@@ -211,7 +278,9 @@ function accumulate(
         ? f
         : (byId.get(owner) as ProfileNode).callFrame;
     const g = groupOf(of);
-    groups.set(g, (groups.get(g) ?? 0) + us / 1000);
+    const entry = groups.get(g.key);
+    if (entry) entry.ms += us / 1000;
+    else groups.set(g.key, { key: g.key, group: g.label, ms: us / 1000 });
     // Inside a synchronous fs call (node:fs fooSync) anywhere up the stack?
     let sync: number | undefined = id;
     while (sync !== undefined) {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LatencyResult, ThroughputResult } from './http-load.js';
 import type { SyncCheck } from './hypercore-fsync.js';
-import type { ProfileSummary } from './profile.js';
+import type { FnTime, ProfileSummary } from './profile.js';
 import type { AppendRun } from './raw.js';
 import { fmtInt, fmtMs, fmtRatio, median } from './stats.js';
 
@@ -31,13 +31,20 @@ export interface Config {
   bareMs: number;
 }
 
+/** The profiled run: one summary per kind of server thread (threads of a kind summed). */
 export interface Profile {
+  /** HTTP, sequencer, WAL, id index, hand-offs to the other threads. */
   main: ProfileSummary;
-  /** All ingest worker threads together, when the server has any. */
-  workers: ProfileSummary | null;
-  workerThreads: number;
+  /** Ingest worker threads: parse, validate, canonicalize. */
+  ingest: ProfileSummary | null;
+  /** The integrator thread: leaf/node hashing, tiles, bundles, tile files, checkpoints, syncs. */
+  integrator: ProfileSummary | null;
+  /** Worker threads that ran neither (none expected). */
+  other: ProfileSummary | null;
   eps: number;
   serverCores: number;
+  clientCores: number;
+  otherCores: number;
 }
 
 export interface Results {
@@ -294,26 +301,29 @@ export function report(m: Machine, c: Config, r: Results): string {
       `Targets: ≥ ${fmtInt(TARGET_EPS)}/s **${okEps ? 'met' : 'not met'}**; ≥ ${TARGET_VS_HYPERCORE}× hypercore ` +
       `**${okHyper ? 'met' : 'not met'}**.`,
   );
-  const saturated = srvCores + cliCores + othCores >= 0.85 * nproc;
+  const P = r.profile;
+  const mv = machineVerdict(srvCores, cliCores, othCores, nproc);
+  const batchMs = median(r.raw.map((x) => x.batchMs));
   p(
     `- **What limits it.** During the Stele runs the server used a median ${cores(srvCores)} cores, the load generator ` +
-      `${cores(cliCores)} and other processes ${cores(othCores)}, of ${nproc}: about **${fmtInt(usPerEvent)} µs of server CPU ` +
-      `per acknowledged event**. ${
-        saturated
-          ? othCores >= 0.3
-            ? `The CPUs were saturated, ${cores(othCores)} cores of it by other processes, so Stele had less than the ` +
-              'machine here; either way it is CPU-bound, not disk-bound: '
-            : 'The CPUs were saturated, so Stele is CPU-bound here: '
-          : 'The CPUs were not saturated, so part of the time the server waits (on fdatasync, worker hand-offs or its clients): '
-      }the disk is not the limit, since the raw loop makes a ${c.batch}-leaf batch durable in ` +
-      `${fmtMs(median(r.raw.map((x) => x.batchMs)))} ms (${fmtInt(raw)}/s). ${TARGET_EPS.toLocaleString('en-US')} events/s ` +
-      `on ${nproc} cores leaves at most ${fmtInt(budgetUs)} µs of CPU per event for everything, load generator included; ` +
-      `that is ${fmtRatio(usPerEvent / budgetUs)} less than the server spends today.` +
+      `${cores(cliCores)} and other processes ${cores(othCores)}, about **${fmtInt(usPerEvent)} µs of server CPU per ` +
+      `acknowledged event**. ${mv.text} ` +
+      (P
+        ? `${profileVerdict(P, machineVerdict(P.serverCores, P.clientCores, P.otherCores, nproc).full, nproc)} `
+        : mv.full
+          ? ''
+          : 'Without a profile of this run it is not known whether one of its threads was saturated; otherwise the server ' +
+            'waits part of the time (on the WAL fdatasync of each group commit, on hand-offs between its threads, or on its clients). ') +
+      (raw >= 1.5 * stele
+        ? `The disk is not the limit: the raw loop makes a ${c.batch}-leaf batch durable in ${fmtMs(batchMs)} ms (${fmtInt(raw)}/s). `
+        : `The raw loop (a ${c.batch}-leaf batch durable in ${fmtMs(batchMs)} ms, ${fmtInt(raw)}/s) is within 1.5× of Stele's rate, so the disk may be a limit too. `) +
+      `${TARGET_EPS.toLocaleString('en-US')} events/s on ${nproc} cores leaves at most ${fmtInt(budgetUs)} µs of CPU per ` +
+      `event for everything, load generator included; the server alone spends ${fmtRatio(usPerEvent / budgetUs)} that today.` +
       (bt
         ? ` For scale, the bare node:http server spends ${fmtInt((bt.serverCores / bt.eventsPerSec) * 1e6)} µs per event ` +
           '(HTTP + JSON.parse + response) on this machine.'
         : '') +
-      ' The profile below shows where the rest goes.',
+      (P ? ' The profile below shows where the time goes, thread by thread.' : ''),
   );
   if (maxOther >= 0.2) {
     p(
@@ -366,11 +376,12 @@ export function report(m: Machine, c: Config, r: Results): string {
         (bl ? `, ${fmtRatio(usPerReq / bareUs)} the bare node:http server (${fmtInt(bareUs)} µs; p50 ${fmtMs(bl.p50)} ms)` : '') +
         '.' +
         (l.p99 > 50
-          ? ' That per-request work (HTTP, the hand-off to an ingest worker and back, the sequencer, a WAL write and ' +
-            "fdatasync, the integrator's periodic tile and checkpoint writes) runs mostly on the one main thread; " +
-            'whenever it stalls (GC, a synchronous fsync, see the profile, or other processes taking the CPU: ' +
-            `${cores(l.otherCores)} cores here) requests arriving 1 ms apart queue behind it and take long to drain. ` +
-            'That is the tail.'
+          ? ' The per-request work (HTTP, the sequencer and id index, the WAL write, and the preparation of the event or ' +
+            'its hand-off to an ingest worker) runs on the main thread; whenever that thread stalls (GC, a synchronous fs ' +
+            "call, see the profile) or loses its core (to the ingest workers, the integrator thread's hashing and tile " +
+            `writes, or other processes: ${cores(l.otherCores)} cores here), requests arriving 1 ms apart queue behind it ` +
+            "and take long to drain; and the integrator's checkpoint fsyncs (one per checkpoint, every 100 ms by default " +
+            "while data arrives) share the disk with the WAL's fdatasyncs. That is the tail."
           : '') +
         (l.sendLagP99 > 20
           ? ` The generator itself sent up to ${fmtMs(l.sendLagP99)} ms late (p99), a sign of CPU contention; that lateness is included in the latencies.`
@@ -379,37 +390,179 @@ export function report(m: Machine, c: Config, r: Results): string {
   }
   p('- Numbers on this shared VM move by 10–30 % between runs; compare medians, and look at the "other processes" columns.', '');
 
-  if (r.profile) p(...profileSection(c, r.profile));
+  if (r.profile) p(...profileSection(c, r.profile, nproc));
   return `${o.join('\n')}\n`;
 }
 
 // -----------------------------------------------------------------------------------------------
 // Profile
 
-function profileSection(c: Config, P: Profile): string[] {
+/** A thread is saturated when it is busy this share of the window or more. */
+const SATURATED = 0.9;
+/** The machine's CPU is the limit when everything together uses this share of its cores or more. */
+const MACHINE_FULL = 0.9;
+
+type Kind = 'main' | 'ingest' | 'integrator' | 'other';
+
+interface ThreadLoad {
+  kind: Kind;
+  /** For prose: "main thread", "ingest worker", "3 ingest workers", "integrator thread"... */
+  name: string;
+  /** For tables and headings: "ingest workers (3)". */
+  label: string;
+  /** Several threads of the kind. */
+  plural: boolean;
+  s: ProfileSummary;
+  /** Busy share of the window, per thread (averaged over threads of the kind). */
+  busy: number;
+  /** Busy time in cores (summed over threads of the kind). */
+  cores: number;
+}
+
+/** The profiled threads, main first. */
+export function threadLoads(P: Profile): ThreadLoad[] {
+  const out: ThreadLoad[] = [];
+  const add = (kind: Kind, s: ProfileSummary | null, one: string, many: string) => {
+    if (!s || s.wallMs <= 0) return;
+    const cores = s.busyMs / s.wallMs;
+    const plural = s.threads > 1;
+    out.push({
+      kind,
+      name: plural ? `${s.threads} ${many}` : one,
+      label: plural ? `${many} (${s.threads})` : one,
+      plural,
+      s,
+      busy: cores / s.threads,
+      cores,
+    });
+  };
+  add('main', P.main, 'main thread', 'main threads');
+  add('ingest', P.ingest, 'ingest worker', 'ingest workers');
+  add('integrator', P.integrator, 'integrator thread', 'integrator threads');
+  add('other', P.other, 'other worker thread', 'other worker threads');
+  return out;
+}
+
+const busyPct = (t: ThreadLoad) => `${(100 * t.busy).toFixed(0)} %${t.s.threads > 1 ? ' each' : ''}`;
+
+/** "the main thread was busy 56 %, the ingest worker 98 % and the integrator thread 56 %" */
+function busyList(ts: readonly ThreadLoad[]): string {
+  const parts = ts.map((t, i) => (i === 0 ? `the ${t.name} was busy ${busyPct(t)}` : `the ${t.name} ${busyPct(t)}`));
+  return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : (parts[0] ?? '');
+}
+
+/**
+ * Whether the machine's CPU was the limit: the server, the load generator and everything else
+ * together against the cores there are.
+ */
+export function machineVerdict(server: number, client: number, other: number, nproc: number): { full: boolean; text: string } {
+  const total = server + client + other;
+  const full = total >= MACHINE_FULL * nproc;
+  const own = server + client;
+  const text = full
+    ? `Together that is ${cores(total)} of ${nproc} cores: **the machine's CPU was the limit**` +
+      (own >= MACHINE_FULL * nproc
+        ? ` (Stele and its load generator alone used ${cores(own)})`
+        : `, Stele and its load generator using ${cores(own)} of it and other processes on this shared VM ${cores(other)}`) +
+      '.'
+    : `Together that is ${cores(total)} of ${nproc} cores: the machine's CPU was **not** the limit (${cores(nproc - total)} cores idle).`;
+  return { full, text };
+}
+
+/** What the per-thread busy times say, given whether the machine was full. */
+function threadVerdict(
+  ts: readonly ThreadLoad[],
+  machineFull: boolean,
+  nproc: number,
+): { limit: ThreadLoad | null; text: string } {
+  const busiest = [...ts].sort((a, b) => b.busy - a.busy)[0];
+  const limit = busiest && busiest.busy >= SATURATED ? busiest : null;
+  let text: string;
+  if (limit && machineFull) {
+    text =
+      `The ${limit.name} ${limit.plural ? 'are' : 'is'} saturated, so ${limit.plural ? 'they set' : 'it sets'} the pace; ` +
+      `with every core in use the other threads and the load generator compete with ${limit.plural ? 'them' : 'it'} for CPU, ` +
+      `so CPU saved anywhere helps, most directly on the ${limit.name}` +
+      (limit.kind === 'ingest' ? ` (more ingest workers would not: there is no idle core for them on ${nproc} cores)` : '') +
+      '.';
+  } else if (limit) {
+    text =
+      `The ${limit.name} ${limit.plural ? 'are' : 'is'} saturated while the machine has idle CPU: ` +
+      `${limit.plural ? 'they are' : 'it is'} the limit, and only work taken off or saved on ${limit.plural ? 'them' : 'it'} raises throughput.`;
+  } else if (machineFull) {
+    text =
+      `No thread is saturated on its own: the server's threads and the load generator compete for the ${nproc} cores, ` +
+      'so CPU saved on any of them raises throughput.';
+  } else {
+    text =
+      'Neither the cores nor any one thread is saturated, so part of the time the server waits (on the WAL fdatasync of ' +
+      'each group commit, on hand-offs between its threads, or on its clients).';
+  }
+  return { limit, text };
+}
+
+/** The "what limits it" verdict for the interpretation, from the profiled run. */
+export function profileVerdict(P: Profile, machineFull: boolean, nproc: number): string {
+  const ts = threadLoads(P);
+  const busySum = ts.reduce((a, t) => a + t.cores, 0);
+  return (
+    `In the profiled run (${fmtInt(P.eps)} events/s with the profiler on) ${busyList(ts)} of the time. ` +
+    threadVerdict(ts, machineFull, nproc).text +
+    (busySum > P.serverCores + 0.15
+      ? ` (The threads were busy ${cores(busySum)} cores' worth of wall time, but the process got ${cores(P.serverCores)} ` +
+        'cores of CPU: the difference is time they were ready to run but waiting for a core, or blocked in a system call.)'
+      : '')
+  );
+}
+
+const TITLES: Record<Kind, (n: number) => string> = {
+  main: () => 'Main thread: HTTP, sequencer, WAL, id index, hand-offs to the other threads',
+  ingest: (n) => `Ingest worker${n > 1 ? `s (${n} threads, summed)` : ' thread'}: parse, validate, canonicalize`,
+  integrator: () => 'Integrator thread: leaf and node hashing, tiles and bundles, tile files, checkpoints, syncs',
+  other: (n) => `Other worker thread${n > 1 ? `s (${n}, summed)` : ''}`,
+};
+
+function profileSection(c: Config, P: Profile, nproc: number): string[] {
   const o: string[] = [];
   const p = (...lines: string[]) => o.push(...lines);
+  const ts = threadLoads(P);
+  const nThreads = ts.reduce((a, t) => a + t.s.threads, 0);
   p('## Where the server spends its time (CPU profile)', '');
   p(
     '`node --cpu-prof --cpu-prof-dir=…` on the `stele serve` child, stopped with SIGTERM (serve.ts closes the server ' +
       'and the log and exits, which writes one profile per thread), during a ' +
       `${c.profileMs / 1000} s run with the same load (${c.clients} clients, ${c.batch}-event batches, client ids) that ` +
-      `reached ${fmtInt(P.eps)} events/s with the profiler on, the server process using ${cores(P.serverCores)} cores. ` +
-      'Only samples inside the measured window count (the profile and the load generator share the monotonic clock). ' +
-      'In the component tables, time in Node internals and native calls (Buffer, streams, `crypto.hash`, `fs.promises`, ' +
-      '`postMessage`) is charged to the nearest calling function in Stele or a library; the function tables show raw ' +
-      'self time.',
+      `reached ${fmtInt(P.eps)} events/s with the profiler on. Only samples inside the measured window count (the ` +
+      'profile and the load generator share the monotonic clock). The worker threads are told apart by what they ran ' +
+      '(`src/ingest/`, `src/event/`: ingest worker; `src/log/integrator*`, `src/tlog/`: integrator). "Busy" is the time ' +
+      'a thread was not waiting in its event loop, so on a full machine it includes time it was ready to run but had ' +
+      'no core. In the component tables, time in Node internals and native calls (Buffer, streams, `crypto.hash`, ' +
+      '`fs.promises`, `postMessage`) is charged to the nearest calling function in Stele or a library; the function ' +
+      'tables show raw self time.',
     '',
   );
-  const section = (title: string, s: ProfileSummary, threads: number) => {
-    const busyPct = (100 * s.busyMs) / (s.wallMs * threads);
-    p(`### ${title}`, '');
+  p(`The server ran ${nThreads} JavaScript threads, which share the machine's ${nproc} cores with the load generator:`, '');
+  p('| thread | busy, % of the window | busy, cores | largest component |', '|---|---:|---:|---|');
+  for (const t of ts) {
+    const g = t.s.groups[0];
+    p(`| ${t.label} | ${busyPct(t)} | ${cores(t.cores)} | ${g ? `${g.group} (${pct(g.ms, t.s.busyMs)} %)` : ''} |`);
+  }
+  const m = machineVerdict(P.serverCores, P.clientCores, P.otherCores, nproc);
+  p(
+    '',
+    `CPU during the profiled run: the server process ${cores(P.serverCores)} cores, the load generator ` +
+      `${cores(P.clientCores)}, other processes ${cores(P.otherCores)}. ${m.text} ${threadVerdict(ts, m.full, nproc).text}`,
+    '',
+  );
+  for (const t of ts) {
+    const s = t.s;
+    p(`### ${TITLES[t.kind](s.threads)}`, '');
     p(
-      `Window ${fmtInt(s.wallMs)} ms${threads > 1 ? ` × ${threads} threads` : ''}; busy (not idle) ${fmtInt(s.busyMs)} ms, ` +
-        `**${busyPct.toFixed(0)} %** of the window${threads > 1 ? ' per thread' : ''}.` +
+      `Window ${fmtInt(s.wallMs)} ms${s.threads > 1 ? ` × ${s.threads} threads` : ''}; busy ${fmtInt(s.busyMs)} ms, ` +
+        `**${busyPct(t)}** of the window.` +
         (s.syncFsMs >= 1
-          ? ` Blocked in synchronous fs calls (the event loop stops meanwhile): ${fmtInt(s.syncFsMs)} ms — ` +
-            s.syncFsBy.map((x) => `\`${x.caller}\` ${fmtInt(x.ms)} ms`).join(', ') +
+          ? ` Blocked in synchronous fs calls (the thread's event loop stops meanwhile): ${fmtInt(s.syncFsMs)} ms — ` +
+            s.syncFsBy.map((x) => `\`${x.caller}\` ${fmtMs(x.ms)} ms`).join(', ') +
             '.'
           : ''),
       '',
@@ -417,141 +570,321 @@ function profileSection(c: Config, P: Profile): string[] {
     p('| component | ms | % of busy |', '|---|---:|---:|');
     for (const g of s.groups) p(`| ${g.group} | ${fmtInt(g.ms)} | ${pct(g.ms, s.busyMs)} |`);
     p('', '| top self-time functions | where | self ms | % of busy |', '|---|---|---:|---:|');
-    for (const f of s.top) p(`| \`${f.name}\` | ${f.where} | ${fmtInt(f.ms)} | ${pct(f.ms, s.busyMs)} |`);
+    for (const f of s.top) p(`| \`${f.name.replaceAll('|', '\\|')}\` | ${f.where} | ${fmtInt(f.ms)} | ${pct(f.ms, s.busyMs)} |`);
     p('');
-  };
-  section('Main thread (HTTP, sequencing, WAL, id index, integrator)', P.main, 1);
-  if (P.workers)
-    section(`Ingest worker threads (${P.workerThreads}, summed): parse, validate, canonicalize`, P.workers, P.workerThreads);
-  p(...suggestions(P));
+  }
+  p(...suggestions(P, nproc));
   return o;
 }
 
-/** Concrete suggestions, each weighted by the share of its thread's busy time the profile found. */
-function suggestions(P: Profile): string[] {
-  const share = (s: ProfileSummary | null, ...prefixes: string[]) => {
-    if (!s) return 0;
-    let ms = 0;
-    for (const g of s.groups) if (prefixes.some((x) => g.group.startsWith(x))) ms += g.ms;
-    return (100 * ms) / s.busyMs;
+interface Suggestion {
+  thread: ThreadLoad;
+  /** Share of that thread's busy time the suggestion is about, %. */
+  pct: number;
+  text: string;
+  /** About the thread as a whole (no share): listed first, under this heading. */
+  whole?: string;
+}
+
+/**
+ * Concrete suggestions, each about one thread and weighted by the share of that thread's busy time
+ * the profile found for it. Every text names the code as it is now; items whose condition the
+ * profile does not show are left out.
+ */
+function suggestions(P: Profile, nproc: number): string[] {
+  const ts = threadLoads(P);
+  const T = (k: Kind) => ts.find((t) => t.kind === k);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  /** % of the thread's busy time in these components. */
+  const share = (t: ThreadLoad | undefined, ...keys: string[]) =>
+    t ? (100 * sum(t.s.groups.filter((g) => keys.includes(g.key)).map((g) => g.ms))) / t.s.busyMs : 0;
+  /** Self ms of the functions matching. */
+  const self = (t: ThreadLoad | undefined, test: (f: FnTime) => boolean) => (t ? sum(t.s.fns.filter(test).map((f) => f.ms)) : 0);
+  const fn = (t: ThreadLoad | undefined, name: string, where = '') => self(t, (f) => f.name === name && f.where.includes(where));
+  const blocked = (t: ThreadLoad | undefined, re: RegExp) =>
+    t ? sum(t.s.syncFsBy.filter((x) => re.test(x.caller)).map((x) => x.ms)) : 0;
+  const ms = (x: number) => `${fmtInt(x)} ms`;
+
+  const M = T('main');
+  const W = T('ingest');
+  const G = T('integrator');
+  const m = machineVerdict(P.serverCores, P.clientCores, P.otherCores, nproc);
+  const { limit } = threadVerdict(ts, m.full, nproc);
+  const items: Suggestion[] = [];
+  const add = (t: ThreadLoad | undefined, pctOfThread: number, text: string) => {
+    if (t) items.push({ thread: t, pct: pctOfThread, text });
   };
-  const M = P.main;
-  const W = P.workers;
-  const mainBusy = M.busyMs / M.wallMs;
-  const workerBusy = W ? W.busyMs / (W.wallMs * P.workerThreads) : 0;
-  const items: { thread: string; pct: number; text: string }[] = [
-    {
-      thread: 'main',
-      pct: share(M, 'integrator', 'SHA-256', 'node fs internals'),
+
+  // ---- main thread
+  if (M) {
+    const grow = fn(M, 'grow', '/id-index.');
+    const journalSync = blocked(M, /^writeSync ← add/);
+    add(
+      M,
+      share(M, 'idIndex'),
+      'Id index (`src/log/id-index.ts`): `JournalIdIndex.lookup` and `.add` each parse every id with `uuidBytes` ' +
+        `(${ms(fn(M, 'uuidBytes'))} here; two parses per event, each allocating a 16-byte Buffer) before ` +
+        `\`IdTable.tag\` hashes it (${ms(fn(M, 'tag', '/id-index.'))}). Have \`uuidBytes\` write into a buffer the caller ` +
+        'passes (a reused scratch in `lookup`, the journal buffer `out` in `add`), or better, let the ingest worker, ' +
+        'which has already validated each id, send its 16 bytes with the leaf so `lookup` and `add` take bytes.' +
+        (grow >= 0.01 * M.s.busyMs
+          ? ` \`IdTable.grow\` took ${ms(grow)} rehashing as the table doubled (amortised; a fresh log, as here, grows it more often than a long-running one).`
+          : '') +
+        (journalSync >= 1
+          ? ` \`add\` also writes the journal with \`writeSync\` (${fmtMs(journalSync)} ms blocked here): an async write ` +
+            'would do, keeping the bytes in memory until it completes so that `confirm` can check recent ids there, since ' +
+            'entries past the last `flush` are replayed from the WAL on start anyway.'
+          : ''),
+    );
+    add(
+      M,
+      share(M, 'wal'),
+      'WAL (`encodeRecords` in `src/log/wal.ts`): per record a `Buffer.from(e.id)`, a copy of the leaf and a `crc32` ' +
+        `(node:zlib, ${ms(fn(M, 'crc32'))} of self time here), all on the main thread, before one write and one ` +
+        '`datasync` per group commit. The ingest worker has the ids and leaves in hand: let it emit finished WAL records ' +
+        '(length, crc32, id, leaf) in its reply buffer, so the main thread only writes whole requests (`writev` of the ' +
+        "workers' buffers) and assigns indices.",
+    );
+    add(
+      M,
+      share(M, 'sequencer'),
+      'Sequencer (`Sequencer.append` and `drain` in `src/log/sequencer.ts`): per new entry an `inFlight` Map set and ' +
+        'delete keyed by the 36-character id string (so that a duplicate arriving while the first copy is being written ' +
+        `joins it), plus the id arrays it builds for \`ids.lookup\` and \`ids.add\` (self time: \`append\` ${ms(fn(M, 'append', '/sequencer.'))}, ` +
+        `\`drain\` ${ms(fn(M, 'drain', '/sequencer.'))}). The id index hashes every id anyway: let \`IdTable\` hold ` +
+        'in-flight ids as well (marked pending, their 16 bytes kept in memory for `confirm` until the journal has them), ' +
+        'so one probe replaces the lookup, the Map set and the Map delete.',
+    );
+    add(
+      M,
+      share(M, 'integratorHandoff'),
+      'Hand-off to the integrator (`IntegratorThread.add` in `src/log/integrator-thread.ts`): `pack` copies every leaf ' +
+        `of the group commit into one new buffer before posting it to the integrator thread (${ms(fn(M, 'pack'))} here). ` +
+        'The leaves already arrive from the ingest worker in one buffer per request: allocate that buffer on a ' +
+        '`SharedArrayBuffer` in `src/ingest/worker.ts` and post the integrator views (offsets and lengths) of it, and the ' +
+        'copy goes.',
+    );
+    add(
+      M,
+      share(M, 'ingestHandoff'),
+      'Hand-off to the ingest workers (`IngestPool` in `src/ingest/pool.ts`): `prepare` posts the body without a ' +
+        'transfer list, so structured clone copies it, and the reply handler builds one `{ id, leaf }` object and one ' +
+        '`subarray` per event. Only bodies of 4 KB or more go to a worker (smaller ones are prepared inline), and ' +
+        "fastify's `Buffer.concat` gives those an ArrayBuffer of their own (not Node's shared pool): transfer it " +
+        '(`postMessage(msg, [body.buffer])`, guarded by `byteOffset === 0 && byteLength === buffer.byteLength`).',
+    );
+    add(
+      M,
+      share(M, 'fastify', 'http', 'routes'),
+      'HTTP: fastify routing and hooks, `fast-json-stringify` of the `{"entries":[{"id","index"}…]}` response (about ' +
+        '60 KB per 1000-event request) and the socket writes. A compact response (the first index and the count, with ' +
+        'ids only where an id was a repeat and got an earlier index) would cut the serialisation and the bytes; it is an ' +
+        'API change.',
+    );
+  }
+
+  // ---- ingest workers
+  if (W) {
+    add(
+      W,
+      share(W, 'canonical', 'record'),
+      `Canonical JSON (\`src/event/canonical.ts\`: \`writeString\` ${ms(fn(W, 'writeString', '/canonical.'))}, \`ser\` ` +
+        `${ms(fn(W, 'ser', '/canonical.'))}): \`writeString\` copies every string one UTF-16 unit at a time. Most strings ` +
+        'in events are printable ASCII without `"` or `\\`: test that with one regex (`/^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*$/`) ' +
+        'and copy them with one `buf.latin1Write(s, pos)`, falling back to the loop otherwise.',
+    );
+    add(
+      W,
+      share(W, 'ingestHandoff'),
+      `Leaf copies and the reply (\`src/ingest/worker.ts\`, ${ms(fn(W, 'postMessage'))} in \`postMessage\`): ` +
+        '`canonicalBytes` copies each leaf out of the scratch buffer into a Buffer of its own, the reply copies every leaf ' +
+        'again into the transfer buffer, and `postMessage` clones the array of id strings. Serialise the leaves straight ' +
+        'into one growing reply buffer (a `canonicalBytes` variant that appends at an offset) and both copies go.',
+    );
+    const uuidFormat = self(
+      W,
+      (f) => f.name.startsWith('RegExp: ^(?:urn:uuid:)?') || (f.name === 'uuid' && f.where.includes('ajv-formats')),
+    );
+    const dateTime = self(W, (f) => ['date', 'time', 'date_time'].includes(f.name) && f.where.includes('ajv-formats'));
+    const ucs2 = fn(W, 'ucs2length');
+    const validators = self(W, (f) => /^validate\d*$/.test(f.name));
+    const regexes = W.s.fns.filter((f) => f.name.startsWith('RegExp: ')).slice(0, 3);
+    const fixes = [
+      uuidFormat >= 0.01 * W.s.busyMs
+        ? `\`id\` is checked twice, by \`UUID_PATTERN\` and by ajv-formats' \`uuid\` format (${ms(uuidFormat)}): register ` +
+          "`ajv.addFormat('uuid', true)` in `src/event/normalize.ts` instead, as the pattern already pins the form"
+        : '',
+      dateTime >= 0.01 * W.s.busyMs
+        ? `\`time\` is checked by \`TIME_PATTERN\` and again by ajv-formats' \`date-time\` format (\`date_time\`, \`date\`, ` +
+          `\`time\`: ${ms(dateTime)}), whose regexes re-parse what the pattern has fixed: register a \`date-time\` format ` +
+          'that only checks the calendar ranges (month, day of month, time of day, offset), as `parseMicros` in ' +
+          '`src/event/record.ts` does'
+        : '',
+      ucs2 >= 0.01 * W.s.busyMs
+        ? `\`minLength\`/\`maxLength\` count code points with \`ucs2length\` (${ms(ucs2)}): ajv's \`unicode: false\` ` +
+          'option uses `.length` instead (maximum lengths then count UTF-16 units, stricter only for text outside the BMP)'
+        : '',
+    ].filter(Boolean);
+    add(
+      W,
+      share(W, 'ajv'),
+      `Schema validation (ajv, compiled in \`src/event/normalize.ts\`; the compiled \`validate*\` functions ${ms(validators)}` +
+        (regexes.length
+          ? `, regexes ${regexes.map((f) => `\`${f.name.slice(8, 40)}${f.name.length > 40 ? '…' : ''}\` ${ms(f.ms)}`).join(', ')}`
+          : '') +
+        '). ' +
+        (fixes.length
+          ? `${fixes.map((x) => `${x[0]?.toUpperCase()}${x.slice(1)}`).join('. ')}.`
+          : "The formats and length checks no longer show; what is left is the schema's own patterns and type checks, " +
+            "which a hand-written check of the fixed top-level fields (ajv only for `data`'s shape) would beat."),
+    );
+    add(
+      W,
+      share(W, 'normalize'),
+      "Stele's own checks (`src/event/normalize.ts`): after ajv, `validateEvent` runs `knownStrings` (`isWellFormed` on " +
+        `each free-text field, ${ms(fn(W, 'knownStrings'))}) and \`scan\` over \`data\` (depth and lone surrogates, ` +
+        `${ms(fn(W, 'scan', '/normalize.'))}), then \`normalizeEvent\` builds the stored event. Canonicalization refuses ` +
+        'lone surrogates too (`writeString` returns false), with the JSON pointer: the surrogate checks could rely on ' +
+        'it, mapped to the same error, leaving `scan` only the depth.',
+    );
+    add(
+      W,
+      share(W, 'gc'),
+      'GC on the ingest worker: the parsed events, the objects `normalizeEvent` and `buildLeaf` build around them, and ' +
+        'one Buffer per leaf; serialising the leaves into one reply buffer (above) removes the per-leaf Buffers.',
+    );
+  }
+
+  // ---- integrator thread
+  if (G) {
+    const fsOps = self(
+      G,
+      (f) => f.where === '(native/eval)' && /^(openFileHandle|open|close|rename|writeBuffer|writeString|mkdir)$/.test(f.name),
+    );
+    add(
+      G,
+      share(G, 'tileFiles', 'fs'),
+      'Tile files (`FsLogStorage.writeTile` in `src/log/fs-storage.ts`): each integration run (every ' +
+        '`--checkpoint-interval`, 100 ms by default, while data arrives) writes every tile that filled plus the partial ' +
+        'tile of each level and the partial entry bundle, each as `writeFile` of a `.tmp` and a `rename` through ' +
+        `\`fs.promises\`: an open, a write, a close and a rename, each a trip through libuv's thread pool (the native ` +
+        `calls took ${ms(fsOps)} here). A file no published checkpoint covers yet can be written in place: clients ask ` +
+        'for a tile only once a checkpoint covers it, and the checkpoint is written after `writeTiles` returns; keep ' +
+        'write-then-rename for rewrites during recovery. A longer default interval (the log promises a checkpoint at ' +
+        'least once a second) would also rewrite the partial tiles and bundle several times less often, at the cost of ' +
+        '`?wait=checkpoint` latency.',
+    );
+    add(
+      G,
+      share(G, 'tiles'),
+      `TileBuilder (\`src/tlog/tile.ts\`; \`tileSubtreeRoot\` ${ms(fn(G, 'tileSubtreeRoot'))}, \`encodeBundle\` ` +
+        `${ms(fn(G, 'encodeBundle'))}): a full tile's root takes 255 node hashes (inherent), but \`root()\` also refolds ` +
+        "every level's partial tile from its leaves at each checkpoint, and each run re-encodes the whole partial entry " +
+        "bundle. Keeping each partial tile's folded subtree roots between runs would make `root()` a few hashes per " +
+        'level, and appending to the encoded partial bundle would save its re-encoding.',
+    );
+    add(
+      G,
+      share(G, 'signing'),
+      `Checkpoint signing (\`signNote\` in \`src/tlog/note.ts\`, Ed25519 via \`crypto.sign\`: ${ms(fn(G, 'signOneShot'))}) ` +
+        'runs once per integration run; a longer checkpoint interval divides it.',
+    );
+    if (G === limit || (!m.full && G.busy >= 0.7)) {
+      add(
+        G,
+        share(G, 'hash'),
+        `SHA-256 (\`leafHash\`, \`nodeHash\` in \`src/tlog/hash.ts\` → \`crypto.hash\`: ${ms(fn(G, 'hash', 'crypto'))} of ` +
+          `native self time) on a thread busy ${busyPct(G)}: the ingest workers have each leaf in hand, so they could ` +
+          'compute its leaf hash and send the 32 bytes with it, spreading the largest share of this thread over the ' +
+          'workers; the integrator would then only do node hashes.',
+      );
+    }
+    add(
+      G,
+      share(G, 'gc'),
+      'GC on the integrator thread: a Buffer per leaf (`unpack`), per hash (`crypto.hash` returns a new Buffer) and per ' +
+        'tile and bundle written.',
+    );
+  }
+
+  // ---- synchronous fs, per thread (the event loop stops while the disk works)
+  for (const t of ts) {
+    if (t.s.syncFsMs < 1) continue;
+    const advice: string[] = [];
+    if (t.s.syncFsBy.some((x) => x.caller.includes('syncDir'))) {
+      advice.push(
+        "`syncDir` in `src/log/durable.ts` is synchronous (`openSync` + `fsyncSync`) though every caller (`writeDurably`, the WAL's " +
+          "`rotate`, `flushFiles`) is async: `const fh = await open(dir, 'r'); await fh.sync(); await fh.close()` does the same without stopping the thread",
+      );
+    }
+    if (t.s.syncFsBy.some((x) => x.caller.startsWith('existsSync ← writeTile'))) {
+      advice.push(
+        '`writeTile` calls `existsSync` on the `.p` folder of every tile that fills unless this process wrote a partial ' +
+          'of it (`partialDirs`), which is most of them when a tile fills within one run; leftovers from before a ' +
+          'restart can only belong to tiles at or right of the durable edge at start (`size` in the integrator ' +
+          "thread's `init`): list those once at start into `partialDirs` and drop the `existsSync`",
+      );
+    }
+    if (t.s.syncFsBy.some((x) => x.caller.startsWith('writeSync ← add'))) {
+      advice.push("the id journal's `writeSync` (see the id index above)");
+    }
+    add(
+      t,
+      (100 * t.s.syncFsMs) / t.s.busyMs,
+      `Synchronous fs on the ${t.name} (${t.s.syncFsBy
+        .slice(0, 4)
+        .map((x) => `\`${x.caller}\` ${fmtMs(x.ms)} ms`)
+        .join(
+          ', ',
+        )}): each stops the thread for as long as the disk takes${t.kind === 'main' ? ', and every request in flight with it (an fsync under disk contention can take tens of ms: latency tail)' : ''}.` +
+        (advice.length ? ` ${advice.map((x) => `${x[0]?.toUpperCase()}${x.slice(1)}`).join('. ')}.` : ''),
+    );
+  }
+
+  // GC on the main thread last among its items: it mostly follows from the per-event work above.
+  if (M) {
+    add(
+      M,
+      share(M, 'gc'),
+      "GC on the main thread: per event it allocates the `{ id, leaf }` entry and leaf view in `IngestPool`'s reply " +
+        'handler, the id arrays for `lookup` and `add`, two 16-byte Buffers in `uuidBytes`, a `Buffer.from(id)` in ' +
+        "`encodeRecords` and the response's entry object; ids as bytes and WAL records from the worker and a compact " +
+        'response (above) remove most of them.',
+    );
+  }
+
+  // More ingest workers only help when there is a core for them.
+  if (W && W.busy >= SATURATED && !m.full) {
+    items.push({
+      thread: W,
+      pct: 100,
+      whole: 'saturated',
       text:
-        'Integrator on the main thread (`Integrator.integrate` → `leafHash` per leaf and `TileBuilder.append` node ' +
-        'hashes via `crypto.hash`; `FsLogStorage.writeTile` does open/write/close (`writeFile`) and `rename` per tile ' +
-        'and bundle through `fs.promises`, whose native calls alone take the "node fs" share above). Compute each leaf hash in the ingest worker that already holds the leaf and send the 32 bytes ' +
-        'along, or move the whole integrator (hashing + tile files) to its own worker: its input is already durable in ' +
-        'the WAL, so it need not share the thread that answers requests.',
-    },
-    {
-      thread: 'main',
-      pct: share(M, 'id index'),
-      text:
-        'Id index: `JournalIdIndex.lookup` and `.add` each call `uuidBytes` (five `slice`s, a concatenation and ' +
-        '`Buffer.from(hex)`) for every id, so twice per event, and `add` then does a `writeSync` of the journal on the ' +
-        'main thread per group commit. Parse each id to its 16 bytes once, in the ingest worker, and ship them with the ' +
-        'leaf; write the journal asynchronously (its durability already comes from the WAL replay).',
-    },
-    {
-      thread: 'main',
-      pct: share(M, 'WAL'),
-      text:
-        'WAL: `encodeRecords` does `Buffer.from(id)`, a leaf copy and a `crc32` per record on the main thread. The ' +
-        'worker can emit the finished WAL records (it has ids and leaves), leaving the main thread one `write` + ' +
-        '`datasync` per group commit.',
-    },
-    {
-      thread: 'main',
-      pct: share(M, 'sequencer'),
-      text:
-        'Sequencer: `Sequencer.append` creates a Promise and an `inFlight` Map entry per event and `Promise.all`s 1000 ' +
-        'of them per request. Queue whole requests and resolve once per request (first index + count; entries of one ' +
-        'request are contiguous unless an id repeats).',
-    },
-    {
-      thread: 'main',
-      pct: share(M, 'ingest worker pool'),
-      text:
-        'Worker hand-off: `IngestPool.prepare` posts the body with `postMessage`, which structured-clones it (for ' +
-        "bodies under 4 KB fastify's `Buffer.concat` returns a view into Node's shared 8 KB pool, and the clone copies " +
-        'that whole ArrayBuffer). Transfer the body when the Buffer owns its ArrayBuffer, and prepare small requests ' +
-        '(single events) inline: for them the round trip costs more than the work it moves.',
-    },
-    {
-      thread: 'main',
-      pct: share(M, 'fastify', 'node http'),
-      text:
-        'HTTP: fastify routing, hooks and `fast-json-stringify` of the `{"entries":[{"id","index"}…]}` response ' +
-        '(~60 KB per 1000-event request), plus socket writes. A compact response (first index and count, ids only on ' +
-        'request or only where an id was a repeat) would cut the serialisation and the bytes.',
-    },
-    {
-      thread: 'main',
-      pct: (100 * M.syncFsMs) / M.busyMs,
-      text:
-        'Synchronous fs on the main thread (listed above: `fsyncSync` in `syncDir` from `writeDurably` on every ' +
-        'checkpoint, `writeSync` in `JournalIdIndex.add`, `fsyncSync` in `JournalIdIndex.flush`): each stops the event ' +
-        'loop, and every request in flight, for a disk flush; under disk contention that is the latency tail. Use ' +
-        '`fs.promises` handles (`FileHandle.sync()` on the directory) instead.',
-    },
-    {
-      thread: 'main',
-      pct: share(M, 'GC'),
-      text: 'GC on the main thread: per-event objects (entries, promises, Map entries, id Buffers); the per-request batching above removes most of them.',
-    },
-    {
-      thread: 'worker',
-      pct: share(W, 'canonicalize', 'leaf record'),
-      text:
-        'Canonical JSON (`writeString`, `ser` in `src/event/canonical.ts`): `writeString` copies strings one UTF-16 unit ' +
-        'at a time. Most strings in events are printable ASCII without `"` or `\\`: test that with one regex ' +
-        '(`/^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*$/`) and copy them with one `buf.latin1Write(s, pos)`; fall back to the loop ' +
-        "otherwise. Also have the batch's leaves written into one growing slab instead of one Buffer per leaf.",
-    },
-    {
-      thread: 'worker',
-      pct: share(W, 'ajv', 'validate/normalize'),
-      text:
-        'Validation: ajv checks `id` and `time` twice (a `pattern` and an ajv-formats `format`: the `uuid`, `date`, ' +
-        '`time`, `date_time` functions in the profile); keep one of the two (for `time`, drop the `date-time` format and ' +
-        'check the calendar with the existing `parseMicros`, which already does). Ajv `unicode: false` makes `minLength`/`maxLength` use `.length` instead of `ucs2length` ' +
-        '(limits then count UTF-16 units, which only makes them stricter).',
-    },
-    {
-      thread: 'worker',
-      pct: share(W, 'ingest worker pool'),
-      text:
-        'Worker glue (`src/ingest/worker.ts`): after building one Buffer per leaf it copies every leaf again into the ' +
-        'transfer buffer; writing the leaves straight into one slab (see canonical JSON above) removes the copy.',
-    },
-    {
-      thread: 'worker',
-      pct: share(W, 'JSON parse'),
-      text:
-        '`JSON.parse` of the body (`parseEventsBody`) is the floor for a JSON API; it only moves by parsing less ' +
-        '(nothing to do here) or by more worker threads on a machine with more cores.',
-    },
-  ];
-  const bottleneck = W ? (mainBusy >= workerBusy ? 'main thread' : 'ingest workers') : 'main thread';
-  const out = [
-    '### Suggestions',
+        `The ${W.name} ${W.plural ? 'are' : 'is'} saturated while the machine has idle CPU: run more ` +
+        '(`--ingest-workers`; the default is `availableParallelism() − 1`, at least 1), or let `IngestPool.prepare` run ' +
+        'a request inline on the main thread when every worker is busy.',
+    });
+  }
+
+  const useful = items.filter((x) => x.pct >= 2);
+  // Cores a suggestion is about: its share of the thread's busy time × the thread's busy cores.
+  const coresOf = (x: Suggestion) => (x.pct / 100) * x.thread.cores;
+  // With idle CPU only the saturated thread's work matters; with the cores full, CPU saved anywhere.
+  const first = (x: Suggestion) => (x.whole ? 2 : !m.full && limit && x.thread === limit ? 1 : 0);
+  useful.sort((a, b) => first(b) - first(a) || coresOf(b) - coresOf(a));
+  const out = ['### Suggestions', ''];
+  out.push(
+    (!m.full && limit
+      ? `With idle CPU only the ${limit.name}${limit.plural ? "'" : "'s"} work limits throughput, so ${limit.plural ? 'their' : 'its'} items come first, then the rest`
+      : 'With the cores full, CPU saved on any thread counts, so these are ordered') +
+      " by the CPU each is about (share of that thread's busy time, and in cores); the code is described as it stands, " +
+      'the functions and times as profiled in this run:',
     '',
-    `The main thread was busy ${(100 * mainBusy).toFixed(0)} % of the window` +
-      (W ? ` and the ingest workers ${(100 * workerBusy).toFixed(0)} % each` : '') +
-      `, so the **${bottleneck}** is the first bottleneck; with ${P.workerThreads || 'no'} worker thread(s) on this ` +
-      '2-core machine both share the same two cores with the load generator, so every µs saved anywhere helps. Largest first ' +
-      "(% of that thread's busy time; code as profiled in this run):",
-    '',
-  ];
-  for (const it of items.filter((x) => x.pct >= 2).sort((a, b) => b.pct - a.pct)) {
-    out.push(`- **${it.thread === 'main' ? 'main' : 'workers'}, ${it.pct.toFixed(0)} %** — ${it.text}`);
+  );
+  if (useful.length === 0) out.push('- Nothing in the profile reaches 2 % of a thread’s busy time.');
+  for (const it of useful) {
+    const head = it.whole ?? `${it.pct.toFixed(0)} % (${cores(coresOf(it))} cores)`;
+    out.push(`- **${it.thread.label}, ${head}** — ${it.text}`);
   }
   out.push('');
   return out;

@@ -20,7 +20,7 @@ import { makeBody, makeLeafBatches, rng } from './events.js';
 import { openLoopLatency, type ThroughputResult, throughput } from './http-load.js';
 import { hypercoreAppend, hypercoreVersion } from './hypercore.js';
 import { hypercoreSyncCalls } from './hypercore-fsync.js';
-import { summariseProfiles } from './profile.js';
+import { summariseProfiles, type ThreadKind, threadKind } from './profile.js';
 import { rawAppend, withNoise } from './raw.js';
 import { type Config, loadNow, machine, type Profile, type Results, report, TARGET_EPS, TARGET_VS_HYPERCORE } from './report.js';
 import { startBare, startStele } from './server.js';
@@ -75,17 +75,27 @@ async function profileStele(): Promise<Profile> {
       await srv.stop(); // SIGTERM: serve.ts closes and exits, and --cpu-prof writes the profiles
     }
     // One file per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is main.
-    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-    const tid = (f: string) => Number(f.split('.')[4]);
-    const main = files.filter((f) => tid(f) === 0).map((f) => join(profDir, f));
-    const workers = files.filter((f) => tid(f) !== 0).map((f) => join(profDir, f));
+    // The others are told apart by what they ran: ingest workers or the integrator thread.
+    const files = readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(profDir, f));
+    const tid = (f: string) => Number(f.split('.').at(-3));
+    const main = files.filter((f) => tid(f) === 0);
     if (main.length === 0) throw new Error('the server wrote no main-thread .cpuprofile (did it exit cleanly on SIGTERM?)');
+    const kinds = files.filter((f) => tid(f) !== 0).map((f) => ({ f, kind: threadKind(f) }));
+    const of = (k: ThreadKind, topN: number) => {
+      const fs = kinds.filter((x) => x.kind === k).map((x) => x.f);
+      return fs.length ? summariseProfiles(fs, topN, r.window) : null;
+    };
     return {
       main: summariseProfiles(main, 20, r.window),
-      workers: workers.length ? summariseProfiles(workers, 15, r.window) : null,
-      workerThreads: workers.length,
+      ingest: of('ingest', 15),
+      integrator: of('integrator', 15),
+      other: of('other', 10),
       eps: r.eventsPerSec,
       serverCores: r.serverCores,
+      clientCores: r.clientCores,
+      otherCores: r.otherCores,
     };
   } finally {
     removeDir(profDir);
