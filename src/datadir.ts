@@ -55,7 +55,14 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
   if (isDataDir(dir)) {
     const cfg = readConfig(dir);
     const token = existsSync(p.adminToken) ? readFileSync(p.adminToken, 'utf8').trim() : undefined;
-    return { dir, origin: cfg.origin, vkey: readFileSync(p.vkey, 'utf8').trim(), ...(token ? { token } : {}), tokenFile: p.adminToken, created: false };
+    return {
+      dir,
+      origin: cfg.origin,
+      vkey: readFileSync(p.vkey, 'utf8').trim(),
+      ...(token ? { token } : {}),
+      tokenFile: p.adminToken,
+      created: false,
+    };
   }
   // The key name is the origin; the signed-note rules for names decide what an origin may be.
   let key: { skey: string; vkey: string };
@@ -77,7 +84,8 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
 
 export function readConfig(dir: string): DataDirConfig {
   const p = paths(dir);
-  if (!existsSync(p.config)) throw new SteleError('no_data_dir', `${dir} is not a Stele data directory (run "stele init --dir ${dir}")`);
+  if (!existsSync(p.config))
+    throw new SteleError('no_data_dir', `${dir} is not a Stele data directory (run "stele init --dir ${dir}")`);
   const cfg = JSON.parse(readFileSync(p.config, 'utf8')) as DataDirConfig;
   if (cfg.version !== 1) throw new SteleError('bad_data_dir', `${p.config}: unsupported version ${String(cfg.version)}`);
   return cfg;
@@ -102,7 +110,16 @@ export function loadDataDir(dir: string): DataDir {
   const skey = readFileSync(p.key, 'utf8').trim();
   const signer = newSigner(skey);
   const vkey = readFileSync(p.vkey, 'utf8').trim();
-  return { dir, config, signer, skey, verifier: newVerifier(vkey), vkey, tokens: TokenStore.load(p.tokens), tokenFile: p.adminToken };
+  return {
+    dir,
+    config,
+    signer,
+    skey,
+    verifier: newVerifier(vkey),
+    vkey,
+    tokens: TokenStore.load(p.tokens),
+    tokenFile: p.adminToken,
+  };
 }
 
 /** The verifier key of a data directory, for read-only tools. */

@@ -23,7 +23,7 @@ program
   .command('init')
   .description('create a data directory with a fresh signing key and admin token')
   .addOption(dirOption())
-  .option('--origin <origin>', 'the log origin, the checkpoint\'s first line (default: <hostname>/stele)')
+  .option('--origin <origin>', "the log origin, the checkpoint's first line (default: <hostname>/stele)")
   .option('--json', 'print one JSON object')
   .action(initCommand);
 
@@ -45,11 +45,11 @@ program
   .argument('[events...]', 'events as JSON text; none reads --file or standard input')
   .option('--file <file>', 'read events from a file (JSON object, array or NDJSON)')
   .addOption(urlOption())
-  .option('--token <token>', 'bearer token (default: $STELE_TOKEN or the data directory\'s admin.token)')
+  .option('--token <token>', "bearer token (default: $STELE_TOKEN or the data directory's admin.token)")
   .addOption(dirOption())
   .option('--local', 'append straight into --dir without a server (the directory must not be in use)')
   .option('--batch <n>', 'events per request', '1000')
-  .option('--wait', 'wait for a checkpoint and print each entry\'s inclusion proof')
+  .option('--wait', "wait for a checkpoint and print each entry's inclusion proof")
   .action(appendCommand);
 
 program
@@ -57,7 +57,7 @@ program
   .description('verify a whole log: signature, every entry, every tile, and consistency with an old checkpoint')
   .addOption(dirOption())
   .addOption(urlOption())
-  .option('--vkey <key>', 'verifier key (required with --url; default with --dir: the directory\'s key)')
+  .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
   .option('--since <file>', 'an older checkpoint the log must be consistent with')
   .option('--json', 'print the result as JSON')
   .action(verifyCommand);

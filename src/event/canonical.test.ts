@@ -236,7 +236,11 @@ describe('canonicalize: properties', () => {
       if (Array.isArray(v)) return v.map(reversed);
       if (v === null || typeof v !== 'object') return v;
       // fromEntries, not assignment: `out["__proto__"] = x` would set the prototype, not a key.
-      return Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reversed((v as Record<string, unknown>)[k])]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .reverse()
+          .map((k) => [k, reversed((v as Record<string, unknown>)[k])]),
+      );
     };
     fc.assert(
       fc.property(json, (x) => canonicalize(reversed(x)) === canonicalize(x)),

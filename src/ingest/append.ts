@@ -20,7 +20,13 @@ export function appendEvents(log: Log, inputs: readonly unknown[], ingest: Inges
   return sequence(log, prepareEvents(inputs, ingest, nowMicros()));
 }
 
-export async function appendBody(log: Log, pool: IngestPool, body: Uint8Array, kind: BodyKind, ingest: Ingest): Promise<Appended[]> {
+export async function appendBody(
+  log: Log,
+  pool: IngestPool,
+  body: Uint8Array,
+  kind: BodyKind,
+  ingest: Ingest,
+): Promise<Appended[]> {
   return sequence(log, await pool.prepare(body, kind, ingest, nowMicros()));
 }
 

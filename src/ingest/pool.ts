@@ -36,7 +36,8 @@ export class IngestPool {
 
   async prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
-    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareEvents(parseEventsBody(body, kind), ingest, received);
+    if (this.slots.length === 0 || body.length < INLINE_BYTES)
+      return prepareEvents(parseEventsBody(body, kind), ingest, received);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = ++this.seq;

@@ -1,8 +1,8 @@
 import { parentPort } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
+import type { Ingest } from '../event/types.js';
 import { type BodyKind, parseEventsBody } from './body.js';
 import { prepareEvents } from './prepare.js';
-import type { Ingest } from '../event/types.js';
 
 /** An ingest worker: request body bytes in, leaves out (see IngestPool). */
 export interface PrepareRequest {

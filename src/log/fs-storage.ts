@@ -4,9 +4,9 @@ import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { entriesPath, tilePath } from '../tlog/tile.js';
+import { syncDir, writeDurably } from './durable.js';
 import type { LogStorage, SequencedEntry, StorageState, TileData, TileStoreSpec } from './storage.js';
 import { DirTileSource } from './tile-source.js';
-import { syncDir, writeDurably } from './durable.js';
 import { WriteAheadLog } from './wal.js';
 
 const run = promisify(execFile);

@@ -24,8 +24,14 @@ test('a tag collision is resolved by the confirmation, not by trusting the tag',
   const b = uuidBytes(randomUUID());
   t.insert(a, 0);
   // A confirm that rejects everything stands for "same tag, different id".
-  assert.equal(t.find(a, () => false), undefined);
-  assert.equal(t.find(a, (i) => i === 0), 0);
+  assert.equal(
+    t.find(a, () => false),
+    undefined,
+  );
+  assert.equal(
+    t.find(a, (i) => i === 0),
+    0,
+  );
   assert.equal(t.find(b, () => true) === 0, t.tag(a) === t.tag(b));
 });
 
@@ -42,7 +48,10 @@ test('the journal index survives reopening up to its durable mark and replays th
   ix.add(4, ids.slice(4)); // replay from the write-ahead log overlaps what is there
   assert.equal(ix.upto(), 10);
   const found = ix.lookup([...ids, randomUUID(), ids[3]!.toUpperCase()]);
-  assert.deepEqual([...found.entries()].slice(0, 10), ids.map((id, i) => [id, i]));
+  assert.deepEqual(
+    [...found.entries()].slice(0, 10),
+    ids.map((id, i) => [id, i]),
+  );
   assert.equal(found.size, 11);
   assert.throws(() => ix.add(12, [randomUUID()]), /cannot add from 12/);
   assert.throws(() => ix.lookup(['not-a-uuid']), /not a UUID/);

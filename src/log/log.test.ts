@@ -30,7 +30,10 @@ test('appends are acknowledged in order, integrated into a signed checkpoint, an
   const dir = await fresh();
   let s = await openStele(dir, { checkpointIntervalMs: 5 });
   const results = await Promise.all([s.log.append(batch(0, 300)), s.log.append(batch(300, 5)), s.log.append([leaf(305)])]);
-  assert.deepEqual(results.flat(), Array.from({ length: 306 }, (_, i) => i));
+  assert.deepEqual(
+    results.flat(),
+    Array.from({ length: 306 }, (_, i) => i),
+  );
   const cp = await s.log.waitForCheckpoint(306);
   assert.equal(cp.size, 306);
   await s.close();

@@ -6,10 +6,10 @@ import { decodeBundle, storedCount } from '../tlog/tile.js';
 import type { IdIndex } from './id-index.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { IntegratorThread } from './integrator-thread.js';
+import { checkIndex, proveConsistency, proveInclusion } from './proofs.js';
 import { Sequencer, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 import { TreeReader } from './tree-reader.js';
-import { checkIndex, proveConsistency, proveInclusion } from './proofs.js';
 
 export type LogOptions = SequencerOptions & IntegratorOptions;
 
@@ -55,7 +55,8 @@ export class Log {
       published = { size: c.size, root: c.root, note: state.checkpoint };
     }
     const synced = state.syncedSize;
-    if (synced > published.size) throw new Error(`tiles are marked durable to ${synced}, past the checkpoint at ${published.size}`);
+    if (synced > published.size)
+      throw new Error(`tiles are marked durable to ${synced}, past the checkpoint at ${published.size}`);
 
     // The durable right edge of the tree at `synced`, from which every later entry is replayed.
     const partials: Buffer[] = [];
@@ -75,7 +76,10 @@ export class Log {
     if (end < published.size) {
       throw new Error(`the checkpoint covers ${published.size} entries but only ${end} can be recovered`);
     }
-    ids.add(from, entries.map((e) => e.id));
+    ids.add(
+      from,
+      entries.map((e) => e.id),
+    );
 
     const integrator = await IntegratorThread.start({
       spec: storage.tileStoreSpec(),
@@ -98,7 +102,11 @@ export class Log {
       storage,
       ids,
       end,
-      (first, batch) => integrator.add(first, batch.map((e) => e.leaf)),
+      (first, batch) =>
+        integrator.add(
+          first,
+          batch.map((e) => e.leaf),
+        ),
       p.options,
     );
     return new Log(storage, ids, sequencer, integrator, new TreeReader(storage), origin);
@@ -161,6 +169,9 @@ export class Log {
 
 async function mustRead(storage: LogStorage, level: number | 'entries', index: number, width: number): Promise<Buffer> {
   const data = await storage.readTile(level, index, width);
-  if (!data) throw new Error(`storage is missing ${level === 'entries' ? 'entry bundle' : `tile ${level}`}/${index} of width ${width}, which was marked durable`);
+  if (!data)
+    throw new Error(
+      `storage is missing ${level === 'entries' ? 'entry bundle' : `tile ${level}`}/${index} of width ${width}, which was marked durable`,
+    );
   return data;
 }

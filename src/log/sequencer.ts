@@ -133,7 +133,10 @@ export class Sequencer {
         try {
           await this.storage.appendSequenced(first, entries);
           this.next += entries.length;
-          this.ids.add(first, entries.map((e) => e.id));
+          this.ids.add(
+            first,
+            entries.map((e) => e.id),
+          );
           this.onDurable(first, entries);
         } catch (err) {
           this.failure = err as Error;

@@ -1,6 +1,6 @@
-import { decodeBundle, nodeLocation, tileWidth } from '../tlog/tile.js';
 import { nodeHash } from '../tlog/hash.js';
 import type { NodeId } from '../tlog/proof.js';
+import { decodeBundle, nodeLocation, tileWidth } from '../tlog/tile.js';
 import type { TileSource } from '../tlog/verify.js';
 
 /** A small least-recently-used map: Map keeps insertion order, so the first key is the oldest. */
@@ -74,9 +74,7 @@ export class TreeReader {
       needed.set(`${loc.tileLevel}/${loc.tileIndex}`, { level: loc.tileLevel, index: loc.tileIndex });
     }
     const loaded = new Map<string, Buffer>();
-    await Promise.all(
-      [...needed].map(async ([k, t]) => loaded.set(k, await this.tile(t.level, t.index, size))),
-    );
+    await Promise.all([...needed].map(async ([k, t]) => loaded.set(k, await this.tile(t.level, t.index, size))));
     return ids.map((id) => this.node(id.level, id.index, loaded));
   }
 

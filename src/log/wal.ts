@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { syncDir } from './durable.js';
@@ -122,7 +122,8 @@ export class WriteAheadLog {
         entries.push(...dec.entries.slice(from - segFirst));
         next = segFirst + dec.entries.length;
       } else {
-        if (segFirst !== next) throw new Error(`write-ahead log segment ${segmentName(segFirst)} does not follow entry ${next - 1}`);
+        if (segFirst !== next)
+          throw new Error(`write-ahead log segment ${segmentName(segFirst)} does not follow entry ${next - 1}`);
         entries.push(...dec.entries);
         next = segFirst + dec.entries.length;
       }

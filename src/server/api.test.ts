@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { initDataDir } from '../datadir.js';
 import { openStele, type Stele } from '../stele.js';
@@ -50,12 +50,23 @@ describe('POST /v1/events', () => {
     const start = stele.log.size;
     const one = await post(JSON.stringify(event()));
     assert.equal(one.statusCode, 200, one.body);
-    assert.deepEqual(one.json().entries.map((e: { index: number }) => e.index), [start]);
+    assert.deepEqual(
+      one.json().entries.map((e: { index: number }) => e.index),
+      [start],
+    );
     const arr = await post(JSON.stringify([event(), event(), event()]));
-    assert.deepEqual(arr.json().entries.map((e: { index: number }) => e.index), [start + 1, start + 2, start + 3]);
-    const nd = await post(`${JSON.stringify(event())}\n\n${JSON.stringify(event())}\n`, { 'content-type': 'application/x-ndjson' });
+    assert.deepEqual(
+      arr.json().entries.map((e: { index: number }) => e.index),
+      [start + 1, start + 2, start + 3],
+    );
+    const nd = await post(`${JSON.stringify(event())}\n\n${JSON.stringify(event())}\n`, {
+      'content-type': 'application/x-ndjson',
+    });
     assert.equal(nd.statusCode, 200, nd.body);
-    assert.deepEqual(nd.json().entries.map((e: { index: number }) => e.index), [start + 4, start + 5]);
+    assert.deepEqual(
+      nd.json().entries.map((e: { index: number }) => e.index),
+      [start + 4, start + 5],
+    );
   });
 
   test('assigns an id and time when absent, and records the ingest principal', async () => {
@@ -76,7 +87,10 @@ describe('POST /v1/events', () => {
     const first = (await post(JSON.stringify(event({ id })))).json().entries[0].index;
     const size = stele.log.size;
     const again = await post(JSON.stringify([event({ id }), event({ id: id.toUpperCase() })]));
-    assert.deepEqual(again.json().entries.map((e: { index: number }) => e.index), [first, first]);
+    assert.deepEqual(
+      again.json().entries.map((e: { index: number }) => e.index),
+      [first, first],
+    );
     assert.equal(stele.log.size, size);
     const id2 = '1b9f6c1e-8a7d-4c3b-9e2f-1a2b3c4d5e6f';
     const twice = (await post(JSON.stringify([event({ id: id2 }), event({ id: id2 })]))).json().entries;
@@ -92,7 +106,13 @@ describe('POST /v1/events', () => {
     const cp = parseCheckpoint(openNote(body.checkpoint, [verifier]).text);
     for (const e of body.entries) {
       const leaf = await stele.log.entry(e.index);
-      verifyInclusion(leafHash(leaf), e.index, cp.size, e.proof.map((p: string) => Buffer.from(p, 'base64')), cp.root);
+      verifyInclusion(
+        leafHash(leaf),
+        e.index,
+        cp.size,
+        e.proof.map((p: string) => Buffer.from(p, 'base64')),
+        cp.root,
+      );
     }
   });
 });
@@ -106,7 +126,13 @@ describe('reading', () => {
     for (const index of [0, 1, 150, cp.size - 1]) {
       const r = (await app.inject({ url: `/v1/proofs/inclusion?index=${index}` })).json();
       assert.equal(r.size, cp.size);
-      verifyInclusion(Buffer.from(r.leaf_hash, 'base64'), index, cp.size, r.proof.map((p: string) => Buffer.from(p, 'base64')), cp.root);
+      verifyInclusion(
+        Buffer.from(r.leaf_hash, 'base64'),
+        index,
+        cp.size,
+        r.proof.map((p: string) => Buffer.from(p, 'base64')),
+        cp.root,
+      );
     }
     const oldNote = cpNote;
     await post(JSON.stringify(Array.from({ length: 50 }, () => event())), {}, '/v1/events?wait=checkpoint');
@@ -114,7 +140,13 @@ describe('reading', () => {
     const next = parseCheckpoint(openNote(newNote, [verifier]).text);
     const c = (await app.inject({ url: `/v1/proofs/consistency?from=${cp.size}` })).json();
     assert.equal(c.to, next.size);
-    verifyConsistency(cp.size, next.size, c.proof.map((p: string) => Buffer.from(p, 'base64')), parseCheckpoint(openNote(oldNote, [verifier]).text).root, next.root);
+    verifyConsistency(
+      cp.size,
+      next.size,
+      c.proof.map((p: string) => Buffer.from(p, 'base64')),
+      parseCheckpoint(openNote(oldNote, [verifier]).text).root,
+      next.root,
+    );
   });
 
   test('serves the C2SP read API with its content types and caching', async () => {
@@ -139,7 +171,12 @@ describe('reading', () => {
   test('an entry is readable right after its append is acknowledged', async () => {
     const slow = await openSteleWithSlowCheckpoints();
     try {
-      const res = await slow.app.inject({ method: 'POST', url: '/v1/events', payload: JSON.stringify(event()), headers: { 'content-type': 'application/json', authorization: `Bearer ${slow.token}` } });
+      const res = await slow.app.inject({
+        method: 'POST',
+        url: '/v1/events',
+        payload: JSON.stringify(event()),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${slow.token}` },
+      });
       const { index } = res.json().entries[0];
       assert.equal(slow.stele.log.checkpoint.size, 0);
       const entry = await slow.app.inject({ url: `/v1/entries/${index}` });
@@ -169,19 +206,55 @@ describe('bad input gets a clear 4xx with a JSON error and stores nothing', () =
   const deep = `{"actor":{"id":"a","type":"human"},"action":"a.b","source":{"kind":"k"},"outcome":"success","data":{"x":${'['.repeat(100000)}${']'.repeat(100000)}}}`;
   const cases: [string, () => Promise<{ statusCode: number; body: string }>, number, RegExp][] = [
     ['malformed JSON', () => post('{"actor": '), 400, /not valid JSON/],
-    ['malformed NDJSON line', () => post(`${JSON.stringify(event())}\n{oops}\n`, { 'content-type': 'application/x-ndjson' }), 400, /line 2/],
+    [
+      'malformed NDJSON line',
+      () => post(`${JSON.stringify(event())}\n{oops}\n`, { 'content-type': 'application/x-ndjson' }),
+      400,
+      /line 2/,
+    ],
     ['empty body', () => post(''), 400, /empty/],
     ['wrong type', () => post(JSON.stringify(event({ outcome: 42 }))), 400, /outcome/],
     ['bad enum', () => post(JSON.stringify(event({ actor: { id: 'a', type: 'robot' } }))), 400, /actor\/type/],
-    ['missing field', () => post(JSON.stringify({ actor: { id: 'a', type: 'human' }, source: { kind: 'x' }, outcome: 'success' })), 400, /action/],
-    ['a bad event in a batch refuses the batch', () => post(JSON.stringify([event(), event({ action: 'NoDots' })])), 400, /event 1/],
-    ['client claims verified', () => post(JSON.stringify(event({ actor: { id: 'a', type: 'human', verified: true } }))), 400, /verified/],
-    ['invalid UTF-8', () => post(Buffer.concat([Buffer.from('{"actor":{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')])), 400, /UTF-8/],
+    [
+      'missing field',
+      () => post(JSON.stringify({ actor: { id: 'a', type: 'human' }, source: { kind: 'x' }, outcome: 'success' })),
+      400,
+      /action/,
+    ],
+    [
+      'a bad event in a batch refuses the batch',
+      () => post(JSON.stringify([event(), event({ action: 'NoDots' })])),
+      400,
+      /event 1/,
+    ],
+    [
+      'client claims verified',
+      () => post(JSON.stringify(event({ actor: { id: 'a', type: 'human', verified: true } }))),
+      400,
+      /verified/,
+    ],
+    [
+      'invalid UTF-8',
+      () => post(Buffer.concat([Buffer.from('{"actor":{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')])),
+      400,
+      /UTF-8/,
+    ],
     ['deep nesting', () => post(deep), 400, /deep|nesting|depth/i],
     ['leaf over 65,535 bytes', () => post(JSON.stringify(event({ data: { blob: 'x'.repeat(70000) } }))), 413, /65535/],
     ['body over the limit', () => post(JSON.stringify(event({ data: { blob: 'x'.repeat(17 * 1024 * 1024) } }))), 413, /limit/],
     ['unsupported content type', () => post('hello', { 'content-type': 'text/plain' }), 415, /application\/json/],
-    ['no token', () => app.inject({ method: 'POST', url: '/v1/events', payload: JSON.stringify(event()), headers: { 'content-type': 'application/json' } }), 401, /bearer token/],
+    [
+      'no token',
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/events',
+          payload: JSON.stringify(event()),
+          headers: { 'content-type': 'application/json' },
+        }),
+      401,
+      /bearer token/,
+    ],
     ['wrong token', () => post(JSON.stringify(event()), { authorization: 'Bearer stele_nope' }), 401, /not valid/],
     ['malformed Authorization', () => post(JSON.stringify(event()), { authorization: 'Basic abc' }), 401, /Bearer/],
   ];

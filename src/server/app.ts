@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { SteleError } from '../errors.js';
 import type { Principal } from '../auth/tokens.js';
-import type { Stele } from '../stele.js';
+import { SteleError } from '../errors.js';
 import { IngestPool } from '../ingest/pool.js';
+import type { Stele } from '../stele.js';
 import { eventRoutes } from './routes/events.js';
 import { readRoutes } from './routes/read.js';
 import { tlogRoutes } from './routes/tlog.js';

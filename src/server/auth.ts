@@ -9,7 +9,11 @@ export function requireToken(stele: Stele) {
     const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
     if (!m) {
       reply.header('www-authenticate', 'Bearer realm="stele"');
-      throw new SteleError('unauthorized', h ? 'the Authorization header is not "Bearer <token>"' : 'this request needs a bearer token', 401);
+      throw new SteleError(
+        'unauthorized',
+        h ? 'the Authorization header is not "Bearer <token>"' : 'this request needs a bearer token',
+        401,
+      );
     }
     const principal = stele.tokens.authenticate(m[1] as string);
     if (!principal) {

@@ -26,10 +26,16 @@ describe('checkpoint', () => {
   it('round-trips any well-formed checkpoint', () => {
     const line = fc.string({ minLength: 1, maxLength: 30, unit: 'grapheme' }).filter((s) => !s.includes('\n'));
     fc.assert(
-      fc.property(line, fc.maxSafeNat(), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.array(line, { maxLength: 3 }), (origin, size, root, extensions) => {
-        const c: Checkpoint = { origin, size, root: Buffer.from(root), extensions };
-        assert.deepEqual(parseCheckpoint(formatCheckpoint(c)), c);
-      }),
+      fc.property(
+        line,
+        fc.maxSafeNat(),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.array(line, { maxLength: 3 }),
+        (origin, size, root, extensions) => {
+          const c: Checkpoint = { origin, size, root: Buffer.from(root), extensions };
+          assert.deepEqual(parseCheckpoint(formatCheckpoint(c)), c);
+        },
+      ),
     );
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { HASH_SIZE, emptyRoot, leafHash, merkleRoot, nodeHash, perfectRoot, sha256 } from './hash.js';
+import { emptyRoot, HASH_SIZE, leafHash, merkleRoot, nodeHash, perfectRoot, sha256 } from './hash.js';
 import { LEAVES_HEX, ROOTS_HEX } from './merkle8.testdata.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

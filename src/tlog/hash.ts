@@ -42,9 +42,7 @@ export function leafHash(entry: Uint8Array): Buffer {
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   // A wrong-length child is always a bug upstream; failing loudly beats a silently wrong root.
   if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
-    throw new RangeError(
-      `nodeHash: children must be ${HASH_SIZE}-byte hashes, got ${left.length} and ${right.length} bytes`,
-    );
+    throw new RangeError(`nodeHash: children must be ${HASH_SIZE}-byte hashes, got ${left.length} and ${right.length} bytes`);
   }
   nodeScratch.set(left, 1);
   nodeScratch.set(right, 1 + HASH_SIZE);

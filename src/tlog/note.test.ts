@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sha256 } from './hash.js';
-import { type Signer, type Verifier, generateKey, keyId, newSigner, newVerifier, openNote, signNote } from './note.js';
+import { generateKey, keyId, newSigner, newVerifier, openNote, type Signer, signNote, type Verifier } from './note.js';
 
 // Vectors from golang.org/x/mod/sumdb/note (note_test.go).
 const PETER_VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
@@ -76,14 +76,25 @@ describe('keys', () => {
     assert.throws(() => newVerifier('+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'), /key name "" is empty/);
     assert.throws(() => newVerifier('Peter Neumann+c74f20a3+ARpc'), /contains a space/);
     assert.throws(() => newVerifier('PeterNeumann+c74f20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'), /not 8 hex digits/);
-    assert.throws(() => newVerifier('PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'), /key ID c74f20a4 does not match its key \(want c74f20a3/);
-    assert.throws(() => newVerifier('PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq_LDE4izWy10TW'), /not canonical standard base64/);
+    assert.throws(
+      () => newVerifier('PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'),
+      /key ID c74f20a4 does not match its key \(want c74f20a3/,
+    );
+    assert.throws(
+      () => newVerifier('PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq_LDE4izWy10TW'),
+      /not canonical standard base64/,
+    );
     assert.throws(() => newSigner(PETER_VKEY), /must start with PRIVATE\+KEY\+/);
     // Well-formed apart from the key length, with a matching key ID.
     const short = Buffer.concat([Buffer.of(1), Buffer.alloc(31, 7)]);
-    const shortId = sha256(Buffer.concat([Buffer.from('Short\n'), short])).subarray(0, 4).toString('hex');
+    const shortId = sha256(Buffer.concat([Buffer.from('Short\n'), short]))
+      .subarray(0, 4)
+      .toString('hex');
     assert.throws(() => newVerifier(`Short+${shortId}+${short.toString('base64')}`), /Ed25519 key must be 32 bytes, got 31/);
-    assert.throws(() => newSigner('PRIVATE+KEY+PeterNeumann+c74f20a4+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'), /signer key ID c74f20a4 does not match/);
+    assert.throws(
+      () => newSigner('PRIVATE+KEY+PeterNeumann+c74f20a4+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'),
+      /signer key ID c74f20a4 does not match/,
+    );
   });
 
   it('generated keys round-trip through the x/mod text formats', () => {
@@ -156,7 +167,10 @@ describe('signed notes', () => {
     assert.throws(() => openNote(`${TEXT}\n${corrupt(PETER_SIG)}`, [peter]), {
       message: 'invalid signature for key PeterNeumann+c74f20a3',
     });
-    assert.throws(() => openNote(`${TEXT.replace('problem', 'problem!')}\n${PETER_SIG}`, [peter]), /invalid signature for key PeterNeumann\+c74f20a3/);
+    assert.throws(
+      () => openNote(`${TEXT.replace('problem', 'problem!')}\n${PETER_SIG}`, [peter]),
+      /invalid signature for key PeterNeumann\+c74f20a3/,
+    );
     // Even when another signature by the same key is valid.
     assert.throws(() => openNote(`${TEXT}\n${PETER_SIG}${corrupt(PETER_SIG)}`, [peter]), /invalid signature/);
   });
@@ -177,7 +191,10 @@ describe('signed notes', () => {
 
   it('more than 100 signatures is refused; 100 are accepted', () => {
     const peter = newVerifier(PETER_VKEY);
-    assert.throws(() => openNote(`${TEXT}\n${PETER_SIG.repeat(101)}`, [peter]), /101 signature lines, more than the limit of 100/);
+    assert.throws(
+      () => openNote(`${TEXT}\n${PETER_SIG.repeat(101)}`, [peter]),
+      /101 signature lines, more than the limit of 100/,
+    );
     assert.throws(() => openNote(`${TEXT}\n${PETER_SIG.repeat(101)}`, []), /more than the limit of 100/);
     assert.equal(openNote(`${TEXT}\n${PETER_SIG.repeat(100)}`, [peter]).sigs.length, 1);
   });
@@ -247,12 +264,10 @@ describe('signed notes', () => {
   it('any text round-trips, and any single-character change to the signed note is rejected', () => {
     const s = newSigner(PETER_SKEY);
     const v = newVerifier(PETER_VKEY);
-    const textArb = fc
-      .array(fc.string({ unit: 'grapheme', maxLength: 20 }), { minLength: 1, maxLength: 5 })
-      .map((lines) =>
-        // Control characters other than newline are not allowed in notes.
-        `${lines.join('\n')}\n`.replace(/\p{Cc}/gu, (c) => (c === '\n' || c.charCodeAt(0) >= 0x20 ? c : '?')),
-      );
+    const textArb = fc.array(fc.string({ unit: 'grapheme', maxLength: 20 }), { minLength: 1, maxLength: 5 }).map((lines) =>
+      // Control characters other than newline are not allowed in notes.
+      `${lines.join('\n')}\n`.replace(/\p{Cc}/gu, (c) => (c === '\n' || c.charCodeAt(0) >= 0x20 ? c : '?')),
+    );
     fc.assert(
       fc.property(textArb, fc.nat(), fc.constantFrom('a', 'Z', '\n', ' ', 'é', '—', '+', '='), (text, pos, ch) => {
         const note = signNote(text, [s]);

@@ -223,10 +223,7 @@ export function signNote(text: string, signers: readonly Signer[]): string {
  * verified=false. Throws unless at least one signature verified. Repeated identical
  * signature lines are reported once.
  */
-export function openNote(
-  note: string,
-  verifiers: readonly Verifier[],
-): { text: string; sigs: NoteSignature[] } {
+export function openNote(note: string, verifiers: readonly Verifier[]): { text: string; sigs: NoteSignature[] } {
   const c = controlAt(note);
   if (c >= 0) throw new Error(`malformed note: ${describeControl(note, c)}`);
   if (LONE_SURROGATE.test(note)) throw new Error('malformed note: not valid UTF-8 (lone surrogate)');
@@ -257,7 +254,8 @@ export function openNote(
     if (p !== null) throw new Error(`malformed note: ${where}: key name ${JSON.stringify(name)} ${p}`);
     const raw = decodeBase64Strict(rest.slice(sp + 1));
     if (raw === null) throw new Error(`malformed note: ${where}: signature is not canonical standard base64`);
-    if (raw.length < 5) throw new Error(`malformed note: ${where}: signature has ${raw.length} bytes, need a 4-byte key ID and a signature`);
+    if (raw.length < 5)
+      throw new Error(`malformed note: ${where}: signature has ${raw.length} bytes, need a 4-byte key ID and a signature`);
     const id = raw.subarray(0, 4);
     const sig = raw.subarray(4);
     const key = `${name}+${idHex(id)}`;

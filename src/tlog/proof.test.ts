@@ -4,12 +4,12 @@ import fc from 'fast-check';
 import { emptyRoot, leafHash, merkleRoot, sha256 } from './hash.js';
 import { LEAVES_HEX, ROOTS_HEX } from './merkle8.testdata.js';
 import {
-  type ProofPlan,
-  ProofError,
   consistencyPlan,
   consistencyProof,
   inclusionPlan,
   inclusionProof,
+  ProofError,
+  type ProofPlan,
   rehash,
   rootFromInclusionProof,
   verifyConsistency,
@@ -27,44 +27,72 @@ const root8 = (size: number): Buffer => ROOTS8[size - 1] as Buffer;
 // {index (0-based), size, proof}
 const INCLUSION_VECTORS: [number, number, string[]][] = [
   [0, 1, []],
-  [0, 8, [
-    '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-    '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-  ]],
-  [5, 8, [
-    'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-    'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-  ]],
+  [
+    0,
+    8,
+    [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  ],
+  [
+    5,
+    8,
+    [
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
   [2, 3, ['fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125']],
-  [1, 5, [
-    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
-    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-    'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-  ]],
+  [
+    1,
+    5,
+    [
+      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  ],
 ];
 const CONSISTENCY_VECTORS: [number, number, string[]][] = [
   [1, 1, []],
-  [1, 8, [
-    '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-    '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-  ]],
-  [6, 8, [
-    '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-    'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-  ]],
-  [2, 5, [
-    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-    'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-  ]],
-  [6, 7, [
-    '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-    'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
-    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-  ]],
+  [
+    1,
+    8,
+    [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  ],
+  [
+    6,
+    8,
+    [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
+  [
+    2,
+    5,
+    [
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  ],
+  [
+    6,
+    7,
+    [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
 ];
 
 /** Distinct leaf hashes (so no two subtrees share a hash and swaps are always detectable). */
@@ -177,7 +205,10 @@ describe('inclusion proofs', () => {
     assert.throws(() => verifyInclusion(leaves[2] as Buffer, 1, 5, proof, root), /leads to root [0-9a-f]{64}, not the expected/);
     assert.throws(() => verifyInclusion(leaves[1] as Buffer, 5, 5, proof, root), /leaf index 5 is out of range for tree size 5/);
     assert.throws(() => verifyInclusion(leaves[1] as Buffer, 1, 5, proof, root.subarray(1)), /root is 31 bytes/);
-    assert.throws(() => verifyInclusion(leaves[1] as Buffer, 1, 5, [proof[0] as Buffer, Buffer.alloc(3), proof[2] as Buffer], root), /proof hash 1 is 3 bytes/);
+    assert.throws(
+      () => verifyInclusion(leaves[1] as Buffer, 1, 5, [proof[0] as Buffer, Buffer.alloc(3), proof[2] as Buffer], root),
+      /proof hash 1 is 3 bytes/,
+    );
   });
 
   it('for random trees up to 2000 leaves, plan+rehash equals the RFC proof, verifies, and no corruption verifies', () => {
@@ -212,13 +243,22 @@ describe('inclusion proofs', () => {
   });
 
   it('every single-bit change anywhere in a proof is detected (exhaustive over a few trees)', () => {
-    for (const [index, size] of [[0, 1000], [999, 1000], [517, 1000], [1023, 1024], [300, 301]] as const) {
+    for (const [index, size] of [
+      [0, 1000],
+      [999, 1000],
+      [517, 1000],
+      [1023, 1024],
+      [300, 301],
+    ] as const) {
       const leaves = POOL.slice(0, size);
       const root = merkleRoot(leaves);
       const proof = inclusionProof(index, size, leaves);
       for (let i = 0; i < proof.length; i++) {
         for (let bit = 0; bit < 256; bit++) {
-          assertProofError(() => verifyInclusion(leaves[index] as Buffer, index, size, flipBit(proof, i, bit), root), `${i}/${bit}`);
+          assertProofError(
+            () => verifyInclusion(leaves[index] as Buffer, index, size, flipBit(proof, i, bit), root),
+            `${i}/${bit}`,
+          );
         }
       }
     }
@@ -254,7 +294,10 @@ describe('consistency proofs', () => {
     const r = POOL[0] as Buffer;
     const s = POOL[1] as Buffer;
     verifyConsistency(1, 1, [], r, r);
-    assert.throws(() => verifyConsistency(1, 1, [], r, s), { name: 'ProofError', message: /two different roots for the same tree size 1/ });
+    assert.throws(() => verifyConsistency(1, 1, [], r, s), {
+      name: 'ProofError',
+      message: /two different roots for the same tree size 1/,
+    });
     assert.throws(() => verifyConsistency(3, 3, [r], r, r), /between equal sizes 3 must be empty, got 1 hashes/);
     verifyConsistency(0, 0, [], emptyRoot(), emptyRoot());
     verifyConsistency(0, 5, [], emptyRoot(), r);
@@ -344,7 +387,13 @@ describe('consistency proofs', () => {
   });
 
   it('every single-bit change anywhere in a proof is detected (exhaustive over a few trees)', () => {
-    for (const [size1, size2] of [[1, 1000], [999, 1000], [517, 1000], [512, 1500], [300, 301]] as const) {
+    for (const [size1, size2] of [
+      [1, 1000],
+      [999, 1000],
+      [517, 1000],
+      [512, 1500],
+      [300, 301],
+    ] as const) {
       const leaves = POOL.slice(0, size2);
       const r1 = merkleRoot(leaves.slice(0, size1));
       const r2 = merkleRoot(leaves);

@@ -239,12 +239,7 @@ function chainBorderRight(seed: Uint8Array, proof: readonly Uint8Array[]): Uint8
 }
 
 /** The root implied by an inclusion proof; throws ProofError if the proof is malformed. */
-export function rootFromInclusionProof(
-  leafHash: Uint8Array,
-  index: number,
-  size: number,
-  proof: readonly Uint8Array[],
-): Buffer {
+export function rootFromInclusionProof(leafHash: Uint8Array, index: number, size: number, proof: readonly Uint8Array[]): Buffer {
   checkSize('leaf index', index);
   checkSize('tree size', size);
   if (index >= size) throw new ProofError(`leaf index ${index} is out of range for tree size ${size}`);
@@ -365,9 +360,7 @@ export function inclusionProof(index: number, size: number, leafHashes: readonly
   const path = (m: number, d: readonly Uint8Array[]): Buffer[] => {
     if (d.length === 1) return [];
     const k = splitPoint(d.length);
-    return m < k
-      ? [...path(m, d.slice(0, k)), merkleRoot(d.slice(k))]
-      : [...path(m - k, d.slice(k)), merkleRoot(d.slice(0, k))];
+    return m < k ? [...path(m, d.slice(0, k)), merkleRoot(d.slice(k))] : [...path(m - k, d.slice(k)), merkleRoot(d.slice(0, k))];
   };
   return path(index, leafHashes.slice(0, size));
 }

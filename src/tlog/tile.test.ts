@@ -3,15 +3,15 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { HASH_SIZE, leafHash, merkleRoot, perfectRoot, sha256 } from './hash.js';
 import {
-  TILE_HEIGHT,
-  TILE_WIDTH,
-  TileBuilder,
   decodeBundle,
   encodeBundle,
   entriesPath,
   nodeLocation,
   parseTilePath,
   storedCount,
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  TileBuilder,
   tileLevels,
   tilePath,
   tileRoot,
@@ -197,9 +197,15 @@ describe('entry bundles', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }), (entries) => {
         const enc = encodeBundle(entries);
-        assert.equal(enc.length, entries.reduce((n, e) => n + 2 + e.length, 0));
+        assert.equal(
+          enc.length,
+          entries.reduce((n, e) => n + 2 + e.length, 0),
+        );
         const dec = decodeBundle(enc, entries.length);
-        assert.deepEqual(dec.map((b) => Buffer.from(b)), entries.map((e) => Buffer.from(e)));
+        assert.deepEqual(
+          dec.map((b) => Buffer.from(b)),
+          entries.map((e) => Buffer.from(e)),
+        );
         assert.equal(decodeBundle(enc).length, entries.length);
       }),
     );

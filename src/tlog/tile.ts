@@ -2,7 +2,7 @@
  * c2sp.org/tlog-tiles: tile paths, entry bundles, and the integrator's incremental
  * tree (TileBuilder), which produces hash tiles as leaves are appended.
  */
-import { HASH_SIZE, emptyRoot, nodeHash } from './hash.js';
+import { emptyRoot, HASH_SIZE, nodeHash } from './hash.js';
 
 export const TILE_HEIGHT = 8;
 export const TILE_WIDTH = 256;
@@ -62,9 +62,7 @@ const TILE_PATH_RE = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*)([0-9]{3
  * Strict inverse of tilePath/entriesPath: returns null for any path they would not
  * produce (leading x000 groups, L > 63, W outside 1..255, index beyond 2^53, …).
  */
-export function parseTilePath(
-  path: string,
-): { level: number | 'entries'; index: number; width: number } | null {
+export function parseTilePath(path: string): { level: number | 'entries'; index: number; width: number } | null {
   const m = TILE_PATH_RE.exec(path);
   if (m === null) return null;
   const [, l = '', xs = '', last = '', w] = m;

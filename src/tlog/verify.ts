@@ -1,7 +1,7 @@
 import { type Checkpoint, parseCheckpoint } from './checkpoint.js';
 import { leafHash } from './hash.js';
 import { openNote, type Verifier } from './note.js';
-import { decodeBundle, entriesPath, storedCount, TileBuilder, tilePath, tileRoot, tileWidth, type DrainedTile } from './tile.js';
+import { type DrainedTile, decodeBundle, entriesPath, storedCount, TileBuilder, tilePath, tileRoot, tileWidth } from './tile.js';
 
 /** Where a verifier reads a log from: a data directory, a URL, anything serving the C2SP paths. */
 export interface TileSource {
@@ -97,7 +97,9 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
       builder.append(leafHash(e));
       if (old && builder.size === old.size) {
         if (!same(builder.root(), old.root)) {
-          throw new VerifyError(`the log is not consistent with the old checkpoint: its first ${old.size} entries have a different root (a fork or rewritten history)`);
+          throw new VerifyError(
+            `the log is not consistent with the old checkpoint: its first ${old.size} entries have a different root (a fork or rewritten history)`,
+          );
         }
         oldRootOk = true;
       }
@@ -107,7 +109,8 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
     opts.onProgress?.(builder.size, size);
   }
   for (const [level, data] of builder.partials().entries()) {
-    if (data.length > 0) await compare({ level, index: Math.floor(storedCount(level, size) / 256), width: data.length / 32, data });
+    if (data.length > 0)
+      await compare({ level, index: Math.floor(storedCount(level, size) / 256), width: data.length / 32, data });
   }
   if (!oldRootOk) throw new VerifyError('internal: the old checkpoint size was never reached');
   const rootOk = same(builder.root(), cp.root);

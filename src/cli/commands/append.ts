@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { defaultDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
-import { appendEvents, type Appended } from '../../ingest/append.js';
+import { type Appended, appendEvents } from '../../ingest/append.js';
 import { openStele } from '../../stele.js';
 import { api, defaultUrl, resolveToken } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
@@ -27,14 +27,18 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
   for (const [i, a] of args.entries()) events.push(...parseEventsText(a, `argument ${i + 1}`));
   if (opts.file) events.push(...parseEventsText(readFileSync(opts.file, 'utf8'), opts.file));
   if (args.length === 0 && !opts.file) events.push(...parseEventsText(await readStdin(), 'standard input'));
-  if (events.length === 0) throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');
+  if (events.length === 0)
+    throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');
   const batch = positiveInt('--batch', opts.batch);
 
   if (opts.local) {
     const stele = await openStele(opts.dir ?? defaultDir());
     try {
       for (let i = 0; i < events.length; i += batch) {
-        const done = await appendEvents(stele.log, events.slice(i, i + batch), { principal: `local:${userInfo().username}`, method: 'local' });
+        const done = await appendEvents(stele.log, events.slice(i, i + batch), {
+          principal: `local:${userInfo().username}`,
+          method: 'local',
+        });
         print(done);
       }
     } finally {
@@ -47,7 +51,10 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
   const token = resolveToken(opts);
   if (!token) throw new SteleError('no_token', 'no token: pass --token, set STELE_TOKEN, or point --dir at the data directory');
   for (let i = 0; i < events.length; i += batch) {
-    const body = events.slice(i, i + batch).map((e) => JSON.stringify(e)).join('\n');
+    const body = events
+      .slice(i, i + batch)
+      .map((e) => JSON.stringify(e))
+      .join('\n');
     const res = await api<{ entries: Appended[]; checkpoint?: string }>(url, `/v1/events${opts.wait ? '?wait=checkpoint' : ''}`, {
       method: 'POST',
       token,

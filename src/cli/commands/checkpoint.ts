@@ -1,6 +1,6 @@
+import { SteleError } from '../../errors.js';
 import { parseCheckpoint } from '../../tlog/checkpoint.js';
 import { openNote } from '../../tlog/note.js';
-import { SteleError } from '../../errors.js';
 import { openSource, type SourceOptions } from './source.js';
 
 /** `stele checkpoint`: the latest signed checkpoint, after checking its signature. */

@@ -3,7 +3,16 @@ import { defaultDir, initDataDir } from '../../datadir.js';
 export async function initCommand(opts: { dir?: string; origin?: string; json?: boolean }): Promise<void> {
   const r = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
   if (opts.json) {
-    console.log(JSON.stringify({ dir: r.dir, origin: r.origin, vkey: r.vkey, token: r.token ?? null, token_file: r.tokenFile, created: r.created }));
+    console.log(
+      JSON.stringify({
+        dir: r.dir,
+        origin: r.origin,
+        vkey: r.vkey,
+        token: r.token ?? null,
+        token_file: r.tokenFile,
+        created: r.created,
+      }),
+    );
     return;
   }
   console.log(r.created ? `Created ${r.dir}` : `${r.dir} already exists (nothing changed)`);

@@ -19,7 +19,9 @@ function int(name: string, v: string | undefined): number | undefined {
  * against the signed checkpoint, and prints it as JSON. Sizes other than the checkpoint's have no
  * signed root to check against; those proofs are printed with "verified": false.
  */
-export async function proveCommand(opts: SourceOptions & { index?: string; size?: string; from?: string; to?: string }): Promise<void> {
+export async function proveCommand(
+  opts: SourceOptions & { index?: string; size?: string; from?: string; to?: string },
+): Promise<void> {
   const { source, verifier } = openSource(opts);
   const note = await source.readCheckpoint();
   if (!note) throw new SteleError('no_checkpoint', 'the log has no checkpoint');
@@ -28,13 +30,16 @@ export async function proveCommand(opts: SourceOptions & { index?: string; size?
   const b64 = (h: Buffer) => h.toString('base64');
   const index = int('--index', opts.index);
   const from = int('--from', opts.from);
-  if ((index === undefined) === (from === undefined)) throw new SteleError('bad_option', 'give --index (inclusion) or --from (consistency)');
+  if ((index === undefined) === (from === undefined))
+    throw new SteleError('bad_option', 'give --index (inclusion) or --from (consistency)');
   if (index !== undefined) {
     const size = int('--size', opts.size) ?? cp.size;
     const proof = await proveInclusion(reader, index, size, cp.size);
     const hash = leafHash(await reader.entry(index, cp.size));
     if (size === cp.size) verifyInclusion(hash, index, size, proof, cp.root);
-    console.log(JSON.stringify({ index, size, leaf_hash: b64(hash), proof: proof.map(b64), verified: size === cp.size, checkpoint: note }));
+    console.log(
+      JSON.stringify({ index, size, leaf_hash: b64(hash), proof: proof.map(b64), verified: size === cp.size, checkpoint: note }),
+    );
   } else {
     const f = from as number;
     const to = int('--to', opts.to) ?? cp.size;

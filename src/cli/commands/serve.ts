@@ -32,7 +32,9 @@ export async function serveCommand(opts: {
 }): Promise<void> {
   const { host, port } = parseListen(opts.listen);
   const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
-  const stele = await openStele(init.dir, { checkpointIntervalMs: positiveInt('--checkpoint-interval', opts.checkpointInterval) });
+  const stele = await openStele(init.dir, {
+    checkpointIntervalMs: positiveInt('--checkpoint-interval', opts.checkpointInterval),
+  });
   const app = await buildServer(stele, {
     bodyLimit: positiveInt('--body-limit', opts.bodyLimit),
     ...(opts.ingestWorkers === undefined ? {} : { ingestWorkers: nonNegativeInt('--ingest-workers', opts.ingestWorkers) }),

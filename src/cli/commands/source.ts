@@ -1,9 +1,9 @@
+import { join } from 'node:path';
 import { defaultDir, readVerifierKey } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import { DirTileSource, HttpTileSource } from '../../log/tile-source.js';
 import { newVerifier, type Verifier } from '../../tlog/note.js';
 import type { TileSource } from '../../tlog/verify.js';
-import { join } from 'node:path';
 
 export interface SourceOptions {
   dir?: string;
@@ -15,7 +15,8 @@ export interface SourceOptions {
 export function openSource(opts: SourceOptions): { source: TileSource; verifier: Verifier; where: string } {
   if (opts.url && opts.dir) throw new SteleError('bad_option', 'give --url or --dir, not both');
   if (opts.url) {
-    if (!opts.vkey) throw new SteleError('bad_option', '--url needs --vkey: the verifier key must come from somewhere other than the server');
+    if (!opts.vkey)
+      throw new SteleError('bad_option', '--url needs --vkey: the verifier key must come from somewhere other than the server');
     return { source: new HttpTileSource(`${opts.url.replace(/\/+$/, '')}/log`), verifier: parseVkey(opts.vkey), where: opts.url };
   }
   const dir = opts.dir ?? defaultDir();

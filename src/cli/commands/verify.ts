@@ -8,7 +8,9 @@ import { openSource, type SourceOptions } from './source.js';
 export async function verifyCommand(opts: SourceOptions & { since?: string; json?: boolean }): Promise<void> {
   const { source, verifier, where } = openSource(opts);
   const since = opts.since ? readFileSync(opts.since, 'utf8') : undefined;
-  const bar = process.stderr.isTTY ? new SingleBar({ format: 'verifying {bar} {percentage}% {value}/{total} entries', stream: process.stderr }) : null;
+  const bar = process.stderr.isTTY
+    ? new SingleBar({ format: 'verifying {bar} {percentage}% {value}/{total} entries', stream: process.stderr })
+    : null;
   let started = false;
   try {
     const r = await verifyLog(source, verifier, {
@@ -23,7 +25,10 @@ export async function verifyCommand(opts: SourceOptions & { since?: string; json
     bar?.stop();
     const root = r.checkpoint.root.toString('base64');
     if (opts.json) console.log(JSON.stringify({ ok: true, origin: r.checkpoint.origin, size: r.checkpoint.size, root }));
-    else console.log(`OK: ${where}: ${r.checkpoint.size} entries, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}`);
+    else
+      console.log(
+        `OK: ${where}: ${r.checkpoint.size} entries, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}`,
+      );
   } catch (err) {
     bar?.stop();
     if (err instanceof VerifyError) throw new SteleError('verify_failed', `verification FAILED: ${err.message}`);

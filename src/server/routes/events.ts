@@ -10,7 +10,11 @@ const entry = {
   properties: {
     id: { type: 'string' },
     index: { type: 'integer' },
-    proof: { type: 'array', items: { type: 'string' }, description: 'Inclusion proof (base64 hashes) against `checkpoint`, with ?wait=checkpoint.' },
+    proof: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Inclusion proof (base64 hashes) against `checkpoint`, with ?wait=checkpoint.',
+    },
   },
 } as const;
 
@@ -25,9 +29,13 @@ export const eventRoutes = (stele: Stele, pool: IngestPool) => async (app: Fasti
           'Body: one event, a JSON array of events, or NDJSON (Content-Type: application/x-ndjson). Answers once every ' +
           'entry is durable, in request order. A repeated event id answers with its first index. All or nothing: one ' +
           'invalid event refuses the request. With ?wait=checkpoint, also waits for a signed checkpoint covering the ' +
-          'entries and returns it with each entry\'s inclusion proof.',
+          "entries and returns it with each entry's inclusion proof.",
         security: [{ bearer: [] }],
-        querystring: { type: 'object', properties: { wait: { type: 'string', enum: ['checkpoint'] } }, additionalProperties: false },
+        querystring: {
+          type: 'object',
+          properties: { wait: { type: 'string', enum: ['checkpoint'] } },
+          additionalProperties: false,
+        },
         response: {
           200: {
             type: 'object',
@@ -43,7 +51,10 @@ export const eventRoutes = (stele: Stele, pool: IngestPool) => async (app: Fasti
     async (req) => {
       const principal = req.principal as NonNullable<typeof req.principal>;
       const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
-      const entries = await appendBody(stele.log, pool, req.body as Buffer, kind, { principal: principal.name, method: 'apikey' });
+      const entries = await appendBody(stele.log, pool, req.body as Buffer, kind, {
+        principal: principal.name,
+        method: 'apikey',
+      });
       if (req.query.wait !== 'checkpoint') return { entries };
       const cp = await stele.log.waitForCheckpoint(Math.max(...entries.map((e) => e.index)) + 1);
       const proved = await Promise.all(

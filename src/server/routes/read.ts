@@ -17,7 +17,8 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     {
       schema: {
         summary: 'One entry: its record (the leaf), the leaf bytes and the leaf hash',
-        description: 'Available as soon as the append was acknowledged. With Accept: application/octet-stream, the raw leaf bytes.',
+        description:
+          'Available as soon as the append was acknowledged. With Accept: application/octet-stream, the raw leaf bytes.',
         params: { type: 'object', properties: { index }, required: ['index'] },
       },
     },
@@ -78,7 +79,7 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     reply.type('application/schema+json').send(eventSchema),
   );
 
-  app.get('/healthz', { schema: { summary: 'Liveness and the log\'s sizes' } }, async (_req, reply) => {
+  app.get('/healthz', { schema: { summary: "Liveness and the log's sizes" } }, async (_req, reply) => {
     const failure = log.failure;
     const body = {
       status: failure ? 'failed' : 'ok',
