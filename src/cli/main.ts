@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// Set before the thread pool first runs: fsyncs and file writes share it, and 4 threads is few.
-process.env.UV_THREADPOOL_SIZE ??= '8';
-
+/** The `stele` command line. */
 import { Command, Option } from 'commander';
 import { SteleError } from '../errors.js';
 import { appendCommand } from './commands/append.js';
