@@ -114,6 +114,11 @@ export class Log {
 
   /** Durably appends entries; resolves with each one's index (a known id gives its first index). */
   append(entries: readonly SequencedEntry[]): Promise<number[]> {
+    // Fail-stop: with the integrator down nothing new would be checkpointed or leave the WAL.
+    const failed = this.integrator.failed;
+    if (failed) {
+      return Promise.reject(new SteleError('log_unavailable', `the log stopped integrating entries: ${failed.message}`, 503));
+    }
     return this.sequencer.append(entries);
   }
 
