@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -82,5 +82,20 @@ test('a second writer on the same data directory is refused', async () => {
   const dir = await fresh();
   const s = await openStele(dir);
   await assert.rejects(openStele(dir), /in use by process/);
+  await s.close();
+});
+
+test('a storage failure on the integrator thread stops the log: waiters are told, appends get 503', async () => {
+  const dir = await fresh();
+  const s = await openStele(dir, { checkpointIntervalMs: 5 });
+  await s.log.append(batch(0, 3));
+  await s.log.waitForCheckpoint(3);
+  // Tile folders can no longer be created: the next integration fails.
+  rmSync(join(dir, 'log', 'tile'), { recursive: true });
+  writeFileSync(join(dir, 'log', 'tile'), 'not a folder');
+  await s.log.append(batch(3, 1));
+  await assert.rejects(s.log.waitForCheckpoint(4), /ENOTDIR|not a directory/);
+  assert.match(String(s.log.failure?.message), /ENOTDIR|not a directory/);
+  await assert.rejects(s.log.append(batch(10, 1)), (e: { status?: number }) => e.status === 503);
   await s.close();
 });
