@@ -230,7 +230,14 @@ function pointer(path: string[]): string {
 }
 
 /** Serializes into the scratch buffer and hands the bytes [0, length) to `take` before they are reused. */
-function serialize<T>(value: unknown, take: (b: Buffer, length: number) => T): T {
+/** Bytes around `value`, and the key it sits under (for error pointers). */
+interface Frame {
+  prefix: Buffer;
+  key: string;
+  suffix: Buffer;
+}
+
+function serialize<T>(value: unknown, take: (b: Buffer, length: number) => T, frame?: Frame): T {
   // A getter reached during serialization could call back in: give the inner call its own buffer.
   const nested = busy;
   const outerBuf = buf;
@@ -239,10 +246,21 @@ function serialize<T>(value: unknown, take: (b: Buffer, length: number) => T): T
   busy = true;
   pos = 0;
   try {
+    if (frame) {
+      if (frame.prefix.length > buf.length) grow(frame.prefix.length);
+      frame.prefix.copy(buf, 0);
+      pos = frame.prefix.length;
+    }
     ser(value, 0);
+    if (frame) {
+      if (pos + frame.suffix.length > buf.length) grow(frame.suffix.length);
+      frame.suffix.copy(buf, pos);
+      pos += frame.suffix.length;
+    }
     return take(buf, pos);
   } catch (e) {
     if (!(e instanceof Refusal)) throw e;
+    if (frame) e.path.unshift(frame.key);
     const at = e.path.length === 0 ? 'the value' : pointer(e.path);
     throw new SteleError(e.code, `${at} ${e.problem}`, 400);
   } finally {
@@ -266,11 +284,22 @@ export function canonicalize(value: unknown): string {
   return serialize(value, (b, n) => b.toString('utf8', 0, n));
 }
 
+const copyOut = (b: Buffer, n: number): Buffer => {
+  const out = Buffer.allocUnsafe(n); // small sizes come from Node's shared pool
+  b.copy(out, 0, 0, n);
+  return out;
+};
+
 /** UTF-8 bytes of canonicalize(value), without the intermediate string. Same errors. */
 export function canonicalBytes(value: unknown): Buffer {
-  return serialize(value, (b, n) => {
-    const out = Buffer.allocUnsafe(n); // small sizes come from Node's shared pool
-    b.copy(out, 0, 0, n);
-    return out;
-  });
+  return serialize(value, copyOut);
+}
+
+/**
+ * `prefix ‖ canonicalBytes(value) ‖ suffix` in one pass: the canonical form of an object whose other
+ * members are already-canonical bytes (a leaf's `ingest`, `received` and `v` are the same for every
+ * event of a request). Errors point into `key`.
+ */
+export function canonicalBytesFramed(prefix: Buffer, key: string, value: unknown, suffix: Buffer): Buffer {
+  return serialize(value, copyOut, { prefix, key, suffix });
 }

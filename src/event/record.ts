@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { SteleError } from '../errors.js';
-import { canonicalBytes } from './canonical.js';
+import { canonicalBytes, canonicalBytesFramed } from './canonical.js';
 import type { Event, Ingest, LeafRecord } from './types.js';
 
 /** An entry bundle stores each entry after a big-endian uint16 length (c2sp.org/tlog-tiles). */
@@ -138,15 +138,31 @@ export function encodeLeaf(record: LeafRecord): Buffer {
   return bytes;
 }
 
-/** encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. */
-export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
-  // Keys in sorted order (here and in `ingest`), so canonicalize need not sort them.
-  return encodeLeaf({
-    event,
+const EVENT_PREFIX = Buffer.from('{"event":');
+let lastSuffix: { method: string; principal: string; received: bigint; bytes: Buffer } | null = null;
+
+/**
+ * The canonical bytes that follow `"event":…` in a plain leaf: `,"ingest":{…},"received":"…","v":1}`.
+ * Every event of a request shares them, so they are made once (canonical JSON sorts `event` first).
+ */
+function leafSuffix(ingest: Ingest, received: bigint): Buffer {
+  const s = lastSuffix;
+  if (s && s.received === received && s.method === ingest.method && s.principal === ingest.principal) return s.bytes;
+  const rest = canonicalBytes({
     ingest: { method: ingest.method, principal: ingest.principal },
-    received: formatMicros(receivedMicros),
+    received: formatMicros(received),
     v: 1,
   });
+  rest[0] = 0x2c; // the rest object's "{" becomes the "," after the event
+  lastSuffix = { method: ingest.method, principal: ingest.principal, received, bytes: rest };
+  return rest;
+}
+
+/** encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. */
+export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
+  const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, leafSuffix(ingest, receivedMicros));
+  if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
