@@ -30,7 +30,7 @@ export class IngestPool {
   private seq = 0;
   private closed = false;
 
-  constructor(readonly size: number) {
+  constructor(size: number) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 

@@ -60,10 +60,6 @@ export class Integrator {
     this.syncInterval = opts.syncIntervalMs ?? 5000;
   }
 
-  get checkpoint(): Published {
-    return this.published;
-  }
-
   /** Called once entries are durably sequenced. */
   add(first: number, leaves: readonly Buffer[]): void {
     const next = this.builder.size + this.pending.length;
