@@ -10,9 +10,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { performance } from 'node:perf_hooks';
 import { removeDir, tempDir } from './cleanup.js';
-import type { AppendRun } from './raw.js';
+import { type AppendRun, timeBatches } from './raw.js';
 
 interface Core {
   ready(): Promise<void>;
@@ -39,23 +38,9 @@ export async function hypercoreAppend(
   const core = new Hypercore(dir);
   try {
     await core.ready();
-    const from = performance.now() + warmupMs;
-    const until = from + durationMs;
-    let counted = 0;
-    const times: number[] = [];
-    for (let k = 0; ; k++) {
-      const start = performance.now();
-      if (start >= until) break;
-      const batch = batches[k % batches.length] as Buffer[];
+    return await timeBatches(batches, warmupMs, durationMs, async (batch) => {
       await core.append(batch);
-      const end = performance.now();
-      if (end >= from && end < until) {
-        counted += batch.length;
-        times.push(end - start);
-      }
-    }
-    times.sort((a, b) => a - b);
-    return { eventsPerSec: counted / (durationMs / 1000), events: counted, batchMs: times[times.length >> 1] ?? Number.NaN };
+    });
   } finally {
     await core.close();
     removeDir(dir);

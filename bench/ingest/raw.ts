@@ -35,22 +35,46 @@ export async function withNoise<T extends Omit<AppendRun, 'otherCores'>>(f: () =
   return { ...r, otherCores: Math.max(0, (machineBusySeconds() - m0 - (c.user + c.system) / 1e6) / secs) };
 }
 
-export function rawAppend(batches: readonly Buffer[][], warmupMs: number, durationMs: number): Omit<AppendRun, 'otherCores'> {
+/**
+ * Appends batches in a loop for `warmupMs + durationMs` and counts the events of batches that
+ * *completed* inside the measured window (unbiased at both edges); batchMs is their median time.
+ */
+export async function timeBatches(
+  batches: readonly Buffer[][],
+  warmupMs: number,
+  durationMs: number,
+  append: (batch: Buffer[]) => void | Promise<void>,
+): Promise<Omit<AppendRun, 'otherCores'>> {
+  const from = performance.now() + warmupMs;
+  const until = from + durationMs;
+  let counted = 0;
+  const times: number[] = [];
+  for (let k = 0; ; k++) {
+    const start = performance.now();
+    if (start >= until) break;
+    const batch = batches[k % batches.length] as Buffer[];
+    await append(batch);
+    const end = performance.now();
+    if (end >= from && end < until) {
+      counted += batch.length;
+      times.push(end - start);
+    }
+  }
+  return { eventsPerSec: counted / (durationMs / 1000), events: counted, batchMs: medianOf(times) };
+}
+
+export async function rawAppend(
+  batches: readonly Buffer[][],
+  warmupMs: number,
+  durationMs: number,
+): Promise<Omit<AppendRun, 'otherCores'>> {
   const dir = tempDir('raw');
   const fd = openSync(join(dir, 'leaves.log'), 'a');
   const scratch = Buffer.allocUnsafe(1 + 65536);
   scratch[0] = 0x00;
   const hashes: Buffer[] = [];
   try {
-    const t0 = performance.now();
-    const from = t0 + warmupMs;
-    const until = from + durationMs;
-    let counted = 0;
-    const times: number[] = [];
-    for (let k = 0; ; k++) {
-      const start = performance.now();
-      if (start >= until) break;
-      const batch = batches[k % batches.length] as Buffer[];
+    return await timeBatches(batches, warmupMs, durationMs, (batch) => {
       let total = 0;
       for (const leaf of batch) total += 4 + leaf.length;
       const out = Buffer.allocUnsafe(total);
@@ -65,14 +89,7 @@ export function rawAppend(batches: readonly Buffer[][], warmupMs: number, durati
       }
       for (let w = 0; w < out.length; ) w += writeSync(fd, out, w, out.length - w);
       fdatasyncSync(fd);
-      const end = performance.now();
-      // Counted by completion time: unbiased at both edges of the window.
-      if (end >= from && end < until) {
-        counted += batch.length;
-        times.push(end - start);
-      }
-    }
-    return { eventsPerSec: counted / (durationMs / 1000), events: counted, batchMs: medianOf(times) };
+    });
   } finally {
     closeSync(fd);
     removeDir(dir);
