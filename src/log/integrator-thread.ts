@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { SteleError } from '../errors.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { type FromIntegrator, pack, type ToIntegrator } from './integrator-worker.js';
 import type { TileStoreSpec } from './storage.js';
@@ -122,7 +123,7 @@ export class IntegratorThread {
       };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`no checkpoint covered size ${size} within ${timeoutMs} ms`));
+        reject(new SteleError('checkpoint_timeout', `no checkpoint covered size ${size} within ${timeoutMs} ms`, 503));
       }, timeoutMs);
       this.waiters.push(w);
     });
