@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
 import type { Ingest } from '../event/types.js';
+import { unpack } from '../log/packed.js';
 import type { SequencedEntry } from '../log/storage.js';
-import { type BodyKind, parseEventsBody } from './body.js';
-import { prepareEvents } from './prepare.js';
+import type { BodyKind } from './body.js';
+import { prepareBody } from './prepare.js';
 import type { PrepareReply, PrepareRequest } from './worker.js';
 
 const INLINE_BYTES = 4096;
@@ -36,8 +37,7 @@ export class IngestPool {
 
   async prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
-    if (this.slots.length === 0 || body.length < INLINE_BYTES)
-      return prepareEvents(parseEventsBody(body, kind), ingest, received);
+    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, ingest, received);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = ++this.seq;
@@ -66,14 +66,8 @@ export class IngestPool {
       if (!p) return;
       this.pending.delete(r.seq);
       if (!r.ok) return p.reject(new SteleError(r.code, r.message, r.status));
-      const leaves = Buffer.from(r.leaves.buffer, r.leaves.byteOffset, r.leaves.byteLength);
-      const entries: SequencedEntry[] = new Array(r.ids.length);
-      let off = 0;
-      for (let i = 0; i < r.ids.length; i++) {
-        const n = r.lengths[i] as number;
-        entries[i] = { id: r.ids[i] as string, leaf: leaves.subarray(off, off + n) };
-        off += n;
-      }
+      const leaves = unpack(r.leaves);
+      const entries: SequencedEntry[] = r.ids.map((id, i) => ({ id, leaf: leaves[i] as Buffer }));
       p.resolve(entries);
     });
     worker.on('error', (err) => {

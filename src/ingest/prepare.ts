@@ -3,6 +3,7 @@ import { normalizeEvent, validateEvent } from '../event/normalize.js';
 import { buildLeaf } from '../event/record.js';
 import type { Ingest } from '../event/types.js';
 import type { SequencedEntry } from '../log/storage.js';
+import { type BodyKind, parseEventsBody } from './body.js';
 
 /** Most events in one append request. */
 export const MAX_BATCH_EVENTS = 10_000;
@@ -31,4 +32,9 @@ export function prepareEvents(inputs: readonly unknown[], ingest: Ingest, receiv
     }
   }
   return entries;
+}
+
+/** prepareEvents of a request body (one event, an array, or NDJSON). */
+export function prepareBody(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): SequencedEntry[] {
+  return prepareEvents(parseEventsBody(body, kind), ingest, received);
 }

@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
 import type { IntegratorOptions, Published } from './integrator.js';
-import { type FromIntegrator, pack, type ToIntegrator } from './integrator-worker.js';
+import type { FromIntegrator, ToIntegrator } from './integrator-worker.js';
+import { pack, transferList } from './packed.js';
 import type { TileStoreSpec } from './storage.js';
 
 export interface IntegratorStart {
@@ -102,7 +103,7 @@ export class IntegratorThread {
     for (const l of leaves) this.pending.push(l);
     const packed = pack(leaves);
     const m: ToIntegrator = { type: 'add', first, packed };
-    this.worker.postMessage(m, [packed.data.buffer as ArrayBuffer, packed.lengths.buffer as ArrayBuffer]);
+    this.worker.postMessage(m, transferList(packed));
   }
 
   /** Resolves with the first published checkpoint of at least `size`. */

@@ -2,6 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { newSigner } from '../tlog/note.js';
 import { TileBuilder } from '../tlog/tile.js';
 import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
+import { bytes, type Packed, unpack } from './packed.js';
 import type { TileStoreSpec } from './storage.js';
 import { openTileStore } from './tile-store.js';
 
@@ -33,41 +34,6 @@ export type FromIntegrator =
   | { type: 'failed'; message: string }
   | { type: 'closed' };
 
-/** Leaves travel between threads as one buffer and their lengths: one copy, not one per leaf. */
-export interface Packed {
-  data: Uint8Array;
-  lengths: Uint32Array;
-}
-
-const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
-export function pack(leaves: readonly Uint8Array[]): Packed {
-  let total = 0;
-  for (const l of leaves) total += l.length;
-  const data = new Uint8Array(total);
-  const lengths = new Uint32Array(leaves.length);
-  let off = 0;
-  for (let i = 0; i < leaves.length; i++) {
-    const l = leaves[i] as Uint8Array;
-    data.set(l, off);
-    off += l.length;
-    lengths[i] = l.length;
-  }
-  return { data, lengths };
-}
-
-export function unpack(p: Packed): Buffer[] {
-  const all = buf(p.data);
-  const out: Buffer[] = new Array(p.lengths.length);
-  let off = 0;
-  for (let i = 0; i < p.lengths.length; i++) {
-    const n = p.lengths[i] as number;
-    out[i] = all.subarray(off, off + n);
-    off += n;
-  }
-  return out;
-}
-
 const port = parentPort;
 const send = (m: FromIntegrator) => port?.postMessage(m);
 let integrator: Integrator | null = null;
@@ -83,14 +49,14 @@ function fail(err: unknown): void {
 
 async function handle(m: ToIntegrator): Promise<void> {
   if (m.type === 'init') {
-    const builder = new TileBuilder(m.size, m.partials.map(buf));
-    const published = { ...m.published, root: buf(m.published.root) };
+    const builder = new TileBuilder(m.size, m.partials.map(bytes));
+    const published = { ...m.published, root: bytes(m.published.root) };
     integrator = new Integrator(
       openTileStore(m.spec),
       newSigner(m.skey),
       m.origin,
       builder,
-      m.bundle.map(buf),
+      m.bundle.map(bytes),
       published,
       {
         published: (p) => send({ type: 'published', published: p }),
@@ -102,7 +68,7 @@ async function handle(m: ToIntegrator): Promise<void> {
     const replay = unpack(m.replay);
     if (replay.length) {
       integrator.add(m.size, replay);
-      await integrator.integrateNow(m.expect && { size: m.expect.size, root: buf(m.expect.root) });
+      await integrator.integrateNow(m.expect && { size: m.expect.size, root: bytes(m.expect.root) });
     }
     send({ type: 'ready' });
   } else if (m.type === 'add') {
