@@ -2,7 +2,7 @@ import { SteleError } from '../errors.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
 import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';
-import { decodeBundle, storedCount } from '../tlog/tile.js';
+import { rightEdge } from '../tlog/tile.js';
 import type { IdIndex } from './id-index.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { IntegratorThread } from './integrator-thread.js';
@@ -59,16 +59,10 @@ export class Log {
       throw new Error(`tiles are marked durable to ${synced}, past the checkpoint at ${published.size}`);
 
     // The durable right edge of the tree at `synced`, from which every later entry is replayed.
+    const reader = new TreeReader(storage);
     const partials: Buffer[] = [];
-    for (let level = 0; storedCount(level, synced) > 0; level++) {
-      const width = storedCount(level, synced) % 256;
-      const index = Math.floor(storedCount(level, synced) / 256);
-      partials.push(width ? await mustRead(storage, level, index, width) : Buffer.alloc(0));
-    }
-    const bundleWidth = synced % 256;
-    const bundle = bundleWidth
-      ? decodeBundle(await mustRead(storage, 'entries', Math.floor(synced / 256), bundleWidth), bundleWidth)
-      : [];
+    for (const t of rightEdge(synced)) partials.push(t.width ? await reader.tile(t.level, t.index, synced) : Buffer.alloc(0));
+    const bundle = synced % 256 ? await reader.bundle(Math.floor(synced / 256), synced) : [];
 
     const from = Math.min(synced, ids.upto());
     const entries = await storage.recoverSequenced(from);
@@ -109,7 +103,7 @@ export class Log {
         ),
       p.options,
     );
-    return new Log(storage, ids, sequencer, integrator, new TreeReader(storage), origin);
+    return new Log(storage, ids, sequencer, integrator, reader, origin);
   }
 
   /** Durably appends entries; resolves with each one's index (a known id gives its first index). */
@@ -170,13 +164,4 @@ export class Log {
     await this.storage.close();
     this.ids.close();
   }
-}
-
-async function mustRead(storage: LogStorage, level: number | 'entries', index: number, width: number): Promise<Buffer> {
-  const data = await storage.readTile(level, index, width);
-  if (!data)
-    throw new Error(
-      `storage is missing ${level === 'entries' ? 'entry bundle' : `tile ${level}`}/${index} of width ${width}, which was marked durable`,
-    );
-  return data;
 }

@@ -52,17 +52,21 @@ export class TreeReader {
 
   /** The entry at `index` of a tree of `size` (index < size). */
   async entry(index: number, size: number): Promise<Buffer> {
-    const b = Math.floor(index / 256);
-    const width = tileWidth(0, b, size);
-    const key = `${b}/${width}`;
+    return (await this.bundle(Math.floor(index / 256), size))[index % 256] as Buffer;
+  }
+
+  /** The entries of bundle `index` at its width in a tree of `size`. */
+  async bundle(index: number, size: number): Promise<Buffer[]> {
+    const width = tileWidth(0, index, size);
+    const key = `${index}/${width}`;
     let entries = this.bundles.get(key);
     if (!entries) {
-      const data = await this.storage.readTile('entries', b, width);
-      if (!data) throw new Error(`storage is missing entry bundle ${b} of width ${width}`);
+      const data = await this.storage.readTile('entries', index, width);
+      if (!data) throw new Error(`storage is missing entry bundle ${index} of width ${width}`);
       entries = decodeBundle(data, width);
       this.bundles.set(key, entries);
     }
-    return entries[index % 256] as Buffer;
+    return entries;
   }
 
   /** Hashes of perfect subtrees (complete in a tree of `size`), for proofs. */

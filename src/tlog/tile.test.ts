@@ -8,6 +8,7 @@ import {
   entriesPath,
   nodeLocation,
   parseTilePath,
+  rightEdge,
   storedCount,
   TILE_HEIGHT,
   TILE_WIDTH,
@@ -417,5 +418,20 @@ describe('TileBuilder', () => {
 
   it('append refuses a leaf hash that is not 32 bytes', () => {
     assert.throws(() => TileBuilder.empty().append(new Uint8Array(31)), RangeError);
+  });
+});
+
+describe('rightEdge', () => {
+  it("is the rightmost tile of every level: the spec's 70,000 and 256 examples", () => {
+    assert.deepEqual(rightEdge(70000), [
+      { level: 0, index: 273, width: 112 },
+      { level: 1, index: 1, width: 17 },
+      { level: 2, index: 0, width: 1 },
+    ]);
+    assert.deepEqual(rightEdge(256), [
+      { level: 0, index: 1, width: 0 },
+      { level: 1, index: 0, width: 1 },
+    ]);
+    assert.deepEqual(rightEdge(0), []);
   });
 });

@@ -105,6 +105,19 @@ export function tileLevels(treeSize: number): number {
   return levels;
 }
 
+/**
+ * The rightmost tile of every level of a tree of `treeSize`: the tiles whose hashes (with their
+ * widths, 0 where a level has no partial tile) make up the tree's compact range, and so its root.
+ */
+export function rightEdge(treeSize: number): { level: number; index: number; width: number }[] {
+  const out: { level: number; index: number; width: number }[] = [];
+  for (let level = 0; level < tileLevels(treeSize); level++) {
+    const n = storedCount(level, treeSize);
+    out.push({ level, index: Math.floor(n / TILE_WIDTH), width: n % TILE_WIDTH });
+  }
+  return out;
+}
+
 /** Entry bundle: each entry as a big-endian uint16 length followed by its bytes. */
 export function encodeBundle(entries: readonly Uint8Array[]): Buffer {
   let total = 0;

@@ -1,7 +1,7 @@
 import { type Checkpoint, parseCheckpoint } from './checkpoint.js';
 import { leafHash } from './hash.js';
 import { openNote, type Verifier } from './note.js';
-import { type DrainedTile, decodeBundle, entriesPath, storedCount, TileBuilder, tilePath, tileRoot, tileWidth } from './tile.js';
+import { type DrainedTile, decodeBundle, entriesPath, rightEdge, TileBuilder, tilePath, tileRoot, tileWidth } from './tile.js';
 
 /** Where a verifier reads a log from: a data directory, a URL, anything serving the C2SP paths. */
 export interface TileSource {
@@ -108,10 +108,8 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
     for (const t of builder.drain()) if (t.width === 256) await compare(t);
     opts.onProgress?.(builder.size, size);
   }
-  for (const [level, data] of builder.partials().entries()) {
-    if (data.length > 0)
-      await compare({ level, index: Math.floor(storedCount(level, size) / 256), width: data.length / 32, data });
-  }
+  const partials = builder.partials();
+  for (const e of rightEdge(size)) if (e.width > 0) await compare({ ...e, data: partials[e.level] as Buffer });
   if (!oldRootOk) throw new VerifyError('internal: the old checkpoint size was never reached');
   const rootOk = same(builder.root(), cp.root);
   if (rootOk && tileMismatch) throw new VerifyError(`${tileMismatch} (the entries do match the signed checkpoint)`);
@@ -148,13 +146,12 @@ async function authentic(source: TileSource, size: number, root: Uint8Array, lev
     const t = w ? await source.readTile(l, i, w) : null;
     return t && t.length === w * 32 ? t : null;
   };
-  const edgeIndex = (l: number) => Math.floor(storedCount(l, size) / 256);
+  const edgeTiles = rightEdge(size);
   for (let l = level, i = index; ; l++, i = Math.floor(i / 256)) {
-    if (i === edgeIndex(l) && tileWidth(l, i, size) < 256) {
+    if (i === edgeTiles[l]?.index && tileWidth(l, i, size) < 256) {
       const edge: Uint8Array[] = [];
-      for (let e = 0; storedCount(e, size) > 0; e++) {
-        const w = storedCount(e, size) % 256;
-        const t = w ? await read(e, edgeIndex(e)) : new Uint8Array(0);
+      for (const e of edgeTiles) {
+        const t = e.width ? await read(e.level, e.index) : new Uint8Array(0);
         if (!t) return false;
         edge.push(t);
       }
