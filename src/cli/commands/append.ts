@@ -6,7 +6,7 @@ import { type Appended, appendEvents } from '../../ingest/append.js';
 import { openStele } from '../../stele.js';
 import { api, defaultUrl, resolveToken } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
-import { positiveInt } from './serve.js';
+import { intOption } from '../options.js';
 
 interface AppendOptions {
   file?: string;
@@ -29,7 +29,7 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
   if (args.length === 0 && !opts.file) events.push(...parseEventsText(await readStdin(), 'standard input'));
   if (events.length === 0)
     throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');
-  const batch = positiveInt('--batch', opts.batch);
+  const batch = intOption('--batch', opts.batch, 1);
 
   if (opts.local) {
     const stele = await openStele(opts.dir ?? defaultDir());

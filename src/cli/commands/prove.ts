@@ -1,18 +1,12 @@
 import { SteleError } from '../../errors.js';
 import { proveConsistency, proveInclusion } from '../../log/proofs.js';
 import { TreeReader } from '../../log/tree-reader.js';
-import { parseCheckpoint } from '../../tlog/checkpoint.js';
 import { leafHash } from '../../tlog/hash.js';
-import { openNote } from '../../tlog/note.js';
 import { verifyInclusion } from '../../tlog/proof.js';
-import { openSource, type SourceOptions } from './source.js';
+import { intOption } from '../options.js';
+import { openSource, readVerifiedCheckpoint, type SourceOptions } from './source.js';
 
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new SteleError('bad_option', `${name} must be a non-negative integer, got "${v}"`);
-  return n;
-}
+const int = (name: string, v: string | undefined) => (v === undefined ? undefined : intOption(name, v));
 
 /**
  * `stele prove`: builds the proof from the log's tiles (the same function the API uses), checks it
@@ -23,9 +17,7 @@ export async function proveCommand(
   opts: SourceOptions & { index?: string; size?: string; from?: string; to?: string },
 ): Promise<void> {
   const { source, verifier } = openSource(opts);
-  const note = await source.readCheckpoint();
-  if (!note) throw new SteleError('no_checkpoint', 'the log has no checkpoint');
-  const cp = parseCheckpoint(openNote(note, [verifier]).text);
+  const { note, checkpoint: cp } = await readVerifiedCheckpoint(source, verifier);
   const reader = new TreeReader(source);
   const b64 = (h: Buffer) => h.toString('base64');
   const index = int('--index', opts.index);

@@ -2,23 +2,12 @@ import { defaultDir, initDataDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import { buildServer } from '../../server/app.js';
 import { openStele } from '../../stele.js';
+import { intOption } from '../options.js';
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m) throw new SteleError('bad_listen', `--listen must be host:port, got "${listen}"`);
   return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
-}
-
-export function positiveInt(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new SteleError('bad_option', `${name} must be a positive integer, got "${v}"`);
-  return n;
-}
-
-export function nonNegativeInt(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new SteleError('bad_option', `${name} must be a non-negative integer, got "${v}"`);
-  return n;
 }
 
 export async function serveCommand(opts: {
@@ -33,11 +22,11 @@ export async function serveCommand(opts: {
   const { host, port } = parseListen(opts.listen);
   const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
   const stele = await openStele(init.dir, {
-    checkpointIntervalMs: positiveInt('--checkpoint-interval', opts.checkpointInterval),
+    checkpointIntervalMs: intOption('--checkpoint-interval', opts.checkpointInterval, 1),
   });
   const app = await buildServer(stele, {
-    bodyLimit: positiveInt('--body-limit', opts.bodyLimit),
-    ...(opts.ingestWorkers === undefined ? {} : { ingestWorkers: nonNegativeInt('--ingest-workers', opts.ingestWorkers) }),
+    bodyLimit: intOption('--body-limit', opts.bodyLimit, 1),
+    ...(opts.ingestWorkers === undefined ? {} : { ingestWorkers: intOption('--ingest-workers', opts.ingestWorkers) }),
     logger: { level: opts.logLevel },
   });
   let closing = false;

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { defaultDir, readVerifierKey } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import { DirTileSource, HttpTileSource } from '../../log/tile-source.js';
-import { newVerifier, type Verifier } from '../../tlog/note.js';
+import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
+import { newVerifier, openNote, type Verifier } from '../../tlog/note.js';
 import type { TileSource } from '../../tlog/verify.js';
 
 export interface SourceOptions {
@@ -29,5 +30,19 @@ function parseVkey(vkey: string): Verifier {
     return newVerifier(vkey);
   } catch (err) {
     throw new SteleError('bad_vkey', `--vkey: ${(err as Error).message}`);
+  }
+}
+
+/** The source's checkpoint note and its parsed body, after checking the signature. */
+export async function readVerifiedCheckpoint(
+  source: TileSource,
+  verifier: Verifier,
+): Promise<{ note: string; checkpoint: Checkpoint }> {
+  const note = await source.readCheckpoint();
+  if (!note) throw new SteleError('no_checkpoint', 'the log has no checkpoint');
+  try {
+    return { note, checkpoint: parseCheckpoint(openNote(note, [verifier]).text) };
+  } catch (err) {
+    throw new SteleError('bad_checkpoint', `the checkpoint does not verify: ${(err as Error).message}`);
   }
 }
