@@ -1,14 +1,13 @@
-import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Makes a folder's entries (new, renamed or removed files) durable. */
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
 
@@ -23,5 +22,5 @@ export async function writeDurably(path: string, data: string | Uint8Array, mode
     await fh.close();
   }
   await rename(tmp, path);
-  syncDir(dirname(path));
+  await syncDir(dirname(path));
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { access, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { entriesPath, tilePath } from '../tlog/tile.js';
@@ -88,7 +88,7 @@ export class FsLogStorage implements LogStorage {
     this.unsynced.push(path);
     if (t.width < 256) this.partialDirs.add(dir);
     // Partials from before a restart are not in partialDirs; one stat per 256 entries finds them.
-    else if (this.partialDirs.delete(`${path}.p`) || existsSync(`${path}.p`)) this.obsoletePartials.push(`${path}.p`);
+    else if (this.partialDirs.delete(`${path}.p`) || (await exists(`${path}.p`))) this.obsoletePartials.push(`${path}.p`);
   }
 
   readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null> {
@@ -157,5 +157,11 @@ async function flushFiles(root: string, files: readonly string[]): Promise<void>
       }),
     );
   }
-  for (const d of dirs) syncDir(d);
+  for (const d of dirs) await syncDir(d);
 }
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );

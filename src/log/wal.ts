@@ -172,6 +172,6 @@ export class WriteAheadLog {
     this.fh = await open(join(this.dir, segmentName(first)), 'a');
     this.segBytes = 0;
     if (this.segments[this.segments.length - 1] !== first) this.segments.push(first);
-    syncDir(this.dir);
+    await syncDir(this.dir);
   }
 }
