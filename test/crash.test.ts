@@ -330,18 +330,19 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
   }
 
   // Re-sending every acknowledged id returns its acknowledged index and appends nothing.
-  const ackedIds = [...acked.keys()];
-  for (let i = 0; i < ackedIds.length; i += 2000) {
-    const chunk = ackedIds.slice(i, i + 2000);
-    const entries = await appendHttp(
-      srv.url,
-      d.token,
-      chunk.map((id) => sentEvents.get(id) as Event),
-    );
-    entries.forEach((e, k) => {
-      assert.equal(e.index, acked.get(chunk[k] as string), `re-append of ${chunk[k]}`);
-    });
-  }
+  // Sends the events of `ids` again, 2000 a request, and checks each answer.
+  const resend = async (ids: string[], check: (id: string, index: number) => void) => {
+    for (let i = 0; i < ids.length; i += 2000) {
+      const chunk = ids.slice(i, i + 2000);
+      const entries = await appendHttp(
+        srv.url,
+        d.token,
+        chunk.map((id) => sentEvents.get(id) as Event),
+      );
+      for (const [k, e] of entries.entries()) check(chunk[k] as string, e.index);
+    }
+  };
+  await resend([...acked.keys()], (id, index) => assert.equal(index, acked.get(id), `re-append of ${id}`));
   assert.equal(
     (await getJson<Health>(`${srv.url}/healthz`)).size,
     health.size,
@@ -351,19 +352,11 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
   // Ids sent but never acknowledged: stored ones (fine) keep their index; the others append now.
   const unackedIds = [...sentEvents.keys()].filter((id) => !acked.has(id));
   const storedUnacked = unackedIds.filter((id) => where.has(id)).length;
-  for (let i = 0; i < unackedIds.length; i += 2000) {
-    const chunk = unackedIds.slice(i, i + 2000);
-    const entries = await appendHttp(
-      srv.url,
-      d.token,
-      chunk.map((id) => sentEvents.get(id) as Event),
-    );
-    entries.forEach((e, k) => {
-      const stored = where.get(chunk[k] as string);
-      if (stored !== undefined) assert.equal(e.index, stored, `re-append of stored, unacknowledged ${chunk[k]}`);
-      else assert.ok(e.index >= health.size, `new append of ${chunk[k]} got old index ${e.index}`);
-    });
-  }
+  await resend(unackedIds, (id, index) => {
+    const stored = where.get(id);
+    if (stored !== undefined) assert.equal(index, stored, `re-append of stored, unacknowledged ${id}`);
+    else assert.ok(index >= health.size, `new append of ${id} got old index ${index}`);
+  });
   const final = await settle(srv.url);
   assert.equal(final.size, health.size + unackedIds.length - storedUnacked);
 

@@ -10,17 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { normalizeEvent } from '../../src/event/normalize.js';
 import { buildLeaf, nowMicros } from '../../src/event/record.js';
 
-/** A deterministic PRNG (mulberry32), so every run sends the same shapes. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../test/helpers/prng.js';
+
+export { rng };
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 const hex = (r: () => number, n: number) => {

@@ -99,3 +99,18 @@ test('a storage failure on the integrator thread stops the log: waiters are told
   await assert.rejects(s.log.append(batch(10, 1)), (e: { status?: number }) => e.status === 503);
   await s.close();
 });
+
+test('with default options, new data is in a signed checkpoint within a second', async () => {
+  const dir = await fresh();
+  const s = await openStele(dir);
+  try {
+    for (let round = 0; round < 3; round++) {
+      const [last] = (await s.log.append(batch(round * 100, 100))).slice(-1);
+      // waitForCheckpoint rejects after its timeout: here, the one second the design promises.
+      const cp = await s.log.waitForCheckpoint((last as number) + 1, 1000);
+      assert.ok(cp.size >= (last as number) + 1);
+    }
+  } finally {
+    await s.close();
+  }
+});

@@ -29,6 +29,7 @@ import { leafHash } from '../../src/tlog/hash.js';
 import { newVerifier, openNote } from '../../src/tlog/note.js';
 import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../src/tlog/proof.js';
 import { entriesPath, tilePath } from '../../src/tlog/tile.js';
+import { rng } from '../helpers/prng.js';
 
 // This file runs from dist/test/interop/; the Go source is not compiled, so it stays in test/.
 const VERIFIER_SRC = fileURLToPath(new URL('../../../test/interop/verifier/main.go', import.meta.url));
@@ -87,18 +88,6 @@ function freePort(): Promise<number> {
       s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
-}
-
-/** Deterministic PRNG (mulberry32), so a failure reproduces with the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 const uuid = (r: () => number) => {
@@ -289,7 +278,7 @@ describe('interop with golang.org/x/mod (sumdb/note, sumdb/tlog)', { skip: probl
   });
 
   test(`appends ${TOTAL} varied events over HTTP and waits for a checkpoint covering them`, async (t) => {
-    const r = prng(0x5e1e);
+    const r = rng(0x5e1e);
     const t0 = performance.now();
     let highest = -1;
     const ids: string[] = [];
@@ -354,7 +343,7 @@ describe('interop with golang.org/x/mod (sumdb/note, sumdb/tlog)', { skip: probl
   });
 
   test('collects inclusion and consistency proofs from the HTTP API and the CLI', async () => {
-    const r = prng(42);
+    const r = rng(42);
     const sizes = [1, 2, 3, 7, 255, 256, 257, 1000, 65_535, 65_536, 65_537, 65_536 + 256, size - 1, size];
     for (let k = 0; k < 20; k++) sizes.push(1 + Math.floor(r() * size));
     for (const s of sizes) {
