@@ -2,8 +2,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, w
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TokenStore } from './auth/tokens.js';
+import { writeDurably } from './durable.js';
 import { SteleError } from './errors.js';
-import { writeDurably } from './log/durable.js';
 import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from './tlog/note.js';
 
 /**
@@ -58,7 +58,7 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
     return {
       dir,
       origin: cfg.origin,
-      vkey: readFileSync(p.vkey, 'utf8').trim(),
+      vkey: readVerifierKey(dir),
       ...(token ? { token } : {}),
       tokenFile: p.adminToken,
       created: false,
@@ -109,7 +109,7 @@ export function loadDataDir(dir: string): DataDir {
   const p = paths(dir);
   const skey = readFileSync(p.key, 'utf8').trim();
   const signer = newSigner(skey);
-  const vkey = readFileSync(p.vkey, 'utf8').trim();
+  const vkey = readVerifierKey(dir);
   return {
     dir,
     config,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { writeDurably } from '../log/durable.js';
+import { writeDurably } from '../durable.js';
 
 /**
  * Bearer tokens for writers. Only a SHA-256 of each token is stored (a token is 256 random bits,

@@ -1,6 +1,6 @@
 import { getRandomValues } from 'node:crypto';
 import { closeSync, existsSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import { writeDurably } from './durable.js';
+import { writeDurably } from '../durable.js';
 
 /**
  * Event id → log index, so a repeated id returns its first index instead of appending twice.

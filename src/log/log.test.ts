@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { initDataDir, loadDataDir } from '../datadir.js';
+import { writeDurably } from '../durable.js';
 import { openStele } from '../stele.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { openNote, signNote } from '../tlog/note.js';
 import { verifyLog } from '../tlog/verify.js';
-import { writeDurably } from './durable.js';
 import { DirTileSource } from './tile-source.js';
 
 const dirs: string[] = [];
