@@ -89,14 +89,15 @@ export class WriteAheadLog {
    * Opens the WAL, truncates a torn tail, and returns the entries from `from` on.
    * Throws when the WAL does not reach back to `from` or is corrupt before its tail.
    */
-  static async open(dir: string, from: number): Promise<{ wal: WriteAheadLog; first: number; entries: SequencedEntry[] }> {
+  static async open(dir: string, from: number): Promise<{ wal: WriteAheadLog; entries: SequencedEntry[] }> {
     const segments = readdirSync(dir)
       .filter((n) => /^\d{20}\.wal$/.test(n))
       .map((n) => Number(n.slice(0, 20)))
       .sort((a, b) => a - b);
     const entries: SequencedEntry[] = [];
     let next = from;
-    let first = from;
+    /** Whether a segment holding `from` was read (an empty one counts). */
+    let started = false;
     for (let i = 0; i < segments.length; i++) {
       const segFirst = segments[i] as number;
       const segNext = segments[i + 1];
@@ -116,9 +117,9 @@ export class WriteAheadLog {
         await fh.datasync();
         await fh.close();
       }
-      if (entries.length === 0) {
+      if (!started) {
         if (segFirst > from) throw new Error(`write-ahead log starts at entry ${segFirst}, but recovery needs entry ${from}`);
-        first = from;
+        started = true;
         entries.push(...dec.entries.slice(from - segFirst));
         next = segFirst + dec.entries.length;
       } else {
@@ -131,7 +132,7 @@ export class WriteAheadLog {
     if (next < from) throw new Error(`write-ahead log ends at entry ${next}, but recovery needs entries from ${from}`);
     const wal = new WriteAheadLog(dir, next);
     wal.segments = segments;
-    return { wal, first, entries };
+    return { wal, entries };
   }
 
   /** Durably appends entries starting at `first` (which must be the next index). */
