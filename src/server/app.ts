@@ -41,7 +41,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     bodyLimit,
     // A log line per request would be most of the log at 100 batches a second; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    // JSON.parse is iterative in V8, but keep the parsed shapes bounded anyway.
+    // Route schemas check query strings and params, which arrive as text: coerce "5" to 5.
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
 
