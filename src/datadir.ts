@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { TokenStore } from './auth/tokens.js';
 import { writeDurably } from './durable.js';
 import { SteleError } from './errors.js';
+import { generateMasterKey, MASTER_ENV, masterKeyPath } from './keys/master.js';
+import { STARTER_POLICY_YAML } from './policy/policy.js';
 import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from './tlog/note.js';
 
 /**
@@ -12,6 +14,10 @@ import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from 
  *     stele.json        origin and format version
  *     keys/log.key      the log's Ed25519 signing key (signed-note format, mode 0600)
  *     keys/log.vkey     its verifier key, the string auditors configure
+ *     keys/master.key   the master key that wraps data keys (mode 0600; absent with $STELE_MASTER_KEY)
+ *     keys/keystore.db  the data keys (wrapped), their tombstones, and legal holds
+ *     stele.policy.yaml the policy (retention tiers), unless --policy names another file
+ *     index/stele.db    the query store: a cache of the readable entries, rebuilt by "stele reindex"
  *     auth/tokens.json  hashes of the bearer tokens
  *     admin.token       the first admin token in the clear (mode 0600), for the local operator
  *     log/ wal/ state/  the log itself (see FsLogStorage)
@@ -42,7 +48,11 @@ const paths = (dir: string) => ({
   tokens: join(dir, 'auth', 'tokens.json'),
   adminToken: join(dir, 'admin.token'),
   lock: join(dir, 'LOCK'),
+  policy: join(dir, 'stele.policy.yaml'),
 });
+
+/** The policy file a data directory uses unless told otherwise. */
+export const defaultPolicyPath = (dir: string) => paths(resolve(dir)).policy;
 
 export function isDataDir(dir: string): boolean {
   return existsSync(paths(dir).config);
@@ -77,6 +87,9 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
   await writeDurably(p.vkey, `${vkey}\n`);
   const token = await TokenStore.load(p.tokens).create('admin', 'admin');
   await writeDurably(p.adminToken, `${token}\n`, 0o600);
+  // Data keys are wrapped by the master key; with $STELE_MASTER_KEY set, it stays out of the directory.
+  if (!process.env[MASTER_ENV]) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, 0o600);
+  await writeDurably(p.policy, STARTER_POLICY_YAML);
   // The config last: its presence is what marks the directory as initialised.
   await writeDurably(p.config, `${JSON.stringify({ version: 1, origin } satisfies DataDirConfig, null, 2)}\n`);
   return { dir, origin, vkey, token, tokenFile: p.adminToken, created: true };

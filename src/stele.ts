@@ -1,49 +1,157 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DataDir, loadDataDir, lockDataDir } from './datadir.js';
+import { type DataDir, defaultPolicyPath, loadDataDir, lockDataDir } from './datadir.js';
+import { writeDurably } from './durable.js';
+import type { Ingest } from './event/types.js';
+import { IndexThread } from './index/thread.js';
+import { type Appended, appendEvents } from './ingest/append.js';
+import { IngestPool } from './ingest/pool.js';
+import { type ForgetContext, HoldStore } from './keys/forget.js';
+import { KeyStore } from './keys/keystore.js';
+import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from './keys/master.js';
 import { FsLogStorage } from './log/fs-storage.js';
 import { JournalIdIndex } from './log/id-index.js';
 import { Log, type LogOptions } from './log/log.js';
+import { DEFAULT_POLICY, loadPolicyFile, type Policy } from './policy/policy.js';
 
-/** An open Stele: the data directory, its log, and the write lock that keeps it single-writer. */
+export interface SteleOptions extends LogOptions {
+  /** Policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml, else the built-in policy). */
+  policyFile?: string;
+  /** Ingest worker threads (0: prepare events on the calling thread). */
+  ingestWorkers?: number;
+  /** Reports catching the query store up with the log on open: (indexed, total). */
+  onIndexProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * An open Stele: the data directory, its log, key store, policy, ingest pool and query store, and
+ * the write lock that keeps it single-writer. Every operation (routes, CLI) goes through these.
+ */
 export interface Stele extends DataDir {
   log: Log;
+  keys: KeyStore;
+  pool: IngestPool;
+  index: IndexThread;
+  policy: Policy;
+  holds: HoldStore;
+  /** What retention, erasure and holds work on (src/keys/forget.ts); run them through `exclusive`. */
+  forget: ForgetContext;
+  /** Runs forgetting operations one at a time (a scheduled expiry never interleaves with an erasure). */
+  exclusive<T>(op: () => Promise<T>): Promise<T>;
+  /** Appends already-parsed events (the CLI's --local mode, and the log's own stele.* events). */
+  append(inputs: readonly unknown[], ingest: Ingest): Promise<Appended[]>;
   close(): Promise<void>;
 }
 
-/** Opens (and recovers) the log of an initialised data directory, taking its write lock. */
-export async function openStele(dir: string, options: LogOptions = {}): Promise<Stele> {
+export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
+export const keystorePath = (dir: string) => join(dir, 'keys', 'keystore.db');
+
+export function resolvePolicy(dir: string, file = process.env.STELE_POLICY): Policy {
+  if (file) return loadPolicyFile(file);
+  const own = defaultPolicyPath(dir);
+  return existsSync(own) ? loadPolicyFile(own) : DEFAULT_POLICY;
+}
+
+/** Opens (and recovers) an initialised data directory, taking its write lock. */
+export async function openStele(dir: string, options: SteleOptions = {}): Promise<Stele> {
   const dd = loadDataDir(dir);
   const unlock = lockDataDir(dd.dir);
+  const cleanup: (() => unknown)[] = [unlock];
+  const undo = async () => {
+    for (const c of cleanup.reverse()) await c();
+  };
   try {
+    const policy = resolvePolicy(dd.dir, options.policyFile);
+    // A directory made before data keys existed gets its master key on first open.
+    if (!process.env[MASTER_ENV] && !existsSync(masterKeyPath(dd.dir)) && !existsSync(keystorePath(dd.dir))) {
+      await writeDurably(masterKeyPath(dd.dir), `${generateMasterKey()}\n`, 0o600);
+    }
+    const masters = loadMasterKeys(dd.dir);
+    const keys = KeyStore.open(keystorePath(dd.dir), masters);
+    cleanup.push(() => keys.close());
+    const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
+    cleanup.push(() => pool.close());
+    const index = await IndexThread.start({
+      dbPath: indexPath(dd.dir),
+      keystorePath: keystorePath(dd.dir),
+      logDir: join(dd.dir, 'log'),
+      masters,
+      policy,
+    });
+    cleanup.push(() => index.close());
+
+    const { policyFile: _p, ingestWorkers: _w, onIndexProgress, ...logOptions } = options;
     const storage = new FsLogStorage(dd.dir);
     mkdirSync(join(dd.dir, 'state'), { recursive: true });
     const ids = new JournalIdIndex(join(dd.dir, 'state', 'ids.journal'));
-    const log = await Log.open({
+    let log: Log | undefined;
+    log = await Log.open({
       storage,
       ids,
       skey: dd.skey,
       verifier: dd.verifier,
       origin: dd.config.origin,
-      options,
+      options: logOptions,
+      onSequenced: (first, leaves) => index.add(first, leaves, log?.checkpoint.size ?? 0),
     }).catch(async (err: unknown) => {
       ids.close();
       await storage.close();
       throw err;
     });
+    const opened = log;
+    cleanup.push(() => opened.close());
+    await catchUpIndex(opened, index, onIndexProgress);
+
+    const append = (inputs: readonly unknown[], ingest: Ingest) => appendEvents(opened, pool.sealing, inputs, ingest);
+    const holds = new HoldStore(keys.db, keys.subjectPepper);
+    let queue: Promise<unknown> = Promise.resolve();
+
     return {
       ...dd,
-      log,
+      log: opened,
+      keys,
+      pool,
+      index,
+      policy,
+      holds,
+      forget: { keys, holds, index, policy: () => policy, append: (events, ingest) => append(events, ingest) },
+      exclusive<T>(op: () => Promise<T>): Promise<T> {
+        const run = queue.then(op, op);
+        queue = run.catch(() => {});
+        return run;
+      },
+      append,
       async close() {
         try {
-          await log.close();
+          await pool.close();
+          await opened.close();
+          await index.close();
+          keys.close();
         } finally {
           unlock();
         }
       },
     };
   } catch (err) {
-    unlock();
+    await undo();
     throw err;
   }
+}
+
+/** Indexes the entries the query store lacks (after a crash, `stele append --local`, or `stele reindex`). */
+async function catchUpIndex(log: Log, index: IndexThread, progress?: (done: number, total: number) => void): Promise<void> {
+  const size = log.size;
+  let at = await index.upto();
+  if (at > size) throw new Error(`the query store has ${at} entries but the log only ${size}: run "stele reindex"`);
+  const CHUNK = 1024;
+  while (at < size) {
+    const end = Math.min(size, at + CHUNK);
+    const leaves: Buffer[] = [];
+    for (let i = at; i < end; i++) leaves.push(await log.entry(i));
+    index.add(at, leaves, log.checkpoint.size);
+    at = end;
+    progress?.(at, size);
+    if (at % (CHUNK * 64) === 0) await index.upto(); // bounded backlog in the thread's queue
+  }
+  await index.upto();
 }

@@ -11,6 +11,10 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { openEntry } from '../src/index/reader.js';
+import { KeyStore } from '../src/keys/keystore.js';
+import { loadMasterKeys } from '../src/keys/master.js';
+import { keystorePath } from '../src/stele.js';
 import { type Checkpoint, parseCheckpoint } from '../src/tlog/checkpoint.js';
 import { newVerifier, openNote } from '../src/tlog/note.js';
 import { verifyConsistency } from '../src/tlog/proof.js';
@@ -47,18 +51,27 @@ interface Health {
   checkpoint_size: number;
 }
 
-/** The event id of every entry of the published tree of `size`, read from the C2SP entry bundles. */
-async function idsInLog(url: string, size: number): Promise<string[]> {
+/**
+ * The event id of every entry of the published tree of `size`, read from the C2SP entry bundles
+ * and opened with the directory's own key store (so the data keys survived the crashes too).
+ */
+async function idsInLog(url: string, size: number, dir: string): Promise<string[]> {
+  const keys = KeyStore.open(keystorePath(dir), loadMasterKeys(dir), { readonly: true });
+  try {
+    return await readIds(url, size, keys);
+  } finally {
+    keys.close();
+  }
+}
+
+async function readIds(url: string, size: number, keys: KeyStore): Promise<string[]> {
   const ids: string[] = [];
   for (let b = 0; b * 256 < size; b++) {
     const width = tileWidth(0, b, size);
     const path = entriesPath(b, width);
     const data = await getBytes(`${url}/log/${path}`);
     assert.ok(data, `${path} is missing from the server`);
-    for (const leaf of decodeBundle(data, width)) {
-      const rec = JSON.parse(leaf.toString('utf8')) as { event?: { id?: string } };
-      ids.push(rec.event?.id ?? '');
-    }
+    for (const [k, leaf] of decodeBundle(data, width).entries()) ids.push(openEntry(keys, b * 256 + k, leaf).event.id);
   }
   return ids;
 }
@@ -300,7 +313,7 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
 
   // Every acknowledged id is at its acknowledged index, and no id is in the log twice.
   const health = await settle(srv.url);
-  const ids = await idsInLog(srv.url, health.size);
+  const ids = await idsInLog(srv.url, health.size, d.dir);
   assert.equal(ids.length, health.size);
   const where = new Map<string, number>();
   ids.forEach((id, i) => {
@@ -323,8 +336,8 @@ test(`acknowledged appends survive ${CYCLES} SIGKILLs under ${CLIENTS} concurren
   for (let i = 0; i < sample.length; i += 10) {
     await Promise.all(
       sample.slice(i, i + 10).map(async ([id, index]) => {
-        const e = await getJson<{ record: { event: { id: string } } }>(`${srv.url}/v1/entries/${index}`);
-        assert.equal(e.record.event.id, id, `GET /v1/entries/${index}`);
+        const e = await getJson<{ event: { id: string } }>(`${srv.url}/v1/entries/${index}`, 30_000, d.token);
+        assert.equal(e.event.id, id, `GET /v1/entries/${index}`);
       }),
     );
   }
@@ -402,8 +415,8 @@ test('a torn tail on the newest write-ahead log segment is cut off on restart, l
     assert.equal(h.status, 'ok');
     assert.equal(h.size, acked.size, 'the log size after recovery');
     for (const [id, index] of acked) {
-      const e = await getJson<{ record: { event: { id: string } } }>(`${url}/v1/entries/${index}`);
-      assert.equal(e.record.event.id, id, `entry ${index} after recovery`);
+      const e = await getJson<{ event: { id: string } }>(`${url}/v1/entries/${index}`, 30_000, d.token);
+      assert.equal(e.event.id, id, `entry ${index} after recovery`);
     }
     const again = await appendHttp(
       url,

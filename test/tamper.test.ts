@@ -304,7 +304,10 @@ describe("stele verify --dir on a tampered copy of the stopped server's director
   const rewriteEntryAndTile = (log: string) => {
     const bp = join(log, 'tile/entries/000');
     const entries = decodeBundle(readFileSync(bp));
-    const altered = Buffer.from((entries[100] as Buffer).toString('utf8').replace('"outcome":"success"', '"outcome":"failure"'));
+    // A different ciphertext in a still well-formed, canonical sealed record.
+    const text = (entries[100] as Buffer).toString('utf8');
+    const at = text.indexOf('"sealed":"') + 20;
+    const altered = Buffer.from(text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1));
     assert.notDeepEqual(altered, entries[100]);
     entries[100] = altered;
     writeFileSync(bp, encodeBundle(entries));

@@ -14,6 +14,13 @@ export function resolveToken(opts: { token?: string; dir?: string }): string | u
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
+/** --url and the token every API command needs. */
+export function apiTarget(opts: { url?: string; token?: string; dir?: string }): { url: string; token: string } {
+  const token = resolveToken(opts);
+  if (!token) throw new SteleError('no_token', 'no token: pass --token, set STELE_TOKEN, or point --dir at the data directory');
+  return { url: opts.url ?? defaultUrl(), token };
+}
+
 /** Calls the Stele API and returns the JSON answer, turning an error answer into a SteleError. */
 export async function api<T>(base: string, path: string, init: RequestInit & { token?: string } = {}): Promise<T> {
   const headers = new Headers(init.headers);
@@ -32,8 +39,9 @@ export async function api<T>(base: string, path: string, init: RequestInit & { t
     body = undefined;
   }
   if (!res.ok) {
-    const e = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new SteleError(e?.code ?? 'http_error', `${res.status}: ${e?.message ?? text}`, res.status);
+    const e = (body as { error?: { code?: string; message?: string } & Record<string, unknown> } | undefined)?.error;
+    const { code, message, ...detail } = e ?? {};
+    throw new SteleError(code ?? 'http_error', `${res.status}: ${message ?? text}`, res.status, detail);
   }
   return body as T;
 }

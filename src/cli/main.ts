@@ -4,10 +4,16 @@ import { Command, Option } from 'commander';
 import { SteleError } from '../errors.js';
 import { appendCommand } from './commands/append.js';
 import { checkpointCommand } from './commands/checkpoint.js';
+import { exportCommand } from './commands/export.js';
+import { eraseCommand, holdAddCommand, holdListCommand, holdReleaseCommand, retentionRunCommand } from './commands/forget.js';
 import { initCommand } from './commands/init.js';
+import { reindexCommand, rotateCommand } from './commands/keys-admin.js';
+import { policyCheckCommand } from './commands/policy.js';
 import { proveCommand } from './commands/prove.js';
+import { searchCommand } from './commands/search.js';
 import { serveCommand } from './commands/serve.js';
 import { verifyCommand } from './commands/verify.js';
+import { verifyBundleCommand } from './commands/verify-bundle.js';
 
 const program = new Command('stele')
   .description('Stele: a tamper-evident audit log (RFC 6962 Merkle log in the C2SP formats)')
@@ -35,6 +41,7 @@ program
   .option('--body-limit <bytes>', 'largest request body', String(16 * 1024 * 1024))
   .option('--ingest-workers <n>', 'threads that parse and encode events (default: cores - 1, at least 1; 0: main thread)')
   .option('--log-level <level>', 'server log level', 'info')
+  .option('--policy <file>', "policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml)")
   .action(serveCommand);
 
 program
@@ -80,6 +87,103 @@ program
   .addOption(urlOption())
   .option('--vkey <key>', 'verifier key')
   .action(proveCommand);
+
+const apiOptions = (c: Command) =>
+  c
+    .addOption(urlOption())
+    .option('--token <token>', "admin bearer token (default: $STELE_TOKEN or the data directory's admin.token)")
+    .addOption(dirOption())
+    .option('--json', 'print JSON');
+
+apiOptions(
+  program
+    .command('search')
+    .description('search events: stele search actor:alice action:emacs.package.* since:7d "init.el"')
+    .argument('[query...]', 'the query (fields, * wildcards, "full text", since:/until:, AND, OR, -negation); none: everything')
+    .option('--limit <n>', 'most hits to show', '50')
+    .option('--all', 'page through every hit')
+    .option('--cursor <index>', 'continue after this entry (printed as "more: --cursor N")')
+    .option('--order <order>', 'desc (newest first) or asc', 'desc')
+    .option('--count', 'also print how many entries match'),
+).action(searchCommand);
+
+apiOptions(
+  program
+    .command('export')
+    .description('export the events a query matches as JSON Lines, CSV, or an evidence bundle (streamed)')
+    .argument('[query...]', 'the query, as for search; none: everything')
+    .option('--format <format>', 'jsonl, csv or bundle', 'jsonl')
+    .option('--order <order>', 'asc (oldest first) or desc', 'asc')
+    .option('--output <file>', 'write to a file (default: standard output)'),
+).action(exportCommand);
+
+program
+  .command('verify-bundle')
+  .description('verify an evidence bundle offline: checkpoint signature, every entry, proof, event and message key')
+  .argument('<file>', 'the .stele-bundle.jsonl file (- reads standard input)')
+  .option('--vkey <key>', "the log's verifier key to trust (default: the bundle's own key, with a warning)")
+  .option('--json', 'print the result as JSON')
+  .action(verifyBundleCommand);
+
+const retention = program.command('retention').description('retention tiers (stele.policy.yaml)');
+apiOptions(
+  retention.command('run').description('expire now: destroy the data keys of expired (tier, day) pairs not under a legal hold'),
+).action(retentionRunCommand);
+
+const hold = program.command('hold').description('legal holds: they block expiry and erasure');
+apiOptions(
+  hold
+    .command('add')
+    .description('place a legal hold on a tier, actor, subject and/or time range')
+    .requiredOption('--reason <text>', 'why (recorded in the log)')
+    .option('--tier <tier>', 'retention tier')
+    .option('--actor <id>', 'actor id')
+    .option('--subject <subject>', 'data subject')
+    .option('--since <time>', 'from this receipt time (RFC 3339 or YYYY-MM-DD)')
+    .option('--until <time>', 'until this receipt time (exclusive)'),
+).action(holdAddCommand);
+apiOptions(hold.command('list').description('list legal holds').option('--all', 'include released holds')).action(
+  holdListCommand,
+);
+apiOptions(
+  hold
+    .command('release')
+    .description('release a legal hold')
+    .argument('<id>', 'hold id')
+    .requiredOption('--reason <text>', 'why (recorded in the log)'),
+).action(holdReleaseCommand);
+
+apiOptions(
+  program
+    .command('erase')
+    .description('right to erasure: destroy the data keys of every event about a subject (proofs keep verifying)')
+    .requiredOption('--subject <subject>', 'the data subject (the events\' "subject" field)')
+    .requiredOption('--reason <text>', 'why (recorded in the log)'),
+).action(eraseCommand);
+
+program
+  .command('reindex')
+  .description('rebuild the query store from the log and the key store (stop the server first)')
+  .addOption(dirOption())
+  .option('--json', 'print JSON')
+  .action(reindexCommand);
+
+program
+  .command('master-key')
+  .description('the master key that wraps the data keys')
+  .command('rotate')
+  .description('re-wrap every data key under a new master key; the log is untouched (stop the server first)')
+  .addOption(dirOption())
+  .option('--json', 'print JSON')
+  .action(rotateCommand);
+
+const policy = program.command('policy').description('the policy file (stele.policy.yaml)');
+policy
+  .command('check')
+  .description('validate a policy file and list every problem as file:line:column (for CI)')
+  .argument('[file]', 'policy file (default: $STELE_POLICY or ./stele.policy.yaml)')
+  .option('--json', 'print the result as JSON')
+  .action(policyCheckCommand);
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof SteleError) console.error(`stele: ${err.message}`);

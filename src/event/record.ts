@@ -123,8 +123,9 @@ export function nowMicros(): bigint {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-function tooLarge(n: number): SteleError {
-  return new SteleError('too_large', `event is ${n} bytes as a leaf; the limit is ${MAX_LEAF_BYTES} bytes`, 413);
+function tooLarge(n: number, sealed = false): SteleError {
+  const as = sealed ? 'a sealed leaf (encrypted and base64-encoded)' : 'a leaf';
+  return new SteleError('too_large', `event is ${n} bytes as ${as}; the limit is ${MAX_LEAF_BYTES} bytes`, 413);
 }
 
 /**
@@ -162,6 +163,46 @@ function leafSuffix(ingest: Ingest, received: bigint): Buffer {
 export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
   const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, leafSuffix(ingest, receivedMicros));
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
+  return bytes;
+}
+
+let lastAad: { method: string; principal: string; received: string; key: string; bytes: Buffer } | null = null;
+
+/**
+ * What a sealed leaf's AEAD binds besides the event: the canonical JSON of the leaf's other fields,
+ * `{"ingest":…,"key":…,"received":…,"v":1}`, so ciphertext cannot be moved to another leaf.
+ */
+export function sealedAad(ingest: Ingest, key: string, received: string): Buffer {
+  const a = lastAad;
+  if (a && a.key === key && a.received === received && a.method === ingest.method && a.principal === ingest.principal) {
+    return a.bytes;
+  }
+  const bytes = canonicalBytes({ ingest: { method: ingest.method, principal: ingest.principal }, key, received, v: 1 });
+  lastAad = { method: ingest.method, principal: ingest.principal, received, key, bytes };
+  return bytes;
+}
+
+/**
+ * encodeLeaf of a sealed record: `seal` encrypts the canonical event bytes under the data key
+ * `key` names, bound to `sealedAad`.
+ */
+export function buildSealedLeaf(
+  event: Event,
+  ingest: Ingest,
+  receivedMicros: bigint,
+  key: string,
+  seal: (plaintext: Buffer, aad: Buffer) => Buffer,
+): Buffer {
+  const received = formatMicros(receivedMicros);
+  const sealed = seal(canonicalBytes(event), sealedAad(ingest, key, received)).toString('base64');
+  const bytes = canonicalBytes({
+    ingest: { method: ingest.method, principal: ingest.principal },
+    key,
+    received,
+    sealed,
+    v: 1,
+  });
+  if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length, true);
   return bytes;
 }
 

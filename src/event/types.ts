@@ -50,9 +50,8 @@ export interface LeafRecord {
   /** Server receipt time, RFC 3339 UTC with exactly 6 fractional digits (see `formatMicros`). */
   received: string;
   ingest: Ingest;
-  /** The plain event; present when the retention tier is not encrypted (for now, always). */
+  /** The plain event; present when the retention tier is not encrypted. */
   event?: Event;
-  // Encrypted tiers (a later issue) store `key` + `sealed` instead of `event`.
   /** Id of the data key that sealed the event; absent when the tier is not encrypted. */
   key?: string;
   /** base64 AEAD ciphertext of the canonical event; replaces `event` when the tier is encrypted. */

@@ -5,6 +5,7 @@ import type { SequencedEntry } from '../log/storage.js';
 import type { BodyKind } from './body.js';
 import type { IngestPool } from './pool.js';
 import { prepareEvents } from './prepare.js';
+import type { Sealing } from './sealing.js';
 
 export interface Appended {
   id: string;
@@ -12,12 +13,12 @@ export interface Appended {
 }
 
 /**
- * The append operation, behind `stele append --local` (parsed events) and `POST /v1/events`
+ * The append operation, behind `stele append --local` and self-audit events (parsed events) and `POST /v1/events`
  * (request bytes, prepared on the ingest pool). Validation is all or nothing and happens before
  * anything is written; each resolves once every entry is durable, with indices in input order.
  */
-export function appendEvents(log: Log, inputs: readonly unknown[], ingest: Ingest): Promise<Appended[]> {
-  return sequence(log, prepareEvents(inputs, ingest, nowMicros()));
+export async function appendEvents(log: Log, sealing: Sealing, inputs: readonly unknown[], ingest: Ingest): Promise<Appended[]> {
+  return sequence(log, await prepareEvents(inputs, ingest, nowMicros(), sealing));
 }
 
 export async function appendBody(

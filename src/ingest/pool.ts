@@ -1,11 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
 import type { Ingest } from '../event/types.js';
+import type { KeyStore } from '../keys/keystore.js';
 import { unpack } from '../log/packed.js';
 import type { SequencedEntry } from '../log/storage.js';
+import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
 import { prepareBody } from './prepare.js';
-import type { PrepareReply, PrepareRequest } from './worker.js';
+import { Sealing } from './sealing.js';
+import type { FromWorker, IngestWorkerData, ToWorker } from './worker.js';
 
 const INLINE_BYTES = 4096;
 
@@ -21,23 +24,42 @@ interface Slot {
 }
 
 /**
- * Parsing, validating and encoding events is most of ingest's CPU time; this spreads it over
- * worker threads so the main thread only moves bytes, sequences and answers. With `size` 0 the
- * work runs inline (tests, and machines with one core).
+ * Parsing, validating, encoding and sealing events is most of ingest's CPU time; this spreads it
+ * over worker threads so the main thread only moves bytes, sequences and answers. Data keys come
+ * from the key store on this thread (workers ask for a slot's key the first time they need it).
+ * With `size` 0 the work runs inline (tests, `stele append --local`, one-core machines).
  */
 export class IngestPool {
   private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private closed = false;
+  /** Seals inline work and self-events; answers key requests from workers. */
+  readonly sealing: Sealing;
 
-  constructor(size: number) {
+  constructor(
+    size: number,
+    private policy: Policy,
+    private readonly keys: KeyStore,
+  ) {
+    this.sealing = new Sealing(policy, keys.subjectPepper, (reqs) => keys.slots(reqs));
+    keys.onDestroyed((ids) => {
+      this.sealing.forget(ids);
+      this.broadcast({ type: 'forget', ids });
+    });
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  /** Applies a newly loaded policy to every thread (events already prepared keep their tiers). */
+  setPolicy(policy: Policy): void {
+    this.policy = policy;
+    this.sealing.setPolicy(policy);
+    this.broadcast({ type: 'policy', policy });
   }
 
   async prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
-    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, ingest, received);
+    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, ingest, received, this.sealing);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = ++this.seq;
@@ -45,7 +67,7 @@ export class IngestPool {
     try {
       return await new Promise<SequencedEntry[]>((resolve, reject) => {
         this.pending.set(seq, { slot, resolve, reject });
-        const msg: PrepareRequest = { seq, body, kind, ingest, received };
+        const msg: ToWorker = { type: 'prepare', seq, body, kind, ingest, received };
         slot.worker.postMessage(msg);
       });
     } finally {
@@ -58,10 +80,25 @@ export class IngestPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
+  private broadcast(msg: ToWorker): void {
+    for (const s of this.slots) s.worker.postMessage(msg);
+  }
+
   private spawn(): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const workerData: IngestWorkerData = { policy: this.policy, pepper: this.keys.subjectPepper };
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
     const slot: Slot = { worker, busy: 0 };
-    worker.on('message', (r: PrepareReply) => {
+    worker.on('message', (r: FromWorker) => {
+      if (r.type === 'keys') {
+        let reply: ToWorker;
+        try {
+          reply = { type: 'keys', seq: r.seq, keys: this.keys.slots(r.reqs) };
+        } catch (err) {
+          reply = { type: 'keys', seq: r.seq, error: `the key store failed: ${(err as Error).message}` };
+        }
+        worker.postMessage(reply);
+        return;
+      }
       const p = this.pending.get(r.seq);
       if (!p) return;
       this.pending.delete(r.seq);

@@ -1,32 +1,79 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
 import type { Ingest } from '../event/types.js';
+import type { SlotKey } from '../keys/keystore.js';
 import { type Packed, pack, transferList } from '../log/packed.js';
+import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
 import { prepareBody } from './prepare.js';
+import { Sealing, type SlotRequest } from './sealing.js';
 
-/** An ingest worker: request body bytes in, leaves out (see IngestPool). */
-export interface PrepareRequest {
-  seq: number;
-  body: Uint8Array;
-  kind: BodyKind;
-  ingest: Ingest;
-  received: bigint;
+/** What an ingest worker starts with (see IngestPool). */
+export interface IngestWorkerData {
+  policy: Policy;
+  pepper: Uint8Array;
 }
 
-export type PrepareReply =
-  | { seq: number; ok: true; ids: string[]; leaves: Packed }
-  | { seq: number; ok: false; code: string; message: string; status: number };
+/** Main thread → worker. */
+export type ToWorker =
+  | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; ingest: Ingest; received: bigint }
+  | { type: 'keys'; seq: number; keys: SlotKey[] }
+  | { type: 'keys'; seq: number; error: string }
+  | { type: 'forget'; ids: string[] }
+  | { type: 'policy'; policy: Policy };
 
-parentPort?.on('message', (m: PrepareRequest) => {
+/** Worker → main thread: a request's leaves or error, or the data keys it needs first. */
+export type FromWorker =
+  | { type: 'done'; seq: number; ok: true; ids: string[]; leaves: Packed }
+  | { type: 'done'; seq: number; ok: false; code: string; message: string; status: number }
+  | { type: 'keys'; seq: number; reqs: SlotRequest[] };
+
+const data = workerData as IngestWorkerData;
+const port = parentPort;
+const waiting = new Map<number, { resolve: (keys: SlotKey[]) => void; reject: (e: Error) => void }>();
+let keySeq = 0;
+
+const sealing = new Sealing(
+  data.policy,
+  Buffer.from(data.pepper),
+  (reqs) =>
+    new Promise<SlotKey[]>((resolve, reject) => {
+      const seq = ++keySeq;
+      waiting.set(seq, { resolve, reject });
+      port?.postMessage({ type: 'keys', seq, reqs } satisfies FromWorker);
+    }),
+);
+
+async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void> {
   try {
-    const entries = prepareBody(m.body, m.kind, m.ingest, m.received);
+    const entries = await prepareBody(m.body, m.kind, m.ingest, m.received, sealing);
     const leaves = pack(entries.map((e) => e.leaf));
-    const reply: PrepareReply = { seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves };
-    parentPort?.postMessage(reply, transferList(leaves));
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves };
+    port?.postMessage(reply, transferList(leaves));
   } catch (err) {
     const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
-    const reply: PrepareReply = { seq: m.seq, ok: false, code: e.code, message: e.message, status: e.status };
-    parentPort?.postMessage(reply);
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: false, code: e.code, message: e.message, status: e.status };
+    port?.postMessage(reply);
+  }
+}
+
+port?.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'prepare':
+      void prepare(m);
+      break;
+    case 'keys': {
+      const w = waiting.get(m.seq);
+      waiting.delete(m.seq);
+      if ('error' in m) w?.reject(new SteleError('key_store', m.error, 503));
+      else w?.resolve(m.keys.map((k) => ({ id: k.id, key: Buffer.from(k.key) })));
+      break;
+    }
+    case 'forget':
+      sealing.forget(m.ids);
+      break;
+    case 'policy':
+      sealing.setPolicy(m.policy);
+      break;
   }
 });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { initDataDir, loadDataDir } from '../datadir.js';
 import { writeDurably } from '../durable.js';
+import { buildLeaf } from '../event/record.js';
+import type { Event } from '../event/types.js';
 import { openStele } from '../stele.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { openNote, signNote } from '../tlog/note.js';
@@ -23,7 +25,20 @@ async function fresh() {
   return dir;
 }
 
-const leaf = (i: number) => ({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, leaf: Buffer.from(`{"n":${i}}`) });
+// Real (plain) leaf records: the query store indexes whatever the log sequences.
+const leaf = (i: number) => {
+  const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+  const event: Event = {
+    id,
+    time: '2026-11-22T10:00:00Z',
+    actor: { id: 'log.test', type: 'service', verified: false },
+    action: 'test.append',
+    source: { kind: 'test' },
+    outcome: 'success',
+    data: { n: i },
+  };
+  return { id, leaf: buildLeaf(event, { principal: 'log.test', method: 'local' }, 1_795_000_000_000_000n) };
+};
 const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => leaf(from + i));
 
 test('appends are acknowledged in order, integrated into a signed checkpoint, and survive a restart', async () => {
@@ -41,7 +56,7 @@ test('appends are acknowledged in order, integrated into a signed checkpoint, an
   assert.equal(s.log.size, 306);
   assert.equal(s.log.checkpoint.note, cp.note);
   assert.deepEqual(await s.log.append([leaf(7)]), [7], 'ids are still known after a restart');
-  assert.equal((await s.log.entry(305)).toString(), '{"n":305}');
+  assert.deepEqual(await s.log.entry(305), leaf(305).leaf);
   await s.close();
   const dd = loadDataDir(dir);
   await verifyLog(new DirTileSource(join(dir, 'log')), dd.verifier);

@@ -21,6 +21,8 @@ export interface LogParams {
   verifier: Verifier;
   origin: string;
   options?: LogOptions;
+  /** Called with each group commit's entries once durable, before their appends are acknowledged. */
+  onSequenced?: (first: number, leaves: readonly Buffer[]) => void;
 }
 
 /**
@@ -96,11 +98,11 @@ export class Log {
       storage,
       ids,
       end,
-      (first, batch) =>
-        integrator.add(
-          first,
-          batch.map((e) => e.leaf),
-        ),
+      (first, batch) => {
+        const leaves = batch.map((e) => e.leaf);
+        integrator.add(first, leaves);
+        p.onSequenced?.(first, leaves);
+      },
       p.options,
     );
     return new Log(storage, ids, sequencer, integrator, reader, origin);

@@ -1,19 +1,17 @@
-import { availableParallelism } from 'node:os';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Principal } from '../auth/tokens.js';
 import { SteleError } from '../errors.js';
-import { IngestPool } from '../ingest/pool.js';
 import type { Stele } from '../stele.js';
 import { eventRoutes } from './routes/events.js';
+import { forgetRoutes } from './routes/forget.js';
 import { readRoutes } from './routes/read.js';
+import { exportRoutes, searchRoutes } from './routes/search.js';
 import { tlogRoutes } from './routes/tlog.js';
 
 export interface ServerOptions {
   /** Largest request body, bytes. */
   bodyLimit?: number;
-  /** Ingest worker threads (0: prepare events on the main thread). */
-  ingestWorkers?: number;
   logger?: boolean | { level: string };
 }
 
@@ -25,12 +23,18 @@ declare module 'fastify' {
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
-/** One ingest worker per core beyond the main thread's, at least one. */
-export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
-
-/** Sends the one error shape every 4xx/5xx has: `{"error": {"code", "message"}}`. */
-export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
+/** Sends the one error shape every 4xx/5xx has: `{"error": {"code", "message", ...detail}}`. */
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  detail?: Record<string, unknown>,
+): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/json; charset=utf-8')
+    .send({ error: { ...detail, code, message } });
 }
 
 /** The HTTP API over an open Stele. Routes stay thin: parse, call one operation, format. */
@@ -53,7 +57,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   );
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof SteleError) return sendError(reply, err.status, err.code, err.message);
+    if (err instanceof SteleError) return sendError(reply, err.status, err.code, err.message, err.detail);
     if (err.validation) return sendError(reply, 400, 'bad_request', `${err.validationContext ?? 'request'} ${err.message}`);
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -84,10 +88,11 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     },
   });
 
-  const pool = new IngestPool(opts.ingestWorkers ?? defaultIngestWorkers());
-  app.addHook('onClose', () => pool.close());
-  await app.register(eventRoutes(stele, pool));
+  await app.register(eventRoutes(stele));
   await app.register(readRoutes(stele));
+  await app.register(searchRoutes(stele));
+  await app.register(exportRoutes(stele));
+  await app.register(forgetRoutes(stele));
   await app.register(tlogRoutes(stele));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SteleError } from '../errors.js';
+import type { Requester } from '../keys/self-event.js';
 import type { Stele } from '../stele.js';
 
 /** A preHandler that admits a request only with a valid bearer token, and records who sent it. */
@@ -22,4 +23,21 @@ export function requireToken(stele: Stele) {
     }
     req.principal = principal;
   };
+}
+
+/** requireToken, and the token must have the admin role (decrypted reads, search, export, forgetting). */
+export function requireAdmin(stele: Stele) {
+  const token = requireToken(stele);
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    await token(req, reply);
+    if (req.principal?.role !== 'admin') {
+      throw new SteleError('forbidden', `token "${req.principal?.name}" may only append; this needs an admin token`, 403);
+    }
+  };
+}
+
+/** The requester of an operation, for the stele.* event it appends. */
+export function requester(req: FastifyRequest): Requester {
+  const p = req.principal as NonNullable<FastifyRequest['principal']>;
+  return { ingest: { principal: p.name, method: 'apikey' }, type: 'service' };
 }

@@ -285,9 +285,10 @@ export async function appendHttp(
   return (JSON.parse(text) as { entries: Appended[] }).entries;
 }
 
-/** GET a JSON document; rejects with HttpError on an error answer. */
-export async function getJson<T>(url: string, timeoutMs = 30_000): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+/** GET a JSON document (with a bearer token if given); rejects with HttpError on an error answer. */
+export async function getJson<T>(url: string, timeoutMs = 30_000, token?: string): Promise<T> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   if (!res.ok) throw new HttpError(res.status, text);
   return JSON.parse(text) as T;

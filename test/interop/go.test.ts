@@ -236,6 +236,13 @@ describe('interop with golang.org/x/mod (sumdb/note, sumdb/tlog)', { skip: probl
     vkey = created.vkey;
     token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
     assert.equal(created.token, token);
+    // Most events are sealed (the default); bulk.* stays in the clear, so the log mixes both kinds
+    // of leaf and one plain leaf can be made exactly 65,535 bytes (base64 moves in steps of 4).
+    writeFileSync(
+      join(dataDir, 'stele.policy.yaml'),
+      'version: 1\nretention:\n  default: sealed\n  tiers:\n    - name: plain\n      keep: forever\n      encrypt: false\n' +
+        '      match:\n        actions: ["bulk.*"]\n    - name: sealed\n      keep: forever\n',
+    );
 
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;

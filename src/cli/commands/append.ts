@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { defaultDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
-import { type Appended, appendEvents } from '../../ingest/append.js';
+import type { Appended } from '../../ingest/append.js';
 import { openStele } from '../../stele.js';
 import { api, defaultUrl, resolveToken } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
@@ -35,7 +35,7 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
     const stele = await openStele(opts.dir ?? defaultDir());
     try {
       for (let i = 0; i < events.length; i += batch) {
-        const done = await appendEvents(stele.log, events.slice(i, i + batch), {
+        const done = await stele.append(events.slice(i, i + batch), {
           principal: `local:${userInfo().username}`,
           method: 'local',
         });

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { appendBody } from '../../ingest/append.js';
-import type { IngestPool } from '../../ingest/pool.js';
 import type { Stele } from '../../stele.js';
 import { requireToken } from '../auth.js';
 
@@ -18,7 +17,7 @@ const entry = {
   },
 } as const;
 
-export const eventRoutes = (stele: Stele, pool: IngestPool) => async (app: FastifyInstance) => {
+export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.post<{ Querystring: { wait?: 'checkpoint' } }>(
     '/v1/events',
     {
@@ -51,7 +50,7 @@ export const eventRoutes = (stele: Stele, pool: IngestPool) => async (app: Fasti
     async (req) => {
       const principal = req.principal as NonNullable<typeof req.principal>;
       const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
-      const entries = await appendBody(stele.log, pool, req.body as Buffer, kind, {
+      const entries = await appendBody(stele.log, stele.pool, req.body as Buffer, kind, {
         principal: principal.name,
         method: 'apikey',
       });

@@ -1,0 +1,92 @@
+import { SteleError } from '../../errors.js';
+import { api, apiTarget } from '../client.js';
+
+interface Target {
+  url?: string;
+  token?: string;
+  dir?: string;
+  json?: boolean;
+}
+
+const out = (v: unknown): void => {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+};
+
+function post<T>(opts: Target, path: string, body?: unknown): Promise<T> {
+  const { url, token } = apiTarget(opts);
+  return api<T>(url, path, {
+    method: 'POST',
+    token,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+}
+
+export async function retentionRunCommand(opts: Target): Promise<void> {
+  const r = await post<{
+    event: number;
+    expiredKeys: number;
+    entries: number;
+    held: unknown[];
+    expired: { tier: string; day: string }[];
+  }>(opts, '/v1/retention/run');
+  if (opts.json) return out(r);
+  console.log(
+    `expired ${r.expiredKeys} data keys (${r.expired.map((e) => `${e.tier} ${e.day}`).join(', ') || 'none due'}); ` +
+      `${r.entries} entries left the index; ${r.held.length} keys kept by legal holds; recorded as entry ${r.event}`,
+  );
+}
+
+export interface HoldAddOptions extends Target {
+  reason: string;
+  tier?: string;
+  actor?: string;
+  subject?: string;
+  since?: string;
+  until?: string;
+}
+
+export async function holdAddCommand(opts: HoldAddOptions): Promise<void> {
+  const body: Record<string, string> = { reason: opts.reason };
+  for (const k of ['tier', 'actor', 'subject', 'since', 'until'] as const) {
+    const v = opts[k];
+    if (v !== undefined) body[k] = v;
+  }
+  const h = await post<{ id: string; event: number }>(opts, '/v1/holds', body);
+  if (opts.json) return out(h);
+  console.log(`legal hold ${h.id} placed (entry ${h.event})`);
+}
+
+export async function holdListCommand(opts: Target & { all?: boolean }): Promise<void> {
+  const { url, token } = apiTarget(opts);
+  const r = await api<{ holds: Record<string, unknown>[] }>(url, `/v1/holds${opts.all ? '?all=true' : ''}`, { token });
+  if (opts.json) return out(r.holds);
+  if (r.holds.length === 0) return console.log('no legal holds');
+  for (const h of r.holds) {
+    const what = ['tier', 'actor', 'subject', 'since', 'until']
+      .filter((k) => h[k] !== null && h[k] !== undefined)
+      .map((k) => `${k}=${k === 'since' || k === 'until' ? new Date(Number(h[k]) / 1000).toISOString() : h[k]}`)
+      .join(' ');
+    const state = h.released ? `released ${h.released} by ${h.released_by}` : 'active';
+    console.log(`${h.id}  ${what}  "${h.reason}"  by ${h.created_by} ${h.created}  ${state}`);
+  }
+}
+
+export async function holdReleaseCommand(id: string, opts: Target & { reason: string }): Promise<void> {
+  const h = await post<{ id: string; event: number }>(opts, `/v1/holds/${encodeURIComponent(id)}/release`, {
+    reason: opts.reason,
+  });
+  if (opts.json) return out(h);
+  console.log(`legal hold ${h.id} released (entry ${h.event})`);
+}
+
+export async function eraseCommand(opts: Target & { subject: string; reason: string }): Promise<void> {
+  if (!opts.subject) throw new SteleError('bad_option', '--subject is required');
+  const r = await post<{ event: number; keys: number; entries: number }>(opts, '/v1/erasures', {
+    subject: opts.subject,
+    reason: opts.reason,
+  });
+  if (opts.json) return out(r);
+  console.log(
+    `erased: ${r.entries} indexed entries under ${r.keys} data keys can no longer be read; recorded as entry ${r.event}`,
+  );
+}

@@ -1,0 +1,54 @@
+import { existsSync, rmSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { defaultDir, lockDataDir } from '../../datadir.js';
+import { rotateMasterKey } from '../../keys/rotate.js';
+import { indexPath, keystorePath, openStele } from '../../stele.js';
+
+/** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
+export async function reindexCommand(opts: { dir?: string; json?: boolean }): Promise<void> {
+  const d = opts.dir ?? defaultDir();
+  const unlock = lockDataDir(d); // refuse before deleting anything if a server has the directory
+  unlock();
+  const db = indexPath(d);
+  for (const f of [db, `${db}-wal`, `${db}-shm`]) if (existsSync(f)) rmSync(f);
+  const bar =
+    process.stderr.isTTY && !opts.json
+      ? new SingleBar({ format: 'reindex {bar} {value}/{total} entries  {eta_formatted}' })
+      : null;
+  let started = false;
+  const t0 = performance.now();
+  const stele = await openStele(d, {
+    onIndexProgress: (done, total) => {
+      if (!started) bar?.start(total, 0);
+      started = true;
+      bar?.update(done);
+    },
+  });
+  bar?.stop();
+  const size = stele.log.size;
+  const found = await stele.index.search(
+    { q: '', limit: 1, order: 'desc', nowMs: Date.now(), count: true },
+    stele.log.checkpoint.size,
+  );
+  await stele.index.optimize();
+  await stele.close();
+  const seconds = (performance.now() - t0) / 1000;
+  if (opts.json) console.log(JSON.stringify({ entries: size, indexed: found.total, seconds }));
+  else console.log(`reindexed ${size} entries in ${seconds.toFixed(1)} s: ${found.total} readable (the rest expired or erased)`);
+}
+
+/** `stele master-key rotate`: re-wraps every data key under a new master key (the server must be stopped). */
+export async function rotateCommand(opts: { dir?: string; json?: boolean }): Promise<void> {
+  const d = opts.dir ?? defaultDir();
+  const unlock = lockDataDir(d);
+  try {
+    const r = await rotateMasterKey(d, keystorePath(d));
+    if (opts.json) console.log(JSON.stringify(r));
+    else
+      console.log(
+        `re-wrapped ${r.rewrapped} data keys from master key ${r.from.join(', ') || '-'} to ${r.to}; the new key is in ${r.location}`,
+      );
+  } finally {
+    unlock();
+  }
+}

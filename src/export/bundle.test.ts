@@ -1,0 +1,474 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it, mock } from 'node:test';
+import { verifyBundleCommand } from '../cli/commands/verify-bundle.js';
+import { SteleError } from '../errors.js';
+import { buildLeaf, buildSealedLeaf, decodeLeaf } from '../event/record.js';
+import type { Event, Ingest } from '../event/types.js';
+import { messageKey, seal } from '../keys/seal.js';
+import { formatCheckpoint } from '../tlog/checkpoint.js';
+import { leafHash, merkleRoot } from '../tlog/hash.js';
+import { generateKey, newSigner, signNote } from '../tlog/note.js';
+import { inclusionProof } from '../tlog/proof.js';
+import { formatTlogProof, parseTlogProof } from '../tlog/proof-text.js';
+import { BUNDLE_TYPE, bundleEntry, bundleHeader, bundleTrailer, verifyBundle } from './bundle.js';
+
+// ---- a real log, in memory -------------------------------------------------------------------
+
+const ORIGIN = 'example.com/stele';
+const SIZE = 11;
+const logKey = generateKey(ORIGIN);
+const dataKey = randomBytes(32);
+const ingest: Ingest = { principal: 'ci-bot', method: 'apikey' };
+const KEY_ID = 'k-2026-11-22';
+/** Entries 1, 4, 7 and 10 are sealed; the others plain. */
+const isSealed = (i: number) => i % 3 === 1;
+
+function makeEvent(i: number): Event {
+  return {
+    id: `0190b6a4-5d2c-7b1e-9f3a-${String(i).padStart(12, '0')}`,
+    time: `2026-11-22T10:15:0${i % 10}.000Z`,
+    actor: { id: `user${i}@example.com`, type: 'human', verified: false },
+    action: 'git.commit',
+    source: { kind: 'git', host: 'ci' },
+    resource: { type: 'repo', id: `repo-${i}` },
+    outcome: 'success',
+    data: { n: i, note: 'ünïcødé, "quotes"\nand newlines' },
+  };
+}
+
+const events = Array.from({ length: SIZE }, (_, i) => makeEvent(i));
+const leaves = events.map((e, i) => {
+  const received = 1_795_000_000_000_000n + BigInt(i) * 1000n;
+  return isSealed(i)
+    ? buildSealedLeaf(e, ingest, received, KEY_ID, (pt, aad) => seal(dataKey, pt, aad))
+    : buildLeaf(e, ingest, received);
+});
+const hashes = leaves.map(leafHash);
+
+function signedCheckpoint(size: number, skey = logKey.skey, origin = ORIGIN): string {
+  return signNote(formatCheckpoint({ origin, size, root: merkleRoot(hashes.slice(0, size)), extensions: [] }), [newSigner(skey)]);
+}
+const CHECKPOINT = signedCheckpoint(SIZE);
+
+function sealedBytes(leaf: Buffer): Buffer {
+  return Buffer.from(decodeLeaf(leaf).sealed as string, 'base64');
+}
+
+function entryLine(i: number, checkpoint = CHECKPOINT, size = SIZE): string {
+  const leaf = leaves[i] as Buffer;
+  return bundleEntry({
+    index: i,
+    leaf,
+    event: events[i] as Event,
+    messageKey: isSealed(i) ? messageKey(dataKey, sealedBytes(leaf)) : undefined,
+    proof: inclusionProof(i, size, hashes),
+    checkpoint,
+  });
+}
+
+const EXPORTED = [0, 1, 2, 4, 5, 9, 10];
+
+/** The bundle as lines (without their newlines). */
+function bundleLines(indices = EXPORTED, checkpoint = CHECKPOINT, vkey = logKey.vkey): string[] {
+  const text =
+    bundleHeader({ vkey, checkpoint, query: { q: 'action:git.*' }, created: '2026-11-23T08:00:00Z' }) +
+    indices.map((i) => entryLine(i, checkpoint)).join('') +
+    bundleTrailer(indices.length);
+  assert.ok(text.endsWith('\n'));
+  return text.slice(0, -1).split('\n');
+}
+
+async function* asStream(lines: readonly string[]): AsyncGenerator<string> {
+  for (const l of lines) yield l;
+}
+
+const parse = (line: string | undefined) => JSON.parse(line as string) as Record<string, unknown>;
+const str = (o: unknown) => JSON.stringify(o);
+
+/** Rewrites line n (1-based) of the bundle through `f`. */
+function edit(lines: string[], n: number, f: (o: Record<string, unknown>) => void): string[] {
+  const out = [...lines];
+  const o = parse(out[n - 1]);
+  f(o);
+  out[n - 1] = str(o);
+  return out;
+}
+
+/** Line number of the entry with log index i in the default bundle. */
+const lineOf = (i: number) => EXPORTED.indexOf(i) + 2;
+
+async function rejects(lines: string[], re: RegExp, opts: { vkey?: string } = { vkey: logKey.vkey }): Promise<void> {
+  await assert.rejects(verifyBundle(asStream(lines), opts), (err: unknown) => {
+    assert.ok(err instanceof SteleError, `not a SteleError: ${err}`);
+    assert.equal(err.code, 'bundle_invalid');
+    assert.match(err.message, re);
+    return true;
+  });
+}
+
+// ---- tests -------------------------------------------------------------------------------------
+
+describe('evidence bundle', () => {
+  it('writes one JSON line per part, with a c2sp tlog-proof per entry', () => {
+    const lines = bundleLines();
+    assert.equal(lines.length, EXPORTED.length + 2);
+    const h = parse(lines[0]);
+    assert.deepEqual(Object.keys(h), ['type', 'origin', 'vkey', 'checkpoint', 'size', 'query', 'created']);
+    assert.equal(h.type, BUNDLE_TYPE);
+    assert.equal(h.origin, ORIGIN);
+    assert.equal(h.size, SIZE);
+    assert.equal(h.checkpoint, CHECKPOINT);
+    const plain = parse(lines[lineOf(0) - 1]);
+    assert.deepEqual(Object.keys(plain), ['type', 'index', 'leaf', 'event', 'proof']);
+    const sealed = parse(lines[lineOf(1) - 1]);
+    assert.deepEqual(Object.keys(sealed), ['type', 'index', 'leaf', 'event', 'message_key', 'proof']);
+    assert.deepEqual(sealed.event, events[1]);
+    const p = parseTlogProof(sealed.proof as string);
+    assert.equal(p.index, 1);
+    assert.equal(p.checkpoint, CHECKPOINT);
+    assert.deepEqual(parse(lines.at(-1)), { type: 'end', count: EXPORTED.length });
+  });
+
+  it('refuses to write a header whose checkpoint does not verify with the given key', () => {
+    const other = generateKey(ORIGIN);
+    assert.throws(() => bundleHeader({ vkey: other.vkey, checkpoint: CHECKPOINT, query: null }), /does not verify/);
+  });
+
+  it('verifies a real bundle with the trusted key', async () => {
+    const r = await verifyBundle(asStream(bundleLines()), { vkey: logKey.vkey });
+    assert.deepEqual(r, {
+      origin: ORIGIN,
+      size: SIZE,
+      count: EXPORTED.length,
+      trusted: true,
+      vkey: logKey.vkey,
+      first: 0,
+      last: 10,
+    });
+  });
+
+  it('verifies with the bundle key alone, but says it is not trusted', async () => {
+    const r = await verifyBundle(bundleLines());
+    assert.equal(r.trusted, false);
+    assert.equal(r.count, EXPORTED.length);
+  });
+
+  it('accepts entries newest first, a single entry, and no entries', async () => {
+    const r = await verifyBundle(asStream(bundleLines([10, 7, 3, 1, 0])), { vkey: logKey.vkey });
+    assert.equal(r.count, 5);
+    assert.equal(r.first, 10);
+    assert.equal(r.last, 0);
+    const one = await verifyBundle(asStream(bundleLines([4])), { vkey: logKey.vkey });
+    assert.deepEqual([one.count, one.first, one.last], [1, 4, 4]);
+    const none = await verifyBundle(asStream(bundleLines([])), { vkey: logKey.vkey });
+    assert.equal(none.count, 0);
+    assert.equal('first' in none, false);
+  });
+
+  it('accepts a checkpoint of a tree of one entry (empty proof)', async () => {
+    const cp = signedCheckpoint(1);
+    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), bundleTrailer(1)].map(
+      (l) => l.slice(0, -1),
+    );
+    assert.equal((await verifyBundle(asStream(lines), { vkey: logKey.vkey })).size, 1);
+  });
+
+  it('rejects a changed event of a plain leaf', async () => {
+    const lines = edit(bundleLines(), lineOf(2), (o) => {
+      (o.event as Event).outcome = 'failure';
+    });
+    await rejects(lines, /^line 4 \(entry 2\): the event does not match the leaf's event \(field outcome differs\)$/);
+    const added = edit(bundleLines(), lineOf(0), (o) => {
+      (o.event as Event).reason = 'added later';
+    });
+    await rejects(added, /^line 2 \(entry 0\): the event does not match the leaf's event \(field reason differs\)$/);
+  });
+
+  it('rejects a changed event of a sealed leaf', async () => {
+    const lines = edit(bundleLines(), lineOf(4), (o) => {
+      (o.event as Event).actor.id = 'mallory@example.com';
+      (o.event as Event).data = {};
+    });
+    await rejects(lines, /^line 5 \(entry 4\): the event does not match the leaf's sealed event \(fields actor, data differ\)$/);
+  });
+
+  it('rejects a leaf with a flipped byte', async () => {
+    // A byte inside a string keeps the leaf well-formed: only the proof catches it.
+    const lines = edit(bundleLines(), lineOf(5), (o) => {
+      const leaf = Buffer.from(o.leaf as string, 'base64');
+      const at = leaf.indexOf('ci-bot');
+      leaf[at] = 'd'.charCodeAt(0);
+      o.leaf = leaf.toString('base64');
+    });
+    await rejects(
+      lines,
+      /^line 6 \(entry 5\): the leaf is not proven in the checkpoint's tree: inclusion proof for leaf 5 in tree size 11 leads to root [0-9a-f]{64}, not the expected [0-9a-f]{64}$/,
+    );
+    // Elsewhere it breaks the leaf's JSON or canonical form.
+    const broken = edit(bundleLines(), lineOf(5), (o) => {
+      const leaf = Buffer.from(o.leaf as string, 'base64');
+      leaf[0] = (leaf[0] as number) ^ 0x01;
+      o.leaf = leaf.toString('base64');
+    });
+    await rejects(broken, /^line 6 \(entry 5\): the leaf does not decode: leaf: is not JSON/);
+    // A sealed leaf's ciphertext.
+    const sealed = edit(bundleLines(), lineOf(10), (o) => {
+      const leaf = Buffer.from(o.leaf as string, 'base64');
+      const at = leaf.indexOf('"sealed":"') + 20;
+      leaf[at] = leaf[at] === 0x41 ? 0x42 : 0x41;
+      o.leaf = leaf.toString('base64');
+    });
+    await rejects(sealed, /^line 8 \(entry 10\): the leaf is not proven in the checkpoint's tree/);
+  });
+
+  it('rejects a proof with a flipped hash', async () => {
+    const lines = edit(bundleLines(), lineOf(9), (o) => {
+      const p = parseTlogProof(o.proof as string);
+      const h = p.proof[1] as Buffer;
+      h[7] = (h[7] as number) ^ 0x80;
+      o.proof = formatTlogProof(p);
+    });
+    await rejects(lines, /^line 7 \(entry 9\): the leaf is not proven in the checkpoint's tree: inclusion proof for leaf 9/);
+    const short = edit(bundleLines(), lineOf(9), (o) => {
+      const p = parseTlogProof(o.proof as string);
+      p.proof.pop();
+      o.proof = formatTlogProof(p);
+    });
+    await rejects(short, /^line 7 \(entry 9\): .*must have 3 hashes, got 2$/);
+    const garbled = edit(bundleLines(), lineOf(9), (o) => {
+      o.proof = (o.proof as string).replace('\nindex 9\n', '\nindex 09\n');
+    });
+    await rejects(garbled, /^line 7 \(entry 9\): the proof is malformed: tlog-proof line 2: index must be a decimal number/);
+  });
+
+  it('rejects a wrong index', async () => {
+    // The entry claims another index than its proof.
+    const lines = edit(bundleLines(), lineOf(5), (o) => {
+      o.index = 6;
+    });
+    await rejects(lines, /^line 6 \(entry 6\): the proof is for index 5, not 6$/);
+    // Index and proof index changed together: the proof no longer leads to the root.
+    const both = edit(bundleLines(), lineOf(5), (o) => {
+      o.index = 6;
+      o.proof = (o.proof as string).replace('\nindex 5\n', '\nindex 6\n');
+    });
+    await rejects(both, /^line 6 \(entry 6\): the leaf is not proven in the checkpoint's tree: inclusion proof for leaf 6/);
+    const outside = edit(bundleLines(), lineOf(10), (o) => {
+      o.index = 11;
+    });
+    await rejects(outside, /^line 8 \(entry 11\): index 11 is not in the checkpoint's tree of size 11$/);
+    const negative = edit(bundleLines(), lineOf(0), (o) => {
+      o.index = -1;
+    });
+    await rejects(negative, /^line 2 \(entry\): index must be a non-negative integer$/);
+  });
+
+  it('rejects entries out of order', async () => {
+    const lines = bundleLines();
+    const swapped = [...lines];
+    [swapped[3], swapped[4]] = [swapped[4] as string, swapped[3] as string];
+    await rejects(swapped, /^line 5 \(entry 2\): index 2 after 4: entries must be in strictly increasing order$/);
+    const down = bundleLines([9, 5, 7]);
+    await rejects(down, /^line 4 \(entry 7\): index 7 after 5: entries must be in strictly decreasing order$/);
+  });
+
+  it('rejects a duplicate entry', async () => {
+    const lines = bundleLines();
+    const dup = [...lines.slice(0, 4), lines[3] as string, ...lines.slice(4)];
+    await rejects(dup, /^line 5 \(entry 2\): duplicate entry: index 2 repeats the previous entry$/);
+  });
+
+  it('rejects a checkpoint signed by another key', async () => {
+    const forger = generateKey(ORIGIN);
+    const forged = signedCheckpoint(SIZE, forger.skey);
+    // The real log's vkey in the header (bundleHeader refuses to write that, so edit it in).
+    const lines = edit(bundleLines(), 1, (o) => {
+      o.checkpoint = forged;
+    });
+    await rejects(
+      lines,
+      new RegExp(
+        `^line 1 \\(header\\): the checkpoint does not verify with the trusted key ${ORIGIN}: note has no verifiable signatures`,
+      ),
+    );
+    await rejects(lines, /^line 1 \(header\): the checkpoint does not verify with the bundle's own key/, {});
+    // A forger who also swaps in their own vkey passes only without a trusted key, and is reported untrusted.
+    const selfConsistent = bundleLines(EXPORTED, forged, forger.vkey);
+    assert.equal((await verifyBundle(asStream(selfConsistent))).trusted, false);
+    await rejects(selfConsistent, /^line 1 \(header\): the checkpoint does not verify with the trusted key/);
+  });
+
+  it('rejects a bundle that names another key than the trusted one', async () => {
+    const other = generateKey(ORIGIN);
+    const lines = edit(bundleLines(), 1, (o) => {
+      o.vkey = other.vkey;
+    });
+    await rejects(
+      lines,
+      new RegExp(`^line 1 \\(header\\): the bundle names verifier key ${reEscape(other.vkey)}, not the trusted key`),
+    );
+    await rejects(lines, /^line 1 \(header\): the checkpoint does not verify with the bundle's own key/, {});
+    const malformed = edit(bundleLines(), 1, (o) => {
+      o.vkey = 'not a key';
+    });
+    await rejects(malformed, /^line 1 \(header\): header vkey is not a valid verifier key/);
+    await assert.rejects(verifyBundle(bundleLines(), { vkey: 'nope' }), { code: 'bad_vkey' });
+  });
+
+  it('rejects a proof against another checkpoint than the header', async () => {
+    const older = signedCheckpoint(10);
+    const lines = edit(bundleLines(), lineOf(2), (o) => {
+      o.proof = formatTlogProof({ index: 2, proof: inclusionProof(2, 10, hashes), checkpoint: older });
+    });
+    await rejects(lines, /^line 4 \(entry 2\): the proof's checkpoint is not the header's checkpoint$/);
+  });
+
+  it('rejects a message key of another entry', async () => {
+    const lines = bundleLines();
+    const mk4 = parse(lines[lineOf(4) - 1]).message_key;
+    const swapped = edit(lines, lineOf(1), (o) => {
+      o.message_key = mk4;
+    });
+    await rejects(
+      swapped,
+      /^line 3 \(entry 1\): message_key does not open the leaf's sealed event: the key does not match the commitment in the sealed event$/,
+    );
+    const missing = edit(lines, lineOf(1), (o) => {
+      delete o.message_key;
+    });
+    await rejects(missing, /^line 3 \(entry 1\): the leaf is sealed but the entry has no message_key$/);
+    const onPlain = edit(lines, lineOf(0), (o) => {
+      o.message_key = mk4;
+    });
+    await rejects(onPlain, /^line 2 \(entry 0\): message_key given for a leaf that is not sealed$/);
+    const short = edit(lines, lineOf(1), (o) => {
+      o.message_key = Buffer.alloc(16).toString('base64');
+    });
+    await rejects(short, /^line 3 \(entry 1\): message_key is 16 bytes, want 32$/);
+  });
+
+  it('rejects a truncated bundle', async () => {
+    const lines = bundleLines();
+    await rejects(lines.slice(0, -1), /^line 9: the bundle is truncated: no \{"type":"end"\} trailer after 7 entries$/);
+    const cut = [...lines.slice(0, 4), (lines[4] as string).slice(0, 100)];
+    await rejects(cut, /^line 5: not JSON/);
+    await rejects([], /^line 1: the bundle is empty \(no header\)$/);
+  });
+
+  it('rejects a trailer with the wrong count, and anything after it', async () => {
+    const lines = bundleLines();
+    await rejects(
+      [...lines.slice(0, -1), str({ type: 'end', count: 8 })],
+      /^line 9 \(trailer\): the trailer says 8 entries, but the bundle has 7$/,
+    );
+    const dropped = [...lines.slice(0, 3), ...lines.slice(4)];
+    await rejects(dropped, /^line 8 \(trailer\): the trailer says 7 entries, but the bundle has 6$/);
+    await rejects([...lines, lines[1] as string], /^line 10: content after the end trailer$/);
+    await rejects([...lines, ''], /^line 10: content after the end trailer$/);
+  });
+
+  it('rejects a missing or malformed header', async () => {
+    const lines = bundleLines();
+    await rejects(lines.slice(1), /^line 1 \(header\): the bundle header is missing: the first line is an entry$/);
+    await rejects(
+      edit(lines, 1, (o) => Object.assign(o, { type: 'stele.evidence.v2' })),
+      /^line 1 \(header\): not a Stele evidence bundle/,
+    );
+    await rejects(
+      edit(lines, 1, (o) => Object.assign(o, { origin: 'example.com/other' })),
+      /^line 1 \(header\): header origin "example.com\/other" is not the checkpoint's origin "example.com\/stele"$/,
+    );
+    await rejects(
+      edit(lines, 1, (o) => Object.assign(o, { size: 12 })),
+      /^line 1 \(header\): header size 12 is not the checkpoint's size 11$/,
+    );
+    await rejects(
+      edit(lines, 1, (o) => void delete o.created),
+      /^line 1 \(header\): the header lacks "created"$/,
+    );
+    await rejects(
+      edit(lines, 1, (o) => Object.assign(o, { extra: 1 })),
+      /^line 1 \(header\): unknown header field "extra"$/,
+    );
+    await rejects(['[1]', ...lines.slice(1)], /^line 1 \(header\): not a JSON object$/);
+    await rejects([lines[0] as string, lines[0] as string, ...lines.slice(1)], /^line 2 \(entry\): a second bundle header$/);
+  });
+
+  it('rejects unknown fields and line types', async () => {
+    const lines = bundleLines();
+    await rejects(
+      edit(lines, 2, (o) => Object.assign(o, { note: 'x' })),
+      /^line 2 \(entry\): unknown entry field "note"$/,
+    );
+    await rejects(
+      edit(lines, 2, (o) => Object.assign(o, { type: 'comment' })),
+      /^line 2 \(entry\): unknown line type "comment"$/,
+    );
+    await rejects([...lines.slice(0, 2), '', ...lines.slice(2)], /^line 3: empty line$/);
+  });
+
+  describe('stele verify-bundle', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stele-bundle-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    async function run(file: string, opts: { vkey?: string; json?: boolean }) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const log = mock.method(console, 'log', (s: string) => void out.push(s));
+      const error = mock.method(console, 'error', (s: string) => void err.push(s));
+      try {
+        await verifyBundleCommand(file, opts);
+      } finally {
+        log.mock.restore();
+        error.mock.restore();
+      }
+      return { out, err };
+    }
+
+    it('streams a bundle file and prints the result', async () => {
+      const file = join(dir, 'good.stele-bundle.jsonl');
+      writeFileSync(file, `${bundleLines().join('\n')}\n`);
+      const r = await run(file, { vkey: logKey.vkey });
+      assert.deepEqual(r.out, [`ok: 7 entries (indices 0…10) of ${ORIGIN} proven against checkpoint size 11`]);
+      assert.deepEqual(r.err, []);
+      const j = await run(file, { vkey: logKey.vkey, json: true });
+      assert.deepEqual(JSON.parse(j.out[0] as string), {
+        ok: true,
+        origin: ORIGIN,
+        size: SIZE,
+        count: 7,
+        trusted: true,
+        vkey: logKey.vkey,
+        first: 0,
+        last: 10,
+      });
+    });
+
+    it('warns when the key came from the bundle itself', async () => {
+      const file = join(dir, 'crlf.stele-bundle.jsonl');
+      writeFileSync(file, `${bundleLines().join('\r\n')}\r\n`);
+      const r = await run(file, {});
+      assert.match(r.out[0] as string, /^ok: 7 entries .* \(untrusted key\)$/);
+      assert.match(r.err[0] as string, /warning: no --vkey given/);
+    });
+
+    it('fails with the first problem, or when the file cannot be read', async () => {
+      const file = join(dir, 'bad.stele-bundle.jsonl');
+      writeFileSync(file, `${bundleLines().slice(0, -1).join('\n')}\n`);
+      await assert.rejects(run(file, { vkey: logKey.vkey }), {
+        code: 'bundle_invalid',
+        message: /line 9: the bundle is truncated/,
+      });
+      await assert.rejects(run(join(dir, 'missing'), {}), { code: 'bad_file', message: /cannot read .*missing: no such file/ });
+      await assert.rejects(run(dir, {}), { code: 'bad_file', message: /is a directory/ });
+    });
+  });
+});
+
+function reEscape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,389 @@
+/**
+ * The evidence bundle: a set of log entries with everything an auditor needs to check them
+ * offline, without trusting Stele or its server — only the log's verifier key.
+ *
+ * A bundle is a JSON Lines file (`.stele-bundle.jsonl`), written and read one line at a time, so a
+ * bundle of millions of entries is never held in memory:
+ *
+ *   line 1   {"type":"stele.evidence.v1","origin":…,"vkey":…,"checkpoint":…,"size":…,"query":…,"created":…}
+ *            `checkpoint` is the signed checkpoint note every proof is against; `vkey` the log's
+ *            verifier key (an auditor should pin their own copy instead); `query` says what
+ *            selected the entries and `created` when (both informational, not authenticated).
+ *   entries  {"type":"entry","index":n,"leaf":base64(leaf),"event":{…},"message_key":base64,"proof":"…"}
+ *            `leaf` the exact leaf bytes; `event` the event in clear; `message_key` (sealed leaves
+ *            only) the per-event key of keys/seal.ts that opens this one event and no other;
+ *            `proof` a c2sp.org/tlog-proof for the leaf against the header's checkpoint, so each
+ *            entry can also be checked on its own by any C2SP tool.
+ *   last     {"type":"end","count":N}, so that a truncated bundle is detected.
+ *
+ * Entries are in strictly increasing or strictly decreasing index order (a search may return the
+ * newest first), which also rules out duplicates.
+ */
+import { SteleError } from '../errors.js';
+import { canonicalBytes } from '../event/canonical.js';
+import { decodeLeaf, sealedAad } from '../event/record.js';
+import type { Event, LeafRecord } from '../event/types.js';
+import { openWithMessageKey } from '../keys/seal.js';
+import { decodeBase64Strict } from '../tlog/base64.js';
+import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.js';
+import { leafHash } from '../tlog/hash.js';
+import { newVerifier, openNote, type Verifier } from '../tlog/note.js';
+import { verifyInclusion } from '../tlog/proof.js';
+import { formatTlogProof, parseTlogProof, type TlogProof } from '../tlog/proof-text.js';
+
+export const BUNDLE_TYPE = 'stele.evidence.v1';
+export const BUNDLE_EXTENSION = '.stele-bundle.jsonl';
+/**
+ * Longest line a verifier accepts (in UTF-16 units). An entry line holds a leaf of at most 65,535
+ * bytes in base64, the event in clear (at most as large again, escaped) and a proof: far below this.
+ */
+export const MAX_BUNDLE_LINE = 1 << 20;
+
+const MESSAGE_KEY_BYTES = 32;
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** Origin and size of a checkpoint note after checking its signature with `vkey`. */
+function openCheckpoint(note: string, verifier: Verifier): Checkpoint {
+  return parseCheckpoint(openNote(note, [verifier]).text);
+}
+
+/**
+ * The header line. Origin and size are taken from the checkpoint, whose signature must verify with
+ * `vkey` (an exporter never writes a bundle that cannot verify). `query` is any JSON value
+ * describing what selected the entries; `created` defaults to now.
+ */
+export function bundleHeader(h: { vkey: string; checkpoint: string; query: unknown; created?: string }): string {
+  let cp: Checkpoint;
+  try {
+    cp = openCheckpoint(h.checkpoint, newVerifier(h.vkey));
+  } catch (e) {
+    throw new Error(`bundleHeader: the checkpoint does not verify with ${h.vkey}: ${(e as Error).message}`);
+  }
+  const header = {
+    type: BUNDLE_TYPE,
+    origin: cp.origin,
+    vkey: h.vkey,
+    checkpoint: h.checkpoint,
+    size: cp.size,
+    query: h.query ?? null,
+    created: h.created ?? new Date().toISOString(),
+  };
+  return `${JSON.stringify(header)}\n`;
+}
+
+/**
+ * One entry line: the leaf, its event in clear, for a sealed leaf the event's message key
+ * (seal.ts `messageKey`), and the entry's tlog-proof against `checkpoint` (the header's) from the
+ * inclusion proof `proof` (hashes for `index` in the checkpoint's tree).
+ */
+export function bundleEntry(e: {
+  index: number;
+  leaf: Uint8Array;
+  event: Event;
+  messageKey?: Uint8Array;
+  proof: readonly Uint8Array[];
+  checkpoint: string;
+}): string {
+  const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  const out: Record<string, unknown> = { type: 'entry', index: e.index, leaf: b64(e.leaf), event: e.event };
+  if (e.messageKey !== undefined) {
+    if (e.messageKey.length !== MESSAGE_KEY_BYTES) {
+      throw new RangeError(`bundleEntry: message key is ${e.messageKey.length} bytes, want ${MESSAGE_KEY_BYTES}`);
+    }
+    out.message_key = b64(e.messageKey);
+  }
+  out.proof = formatTlogProof({ index: e.index, proof: e.proof, checkpoint: e.checkpoint });
+  return `${JSON.stringify(out)}\n`;
+}
+
+/** The last line: the number of entry lines, so that a truncated bundle is detected. */
+export function bundleTrailer(count: number): string {
+  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`bundleTrailer: bad count ${count}`);
+  return `${JSON.stringify({ type: 'end', count })}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verifying
+
+export interface BundleReport {
+  origin: string;
+  /** Size of the checkpoint every entry was proven against. */
+  size: number;
+  /** Number of entries. */
+  count: number;
+  /**
+   * True when the checkpoint was checked with a key the caller supplied; false when only with the
+   * bundle's own `vkey`, which proves consistency but not that the log is the one you think.
+   */
+  trusted: boolean;
+  /** The verifier key the checkpoint was checked with. */
+  vkey: string;
+  /** Index of the first and last entry (absent when the bundle has no entries). */
+  first?: number;
+  last?: number;
+}
+
+const HEADER_FIELDS = ['type', 'origin', 'vkey', 'checkpoint', 'size', 'query', 'created'];
+const ENTRY_FIELDS = new Set(['type', 'index', 'leaf', 'event', 'message_key', 'proof']);
+const TRAILER_FIELDS = ['type', 'count'];
+
+type Obj = Record<string, unknown>;
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Key name, lower-case key ID and key of a verifier key string, for comparing two of them. */
+function normalVkey(vkey: string): string {
+  const i = vkey.indexOf('+');
+  const j = vkey.indexOf('+', i + 1);
+  return `${vkey.slice(0, i)}+${vkey.slice(i + 1, j).toLowerCase()}+${vkey.slice(j + 1)}`;
+}
+
+/** Top-level fields whose canonical JSON differs between two objects, sorted. */
+function differingFields(a: Obj, b: Obj): string[] {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.filter((k) => {
+    if (!(k in a) || !(k in b)) return true;
+    return !canonicalBytes(a[k]).equals(canonicalBytes(b[k]));
+  });
+}
+
+function mismatch(what: string, event: Obj, other: Obj): string {
+  const fields = differingFields(event, other);
+  return `the event does not match ${what}${fields.length > 0 ? ` (field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} differ${fields.length > 1 ? '' : 's'})` : ''}`;
+}
+
+function parseLine(line: string, fail: (why: string) => never): Obj {
+  if (line.length > MAX_BUNDLE_LINE) fail(`line is ${line.length} characters, longer than the limit of ${MAX_BUNDLE_LINE}`);
+  if (line === '') fail('empty line');
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    fail(`not JSON (${(e as Error).message})`);
+  }
+  if (!isObject(v)) return fail('not a JSON object');
+  return v;
+}
+
+function checkHeader(h: Obj, fail: (why: string) => never): { origin: string; vkey: string; checkpoint: string; size: number } {
+  if (h.type !== BUNDLE_TYPE) {
+    if (h.type === 'entry' || h.type === 'end')
+      fail(`the bundle header is missing: the first line is ${h.type === 'end' ? 'the trailer' : 'an entry'}`);
+    fail(`not a Stele evidence bundle: type is ${JSON.stringify(h.type)}, want ${JSON.stringify(BUNDLE_TYPE)}`);
+  }
+  for (const k of Object.keys(h)) if (!HEADER_FIELDS.includes(k)) fail(`unknown header field ${JSON.stringify(k)}`);
+  for (const k of HEADER_FIELDS) if (!(k in h)) fail(`the header lacks ${JSON.stringify(k)}`);
+  const { origin, vkey, checkpoint, size, created } = h;
+  if (typeof origin !== 'string' || origin === '') fail('header origin must be a non-empty string');
+  if (typeof vkey !== 'string') fail('header vkey must be a string');
+  if (typeof checkpoint !== 'string') fail('header checkpoint must be a string (the signed note)');
+  if (!isIndex(size)) fail('header size must be a non-negative integer');
+  if (typeof created !== 'string' || Number.isNaN(Date.parse(created))) fail('header created must be a date-time string');
+  return { origin: origin as string, vkey: vkey as string, checkpoint: checkpoint as string, size: size as number };
+}
+
+/** Checks the event of an entry against its leaf; returns why not, or null. */
+function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
+  const event = entry.event;
+  if (!isObject(event)) return 'event must be a JSON object';
+  let eventBytes: Buffer;
+  try {
+    eventBytes = canonicalBytes(event);
+  } catch (e) {
+    return `the event cannot be canonicalised: ${(e as Error).message}`;
+  }
+  if (leaf.event !== undefined) {
+    if (entry.message_key !== undefined) return 'message_key given for a leaf that is not sealed';
+    if (eventBytes.equals(canonicalBytes(leaf.event))) return null;
+    return mismatch("the leaf's event", event, leaf.event as unknown as Obj);
+  }
+  // Sealed: the message key must open the leaf's ciphertext, bound to the leaf's other fields.
+  const mkText = entry.message_key;
+  if (mkText === undefined) return 'the leaf is sealed but the entry has no message_key';
+  if (typeof mkText !== 'string') return 'message_key must be a base64 string';
+  const mk = decodeBase64Strict(mkText);
+  if (mk === null) return 'message_key is not canonical standard base64';
+  if (mk.length !== MESSAGE_KEY_BYTES) return `message_key is ${mk.length} bytes, want ${MESSAGE_KEY_BYTES}`;
+  const sealed = decodeBase64Strict(leaf.sealed as string);
+  if (sealed === null) return "the leaf's sealed event is not canonical standard base64";
+  let plain: Buffer;
+  try {
+    plain = openWithMessageKey(mk, sealed, sealedAad(leaf.ingest, leaf.key as string, leaf.received));
+  } catch (e) {
+    return `message_key does not open the leaf's sealed event: ${(e as Error).message}`;
+  }
+  if (eventBytes.equals(plain)) return null;
+  let opened: unknown;
+  try {
+    opened = JSON.parse(plain.toString('utf8'));
+  } catch {
+    // reported without the field list
+  }
+  return isObject(opened)
+    ? mismatch("the leaf's sealed event", event, opened)
+    : "the event does not match the leaf's sealed event";
+}
+
+/**
+ * Verifies an evidence bundle offline, line by line (see the module comment for the format):
+ * the header; the checkpoint's signature with the trusted key `opts.vkey` (without one, with the
+ * bundle's own `vkey`, and the report says `trusted: false`); that the header's origin and size
+ * are the checkpoint's; for every entry that its leaf decodes, that its tlog-proof is for its index
+ * and against the header's checkpoint, byte for byte, and proves the leaf in that tree, and that
+ * its event is the leaf's (plain) or is what its message key opens from the leaf (sealed); the
+ * order of indices; and the trailer's count.
+ *
+ * Throws SteleError 'bundle_invalid' with `line N (entry i): <reason>` at the first problem.
+ */
+export async function verifyBundle(
+  lines: AsyncIterable<string> | Iterable<string>,
+  opts: { vkey?: string } = {},
+): Promise<BundleReport> {
+  let trustedVerifier: Verifier | undefined;
+  if (opts.vkey !== undefined) {
+    try {
+      trustedVerifier = newVerifier(opts.vkey);
+    } catch (e) {
+      throw new SteleError('bad_vkey', `the trusted verifier key is malformed: ${(e as Error).message}`);
+    }
+  }
+
+  let lineNo = 0;
+  let where = '';
+  const fail = (why: string): never => {
+    throw new SteleError('bundle_invalid', `line ${lineNo}${where}: ${why}`);
+  };
+
+  let header: { origin: string; vkey: string; checkpoint: string; size: number } | undefined;
+  let cp: Checkpoint | undefined;
+  let verifierKey = '';
+  let count = 0;
+  let first: number | undefined;
+  let last: number | undefined;
+  let direction = 0;
+  let ended = false;
+
+  for await (const line of lines) {
+    lineNo++;
+    if (header === undefined || cp === undefined) {
+      where = ' (header)';
+      const h = checkHeader(parseLine(line, fail), fail);
+      let headerVerifier: Verifier;
+      try {
+        headerVerifier = newVerifier(h.vkey);
+      } catch (e) {
+        return fail(`header vkey is not a valid verifier key: ${(e as Error).message}`);
+      }
+      const verifier = trustedVerifier ?? headerVerifier;
+      verifierKey = opts.vkey ?? h.vkey;
+      let text: string;
+      try {
+        text = openNote(h.checkpoint, [verifier]).text;
+      } catch (e) {
+        const whose = trustedVerifier ? 'the trusted key' : "the bundle's own key";
+        return fail(`the checkpoint does not verify with ${whose} ${verifier.name}: ${(e as Error).message}`);
+      }
+      try {
+        cp = parseCheckpoint(text);
+      } catch (e) {
+        return fail(`the signed checkpoint is malformed: ${(e as Error).message}`);
+      }
+      if (opts.vkey !== undefined && normalVkey(h.vkey) !== normalVkey(opts.vkey)) {
+        fail(`the bundle names verifier key ${h.vkey}, not the trusted key ${opts.vkey}`);
+      }
+      if (cp.origin !== h.origin)
+        fail(`header origin ${JSON.stringify(h.origin)} is not the checkpoint's origin ${JSON.stringify(cp.origin)}`);
+      if (cp.size !== h.size) fail(`header size ${h.size} is not the checkpoint's size ${cp.size}`);
+      header = h;
+      continue;
+    }
+
+    where = '';
+    if (ended) fail('content after the end trailer');
+    const v = parseLine(line, fail);
+    if (v.type === 'end') {
+      where = ' (trailer)';
+      for (const k of Object.keys(v)) if (!TRAILER_FIELDS.includes(k)) fail(`unknown trailer field ${JSON.stringify(k)}`);
+      if (!isIndex(v.count)) fail('trailer count must be a non-negative integer');
+      if (v.count !== count) fail(`the trailer says ${v.count} entries, but the bundle has ${count}`);
+      ended = true;
+      continue;
+    }
+    where = ' (entry)';
+    if (v.type === BUNDLE_TYPE) fail('a second bundle header');
+    if (v.type !== 'entry') fail(`unknown line type ${JSON.stringify(v.type)}`);
+    for (const k of Object.keys(v)) if (!ENTRY_FIELDS.has(k)) fail(`unknown entry field ${JSON.stringify(k)}`);
+    const index = v.index;
+    if (!isIndex(index)) return fail('index must be a non-negative integer');
+    where = ` (entry ${index})`;
+    if (index >= cp.size) fail(`index ${index} is not in the checkpoint's tree of size ${cp.size}`);
+
+    if (last !== undefined) {
+      if (index === last) fail(`duplicate entry: index ${index} repeats the previous entry`);
+      const d = index > last ? 1 : -1;
+      if (direction === 0) direction = d;
+      else if (d !== direction) {
+        fail(`index ${index} after ${last}: entries must be in strictly ${direction > 0 ? 'increasing' : 'decreasing'} order`);
+      }
+    }
+
+    if (typeof v.leaf !== 'string') fail('leaf must be a base64 string');
+    const leafBytes = decodeBase64Strict(v.leaf as string);
+    if (leafBytes === null) return fail('leaf is not canonical standard base64');
+    let leaf: LeafRecord;
+    try {
+      leaf = decodeLeaf(leafBytes);
+    } catch (e) {
+      return fail(`the leaf does not decode: ${(e as Error).message}`);
+    }
+
+    if (typeof v.proof !== 'string') fail('proof must be a tlog-proof text string');
+    let proof: TlogProof;
+    try {
+      proof = parseTlogProof(v.proof as string);
+    } catch (e) {
+      return fail(`the proof is malformed: ${(e as Error).message}`);
+    }
+    if (proof.index !== index) fail(`the proof is for index ${proof.index}, not ${index}`);
+    if (proof.extra !== undefined) fail('the proof carries extra data, which a Stele bundle does not use');
+    if (proof.checkpoint !== header.checkpoint) fail("the proof's checkpoint is not the header's checkpoint");
+    try {
+      verifyInclusion(leafHash(leafBytes), index, cp.size, proof.proof, cp.root);
+    } catch (e) {
+      fail(`the leaf is not proven in the checkpoint's tree: ${(e as Error).message}`);
+    }
+
+    const problem = eventProblem(v, leaf);
+    if (problem !== null) fail(problem);
+
+    count++;
+    first ??= index;
+    last = index;
+  }
+
+  where = '';
+  if (header === undefined || cp === undefined) {
+    lineNo = 1;
+    return fail('the bundle is empty (no header)');
+  }
+  if (!ended) {
+    lineNo++;
+    fail(`the bundle is truncated: no {"type":"end"} trailer after ${count} entries`);
+  }
+  const report: BundleReport = {
+    origin: cp.origin,
+    size: cp.size,
+    count,
+    trusted: trustedVerifier !== undefined,
+    vkey: verifierKey,
+  };
+  if (first !== undefined) report.first = first;
+  if (last !== undefined) report.last = last;
+  return report;
+}

@@ -1,0 +1,42 @@
+/**
+ * The query store's tables (SQLite). `entries` holds one row per readable log entry with the
+ * searchable fields; `fts` is a contentless FTS5 index of the event's text keyed by the same
+ * index (rowid), so it never stores the text itself and deleting a row really removes its tokens
+ * (secure-delete). Times are microseconds since the Unix epoch.
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS entries (
+  idx INTEGER PRIMARY KEY,          -- the entry's index in the log
+  id TEXT NOT NULL,                 -- event id
+  time INTEGER NOT NULL,            -- event time (µs)
+  received INTEGER NOT NULL,        -- server receipt time (µs)
+  actor TEXT NOT NULL,              -- actor.id
+  actor_type TEXT NOT NULL,         -- human | service | ai_agent
+  on_behalf_of TEXT,
+  verified INTEGER NOT NULL,        -- actor.verified, 0/1
+  action TEXT NOT NULL,
+  source TEXT NOT NULL,             -- source.kind
+  host TEXT,                        -- source.host
+  resource_type TEXT,
+  resource_id TEXT,
+  outcome TEXT NOT NULL,            -- success | failure | denied
+  subject TEXT,
+  tier TEXT NOT NULL,               -- retention tier
+  key_id TEXT,                      -- data key id; NULL when the tier is not encrypted
+  principal TEXT NOT NULL           -- ingest principal
+) STRICT;
+CREATE INDEX IF NOT EXISTS entries_time ON entries (time);
+CREATE INDEX IF NOT EXISTS entries_actor ON entries (actor, time);
+CREATE INDEX IF NOT EXISTS entries_action ON entries (action, time);
+CREATE INDEX IF NOT EXISTS entries_source ON entries (source, time);
+CREATE INDEX IF NOT EXISTS entries_outcome ON entries (outcome, time);
+CREATE INDEX IF NOT EXISTS entries_resource ON entries (resource_id);
+CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject) WHERE subject IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_key ON entries (key_id) WHERE key_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_id ON entries (id);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
+INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1);
+`;

@@ -1,0 +1,107 @@
+import { Worker } from 'node:worker_threads';
+import { SteleError } from '../errors.js';
+import { bytes, pack, transferList } from '../log/packed.js';
+import type { Policy } from '../policy/policy.js';
+import type { FromIndex, IndexWorkerData, SearchRequest, SearchResult, ToIndex, WireHit } from './worker.js';
+
+export type Hit = Omit<WireHit, 'leaf' | 'messageKey'> & { leaf?: Buffer; messageKey?: Buffer };
+
+type Request = ToIndex extends infer T ? (T extends { seq: number } ? Omit<T, 'seq'> : never) : never;
+
+/**
+ * The main thread's handle on the index thread (worker.ts): posts sequenced entries to it and
+ * sends it searches and deletions. SQLite work, leaf reads and decryption for searches all happen
+ * there, so a long query never blocks sequencing.
+ */
+export class IndexThread {
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private seq = 0;
+  private failure: Error | null = null;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (m: FromIndex) => {
+      if (m.type === 'failed') {
+        this.fail(new Error(`indexing stopped: ${m.message}`));
+        return;
+      }
+      const w = this.waiting.get(m.seq);
+      this.waiting.delete(m.seq);
+      if (m.ok) w?.resolve(m.value);
+      else w?.reject(new SteleError(m.code, m.message, m.status, m.detail));
+    });
+    worker.on('error', (err) => this.fail(new Error(`the index thread failed: ${err.message}`)));
+  }
+
+  static async start(data: IndexWorkerData): Promise<IndexThread> {
+    const t = new IndexThread(new Worker(new URL('./worker.js', import.meta.url), { workerData: data }));
+    await t.upto(); // opening the store can fail (e.g. an old schema): fail here, not later
+    return t;
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiting.values()) w.reject(new SteleError('index_unavailable', this.failure.message, 503));
+    this.waiting.clear();
+  }
+
+  /** Why indexing stopped, if it did. */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  private call<T>(req: Request): Promise<T> {
+    if (this.failure) return Promise.reject(new SteleError('index_unavailable', this.failure.message, 503));
+    const seq = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, seq } as ToIndex);
+    });
+  }
+
+  /** Hands durable entries to the index (before they are acknowledged). */
+  add(first: number, leaves: readonly Buffer[], published: number): void {
+    if (this.failure) return;
+    const packed = pack(leaves);
+    this.worker.postMessage({ type: 'add', first, leaves: packed, published } satisfies ToIndex, transferList(packed));
+  }
+
+  async search(req: SearchRequest, published: number): Promise<{ hits: Hit[]; next?: number; total?: number }> {
+    const r = await this.call<SearchResult>({ type: 'search', published, req });
+    return {
+      ...r,
+      hits: r.hits.map(({ leaf, messageKey, ...h }) => ({
+        ...h,
+        ...(leaf ? { leaf: bytes(leaf) } : {}),
+        ...(messageKey ? { messageKey: bytes(messageKey) } : {}),
+      })),
+    };
+  }
+
+  /** Deletes the entries sealed by destroyed keys; resolves with how many. */
+  deleteKeys(ids: string[]): Promise<number> {
+    return this.call({ type: 'deleteKeys', ids });
+  }
+
+  keysOfActors(actors: string[]): Promise<string[]> {
+    return this.call({ type: 'keysOfActors', actors });
+  }
+
+  /** Entries indexed so far (all before this are done). */
+  upto(): Promise<number> {
+    return this.call({ type: 'upto' });
+  }
+
+  optimize(): Promise<void> {
+    return this.call({ type: 'optimize' });
+  }
+
+  setPolicy(policy: Policy): void {
+    this.worker.postMessage({ type: 'policy', policy } satisfies ToIndex);
+  }
+
+  /** Waits for queued work, then stops the thread. */
+  async close(): Promise<void> {
+    if (!this.failure) await this.upto().catch(() => {});
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,97 @@
+import { SteleError } from '../errors.js';
+import { buildLeaf, buildSealedLeaf } from '../event/record.js';
+import type { Event, Ingest } from '../event/types.js';
+import { type SlotKey, subjectHash } from '../keys/keystore.js';
+import { seal } from '../keys/seal.js';
+import type { Policy } from '../policy/policy.js';
+import { type Tier, TierMatcher } from '../policy/tiers.js';
+
+/** A data-key slot: events of one tier, received on one UTC day, about one data subject (or none). */
+export interface SlotRequest {
+  tier: string;
+  day: string;
+  /** subjectHash of the event's subject, or null. */
+  subject: string | null;
+}
+
+/** Where a Sealing gets slot keys it has not cached: the key store itself, or (on a worker) the main thread. */
+export type SlotSource = (reqs: SlotRequest[]) => SlotKey[] | Promise<SlotKey[]>;
+
+const slotName = (r: SlotRequest) => `${r.tier}\n${r.day}\n${r.subject ?? ''}`;
+
+/**
+ * Turns normalised events into leaves under the retention policy: each event's tier decides
+ * whether it is sealed, and its (tier, day, subject) slot which data key seals it. An event with
+ * a subject is always sealed, whatever its tier says, so that it can be erased. Keys are cached
+ * per slot; missing ones are fetched together, once per batch.
+ */
+export class Sealing {
+  private tiers: TierMatcher;
+  private readonly cache = new Map<string, SlotKey>();
+
+  constructor(
+    policy: Policy,
+    private readonly pepper: Buffer,
+    private readonly source: SlotSource,
+  ) {
+    this.tiers = new TierMatcher(policy);
+  }
+
+  setPolicy(policy: Policy): void {
+    this.tiers = new TierMatcher(policy);
+  }
+
+  tierFor(event: Event): Tier {
+    return this.tiers.tierFor(event.action, event.source.kind);
+  }
+
+  /** Drops destroyed keys, so nothing new is sealed under them. */
+  forget(ids: readonly string[]): void {
+    const gone = new Set(ids);
+    for (const [k, s] of this.cache) if (gone.has(s.id)) this.cache.delete(k);
+  }
+
+  /** The leaves of `events`, in order, all received at `received` (µs) through `ingest`. */
+  async leaves(events: readonly Event[], ingest: Ingest, received: bigint, day: string): Promise<Buffer[]> {
+    const slots: (SlotRequest | null)[] = new Array(events.length);
+    const missing = new Map<string, SlotRequest>();
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as Event;
+      const tier = this.tierFor(e);
+      if (!tier.encrypt && e.subject === undefined) {
+        slots[i] = null;
+        continue;
+      }
+      const r: SlotRequest = {
+        tier: tier.name,
+        day,
+        subject: e.subject === undefined ? null : subjectHash(this.pepper, e.subject),
+      };
+      slots[i] = r;
+      const name = slotName(r);
+      if (!this.cache.has(name)) missing.set(name, r);
+    }
+    if (missing.size > 0) {
+      const reqs = [...missing.values()];
+      const keys = await this.source(reqs);
+      for (const [i, r] of reqs.entries()) this.cache.set(slotName(r), keys[i] as SlotKey);
+    }
+    const out: Buffer[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as Event;
+      const r = slots[i];
+      try {
+        if (!r) out[i] = buildLeaf(e, ingest, received);
+        else {
+          const k = this.cache.get(slotName(r)) as SlotKey;
+          out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => seal(k.key, plain, aad));
+        }
+      } catch (err) {
+        if (err instanceof SteleError && events.length > 1)
+          throw new SteleError(err.code, `event ${i}: ${err.message}`, err.status);
+        throw err;
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Forgetting without breaking proofs (DESIGN.md guarantee 5): retention expiry and right to
+ * erasure destroy data keys and drop the query store's rows; leaves and hashes stay, so every
+ * proof still verifies, and the sealed events can no longer be opened by anyone. Each run, hold
+ * change and erasure is itself appended to the log as a stele.* event.
+ */
+import { SteleError } from '../errors.js';
+import type { Ingest } from '../event/types.js';
+import { formatKeep, type Policy } from '../policy/policy.js';
+import { type Hold, type HoldCriteria, HoldStore } from './holds.js';
+import { type KeyInfo, type KeyStore, utcDay } from './keystore.js';
+import { type Requester, selfEvent } from './self-event.js';
+
+export interface ForgetContext {
+  keys: KeyStore;
+  holds: HoldStore;
+  index: { deleteKeys(ids: string[]): Promise<number>; keysOfActors(actors: string[]): Promise<string[]> };
+  policy(): Policy;
+  append(events: unknown[], ingest: Ingest): Promise<{ index: number }[]>;
+}
+
+export interface RetentionReport {
+  /** Index of the stele.retention.run event. */
+  event: number;
+  expired: { tier: string; day: string; keys: number }[];
+  expiredKeys: number;
+  /** Query-store rows removed with them. */
+  entries: number;
+  /** Keys past their tier's keep but kept by a legal hold. */
+  held: { key: string; tier: string; day: string; holds: string[] }[];
+}
+
+export interface ErasureReport {
+  event: number;
+  keys: number;
+  entries: number;
+}
+
+/** Active holds' actors → the keys sealing their entries. */
+async function actorKeys(ctx: ForgetContext): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  for (const a of ctx.holds.heldActors()) out.set(a, new Set(await ctx.index.keysOfActors([a])));
+  return out;
+}
+
+/** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
+export async function runRetention(ctx: ForgetContext, by: Requester, nowMs = Date.now()): Promise<RetentionReport> {
+  const policy = ctx.policy();
+  const byActor = await actorKeys(ctx);
+  const expire: KeyInfo[] = [];
+  const held: RetentionReport['held'] = [];
+  for (const tier of policy.retention.tiers) {
+    if (tier.keepMs === null) continue;
+    // A day's key expires once the whole day is older than keep: its day is before the cutoff's day.
+    const cutoffDay = utcDay(BigInt(nowMs - tier.keepMs) * 1000n);
+    for (const k of ctx.keys.activeBefore(tier.name, cutoffDay)) {
+      const holds = ctx.holds.covering(k, byActor);
+      if (holds.length) held.push({ key: k.id, tier: k.tier, day: k.day, holds: holds.map((h) => h.id) });
+      else expire.push(k);
+    }
+  }
+  const ids = expire.map((k) => k.id);
+  ctx.keys.destroy(ids, 'expired', `retention (policy ${policy.sha256.slice(0, 16)})`);
+  const entries = await ctx.index.deleteKeys(ids);
+  const groups = new Map<string, { tier: string; day: string; keys: number }>();
+  for (const k of expire) {
+    const g = groups.get(`${k.tier}/${k.day}`) ?? { tier: k.tier, day: k.day, keys: 0 };
+    g.keys++;
+    groups.set(`${k.tier}/${k.day}`, g);
+  }
+  const expired = [...groups.values()];
+  const tiers = policy.retention.tiers.map((t) => `${t.name} ${formatKeep(t.keepMs)}`);
+  const [ev] = await ctx.append(
+    [
+      selfEvent('stele.retention.run', by, {
+        policy_sha256: policy.sha256,
+        tiers,
+        expired,
+        expired_keys: ids.length,
+        entries,
+        held: held.map((h) => ({ tier: h.tier, day: h.day, holds: h.holds })),
+      }),
+    ],
+    by.ingest,
+  );
+  return { event: (ev as { index: number }).index, expired, expiredKeys: ids.length, entries, held };
+}
+
+/**
+ * Right to erasure: destroys every data key of the subject (the events about them in every tier
+ * and day), removes their rows from the query store, and appends a stele.erasure event saying who,
+ * why and how many — never the subject itself. Refused while a legal hold covers any of them.
+ */
+export async function eraseSubject(ctx: ForgetContext, subject: string, reason: string, by: Requester): Promise<ErasureReport> {
+  if (!subject) throw new SteleError('bad_erasure', 'name the data subject to erase');
+  if (!reason.trim()) throw new SteleError('bad_erasure', 'an erasure needs a reason');
+  const hash = ctx.keys.subjectHash(subject);
+  const keys = ctx.keys.activeForSubject(hash);
+  const byActor = await actorKeys(ctx);
+  const blocking = new Set<string>();
+  for (const k of keys) for (const h of ctx.holds.covering(k, byActor)) blocking.add(h.id);
+  // A hold naming the subject blocks even when nothing about them is stored yet.
+  for (const h of ctx.holds.list()) if (h.subject === subject) blocking.add(h.id);
+  if (blocking.size) {
+    throw new SteleError('held', `a legal hold covers this subject (${[...blocking].join(', ')}); release it first`, 409, {
+      holds: [...blocking],
+    });
+  }
+  const ids = keys.map((k) => k.id);
+  ctx.holds.forgetSubject(subject); // before destroy(), whose WAL truncation also scrubs this update
+  ctx.keys.destroy(ids, 'erased', reason);
+  const entries = await ctx.index.deleteKeys(ids);
+  const [ev] = await ctx.append(
+    [selfEvent('stele.erasure', by, { subject_hash: hash, keys: ids.length, entries }, reason)],
+    by.ingest,
+  );
+  return { event: (ev as { index: number }).index, keys: ids.length, entries };
+}
+
+export async function addHold(
+  ctx: ForgetContext,
+  c: HoldCriteria,
+  reason: string,
+  by: Requester,
+): Promise<Hold & { event: number }> {
+  if (c.tier !== undefined && !ctx.policy().retention.tiers.some((t) => t.name === c.tier)) {
+    throw new SteleError('bad_hold', `no tier named ${JSON.stringify(c.tier)} in the policy`);
+  }
+  const hold = ctx.holds.add(c, reason, by.ingest.principal);
+  const [ev] = await ctx.append([selfEvent('stele.hold.add', by, holdData(hold), reason)], by.ingest);
+  return { ...hold, event: (ev as { index: number }).index };
+}
+
+export async function releaseHold(
+  ctx: ForgetContext,
+  id: string,
+  reason: string,
+  by: Requester,
+): Promise<Hold & { event: number }> {
+  const hold = ctx.holds.release(id, reason, by.ingest.principal);
+  const [ev] = await ctx.append([selfEvent('stele.hold.release', by, holdData(hold), reason)], by.ingest);
+  return { ...hold, event: (ev as { index: number }).index };
+}
+
+// The hold event carries its criteria, a subject only as its keyed hash: the log must not keep a
+// name that a later erasure is meant to forget.
+function holdData(h: Hold): Record<string, unknown> {
+  const d: Record<string, unknown> = { hold: h.id };
+  for (const k of ['tier', 'actor', 'since', 'until'] as const) if (h[k] !== null) d[k] = h[k];
+  if (h.subject_hash) d.subject_hash = h.subject_hash;
+  return d;
+}
+
+export { HoldStore };

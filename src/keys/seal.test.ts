@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { messageKey, openWithMessageKey, SEAL_OVERHEAD, seal, UnsealError, unseal } from './seal.js';
+
+const aad = Buffer.from(
+  '{"ingest":{"method":"local","principal":"t"},"key":"k1","received":"2026-11-22T10:00:00.000000Z","v":1}',
+);
+const event = Buffer.from('{"action":"emacs.package.install","marker":"seal-test"}');
+
+test('a sealed event opens with its data key and reveals nothing in the clear', () => {
+  const key = randomBytes(32);
+  const sealed = seal(key, event, aad);
+  assert.equal(sealed.length, event.length + SEAL_OVERHEAD);
+  assert.ok(!sealed.includes(Buffer.from('seal-test')));
+  assert.deepEqual(unseal(key, sealed, aad), event);
+  assert.notDeepEqual(seal(key, event, aad), sealed, 'a fresh salt and IV every time');
+});
+
+test('key commitment: no other key opens a leaf, not even one that passes GCM', () => {
+  const key = randomBytes(32);
+  const sealed = seal(key, event, aad);
+  assert.throws(
+    () => unseal(randomBytes(32), sealed, aad),
+    (e: Error) => e instanceof UnsealError && /commitment/.test(e.message),
+  );
+  // Opening with the right message key but a commitment rewritten for another key fails too: the
+  // commitment is bound to the message key, and the message key to the data key.
+  const other = messageKey(randomBytes(32), sealed);
+  assert.throws(() => openWithMessageKey(other, sealed, aad), /commitment/);
+});
+
+test('the AEAD binds the rest of the leaf and every ciphertext byte', () => {
+  const key = randomBytes(32);
+  const sealed = seal(key, event, aad);
+  assert.throws(() => unseal(key, sealed, Buffer.from(aad.toString().replace('k1', 'k2'))), /altered/);
+  for (const at of [1, 20, 40, 70, sealed.length - 20, sealed.length - 1]) {
+    const bad = Buffer.from(sealed);
+    bad[at] = (bad[at] as number) ^ 1;
+    assert.throws(() => unseal(key, bad, aad), UnsealError, `byte ${at}`);
+  }
+  assert.throws(() => unseal(key, sealed.subarray(0, 40), aad), /shorter/);
+  const v2 = Buffer.from(sealed);
+  v2[0] = 2;
+  assert.throws(() => unseal(key, v2, aad), /version 2/);
+});
+
+test('a message key opens exactly its own event (what evidence bundles reveal)', () => {
+  const key = randomBytes(32);
+  const a = seal(key, event, aad);
+  const b = seal(key, Buffer.from('{"other":true}'), aad);
+  assert.deepEqual(openWithMessageKey(messageKey(key, a), a, aad), event);
+  assert.throws(() => openWithMessageKey(messageKey(key, a), b, aad), /commitment/);
+});

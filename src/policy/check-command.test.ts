@@ -1,0 +1,152 @@
+/** `stele policy check` (src/cli/commands/policy.ts), called directly with console output captured. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, type TestContext, test } from 'node:test';
+import { defaultPolicyFile, policyCheckCommand } from '../cli/commands/policy.js';
+import { SteleError } from '../errors.js';
+import { STARTER_POLICY_YAML } from './policy.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stele-policy-check-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const hash = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Runs the command and returns what it printed with console.log, and what it threw. */
+async function run(t: TestContext, file: string | undefined, opts: { json?: boolean } = {}) {
+  const lines: string[] = [];
+  t.mock.method(console, 'log', (...args: unknown[]) => lines.push(args.map(String).join(' ')));
+  let error: unknown;
+  try {
+    await policyCheckCommand(file, opts);
+  } catch (err) {
+    error = err;
+  }
+  t.mock.restoreAll();
+  return { lines, error };
+}
+
+const BAD = `version: 1
+retention:
+  default: operational
+  tiers:
+    - name: operational
+      keep: 90x
+      encrypt: false
+    - name: operational
+      keep: forever
+`;
+
+describe('stele policy check', () => {
+  test('a valid file: one summary line', async (t) => {
+    const file = write('starter.yaml', STARTER_POLICY_YAML);
+    const { lines, error } = await run(t, file);
+    assert.equal(error, undefined);
+    assert.deepEqual(lines, [
+      `ok: ${file} (sha256 ${hash(STARTER_POLICY_YAML)}): 2 tiers: operational 90d, compliance forever (default)`,
+    ]);
+  });
+
+  test('one tier, unencrypted', async (t) => {
+    const text =
+      'version: 1\nretention:\n  default: clear\n  tiers:\n    - name: clear\n      keep: forever\n      encrypt: false\n';
+    const file = write('clear.yaml', text);
+    const { lines } = await run(t, file);
+    assert.deepEqual(lines, [`ok: ${file} (sha256 ${hash(text)}): 1 tier: clear forever unencrypted (default)`]);
+  });
+
+  test('--json', async (t) => {
+    const file = write('starter.yaml', STARTER_POLICY_YAML);
+    const { lines, error } = await run(t, file, { json: true });
+    assert.equal(error, undefined);
+    assert.equal(lines.length, 1);
+    assert.deepEqual(JSON.parse(lines[0] as string), {
+      ok: true,
+      file,
+      sha256: hash(STARTER_POLICY_YAML),
+      retention: {
+        schedule: '1h',
+        default: 'compliance',
+        tiers: [
+          {
+            name: 'operational',
+            keep: '90d',
+            keep_ms: 7_776_000_000,
+            encrypt: true,
+            actions: ['k8s.*', 'emacs.buffer.*'],
+            sources: [],
+          },
+          { name: 'compliance', keep: 'forever', keep_ms: null, encrypt: true, actions: [], sources: [] },
+        ],
+      },
+    });
+  });
+
+  test('a bad file: throws bad_policy with every problem, one per line, printing nothing', async (t) => {
+    const file = write('bad.yaml', BAD);
+    const { lines, error } = await run(t, file);
+    assert.deepEqual(lines, []);
+    assert.ok(error instanceof SteleError);
+    assert.equal(error.code, 'bad_policy');
+    assert.deepEqual(error.message.split('\n'), [
+      `${file}:6:13: retention.tiers[0].keep: "90x" is not a duration (90d, 36h, forever)`,
+      `${file}:8:13: retention.tiers[1].name: duplicate tier name "operational" (also retention.tiers[0].name at line 5)`,
+    ]);
+  });
+
+  test('a bad file with --json: prints the problems, then throws', async (t) => {
+    const file = write('bad.yaml', BAD);
+    const { lines, error } = await run(t, file, { json: true });
+    assert.ok(error instanceof SteleError);
+    const out = JSON.parse(lines[0] as string);
+    assert.equal(out.ok, false);
+    assert.equal(out.file, file);
+    assert.equal(out.error.code, 'bad_policy');
+    assert.deepEqual(
+      out.problems.map((p: { line: number; column: number; path: string }) => [p.line, p.column, p.path]),
+      [
+        [6, 13, 'retention.tiers[0].keep'],
+        [8, 13, 'retention.tiers[1].name'],
+      ],
+    );
+  });
+
+  test('a missing file', async (t) => {
+    const file = join(dir, 'missing.yaml');
+    const { lines, error } = await run(t, file);
+    assert.deepEqual(lines, []);
+    assert.ok(error instanceof SteleError);
+    assert.equal(error.code, 'policy_missing');
+    assert.equal(error.message, `${file}: no such policy file`);
+    const json = await run(t, file, { json: true });
+    assert.deepEqual(JSON.parse(json.lines[0] as string), {
+      ok: false,
+      file,
+      error: { code: 'policy_missing', message: `${file}: no such policy file` },
+      problems: [],
+    });
+  });
+
+  test('the default file: $STELE_POLICY, else stele.policy.yaml', async (t) => {
+    const saved = process.env.STELE_POLICY;
+    t.after(() => {
+      if (saved === undefined) delete process.env.STELE_POLICY;
+      else process.env.STELE_POLICY = saved;
+    });
+    delete process.env.STELE_POLICY;
+    assert.equal(defaultPolicyFile(), 'stele.policy.yaml');
+    const file = write('env.yaml', STARTER_POLICY_YAML);
+    process.env.STELE_POLICY = file;
+    assert.equal(defaultPolicyFile(), file);
+    const { lines } = await run(t, undefined);
+    assert.match(lines[0] as string, new RegExp(`^ok: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(sha256 [0-9a-f]{64}\\)`));
+  });
+});

@@ -1,0 +1,128 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SteleError } from '../../errors.js';
+import { parseMicros } from '../../event/record.js';
+import { addHold, eraseSubject, releaseHold, runRetention } from '../../keys/forget.js';
+import type { HoldCriteria } from '../../keys/holds.js';
+import type { Stele } from '../../stele.js';
+import { requester, requireAdmin } from '../auth.js';
+
+/** A JSON object body (bodies arrive as bytes; see app.ts). */
+function jsonObject(req: FastifyRequest): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse((req.body as Buffer | undefined)?.toString('utf8') ?? '');
+  } catch {
+    throw new SteleError('invalid_json', 'the request body must be a JSON object');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new SteleError('invalid_json', 'the request body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, k: string, required: true): string;
+function str(o: Record<string, unknown>, k: string, required?: false): string | undefined;
+function str(o: Record<string, unknown>, k: string, required = false): string | undefined {
+  const v = o[k];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'string' || v === '') throw new SteleError('bad_request', `"${k}" must be a non-empty string`);
+  return v;
+}
+
+/** An RFC 3339 time or a YYYY-MM-DD date (midnight UTC) → µs. */
+export function timeArg(name: string, v: string): number {
+  const text = /^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v;
+  try {
+    return Number(parseMicros(text));
+  } catch {
+    throw new SteleError('bad_request', `"${name}" must be an RFC 3339 time or a date (YYYY-MM-DD), got ${JSON.stringify(v)}`);
+  }
+}
+
+export function holdCriteria(o: Record<string, unknown>): HoldCriteria {
+  const c: HoldCriteria = {};
+  for (const k of ['tier', 'actor', 'subject'] as const) {
+    const v = str(o, k);
+    if (v !== undefined) c[k] = v;
+  }
+  for (const k of ['since', 'until'] as const) {
+    const v = str(o, k);
+    if (v !== undefined) c[k] = timeArg(k, v);
+  }
+  return c;
+}
+
+const admin = { security: [{ bearer: [] }] };
+
+export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  const pre = requireAdmin(stele);
+
+  app.post(
+    '/v1/retention/run',
+    {
+      preHandler: pre,
+      schema: {
+        ...admin,
+        summary: 'Run retention now: destroy the data keys of expired (tier, day) pairs not under a legal hold',
+      },
+    },
+    async (req) => stele.exclusive(() => runRetention(stele.forget, requester(req))),
+  );
+
+  app.get<{ Querystring: { all?: boolean } }>(
+    '/v1/holds',
+    {
+      preHandler: pre,
+      schema: {
+        ...admin,
+        summary: 'Legal holds (active ones; all=true includes released)',
+        querystring: { type: 'object', properties: { all: { type: 'boolean' } }, additionalProperties: false },
+      },
+    },
+    async (req) => ({ holds: stele.holds.list(req.query.all ?? false) }),
+  );
+
+  app.post(
+    '/v1/holds',
+    {
+      preHandler: pre,
+      schema: {
+        ...admin,
+        summary: 'Place a legal hold',
+        description:
+          'Body: {"reason", and any of "tier", "actor", "subject", "since", "until"}. Blocks expiry and erasure of what it covers.',
+      },
+    },
+    async (req, reply) => {
+      const o = jsonObject(req);
+      const hold = await stele.exclusive(() => addHold(stele.forget, holdCriteria(o), str(o, 'reason', true), requester(req)));
+      return reply.code(201).send(hold);
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/holds/:id/release',
+    { preHandler: pre, schema: { ...admin, summary: 'Release a legal hold', description: 'Body: {"reason"}.' } },
+    async (req) => {
+      const o = jsonObject(req);
+      return stele.exclusive(() => releaseHold(stele.forget, req.params.id, str(o, 'reason', true), requester(req)));
+    },
+  );
+
+  app.post(
+    '/v1/erasures',
+    {
+      preHandler: pre,
+      schema: {
+        ...admin,
+        summary: 'Erase a data subject',
+        description:
+          'Body: {"subject", "reason"}. Destroys the data keys of every event about the subject; proofs keep verifying. ' +
+          'Refused (409) while a legal hold covers the subject.',
+      },
+    },
+    async (req) => {
+      const o = jsonObject(req);
+      return stele.exclusive(() => eraseSubject(stele.forget, str(o, 'subject', true), str(o, 'reason', true), requester(req)));
+    },
+  );
+};

@@ -1,0 +1,112 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { EXPORT_FORMATS, type ExportFormat, exportLines } from '../../export/export.js';
+import type { Stele } from '../../stele.js';
+import { requireAdmin } from '../auth.js';
+
+export const MAX_PAGE = 1000;
+
+const hit = {
+  type: 'object',
+  properties: {
+    index: { type: 'integer' },
+    received: { type: 'string' },
+    ingest: { type: 'object', additionalProperties: true },
+    tier: { type: 'string' },
+    key: { type: 'string' },
+    event: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  app.get<{ Querystring: { q?: string; cursor?: number; limit?: number; order?: 'desc' | 'asc'; count?: boolean } }>(
+    '/v1/events',
+    {
+      preHandler: requireAdmin(stele),
+      schema: {
+        summary: 'Search events',
+        description:
+          'Query language: `field:value` (actor, type, on_behalf_of, verified, action, source, host, resource, resource_type, ' +
+          'outcome, subject, tier, key, principal, id, index), `*` wildcards, "quoted full text", bare words, since:/until: ' +
+          '(7d, 36h, RFC 3339 times, dates), AND, OR, -term / NOT term, parentheses. Newest first; pass `next` back as ' +
+          '`cursor` for the next page. Sees every acknowledged append.',
+        security: [{ bearer: [] }],
+        querystring: {
+          type: 'object',
+          properties: {
+            q: { type: 'string', maxLength: 4096 },
+            cursor: { type: 'integer', minimum: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 },
+            order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
+            count: { type: 'boolean', default: false },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              hits: { type: 'array', items: hit },
+              next: { type: 'integer', description: 'Cursor of the next page; absent on the last.' },
+              total: { type: 'integer', description: 'Number of matches, with count=true.' },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { q = '', cursor, limit = 50, order = 'desc', count = false } = req.query;
+      return stele.index.search(
+        { q, ...(cursor === undefined ? {} : { cursor }), limit, order, nowMs: Date.now(), count },
+        stele.log.checkpoint.size,
+      );
+    },
+  );
+};
+
+const CONTENT_TYPES: Record<ExportFormat, string> = {
+  jsonl: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  bundle: 'application/x-ndjson; charset=utf-8',
+};
+const EXTENSIONS: Record<ExportFormat, string> = { jsonl: '.jsonl', csv: '.csv', bundle: '.stele-bundle.jsonl' };
+
+export const exportRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  app.get<{ Querystring: { q?: string; format?: ExportFormat; order?: 'asc' | 'desc' } }>(
+    '/v1/export',
+    {
+      preHandler: requireAdmin(stele),
+      schema: {
+        summary: 'Export the events a query matches: JSON Lines, CSV, or an evidence bundle',
+        description:
+          'Streams every match (same query language as /v1/events; oldest first by default). format=bundle: a JSON Lines ' +
+          'evidence bundle (header with the signed checkpoint and verifier key, then each entry with its leaf, decrypted ' +
+          'event, message key and C2SP tlog-proof, then a trailer) that `stele verify-bundle` checks offline.',
+        security: [{ bearer: [] }],
+        querystring: {
+          type: 'object',
+          properties: {
+            q: { type: 'string', maxLength: 4096 },
+            format: { type: 'string', enum: [...EXPORT_FORMATS], default: 'jsonl' },
+            order: { type: 'string', enum: ['desc', 'asc'], default: 'asc' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { q = '', format = 'jsonl', order = 'asc' } = req.query;
+      const lines = exportLines(stele, { q, format, order });
+      // Pull the first line before answering, so a bad query still gets its 400.
+      const first = await lines.next();
+      async function* all() {
+        if (!first.done) yield first.value;
+        yield* lines;
+      }
+      return reply
+        .type(CONTENT_TYPES[format])
+        .header('content-disposition', `attachment; filename="stele-export${EXTENSIONS[format]}"`)
+        .send(Readable.from(all()));
+    },
+  );
+};
