@@ -132,6 +132,7 @@ describe('search', () => {
       (await search('outcome:failure OR source:git')).hits.map((h) => h.index),
       [idx[2], idx[1]],
     );
+    await stele.log.waitForCheckpoint((idx[2] as number) + 1);
     const proof = await get(`/v1/proofs/inclusion?index=${idx[2]}`);
     assert.equal(proof.status, 200);
   });

@@ -39,13 +39,14 @@ const COLUMNS = [
  * The SQLite query store: a cache of the log's readable entries, rebuilt by `stele reindex`.
  * Writes are batched in transactions with synchronous=NORMAL (a crash may lose the last batches;
  * the server re-indexes from `upto` on start). Deletions scrub: secure_delete for the tables,
- * FTS5's secure-delete plus a merge for the tokens, and a WAL checkpoint(TRUNCATE) afterwards.
+ * FTS5's secure-delete plus a merge for the tokens (see mergeStep), and a WAL checkpoint(TRUNCATE).
  */
 export class IndexStore {
   private readonly db: Database.Database;
   private readonly insertRow: Database.Statement;
   private readonly insertText: Database.Statement;
   private readonly setUpto: Database.Statement;
+  private readonly totalChanges: Database.Statement;
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true });
@@ -60,11 +61,14 @@ export class IndexStore {
     else if (version !== String(SCHEMA_VERSION)) {
       throw new Error(`${path}: query store schema ${version}, expected ${SCHEMA_VERSION}; run "stele reindex"`);
     }
+    // Plain INSERT: each index is indexed once (callers skip what is below upto), and OR REPLACE
+    // would cost 3x per row.
     this.insertRow = this.db.prepare(
-      `INSERT OR REPLACE INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
+      `INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
     );
     this.insertText = this.db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)');
     this.setUpto = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('upto', ?)");
+    this.totalChanges = this.db.prepare('SELECT total_changes() AS n');
   }
 
   private meta(k: string): string | undefined {
@@ -125,7 +129,7 @@ export class IndexStore {
     return [...out];
   }
 
-  /** Removes every entry sealed by these keys, scrubbing the rows and their tokens. Returns how many. */
+  /** Removes every entry sealed by these keys (then mergeStep until done, and truncateWal, to scrub). Returns how many. */
   deleteByKeys(keyIds: readonly string[]): number {
     const select = this.db.prepare('SELECT idx FROM entries WHERE key_id = ? LIMIT 10000');
     const delRow = this.db.prepare('DELETE FROM entries WHERE idx = ?');
@@ -146,15 +150,24 @@ export class IndexStore {
         if (done === 0) break;
       }
     }
-    if (n > 0) {
-      // FTS5's secure-delete drops a row's postings but can leave a term that no row uses any more
-      // in its segment (so a unique word would still be on disk); merging all segments rewrites
-      // them without it. Then the WAL's old page images go too. Costly on a big index, but it runs
-      // only when something is expired or erased.
-      this.db.exec("INSERT INTO fts (fts) VALUES ('optimize')");
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-    }
     return n;
+  }
+
+  /**
+   * One bounded step of merging the full-text index's segments; false once there is nothing left
+   * to merge. FTS5's secure-delete drops a deleted row's postings but can leave a term no row uses
+   * any more in its segment, so a unique word would still be on disk; merging rewrites the segments
+   * without it. In steps (tens of ms each) so searches and indexing go on in between.
+   */
+  mergeStep(): boolean {
+    const before = this.totalChanges.get() as { n: number };
+    this.db.exec("INSERT INTO fts (fts, rank) VALUES ('merge', -200)");
+    return (this.totalChanges.get() as { n: number }).n - before.n > 1;
+  }
+
+  /** Removes the WAL's old page images (after deletions, so nothing deleted survives there). */
+  truncateWal(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   /** Refreshes the planner's statistics (after bulk loads). */

@@ -6,6 +6,9 @@ import type { FromIndex, IndexWorkerData, SearchRequest, SearchResult, ToIndex, 
 
 export type Hit = Omit<WireHit, 'leaf' | 'messageKey'> & { leaf?: Buffer; messageKey?: Buffer };
 
+/** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
+export const MAX_BACKLOG = 20_000;
+
 type Request = ToIndex extends infer T ? (T extends { seq: number } ? Omit<T, 'seq'> : never) : never;
 
 /**
@@ -17,11 +20,22 @@ export class IndexThread {
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private seq = 0;
   private failure: Error | null = null;
+  /** Entries handed to the thread, and entries it has indexed: the difference is its backlog. */
+  private posted = 0;
+  private indexed = 0;
+  private roomWaiters: (() => void)[] = [];
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromIndex) => {
       if (m.type === 'failed') {
         this.fail(new Error(`indexing stopped: ${m.message}`));
+        return;
+      }
+      if (m.type === 'indexed') {
+        this.indexed = Math.max(this.indexed, m.upto);
+        if (this.backlog < MAX_BACKLOG) {
+          for (const w of this.roomWaiters.splice(0)) w();
+        }
         return;
       }
       const w = this.waiting.get(m.seq);
@@ -34,12 +48,15 @@ export class IndexThread {
 
   static async start(data: IndexWorkerData): Promise<IndexThread> {
     const t = new IndexThread(new Worker(new URL('./worker.js', import.meta.url), { workerData: data }));
-    await t.upto(); // opening the store can fail (e.g. an old schema): fail here, not later
+    // Opening the store can fail (e.g. an old schema): fail here, not later.
+    t.indexed = await t.upto();
+    t.posted = t.indexed;
     return t;
   }
 
   private fail(err: Error): void {
     this.failure ??= err;
+    for (const w of this.roomWaiters.splice(0)) w();
     for (const w of this.waiting.values()) w.reject(new SteleError('index_unavailable', this.failure.message, 503));
     this.waiting.clear();
   }
@@ -58,9 +75,25 @@ export class IndexThread {
     });
   }
 
+  /** Entries handed over but not indexed yet. */
+  get backlog(): number {
+    return this.posted - this.indexed;
+  }
+
+  /**
+   * Resolves once the backlog is under MAX_BACKLOG. Appends wait for this before they are
+   * sequenced, so under sustained load ingest slows to the index's pace instead of the backlog
+   * (memory, and how long a search waits to see every acknowledged entry) growing without bound.
+   */
+  room(): Promise<void> | undefined {
+    if (this.backlog < MAX_BACKLOG || this.failure) return undefined;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
   /** Hands durable entries to the index (before they are acknowledged). */
   add(first: number, leaves: readonly Buffer[], published: number): void {
     if (this.failure) return;
+    this.posted = Math.max(this.posted, first + leaves.length);
     const packed = pack(leaves);
     this.worker.postMessage({ type: 'add', first, leaves: packed, published } satisfies ToIndex, transferList(packed));
   }

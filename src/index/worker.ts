@@ -68,7 +68,8 @@ export type ToIndex =
 export type FromIndex =
   | { type: 'reply'; seq: number; ok: true; value: unknown }
   | { type: 'reply'; seq: number; ok: false; code: string; message: string; status: number; detail?: Record<string, unknown> }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  | { type: 'indexed'; upto: number };
 
 const data = workerData as IndexWorkerData;
 const port = parentPort;
@@ -155,12 +156,17 @@ async function search(req: SearchRequest, published: number): Promise<SearchResu
 async function handle(m: ToIndex): Promise<unknown> {
   switch (m.type) {
     case 'add':
-      return add(m.first, unpack(m.leaves), m.published);
+      add(m.first, unpack(m.leaves), m.published);
+      port?.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
+      return;
     case 'search':
       return search(m.req, m.published);
-    case 'deleteKeys':
+    case 'deleteKeys': {
       keys.forget(m.ids);
-      return store.deleteByKeys(m.ids);
+      const n = store.deleteByKeys(m.ids);
+      // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
+      return { later: scrub().then(() => n) };
+    }
     case 'keysOfActors':
       return store.keysOfActors(m.actors);
     case 'upto':
@@ -174,12 +180,49 @@ async function handle(m: ToIndex): Promise<unknown> {
 }
 
 let chain: Promise<void> = Promise.resolve();
+
+// Scrubbing after deletions: full merge passes of steps queued behind whatever messages are
+// waiting; then the WAL is truncated and the waiters answered. A deletion during a pass may land in
+// segments the pass already rewrote, so it waits for the next pass.
+let passWaiters: (() => void)[] = [];
+let nextWaiters: (() => void)[] = [];
+let passing = false;
+function scrub(): Promise<void> {
+  return new Promise((resolve) => {
+    if (passing) nextWaiters.push(resolve);
+    else {
+      passWaiters.push(resolve);
+      passing = true;
+      setImmediate(scrubStep);
+    }
+  });
+}
+function scrubStep(): void {
+  chain = chain.then(() => {
+    if (store.mergeStep()) return void setImmediate(scrubStep);
+    store.truncateWal();
+    for (const w of passWaiters) w();
+    passWaiters = nextWaiters;
+    nextWaiters = [];
+    passing = passWaiters.length > 0;
+    if (passing) setImmediate(scrubStep);
+  });
+}
+
+function reply(seq: number, value: unknown): void {
+  port?.postMessage({ type: 'reply', seq, ok: true, value } satisfies FromIndex);
+}
+
 port?.on('message', (m: ToIndex) => {
   chain = chain.then(async () => {
     const seq = 'seq' in m ? m.seq : undefined;
     try {
       const value = await handle(m);
-      if (seq !== undefined) port?.postMessage({ type: 'reply', seq, ok: true, value } satisfies FromIndex);
+      if (seq === undefined) return;
+      if (value && typeof value === 'object' && 'later' in value) {
+        const s = seq;
+        (value.later as Promise<unknown>).then((v) => reply(s, v));
+      } else reply(seq, value);
     } catch (err) {
       if (seq === undefined) {
         // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.

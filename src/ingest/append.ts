@@ -7,6 +7,11 @@ import type { IngestPool } from './pool.js';
 import { prepareEvents } from './prepare.js';
 import type { Sealing } from './sealing.js';
 
+/** What appends wait on before sequencing: the query store's backlog (IndexThread.room). */
+export interface Pace {
+  room(): Promise<void> | undefined;
+}
+
 export interface Appended {
   id: string;
   index: number;
@@ -17,21 +22,29 @@ export interface Appended {
  * (request bytes, prepared on the ingest pool). Validation is all or nothing and happens before
  * anything is written; each resolves once every entry is durable, with indices in input order.
  */
-export async function appendEvents(log: Log, sealing: Sealing, inputs: readonly unknown[], ingest: Ingest): Promise<Appended[]> {
-  return sequence(log, await prepareEvents(inputs, ingest, nowMicros(), sealing));
+export async function appendEvents(
+  log: Log,
+  pace: Pace,
+  sealing: Sealing,
+  inputs: readonly unknown[],
+  ingest: Ingest,
+): Promise<Appended[]> {
+  return sequence(log, pace, await prepareEvents(inputs, ingest, nowMicros(), sealing));
 }
 
 export async function appendBody(
   log: Log,
+  pace: Pace,
   pool: IngestPool,
   body: Uint8Array,
   kind: BodyKind,
   ingest: Ingest,
 ): Promise<Appended[]> {
-  return sequence(log, await pool.prepare(body, kind, ingest, nowMicros()));
+  return sequence(log, pace, await pool.prepare(body, kind, ingest, nowMicros()));
 }
 
-async function sequence(log: Log, entries: SequencedEntry[]): Promise<Appended[]> {
+async function sequence(log: Log, pace: Pace, entries: SequencedEntry[]): Promise<Appended[]> {
+  await pace.room();
   const indices = await log.append(entries);
   return entries.map((e, i) => ({ id: e.id, index: indices[i] as number }));
 }

@@ -50,7 +50,7 @@ export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     async (req) => {
       const principal = req.principal as NonNullable<typeof req.principal>;
       const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
-      const entries = await appendBody(stele.log, stele.pool, req.body as Buffer, kind, {
+      const entries = await appendBody(stele.log, stele.index, stele.pool, req.body as Buffer, kind, {
         principal: principal.name,
         method: 'apikey',
       });
