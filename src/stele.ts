@@ -102,7 +102,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     cleanup.push(() => opened.close());
     await catchUpIndex(opened, index, onIndexProgress);
 
-    const append = (inputs: readonly unknown[], ingest: Ingest) => appendEvents(opened, index, pool.sealing, inputs, ingest);
+    const append = (inputs: readonly unknown[], ingest: Ingest) => appendEvents(opened, index, pool, inputs, ingest);
     const holds = new HoldStore(keys.db, keys.subjectPepper);
     let queue: Promise<unknown> = Promise.resolve();
 

@@ -4,8 +4,6 @@ import type { Log } from '../log/log.js';
 import type { SequencedEntry } from '../log/storage.js';
 import type { BodyKind } from './body.js';
 import type { IngestPool } from './pool.js';
-import { prepareEvents } from './prepare.js';
-import type { Sealing } from './sealing.js';
 
 /** What appends wait on before sequencing: the query store's backlog (IndexThread.room). */
 export interface Pace {
@@ -25,11 +23,11 @@ export interface Appended {
 export async function appendEvents(
   log: Log,
   pace: Pace,
-  sealing: Sealing,
+  pool: IngestPool,
   inputs: readonly unknown[],
   ingest: Ingest,
 ): Promise<Appended[]> {
-  return sequence(log, pace, await prepareEvents(inputs, ingest, nowMicros(), sealing));
+  return sequence(log, pace, await pool.prepareParsed(inputs, ingest, nowMicros()));
 }
 
 export async function appendBody(

@@ -6,7 +6,7 @@ import { unpack } from '../log/packed.js';
 import type { SequencedEntry } from '../log/storage.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
-import { prepareBody } from './prepare.js';
+import { type Prepared, prepareBody, prepareEvents } from './prepare.js';
 import { Sealing } from './sealing.js';
 import type { FromWorker, IngestWorkerData, ToWorker } from './worker.js';
 
@@ -14,7 +14,7 @@ const INLINE_BYTES = 4096;
 
 interface Pending {
   slot: Slot;
-  resolve: (e: SequencedEntry[]) => void;
+  resolve: (p: Prepared) => void;
   reject: (e: Error) => void;
 }
 
@@ -57,7 +57,29 @@ export class IngestPool {
     this.broadcast({ type: 'policy', policy });
   }
 
-  async prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
+  /** Entries of a request body, sealed with live keys. */
+  prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
+    return this.live(() => this.prepareOnce(body, kind, ingest, received));
+  }
+
+  /** Entries of already-parsed events (inline), sealed with live keys. */
+  prepareParsed(inputs: readonly unknown[], ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
+    return this.live(() => prepareEvents(inputs, ingest, received, this.sealing));
+  }
+
+  /**
+   * An erasure can destroy a key while a batch sealed with it is being prepared (a worker's cache
+   * is told a moment later): such a batch is prepared again, now under fresh keys, rather than
+   * acknowledged unreadable.
+   */
+  private async live(prepare: () => Promise<Prepared>): Promise<SequencedEntry[]> {
+    for (let attempt = 0; ; attempt++) {
+      const p = await prepare();
+      if (attempt === 2 || !p.keyIds.some((id) => this.keys.isDestroyed(id))) return p.entries;
+    }
+  }
+
+  private async prepareOnce(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<Prepared> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
     if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, ingest, received, this.sealing);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
@@ -65,7 +87,7 @@ export class IngestPool {
     const seq = ++this.seq;
     slot.busy++;
     try {
-      return await new Promise<SequencedEntry[]>((resolve, reject) => {
+      return await new Promise<Prepared>((resolve, reject) => {
         this.pending.set(seq, { slot, resolve, reject });
         const msg: ToWorker = { type: 'prepare', seq, body, kind, ingest, received };
         slot.worker.postMessage(msg);
@@ -105,7 +127,7 @@ export class IngestPool {
       if (!r.ok) return p.reject(new SteleError(r.code, r.message, r.status));
       const leaves = unpack(r.leaves);
       const entries: SequencedEntry[] = r.ids.map((id, i) => ({ id, leaf: leaves[i] as Buffer }));
-      p.resolve(entries);
+      p.resolve({ entries, keyIds: r.keyIds });
     });
     worker.on('error', (err) => {
       // A crashed worker fails what it held and is replaced; requests never hang on it.

@@ -6,6 +6,12 @@ import type { SequencedEntry } from '../log/storage.js';
 import { type BodyKind, parseEventsBody } from './body.js';
 import type { Sealing } from './sealing.js';
 
+/** Prepared entries, and the data keys that sealed them (checked against erasure before sequencing). */
+export interface Prepared {
+  entries: SequencedEntry[];
+  keyIds: string[];
+}
+
 /** Most events in one append request. */
 export const MAX_BATCH_EVENTS = 10_000;
 
@@ -20,7 +26,7 @@ export async function prepareEvents(
   ingest: Ingest,
   received: bigint,
   sealing: Sealing,
-): Promise<SequencedEntry[]> {
+): Promise<Prepared> {
   if (inputs.length === 0) throw new SteleError('invalid_event', 'no events in the request');
   if (inputs.length > MAX_BATCH_EVENTS) {
     throw new SteleError('too_many_events', `${inputs.length} events in one request; the limit is ${MAX_BATCH_EVENTS}`, 413);
@@ -32,8 +38,8 @@ export async function prepareEvents(
     validateEvent(input, many ? i : undefined);
     events[i] = normalizeEvent(input as Record<string, unknown>, received);
   }
-  const leaves = await sealing.leaves(events, ingest, received, utcDay(received));
-  return events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer }));
+  const { leaves, keyIds } = await sealing.leaves(events, ingest, received, utcDay(received));
+  return { entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer })), keyIds };
 }
 
 /** prepareEvents of a request body (one event, an array, or NDJSON). */
@@ -43,6 +49,6 @@ export function prepareBody(
   ingest: Ingest,
   received: bigint,
   sealing: Sealing,
-): Promise<SequencedEntry[]> {
+): Promise<Prepared> {
   return prepareEvents(parseEventsBody(body, kind), ingest, received, sealing);
 }

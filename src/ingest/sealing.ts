@@ -51,8 +51,13 @@ export class Sealing {
     for (const [k, s] of this.cache) if (gone.has(s.id)) this.cache.delete(k);
   }
 
-  /** The leaves of `events`, in order, all received at `received` (µs) through `ingest`. */
-  async leaves(events: readonly Event[], ingest: Ingest, received: bigint, day: string): Promise<Buffer[]> {
+  /** The leaves of `events`, in order, all received at `received` (µs) through `ingest`, and the data keys used. */
+  async leaves(
+    events: readonly Event[],
+    ingest: Ingest,
+    received: bigint,
+    day: string,
+  ): Promise<{ leaves: Buffer[]; keyIds: string[] }> {
     const slots: (SlotRequest | null)[] = new Array(events.length);
     const missing = new Map<string, SlotRequest>();
     for (let i = 0; i < events.length; i++) {
@@ -77,6 +82,7 @@ export class Sealing {
       for (const [i, r] of reqs.entries()) this.cache.set(slotName(r), keys[i] as SlotKey);
     }
     const out: Buffer[] = new Array(events.length);
+    const used = new Set<string>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as Event;
       const r = slots[i];
@@ -84,6 +90,7 @@ export class Sealing {
         if (!r) out[i] = buildLeaf(e, ingest, received);
         else {
           const k = this.cache.get(slotName(r)) as SlotKey;
+          used.add(k.id);
           out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => seal(k.key, plain, aad));
         }
       } catch (err) {
@@ -92,6 +99,6 @@ export class Sealing {
         throw err;
       }
     }
-    return out;
+    return { leaves: out, keyIds: [...used] };
   }
 }

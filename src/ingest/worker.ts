@@ -24,7 +24,7 @@ export type ToWorker =
 
 /** Worker → main thread: a request's leaves or error, or the data keys it needs first. */
 export type FromWorker =
-  | { type: 'done'; seq: number; ok: true; ids: string[]; leaves: Packed }
+  | { type: 'done'; seq: number; ok: true; ids: string[]; leaves: Packed; keyIds: string[] }
   | { type: 'done'; seq: number; ok: false; code: string; message: string; status: number }
   | { type: 'keys'; seq: number; reqs: SlotRequest[] };
 
@@ -46,9 +46,9 @@ const sealing = new Sealing(
 
 async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void> {
   try {
-    const entries = await prepareBody(m.body, m.kind, m.ingest, m.received, sealing);
+    const { entries, keyIds } = await prepareBody(m.body, m.kind, m.ingest, m.received, sealing);
     const leaves = pack(entries.map((e) => e.leaf));
-    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves };
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves, keyIds };
     port?.postMessage(reply, transferList(leaves));
   } catch (err) {
     const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);

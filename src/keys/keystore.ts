@@ -82,6 +82,8 @@ export class KeyStore {
   private readonly slotCache = new Map<string, SlotKey>();
   private readonly lookups = new Map<string, KeyLookup>();
   private readonly destroyedListeners: ((ids: string[]) => void)[] = [];
+  /** Keys destroyed by this process (what a cache elsewhere may still hold). */
+  private readonly destroyedIds = new Set<string>();
 
   private constructor(
     db: Database.Database,
@@ -221,6 +223,7 @@ export class KeyStore {
       for (const id of ids) n += upd.run(state, now, reason, id).changes;
     })();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
+    for (const id of ids) this.destroyedIds.add(id);
     this.forget(ids);
     for (const l of this.destroyedListeners) l([...ids]);
     return n;
@@ -235,6 +238,10 @@ export class KeyStore {
       this.lookups.delete(id);
     }
     for (const [k, s] of this.slotCache) if (gone.has(s.id)) this.slotCache.delete(k);
+  }
+
+  isDestroyed(id: string): boolean {
+    return this.destroyedIds.has(id);
   }
 
   onDestroyed(listener: (ids: string[]) => void): void {
