@@ -11,7 +11,7 @@
  * Knobs (environment): BENCH_REPEATS (3), BENCH_HTTP_SECONDS (10), BENCH_QUICK=1 (short smoke run),
  * BENCH_PROFILE=always|never|auto (auto).
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,13 @@ const PROFILE = process.env.BENCH_PROFILE ?? 'auto';
 const OUT = fileURLToPath(new URL('../../../BENCHMARKS.md', import.meta.url));
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Sections other benchmarks keep in BENCHMARKS.md (between `<!-- bench:NAME -->` markers): this run rewrites only its own text. */
+function otherSections(): string {
+  if (!existsSync(OUT)) return '';
+  const blocks = readFileSync(OUT, 'utf8').match(/<!-- bench:([a-z-]+) -->[\s\S]*?<!-- \/bench:\1 -->/g) ?? [];
+  return blocks.map((b) => `\n${b}\n`).join('');
+}
 
 async function steleThroughput(withIds: boolean, ms: number): Promise<ThroughputResult> {
   const srv = await startStele();
@@ -198,7 +205,7 @@ async function main(): Promise<void> {
   r.endLoad = loadNow();
   r.elapsedS = (performance.now() - started) / 1000;
   const md = report(m, CFG, r);
-  writeFileSync(OUT, md);
+  writeFileSync(OUT, md + otherSections());
   process.stdout.write(md);
   log(`\nwrote ${OUT}`);
 }
