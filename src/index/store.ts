@@ -14,7 +14,8 @@ export interface SearchPage {
   order: Order;
 }
 
-const COLUMNS = [
+/** The columns of `entries` (IndexRow), in schema order. */
+export const COLUMNS = [
   'idx',
   'id',
   'time',
