@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { TokenStore } from './auth/tokens.js';
+import { ApiKeyStore } from './auth/apikeys.js';
 import { writeDurably } from './durable.js';
 import { SteleError } from './errors.js';
 import { generateMasterKey, MASTER_ENV, masterKeyPath } from './keys/master.js';
@@ -18,8 +18,8 @@ import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from 
  *     keys/keystore.db  the data keys (wrapped), their tombstones, and legal holds
  *     stele.policy.yaml the policy (retention tiers), unless --policy names another file
  *     index/stele.db    the query store: a cache of the readable entries, rebuilt by "stele reindex"
- *     auth/tokens.json  hashes of the bearer tokens
- *     admin.token       the first admin token in the clear (mode 0600), for the local operator
+ *     auth/apikeys.json the API keys: hashes, names, roles, restrictions, revocations
+ *     admin.token       the first admin API key in the clear (mode 0600), for the local operator
  *     log/ wal/ state/  the log itself (see FsLogStorage)
  *     LOCK              the pid of the process that has the directory open for writing
  */
@@ -45,7 +45,8 @@ const paths = (dir: string) => ({
   config: join(dir, 'stele.json'),
   key: join(dir, 'keys', 'log.key'),
   vkey: join(dir, 'keys', 'log.vkey'),
-  tokens: join(dir, 'auth', 'tokens.json'),
+  apikeys: join(dir, 'auth', 'apikeys.json'),
+  legacyTokens: join(dir, 'auth', 'tokens.json'),
   adminToken: join(dir, 'admin.token'),
   lock: join(dir, 'LOCK'),
   policy: join(dir, 'stele.policy.yaml'),
@@ -85,7 +86,7 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
   for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
   await writeDurably(p.key, `${skey}\n`, 0o600);
   await writeDurably(p.vkey, `${vkey}\n`);
-  const token = await TokenStore.load(p.tokens).create('admin', 'admin');
+  const { key: token } = await ApiKeyStore.load(p.apikeys).create({ name: 'admin', roles: ['admin'], by: 'stele init' });
   await writeDurably(p.adminToken, `${token}\n`, 0o600);
   // Data keys are wrapped by the master key; with $STELE_MASTER_KEY set, it stays out of the directory.
   if (!process.env[MASTER_ENV]) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, 0o600);
@@ -112,7 +113,7 @@ export interface DataDir {
   skey: string;
   verifier: Verifier;
   vkey: string;
-  tokens: TokenStore;
+  apikeys: ApiKeyStore;
   tokenFile: string;
 }
 
@@ -130,7 +131,7 @@ export function loadDataDir(dir: string): DataDir {
     skey,
     verifier: newVerifier(vkey),
     vkey,
-    tokens: TokenStore.load(p.tokens),
+    apikeys: ApiKeyStore.load(p.apikeys, p.legacyTokens),
     tokenFile: p.adminToken,
   };
 }

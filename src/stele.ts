@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Access } from './auth/access.js';
+import { Audit } from './auth/audit.js';
+import type { Principal } from './auth/principal.js';
 import { type DataDir, defaultPolicyPath, loadDataDir, lockDataDir } from './datadir.js';
 import { writeDurably } from './durable.js';
-import type { Ingest } from './event/types.js';
+import { SteleError } from './errors.js';
 import { IndexThread } from './index/thread.js';
 import { type Appended, appendEvents } from './ingest/append.js';
 import { IngestPool } from './ingest/pool.js';
@@ -38,9 +41,28 @@ export interface Stele extends DataDir {
   forget: ForgetContext;
   /** Runs forgetting operations one at a time (a scheduled expiry never interleaves with an erasure). */
   exclusive<T>(op: () => Promise<T>): Promise<T>;
-  /** Appends already-parsed events (the CLI's --local mode, and the log's own stele.* events). */
-  append(inputs: readonly unknown[], ingest: Ingest): Promise<Appended[]>;
+  /** Authentication and authorisation under the loaded policy. */
+  access: Access;
+  /** The log's record of its own use (stele.access.*, stele.key.*, stele.policy.* events). */
+  audit: Audit;
+  /**
+   * Loads the policy again from where it came from (SIGHUP, `stele policy reload`) and records it;
+   * a policy that does not validate or compile is refused, recorded as refused, and the old one stays.
+   */
+  reloadPolicy(by: Principal): Promise<PolicyLoad>;
+  /** Appends a stele.policy.load event for the policy in force (the server does at start). */
+  recordPolicy(by: Principal, reason: 'start' | 'reload'): Promise<PolicyLoad>;
+  /** Appends already-parsed events (the CLI's --local mode, and the log's own stele.* events), unchecked by policy. */
+  append(inputs: readonly unknown[], by: Principal): Promise<Appended[]>;
   close(): Promise<void>;
+}
+
+/** A policy load as recorded in the log. */
+export interface PolicyLoad {
+  index: number;
+  source: string;
+  sha256: string;
+  cedar?: { source: string; sha256: string };
 }
 
 export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
@@ -102,19 +124,56 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     cleanup.push(() => opened.close());
     await catchUpIndex(opened, index, onIndexProgress);
 
-    const append = (inputs: readonly unknown[], ingest: Ingest) => appendEvents(opened, index, pool, inputs, ingest);
+    const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
     const holds = new HoldStore(keys.db, keys.subjectPepper);
+    const access = new Access(dd.apikeys, policy, keys.subjectPepper);
+    const audit = new Audit(append);
     let queue: Promise<unknown> = Promise.resolve();
 
-    return {
+    const recordPolicy = async (by: Principal, reason: 'start' | 'reload'): Promise<PolicyLoad> => {
+      const p = access.policy;
+      const what = {
+        source: p.source,
+        sha256: p.sha256,
+        ...(p.cedar ? { cedar: { source: p.cedar.source, sha256: p.cedar.sha256 } } : {}),
+      };
+      const idx = await audit.record('stele.policy.load', by, { ...what, reason });
+      return { index: idx, ...what };
+    };
+
+    const stele: Stele = {
       ...dd,
       log: opened,
       keys,
       pool,
       index,
-      policy,
+      get policy() {
+        return access.policy;
+      },
       holds,
-      forget: { keys, holds, index, policy: () => policy, append: (events, ingest) => append(events, ingest) },
+      access,
+      audit,
+      forget: { keys, holds, index, policy: () => access.policy, append },
+      recordPolicy,
+      async reloadPolicy(by: Principal): Promise<PolicyLoad> {
+        let next: Policy;
+        try {
+          next = resolvePolicy(dd.dir, options.policyFile);
+          access.setPolicy(next);
+        } catch (err) {
+          const e = err instanceof SteleError ? err : new SteleError('bad_policy', (err as Error).message);
+          await audit.record('stele.policy.refused', by, { message: e.message, ...(e.detail ?? {}) }, e.message);
+          throw new SteleError(
+            e.code,
+            `policy refused, the old one stays in force: ${e.message}`,
+            e.status < 500 ? e.status : 400,
+            e.detail,
+          );
+        }
+        pool.setPolicy(next);
+        index.setPolicy(next);
+        return recordPolicy(by, 'reload');
+      },
       exclusive<T>(op: () => Promise<T>): Promise<T> {
         const run = queue.then(op, op);
         queue = run.catch(() => {});
@@ -123,6 +182,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
       append,
       async close() {
         try {
+          await audit.close();
           await pool.close();
           await opened.close();
           await index.close();
@@ -132,6 +192,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
         }
       },
     };
+    return stele;
   } catch (err) {
     await undo();
     throw err;

@@ -45,8 +45,9 @@ test('stele search prints hits newest first, and points at a bad token', async (
   const r = await ok(['search', ...api(), 'actor:alice']);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 2);
-  assert.match(lines[0] as string, /^#2 .* alice {2}git\.commit {2}failure/);
-  assert.match(lines[1] as string, /^#0 .* alice {2}emacs\.package\.install {2}success/);
+  // Entry 0 is the server's stele.policy.load; the three events follow.
+  assert.match(lines[0] as string, /^#3 .* alice {2}git\.commit {2}failure/);
+  assert.match(lines[1] as string, /^#1 .* alice {2}emacs\.package\.install {2}success/);
   const json = await ok(['search', ...api(), '--json', '"init.el"']);
   assert.equal(JSON.parse(json.stdout.trim()).event.data.file, 'init.el');
   const bad = await runStele(['search', ...api(), 'actor:alice', 'outcome:maybe']);

@@ -45,3 +45,26 @@ export async function api<T>(base: string, path: string, init: RequestInit & { t
   }
   return body as T;
 }
+
+/** The options every API command takes. */
+export interface Target {
+  url?: string;
+  token?: string;
+  dir?: string;
+  json?: boolean;
+}
+
+/** Prints a value as indented JSON (--json). */
+export const out = (v: unknown): void => {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+};
+
+/** POSTs a JSON body (or none) to the API with the command's token. */
+export function post<T>(opts: Target, path: string, body?: unknown): Promise<T> {
+  const { url, token } = apiTarget(opts);
+  return api<T>(url, path, {
+    method: 'POST',
+    token,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+}

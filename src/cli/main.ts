@@ -2,6 +2,7 @@
 /** The `stele` command line. */
 import { Command, Option } from 'commander';
 import { SteleError } from '../errors.js';
+import { keyCreateCommand, keyListCommand, keyRevokeCommand, policyReloadCommand } from './commands/apikeys.js';
 import { appendCommand } from './commands/append.js';
 import { checkpointCommand } from './commands/checkpoint.js';
 import { exportCommand } from './commands/export.js';
@@ -42,6 +43,11 @@ program
   .option('--ingest-workers <n>', 'threads that parse and encode events (default: cores - 1, at least 1; 0: main thread)')
   .option('--log-level <level>', 'server log level', 'info')
   .option('--policy <file>', "policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml)")
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
+  .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+  .option('--tls-client-ca <file>', 'accept client certificates signed by this PEM CA (mutual TLS; principal = the CN)')
+  .option('--rate-limit <n>', 'requests per minute per principal', '6000')
+  .option('--denial-limit <n>', 'refusals of one credential from one address per minute before it gets 429 unchecked', '60')
   .action(serveCommand);
 
 program
@@ -177,12 +183,36 @@ program
   .option('--json', 'print JSON')
   .action(rotateCommand);
 
+const keys = program.command('keys').description('API keys for services (shown once; the server keeps their hashes)');
+const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)];
+apiOptions(
+  keys
+    .command('create')
+    .description('create an API key with one or more roles of the policy; prints the key once')
+    .requiredOption('--name <name>', 'a name for the key (the ingest principal of what it appends)')
+    .requiredOption('--role <role>', 'a role of the policy (repeat or comma-separate for several)', collect)
+    .option('--source <glob>', 'may only append events from these source kinds (repeatable), e.g. kubernetes', collect)
+    .option('--action <glob>', 'may only append these actions (repeatable), e.g. k8s.*', collect),
+).action(keyCreateCommand);
+apiOptions(keys.command('list').description('list API keys').option('--all', 'include revoked keys')).action(keyListCommand);
+apiOptions(
+  keys
+    .command('revoke')
+    .description('revoke an API key: requests with it are refused from now on')
+    .argument('<name>', 'the key name')
+    .requiredOption('--reason <text>', 'why (recorded in the log)'),
+).action(keyRevokeCommand);
+
 const policy = program.command('policy').description('the policy file (stele.policy.yaml)');
+apiOptions(policy.command('reload').description('make the running server load its policy file again (as SIGHUP does)')).action(
+  policyReloadCommand,
+);
 policy
   .command('check')
   .description('validate a policy file and list every problem as file:line:column (for CI)')
   .argument('[file]', 'policy file (default: $STELE_POLICY or ./stele.policy.yaml)')
   .option('--json', 'print the result as JSON')
+  .option('--show-cedar', 'also print the Cedar schema and policies the roles and stele.cedar compile to')
   .action(policyCheckCommand);
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,4 +1,5 @@
 import { compileQuery } from '../index/query.js';
+import type { Hit } from '../index/thread.js';
 import type { Stele } from '../stele.js';
 import { bundleEntry, bundleHeader, bundleTrailer } from './bundle.js';
 import { csvHeader, csvRow, jsonLine } from './formats.js';
@@ -12,6 +13,14 @@ export interface ExportRequest {
   order: 'asc' | 'desc';
 }
 
+/** What the asker may export: tiers (filtered in the query store) and a per-entry check. */
+export interface ExportScope {
+  tiers?: string[];
+  keep?: (hit: Hit) => boolean;
+  /** Called once per exported entry. */
+  counted?: () => void;
+}
+
 const PAGE = 1000;
 
 /**
@@ -19,7 +28,7 @@ const PAGE = 1000;
  * stays flat however many there are. An evidence bundle proves every entry against one signed
  * checkpoint, taken when the export starts (entries appended later are not in it).
  */
-export async function* exportLines(stele: Stele, req: ExportRequest): AsyncGenerator<string> {
+export async function* exportLines(stele: Stele, req: ExportRequest, scope: ExportScope = {}): AsyncGenerator<string> {
   compileQuery(req.q, Date.now()); // a bad query fails here, before any line is sent
   const bundle = req.format === 'bundle';
   const cp = bundle ? await stele.log.waitForCheckpoint(stele.log.size) : null;
@@ -30,15 +39,25 @@ export async function* exportLines(stele: Stele, req: ExportRequest): AsyncGener
   let count = 0;
   for (;;) {
     const page = await stele.index.search(
-      { q: req.q, ...(cursor === undefined ? {} : { cursor }), limit: PAGE, order: req.order, nowMs, withLeaves: bundle },
+      {
+        q: req.q,
+        ...(cursor === undefined ? {} : { cursor }),
+        limit: PAGE,
+        order: req.order,
+        nowMs,
+        withLeaves: bundle,
+        ...(scope.tiers ? { tiers: scope.tiers } : {}),
+      },
       stele.log.checkpoint.size,
     );
     for (const h of page.hits) {
+      if (scope.keep && !scope.keep(h)) continue;
+      if (cp && h.index >= cp.size) continue;
+      scope.counted?.();
       if (!cp) {
         yield req.format === 'csv' ? csvRow(h) : jsonLine(h);
         continue;
       }
-      if (h.index >= cp.size) continue;
       const proof = await stele.log.inclusionProof(h.index, cp.size);
       yield bundleEntry({
         index: h.index,

@@ -50,6 +50,10 @@ export function indexRow(idx: number, leaf: LeafRecord, event: Event, tier: stri
 /**
  * The text full-text search sees: every string and number in the event, object keys of `data`
  * included (so `"package-archives"` finds an event whose data names that variable), one per line.
+ * The `data` of the log's own access records (stele.access.*: the queries people ran) is left
+ * out: otherwise every search would find the records of earlier searches for the same words, and
+ * a query naming an erased subject would put that name back into the index. Those records are
+ * found by their fields (`action:stele.access.search actor:alice`) and read in full.
  */
 export function ftsText(event: Event): string {
   const out: string[] = [];
@@ -64,6 +68,8 @@ export function ftsText(event: Event): string {
       }
     }
   };
-  for (const [k, v] of Object.entries(event)) if (k !== 'id') walk(v, k === 'data');
+  const access = event.action.startsWith('stele.access.');
+  for (const [k, v] of Object.entries(event))
+    if (k !== 'id' && !(access && (k === 'data' || k === 'reason'))) walk(v, k === 'data');
   return out.join('\n');
 }

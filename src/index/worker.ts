@@ -14,7 +14,7 @@ import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
-import { compileQuery } from './query.js';
+import { type CompiledQuery, compileQuery } from './query.js';
 import { openEntry } from './reader.js';
 import { IndexStore, type Order } from './store.js';
 
@@ -47,6 +47,8 @@ export interface SearchRequest {
   /** Also return each hit's leaf bytes and message key (evidence bundles). */
   withLeaves?: boolean;
   count?: boolean;
+  /** Only entries of these tiers (what the asker's policy lets them see); absent: every tier. */
+  tiers?: string[];
 }
 
 export interface SearchResult {
@@ -121,7 +123,7 @@ async function leafAt(index: number, published: number): Promise<Buffer> {
 }
 
 async function search(req: SearchRequest, published: number): Promise<SearchResult> {
-  const q = compileQuery(req.q, req.nowMs);
+  const q = withinTiers(compileQuery(req.q, req.nowMs), req.tiers);
   const rows = store.search(q, { cursor: req.cursor, limit: req.limit, order: req.order });
   const hits: WireHit[] = [];
   for (const r of rows) {
@@ -242,3 +244,10 @@ port?.on('message', (m: ToIndex) => {
     }
   });
 });
+
+/** Narrows a query to entries of the given tiers (none: it matches nothing). */
+function withinTiers(q: CompiledQuery, tiers: string[] | undefined): CompiledQuery {
+  if (tiers === undefined) return q;
+  if (tiers.length === 0) return { ...q, where: `(${q.where}) AND 0` };
+  return { ...q, where: `(${q.where}) AND e.tier IN (${tiers.map(() => '?').join(', ')})`, params: [...q.params, ...tiers] };
+}

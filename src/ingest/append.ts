@@ -1,14 +1,18 @@
+import type { Principal } from '../auth/principal.js';
 import { nowMicros } from '../event/record.js';
-import type { Ingest } from '../event/types.js';
 import type { Log } from '../log/log.js';
-import type { SequencedEntry } from '../log/storage.js';
 import type { BodyKind } from './body.js';
+import type { Claim } from './identity.js';
 import type { IngestPool } from './pool.js';
+import type { Prepared } from './prepare.js';
 
 /** What appends wait on before sequencing: the query store's backlog (IndexThread.room). */
 export interface Pace {
   room(): Promise<void> | undefined;
 }
+
+/** Throws (403) unless the principal may do every claim; runs after preparing, before sequencing. */
+export type AuthorizeClaims = (principal: Principal, claims: readonly Claim[]) => void;
 
 export interface Appended {
   id: string;
@@ -16,18 +20,20 @@ export interface Appended {
 }
 
 /**
- * The append operation, behind `stele append --local` and self-audit events (parsed events) and `POST /v1/events`
- * (request bytes, prepared on the ingest pool). Validation is all or nothing and happens before
- * anything is written; each resolves once every entry is durable, with indices in input order.
+ * The append operation, behind `stele append --local` and self-audit events (parsed events) and
+ * `POST /v1/events` (request bytes, prepared on the ingest pool). Validation and authorisation are
+ * all or nothing and happen before anything is written; each resolves once every entry is
+ * durable, with indices in input order.
  */
 export async function appendEvents(
   log: Log,
   pace: Pace,
   pool: IngestPool,
   inputs: readonly unknown[],
-  ingest: Ingest,
+  principal: Principal,
+  authorize?: AuthorizeClaims,
 ): Promise<Appended[]> {
-  return sequence(log, pace, await pool.prepareParsed(inputs, ingest, nowMicros()));
+  return sequence(log, pace, principal, await pool.prepareParsed(inputs, principal, nowMicros()), authorize);
 }
 
 export async function appendBody(
@@ -36,13 +42,22 @@ export async function appendBody(
   pool: IngestPool,
   body: Uint8Array,
   kind: BodyKind,
-  ingest: Ingest,
+  principal: Principal,
+  authorize?: AuthorizeClaims,
 ): Promise<Appended[]> {
-  return sequence(log, pace, await pool.prepare(body, kind, ingest, nowMicros()));
+  return sequence(log, pace, principal, await pool.prepare(body, kind, principal, nowMicros()), authorize);
 }
 
-async function sequence(log: Log, pace: Pace, entries: SequencedEntry[]): Promise<Appended[]> {
+async function sequence(
+  log: Log,
+  pace: Pace,
+  principal: Principal,
+  prepared: Prepared,
+  authorize?: AuthorizeClaims,
+): Promise<Appended[]> {
+  authorize?.(principal, prepared.claims);
   await pace.room();
+  const entries = prepared.entries;
   const indices = await log.append(entries);
   return entries.map((e, i) => ({ id: e.id, index: indices[i] as number }));
 }

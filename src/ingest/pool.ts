@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
-import type { Ingest } from '../event/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { unpack } from '../log/packed.js';
 import type { SequencedEntry } from '../log/storage.js';
@@ -58,13 +58,13 @@ export class IngestPool {
   }
 
   /** Entries of a request body, sealed with live keys. */
-  prepare(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
-    return this.live(() => this.prepareOnce(body, kind, ingest, received));
+  prepare(body: Uint8Array, kind: BodyKind, principal: Principal, received: bigint): Promise<Prepared> {
+    return this.live(() => this.prepareOnce(body, kind, principal, received));
   }
 
   /** Entries of already-parsed events (inline), sealed with live keys. */
-  prepareParsed(inputs: readonly unknown[], ingest: Ingest, received: bigint): Promise<SequencedEntry[]> {
-    return this.live(() => prepareEvents(inputs, ingest, received, this.sealing));
+  prepareParsed(inputs: readonly unknown[], principal: Principal, received: bigint): Promise<Prepared> {
+    return this.live(() => prepareEvents(inputs, principal, received, this.sealing));
   }
 
   /**
@@ -72,16 +72,16 @@ export class IngestPool {
    * is told a moment later): such a batch is prepared again, now under fresh keys, rather than
    * acknowledged unreadable.
    */
-  private async live(prepare: () => Promise<Prepared>): Promise<SequencedEntry[]> {
+  private async live(prepare: () => Promise<Prepared>): Promise<Prepared> {
     for (let attempt = 0; ; attempt++) {
       const p = await prepare();
-      if (attempt === 2 || !p.keyIds.some((id) => this.keys.isDestroyed(id))) return p.entries;
+      if (attempt === 2 || !p.keyIds.some((id) => this.keys.isDestroyed(id))) return p;
     }
   }
 
-  private async prepareOnce(body: Uint8Array, kind: BodyKind, ingest: Ingest, received: bigint): Promise<Prepared> {
+  private async prepareOnce(body: Uint8Array, kind: BodyKind, principal: Principal, received: bigint): Promise<Prepared> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
-    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, ingest, received, this.sealing);
+    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, principal, received, this.sealing);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = ++this.seq;
@@ -89,7 +89,7 @@ export class IngestPool {
     try {
       return await new Promise<Prepared>((resolve, reject) => {
         this.pending.set(seq, { slot, resolve, reject });
-        const msg: ToWorker = { type: 'prepare', seq, body, kind, ingest, received };
+        const msg: ToWorker = { type: 'prepare', seq, body, kind, principal, received };
         slot.worker.postMessage(msg);
       });
     } finally {
@@ -127,7 +127,7 @@ export class IngestPool {
       if (!r.ok) return p.reject(new SteleError(r.code, r.message, r.status));
       const leaves = unpack(r.leaves);
       const entries: SequencedEntry[] = r.ids.map((id, i) => ({ id, leaf: leaves[i] as Buffer }));
-      p.resolve({ entries, keyIds: r.keyIds });
+      p.resolve({ entries, keyIds: r.keyIds, claims: r.claims });
     });
     worker.on('error', (err) => {
       // A crashed worker fails what it held and is replaced; requests never hang on it.

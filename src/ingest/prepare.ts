@@ -1,15 +1,22 @@
+import type { Principal } from '../auth/principal.js';
+import { ingestOf } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import { normalizeEvent, validateEvent } from '../event/normalize.js';
-import type { Event, Ingest } from '../event/types.js';
+import type { Event } from '../event/types.js';
 import { utcDay } from '../keys/keystore.js';
 import type { SequencedEntry } from '../log/storage.js';
 import { type BodyKind, parseEventsBody } from './body.js';
+import { applyIdentity, type Claim } from './identity.js';
 import type { Sealing } from './sealing.js';
 
-/** Prepared entries, and the data keys that sealed them (checked against erasure before sequencing). */
+/**
+ * Prepared entries, the data keys that sealed them (checked against erasure before sequencing),
+ * and what the principal must be allowed to do for them to be appended (see identity.ts).
+ */
 export interface Prepared {
   entries: SequencedEntry[];
   keyIds: string[];
+  claims: Claim[];
 }
 
 /** Most events in one append request. */
@@ -23,7 +30,7 @@ export const MAX_BATCH_EVENTS = 10_000;
  */
 export async function prepareEvents(
   inputs: readonly unknown[],
-  ingest: Ingest,
+  principal: Principal,
   received: bigint,
   sealing: Sealing,
 ): Promise<Prepared> {
@@ -38,17 +45,18 @@ export async function prepareEvents(
     validateEvent(input, many ? i : undefined);
     events[i] = normalizeEvent(input as Record<string, unknown>, received);
   }
-  const { leaves, keyIds } = await sealing.leaves(events, ingest, received, utcDay(received));
-  return { entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer })), keyIds };
+  const claims = applyIdentity(events, principal);
+  const { leaves, keyIds } = await sealing.leaves(events, ingestOf(principal), received, utcDay(received));
+  return { entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer })), keyIds, claims };
 }
 
 /** prepareEvents of a request body (one event, an array, or NDJSON). */
 export function prepareBody(
   body: Uint8Array,
   kind: BodyKind,
-  ingest: Ingest,
+  principal: Principal,
   received: bigint,
   sealing: Sealing,
 ): Promise<Prepared> {
-  return prepareEvents(parseEventsBody(body, kind), ingest, received, sealing);
+  return prepareEvents(parseEventsBody(body, kind), principal, received, sealing);
 }

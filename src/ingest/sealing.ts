@@ -1,8 +1,9 @@
 import { SteleError } from '../errors.js';
 import { buildLeaf, buildSealedLeaf } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
-import { type SlotKey, subjectHash } from '../keys/keystore.js';
+import type { SlotKey } from '../keys/keystore.js';
 import { seal } from '../keys/seal.js';
+import { subjectHash } from '../keys/subject.js';
 import type { Policy } from '../policy/policy.js';
 import { type Tier, TierMatcher } from '../policy/tiers.js';
 

@@ -1,10 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
-import type { Ingest } from '../event/types.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { type Packed, pack, transferList } from '../log/packed.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
+import type { Claim } from './identity.js';
 import { prepareBody } from './prepare.js';
 import { Sealing, type SlotRequest } from './sealing.js';
 
@@ -16,7 +17,7 @@ export interface IngestWorkerData {
 
 /** Main thread → worker. */
 export type ToWorker =
-  | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; ingest: Ingest; received: bigint }
+  | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; principal: Principal; received: bigint }
   | { type: 'keys'; seq: number; keys: SlotKey[] }
   | { type: 'keys'; seq: number; error: string }
   | { type: 'forget'; ids: string[] }
@@ -24,7 +25,7 @@ export type ToWorker =
 
 /** Worker → main thread: a request's leaves or error, or the data keys it needs first. */
 export type FromWorker =
-  | { type: 'done'; seq: number; ok: true; ids: string[]; leaves: Packed; keyIds: string[] }
+  | { type: 'done'; seq: number; ok: true; ids: string[]; leaves: Packed; keyIds: string[]; claims: Claim[] }
   | { type: 'done'; seq: number; ok: false; code: string; message: string; status: number }
   | { type: 'keys'; seq: number; reqs: SlotRequest[] };
 
@@ -46,9 +47,9 @@ const sealing = new Sealing(
 
 async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void> {
   try {
-    const { entries, keyIds } = await prepareBody(m.body, m.kind, m.ingest, m.received, sealing);
+    const { entries, keyIds, claims } = await prepareBody(m.body, m.kind, m.principal, m.received, sealing);
     const leaves = pack(entries.map((e) => e.leaf));
-    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves, keyIds };
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves, keyIds, claims };
     port?.postMessage(reply, transferList(leaves));
   } catch (err) {
     const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);

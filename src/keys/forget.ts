@@ -4,19 +4,20 @@
  * proof still verifies, and the sealed events can no longer be opened by anyone. Each run, hold
  * change and erasure is itself appended to the log as a stele.* event.
  */
+
+import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
-import type { Ingest } from '../event/types.js';
 import { formatKeep, type Policy } from '../policy/policy.js';
 import { type Hold, type HoldCriteria, HoldStore } from './holds.js';
 import { type KeyInfo, type KeyStore, utcDay } from './keystore.js';
-import { type Requester, selfEvent } from './self-event.js';
+import { selfEvent } from './self-event.js';
 
 export interface ForgetContext {
   keys: KeyStore;
   holds: HoldStore;
   index: { deleteKeys(ids: string[]): Promise<number>; keysOfActors(actors: string[]): Promise<string[]> };
   policy(): Policy;
-  append(events: unknown[], ingest: Ingest): Promise<{ index: number }[]>;
+  append(events: unknown[], by: Principal): Promise<{ index: number }[]>;
 }
 
 export interface RetentionReport {
@@ -44,7 +45,7 @@ async function actorKeys(ctx: ForgetContext): Promise<Map<string, Set<string>>> 
 }
 
 /** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
-export async function runRetention(ctx: ForgetContext, by: Requester, nowMs = Date.now()): Promise<RetentionReport> {
+export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Date.now()): Promise<RetentionReport> {
   const policy = ctx.policy();
   const byActor = await actorKeys(ctx);
   const expire: KeyInfo[] = [];
@@ -81,7 +82,7 @@ export async function runRetention(ctx: ForgetContext, by: Requester, nowMs = Da
         held: held.map((h) => ({ tier: h.tier, day: h.day, holds: h.holds })),
       }),
     ],
-    by.ingest,
+    by,
   );
   return { event: (ev as { index: number }).index, expired, expiredKeys: ids.length, entries, held };
 }
@@ -91,7 +92,7 @@ export async function runRetention(ctx: ForgetContext, by: Requester, nowMs = Da
  * and day), removes their rows from the query store, and appends a stele.erasure event saying who,
  * why and how many — never the subject itself. Refused while a legal hold covers any of them.
  */
-export async function eraseSubject(ctx: ForgetContext, subject: string, reason: string, by: Requester): Promise<ErasureReport> {
+export async function eraseSubject(ctx: ForgetContext, subject: string, reason: string, by: Principal): Promise<ErasureReport> {
   if (!subject) throw new SteleError('bad_erasure', 'name the data subject to erase');
   if (!reason.trim()) throw new SteleError('bad_erasure', 'an erasure needs a reason');
   const hash = ctx.keys.subjectHash(subject);
@@ -110,10 +111,7 @@ export async function eraseSubject(ctx: ForgetContext, subject: string, reason: 
   ctx.holds.forgetSubject(subject); // before destroy(), whose WAL truncation also scrubs this update
   ctx.keys.destroy(ids, 'erased', reason);
   const entries = await ctx.index.deleteKeys(ids);
-  const [ev] = await ctx.append(
-    [selfEvent('stele.erasure', by, { subject_hash: hash, keys: ids.length, entries }, reason)],
-    by.ingest,
-  );
+  const [ev] = await ctx.append([selfEvent('stele.erasure', by, { subject_hash: hash, keys: ids.length, entries }, reason)], by);
   return { event: (ev as { index: number }).index, keys: ids.length, entries };
 }
 
@@ -121,13 +119,13 @@ export async function addHold(
   ctx: ForgetContext,
   c: HoldCriteria,
   reason: string,
-  by: Requester,
+  by: Principal,
 ): Promise<Hold & { event: number }> {
   if (c.tier !== undefined && !ctx.policy().retention.tiers.some((t) => t.name === c.tier)) {
     throw new SteleError('bad_hold', `no tier named ${JSON.stringify(c.tier)} in the policy`);
   }
-  const hold = ctx.holds.add(c, reason, by.ingest.principal);
-  const [ev] = await ctx.append([selfEvent('stele.hold.add', by, holdData(hold), reason)], by.ingest);
+  const hold = ctx.holds.add(c, reason, by.id);
+  const [ev] = await ctx.append([selfEvent('stele.hold.add', by, holdData(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
 }
 
@@ -135,10 +133,10 @@ export async function releaseHold(
   ctx: ForgetContext,
   id: string,
   reason: string,
-  by: Requester,
+  by: Principal,
 ): Promise<Hold & { event: number }> {
-  const hold = ctx.holds.release(id, reason, by.ingest.principal);
-  const [ev] = await ctx.append([selfEvent('stele.hold.release', by, holdData(hold), reason)], by.ingest);
+  const hold = ctx.holds.release(id, reason, by.id);
+  const [ev] = await ctx.append([selfEvent('stele.hold.release', by, holdData(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
 }
 

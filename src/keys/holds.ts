@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { SteleError } from '../errors.js';
-import { type KeyInfo, subjectHash } from './keystore.js';
+import type { KeyInfo } from './keystore.js';
+import { subjectHash } from './subject.js';
 
 /** A legal hold: while active, no key it covers may be expired or erased. Every given criterion must match. */
 export interface Hold {

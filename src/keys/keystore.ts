@@ -9,10 +9,11 @@
  * freed bytes and a WAL checkpoint(TRUNCATE) removes the old page images, so the key material is
  * gone from every file, not just unreferenced.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { SteleError } from '../errors.js';
 import { type MasterKey, unwrapKey, wrapKey } from './master.js';
+import { subjectHash } from './subject.js';
 
 export type KeyState = 'active' | 'expired' | 'erased';
 
@@ -281,9 +282,6 @@ export class KeyStore {
 }
 
 /** The keyed hash that stands for a data subject in the key store (never the subject itself). */
-export function subjectHash(pepper: Buffer, subject: string): string {
-  return createHmac('sha256', pepper).update(subject).digest('hex').slice(0, 32);
-}
 
 /** UTC day (YYYY-MM-DD) of a time in microseconds. */
 export function utcDay(micros: bigint | number): string {

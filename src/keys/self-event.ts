@@ -1,20 +1,21 @@
 import { hostname } from 'node:os';
-import type { Ingest } from '../event/types.js';
+import type { Principal } from '../auth/principal.js';
 
-/** Who asked for an operation: the authenticated principal, or the server's own scheduler. */
-export interface Requester {
-  ingest: Ingest;
-  /** actor.type of the resulting stele.* event. */
-  type: 'human' | 'service';
-}
+/** The server itself, for what nobody asked for at that moment (scheduled expiry, denied anonymous requests). */
+export const SERVER: Principal = { kind: 'local', id: 'stele', method: 'local', groups: [], roles: [] };
 
-export const SCHEDULER: Requester = { ingest: { principal: 'stele', method: 'local' }, type: 'service' };
+/** actor.type of an event about what `p` did. */
+export const actorType = (p: Principal) => (p.kind === 'user' ? 'human' : 'service');
 
-/** A `stele.*` event: the log recording its own operations (expiry runs, holds, erasures). */
-export function selfEvent(action: string, by: Requester, data: Record<string, unknown>, reason?: string) {
+/**
+ * A `stele.*` event: the log recording its own use (expiry runs, holds, erasures, reads, denials).
+ * Appended with `by` as the ingest principal, so its actor is verified exactly when `by` was
+ * authenticated (see src/ingest/identity.ts).
+ */
+export function selfEvent(action: string, by: Principal, data: Record<string, unknown>, reason?: string) {
   return {
     action,
-    actor: { id: by.ingest.principal, type: by.type },
+    actor: { id: by.id, type: actorType(by) },
     source: { kind: 'stele', host: hostname(), agent: 'stele' },
     outcome: 'success',
     ...(reason ? { reason } : {}),

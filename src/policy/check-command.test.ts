@@ -1,7 +1,7 @@
 /** `stele policy check` (src/cli/commands/policy.ts), called directly with console output captured. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
@@ -21,7 +21,7 @@ function write(name: string, text: string): string {
 const hash = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Runs the command and returns what it printed with console.log, and what it threw. */
-async function run(t: TestContext, file: string | undefined, opts: { json?: boolean } = {}) {
+async function run(t: TestContext, file: string | undefined, opts: { json?: boolean; showCedar?: boolean } = {}) {
   const lines: string[] = [];
   t.mock.method(console, 'log', (...args: unknown[]) => lines.push(args.map(String).join(' ')));
   let error: unknown;
@@ -51,7 +51,8 @@ describe('stele policy check', () => {
     const { lines, error } = await run(t, file);
     assert.equal(error, undefined);
     assert.deepEqual(lines, [
-      `ok: ${file} (sha256 ${hash(STARTER_POLICY_YAML)}): 2 tiers: operational 90d, compliance forever (default)`,
+      `ok: ${file} (sha256 ${hash(STARTER_POLICY_YAML)}): 2 tiers: operational 90d, compliance forever (default); ` +
+        '2 roles: admin, writer',
     ]);
   });
 
@@ -60,7 +61,9 @@ describe('stele policy check', () => {
       'version: 1\nretention:\n  default: clear\n  tiers:\n    - name: clear\n      keep: forever\n      encrypt: false\n';
     const file = write('clear.yaml', text);
     const { lines } = await run(t, file);
-    assert.deepEqual(lines, [`ok: ${file} (sha256 ${hash(text)}): 1 tier: clear forever unencrypted (default)`]);
+    assert.deepEqual(lines, [
+      `ok: ${file} (sha256 ${hash(text)}): 1 tier: clear forever unencrypted (default); 2 roles: admin, writer`,
+    ]);
   });
 
   test('--json', async (t) => {
@@ -87,6 +90,18 @@ describe('stele policy check', () => {
           { name: 'compliance', keep: 'forever', keep_ms: null, encrypt: true, actions: [], sources: [] },
         ],
       },
+      identity: { issuers: [] },
+      roles: [
+        {
+          name: 'admin',
+          members: [],
+          actions: ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'],
+          tiers: [],
+          vouch: ['*'],
+        },
+        { name: 'writer', members: [], actions: ['append'], tiers: [], vouch: ['*'] },
+      ],
+      cedar: null,
     });
   });
 
@@ -117,6 +132,38 @@ describe('stele policy check', () => {
         [8, 13, 'retention.tiers[1].name'],
       ],
     );
+  });
+
+  test('with a stele.cedar beside it: the Cedar file is checked too, and shown with --show-cedar', async (t) => {
+    const sub = join(dir, 'with-cedar');
+    mkdirSync(sub);
+    const yaml = join(sub, 'stele.policy.yaml');
+    writeFileSync(yaml, STARTER_POLICY_YAML);
+    const cedarFile = join(sub, 'stele.cedar');
+    const cedar = '@id("no-hold")\nforbid(principal, action == Stele::Action::"hold", resource);\n';
+    writeFileSync(cedarFile, cedar);
+    const { lines, error } = await run(t, yaml, { showCedar: true });
+    assert.equal(error, undefined);
+    assert.equal(
+      lines[0],
+      `ok: ${yaml} (sha256 ${hash(STARTER_POLICY_YAML)}): 2 tiers: operational 90d, compliance forever (default); ` +
+        `2 roles: admin, writer; Cedar ${cedarFile} (sha256 ${hash(cedar)})`,
+    );
+    const shown = lines.slice(1).join('\n');
+    assert.match(shown, /namespace Stele \{/);
+    assert.match(
+      shown,
+      /@id\("role:admin:erase"\)\npermit\(principal in Stele::Role::"admin", action == Stele::Action::"erase", resource\);/,
+    );
+    assert.match(shown, /@id\("no-hold"\)\nforbid/);
+
+    writeFileSync(cedarFile, 'forbid(principal, action == Stele::Action::"hold", resource)\nwhen { resource.tier == "x" };\n');
+    const bad = await run(t, yaml, { json: true });
+    assert.ok(bad.error instanceof SteleError);
+    assert.equal(bad.error.message, `${cedarFile}:2:8: attribute \`tier\` on entity type \`Stele::Log\` not found`);
+    assert.deepEqual(JSON.parse(bad.lines[0] as string).problems, [
+      { file: cedarFile, line: 2, column: 8, path: '', message: 'attribute `tier` on entity type `Stele::Log` not found' },
+    ]);
   });
 
   test('a missing file', async (t) => {

@@ -10,6 +10,7 @@ import { SteleError } from '../errors.js';
 import {
   DEFAULT_POLICY,
   DEFAULT_POLICY_YAML,
+  defaultRoles,
   formatDuration,
   formatKeep,
   loadPolicyFile,
@@ -82,6 +83,9 @@ describe('parsePolicy: valid files', () => {
           { name: 'compliance', keepMs: null, encrypt: true, actions: [], sources: [] },
         ],
       },
+      identity: { issuers: [] },
+      roles: defaultRoles(),
+      cedar: null,
     } satisfies Policy);
     assert.deepEqual(structuredClone(p), p);
     assert.deepEqual(JSON.parse(JSON.stringify(p)), p);
@@ -229,10 +233,10 @@ describe('parsePolicy: each problem at its line:column', () => {
 
   test('unknown keys at every level, at the key, with a hint', () => {
     const text =
-      'version: 1\nroles: []\nretention:\n  default: a\n  keepp: 1d\n  tiers:\n    - name: a\n      kepp: 1d\n      keep: forever\n' +
+      'version: 1\nalerts: []\nretention:\n  default: a\n  keepp: 1d\n  tiers:\n    - name: a\n      kepp: 1d\n      keep: forever\n' +
       '      match:\n        actions: ["*"]\n        source: [git]\n';
     assert.deepEqual(problems(text), [
-      `${FILE}:2:1: roles: unknown key (allowed here: version, retention)`,
+      `${FILE}:2:1: alerts: unknown key (allowed here: version, retention, identity, roles)`,
       `${FILE}:5:3: retention.keepp: unknown key (allowed here: schedule, default, tiers)`,
       `${FILE}:8:7: retention.tiers[0].kepp: unknown key (did you mean keep? allowed here: name, keep, encrypt, match)`,
       `${FILE}:12:9: retention.tiers[0].match.source: unknown key (did you mean sources? allowed here: actions, sources)`,
@@ -420,6 +424,18 @@ describe('built-in policies', () => {
         defaultTier: 'default',
         tiers: [{ name: 'default', keepMs: null, encrypt: true, actions: [], sources: [] }],
       },
+      identity: { issuers: [] },
+      roles: [
+        {
+          name: 'admin',
+          members: [],
+          actions: ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'],
+          tiers: [],
+          vouch: ['*'],
+        },
+        { name: 'writer', members: [], actions: ['append'], tiers: [], vouch: ['*'] },
+      ],
+      cedar: null,
     });
     assert.ok(Object.isFrozen(DEFAULT_POLICY.retention.tiers[0]));
     assert.deepEqual(structuredClone(DEFAULT_POLICY), DEFAULT_POLICY);
@@ -441,13 +457,19 @@ describe('built-in policies', () => {
 
 describe('schema', () => {
   test('compiles under strict ajv', () => {
-    const ajv = new Ajv2020({ strict: true });
+    // Union types: an issuer's audience is a string or a list.
+    const ajv = new Ajv2020({ strict: true, allowUnionTypes: true });
     assert.equal(typeof ajv.compile(policySchema), 'function');
   });
 
-  test('every property has a description; every object refuses unknown keys', () => {
+  test('every property has a description; every object refuses unknown keys or constrains them', () => {
     const walk = (s: Record<string, unknown>, at: string) => {
-      if (s.type === 'object') assert.equal(s.additionalProperties, false, `${at} allows unknown keys`);
+      if (s.type === 'object') {
+        // A record (roles by name, required claims) constrains its keys with propertyNames instead.
+        const isMap = typeof s.additionalProperties === 'object' && typeof s.propertyNames === 'object';
+        assert.ok(s.additionalProperties === false || isMap, `${at} allows unknown keys`);
+      }
+      if (typeof s.additionalProperties === 'object') walk(s.additionalProperties as Record<string, unknown>, `${at}.*`);
       for (const [k, v] of Object.entries((s.properties ?? {}) as Record<string, Record<string, unknown>>)) {
         assert.ok(typeof v.description === 'string' || typeof v.$ref === 'string', `${at}.${k} has no description`);
         walk(v, `${at}.${k}`);
@@ -504,5 +526,461 @@ describe('formatKeep / formatDuration', () => {
       assert.equal(formatKeep(parseDuration(text)), shown);
       assert.equal(parseDuration(formatDuration(parseDuration(text))), parseDuration(text));
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// identity and roles
+
+const IDENTITY = `version: 1
+retention:
+  default: compliance
+  tiers:
+    - name: operational
+      keep: 90d
+      match: { actions: ["k8s.*"] }
+    - name: compliance
+      keep: forever
+identity:
+  issuers:
+    - issuer: https://keycloak.example.com/realms/acme
+      audience: stele
+    - issuer: https://login.microsoftonline.com/9188040d/v2.0
+      audience: [api://stele, stele-prod]
+      actor_claim: preferred_username
+      groups_claim: roles
+      service_claim: azp
+      algorithms: [RS256]
+      clock_skew: 2m
+      require: { tid: 9188040d }
+      jwks_uri: https://login.microsoftonline.com/9188040d/discovery/v2.0/keys
+    - issuer: http://127.0.0.1:8080/realms/test
+      audience: stele
+roles:
+  admin:   { members: [group:sre, user:root@acme.com], actions: [append, read, search, export, erase, hold, admin] }
+  auditor: { members: [group:audit], actions: [read, search, export], tiers: [compliance] }
+  writer:  { actions: [append] }
+  k8s:     { members: [key:k8s-webhook, cert:kube-apiserver, service:argo], actions: [append], vouch: [k8s.*] }
+  everyone: { members: ["*"], actions: [search] }
+`;
+
+describe('parsePolicy: identity and roles', () => {
+  test('compile to IssuerConfig and Role, with defaults', () => {
+    const p = parsePolicy(IDENTITY, FILE);
+    assert.deepEqual(p.identity.issuers, [
+      {
+        issuer: 'https://keycloak.example.com/realms/acme',
+        audience: ['stele'],
+        actorClaim: 'email',
+        groupsClaim: 'groups',
+        serviceClaim: 'client_id',
+        algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        clockSkewS: 30,
+        require: {},
+      },
+      {
+        issuer: 'https://login.microsoftonline.com/9188040d/v2.0',
+        audience: ['api://stele', 'stele-prod'],
+        actorClaim: 'preferred_username',
+        groupsClaim: 'roles',
+        serviceClaim: 'azp',
+        algorithms: ['RS256'],
+        clockSkewS: 120,
+        require: { tid: '9188040d' },
+        jwksUri: 'https://login.microsoftonline.com/9188040d/discovery/v2.0/keys',
+      },
+      {
+        issuer: 'http://127.0.0.1:8080/realms/test',
+        audience: ['stele'],
+        actorClaim: 'email',
+        groupsClaim: 'groups',
+        serviceClaim: 'client_id',
+        algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        clockSkewS: 30,
+        require: {},
+      },
+    ]);
+    assert.deepEqual(p.roles, [
+      {
+        name: 'admin',
+        members: ['group:sre', 'user:root@acme.com'],
+        actions: ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'],
+        tiers: [],
+        vouch: [],
+      },
+      { name: 'auditor', members: ['group:audit'], actions: ['read', 'search', 'export'], tiers: ['compliance'], vouch: [] },
+      { name: 'writer', members: [], actions: ['append'], tiers: [], vouch: [] },
+      {
+        name: 'k8s',
+        members: ['key:k8s-webhook', 'cert:kube-apiserver', 'service:argo'],
+        actions: ['append'],
+        tiers: [],
+        vouch: ['k8s.*'],
+      },
+      { name: 'everyone', members: ['*'], actions: ['search'], tiers: [], vouch: [] },
+    ]);
+    assert.equal(p.cedar, null);
+    assert.deepEqual(structuredClone(p), p);
+  });
+
+  test('without roles: admin and writer, no members; without identity: no issuers', () => {
+    const p = parsePolicy('version: 1\n', FILE);
+    assert.deepEqual(p.roles, defaultRoles());
+    assert.deepEqual(p.identity, { issuers: [] });
+    assert.deepEqual(parsePolicy('version: 1\nidentity: {}\nroles: {}\n', FILE).roles, []);
+  });
+
+  test('a role may only vouch; tiers of the built-in retention', () => {
+    const p = parsePolicy('version: 1\nroles:\n  k8s: { vouch: ["k8s.*"] }\n  r: { actions: [read], tiers: [default] }\n', FILE);
+    assert.deepEqual(p.roles[0], { name: 'k8s', members: [], actions: [], tiers: [], vouch: ['k8s.*'] });
+    assert.deepEqual(p.roles[1]?.tiers, ['default']);
+  });
+
+  test('loopback issuers may use plain http', () => {
+    for (const url of ['http://localhost:8080/realms/x', 'http://127.0.0.1/', 'http://[::1]:9000/o']) {
+      const p = parsePolicy(`version: 1\nidentity:\n  issuers:\n    - issuer: ${url}\n      audience: stele\n`, FILE);
+      assert.equal(p.identity.issuers[0]?.issuer, url);
+    }
+  });
+
+  /** A file with one issuer: `lines` at its item indent (6 spaces), after "- issuer: ...". */
+  const issuer = (lines: string, url = 'https://idp.example.com') =>
+    `version: 1\nidentity:\n  issuers:\n    - issuer: ${url}\n${lines}`;
+  /** A file with roles (`lines` at 2 spaces) and tiers a, b. */
+  const roles = (lines: string) =>
+    `version: 1\nretention:\n  default: a\n  tiers:\n    - name: a\n      keep: forever\n    - name: b\n      keep: forever\nroles:\n${lines}`;
+
+  const cases: [string, string, string][] = [
+    [
+      'issuer on plain http',
+      issuer('      audience: stele\n', 'http://idp.example.com/realms/acme'),
+      `${FILE}:4:15: identity.issuers[0].issuer: "http://idp.example.com/realms/acme" must use https (plain http only for 127.0.0.1, localhost or [::1])`,
+    ],
+    [
+      'issuer not a URL',
+      issuer('      audience: stele\n', 'keycloak'),
+      `${FILE}:4:15: identity.issuers[0].issuer: "keycloak" is not a URL`,
+    ],
+    [
+      'issuer with a query',
+      issuer('      audience: stele\n', 'https://idp.example.com/?tenant=1'),
+      `${FILE}:4:15: identity.issuers[0].issuer: "https://idp.example.com/?tenant=1": an issuer has no query or fragment`,
+    ],
+    [
+      'missing audience',
+      issuer('      actor_claim: email\n'),
+      `${FILE}:4:7: identity.issuers[0].audience: missing: the aud value (or a list of them) its tokens carry for this server`,
+    ],
+    [
+      'audience a number',
+      issuer('      audience: 3\n'),
+      `${FILE}:5:17: identity.issuers[0].audience: must be a string or a list, not the number 3`,
+    ],
+    [
+      'empty audience list',
+      issuer('      audience: []\n'),
+      `${FILE}:5:17: identity.issuers[0].audience: list at least one audience`,
+    ],
+    [
+      'algorithm none',
+      issuer('      audience: stele\n      algorithms: [RS256, none]\n'),
+      `${FILE}:6:27: identity.issuers[0].algorithms[1]: "none" is refused: tokens must be signed with the issuer's private key, ` +
+        'so neither "none" nor the shared-secret HMAC algorithms (HS*) are accepted; use RS256, RS384, RS512, PS256, PS384, ' +
+        'PS512, ES256, ES384, ES512, EdDSA, Ed25519',
+    ],
+    [
+      'algorithm HS256',
+      issuer('      audience: stele\n      algorithms:\n        - HS256\n'),
+      `${FILE}:7:11: identity.issuers[0].algorithms[0]: "HS256" is refused: tokens must be signed with the issuer's private key, ` +
+        'so neither "none" nor the shared-secret HMAC algorithms (HS*) are accepted; use RS256, RS384, RS512, PS256, PS384, ' +
+        'PS512, ES256, ES384, ES512, EdDSA, Ed25519',
+    ],
+    [
+      'unknown algorithm',
+      issuer('      audience: stele\n      algorithms: [rs256]\n'),
+      `${FILE}:6:20: identity.issuers[0].algorithms[0]: "rs256" is not a supported JWS algorithm (did you mean RS256? ` +
+        'supported: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519)',
+    ],
+    [
+      'clock skew too long',
+      issuer('      audience: stele\n      clock_skew: 10m\n'),
+      `${FILE}:6:19: identity.issuers[0].clock_skew: 10m is too long: tolerate at most 5m of clock skew`,
+    ],
+    [
+      'clock skew not a duration',
+      issuer('      audience: stele\n      clock_skew: 30\n'),
+      `${FILE}:6:19: identity.issuers[0].clock_skew: must be a string, not the number 30`,
+    ],
+    [
+      'required claim not a string',
+      issuer('      audience: stele\n      require: { tid: 42 }\n'),
+      `${FILE}:6:23: identity.issuers[0].require.tid: must be a string, not the number 42`,
+    ],
+    [
+      'jwks_uri on plain http',
+      issuer('      audience: stele\n      jwks_uri: http://idp.example.com/keys\n'),
+      `${FILE}:6:17: identity.issuers[0].jwks_uri: "http://idp.example.com/keys" must use https (plain http only for 127.0.0.1, localhost or [::1])`,
+    ],
+    [
+      'empty claim name',
+      issuer('      audience: stele\n      groups_claim: ""\n'),
+      `${FILE}:6:21: identity.issuers[0].groups_claim: must not be empty`,
+    ],
+    [
+      'unknown issuer key',
+      issuer('      audiance: stele\n      audience: stele\n'),
+      `${FILE}:5:7: identity.issuers[0].audiance: unknown key (did you mean audience? allowed here: issuer, audience, actor_claim, ` +
+        'groups_claim, service_claim, algorithms, clock_skew, require, jwks_uri)',
+    ],
+    [
+      'issuers not a list',
+      'version: 1\nidentity:\n  issuers: https://idp.example.com\n',
+      `${FILE}:3:12: identity.issuers: must be a list, not the string "https://idp.example.com"`,
+    ],
+    [
+      'bad role name',
+      roles('  Auditors: { actions: [read] }\n'),
+      `${FILE}:10:3: roles.Auditors: "Auditors" is not a role name: use lower-case letters, digits, _ and -, starting with a letter`,
+    ],
+    [
+      'bad member',
+      roles('  admin: { members: [group:sre, alice], actions: [admin] }\n'),
+      `${FILE}:10:33: roles.admin.members[1]: "alice" is not a member: use user:<id>, group:<name>, key:<API key name>, ` +
+        'cert:<CN>, service:<client id>, or * for every authenticated principal',
+    ],
+    [
+      'member listed twice',
+      roles('  admin: { members: [group:sre, group:sre], actions: [admin] }\n'),
+      `${FILE}:10:33: roles.admin.members[1]: "group:sre" is listed twice (also item 1)`,
+    ],
+    [
+      'unknown action',
+      roles('  admin: { actions: [read, serach] }\n'),
+      `${FILE}:10:28: roles.admin.actions[1]: "serach" is not an action (did you mean search? allowed: append, read, search, ` +
+        'export, erase, hold, admin; vouching is given by vouch)',
+    ],
+    [
+      'vouch as an action',
+      roles('  k8s: { actions: [append, vouch] }\n'),
+      `${FILE}:10:28: roles.k8s.actions[1]: "vouch" is not an action (allowed: append, read, search, export, erase, hold, admin; ` +
+        'vouching is given by vouch)',
+    ],
+    [
+      'a tier that does not exist',
+      roles('  auditor: { actions: [read], tiers: [a, c] }\n'),
+      `${FILE}:10:42: roles.auditor.tiers[1]: "c" is not one of the tiers (a, b)`,
+    ],
+    [
+      'tiers on a role that does not read',
+      roles('  writer: { actions: [append], tiers: [a] }\n'),
+      `${FILE}:10:32: roles.writer.tiers: tiers restricts read, search and export, which this role does not allow`,
+    ],
+    [
+      'tiers on a role that only vouches',
+      roles('  k8s: { vouch: ["k8s.*"], tiers: [a] }\n'),
+      `${FILE}:10:28: roles.k8s.tiers: tiers restricts read, search and export, which this role does not allow`,
+    ],
+    [
+      'a role that grants nothing',
+      roles('  idle: { members: [group:x] }\n'),
+      `${FILE}:10:3: roles.idle: the role grants nothing: list its actions (append, read, search, export, erase, hold, admin) ` +
+        'or the events it may vouch for',
+    ],
+    [
+      'a vouch glob with upper case',
+      roles('  k8s: { actions: [append], vouch: ["K8s.*"] }\n'),
+      `${FILE}:10:37: roles.k8s.vouch[0]: "K8s.*" is not a pattern: use lower-case letters, digits, ., _, - and * (any run of characters)`,
+    ],
+    [
+      'unknown role key',
+      roles('  admin: { member: [group:sre], actions: [admin] }\n'),
+      `${FILE}:10:12: roles.admin.member: unknown key (did you mean members? allowed here: members, actions, tiers, vouch)`,
+    ],
+    ['roles a list', 'version: 1\nroles: [admin]\n', `${FILE}:2:8: roles: must be a mapping, not a list`],
+  ];
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(problems(text), [expected]));
+  }
+
+  test('an issuer listed twice: the second, naming the first', () => {
+    const text =
+      'version: 1\nidentity:\n  issuers:\n    - { issuer: "https://a.example", audience: x }\n    - { issuer: "https://a.example", audience: y }\n';
+    assert.deepEqual(problems(text), [
+      `${FILE}:5:17: identity.issuers[1].issuer: issuer https://a.example is listed twice (also identity.issuers[0].issuer at line 4)`,
+    ]);
+  });
+
+  test('the starter file: its commented examples are valid too', () => {
+    let inIdentity = false;
+    const uncommented = STARTER_POLICY_YAML.split('\n')
+      .map((line) => {
+        if (line === '# identity:') inIdentity = true;
+        if (line === '') inIdentity = false;
+        if (inIdentity) return line.replace(/^# /, '');
+        if (/^ {2}# (auditor|k8s):|^ {2}# {3}\S|^ {4}# members:/.test(line)) return line.replace('# ', '');
+        return line;
+      })
+      .join('\n');
+    assert.notEqual(uncommented, STARTER_POLICY_YAML);
+    const p = parsePolicy(uncommented, FILE);
+    assert.deepEqual(
+      p.roles.map((r) => [r.name, r.members]),
+      [
+        ['admin', ['group:sre', 'user:root@example.com']],
+        ['writer', []],
+        ['auditor', ['group:audit']],
+        ['k8s', ['key:k8s-webhook']],
+      ],
+    );
+    assert.equal(p.identity.issuers[0]?.issuer, 'https://keycloak.example.com/realms/acme');
+    assert.deepEqual(parsePolicy(STARTER_POLICY_YAML, FILE).roles, defaultRoles());
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The companion Cedar file
+
+const GOOD_CEDAR = `// Exports only of compliance entries.
+@id("export-compliance-only")
+forbid(principal, action == Stele::Action::"export", resource is Stele::Entry)
+unless { resource in Stele::Tier::"compliance" };
+`;
+
+describe('the companion Cedar file', () => {
+  const cedarProblems = (yaml: string, text: string, source = 'stele.cedar'): string[] => {
+    try {
+      parsePolicy(yaml, FILE, { cedar: { text, source } });
+    } catch (err) {
+      assert.ok(err instanceof SteleError);
+      assert.equal(err.code, 'bad_policy');
+      return err.message.split('\n');
+    }
+    assert.fail('accepted');
+  };
+
+  test('recorded in the policy with its hash and text', () => {
+    const p = parsePolicy(IDENTITY, FILE, { cedar: { text: GOOD_CEDAR, source: 'conf/stele.cedar' } });
+    assert.deepEqual(p.cedar, { source: 'conf/stele.cedar', sha256: sha256(GOOD_CEDAR), text: GOOD_CEDAR });
+    assert.equal(p.sha256, sha256(IDENTITY));
+  });
+
+  const cases: [string, string, string[]][] = [
+    [
+      'a syntax error',
+      'permit(principal, action, resource) when { 1 + };\n',
+      [
+        'stele.cedar:1:48: unexpected token `}`: expected `!`, `(`, `-`, `[`, `{`, `false`, identifier, `if`, number, ' +
+          '`?principal`, `?resource`, string literal, or `true`',
+      ],
+    ],
+    [
+      'a missing semicolon, after a line of non-ASCII text',
+      '// Überwachung — audit\npermit(principal, action, resource)\npermit(principal, action, resource);\n',
+      ['stele.cedar:3:7: unexpected token `(`: expected `{`'],
+    ],
+    [
+      'an unknown attribute',
+      GOOD_CEDAR +
+        '\nforbid(principal is Stele::User, action == Stele::Action::"read", resource is Stele::Entry)\n' +
+        'when { resource.subjet_hash == principal.subject_hash };\n',
+      ['stele.cedar:7:8: attribute `subjet_hash` on entity type `Stele::Entry` not found; did you mean `subject_hash`?'],
+    ],
+    [
+      'a tier that does not exist',
+      'forbid(principal, action == Stele::Action::"read", resource in Stele::Tier::"complience");\n',
+      [
+        'stele.cedar:1:64: entity `Stele::Tier::"complience"` is of an enumerated entity type, but `"complience"` is not ' +
+          'declared as a valid eid; valid entity eids: "operational", "compliance"',
+      ],
+    ],
+    [
+      'a role that does not exist',
+      'permit(principal in Stele::Role::"auditors", action == Stele::Action::"read", resource);\n',
+      [
+        'stele.cedar:1:21: entity `Stele::Role::"auditors"` is of an enumerated entity type, but `"auditors"` is not ' +
+          'declared as a valid eid; valid entity eids: "admin", "auditor", "writer", "k8s", "everyone"',
+      ],
+    ],
+    [
+      'an unknown action',
+      'permit(principal, action == Stele::Action::"delete", resource);\n',
+      ['stele.cedar:1:29: unrecognized action `Stele::Action::"delete"`; did you mean `Stele::Action::"read"`?'],
+    ],
+    [
+      'an action on a resource it does not apply to',
+      'permit(principal, action == Stele::Action::"erase", resource is Stele::Entry);\n',
+      ['stele.cedar:1:1: unable to find an applicable action given the policy scope constraints'],
+    ],
+    [
+      'a reserved id, and an id used twice',
+      '@id("role:admin:read")\nforbid(principal, action, resource);\n@id("x")\nforbid(principal, action, resource);\n@id("x")\nforbid(principal, action, resource);\n',
+      [
+        'stele.cedar:1:1: @id("role:admin:read"): ids starting "role:" are reserved for the policies compiled from roles',
+        'stele.cedar:5:1: @id("x") is used twice (also line 3)',
+      ],
+    ],
+    [
+      'a template',
+      'permit(principal == ?principal, action, resource);\n',
+      ['stele.cedar:1:1: templates (policies with ?principal or ?resource slots) are not supported: write static policies'],
+    ],
+  ];
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(cedarProblems(IDENTITY, text), expected));
+  }
+
+  test('with an invalid policy file, its problems and the Cedar syntax errors, together', () => {
+    assert.deepEqual(cedarProblems('version: 2\n', 'forbid(principal, action, resource)\n', 'x/stele.cedar'), [
+      `${FILE}:1:10: version: must be 1, not the number 2`,
+      'x/stele.cedar:1:36: unexpected end of input: expected `;` or identifier',
+    ]);
+  });
+
+  describe('loadPolicyFile', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stele-cedar-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    test('reads stele.cedar beside the policy file', () => {
+      const sub = join(dir, 'beside');
+      mkdirSync(sub);
+      writeFileSync(join(sub, 'policy.yaml'), IDENTITY);
+      assert.equal(loadPolicyFile(join(sub, 'policy.yaml')).cedar, null);
+      writeFileSync(join(sub, 'stele.cedar'), GOOD_CEDAR);
+      const p = loadPolicyFile(join(sub, 'policy.yaml'));
+      assert.deepEqual(p.cedar, { source: join(sub, 'stele.cedar'), sha256: sha256(GOOD_CEDAR), text: GOOD_CEDAR });
+      writeFileSync(join(sub, 'stele.cedar'), 'forbid(principal, action, resource) when { resource.nope };\n');
+      assert.throws(() => loadPolicyFile(join(sub, 'policy.yaml')), {
+        code: 'bad_policy',
+        message: [
+          `${join(sub, 'stele.cedar')}:1:44: attribute \`nope\` on entity type \`Stele::Log\` not found`,
+          `${join(sub, 'stele.cedar')}:1:44: attribute \`nope\` on entity type \`Stele::Event\` not found; did you mean \`source\`?`,
+          `${join(sub, 'stele.cedar')}:1:44: attribute \`nope\` on entity type \`Stele::Entry\` not found; did you mean \`source\`?`,
+        ].join('\n'),
+      });
+    });
+
+    test('or the file named by the cedar option, which must exist', () => {
+      const yaml = join(dir, 'named.yaml');
+      writeFileSync(yaml, IDENTITY);
+      const cedar = join(dir, 'access.cedar');
+      writeFileSync(cedar, GOOD_CEDAR);
+      assert.equal(loadPolicyFile(yaml, { cedar }).cedar?.source, cedar);
+      const missing = join(dir, 'missing.cedar');
+      assert.throws(() => loadPolicyFile(yaml, { cedar: missing }), {
+        code: 'bad_policy',
+        message: `${missing}:1:1: no such Cedar file`,
+      });
+    });
+
+    test('a Cedar file that is not UTF-8', () => {
+      const sub = join(dir, 'binary');
+      mkdirSync(sub);
+      writeFileSync(join(sub, 'stele.policy.yaml'), 'version: 1\n');
+      writeFileSync(join(sub, 'stele.cedar'), Buffer.from([0x70, 0xff, 0x0a]));
+      assert.throws(() => loadPolicyFile(join(sub, 'stele.policy.yaml')), {
+        code: 'bad_policy',
+        message: `${join(sub, 'stele.cedar')}:1:1: not UTF-8 text`,
+      });
+    });
   });
 });

@@ -1,6 +1,10 @@
 /**
  * `stele.policy.yaml`, policy as code: reading, validating and compiling it into `Policy`, a plain
- * JSON object (structured-cloneable, so it can be posted to worker threads).
+ * JSON object (structured-cloneable, so it can be posted to worker threads): retention tiers, the
+ * trusted OIDC issuers (`identity`), the roles, and the text of the optional companion Cedar file
+ * (`stele.cedar` beside it), which is validated here against the Cedar schema of the policy
+ * (./cedar.ts) so that every problem of both files is found at load time. ./access.ts turns a Policy
+ * into access decisions.
  *
  * Every problem in a file is reported at once, each with file:line:column and the path of the
  * offending value, e.g.
@@ -9,11 +13,21 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { IssuerConfig } from '../auth/principal.js';
 import { isDuration, parseDuration } from '../duration.js';
 import { SteleError } from '../errors.js';
-import { policySchema, TIER_NAME_PATTERN } from './schema.js';
+import { checkCedarSyntax, checkCedarText } from './cedar.js';
+import {
+  DEFAULT_JWS_ALGORITHMS,
+  JWS_ALGORITHMS,
+  policySchema,
+  ROLE_ACTIONS,
+  ROLE_NAME_PATTERN,
+  TIER_NAME_PATTERN,
+} from './schema.js';
 
 /** A retention tier, compiled. */
 export interface Tier {
@@ -37,14 +51,50 @@ export interface RetentionPolicy {
   tiers: Tier[];
 }
 
+/** What a role may allow (`roles.<name>.actions`). */
+export type RoleAction = (typeof ROLE_ACTIONS)[number];
+
+/** A role, compiled: who holds it and what it allows (src/policy/access.ts turns it into Cedar policies). */
+export interface Role {
+  name: string;
+  /** As written: `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`, or `*`. */
+  members: string[];
+  /** In file order, without duplicates; may be empty for a role that only vouches. */
+  actions: RoleAction[];
+  /** Tiers that read, search and export are restricted to; empty = every tier. */
+  tiers: string[];
+  /** Action globs of events whose members may submit with someone else as the actor; empty = none. */
+  vouch: string[];
+}
+
+export interface IdentityPolicy {
+  /** The trusted OIDC issuers; empty = no OIDC token is accepted. */
+  issuers: IssuerConfig[];
+}
+
+/** The companion Cedar file (stele.cedar beside the policy file): extra permit and forbid policies. */
+export interface CedarFile {
+  /** The path it was read from (as given). */
+  source: string;
+  /** SHA-256 (hex) of its bytes. */
+  sha256: string;
+  /** Its text, so that any thread can rebuild the authoriser from the Policy alone. */
+  text: string;
+}
+
 /** A loaded policy: plain JSON, safe to structuredClone / postMessage. */
 export interface Policy {
   version: 1;
   /** The file it was read from (as given), or "built-in". */
   source: string;
-  /** SHA-256 (hex) of the file's bytes, recorded in the log when the server loads the policy. */
+  /** SHA-256 (hex) of the YAML file's bytes, recorded in the log when the server loads the policy. */
   sha256: string;
   retention: RetentionPolicy;
+  identity: IdentityPolicy;
+  /** In file order. */
+  roles: Role[];
+  /** The companion Cedar policies, or null when there are none. */
+  cedar: CedarFile | null;
 }
 
 /** One problem in a policy file; `line` and `column` are 1-based, `path` like `retention.tiers[0].keep` ("" for the whole file). */
@@ -57,6 +107,11 @@ export interface PolicyProblem {
 }
 
 export const MIN_KEEP_MS = 86_400_000;
+/** An issuer's clock_skew is at most this (5m). */
+export const MAX_CLOCK_SKEW_MS = 300_000;
+export const DEFAULT_CLOCK_SKEW_MS = 30_000;
+/** The companion Cedar file's name, looked for beside the policy file. */
+export const CEDAR_FILE_NAME = 'stele.cedar';
 export const MIN_SCHEDULE_MS = 60_000;
 export const DEFAULT_SCHEDULE_MS = 3_600_000;
 /** Policy files larger than this are refused unread. */
@@ -144,11 +199,13 @@ function pointerSegments(pointer: string): Segment[] {
 // ---------------------------------------------------------------------------------------------
 // Schema errors in words
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
+// Union types: an issuer's audience is a string or a list.
+const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
 const validate = ajv.compile(policySchema);
 
 const defs = policySchema.$defs;
 const retentionProps = policySchema.properties.retention.properties;
+const issuerProps = defs.issuer.properties;
 
 /** Pattern failures, keyed by the (sub)schema of the property (ajv's schemaPath is relative to a $ref). */
 const SHAPES = new Map<unknown, (q: string) => string>([
@@ -156,7 +213,48 @@ const SHAPES = new Map<unknown, (q: string) => string>([
   [retentionProps.schedule, (q) => `${q} is not a duration (30m, 1h, 1d)`],
   [defs.tier.properties.name, (q) => `${q} is not a tier name: use lower-case letters, digits, _ and -, starting with a letter`],
   [defs.glob, (q) => `${q} is not a pattern: use lower-case letters, digits, ., _, - and * (any run of characters)`],
+  [
+    policySchema.properties.roles.propertyNames,
+    (q) => `${q} is not a role name: use lower-case letters, digits, _ and -, starting with a letter`,
+  ],
+  [
+    defs.role.properties.tiers.items,
+    (q) => `${q} is not a tier name: use lower-case letters, digits, _ and -, starting with a letter`,
+  ],
+  [
+    defs.member,
+    (q) =>
+      `${q} is not a member: use user:<id>, group:<name>, key:<API key name>, cert:<CN>, service:<client id>, ` +
+      'or * for every authenticated principal',
+  ],
+  [issuerProps.clock_skew, (q) => `${q} is not a duration (30s, 2m)`],
+  [issuerProps.actor_claim, (q) => `${q} is not a claim name`],
+  [issuerProps.groups_claim, (q) => `${q} is not a claim name`],
+  [issuerProps.service_claim, (q) => `${q} is not a claim name`],
+  [issuerProps.require.propertyNames, (q) => `${q} is not a claim name`],
 ]);
+
+/** Values of an `enum`, and how to say that a value is not one of them. */
+const ENUMS = new Map<unknown, (q: string, v: unknown) => string>([
+  [
+    defs.action,
+    (q, v) => `${q} is not an action (${hint(v, ROLE_ACTIONS)}allowed: ${ROLE_ACTIONS.join(', ')}; vouching is given by vouch)`,
+  ],
+  [
+    defs.algorithm,
+    (q, v) =>
+      typeof v === 'string' && (v.toLowerCase() === 'none' || /^HS[0-9]*$/i.test(v))
+        ? `${q} is refused: tokens must be signed with the issuer's private key, so neither "none" nor the ` +
+          `shared-secret HMAC algorithms (HS*) are accepted; use ${JWS_ALGORITHMS.join(', ')}`
+        : `${q} is not a supported JWS algorithm (${hint(v, JWS_ALGORITHMS)}supported: ${JWS_ALGORITHMS.join(', ')})`,
+  ],
+]);
+
+function hint(v: unknown, allowed: readonly string[]): string {
+  if (typeof v !== 'string') return '';
+  const near = allowed.find((a) => a.toLowerCase() === v.toLowerCase() || editDistance(a, v) <= 2);
+  return near ? `did you mean ${near}? ` : '';
+}
 
 const REQUIRED: Record<string, string> = {
   version: 'missing: a policy file starts with "version: 1"',
@@ -165,6 +263,8 @@ const REQUIRED: Record<string, string> = {
   default: 'missing: name the tier for events that no tier matches',
   tiers: 'missing: list at least one tier',
   actions: 'missing: match needs actions (globs such as k8s.*; * matches every action)',
+  issuer: 'missing: the exact iss value of its tokens, e.g. https://keycloak.example.com/realms/acme',
+  audience: 'missing: the aud value (or a list of them) its tokens carry for this server',
 };
 
 const TYPES: Record<string, string> = {
@@ -175,6 +275,11 @@ const TYPES: Record<string, string> = {
   integer: 'an integer',
   number: 'a number',
 };
+
+function typeNames(t: unknown): string {
+  const list = Array.isArray(t) ? t.map(String) : [String(t)];
+  return list.map((x) => TYPES[x] ?? x).join(' or ');
+}
 
 function what(v: unknown): string {
   if (v === null || v === undefined) return 'empty';
@@ -216,10 +321,38 @@ interface Finding {
   message: string;
 }
 
-function explain(e: ErrorObject, data: unknown): Finding {
+function explain(e: ErrorObject, data: unknown): Finding | undefined {
   const segs = pointerSegments(e.instancePath);
   const p = e.params as Record<string, unknown>;
+  if (e.propertyName !== undefined) {
+    // A key that is not a valid name (propertyNames); ajv also adds a summary error, skipped below.
+    const at = [...segs, e.propertyName];
+    const q = JSON.stringify(e.propertyName);
+    if (e.keyword === 'pattern') {
+      const shape = SHAPES.get(e.parentSchema);
+      return { segs: at, atKey: true, message: shape ? shape(q) : `${q} ${e.message}` };
+    }
+    if (e.keyword === 'maxLength') return { segs: at, atKey: true, message: `is longer than ${p.limit} characters` };
+    if (e.keyword === 'minLength') return { segs: at, atKey: true, message: 'must not be empty' };
+    return { segs: at, atKey: true, message: e.message ?? 'is not a valid name' };
+  }
   switch (e.keyword) {
+    case 'propertyNames':
+      return undefined;
+    case 'enum': {
+      const say = ENUMS.get(e.parentSchema);
+      const q = JSON.stringify(e.data);
+      if (say) return { segs, message: say(q, e.data) };
+      return { segs, message: `${q} is not one of ${(p.allowedValues as unknown[]).map(String).join(', ')}` };
+    }
+    case 'uniqueItems': {
+      const later = Number(p.i);
+      const earlier = Number(p.j);
+      const item = (e.data as unknown[])[later];
+      return { segs: [...segs, String(later)], message: `${JSON.stringify(item)} is listed twice (also item ${earlier + 1})` };
+    }
+    case 'maxProperties':
+      return { segs, message: `has more than ${p.limit} entries` };
     case 'additionalProperties': {
       const key = String(p.additionalProperty);
       const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
@@ -239,7 +372,7 @@ function explain(e: ErrorObject, data: unknown): Finding {
             : `the policy must be a mapping (version: 1, retention: ...), not ${what(data)}`;
         return { segs, message };
       }
-      return { segs, message: `must be ${TYPES[String(p.type)] ?? String(p.type)}, not ${what(e.data)}` };
+      return { segs, message: `must be ${typeNames(p.type)}, not ${what(e.data)}` };
     case 'const':
       return { segs, message: `must be ${JSON.stringify(p.allowedValue)}, not ${what(e.data)}` };
     case 'pattern': {
@@ -253,6 +386,8 @@ function explain(e: ErrorObject, data: unknown): Finding {
       return { segs, message: `is longer than ${p.limit} characters` };
     case 'minItems':
       if (segs.at(-1) === 'tiers') return { segs, message: 'list at least one tier' };
+      if (segs.at(-1) === 'audience') return { segs, message: 'list at least one audience' };
+      if (segs.at(-1) === 'algorithms') return { segs, message: 'list at least one algorithm' };
       return { segs, message: `list at least ${p.limit === 1 ? 'one pattern' : `${p.limit} items`}` };
     case 'maxItems':
       return { segs, message: `has more than ${p.limit} items` };
@@ -343,6 +478,115 @@ function semanticFindings(data: unknown, locate: Locator): Finding[] {
   return out;
 }
 
+const ROLE_NAME_RE = new RegExp(ROLE_NAME_PATTERN);
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Why `text` is not an acceptable issuer or JWKS URL, or undefined. */
+function urlProblem(text: string, isIssuer: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `${JSON.stringify(text)} is not a URL`;
+  }
+  const local = url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+  if (url.protocol !== 'https:' && !local) {
+    return `${JSON.stringify(text)} must use https (plain http only for 127.0.0.1, localhost or [::1])`;
+  }
+  if (url.username || url.password) return `${JSON.stringify(text)} must not carry a user name or password`;
+  if (isIssuer && (url.search || url.hash)) return `${JSON.stringify(text)}: an issuer has no query or fragment`;
+  return undefined;
+}
+
+/** Issuer URLs on https and listed once, JWKS URLs on https, clock skew at most 5m. */
+function identityFindings(data: unknown, locate: Locator): Finding[] {
+  const out: Finding[] = [];
+  if (!isObject(data) || !isObject(data.identity) || !Array.isArray(data.identity.issuers)) return out;
+  const seen = new Map<string, number>();
+  data.identity.issuers.forEach((i, n) => {
+    if (!isObject(i)) return;
+    const base = ['identity', 'issuers', String(n)];
+    if (typeof i.issuer === 'string' && i.issuer !== '') {
+      const problem = urlProblem(i.issuer, true);
+      if (problem) out.push({ segs: [...base, 'issuer'], message: problem });
+      const first = seen.get(i.issuer);
+      if (first === undefined) seen.set(i.issuer, n);
+      else {
+        const was = locate.find(['identity', 'issuers', String(first), 'issuer']);
+        out.push({
+          segs: [...base, 'issuer'],
+          message: `issuer ${i.issuer} is listed twice (also ${was.path} at line ${was.line})`,
+        });
+      }
+    }
+    if (typeof i.jwks_uri === 'string' && i.jwks_uri !== '') {
+      const problem = urlProblem(i.jwks_uri, false);
+      if (problem) out.push({ segs: [...base, 'jwks_uri'], message: problem });
+    }
+    if (typeof i.clock_skew === 'string' && isDuration(i.clock_skew)) {
+      const ms = durationMs(i.clock_skew, [...base, 'clock_skew'], (f) => out.push(f));
+      if (ms !== undefined && ms > MAX_CLOCK_SKEW_MS) {
+        out.push({ segs: [...base, 'clock_skew'], message: `${i.clock_skew} is too long: tolerate at most 5m of clock skew` });
+      }
+    }
+  });
+  return out;
+}
+
+/** The tier names of a file, or null when its retention section is not valid enough to tell. */
+function tierNames(data: Record<string, unknown>): string[] | null {
+  if (data.retention === undefined) return ['default'];
+  if (!isObject(data.retention) || !Array.isArray(data.retention.tiers)) return null;
+  const names: string[] = [];
+  for (const t of data.retention.tiers) {
+    if (!isObject(t) || typeof t.name !== 'string' || !TIER_NAME_RE.test(t.name)) return null;
+    names.push(t.name);
+  }
+  return names;
+}
+
+const ENTRY_ACTIONS: readonly string[] = ['read', 'search', 'export'];
+
+/** Roles grant something, name existing tiers, and restrict tiers only when they read. */
+function roleFindings(data: unknown): Finding[] {
+  const out: Finding[] = [];
+  if (!isObject(data) || !isObject(data.roles)) return out;
+  const tiers = tierNames(data);
+  for (const [name, r] of Object.entries(data.roles)) {
+    if (!ROLE_NAME_RE.test(name) || !isObject(r)) continue;
+    const base = ['roles', name];
+    const actions = Array.isArray(r.actions) ? r.actions : [];
+    const vouch = Array.isArray(r.vouch) ? r.vouch : [];
+    if (r.actions !== undefined && !Array.isArray(r.actions)) continue;
+    if (actions.length === 0 && vouch.length === 0) {
+      out.push({
+        segs: base,
+        atKey: true,
+        message: `the role grants nothing: list its actions (${ROLE_ACTIONS.join(', ')}) or the events it may vouch for`,
+      });
+    }
+    if (!Array.isArray(r.tiers)) continue;
+    if (!actions.some((a) => ENTRY_ACTIONS.includes(a as string))) {
+      out.push({
+        segs: [...base, 'tiers'],
+        atKey: true,
+        message: 'tiers restricts read, search and export, which this role does not allow',
+      });
+    }
+    if (tiers) {
+      r.tiers.forEach((t, i) => {
+        if (typeof t === 'string' && TIER_NAME_RE.test(t) && !tiers.includes(t)) {
+          out.push({
+            segs: [...base, 'tiers', String(i)],
+            message: `${JSON.stringify(t)} is not one of the tiers (${tiers.join(', ')})`,
+          });
+        }
+      });
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
@@ -356,7 +600,27 @@ const YAML_MESSAGES: Partial<Record<string, string>> = {
   DUPLICATE_KEY: 'duplicate key: keys in a mapping must be unique',
 };
 
-function compile(text: string, file: string, sha256: string): Policy {
+/**
+ * Checks the YAML text and, when given, the companion Cedar file: every problem of both is reported
+ * together, the YAML file's first. The Cedar file is validated against the schema of the policy it
+ * accompanies (its tier and role names), so when the YAML is invalid only its syntax is checked.
+ */
+function compile(text: string, file: string, sha256: string, cedar: CedarFile | null): Policy {
+  const { problems, data } = checkYaml(text, file);
+  if (problems.length > 0) {
+    if (cedar) problems.push(...checkCedarSyntax(cedar.text, cedar.source));
+    throw problemsError(problems);
+  }
+  const policy = build(data as PolicyFile, file, sha256, cedar);
+  if (cedar) {
+    const cedarProblems = checkCedarText(cedar.text, cedar.source, policy).problems;
+    if (cedarProblems.length > 0) throw problemsError(cedarProblems);
+  }
+  return policy;
+}
+
+/** The problems of a policy file's text (sorted by position), and its value when it is YAML at all. */
+function checkYaml(text: string, file: string): { problems: PolicyProblem[]; data: unknown } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const locate = new Locator(doc, lines);
@@ -367,7 +631,7 @@ function compile(text: string, file: string, sha256: string): Policy {
     const pos = locate.position(e.pos[0]);
     problems.push({ file, ...pos, path: '', message: `YAML: ${YAML_MESSAGES[e.code] ?? e.message}` });
   }
-  if (problems.length > 0) throw problemsError(problems);
+  if (problems.length > 0) return { problems, data: undefined };
   for (const w of doc.warnings) {
     const pos = locate.position(w.pos[0]);
     problems.push({ file, ...pos, path: '', message: `YAML: ${w.message}` });
@@ -378,12 +642,19 @@ function compile(text: string, file: string, sha256: string): Policy {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // Alias expansion bombs ("Excessive alias count") and the like.
-    throw problemsError([{ file, line: 1, column: 1, path: '', message: `YAML: ${(err as Error).message}` }]);
+    return { problems: [{ file, line: 1, column: 1, path: '', message: `YAML: ${(err as Error).message}` }], data: undefined };
   }
 
   const findings: Finding[] = [];
-  if (!validate(data)) for (const e of validate.errors ?? []) findings.push(explain(e, data));
+  if (!validate(data)) {
+    for (const e of validate.errors ?? []) {
+      const f = explain(e, data);
+      if (f) findings.push(f);
+    }
+  }
   findings.push(...semanticFindings(data, locate));
+  findings.push(...identityFindings(data, locate));
+  findings.push(...roleFindings(data));
 
   const seen = new Set<string>();
   for (const f of findings) {
@@ -393,11 +664,27 @@ function compile(text: string, file: string, sha256: string): Policy {
     seen.add(key);
     problems.push({ file, line, column, path, message: f.message });
   }
-  if (problems.length > 0) {
-    problems.sort((a, b) => a.line - b.line || a.column - b.column);
-    throw problemsError(problems);
-  }
-  return build(data as PolicyFile, file, sha256);
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
+  return { problems, data };
+}
+
+interface IssuerFile {
+  issuer: string;
+  audience: string | string[];
+  actor_claim?: string;
+  groups_claim?: string;
+  service_claim?: string;
+  algorithms?: string[];
+  clock_skew?: string;
+  require?: Record<string, string>;
+  jwks_uri?: string;
+}
+
+interface RoleFile {
+  members?: string[];
+  actions?: RoleAction[];
+  tiers?: string[];
+  vouch?: string[];
 }
 
 /** The shape of a file that passed every check. */
@@ -408,6 +695,8 @@ interface PolicyFile {
     default: string;
     tiers: { name: string; keep: string; encrypt?: boolean; match?: { actions: string[]; sources?: string[] } }[];
   };
+  identity?: { issuers?: IssuerFile[] };
+  roles?: Record<string, RoleFile>;
 }
 
 function defaultRetention(): RetentionPolicy {
@@ -418,7 +707,33 @@ function defaultRetention(): RetentionPolicy {
   };
 }
 
-function build(f: PolicyFile, source: string, sha256: string): Policy {
+/**
+ * The roles of a policy file without `roles`: admin and writer, held through API keys' own roles.
+ * Both vouch for every action, as every bearer token could before roles existed: a key (a git
+ * hook, a webhook) writes what people did, with actor.verified false.
+ */
+export function defaultRoles(): Role[] {
+  return [
+    { name: 'admin', members: [], actions: [...ROLE_ACTIONS], tiers: [], vouch: ['*'] },
+    { name: 'writer', members: [], actions: ['append'], tiers: [], vouch: ['*'] },
+  ];
+}
+
+function buildIssuer(i: IssuerFile): IssuerConfig {
+  return {
+    issuer: i.issuer,
+    audience: typeof i.audience === 'string' ? [i.audience] : [...i.audience],
+    actorClaim: i.actor_claim ?? 'email',
+    groupsClaim: i.groups_claim ?? 'groups',
+    serviceClaim: i.service_claim ?? 'client_id',
+    algorithms: [...(i.algorithms ?? DEFAULT_JWS_ALGORITHMS)],
+    clockSkewS: (i.clock_skew === undefined ? DEFAULT_CLOCK_SKEW_MS : parseDuration(i.clock_skew)) / 1000,
+    require: { ...(i.require ?? {}) },
+    ...(i.jwks_uri === undefined ? {} : { jwksUri: i.jwks_uri }),
+  };
+}
+
+function build(f: PolicyFile, source: string, sha256: string, cedar: CedarFile | null): Policy {
   const r = f.retention;
   const retention: RetentionPolicy = r
     ? {
@@ -433,7 +748,17 @@ function build(f: PolicyFile, source: string, sha256: string): Policy {
         })),
       }
     : defaultRetention();
-  return { version: 1, source, sha256, retention };
+  const identity: IdentityPolicy = { issuers: (f.identity?.issuers ?? []).map(buildIssuer) };
+  const roles: Role[] = f.roles
+    ? Object.entries(f.roles).map(([name, r]) => ({
+        name,
+        members: [...(r.members ?? [])],
+        actions: [...(r.actions ?? [])],
+        tiers: [...(r.tiers ?? [])],
+        vouch: [...(r.vouch ?? [])],
+      }))
+    : defaultRoles();
+  return { version: 1, source, sha256, retention, identity, roles, cedar: cedar ? { ...cedar } : null };
 }
 
 function sha256Hex(bytes: Uint8Array): string {
@@ -442,27 +767,46 @@ function sha256Hex(bytes: Uint8Array): string {
 
 /**
  * Parses and checks policy text; `file` names it in problems and becomes `Policy.source`.
- * `sha256` is of the text's UTF-8 bytes. Throws SteleError 'bad_policy' (400) listing every
- * problem one per line, with `detail.problems: PolicyProblem[]`.
+ * `sha256` is of the text's UTF-8 bytes. `opts.cedar` is the text of a companion Cedar file and the
+ * name to report its problems under (`Policy.cedar.sha256` is of its UTF-8 bytes). Throws
+ * SteleError 'bad_policy' (400) listing every problem one per line, with
+ * `detail.problems: PolicyProblem[]`.
  */
-export function parsePolicy(text: string, file: string): Policy {
-  return compile(text, file, sha256Hex(Buffer.from(text, 'utf8')));
+export function parsePolicy(text: string, file: string, opts: { cedar?: { text: string; source: string } } = {}): Policy {
+  const c = opts.cedar;
+  const cedar = c ? { source: c.source, sha256: sha256Hex(Buffer.from(c.text, 'utf8')), text: c.text } : null;
+  return compile(text, file, sha256Hex(Buffer.from(text, 'utf8')), cedar);
 }
 
 /**
- * Reads and checks a policy file; `Policy.sha256` is of its bytes as stored. Throws SteleError
- * 'policy_missing' (404) when there is no such file (the server then uses DEFAULT_POLICY),
- * 'bad_policy' (400) for an unreadable or invalid one.
+ * Reads and checks a policy file; `Policy.sha256` is of its bytes as stored. The companion Cedar
+ * file is `opts.cedar` when given (it must then exist), else `stele.cedar` in the same directory
+ * when there is one. Throws SteleError 'policy_missing' (404) when there is no policy file (the
+ * server then uses DEFAULT_POLICY), 'bad_policy' (400) for an unreadable or invalid one, or an
+ * unreadable or invalid Cedar file.
  */
-export function loadPolicyFile(path: string): Policy {
+export function loadPolicyFile(path: string, opts: { cedar?: string } = {}): Policy {
+  const yaml = readText(path, 'policy');
+  if (!yaml) throw new SteleError('policy_missing', `${path}: no such policy file`, 404, { file: path });
+  const cedarPath = opts.cedar ?? join(dirname(path), CEDAR_FILE_NAME);
+  const cedar = readText(cedarPath, 'Cedar');
+  if (!cedar && opts.cedar !== undefined) {
+    throw problemsError([{ file: cedarPath, line: 1, column: 1, path: '', message: 'no such Cedar file' }]);
+  }
+  const cedarFile = cedar ? { source: cedarPath, sha256: sha256Hex(cedar.bytes), text: cedar.text } : null;
+  return compile(yaml.text, path, sha256Hex(yaml.bytes), cedarFile);
+}
+
+/** A file's bytes and UTF-8 text, or null when it does not exist; bad_policy when it cannot be read as text. */
+function readText(path: string, what: 'policy' | 'Cedar'): { bytes: Buffer; text: string } | null {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SteleError('policy_missing', `${path}: no such policy file`, 404, { file: path });
+    if (code === 'ENOENT') return null;
     if (code === 'EISDIR' || code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR') {
-      const message = `cannot read the policy file (${code})`;
+      const message = `cannot read the ${what} file (${code})`;
       throw problemsError([{ file: path, line: 1, column: 1, path: '', message }]);
     }
     throw err;
@@ -470,26 +814,32 @@ export function loadPolicyFile(path: string): Policy {
   if (bytes.length > MAX_POLICY_BYTES) {
     throw problemsError([{ file: path, line: 1, column: 1, path: '', message: `larger than ${MAX_POLICY_BYTES} bytes` }]);
   }
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return { bytes, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
   } catch {
     throw problemsError([{ file: path, line: 1, column: 1, path: '', message: 'not UTF-8 text' }]);
   }
-  return compile(text, path, sha256Hex(bytes));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Built-in policies
 
 /** The policy used when there is no policy file: its `sha256` is of this text. */
-export const DEFAULT_POLICY_YAML = `# The built-in policy, used when there is no stele.policy.yaml: every event is kept forever, encrypted.
+export const DEFAULT_POLICY_YAML = `# The built-in policy, used when there is no stele.policy.yaml: every event is kept forever, encrypted;
+# API keys act through the roles they were created with (stele keys create --role writer); no OIDC issuer.
 version: 1
 retention:
   default: default
   tiers:
     - name: default
       keep: forever
+roles:
+  admin:
+    actions: [append, read, search, export, erase, hold, admin]
+    vouch: ["*"]
+  writer:
+    actions: [append]
+    vouch: ["*"]
 `;
 
 function deepFreeze<T>(v: T): T {
@@ -500,7 +850,7 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-/** One tier `default`, kept forever, encrypted. Frozen; `source` is "built-in". */
+/** One tier `default`, kept forever, encrypted; roles admin and writer without members. Frozen; `source` is "built-in". */
 export const DEFAULT_POLICY: Policy = deepFreeze(parsePolicy(DEFAULT_POLICY_YAML, 'built-in'));
 
 /** The commented starter file `stele init` writes. */
@@ -525,6 +875,45 @@ retention:
       keep: forever
       # encrypt: true      # the default. Expiring tiers must be encrypted (events expire by destroying
       #                    # their data keys); only a tier kept forever may store events in the clear.
+
+# Who may sign in with an OpenID Connect token, besides API keys and client certificates. Tokens are
+# checked against the issuer's keys (found through its discovery document, or jwks_uri).
+# identity:
+#   issuers:
+#     - issuer: https://keycloak.example.com/realms/acme   # the exact iss of its tokens (https)
+#       audience: stele                                    # aud: a string or a list
+#       # actor_claim: email       # identifies a person: user:<value> (default email)
+#       # groups_claim: groups     # the user's groups: group:<name> (default groups)
+#       # service_claim: client_id # a token without the actor claim is a service: service:<value>
+#       # algorithms: [RS256, ES256]   # default RS256, PS256, ES256, EdDSA; none and HS* are refused
+#       # clock_skew: 30s          # at most 5m
+#       # require: { tid: "..." }  # claims that must have exactly these values
+
+# Who may do what. A principal holds the roles that list it in members, and the roles of its credential
+# (an API key made with "stele keys create --role writer"). Members: user:<id>, group:<name>,
+# key:<API key name>, cert:<client certificate CN>, service:<client id>, or * (every authenticated principal).
+# Actions: append, read, search, export, erase, hold, admin. Access is decided by Cedar: each role becomes
+# permit policies, and a stele.cedar file beside this one may add permits and forbids (stele policy check
+# --show-cedar prints them all).
+# vouch: action globs of the events a member may write with someone else as the actor (a git hook writing
+# what a developer did); such events keep actor.verified false. Without vouch, a member may only write
+# events whose actor is itself.
+roles:
+  admin:
+    actions: [append, read, search, export, erase, hold, admin]
+    vouch: ["*"]
+    # members: [group:sre, user:root@example.com]
+  writer:
+    actions: [append]
+    vouch: ["*"]
+  # auditor:
+  #   members: [group:audit]
+  #   actions: [read, search, export]
+  #   tiers: [compliance]          # read, search and export only entries of these tiers
+  # k8s:
+  #   members: [key:k8s-webhook]
+  #   actions: [append]
+  #   vouch: ["k8s.*"]             # may write k8s.* events whose actor is someone else
 `;
 
 /** "forever", or the duration in the largest unit that divides it exactly (90d, 36h, 1y). */

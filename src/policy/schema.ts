@@ -2,10 +2,11 @@
  * The JSON Schema (2020-12) of `stele.policy.yaml`, the policy file kept in version control. It is
  * published, so every rule a policy author must know about is stated here with a description.
  * `parsePolicy` validates against it and then checks what a schema cannot say (unique tier names,
- * `default` naming a tier, minimum durations, expiring tiers being encrypted).
+ * `default` naming a tier, minimum durations, expiring tiers being encrypted, issuers on https,
+ * roles naming existing tiers).
  *
- * Each top-level section is its own constant; a new section (roles, access, alerts) is one more
- * entry in `policySchema.properties`.
+ * Each top-level section is its own constant; a new section (alerts) is one more entry in
+ * `policySchema.properties`.
  */
 
 /** A duration such as 90d, 36h or 1h30m (units ms, s, m, h, d, w, y = 365d), as `src/duration.ts` reads it. */
@@ -16,6 +17,33 @@ export const KEEP_PATTERN = '^(?:forever|(?:[0-9]+(?:ms|s|m|h|d|w|y))+)$';
 export const TIER_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
 /** Match globs: lower-case letters, digits, `.`, `_`, `-` and `*` (any run of characters, dots included). */
 export const GLOB_PATTERN = '^[a-z0-9_.*-]*$';
+/** Role names: like tier names. */
+export const ROLE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
+/**
+ * Role members: `*` (every authenticated principal), or `user:`, `group:`, `key:`, `cert:` or
+ * `service:` and a non-empty id without control characters.
+ */
+export const MEMBER_PATTERN = '^(?:\\*|(?:user|group|key|cert|service):[^\\u0000-\\u001f\\u007f]+)$';
+/** What a role may grant, in the order `stele policy check` shows them. */
+export const ROLE_ACTIONS = ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'] as const;
+/** The JWS algorithms an issuer may use: asymmetric only (never `none`, never the HMAC HS*). */
+export const JWS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+/** The algorithms of an issuer without `algorithms`. */
+export const DEFAULT_JWS_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+/** A claim name: non-empty, no control characters. */
+const CLAIM_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
 
 const glob = {
   type: 'string',
@@ -106,6 +134,146 @@ export const retentionSchema = {
   },
 } as const;
 
+const claim = (description: string) =>
+  ({ type: 'string', minLength: 1, maxLength: 256, pattern: CLAIM_PATTERN, description }) as const;
+
+const issuer = {
+  type: 'object',
+  description:
+    'An OpenID Connect issuer whose ID or access tokens the server accepts. Tokens are verified against the ' +
+    "issuer's JWKS (found through its discovery document, `<issuer>/.well-known/openid-configuration`, unless " +
+    '`jwks_uri` is given). A token carrying the actor claim authenticates a user; one without it, a service.',
+  additionalProperties: false,
+  required: ['issuer', 'audience'],
+  properties: {
+    issuer: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      examples: ['https://keycloak.example.com/realms/acme', 'https://login.microsoftonline.com/<tenant>/v2.0'],
+      description:
+        'The exact `iss` value of its tokens (compared as a string: a trailing slash matters). Must be https, ' +
+        'except http://127.0.0.1, http://localhost and http://[::1] for local testing. Each issuer is listed once.',
+    },
+    audience: {
+      type: ['string', 'array'],
+      minLength: 1,
+      maxLength: 2048,
+      minItems: 1,
+      maxItems: 100,
+      items: { type: 'string', minLength: 1, maxLength: 2048 },
+      description: 'The `aud` value(s) accepted, a string or a list: a token must carry at least one of them.',
+    },
+    actor_claim: claim('The claim whose value identifies a person, becoming `actor.id` and `user:<id>` (default `email`).'),
+    groups_claim: claim("The claim holding the user's groups, a list of strings, matched by `group:<name>` (default `groups`)."),
+    service_claim: claim(
+      'The claim naming a service, `service:<id>`, when a token has no actor claim (client credentials; default ' +
+        '`client_id`, then `azp`, then `sub`).',
+    ),
+    algorithms: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 20,
+      uniqueItems: true,
+      items: { $ref: '#/$defs/algorithm' },
+      description:
+        'The JWS algorithms accepted (default RS256, PS256, ES256, EdDSA). `none` and the HMAC algorithms HS* are refused.',
+    },
+    clock_skew: {
+      type: 'string',
+      maxLength: 64,
+      pattern: DURATION_PATTERN,
+      default: '30s',
+      description: 'Tolerated clock difference for the `exp`, `nbf` and `iat` claims: a duration of at most 5m (default 30s).',
+    },
+    require: {
+      type: 'object',
+      maxProperties: 100,
+      propertyNames: { type: 'string', minLength: 1, maxLength: 256, pattern: CLAIM_PATTERN },
+      additionalProperties: { type: 'string', maxLength: 2048 },
+      examples: [{ tid: '9188040d-6c67-4c5b-b112-36a304b66dad' }],
+      description: 'Claims a token must carry with exactly these string values, e.g. a tenant id `{ tid: "..." }`.',
+    },
+    jwks_uri: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      description: "The issuer's JWKS URL, overriding its discovery document (https, like `issuer`).",
+    },
+  },
+} as const;
+
+export const identitySchema = {
+  type: 'object',
+  description:
+    'Who may authenticate besides API keys (`stele keys create`) and client certificates: the trusted OpenID ' +
+    'Connect issuers. When the section is absent, no OIDC token is accepted.',
+  additionalProperties: false,
+  properties: {
+    issuers: {
+      type: 'array',
+      maxItems: 100,
+      items: { $ref: '#/$defs/issuer' },
+      description: 'The trusted issuers, each with its own audience and claims.',
+    },
+  },
+} as const;
+
+const role = {
+  type: 'object',
+  description:
+    'A role: who holds it and what it allows. Principals get roles from `members` and from their credential ' +
+    '(an API key made with `stele keys create --role <name>`). Access is decided by Cedar: each role compiles ' +
+    'to permit policies, and the optional stele.cedar beside this file may add permits and forbids.',
+  additionalProperties: false,
+  properties: {
+    members: {
+      type: 'array',
+      maxItems: 10000,
+      uniqueItems: true,
+      items: { $ref: '#/$defs/member' },
+      description:
+        'Who holds the role: `user:<actor id>` (an OIDC user, e.g. user:alice@acme.com), `group:<name>` (a group in ' +
+        "the issuer's groups claim), `key:<API key name>`, `cert:<client certificate CN>`, `service:<client id>`, " +
+        'or `*` for every authenticated principal.',
+    },
+    actions: {
+      type: 'array',
+      maxItems: 100,
+      uniqueItems: true,
+      items: { $ref: '#/$defs/action' },
+      description:
+        'What the role allows: append (write events), read (entries), search, export, erase (right to erasure), ' +
+        'hold (legal holds), admin (keys, policy, retention runs).',
+    },
+    tiers: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      uniqueItems: true,
+      items: { type: 'string', maxLength: 64, pattern: TIER_NAME_PATTERN },
+      description:
+        'Restricts read, search and export to entries of these retention tiers (which must exist); without it, ' +
+        'entries of every tier.',
+    },
+    vouch: globList(
+      'Action globs (like a tier match) of the events whose members may submit with an actor other than ' +
+        'themselves, e.g. `k8s.*` for a Kubernetes audit webhook writing what cluster users did. Such events ' +
+        'keep actor.verified false.',
+    ),
+  },
+} as const;
+
+export const rolesSchema = {
+  type: 'object',
+  description:
+    'The roles, by name (lower-case letters, digits, `_` and `-`). When the section is absent there are two, ' +
+    'without members: admin (every action) and writer (append), held by the API keys created with that role.',
+  maxProperties: 1000,
+  propertyNames: { type: 'string', maxLength: 64, pattern: ROLE_NAME_PATTERN },
+  additionalProperties: { $ref: '#/$defs/role' },
+} as const;
+
 export const policySchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://stele.dev/schema/policy.json',
@@ -119,9 +287,29 @@ export const policySchema = {
   properties: {
     version: { const: 1, description: 'Format version of the policy file; 1.' },
     retention: retentionSchema,
+    identity: identitySchema,
+    roles: rolesSchema,
   },
   $defs: {
     tier,
     glob,
+    issuer,
+    role,
+    member: {
+      type: 'string',
+      maxLength: 1024,
+      pattern: MEMBER_PATTERN,
+      description:
+        'A role member: `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`, or `*` ' +
+        '(every authenticated principal).',
+    },
+    action: {
+      enum: ROLE_ACTIONS,
+      description: 'An action a role may allow: append, read, search, export, erase, hold or admin.',
+    },
+    algorithm: {
+      enum: JWS_ALGORITHMS,
+      description: 'An asymmetric JWS algorithm (RS*, PS*, ES*, EdDSA, Ed25519); never `none` or HS*.',
+    },
   },
 } as const;

@@ -41,6 +41,9 @@ function handPolicy(tiers: Tier[], defaultTier = 'rest'): Policy {
       defaultTier,
       tiers: [...tiers, { name: 'rest', keepMs: null, encrypt: true, actions: [], sources: [] }],
     },
+    identity: { issuers: [] },
+    roles: [],
+    cedar: null,
   };
 }
 const tier = (n: string, actions: string[], sources: string[] = []): Tier => ({

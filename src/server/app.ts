@@ -1,8 +1,11 @@
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
-import type { Principal } from '../auth/tokens.js';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import type { Stele } from '../stele.js';
+import { authenticate, DenialThrottle } from './auth.js';
+import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
 import { readRoutes } from './routes/read.js';
@@ -13,11 +16,22 @@ export interface ServerOptions {
   /** Largest request body, bytes. */
   bodyLimit?: number;
   logger?: boolean | { level: string };
+  /** HTTPS: PEM certificate chain and key; with `clientCa`, client certificates signed by it authenticate (mutual TLS). */
+  tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer };
+  /** Requests per minute per principal (per address before authenticating). */
+  rateLimit?: number;
+  /** Refusals of one credential from one address per minute before it is answered 429 without checking. */
+  denialLimit?: number;
 }
+
+export const DEFAULT_RATE_LIMIT = 6000;
+export const DEFAULT_DENIAL_LIMIT = 60;
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Client address and credential hash, for the denial throttle (auth.ts). */
+    denialKey?: string;
   }
 }
 
@@ -41,6 +55,16 @@ export function sendError(
 export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
+    ...(opts.tls
+      ? {
+          https: {
+            cert: opts.tls.cert,
+            key: opts.tls.key,
+            // Ask for a certificate but do not insist: bearer-token clients share the port.
+            ...(opts.tls.clientCa ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        }
+      : {}),
     logger: opts.logger ?? false,
     bodyLimit,
     // A log line per request would be most of the log at 100 batches a second; errors are still logged.
@@ -56,8 +80,30 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     done(null, body),
   );
 
+  const throttle = new DenialThrottle(opts.denialLimit ?? DEFAULT_DENIAL_LIMIT);
+  /** Every refused credential or permission is recorded (coalesced) in the log. */
+  const denied = (req: FastifyRequest, err: SteleError) => {
+    if (err.status === 401 && req.denialKey) throttle.note(req.denialKey);
+    stele.audit.denied({
+      ...(req.principal ? { principal: req.principal } : {}),
+      ip: req.ip,
+      method: req.method,
+      url: req.url.length > 512 ? `${req.url.slice(0, 512)}…` : req.url,
+      status: err.status,
+      code: err.code,
+      reason: typeof err.detail?.reason === 'string' ? err.detail.reason : err.code,
+      message: err.message,
+    });
+  };
+
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof SteleError) return sendError(reply, err.status, err.code, err.message, err.detail);
+    if (err instanceof SteleError) {
+      if (err.status === 401 || err.status === 403) denied(req, err);
+      if (err.status === 401) {
+        reply.header('www-authenticate', `Bearer realm="stele"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
+      }
+      return sendError(reply, err.status, err.code, err.message, err.detail);
+    }
     if (err.validation) return sendError(reply, 400, 'bad_request', `${err.validationContext ?? 'request'} ${err.message}`);
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -88,7 +134,21 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     },
   });
 
+  app.addHook('onRequest', authenticate(stele, throttle));
+  await app.register(rateLimit, {
+    // After authentication, so the limit is per principal, not per proxy address.
+    hook: 'preHandler',
+    max: opts.rateLimit ?? DEFAULT_RATE_LIMIT,
+    timeWindow: 60_000,
+    // The tlog-tiles API is static, public and cacheable: verifiers fetch many tiles.
+    allowList: (req) => req.url.startsWith('/log/') || req.url === '/healthz',
+    keyGenerator: (req) => (req.principal ? `${req.principal.method}:${req.principal.id}` : `ip:${req.ip}`),
+    errorResponseBuilder: (_req, ctx) =>
+      new SteleError('rate_limited', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`, 429),
+  });
+
   await app.register(eventRoutes(stele));
+  await app.register(adminRoutes(stele));
   await app.register(readRoutes(stele));
   await app.register(searchRoutes(stele));
   await app.register(exportRoutes(stele));

@@ -1,43 +1,88 @@
+import { createHash } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Credentials } from '../auth/access.js';
+import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
-import type { Requester } from '../keys/self-event.js';
+import type { AccessAction } from '../policy/access.js';
 import type { Stele } from '../stele.js';
 
-/** A preHandler that admits a request only with a valid bearer token, and records who sent it. */
-export function requireToken(stele: Stele) {
+/** The verified client certificate of a mutual-TLS connection, if any. */
+function peerCert(req: FastifyRequest): Credentials['cert'] {
+  const socket = req.raw.socket as TLSSocket;
+  if (!socket.encrypted || !socket.authorized) return undefined;
+  const c = socket.getPeerCertificate();
+  const cn = c?.subject?.CN;
+  if (!cn) return undefined;
+  const issuer = Object.entries(c.issuer ?? {})
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+    .join(', ');
+  return { cn: Array.isArray(cn) ? (cn[0] as string) : cn, issuer };
+}
+
+/**
+ * Counts refusals per (client address, credential) over a window; past `limit`, that credential
+ * from that address is answered 429 at once, before any signature check or key lookup. A client
+ * retrying a bad token in a loop then costs next to nothing, while other credentials from the same
+ * address (a NAT, a proxy) are still served.
+ */
+export class DenialThrottle {
+  private counts = new Map<string, { n: number; since: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs = 60_000,
+  ) {}
+
+  blocked(key: string, now = Date.now()): number {
+    const c = this.counts.get(key);
+    if (!c || now - c.since >= this.windowMs) return 0;
+    return c.n >= this.limit ? Math.ceil((c.since + this.windowMs - now) / 1000) : 0;
+  }
+
+  note(key: string, now = Date.now()): void {
+    const c = this.counts.get(key);
+    if (!c || now - c.since >= this.windowMs) {
+      if (this.counts.size > 100_000) this.counts.clear(); // bounded: forgetting only lets a few more through
+      this.counts.set(key, { n: 1, since: now });
+    } else c.n++;
+  }
+}
+
+/**
+ * An onRequest hook: authenticates whatever credential the request carries (none is fine here —
+ * routes that need one say so) and sets `req.principal`.
+ */
+export function authenticate(stele: Stele, throttle: DenialThrottle) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
-    if (!m) {
-      reply.header('www-authenticate', 'Bearer realm="stele"');
-      throw new SteleError(
-        'unauthorized',
-        h ? 'the Authorization header is not "Bearer <token>"' : 'this request needs a bearer token',
-        401,
-      );
+    req.denialKey = `${req.ip}\0${createHash('sha256')
+      .update(req.headers.authorization ?? '')
+      .digest('base64')}`;
+    const wait = throttle.blocked(req.denialKey);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw new SteleError('too_many_denials', `this credential was refused too often from ${req.ip}; retry in ${wait} s`, 429);
     }
-    const principal = stele.tokens.authenticate(m[1] as string);
-    if (!principal) {
-      reply.header('www-authenticate', 'Bearer realm="stele", error="invalid_token"');
-      throw new SteleError('unauthorized', 'the bearer token is not valid', 401);
-    }
-    req.principal = principal;
+    const cert = peerCert(req);
+    const creds: Credentials = {
+      ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
+      ...(cert ? { cert } : {}),
+    };
+    const p = await stele.access.authenticate(creds);
+    if (p) req.principal = p;
   };
 }
 
-/** requireToken, and the token must have the admin role (decrypted reads, search, export, forgetting). */
-export function requireAdmin(stele: Stele) {
-  const token = requireToken(stele);
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    await token(req, reply);
-    if (req.principal?.role !== 'admin') {
-      throw new SteleError('forbidden', `token "${req.principal?.name}" may only append; this needs an admin token`, 403);
-    }
-  };
+/** The authenticated principal, or 401. */
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal)
+    throw new SteleError('unauthorized', 'this request needs a bearer token (an API key or an OIDC access token)', 401);
+  return req.principal;
 }
 
-/** The requester of an operation, for the stele.* event it appends. */
-export function requester(req: FastifyRequest): Requester {
-  const p = req.principal as NonNullable<FastifyRequest['principal']>;
-  return { ingest: { principal: p.name, method: 'apikey' }, type: 'service' };
+/** A preHandler admitting only principals the policy lets do `action` on the log. */
+export function allow(stele: Stele, action: AccessAction) {
+  return async (req: FastifyRequest): Promise<void> => {
+    stele.access.require(principalOf(req), action);
+  };
 }

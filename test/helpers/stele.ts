@@ -121,6 +121,10 @@ export interface ServeOptions {
   checkpointIntervalMs?: number;
   /** How long to wait for the server to answer /healthz. */
   readyTimeoutMs?: number;
+  /** More `stele serve` options (e.g. --tls-cert F, --denial-limit N). */
+  args?: string[];
+  /** Whether GET /healthz answers 200 at a URL (default: fetch; HTTPS with a private CA needs its own). */
+  healthy?: (url: string) => Promise<boolean>;
 }
 
 /** A `stele serve` child process. */
@@ -165,6 +169,7 @@ export class SteleServer {
   static async start(dir: string, opts: ServeOptions = {}): Promise<SteleServer> {
     const args = [CLI, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn'];
     if (opts.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval', String(opts.checkpointIntervalMs));
+    args.push(...(opts.args ?? []));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(proc);
     const s = new SteleServer(proc, dir);
@@ -177,7 +182,7 @@ export class SteleServer {
       while (!s.url) {
         if (state.early) throw new Error(`stele serve exited (${JSON.stringify(state.early)}) before listening:\n${s.out}`);
         if (Date.now() > deadline) throw new Error(`stele serve did not start listening in time:\n${s.out}`);
-        const m = /listening on (http:\/\/\S+)/.exec(s.out);
+        const m = /listening on (https?:\/\/\S+)/.exec(s.out);
         if (m) s.url = m[1] as string;
         else await sleep(10);
       }
@@ -185,6 +190,10 @@ export class SteleServer {
         if (state.early)
           throw new Error(`stele serve exited (${JSON.stringify(state.early)}) before /healthz answered:\n${s.out}`);
         try {
+          if (opts.healthy) {
+            if (await opts.healthy(`${s.url}/healthz`)) break;
+            throw new Error('/healthz did not answer 200');
+          }
           const res = await fetch(`${s.url}/healthz`, { signal: AbortSignal.timeout(2000) });
           if (res.ok) break;
           throw new Error(`/healthz answered ${res.status}: ${await res.text()}`);

@@ -36,8 +36,11 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
     try {
       for (let i = 0; i < events.length; i += batch) {
         const done = await stele.append(events.slice(i, i + batch), {
-          principal: `local:${userInfo().username}`,
+          kind: 'local',
+          id: `local:${userInfo().username}`,
           method: 'local',
+          groups: [],
+          roles: [],
         });
         print(done);
       }

@@ -1,25 +1,5 @@
 import { SteleError } from '../../errors.js';
-import { api, apiTarget } from '../client.js';
-
-interface Target {
-  url?: string;
-  token?: string;
-  dir?: string;
-  json?: boolean;
-}
-
-const out = (v: unknown): void => {
-  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-};
-
-function post<T>(opts: Target, path: string, body?: unknown): Promise<T> {
-  const { url, token } = apiTarget(opts);
-  return api<T>(url, path, {
-    method: 'POST',
-    token,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-}
+import { api, apiTarget, out, post, type Target } from '../client.js';
 
 export async function retentionRunCommand(opts: Target): Promise<void> {
   const r = await post<{

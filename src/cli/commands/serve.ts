@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { defaultDir, initDataDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import { runRetention } from '../../keys/forget.js';
-import { SCHEDULER } from '../../keys/self-event.js';
+import { SERVER } from '../../keys/self-event.js';
 import { buildServer } from '../../server/app.js';
 import { openStele } from '../../stele.js';
 
@@ -26,7 +27,29 @@ export async function serveCommand(opts: {
   logLevel: string;
   ingestWorkers?: string;
   policy?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  rateLimit: string;
+  denialLimit: string;
 }): Promise<void> {
+  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new SteleError('bad_tls', '--tls-cert and --tls-key go together');
+  if (opts.tlsClientCa && !opts.tlsCert) throw new SteleError('bad_tls', '--tls-client-ca needs --tls-cert and --tls-key');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new SteleError('bad_tls', `${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  const tls =
+    opts.tlsCert && opts.tlsKey
+      ? {
+          cert: read('--tls-cert', opts.tlsCert),
+          key: read('--tls-key', opts.tlsKey),
+          ...(opts.tlsClientCa ? { clientCa: read('--tls-client-ca', opts.tlsClientCa) } : {}),
+        }
+      : undefined;
   const { host, port } = parseListen(opts.listen);
   const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
   const stele = await openStele(init.dir, {
@@ -37,22 +60,39 @@ export async function serveCommand(opts: {
   const app = await buildServer(stele, {
     bodyLimit: intOption('--body-limit', opts.bodyLimit, 1),
     logger: { level: opts.logLevel },
+    rateLimit: intOption('--rate-limit', opts.rateLimit, 1),
+    denialLimit: intOption('--denial-limit', opts.denialLimit, 1),
+    ...(tls ? { tls } : {}),
+  });
+  await stele.recordPolicy(SERVER, 'start');
+  // SIGHUP reloads the policy, as `stele policy reload` does; a bad file is refused and logged.
+  process.on('SIGHUP', () => {
+    stele
+      .reloadPolicy(SERVER)
+      .then((p) => app.log.info({ policy: p }, 'policy reloaded'))
+      .catch((err: unknown) => app.log.error({ err: (err as Error).message }, 'policy reload refused'));
   });
   // The retention job, every `retention.schedule` of the policy (`stele retention run` for now).
   const expire = () =>
     stele
-      .exclusive(() => runRetention(stele.forget, SCHEDULER))
+      .exclusive(() => runRetention(stele.forget, SERVER))
       .then((r) => {
         if (r.expiredKeys || r.held.length) app.log.info({ retention: r }, 'retention run');
       })
       .catch((err: unknown) => app.log.error({ err }, 'retention run failed'));
-  const timer = setInterval(expire, stele.policy.retention.scheduleMs);
+  // Re-armed after each run, so a reloaded policy's schedule takes effect.
+  let timer = setTimeout(function tick() {
+    void expire().finally(() => {
+      timer = setTimeout(tick, stele.policy.retention.scheduleMs);
+      timer.unref();
+    });
+  }, stele.policy.retention.scheduleMs);
   timer.unref();
   let closing = false;
   const shutdown = async () => {
     if (closing) return;
     closing = true;
-    clearInterval(timer);
+    clearTimeout(timer);
     await app.close();
     await stele.close();
     process.exit(0);
@@ -65,7 +105,7 @@ export async function serveCommand(opts: {
   console.log(`  data:         ${stele.dir}`);
   console.log(`  origin:       ${stele.config.origin}`);
   console.log(`  verifier key: ${stele.vkey}`);
-  console.log(`  admin token:  ${stele.tokenFile}`);
+  console.log(`  admin key:    ${stele.tokenFile}`);
   console.log(`  policy:       ${stele.policy.source} (sha256 ${stele.policy.sha256.slice(0, 16)}…)`);
   console.log(`  log size:     ${stele.log.size} entries`);
 }

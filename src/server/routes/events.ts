@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { appendBody } from '../../ingest/append.js';
 import type { Stele } from '../../stele.js';
-import { requireToken } from '../auth.js';
+import { principalOf } from '../auth.js';
 
 const entry = {
   type: 'object',
@@ -21,7 +21,6 @@ export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.post<{ Querystring: { wait?: 'checkpoint' } }>(
     '/v1/events',
     {
-      preHandler: requireToken(stele),
       schema: {
         summary: 'Append events',
         description:
@@ -48,12 +47,17 @@ export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       },
     },
     async (req) => {
-      const principal = req.principal as NonNullable<typeof req.principal>;
+      const principal = principalOf(req);
       const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
-      const entries = await appendBody(stele.log, stele.index, stele.pool, req.body as Buffer, kind, {
-        principal: principal.name,
-        method: 'apikey',
-      });
+      const entries = await appendBody(
+        stele.log,
+        stele.index,
+        stele.pool,
+        req.body as Buffer,
+        kind,
+        principal,
+        stele.access.authorizeClaims,
+      );
       if (req.query.wait !== 'checkpoint') return { entries };
       const cp = await stele.log.waitForCheckpoint(Math.max(...entries.map((e) => e.index)) + 1);
       const proved = await Promise.all(

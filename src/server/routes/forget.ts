@@ -4,10 +4,10 @@ import { parseMicros } from '../../event/record.js';
 import { addHold, eraseSubject, releaseHold, runRetention } from '../../keys/forget.js';
 import type { HoldCriteria } from '../../keys/holds.js';
 import type { Stele } from '../../stele.js';
-import { requester, requireAdmin } from '../auth.js';
+import { allow, principalOf } from '../auth.js';
 
 /** A JSON object body (bodies arrive as bytes; see app.ts). */
-function jsonObject(req: FastifyRequest): Record<string, unknown> {
+export function jsonObject(req: FastifyRequest): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse((req.body as Buffer | undefined)?.toString('utf8') ?? '');
@@ -19,9 +19,9 @@ function jsonObject(req: FastifyRequest): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-function str(o: Record<string, unknown>, k: string, required: true): string;
-function str(o: Record<string, unknown>, k: string, required?: false): string | undefined;
-function str(o: Record<string, unknown>, k: string, required = false): string | undefined {
+export function str(o: Record<string, unknown>, k: string, required: true): string;
+export function str(o: Record<string, unknown>, k: string, required?: false): string | undefined;
+export function str(o: Record<string, unknown>, k: string, required = false): string | undefined {
   const v = o[k];
   if (v === undefined && !required) return undefined;
   if (typeof v !== 'string' || v === '') throw new SteleError('bad_request', `"${k}" must be a non-empty string`);
@@ -51,29 +51,27 @@ export function holdCriteria(o: Record<string, unknown>): HoldCriteria {
   return c;
 }
 
-const admin = { security: [{ bearer: [] }] };
+export const secured = { security: [{ bearer: [] }] };
 
 export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
-  const pre = requireAdmin(stele);
-
   app.post(
     '/v1/retention/run',
     {
-      preHandler: pre,
+      preHandler: allow(stele, 'admin'),
       schema: {
-        ...admin,
+        ...secured,
         summary: 'Run retention now: destroy the data keys of expired (tier, day) pairs not under a legal hold',
       },
     },
-    async (req) => stele.exclusive(() => runRetention(stele.forget, requester(req))),
+    async (req) => stele.exclusive(() => runRetention(stele.forget, principalOf(req))),
   );
 
   app.get<{ Querystring: { all?: boolean } }>(
     '/v1/holds',
     {
-      preHandler: pre,
+      preHandler: allow(stele, 'hold'),
       schema: {
-        ...admin,
+        ...secured,
         summary: 'Legal holds (active ones; all=true includes released)',
         querystring: { type: 'object', properties: { all: { type: 'boolean' } }, additionalProperties: false },
       },
@@ -84,9 +82,9 @@ export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.post(
     '/v1/holds',
     {
-      preHandler: pre,
+      preHandler: allow(stele, 'hold'),
       schema: {
-        ...admin,
+        ...secured,
         summary: 'Place a legal hold',
         description:
           'Body: {"reason", and any of "tier", "actor", "subject", "since", "until"}. Blocks expiry and erasure of what it covers.',
@@ -94,26 +92,29 @@ export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     },
     async (req, reply) => {
       const o = jsonObject(req);
-      const hold = await stele.exclusive(() => addHold(stele.forget, holdCriteria(o), str(o, 'reason', true), requester(req)));
+      const hold = await stele.exclusive(() => addHold(stele.forget, holdCriteria(o), str(o, 'reason', true), principalOf(req)));
       return reply.code(201).send(hold);
     },
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/holds/:id/release',
-    { preHandler: pre, schema: { ...admin, summary: 'Release a legal hold', description: 'Body: {"reason"}.' } },
+    {
+      preHandler: allow(stele, 'hold'),
+      schema: { ...secured, summary: 'Release a legal hold', description: 'Body: {"reason"}.' },
+    },
     async (req) => {
       const o = jsonObject(req);
-      return stele.exclusive(() => releaseHold(stele.forget, req.params.id, str(o, 'reason', true), requester(req)));
+      return stele.exclusive(() => releaseHold(stele.forget, req.params.id, str(o, 'reason', true), principalOf(req)));
     },
   );
 
   app.post(
     '/v1/erasures',
     {
-      preHandler: pre,
+      preHandler: allow(stele, 'erase'),
       schema: {
-        ...admin,
+        ...secured,
         summary: 'Erase a data subject',
         description:
           'Body: {"subject", "reason"}. Destroys the data keys of every event about the subject; proofs keep verifying. ' +
@@ -122,7 +123,7 @@ export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     },
     async (req) => {
       const o = jsonObject(req);
-      return stele.exclusive(() => eraseSubject(stele.forget, str(o, 'subject', true), str(o, 'reason', true), requester(req)));
+      return stele.exclusive(() => eraseSubject(stele.forget, str(o, 'subject', true), str(o, 'reason', true), principalOf(req)));
     },
   );
 };

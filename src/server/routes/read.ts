@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
-import { openEntry } from '../../index/reader.js';
+import { readEntry } from '../../reading.js';
 import type { Stele } from '../../stele.js';
 import { leafHash } from '../../tlog/hash.js';
 import { sendError } from '../app.js';
-import { requireAdmin } from '../auth.js';
+import { principalOf } from '../auth.js';
 
 const b64 = (h: Buffer) => h.toString('base64');
 const index = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
@@ -13,17 +13,18 @@ const proof = { type: 'array', items: { type: 'string' }, description: 'Base64 S
 
 export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   const log = stele.log;
-  const admin = requireAdmin(stele);
 
   app.get<{ Params: { index: number } }>(
     '/v1/entries/:index',
     {
       schema: {
-        summary: 'One entry: its record (the leaf), the leaf bytes and the leaf hash; with an admin token, the event',
+        summary:
+          'One entry: its record (the leaf), the leaf bytes and the leaf hash; with a credential the policy lets read it, the event',
         description:
           'Available as soon as the append was acknowledged. With Accept: application/octet-stream, the raw leaf bytes. ' +
-          'With an admin bearer token, `event` is the decrypted event; an entry whose data key was destroyed answers 410 ' +
-          'with code "expired" or "erased" (its leaf and proofs stay available without a token).',
+          'With a bearer token (or client certificate) whose principal the policy lets `read` the entry, `event` is the ' +
+          'decrypted event, and the read is recorded in the log as a stele.access.read event; an entry whose data key was ' +
+          'destroyed answers 410 with code "expired" or "erased" (its leaf and proofs stay available without a token).',
         params: { type: 'object', properties: { index }, required: ['index'] },
       },
     },
@@ -32,9 +33,8 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       const leaf = await log.entry(i);
       if (req.headers.accept === 'application/octet-stream') return reply.type('application/octet-stream').send(leaf);
       const entry = { index: i, leaf_hash: b64(leafHash(leaf)), leaf: b64(leaf), record: decodeLeaf(leaf) };
-      if (req.headers.authorization === undefined) return entry;
-      await admin(req, reply);
-      return { ...entry, event: openEntry(stele.keys, i, leaf).event };
+      if (!req.principal) return entry;
+      return { ...entry, event: await readEntry(stele, principalOf(req), i) };
     },
   );
 

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { EXPORT_FORMATS, type ExportFormat, exportLines } from '../../export/export.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../../export/export.js';
+import { exportEvents, searchEvents } from '../../reading.js';
 import type { Stele } from '../../stele.js';
-import { requireAdmin } from '../auth.js';
+import { principalOf } from '../auth.js';
 
 export const MAX_PAGE = 1000;
 
@@ -22,7 +23,6 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.get<{ Querystring: { q?: string; cursor?: number; limit?: number; order?: 'desc' | 'asc'; count?: boolean } }>(
     '/v1/events',
     {
-      preHandler: requireAdmin(stele),
       schema: {
         summary: 'Search events',
         description:
@@ -56,10 +56,7 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     },
     async (req) => {
       const { q = '', cursor, limit = 50, order = 'desc', count = false } = req.query;
-      return stele.index.search(
-        { q, ...(cursor === undefined ? {} : { cursor }), limit, order, nowMs: Date.now(), count },
-        stele.log.checkpoint.size,
-      );
+      return searchEvents(stele, principalOf(req), { q, ...(cursor === undefined ? {} : { cursor }), limit, order, count });
     },
   );
 };
@@ -75,7 +72,6 @@ export const exportRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.get<{ Querystring: { q?: string; format?: ExportFormat; order?: 'asc' | 'desc' } }>(
     '/v1/export',
     {
-      preHandler: requireAdmin(stele),
       schema: {
         summary: 'Export the events a query matches: JSON Lines, CSV, or an evidence bundle',
         description:
@@ -96,7 +92,7 @@ export const exportRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     },
     async (req, reply) => {
       const { q = '', format = 'jsonl', order = 'asc' } = req.query;
-      const lines = exportLines(stele, { q, format, order });
+      const lines = exportEvents(stele, principalOf(req), { q, format, order });
       // Pull the first line before answering, so a bad query still gets its 400.
       const first = await lines.next();
       async function* all() {

@@ -1,0 +1,145 @@
+/**
+ * The log audits its own use: every read, search, export, erasure, hold change, key change and
+ * policy load is appended as a `stele.*` event before the answer goes out, and denied requests are
+ * recorded too — coalesced, so a flood of bad tokens costs one event per second per (who, reason)
+ * instead of one fsync each, and cannot slow down legitimate appends.
+ */
+import { SERVER, selfEvent } from '../keys/self-event.js';
+import type { Principal } from './principal.js';
+
+export type AppendSelf = (events: unknown[], by: Principal) => Promise<{ index: number }[]>;
+
+/** One refused request, as the server saw it. */
+export interface Denial {
+  /** Who, when the request authenticated (403); absent for 401. */
+  principal?: Principal;
+  ip: string;
+  method: string;
+  url: string;
+  status: number;
+  code: string;
+  /** Short machine-readable cause, e.g. expired, bad_signature, revoked_key, forbidden. */
+  reason: string;
+  message: string;
+}
+
+interface Bucket {
+  first: Denial;
+  count: number;
+  firstAt: string;
+  lastAt: string;
+  urls: Set<string>;
+}
+
+/** Distinct (who, reason) pairs held between flushes; beyond it, denials are only counted. */
+const MAX_BUCKETS = 1000;
+const MAX_URLS = 5;
+
+export class Audit {
+  private buckets = new Map<string, Bucket>();
+  private dropped = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly append: AppendSelf,
+    private readonly flushMs = 1000,
+    private readonly onError: (err: Error) => void = () => {},
+  ) {}
+
+  /** Appends one stele.* event about what `by` did and waits until it is durable. */
+  async record(action: string, by: Principal, data: Record<string, unknown>, reason?: string): Promise<number> {
+    const [e] = await this.append([selfEvent(action, by, data, reason)], by);
+    return (e as { index: number }).index;
+  }
+
+  /** Notes a denied request; written within `flushMs` as one stele.access.denied event per (who, reason). */
+  denied(d: Denial): void {
+    const who = d.principal ? `${d.principal.method}:${d.principal.id}` : `ip:${d.ip}`;
+    const key = `${who}\0${d.status}\0${d.reason}`;
+    const now = new Date().toISOString();
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= MAX_BUCKETS) {
+        this.dropped++;
+        this.schedule();
+        return;
+      }
+      b = { first: d, count: 0, firstAt: now, lastAt: now, urls: new Set() };
+      this.buckets.set(key, b);
+    }
+    b.count++;
+    b.lastAt = now;
+    if (b.urls.size < MAX_URLS) b.urls.add(`${d.method} ${d.url}`);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, this.flushMs);
+    this.timer.unref();
+  }
+
+  /** Writes the pending denials now. */
+  flush(): Promise<void> {
+    const buckets = [...this.buckets.values()];
+    const dropped = this.dropped;
+    this.buckets = new Map();
+    this.dropped = 0;
+    if (buckets.length === 0 && dropped === 0) return this.flushing;
+    const events = buckets.map((b) => {
+      const d = b.first;
+      // An unauthenticated caller is named by address and written by the server; an authenticated
+      // one is the actor (and the ingest principal) of its own denial.
+      const by = d.principal ?? SERVER;
+      const e = selfEvent(
+        'stele.access.denied',
+        by,
+        {
+          status: d.status,
+          code: d.code,
+          reason: d.reason,
+          message: d.message,
+          ip: d.ip,
+          count: b.count,
+          first: b.firstAt,
+          last: b.lastAt,
+          requests: [...b.urls],
+        },
+        d.message,
+      );
+      return { by, event: d.principal ? e : { ...e, actor: { id: `ip:${d.ip}`, type: 'service' } } };
+    });
+    if (dropped > 0) {
+      events.push({
+        by: SERVER,
+        event: selfEvent(
+          'stele.access.denied',
+          SERVER,
+          { overflow: true, count: dropped },
+          'more distinct denied callers than one event each',
+        ),
+      });
+    }
+    const run = this.flushing.then(async () => {
+      for (const e of events) {
+        try {
+          await this.append([e.event], e.by);
+        } catch (err) {
+          this.onError(err as Error);
+        }
+      }
+    });
+    this.flushing = run;
+    return run;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+}

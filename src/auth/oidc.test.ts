@@ -1,0 +1,520 @@
+/**
+ * OIDC bearer-token verification against a real OpenID provider (oidc-provider, test/helpers/idp.ts):
+ * client-credentials and device-flow tokens, key rotation, the forged-token matrix, and an IdP
+ * that is down. With CI=true a missing test dependency fails the suite instead of skipping it.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import type * as IdpModule from '../../test/helpers/idp.js';
+import { SteleError } from '../errors.js';
+import { AuthError, type AuthFailureReason, issuerProblems, OidcVerifier, type OidcVerifierOptions } from './oidc.js';
+import type { IssuerConfig } from './principal.js';
+
+const harness: typeof IdpModule | Error = await import('../../test/helpers/idp.js').catch((err: unknown) =>
+  err instanceof Error ? err : new Error(String(err)),
+);
+const CI = process.env.CI === 'true';
+const missing = harness instanceof Error ? `oidc-provider test harness unavailable: ${harness.message}` : undefined;
+if (missing && CI) throw new Error(`${missing} (CI=true: failing instead of skipping; run npm ci)`);
+const skip = missing ?? false;
+
+type Idp = IdpModule.Idp;
+const h = () => harness as typeof IdpModule;
+
+function config(idp: Idp, over: Partial<IssuerConfig> = {}): IssuerConfig {
+  return {
+    issuer: idp.issuer,
+    audience: ['stele'],
+    actorClaim: 'email',
+    groupsClaim: 'groups',
+    serviceClaim: 'client_id',
+    algorithms: ['RS256', 'ES256'],
+    clockSkewS: 30,
+    require: {},
+    ...over,
+  };
+}
+
+const iso = (s: number) => new Date(s * 1000).toISOString().replace(/\.000Z$/, 'Z');
+
+/** Asserts `p` rejects with an AuthError of this status/code/reason whose message matches. */
+async function refused(
+  p: Promise<unknown>,
+  reason: AuthFailureReason,
+  message: string | RegExp,
+  status = 401,
+  code = status === 401 ? 'invalid_token' : 'idp_unavailable',
+): Promise<AuthError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof AuthError, `expected an AuthError, got ${String(caught)}`);
+  assert.ok(caught instanceof SteleError);
+  assert.equal(caught.status, status, caught.message);
+  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.detail?.reason, reason, caught.message);
+  if (typeof message === 'string') assert.equal(caught.message, message);
+  else assert.match(caught.message, message);
+  return caught;
+}
+
+describe('OidcVerifier against a real OpenID provider', { skip }, () => {
+  let idp: Idp;
+  let verifier: OidcVerifier;
+  const alice = { email: 'alice@example.com', groups: ['auditors', 'sre'] };
+
+  before(async () => {
+    idp = await h().startIdp();
+    verifier = new OidcVerifier([config(idp)]);
+  });
+  after(async () => {
+    await idp?.close();
+  });
+
+  test('a client-credentials token is a service principal', async () => {
+    const token = await idp.clientCredentialsToken();
+    assert.equal(decodeProtectedHeader(token).alg, 'ES256');
+    assert.deepEqual(await verifier.verify(token), {
+      kind: 'service',
+      id: 'stele-ingest',
+      method: 'oidc',
+      issuer: idp.issuer,
+      groups: [],
+      roles: [],
+    });
+  });
+
+  test('a device-flow token is a user principal with groups', async () => {
+    const flow = await idp.deviceFlow(alice);
+    assert.ok(flow.pendingPolls >= 1, 'the device saw authorization_pending before the user approved');
+    assert.equal(flow.slowDowns, 0, 'the device honoured the interval');
+    const claims = decodeJwt(flow.accessToken);
+    assert.equal(claims.aud, 'stele');
+    assert.equal(claims.client_id, 'stele-cli');
+    assert.equal(decodeProtectedHeader(flow.accessToken).alg, 'RS256');
+    assert.deepEqual(await verifier.verify(flow.accessToken), {
+      kind: 'user',
+      id: 'alice@example.com',
+      method: 'oidc',
+      issuer: idp.issuer,
+      groups: ['auditors', 'sre'],
+      roles: [],
+    });
+  });
+
+  test('a single string in the groups claim is one group; an absent one is none', async () => {
+    const one = await verifier.verify(await idp.sign(idp.claims({ groups: 'sre' })));
+    assert.deepEqual(one.groups, ['sre']);
+    const none = await verifier.verify(await idp.sign(idp.claims({ groups: undefined })));
+    assert.deepEqual(none.groups, []);
+  });
+
+  test('service id falls back from the configured claim to client_id, azp, sub', async () => {
+    const v = new OidcVerifier([config(idp, { serviceClaim: 'appid' })]);
+    const base = { email: undefined, client_id: undefined, azp: undefined, sub: undefined };
+    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, appid: 'app-1', client_id: 'c' })))).id, 'app-1');
+    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, client_id: 'c', azp: 'a' })))).id, 'c');
+    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, azp: 'a', sub: 's' })))).id, 'a');
+    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, sub: 's' })))).id, 's');
+  });
+
+  test('no fetch per request once the keys are cached', async () => {
+    const v = new OidcVerifier([config(idp)]);
+    idp.resetHits();
+    const token = await idp.clientCredentialsToken();
+    for (let i = 0; i < 50; i++) await v.verify(token);
+    assert.equal(idp.hits('/.well-known/openid-configuration'), 1);
+    assert.equal(idp.hits('/jwks'), 1);
+  });
+
+  test('clock skew: exp is checked on every call, with the configured tolerance', async () => {
+    const token = await idp.clientCredentialsToken();
+    const { exp } = decodeJwt(token) as { exp: number };
+    let now = (exp + 29) * 1000;
+    const v = new OidcVerifier([config(idp)], { now: () => now });
+    assert.equal((await v.verify(token)).kind, 'service');
+    now = (exp + 30) * 1000;
+    await refused(v.verify(token), 'expired', `token expired at ${iso(exp)} (clock skew allowed: 30 s)`);
+  });
+
+  test('a jwksUri override skips discovery', async () => {
+    const v = new OidcVerifier([config(idp, { jwksUri: `${idp.issuer}/jwks` })]);
+    idp.resetHits();
+    await v.verify(await idp.clientCredentialsToken());
+    assert.equal(idp.hits('/.well-known/openid-configuration'), 0);
+    assert.equal(idp.hits('/jwks'), 1);
+  });
+
+  describe('forged and broken tokens', () => {
+    const strict = () => new OidcVerifier([config(idp, { require: { tid: 'acme' } })]);
+
+    test('alg none', async () => {
+      await refused(verifier.verify(await idp.forge.algNone()), 'unsigned', 'unsigned token (alg "none") refused');
+    });
+
+    test('HS256 signed with the public key as the secret', async () => {
+      await refused(
+        verifier.verify(await idp.forge.hs256WithPublicKey()),
+        'alg_not_allowed',
+        'token algorithm "HS256" is not allowed (RS256, ES256)',
+      );
+    });
+
+    test('an algorithm the issuer does not allow', async () => {
+      const v = new OidcVerifier([config(idp, { algorithms: ['ES256'] })]);
+      await refused(v.verify(await idp.sign(idp.claims())), 'alg_not_allowed', 'token algorithm "RS256" is not allowed (ES256)');
+    });
+
+    test("signed with a foreign key under the IdP's kid", async () => {
+      for (const alg of ['RS256', 'ES256'] as const) {
+        await refused(
+          verifier.verify(await idp.forge.foreignKey(alg)),
+          'bad_signature',
+          "token signature does not verify against the issuer's keys",
+        );
+      }
+    });
+
+    test('signed with a foreign key under an unknown kid', async () => {
+      await refused(
+        verifier.verify(await idp.forge.unknownKid()),
+        'unknown_key',
+        /^token signature does not verify against the issuer's keys \(no "RS256" key of issuer .* matches "kid" "rs256-/,
+      );
+    });
+
+    test('expired', async () => {
+      const token = await idp.forge.expired();
+      const { exp } = decodeJwt(token) as { exp: number };
+      await refused(verifier.verify(token), 'expired', `token expired at ${iso(exp)} (clock skew allowed: 30 s)`);
+    });
+
+    test('not yet valid', async () => {
+      const token = await idp.forge.notYetValid();
+      const { nbf } = decodeJwt(token) as { nbf: number };
+      await refused(verifier.verify(token), 'not_yet_valid', `token is not valid before ${iso(nbf)} (clock skew allowed: 30 s)`);
+    });
+
+    test('issued in the future', async () => {
+      const token = await idp.forge.issuedInFuture();
+      const { iat } = decodeJwt(token) as { iat: number };
+      await refused(
+        verifier.verify(token),
+        'issued_in_future',
+        `token was issued in the future (iat ${iso(iat)}; clock skew allowed: 30 s)`,
+      );
+    });
+
+    test('without exp', async () => {
+      await refused(
+        verifier.verify(await idp.forge.withoutClaims('exp')),
+        'missing_claim',
+        'token has no expiry ("exp" claim): tokens that never expire are refused',
+      );
+    });
+
+    test('wrong issuer', async () => {
+      await refused(
+        verifier.verify(await idp.forge.wrongIssuer()),
+        'untrusted_issuer',
+        'token issuer "https://evil.example" is not a trusted issuer',
+      );
+      await refused(
+        verifier.verify(await idp.forge.withoutClaims('iss')),
+        'untrusted_issuer',
+        'token has no issuer ("iss" claim)',
+      );
+    });
+
+    test('wrong audience', async () => {
+      await refused(
+        verifier.verify(await idp.forge.wrongAudience()),
+        'audience',
+        'token audience ["not-stele"] is not one this server accepts (stele)',
+      );
+      await refused(
+        verifier.verify(await idp.forge.withoutClaims('aud')),
+        'audience',
+        'token has no audience ("aud" claim); this server accepts stele',
+      );
+      // A real token from the IdP, presented to a server that expects another audience.
+      const v = new OidcVerifier([config(idp, { audience: ['other', 'stele-prod'] })]);
+      await refused(
+        v.verify(await idp.clientCredentialsToken()),
+        'audience',
+        'token audience ["stele"] is not one this server accepts (other, stele-prod)',
+      );
+    });
+
+    test('missing identity claims', async () => {
+      await refused(
+        verifier.verify(await idp.forge.withoutClaims('email', 'client_id', 'sub')),
+        'missing_claim',
+        'token lacks claim "email" naming a user and has none of "client_id", "azp", "sub" naming a service (missing claim)',
+      );
+    });
+
+    test('badly typed identity claims', async () => {
+      await refused(
+        verifier.verify(await idp.sign(idp.claims({ email: '' }))),
+        'invalid_claim',
+        'token claim "email" must be a non-empty string, not ""',
+      );
+      await refused(
+        verifier.verify(await idp.sign(idp.claims({ groups: ['sre', 7] }))),
+        'invalid_claim',
+        'token claim "groups" must be a list of strings, not ["sre",7]',
+      );
+    });
+
+    test("another tenant's token", async () => {
+      await refused(
+        strict().verify(await idp.forge.otherTenant()),
+        'claim_mismatch',
+        'token claim "tid" is "other", this server requires "acme"',
+      );
+      await refused(
+        strict().verify(await idp.forge.withoutClaims('tid')),
+        'missing_claim',
+        'token lacks claim "tid", this server requires "acme"',
+      );
+      // Real tokens of the right tenant pass.
+      assert.equal((await strict().verify(await idp.clientCredentialsToken())).kind, 'service');
+    });
+
+    test('not a JWT', async () => {
+      for (const t of ['', 'garbage', 'a.b.c', 'a.b', `${'x'.repeat(10)}.${'y'.repeat(10)}.z.w.v`]) {
+        await refused(verifier.verify(t), 'malformed', 'not a JWT');
+      }
+      await refused(verifier.verify('x'.repeat(70_000)), 'malformed', /^not a JWT \(longer than 65536 characters\)$/);
+    });
+  });
+
+  describe('key rotation at the IdP', () => {
+    test('new tokens verify (jose refetches on an unknown kid); tokens of removed keys do not', async () => {
+      const v = new OidcVerifier([config(idp)], { jwksCooldownMs: 0 });
+      const oldToken = await idp.clientCredentialsToken();
+      const oldUser = await idp.sign(idp.claims());
+      await v.verify(oldToken);
+      idp.resetHits();
+
+      await idp.rotateKeys();
+      const newToken = await idp.clientCredentialsToken();
+      assert.notEqual(decodeProtectedHeader(newToken).kid, decodeProtectedHeader(oldToken).kid);
+      assert.equal((await v.verify(newToken)).id, 'stele-ingest');
+      assert.equal(idp.hits('/jwks'), 1, 'one refetch for the unknown kid');
+      assert.equal(idp.hits('/.well-known/openid-configuration'), 0);
+
+      await refused(
+        v.verify(oldToken),
+        'unknown_key',
+        /^token signature does not verify against the issuer's keys \(no "ES256" key/,
+      );
+      await refused(v.verify(oldUser), 'unknown_key', /no "RS256" key/);
+    });
+
+    test('with an overlap, tokens signed by the previous keys still verify', async () => {
+      const v = new OidcVerifier([config(idp)], { jwksCooldownMs: 0 });
+      const oldToken = await idp.clientCredentialsToken();
+      await v.verify(oldToken);
+      await idp.rotateKeys({ keepPrevious: true });
+      await v.verify(await idp.clientCredentialsToken());
+      assert.equal((await v.verify(oldToken)).id, 'stele-ingest');
+    });
+
+    test('the cooldown limits refetches caused by unknown kids', async () => {
+      const v = new OidcVerifier([config(idp)], { jwksCooldownMs: 60_000 });
+      await v.verify(await idp.clientCredentialsToken());
+      idp.resetHits();
+      for (let i = 0; i < 5; i++) await refused(v.verify(await idp.forge.unknownKid('ES256')), 'unknown_key', /no "ES256" key/);
+      assert.equal(idp.hits('/jwks'), 0);
+    });
+  });
+
+  describe('an unavailable IdP', () => {
+    async function downIdp(): Promise<{ down: Idp; token: string }> {
+      const down = await h().startIdp();
+      const token = await down.clientCredentialsToken();
+      await down.stop();
+      return { down, token };
+    }
+
+    test('down at first use: 503 idp_unavailable, not 401; back-off, then recovery', async () => {
+      const { down, token } = await downIdp();
+      try {
+        let now = Date.now();
+        const v = new OidcVerifier([config(down)], { now: () => now });
+        const err = await refused(
+          v.verify(token),
+          'idp_unreachable',
+          new RegExp(
+            `^identity provider ${down.issuer} is unreachable: cannot fetch its discovery document ${down.issuer}/\\.well-known/openid-configuration \\(.*ECONNREFUSED.*\\); next attempt in 1 s$`,
+          ),
+          503,
+        );
+        assert.equal(err.detail?.issuer, down.issuer);
+
+        await down.start();
+        down.resetHits();
+        // Within the back-off nothing is fetched: the answer is immediate.
+        await refused(v.verify(token), 'idp_unreachable', /next attempt in 1 s$/, 503);
+        assert.equal(down.hits('/.well-known/openid-configuration'), 0);
+
+        now += 1_001;
+        assert.equal((await v.verify(token)).id, 'stele-ingest');
+        assert.equal(down.hits('/.well-known/openid-configuration'), 1);
+      } finally {
+        await down.close();
+      }
+    });
+
+    test('JWKS unreachable (jwksUri override) is 503 too', async () => {
+      const { down, token } = await downIdp();
+      try {
+        const v = new OidcVerifier([config(down, { jwksUri: `${down.issuer}/jwks` })]);
+        await refused(
+          v.verify(token),
+          'idp_unreachable',
+          new RegExp(`cannot fetch its key set ${down.issuer}/jwks \\(.*ECONNREFUSED`),
+          503,
+        );
+      } finally {
+        await down.close();
+      }
+    });
+
+    test('a key set that is not one is 503 idp_misconfigured; a 404 is idp_unreachable', async () => {
+      const bogus = createServer((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end('{"keys":"none"}');
+      });
+      await new Promise<void>((r) => bogus.listen(0, '127.0.0.1', r));
+      try {
+        const jwksUri = `http://127.0.0.1:${(bogus.address() as AddressInfo).port}/jwks`;
+        const token = await idp.clientCredentialsToken();
+        await refused(
+          new OidcVerifier([config(idp, { jwksUri })]).verify(token),
+          'idp_misconfigured',
+          new RegExp(`^identity provider ${idp.issuer} serves an unusable key set at ${jwksUri} \\(.+\\); next attempt in 1 s$`),
+          503,
+        );
+        await refused(
+          new OidcVerifier([config(idp, { jwksUri: `${idp.issuer}/no-such-jwks` })]).verify(token),
+          'idp_unreachable',
+          /cannot fetch its key set .*\/no-such-jwks \(Expected 200 OK/,
+          503,
+        );
+      } finally {
+        bogus.close();
+      }
+    });
+
+    test('a failed refresh keeps the last good keys for maxStaleMs', async () => {
+      const idp2 = await h().startIdp();
+      try {
+        const opts: OidcVerifierOptions = { cacheTtlMs: 30 };
+        const tolerant = new OidcVerifier([config(idp2)], opts);
+        const intolerant = new OidcVerifier([config(idp2)], { ...opts, maxStaleMs: 0 });
+        const token = await idp2.clientCredentialsToken();
+        await tolerant.verify(token);
+        await intolerant.verify(token);
+        await idp2.stop();
+        await new Promise((r) => setTimeout(r, 60));
+        assert.equal((await tolerant.verify(token)).id, 'stele-ingest');
+        await refused(intolerant.verify(token), 'idp_unreachable', /is unreachable/, 503);
+      } finally {
+        await idp2.close();
+      }
+    });
+
+    test('a discovery document naming another issuer is refused (503 idp_misconfigured)', async () => {
+      const alias = idp.issuer.replace('127.0.0.1', 'localhost');
+      const v = new OidcVerifier([config(idp, { issuer: alias })]);
+      await refused(
+        v.verify(await idp.sign(idp.claims({ iss: alias }))),
+        'idp_misconfigured',
+        `identity provider discovery document ${alias}/.well-known/openid-configuration names issuer "${idp.issuer}", not the configured "${alias}"; next attempt in 1 s`,
+        503,
+      );
+    });
+  });
+});
+
+describe('issuerProblems', () => {
+  const good: IssuerConfig = {
+    issuer: 'https://acme.okta.com/oauth2/default',
+    audience: ['stele'],
+    actorClaim: 'email',
+    groupsClaim: 'groups',
+    serviceClaim: 'client_id',
+    algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    clockSkewS: 30,
+    require: { tid: 'acme' },
+  };
+
+  test('a good configuration has none', () => {
+    assert.deepEqual(issuerProblems(good), []);
+    for (const issuer of ['http://127.0.0.1:8080', 'http://localhost', 'http://[::1]:9000/realms/x']) {
+      assert.deepEqual(issuerProblems({ ...good, issuer }), [], issuer);
+    }
+  });
+
+  test('https is required except on loopback', () => {
+    assert.deepEqual(issuerProblems({ ...good, issuer: 'http://idp.example.com' }), [
+      'issuer "http://idp.example.com" must use https (plain http is allowed only for 127.0.0.1, localhost and ::1)',
+    ]);
+    assert.match(issuerProblems({ ...good, jwksUri: 'http://keys.example.com/jwks' }).join(), /jwksUri .* must use https/);
+    assert.match(issuerProblems({ ...good, issuer: 'ftp://x' }).join(), /must be an https URL/);
+    assert.match(issuerProblems({ ...good, issuer: 'not a url' }).join(), /is not a valid URL/);
+    assert.match(issuerProblems({ ...good, issuer: 'https://x/?q=1' }).join(), /must not have a query or fragment/);
+  });
+
+  test('none, HS* and unknown algorithms are refused', () => {
+    const problems = issuerProblems({ ...good, algorithms: ['RS256', 'none', 'HS256', 'hs512', 'RS265'] });
+    assert.equal(problems.length, 4, problems.join('\n'));
+    assert.match(problems[0]!, /"none" is never allowed/);
+    assert.match(problems[1]!, /"HS256" is never allowed/);
+    assert.match(problems[2]!, /"hs512" is never allowed/);
+    assert.match(problems[3]!, /"RS265" is not a supported algorithm/);
+    assert.match(issuerProblems({ ...good, algorithms: [] }).join(), /at least one/);
+  });
+
+  test('other fields', () => {
+    assert.match(issuerProblems({ ...good, audience: [] }).join(), /audience must list/);
+    assert.match(issuerProblems({ ...good, clockSkewS: -1 }).join(), /clockSkewS/);
+    assert.match(issuerProblems({ ...good, clockSkewS: 3600 }).join(), /more than 300 s/);
+    assert.match(issuerProblems({ ...good, actorClaim: '' }).join(), /actorClaim/);
+    assert.match(issuerProblems({ ...good, require: { tid: 7 as unknown as string } }).join(), /require\.tid must be a string/);
+  });
+
+  test('the verifier refuses a bad configuration, even one that allows HS256', () => {
+    assert.throws(() => new OidcVerifier([{ ...good, algorithms: ['HS256', 'RS256'] }]), /"HS256" is never allowed/);
+    assert.throws(() => new OidcVerifier([good, good]), /configured twice/);
+  });
+});
+
+describe('verification without a network', () => {
+  test('an unknown issuer is refused before anything is fetched', async () => {
+    const v = new OidcVerifier([
+      {
+        issuer: 'https://idp.invalid',
+        audience: ['stele'],
+        actorClaim: 'email',
+        groupsClaim: 'groups',
+        serviceClaim: 'client_id',
+        algorithms: ['RS256'],
+        clockSkewS: 30,
+        require: {},
+      },
+    ]);
+    assert.deepEqual(v.trustedIssuers, ['https://idp.invalid']);
+    const forged = `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from('{"iss":"https://evil"}').toString('base64url')}.sig`;
+    await refused(v.verify(forged), 'untrusted_issuer', 'token issuer "https://evil" is not a trusted issuer');
+  });
+});
