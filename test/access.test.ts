@@ -352,6 +352,17 @@ describe('command line', () => {
     assert.equal(revoked.code, 0, revoked.output);
     assert.equal((await append(key, event({ id: 'ci-bot', type: 'service' }, 'ci.job.run'))).status, 401);
 
+    const schema = await runStele(['policy', 'schema']);
+    assert.equal(schema.code, 0, schema.output);
+    const served = await (await fetch(`${server.url}/v1/schema/policy`)).json();
+    assert.deepEqual(JSON.parse(schema.stdout), served);
+    assert.deepEqual(Object.keys((served as { properties: object }).properties).sort(), [
+      'identity',
+      'retention',
+      'roles',
+      'version',
+    ]);
+
     const reload = await runStele(['policy', 'reload', ...api]);
     assert.equal(reload.code, 0, reload.output);
     assert.match(reload.stdout, /in force; recorded as entry \d+/);

@@ -2,6 +2,7 @@
 /** The `stele` command line. */
 import { Command, Option } from 'commander';
 import { SteleError } from '../errors.js';
+import { policySchema } from '../policy/schema.js';
 import { keyCreateCommand, keyListCommand, keyRevokeCommand, policyReloadCommand } from './commands/apikeys.js';
 import { appendCommand } from './commands/append.js';
 import { checkpointCommand } from './commands/checkpoint.js';
@@ -204,6 +205,12 @@ apiOptions(
 ).action(keyRevokeCommand);
 
 const policy = program.command('policy').description('the policy file (stele.policy.yaml)');
+policy
+  .command('schema')
+  .description('print the JSON Schema of stele.policy.yaml (for editors and CI validators)')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(policySchema, null, 2)}\n`);
+  });
 apiOptions(policy.command('reload').description('make the running server load its policy file again (as SIGHUP does)')).action(
   policyReloadCommand,
 );

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
+import { policySchema } from '../../policy/schema.js';
 import { readEntry } from '../../reading.js';
 import type { Stele } from '../../stele.js';
 import { leafHash } from '../../tlog/hash.js';
@@ -86,6 +87,10 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
 
   app.get('/v1/schema/event', { schema: { summary: 'JSON Schema (2020-12) of an event' } }, async (_req, reply) =>
     reply.type('application/schema+json').send(eventSchema),
+  );
+
+  app.get('/v1/schema/policy', { schema: { summary: 'JSON Schema (2020-12) of stele.policy.yaml' } }, async (_req, reply) =>
+    reply.type('application/schema+json').send(policySchema),
   );
 
   app.get('/healthz', { schema: { summary: "Liveness and the log's sizes" } }, async (_req, reply) => {
