@@ -331,6 +331,40 @@ describe('policy', () => {
   });
 });
 
+describe('rate limits', () => {
+  test('each principal has its own budget: one over it gets 429 with Retry-After, another is still served', async () => {
+    const d = await initDir('ratelimit.test/log');
+    const srv = await SteleServer.start(d.dir, { args: ['--rate-limit', '5'] });
+    try {
+      const made = await fetch(`${srv.url}/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'busy', roles: ['writer'] }),
+      });
+      const busy = ((await made.json()) as { key: string }).key;
+      const statuses: number[] = [];
+      let retryAfter: string | null = null;
+      for (let i = 0; i < 7; i++) {
+        const r = await fetch(`${srv.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${busy}`, 'content-type': 'application/json' },
+          body: JSON.stringify(event({ id: 'busy', type: 'service' }, 'ci.job.run')),
+        });
+        statuses.push(r.status);
+        if (r.status === 429) retryAfter = r.headers.get('retry-after');
+        await r.arrayBuffer();
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+      assert.ok(Number(retryAfter) > 0, `Retry-After: ${retryAfter}`);
+      // The admin key used one request (creating the key): it still has four.
+      const other = await fetch(`${srv.url}/v1/keys`, { headers: { authorization: `Bearer ${d.token}` } });
+      assert.equal(other.status, 200);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
 describe('command line', () => {
   test('stele keys create/list/revoke and stele policy reload; SIGHUP reloads too', async () => {
     const api = ['--url', server.url, '--token', data.token];
