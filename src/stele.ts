@@ -54,6 +54,8 @@ export interface Stele extends DataDir {
   recordPolicy(by: Principal, reason: 'start' | 'reload'): Promise<PolicyLoad>;
   /** Appends already-parsed events (the CLI's --local mode, and the log's own stele.* events), unchecked by policy. */
   append(inputs: readonly unknown[], by: Principal): Promise<Appended[]>;
+  /** Appends parsed events on behalf of an authenticated principal, as POST /v1/events does: checked by policy (source adapters). */
+  appendAs(inputs: readonly unknown[], by: Principal): Promise<Appended[]>;
   close(): Promise<void>;
 }
 
@@ -180,6 +182,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
         return run;
       },
       append,
+      appendAs: (inputs, by) => appendEvents(opened, index, pool, inputs, by, access.authorizeClaims),
       async close() {
         try {
           await audit.close();
