@@ -27,7 +27,7 @@ const urlOption = () => new Option('--url <url>', 'server URL (default: $STELE_U
 
 program
   .command('init')
-  .description('create a data directory with a fresh signing key and admin token')
+  .description('create a data directory with a fresh signing key and an admin API key')
   .addOption(dirOption())
   .option('--origin <origin>', "the log origin, the checkpoint's first line (default: <hostname>/stele)")
   .option('--json', 'print one JSON object')

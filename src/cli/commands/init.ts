@@ -18,6 +18,6 @@ export async function initCommand(opts: { dir?: string; origin?: string; json?: 
   console.log(r.created ? `Created ${r.dir}` : `${r.dir} already exists (nothing changed)`);
   console.log(`  origin:       ${r.origin}`);
   console.log(`  verifier key: ${r.vkey}`);
-  if (r.created && r.token) console.log(`  admin token:  ${r.token}`);
-  console.log(`  token file:   ${r.tokenFile}`);
+  if (r.created && r.token) console.log(`  admin key:    ${r.token}`);
+  console.log(`  key file:     ${r.tokenFile}`);
 }
