@@ -8,6 +8,8 @@ import { appendCommand } from './commands/append.js';
 import { checkpointCommand } from './commands/checkpoint.js';
 import { exportCommand } from './commands/export.js';
 import { eraseCommand, holdAddCommand, holdListCommand, holdReleaseCommand, retentionRunCommand } from './commands/forget.js';
+import { hooksCommands } from './commands/hooks.js';
+import { importCommands } from './commands/import.js';
 import { initCommand } from './commands/init.js';
 import { reindexCommand, rotateCommand } from './commands/keys-admin.js';
 import { policyCheckCommand } from './commands/policy.js';
@@ -221,6 +223,9 @@ policy
   .option('--json', 'print the result as JSON')
   .option('--show-cedar', 'also print the Cedar schema and policies the roles and stele.cedar compile to')
   .action(policyCheckCommand);
+
+importCommands(program);
+hooksCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof SteleError) console.error(`stele: ${err.message}`);

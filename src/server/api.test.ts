@@ -251,6 +251,12 @@ describe('bad input gets a clear 4xx with a JSON error and stores nothing', () =
     ['body over the limit', () => post(JSON.stringify(event({ data: { blob: 'x'.repeat(17 * 1024 * 1024) } }))), 413, /limit/],
     ['unsupported content type', () => post('hello', { 'content-type': 'text/plain' }), 415, /application\/json/],
     [
+      'a protobuf body (only the OTLP route takes one)',
+      () => post('hello', { 'content-type': 'application/x-protobuf' }),
+      415,
+      /application\/json/,
+    ],
+    [
       'no token',
       () =>
         app.inject({

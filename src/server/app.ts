@@ -10,6 +10,9 @@ import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
 import { readRoutes } from './routes/read.js';
 import { exportRoutes, searchRoutes } from './routes/search.js';
+import { cloudtrailRoutes } from './routes/sources-cloudtrail.js';
+import { kubernetesRoutes } from './routes/sources-kubernetes.js';
+import { otlpRoutes } from './routes/sources-otlp.js';
 import { tlogRoutes } from './routes/tlog.js';
 
 export interface ServerOptions {
@@ -76,8 +79,10 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   // Bodies stay bytes: the events route hands them to an ingest worker, which checks UTF-8 and
   // parses them off the main thread.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) =>
-    done(null, body),
+  app.addContentTypeParser(
+    ['application/json', 'application/x-ndjson', 'application/x-protobuf'],
+    { parseAs: 'buffer' },
+    (_req, body, done) => done(null, body),
   );
 
   const throttle = new DenialThrottle(opts.denialLimit ?? DEFAULT_DENIAL_LIMIT);
@@ -148,6 +153,9 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   });
 
   await app.register(eventRoutes(stele));
+  await app.register(kubernetesRoutes(stele));
+  await app.register(cloudtrailRoutes(stele));
+  await app.register(otlpRoutes(stele));
   await app.register(adminRoutes(stele));
   await app.register(readRoutes(stele));
   await app.register(searchRoutes(stele));
