@@ -107,6 +107,12 @@ export interface StartIdpOptions {
   deviceIntervalS?: number;
   /** Users known from the start (more are added by `deviceFlowToken`). */
   users?: IdpUser[];
+  /**
+   * Let the device-flow client use the refresh-token grant: a refresh token is then issued when the
+   * device asks for the `offline_access` scope (and rotated at each use, as for any public client).
+   * Default false.
+   */
+  refreshTokens?: boolean;
 }
 
 export type IdpAlg = 'RS256' | 'ES256';
@@ -341,6 +347,31 @@ export class Browser {
   }
 }
 
+/**
+ * The user's side of a device authorization (RFC 8628) that a device (e.g. Emacs's `stele-login`)
+ * started: a browser opens `verificationUri` (the plain or the `_complete` one), enters `userCode`
+ * if the page asks for it, confirms, signs in as `email` and consents. `email` must be a user the
+ * IdP knows (`startIdp({ users })`). Resolves once the IdP shows its success page.
+ */
+export async function approveDevice(verificationUri: string, email: string, userCode?: string): Promise<void> {
+  const browser = new Browser();
+  let page = await browser.request(verificationUri);
+  for (let step = 0; step < 12; step++) {
+    const form = parseForm(page);
+    if (!form) break;
+    const values: Record<string, string> = {};
+    if ('user_code' in form.fields && !form.fields.user_code) {
+      if (!userCode) throw new Error(`device approval: ${page.url} asks for the user code and none was given`);
+      values.user_code = userCode;
+    }
+    if ('login' in form.fields) values.login = email;
+    page = await browser.submit(form, values);
+  }
+  if (page.status !== 200 || !page.body.includes('Device signed in')) {
+    throw new Error(`device approval did not finish (HTTP ${page.status} at ${page.url}): ${page.body}`);
+  }
+}
+
 /* ------------------------------------------------------------------------------------------------
  * The IdP
  * ---------------------------------------------------------------------------------------------- */
@@ -469,7 +500,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
         {
           client_id: DEVICE_CLIENT,
           client_name: 'Stele CLI',
-          grant_types: [DEVICE_GRANT],
+          grant_types: opts.refreshTokens ? [DEVICE_GRANT, 'refresh_token'] : [DEVICE_GRANT],
           response_types: [],
           redirect_uris: [],
           token_endpoint_auth_method: 'none',
@@ -533,6 +564,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
         AccessToken: ttl,
         ClientCredentials: ttl,
         DeviceCode: 300,
+        ...(opts.refreshTokens ? { RefreshToken: 3600 } : {}),
         Interaction: 300,
         Session: 3600,
         Grant: 3600,
