@@ -44,9 +44,8 @@ function visible<H extends Pick<Hit, 'tier' | 'event' | 'ingest'>>(
   return hits.filter((h) => stele.access.allowed(p, action, entryResource(stele, h)));
 }
 
-/** `GET /v1/entries/:index` with a credential: the decrypted event, if policy lets `p` read it. */
-export async function readEntry(stele: Stele, p: Principal, index: number): Promise<Event> {
-  const leaf = await stele.log.entry(index);
+/** `GET /v1/entries/:index` with a credential: the decrypted event of `leaf` (the entry's, already read), if policy lets `p` read it. */
+export async function readEntry(stele: Stele, p: Principal, index: number, leaf: Buffer): Promise<Event> {
   stele.access.require(p, 'read');
   const found = await stele.index.search(
     { q: `index:${index}`, limit: 1, order: 'desc', nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'read') },

@@ -9,7 +9,7 @@ import type { Claim } from '../ingest/identity.js';
 import { type AccessAction, type AccessResource, Authorizer } from '../policy/access.js';
 import type { Policy } from '../policy/policy.js';
 import { API_KEY_PREFIX, type ApiKeyStore } from './apikeys.js';
-import { OidcVerifier } from './oidc.js';
+import { AuthError, OidcVerifier } from './oidc.js';
 import type { Principal } from './principal.js';
 
 /** A TLS client certificate the server's client CA verified. */
@@ -22,13 +22,6 @@ export interface PeerCert {
 export interface Credentials {
   authorization?: string;
   cert?: PeerCert;
-}
-
-/** A refused credential: 401, with a short machine-readable reason recorded with the denial. */
-export class Unauthenticated extends SteleError {
-  constructor(message: string, reason: string) {
-    super('invalid_token', message, 401, { reason });
-  }
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -63,16 +56,16 @@ export class Access {
   async authenticate(c: Credentials): Promise<Principal | null> {
     if (c.authorization !== undefined) {
       const m = BEARER.exec(c.authorization);
-      if (!m) throw new Unauthenticated('the Authorization header is not "Bearer <token>"', 'malformed_header');
+      if (!m) throw new AuthError('the Authorization header is not "Bearer <token>"', 'malformed');
       const token = m[1] as string;
       if (token.startsWith(API_KEY_PREFIX)) {
         const p = this.apikeys.authenticate(token);
-        if (p === 'revoked') throw new Unauthenticated('this API key has been revoked', 'revoked_key');
-        if (p === 'unknown') throw new Unauthenticated('the API key is not valid', 'unknown_key');
+        if (p === 'revoked') throw new AuthError('this API key has been revoked', 'revoked_key');
+        if (p === 'unknown') throw new AuthError('the API key is not valid', 'unknown_key');
         return p;
       }
       if (JWT.test(token)) return this.oidc.verify(token);
-      throw new Unauthenticated('the bearer token is neither a Stele API key (stele_...) nor a JWT', 'malformed_token');
+      throw new AuthError('the bearer token is neither a Stele API key (stele_...) nor a JWT', 'malformed');
     }
     if (c.cert) return { kind: 'cert', id: c.cert.cn, method: 'mtls', issuer: c.cert.issuer, groups: [], roles: [] };
     return null;

@@ -29,9 +29,9 @@ import { SteleError } from '../errors.js';
 import { JWS_ALGORITHMS } from '../policy/schema.js';
 import type { IssuerConfig, Principal } from './principal.js';
 
-/** Machine-readable cause of a refusal, sent as `detail.reason` and recorded with denials. */
+/** Machine-readable cause of a refused credential (OIDC token or API key), sent as `detail.reason` and recorded with denials. */
 export type AuthFailureReason =
-  /** Not a compact JWS/JWT at all, or too large. */
+  /** Not a compact JWS/JWT at all, or too large; or not a `Bearer` header or a credential of any kind. */
   | 'malformed'
   /** `alg: none`. */
   | 'unsigned'
@@ -41,8 +41,10 @@ export type AuthFailureReason =
   | 'untrusted_issuer'
   /** The signature does not verify with the issuer's key. */
   | 'bad_signature'
-  /** No key in the issuer's key set matches the token's header (`kid`/`alg`). */
+  /** No key in the issuer's key set matches the token's header (`kid`/`alg`), or no API key is this one. */
   | 'unknown_key'
+  /** An API key that was revoked. */
+  | 'revoked_key'
   | 'expired'
   /** `nbf` in the future beyond the allowed skew. */
   | 'not_yet_valid'

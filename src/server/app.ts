@@ -79,10 +79,8 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   // Bodies stay bytes: the events route hands them to an ingest worker, which checks UTF-8 and
   // parses them off the main thread.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    ['application/json', 'application/x-ndjson', 'application/x-protobuf'],
-    { parseAs: 'buffer' },
-    (_req, body, done) => done(null, body),
+  app.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
   );
 
   const throttle = new DenialThrottle(opts.denialLimit ?? DEFAULT_DENIAL_LIMIT);

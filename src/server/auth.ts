@@ -55,9 +55,9 @@ export class DenialThrottle {
  */
 export function authenticate(stele: Stele, throttle: DenialThrottle) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    req.denialKey = `${req.ip}\0${createHash('sha256')
-      .update(req.headers.authorization ?? '')
-      .digest('base64')}`;
+    const auth = req.headers.authorization;
+    // Hash only a credential there is: most requests (tiles, proofs) carry none.
+    req.denialKey = auth === undefined ? req.ip : `${req.ip}\0${createHash('sha256').update(auth).digest('base64')}`;
     const wait = throttle.blocked(req.denialKey);
     if (wait > 0) {
       reply.header('retry-after', String(wait));

@@ -3,7 +3,7 @@ import { createApiKey, revokeApiKey } from '../../auth/key-admin.js';
 import { SteleError } from '../../errors.js';
 import type { Stele } from '../../stele.js';
 import { allow, principalOf } from '../auth.js';
-import { jsonObject, secured, str } from './forget.js';
+import { jsonObject, secured, str } from '../body.js';
 
 /** A list of non-empty strings in a JSON body, or undefined when absent. */
 function strings(o: Record<string, unknown>, k: string): string[] | undefined {

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { SteleError } from '../../errors.js';
 import { appendBody } from '../../ingest/append.js';
 import type { Stele } from '../../stele.js';
 import { principalOf } from '../auth.js';
@@ -49,12 +48,7 @@ export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     },
     async (req) => {
       const principal = principalOf(req);
-      const type = req.headers['content-type'] ?? '';
-      // The parser takes protobuf bodies for the OTLP route; events are JSON or NDJSON only.
-      if (type.startsWith('application/x-protobuf')) {
-        throw new SteleError('unsupported_media_type', 'send application/json or application/x-ndjson', 415);
-      }
-      const kind = type.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
+      const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
       const entries = await appendBody(
         stele.log,
         stele.index,

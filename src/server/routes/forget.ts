@@ -1,32 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { SteleError } from '../../errors.js';
 import { parseMicros } from '../../event/record.js';
 import { addHold, eraseSubject, releaseHold, runRetention } from '../../keys/forget.js';
 import type { HoldCriteria } from '../../keys/holds.js';
 import type { Stele } from '../../stele.js';
 import { allow, principalOf } from '../auth.js';
-
-/** A JSON object body (bodies arrive as bytes; see app.ts). */
-export function jsonObject(req: FastifyRequest): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse((req.body as Buffer | undefined)?.toString('utf8') ?? '');
-  } catch {
-    throw new SteleError('invalid_json', 'the request body must be a JSON object');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new SteleError('invalid_json', 'the request body must be a JSON object');
-  return v as Record<string, unknown>;
-}
-
-export function str(o: Record<string, unknown>, k: string, required: true): string;
-export function str(o: Record<string, unknown>, k: string, required?: false): string | undefined;
-export function str(o: Record<string, unknown>, k: string, required = false): string | undefined {
-  const v = o[k];
-  if (v === undefined && !required) return undefined;
-  if (typeof v !== 'string' || v === '') throw new SteleError('bad_request', `"${k}" must be a non-empty string`);
-  return v;
-}
+import { jsonObject, secured, str } from '../body.js';
 
 /** An RFC 3339 time or a YYYY-MM-DD date (midnight UTC) → µs. */
 export function timeArg(name: string, v: string): number {
@@ -50,8 +29,6 @@ export function holdCriteria(o: Record<string, unknown>): HoldCriteria {
   }
   return c;
 }
-
-export const secured = { security: [{ bearer: [] }] };
 
 export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.post(

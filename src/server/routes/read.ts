@@ -35,7 +35,7 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       if (req.headers.accept === 'application/octet-stream') return reply.type('application/octet-stream').send(leaf);
       const entry = { index: i, leaf_hash: b64(leafHash(leaf)), leaf: b64(leaf), record: decodeLeaf(leaf) };
       if (!req.principal) return entry;
-      return { ...entry, event: await readEntry(stele, principalOf(req), i) };
+      return { ...entry, event: await readEntry(stele, principalOf(req), i, leaf) };
     },
   );
 

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { cloudtrailBodyRecords, cloudtrailEvent } from '../../sources/cloudtrail.js';
 import type { Stele } from '../../stele.js';
 import { principalOf } from '../auth.js';
-import { anyBodyIsJson, appendedSchema, jsonBody, withItemNames } from './sources-kubernetes.js';
+import { jsonBody } from '../body.js';
+import { anyBodyIsJson, appendedSchema, withItemNames } from './sources.js';
 
 /** `POST /v1/sources/cloudtrail`: CloudTrail events delivered by EventBridge (an API destination), or a log file's Records. */
 export const cloudtrailRoutes = (stele: Stele) => async (app: FastifyInstance) => {

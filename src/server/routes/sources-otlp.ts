@@ -80,6 +80,9 @@ function decoded(req: FastifyRequest, limit: number): Buffer {
  */
 export const otlpRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   const limit = app.initialConfig.bodyLimit ?? 16 * 1024 * 1024;
+  // Protobuf bodies as bytes, for this plugin's route only (fastify scopes the parser): elsewhere
+  // they stay an unsupported media type.
+  app.addContentTypeParser(PROTOBUF, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   // Every error answer of this route — including authentication and rate-limit refusals, which the
   // root error handler records and formats as {"error": {...}} — becomes a google.rpc.Status, in
