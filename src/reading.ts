@@ -53,9 +53,9 @@ export async function readEntry(stele: Stele, p: Principal, index: number, leaf:
   );
   const hit = found.hits[0];
   if (!hit) {
-    // Not in the query store: expired or erased (410), or in a tier `p` may not read (403).
+    // Not in the query store: expired or erased (410), or in a tier `p` may not read (403, which
+    // the server records as a denied access, with the URL naming the entry).
     const opened = openEntry(stele.keys, index, leaf);
-    await stele.audit.record('stele.access.read', p, { index, allowed: false });
     throw new SteleError('forbidden', `${p.id} may not read entry ${index} (a ${opened.event.action} entry)`, 403, {
       action: 'read',
     });

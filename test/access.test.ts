@@ -409,6 +409,11 @@ describe('command line', () => {
       after = hitsOf(await search(data.token, 'action:stele.policy.load actor:stele')).length;
     }
     assert.equal(after, before + 1, 'SIGHUP appended a stele.policy.load by the server');
+    const listed = hitsOf(await search(data.token, 'action:stele.access.list'));
+    assert.ok(
+      listed.some((h) => h.event.data?.what === 'keys' && h.event.actor.id === 'admin'),
+      'listing the keys is recorded',
+    );
     const keyEvents = hitsOf(await search(data.token, 'action:stele.key.*')).map(
       (h) => `${h.event.action}:${h.event.data?.name}`,
     );

@@ -59,7 +59,11 @@ export const adminRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         querystring: { type: 'object', properties: { all: { type: 'boolean' } }, additionalProperties: false },
       },
     },
-    async (req) => ({ keys: stele.apikeys.list(req.query.all ?? false) }),
+    async (req) => {
+      const keys = stele.apikeys.list(req.query.all ?? false);
+      await stele.audit.record('stele.access.list', principalOf(req), { what: 'keys', results: keys.length });
+      return { keys };
+    },
   );
 
   app.post<{ Params: { name: string } }>(

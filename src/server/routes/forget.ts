@@ -53,7 +53,11 @@ export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         querystring: { type: 'object', properties: { all: { type: 'boolean' } }, additionalProperties: false },
       },
     },
-    async (req) => ({ holds: stele.holds.list(req.query.all ?? false) }),
+    async (req) => {
+      const holds = stele.holds.list(req.query.all ?? false);
+      await stele.audit.record('stele.access.list', principalOf(req), { what: 'holds', results: holds.length });
+      return { holds };
+    },
   );
 
   app.post(
