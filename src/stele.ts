@@ -129,7 +129,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
     const holds = new HoldStore(keys.db, keys.subjectPepper);
     const access = new Access(dd.apikeys, policy, keys.subjectPepper);
-    const audit = new Audit(append);
+    const audit = new Audit(append, keys.subjectPepper);
     let queue: Promise<unknown> = Promise.resolve();
 
     const recordPolicy = async (by: Principal, reason: 'start' | 'reload'): Promise<PolicyLoad> => {

@@ -3,8 +3,14 @@
  * policy load is appended as a `stele.*` event before the answer goes out, and denied requests are
  * recorded too — coalesced, so a flood of bad tokens costs one event per second per (who, reason)
  * instead of one fsync each, and cannot slow down legitimate appends.
+ *
+ * These records outlive any erasure (they are sealed under their tier's day key, not a subject's),
+ * so what they keep of a query is rewritten here, in one place: a `query` is stored with every
+ * identifying value as its keyed hash (see audit-query.ts), and a denied request keeps its path and
+ * parameter names, with the caller's text (messages, reasons) clipped to CLIP_CHARS.
  */
 import { SERVER, selfEvent } from '../keys/self-event.js';
+import { clip, recordedQuery, recordedRequest } from './audit-query.js';
 import type { Principal } from './principal.js';
 
 export type AppendSelf = (events: unknown[], by: Principal) => Promise<{ index: number }[]>;
@@ -43,18 +49,23 @@ export class Audit {
 
   constructor(
     private readonly append: AppendSelf,
+    /** The key store's subject pepper: identifying query values are stored as their keyed hash. */
+    private readonly pepper: Buffer,
     private readonly flushMs = 1000,
     private readonly onError: (err: Error) => void = () => {},
   ) {}
 
   /** Appends one stele.* event about what `by` did and waits until it is durable. */
   async record(action: string, by: Principal, data: Record<string, unknown>, reason?: string): Promise<number> {
-    const [e] = await this.append([selfEvent(action, by, data, reason)], by);
+    const kept = typeof data.query === 'string' ? { ...data, query: recordedQuery(data.query, this.pepper) } : data;
+    const [e] = await this.append([selfEvent(action, by, kept, reason)], by);
     return (e as { index: number }).index;
   }
 
   /** Notes a denied request; written within `flushMs` as one stele.access.denied event per (who, reason). */
-  denied(d: Denial): void {
+  denied(raw: Denial): void {
+    // Clipped on arrival: a held bucket then costs at most a few hundred bytes, however long the lie.
+    const d: Denial = { ...raw, message: clip(raw.message), code: clip(raw.code, 64), reason: clip(raw.reason, 64), ip: clip(raw.ip, 64) };
     const who = d.principal ? `${d.principal.method}:${d.principal.id}` : `ip:${d.ip}`;
     const key = `${who}\0${d.status}\0${d.reason}`;
     const now = new Date().toISOString();
@@ -70,7 +81,7 @@ export class Audit {
     }
     b.count++;
     b.lastAt = now;
-    if (b.urls.size < MAX_URLS) b.urls.add(`${d.method} ${d.url}`);
+    if (b.urls.size < MAX_URLS) b.urls.add(recordedRequest(d.method, d.url, this.pepper));
     this.schedule();
   }
 
@@ -95,6 +106,9 @@ export class Audit {
       // An unauthenticated caller is named by address and written by the server; an authenticated
       // one is the actor (and the ingest principal) of its own denial.
       const by = d.principal ?? SERVER;
+      // Messages and reasons quote what the caller sent (an 8 KB iss, a made-up key name): clipped
+      // in denied().
+      const message = d.message;
       const e = selfEvent(
         'stele.access.denied',
         by,
@@ -102,14 +116,15 @@ export class Audit {
           status: d.status,
           code: d.code,
           reason: d.reason,
-          message: d.message,
+          message,
           ip: d.ip,
           count: b.count,
           first: b.firstAt,
           last: b.lastAt,
           requests: [...b.urls],
         },
-        d.message,
+        message,
+        'denied',
       );
       return { by, event: d.principal ? e : { ...e, actor: { id: `ip:${d.ip}`, type: 'service' } } };
     });
@@ -121,6 +136,7 @@ export class Audit {
           SERVER,
           { overflow: true, count: dropped },
           'more distinct denied callers than one event each',
+          'denied',
         ),
       });
     }

@@ -8,7 +8,7 @@
 import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import { formatKeep, type Policy } from '../policy/policy.js';
-import { type Hold, type HoldCriteria, HoldStore } from './holds.js';
+import { type Hold, type HoldCriteria, HoldStore, refuseNaming } from './holds.js';
 import { type KeyInfo, type KeyStore, utcDay } from './keystore.js';
 import { selfEvent } from './self-event.js';
 
@@ -95,6 +95,7 @@ export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Da
 export async function eraseSubject(ctx: ForgetContext, subject: string, reason: string, by: Principal): Promise<ErasureReport> {
   if (!subject) throw new SteleError('bad_erasure', 'name the data subject to erase');
   if (!reason.trim()) throw new SteleError('bad_erasure', 'an erasure needs a reason');
+  refuseNaming(reason, subject, 'bad_erasure', "the erasure's reason");
   const hash = ctx.keys.subjectHash(subject);
   const keys = ctx.keys.activeForSubject(hash);
   const byActor = await actorKeys(ctx);
@@ -125,7 +126,7 @@ export async function addHold(
     throw new SteleError('bad_hold', `no tier named ${JSON.stringify(c.tier)} in the policy`);
   }
   const hold = ctx.holds.add(c, reason, by.id);
-  const [ev] = await ctx.append([selfEvent('stele.hold.add', by, holdData(hold), reason)], by);
+  const [ev] = await ctx.append([selfEvent('stele.hold.add', by, ctx.holds.record(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
 }
 
@@ -136,17 +137,8 @@ export async function releaseHold(
   by: Principal,
 ): Promise<Hold & { event: number }> {
   const hold = ctx.holds.release(id, reason, by.id);
-  const [ev] = await ctx.append([selfEvent('stele.hold.release', by, holdData(hold), reason)], by);
+  const [ev] = await ctx.append([selfEvent('stele.hold.release', by, ctx.holds.record(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
-}
-
-// The hold event carries its criteria, a subject only as its keyed hash: the log must not keep a
-// name that a later erasure is meant to forget.
-function holdData(h: Hold): Record<string, unknown> {
-  const d: Record<string, unknown> = { hold: h.id };
-  for (const k of ['tier', 'actor', 'since', 'until'] as const) if (h[k] !== null) d[k] = h[k];
-  if (h.subject_hash) d.subject_hash = h.subject_hash;
-  return d;
 }
 
 export { HoldStore };

@@ -51,6 +51,21 @@ CREATE TABLE IF NOT EXISTS holds (
 
 const DAY_US = 86_400_000_000;
 
+/**
+ * Refuses a free-text reason that spells out the data subject it concerns: reasons are kept in
+ * the clear in the log (and the key store) after the subject is erased. Catches the plain
+ * spelling only (any case, NFC); the README asks operators not to name people in reasons.
+ */
+export function refuseNaming(reason: string, subject: string, code: string, what: string): void {
+  const norm = (s: string) => s.normalize('NFC').toLowerCase();
+  if (subject.trim() && norm(reason).includes(norm(subject.trim()))) {
+    throw new SteleError(
+      code,
+      `${what} names the data subject; reasons stay in the log after an erasure, so refer to the case instead (a ticket number)`,
+    );
+  }
+}
+
 /** Legal holds, kept in the key store's database (they guard its keys). */
 export class HoldStore {
   constructor(
@@ -62,6 +77,7 @@ export class HoldStore {
 
   add(c: HoldCriteria, reason: string, by: string): Hold {
     if (!reason.trim()) throw new SteleError('bad_hold', 'a legal hold needs a reason');
+    if (c.subject !== undefined) refuseNaming(reason, c.subject, 'bad_hold', "the hold's reason");
     if (
       c.tier === undefined &&
       c.actor === undefined &&
@@ -109,6 +125,7 @@ export class HoldStore {
     const h = this.get(id);
     if (!h) throw new SteleError('not_found', `no legal hold ${id}`, 404);
     if (h.released) throw new SteleError('already_released', `legal hold ${id} was released at ${h.released}`, 409);
+    if (h.subject !== null) refuseNaming(reason, h.subject, 'bad_hold', 'the release reason');
     this.db
       .prepare('UPDATE holds SET released = ?, released_by = ?, release_reason = ? WHERE id = ?')
       .run(new Date().toISOString(), by, reason, id);
@@ -133,10 +150,32 @@ export class HoldStore {
     );
   }
 
-  /** After an erasure: released holds keep only the subject's hash. */
+  /**
+   * After an erasure: released holds keep only the subject's hash, and a released hold on the
+   * subject as an actor keeps the actor only as `#h:<hash>` (the same person, named another way).
+   */
   forgetSubject(subject: string): void {
-    const n = this.db.prepare('UPDATE holds SET subject = NULL WHERE subject = ? AND released IS NOT NULL').run(subject).changes;
+    let n = this.db.prepare('UPDATE holds SET subject = NULL WHERE subject = ? AND released IS NOT NULL').run(subject).changes;
+    n += this.db
+      .prepare('UPDATE holds SET actor = ? WHERE actor = ? AND released IS NOT NULL')
+      .run(`#h:${subjectHash(this.pepper, subject.normalize('NFC'))}`, subject).changes;
     if (n > 0) this.db.pragma('wal_checkpoint(TRUNCATE)'); // the old row images go from the WAL too
+  }
+
+  /**
+   * What the log records of a hold (stele.hold.add / release): its criteria, with the subject and
+   * the actor only as keyed hashes. The record outlives any erasure; the hold store itself keeps
+   * the names only while they are needed (see forgetSubject).
+   */
+  record(h: Hold): Record<string, unknown> {
+    const d: Record<string, unknown> = { hold: h.id };
+    if (h.tier !== null) d.tier = h.tier;
+    if (h.actor !== null) {
+      d.actor_hash = h.actor.startsWith('#h:') ? h.actor.slice(3) : subjectHash(this.pepper, h.actor.normalize('NFC'));
+    }
+    for (const k of ['since', 'until'] as const) if (h[k] !== null) d[k] = h[k];
+    if (h.subject_hash) d.subject_hash = h.subject_hash;
+    return d;
   }
 
   /** Actors named by active holds. */

@@ -66,6 +66,43 @@ describe('stele policy check', () => {
     ]);
   });
 
+  test('an unencrypted tier with a role restricting tiers: refused, naming the role and the tier', async (t) => {
+    // The public tier's leaves are served to anyone under /log/ and /v1/entries: the auditor's
+    // tiers would promise a restriction the server cannot keep.
+    const text = `version: 1
+retention:
+  default: compliance
+  tiers:
+    - name: public
+      keep: forever
+      encrypt: false
+      match: { actions: ["ci.*"] }
+    - name: compliance
+      keep: forever
+roles:
+  auditor:
+    members: [group:audit]
+    actions: [read, search, export]
+    tiers: [compliance]
+`;
+    const file = write('public-and-auditor.yaml', text);
+    const { lines, error } = await run(t, file);
+    assert.deepEqual(lines, []);
+    assert.ok(error instanceof SteleError);
+    assert.equal(error.code, 'bad_policy');
+    const message = error.message.split('\n');
+    assert.equal(message.length, 1, error.message);
+    assert.match(message[0] as string, new RegExp(`^${file}:15:5: roles\\.auditor\\.tiers: role "auditor" restricts the tiers it reads, but tier "public" is unencrypted`));
+    assert.match(error.message, /anyone without credentials under \/log\/ and \/v1\/entries/);
+    // Listing the public tier does not help: anyone still reads it.
+    const listed = write('public-listed.yaml', text.replace('tiers: [compliance]', 'tiers: [compliance, public]'));
+    const again = await run(t, listed);
+    assert.ok(again.error instanceof SteleError && /tier "public" is unencrypted/.test(again.error.message));
+    // Encrypted, or no role restricting tiers: accepted.
+    assert.equal((await run(t, write('public-enc.yaml', text.replace('      encrypt: false\n', '')))).error, undefined);
+    assert.equal((await run(t, write('public-open.yaml', text.replace('    tiers: [compliance]\n', '')))).error, undefined);
+  });
+
   test('--json', async (t) => {
     const file = write('starter.yaml', STARTER_POLICY_YAML);
     const { lines, error } = await run(t, file, { json: true });

@@ -547,11 +547,22 @@ function tierNames(data: Record<string, unknown>): string[] | null {
 
 const ENTRY_ACTIONS: readonly string[] = ['read', 'search', 'export'];
 
+/**
+ * The names of tiers stored in the clear. Their leaves are public (the tiles under /log/ and
+ * /v1/entries are served to anyone, as verification needs), so a role's `tiers` can hide them from
+ * nobody: a policy restricting a role's tiers must encrypt every tier, or it promises what it cannot keep.
+ */
+function unencryptedTiers(data: Record<string, unknown>): string[] {
+  if (!isObject(data.retention) || !Array.isArray(data.retention.tiers)) return [];
+  return data.retention.tiers.flatMap((t) => (isObject(t) && t.encrypt === false && typeof t.name === 'string' ? [t.name] : []));
+}
+
 /** Roles grant something, name existing tiers, and restrict tiers only when they read. */
 function roleFindings(data: unknown): Finding[] {
   const out: Finding[] = [];
   if (!isObject(data) || !isObject(data.roles)) return out;
   const tiers = tierNames(data);
+  const unencrypted = unencryptedTiers(data);
   for (const [name, r] of Object.entries(data.roles)) {
     if (!ROLE_NAME_RE.test(name) || !isObject(r)) continue;
     const base = ['roles', name];
@@ -571,6 +582,16 @@ function roleFindings(data: unknown): Finding[] {
         segs: [...base, 'tiers'],
         atKey: true,
         message: 'tiers restricts read, search and export, which this role does not allow',
+      });
+    }
+    for (const t of unencrypted) {
+      out.push({
+        segs: [...base, 'tiers'],
+        atKey: true,
+        message:
+          `role "${name}" restricts the tiers it reads, but tier "${t}" is unencrypted (encrypt: false): its events are ` +
+          'public, readable by anyone without credentials under /log/ and /v1/entries, so no role can restrict them; ' +
+          `encrypt tier "${t}" (remove "encrypt: false") while any role restricts tiers`,
       });
     }
     if (tiers) {
