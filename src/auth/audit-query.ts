@@ -47,7 +47,12 @@ export function textHash(pepper: Buffer, text: string): string {
 
 /** A value as the query language reads it back: bare when it can be, else quoted with escapes. */
 function literal(v: string): string {
-  return /^[^\s()"*]+$/.test(v) && !/^[A-Za-z_][A-Za-z0-9_]*:/.test(v) && v !== 'AND' && v !== 'OR' && v !== 'NOT' && !v.startsWith('-')
+  return /^[^\s()"*]+$/.test(v) &&
+    !/^[A-Za-z_][A-Za-z0-9_]*:/.test(v) &&
+    v !== 'AND' &&
+    v !== 'OR' &&
+    v !== 'NOT' &&
+    !v.startsWith('-')
     ? v
     : `"${v.replace(/[\\"*]/g, '\\$&')}"`;
 }

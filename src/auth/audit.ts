@@ -65,7 +65,13 @@ export class Audit {
   /** Notes a denied request; written within `flushMs` as one stele.access.denied event per (who, reason). */
   denied(raw: Denial): void {
     // Clipped on arrival: a held bucket then costs at most a few hundred bytes, however long the lie.
-    const d: Denial = { ...raw, message: clip(raw.message), code: clip(raw.code, 64), reason: clip(raw.reason, 64), ip: clip(raw.ip, 64) };
+    const d: Denial = {
+      ...raw,
+      message: clip(raw.message),
+      code: clip(raw.code, 64),
+      reason: clip(raw.reason, 64),
+      ip: clip(raw.ip, 64),
+    };
     const who = d.principal ? `${d.principal.method}:${d.principal.id}` : `ip:${d.ip}`;
     const key = `${who}\0${d.status}\0${d.reason}`;
     const now = new Date().toISOString();

@@ -92,7 +92,12 @@ roles:
     assert.equal(error.code, 'bad_policy');
     const message = error.message.split('\n');
     assert.equal(message.length, 1, error.message);
-    assert.match(message[0] as string, new RegExp(`^${file}:15:5: roles\\.auditor\\.tiers: role "auditor" restricts the tiers it reads, but tier "public" is unencrypted`));
+    assert.match(
+      message[0] as string,
+      new RegExp(
+        `^${file}:15:5: roles\\.auditor\\.tiers: role "auditor" restricts the tiers it reads, but tier "public" is unencrypted`,
+      ),
+    );
     assert.match(error.message, /anyone without credentials under \/log\/ and \/v1\/entries/);
     // Listing the public tier does not help: anyone still reads it.
     const listed = write('public-listed.yaml', text.replace('tiers: [compliance]', 'tiers: [compliance, public]'));
