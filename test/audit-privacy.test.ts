@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cleanup, type DataDir, initDir, SteleServer, sleep } from './helpers/stele.js';
+import { cleanup, type DataDir, initDir, runStele, SteleServer, sleep } from './helpers/stele.js';
 
 const ALICE = 'alice@example.com';
 
@@ -163,6 +163,14 @@ describe('the log records who searched, not whom', () => {
       exports.map((h) => h.event.data?.query),
       [`actor:#h:${hash}`],
     );
+
+    // An auditor with the key store hashes a name to look for it (beside the running server).
+    const hashed = await runStele(['subject-hash', '--dir', data.dir, '--json', ALICE, 'Bob']);
+    assert.equal(hashed.code, 0, hashed.output);
+    const [a, b] = JSON.parse(hashed.stdout) as { value: string; hash: string; text_hash: string }[];
+    assert.equal(a?.hash, hash, "the erasure's subject_hash");
+    assert.equal(a?.text_hash, hash, 'a lower-case name hashes alike as text');
+    assert.notEqual(b?.hash, b?.text_hash, 'full text is hashed lower-cased');
 
     // The refused request keeps path, parameter names and the rewritten q.
     const denied = access.filter((h) => h.event.action === 'stele.access.denied');

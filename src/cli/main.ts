@@ -16,6 +16,7 @@ import { policyCheckCommand } from './commands/policy.js';
 import { proveCommand } from './commands/prove.js';
 import { searchCommand } from './commands/search.js';
 import { serveCommand } from './commands/serve.js';
+import { subjectHashCommand } from './commands/subject-hash.js';
 import { verifyCommand } from './commands/verify.js';
 import { verifyBundleCommand } from './commands/verify-bundle.js';
 
@@ -176,6 +177,14 @@ program
   .addOption(dirOption())
   .option('--json', 'print JSON')
   .action(reindexCommand);
+
+program
+  .command('subject-hash')
+  .description("the keyed hashes that stand for a value (a person) in the log's own records and erasure events")
+  .argument('<value...>', 'values to hash, e.g. alice@example.com')
+  .addOption(dirOption())
+  .option('--json', 'print JSON')
+  .action(subjectHashCommand);
 
 program
   .command('master-key')
