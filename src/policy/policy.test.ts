@@ -157,6 +157,13 @@ describe('parsePolicy: each problem at its line:column', () => {
         'destroying their data keys, and an unencrypted leaf can never be forgotten; remove "encrypt: false" or keep the tier forever',
     ],
     [
+      'unencrypted tier beside a role restricting tiers',
+      oneTier('      keep: forever\n      encrypt: false\n') + 'roles:\n  auditor:\n    actions: [read]\n    tiers: [a]\n',
+      `${FILE}:11:5: roles.auditor.tiers: role "auditor" restricts the tiers it reads, but tier "a" is unencrypted ` +
+        '(encrypt: false): its events are public, readable by anyone without credentials under /log/ and /v1/entries, ' +
+        'so no role can restrict them; encrypt tier "a" (remove "encrypt: false") while any role restricts tiers',
+    ],
+    [
       'encrypt not a boolean',
       oneTier('      keep: forever\n      encrypt: yes\n'),
       `${FILE}:7:16: retention.tiers[0].encrypt: must be true or false, not the string "yes"`,
