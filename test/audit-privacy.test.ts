@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cleanup, type DataDir, initDir, runStele, SteleServer, sleep } from './helpers/stele.js';
@@ -195,5 +195,28 @@ describe('the log records who searched, not whom', () => {
     // After a checkpoint, so the last appends are on disk too.
     await sleep(200);
     assert.deepEqual(filesWith(ALICE), []);
+  });
+});
+
+describe('unencrypted tiers are public', () => {
+  test('stele serve refuses a policy restricting a role to tiers beside an unencrypted tier', async () => {
+    const other = await initDir('audit-privacy.test/public');
+    writeFileSync(
+      join(other.dir, 'stele.policy.yaml'),
+      `version: 1
+retention:
+  default: compliance
+  tiers:
+    - { name: public, keep: forever, encrypt: false, match: { actions: ["ci.*"] } }
+    - { name: compliance, keep: forever }
+roles:
+  admin: { actions: [append, read, search, export, erase, hold, admin] }
+  auditor: { members: [group:audit], actions: [read, search], tiers: [compliance] }
+`,
+    );
+    const r = await runStele(['serve', '--dir', other.dir, '--listen', '127.0.0.1:0'], 60_000);
+    assert.notEqual(r.code, 0, r.output);
+    assert.equal(r.signal, null, 'it exited by itself');
+    assert.match(r.output, /role "auditor" restricts the tiers it reads, but tier "public" is unencrypted/);
   });
 });
