@@ -57,6 +57,8 @@ describe('recordedQuery', () => {
     );
     assert.equal(recordedQuery('   ', pepper), '');
     assert.equal(recordedQuery('subject:"alice@example.com', pepper), '#unparsed');
+    // 2,048 one-letter words (the longest query) would be 75 KB of hashes: clipped, to fit a leaf.
+    assert.ok(recordedQuery('a '.repeat(2048), pepper).length < 8300);
   });
 });
 

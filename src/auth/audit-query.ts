@@ -64,9 +64,10 @@ function micros(us: number): string {
   return rest === 0 ? iso : `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}Z`;
 }
 
-function plainTest(t: FieldTest): string {
+function plainTest(field: string, t: FieldTest): string {
   switch (t.op) {
     case 'eq':
+      if (field === 'verified') return t.value === 1 ? 'true' : 'false';
       return typeof t.value === 'number' ? String(t.value) : literal(t.value);
     case 'glob':
       // The SQL GLOB pattern: literal metacharacters are bracketed ([*]); readable as it is.
@@ -96,7 +97,7 @@ function render(node: QueryNode, pepper: Buffer): string {
     case 'field': {
       const t = node.test;
       let value: string;
-      if (PLAIN_FIELDS.has(node.field) || t.op === 'present') value = plainTest(t);
+      if (PLAIN_FIELDS.has(node.field) || t.op === 'present') value = plainTest(node.field, t);
       else if (t.op === 'glob') value = `#g:${valueHash(pepper, t.pattern)}`;
       else if (t.op === 'eq') value = `#h:${valueHash(pepper, String(t.value))}`;
       else value = '#h:?'; // no other test applies to a text field; never keep what we do not know
@@ -116,8 +117,12 @@ export function recordedQuery(q: string, pepper: Buffer): string {
   } catch {
     return '#unparsed';
   }
-  return root ? render(root, pepper) : '';
+  // A hash is longer than a short word: clipped, so a 4 KB query of one-letter words still fits a leaf.
+  return root ? clip(render(root, pepper), MAX_RECORDED_QUERY) : '';
 }
+
+/** Longest recorded query (a query may be 4,096 characters; its hashes make it longer). */
+const MAX_RECORDED_QUERY = 8192;
 
 /** Longest attacker-controlled text a denied-request record keeps (messages, reasons, paths). */
 export const CLIP_CHARS = 200;
