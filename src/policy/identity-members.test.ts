@@ -27,7 +27,8 @@ function problems(text: string): string[] {
   try {
     parsePolicy(text, 'stele.policy.yaml');
   } catch (err) {
-    return ((err as SteleError).detail?.problems as { message: string }[]).map((p) => p.message);
+    const found = (err as SteleError).detail?.problems as { message: string }[] | undefined;
+    return (found ?? []).map((p) => p.message);
   }
   return [];
 }
