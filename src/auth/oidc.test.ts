@@ -459,6 +459,13 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
       assert.ok(String(err.detail?.issuer).length <= 201);
       const typ = await refused(verifier.verify(await sign({}, { typ: 'y'.repeat(5000) })), 'wrong_token_type', /characters\)/);
       assert.ok(typ.message.length < 400);
+      // Header values echoed in detail are clipped too.
+      const kid = await refused(verifier.verify(await sign({}, { kid: 'k'.repeat(5000) })), 'unknown_key', /characters\)/);
+      assert.ok(kid.message.length < 400 && String(kid.detail?.kid).length <= 201);
+      const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const longAlg = `${enc({ alg: 'A'.repeat(5000) })}.${enc(idp.claims())}.c2ln`;
+      const alg = await refused(verifier.verify(longAlg), 'alg_not_allowed', /characters\)/);
+      assert.ok(String(alg.detail?.alg).length <= 201);
     });
 
     test('a crit header this verifier does not understand is refused', async () => {

@@ -453,6 +453,9 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
 }
 
 const iso = (epochS: number) => new Date(epochS * 1000).toISOString().replace(/\.000Z$/, 'Z');
+/** A header or claim value put in a refusal's `detail` as is: a string clipped to MAX_QUOTED characters, anything else dropped. */
+const clip = (v: unknown): string | undefined =>
+  typeof v !== 'string' ? undefined : v.length > MAX_QUOTED ? `${v.slice(0, MAX_QUOTED)}…` : v;
 /** A value quoted in a refusal, clipped: the 401 body and the recorded denial must not carry kilobytes of attacker text. */
 const show = (v: unknown) => {
   const text = JSON.stringify(v) ?? String(v);
@@ -512,18 +515,18 @@ export class OidcVerifier {
     const issuer = this.issuers.get(iss);
     if (!issuer) {
       throw new AuthError(`token issuer ${show(iss)} is not a trusted issuer`, 'untrusted_issuer', {
-        issuer: iss.length > MAX_QUOTED ? `${iss.slice(0, MAX_QUOTED)}…` : iss,
+        issuer: clip(iss),
       });
     }
     const cfg = issuer.cfg;
 
     const alg = header.alg;
     if (typeof alg !== 'string' || alg.toLowerCase() === 'none') {
-      throw new AuthError(`unsigned token (alg ${show(alg ?? 'none')}) refused`, 'unsigned', { alg });
+      throw new AuthError(`unsigned token (alg ${show(alg ?? 'none')}) refused`, 'unsigned', { alg: clip(alg) });
     }
     if (!issuer.algorithms.includes(alg)) {
       throw new AuthError(`token algorithm ${show(alg)} is not allowed (${issuer.algorithms.join(', ')})`, 'alg_not_allowed', {
-        alg,
+        alg: clip(alg),
       });
     }
 
@@ -618,7 +621,7 @@ function refusal(err: unknown, issuer: Issuer, header: ReturnType<typeof decodeP
     return new AuthError(
       `token signature does not verify against the issuer's keys (no ${show(header.alg)} key of issuer ${cfg.issuer} matches ${kid})`,
       'unknown_key',
-      { kid: header.kid },
+      { kid: clip(header.kid) },
     );
   }
   if (err instanceof errors.JWKSMultipleMatchingKeys) {
