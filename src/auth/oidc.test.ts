@@ -378,6 +378,9 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
       );
       await refused(verifier.verify(await sign({ typ: 'Refresh' })), 'wrong_token_type', /"Refresh"/);
       assert.equal((await verifier.verify(await sign({ typ: 'Bearer' }))).kind, 'user');
+      // Keycloak before 25 also put the nonce in access tokens (typ "Bearer"); its ID tokens say "ID".
+      assert.equal((await verifier.verify(await sign({ typ: 'Bearer', nonce: 'n' }))).kind, 'user');
+      await refused(verifier.verify(await sign({ typ: 'Bearer', at_hash: 'x' })), 'wrong_token_type', /"at_hash"/);
     });
 
     test("a user's token without the person claim never becomes its client", async () => {

@@ -666,8 +666,10 @@ export function notAnAccessToken(
       return `token type (header "typ") ${show(typ)} is not an access token: ${cfg.requireAtJwt ? '' : '"JWT" or '}"at+jwt" (RFC 9068) required`;
     }
   }
+  // Keycloak before 25 copied the sign-in's nonce into its access tokens, which it marks typ "Bearer".
+  const keycloakAccess = typeof payload.typ === 'string' && payload.typ.toLowerCase() === 'bearer';
   for (const claim of NOT_ACCESS_TOKEN_CLAIMS) {
-    if (payload[claim] !== undefined) {
+    if (payload[claim] !== undefined && !(claim === 'nonce' && keycloakAccess)) {
       const what = claim === 'events' ? 'a logout or security event token' : 'an ID token';
       return `token carries ${show(claim)}: it is ${what}, not an access token`;
     }
