@@ -715,7 +715,8 @@ function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
       // Some IdPs send the string "true"; anything else (false, absent, "false") is unverified.
       if (verified !== true && verified !== 'true') {
         throw new AuthError(
-          `token's email ${show(id)} is not verified (claim "email_verified" is ${show(verified ?? null)}): only a verified address identifies a person`,
+          // The address itself stays out of the message: refusals are recorded in the log.
+          `token's email is not verified (claim "email_verified" is ${show(verified ?? null)}): only a verified address identifies a person`,
           'unverified_email',
           { claim: 'email_verified' },
         );
@@ -740,7 +741,7 @@ function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
       ? `client ${show(client)} is not one of this issuer's service clients`
       : sub === undefined
         ? `it has no "sub" equal to its client id ${show(client)}`
-        : `its "sub" ${show(sub)} is not its client id ${show(client)}`;
+        : `its "sub" is not its client id ${show(client)}`;
     throw new AuthError(
       `token has no ${show(cfg.actorClaim)} claim naming a person and is not a service's own token (${rule}): a user's token without the person in it is refused`,
       'not_a_service',
