@@ -85,6 +85,7 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
       id: 'stele-ingest',
       method: 'oidc',
       issuer: idp.issuer,
+      sub: 'stele-ingest',
       groups: [],
       roles: [],
     });
@@ -103,6 +104,7 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
       id: 'alice@example.com',
       method: 'oidc',
       issuer: idp.issuer,
+      sub: claims.sub,
       groups: ['auditors', 'sre'],
       roles: [],
     });
@@ -115,13 +117,13 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
     assert.deepEqual(none.groups, []);
   });
 
-  test('service id falls back from the configured claim to client_id, azp, sub', async () => {
+  test("service id: the configured claim, then client_id, then azp; a service's own token has sub = client id", async () => {
     const v = new OidcVerifier([config(idp, { serviceClaim: 'appid' })]);
     const base = { email: undefined, client_id: undefined, azp: undefined, sub: undefined };
-    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, appid: 'app-1', client_id: 'c' })))).id, 'app-1');
-    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, client_id: 'c', azp: 'a' })))).id, 'c');
-    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, azp: 'a', sub: 's' })))).id, 'a');
-    assert.equal((await v.verify(await idp.sign(idp.claims({ ...base, sub: 's' })))).id, 's');
+    const id = async (c: Record<string, unknown>) => (await v.verify(await idp.sign(idp.claims({ ...base, ...c })))).id;
+    assert.equal(await id({ appid: 'app-1', client_id: 'c', sub: 'app-1' }), 'app-1');
+    assert.equal(await id({ client_id: 'c', azp: 'a', sub: 'c' }), 'c');
+    assert.equal(await id({ azp: 'a', sub: 'a' }), 'a');
   });
 
   test('no fetch per request once the keys are cached', async () => {
@@ -256,7 +258,7 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
       await refused(
         verifier.verify(await idp.forge.withoutClaims('email', 'client_id', 'sub')),
         'missing_claim',
-        'token lacks claim "email" naming a user and has none of "client_id", "azp", "sub" naming a service (missing claim)',
+        'token lacks claim "email" naming a user and has none of "client_id", "azp" naming a service (missing claim)',
       );
     });
 
@@ -293,6 +295,216 @@ describe('OidcVerifier against a real OpenID provider', { skip }, () => {
         await refused(verifier.verify(t), 'malformed', 'not a JWT');
       }
       await refused(verifier.verify('x'.repeat(70_000)), 'malformed', /^not a JWT \(longer than 65536 characters\)$/);
+    });
+  });
+
+  describe('identity cannot be borrowed (issue 11.3)', () => {
+    const sign = (c: Record<string, unknown>, header: Record<string, unknown> = {}) => idp.sign(idp.claims(c), { header });
+
+    test('an email identifies a person only when the IdP verified it', async () => {
+      // A real device-flow token of an account whose address the IdP never verified.
+      const token = await idp.deviceFlowToken({ email: 'cfo@example.com', emailVerified: false });
+      assert.equal(decodeJwt(token).email_verified, false);
+      await refused(
+        verifier.verify(token),
+        'unverified_email',
+        'token\'s email is not verified (claim "email_verified" is false): only a verified address identifies a person',
+      );
+      await refused(verifier.verify(await sign({ email_verified: undefined })), 'unverified_email', /is null/);
+      await refused(verifier.verify(await sign({ email_verified: 'false' })), 'unverified_email', /is "false"/);
+      await refused(verifier.verify(await sign({ email_verified: 1 })), 'unverified_email', /is 1/);
+      assert.equal((await verifier.verify(await sign({ email_verified: 'true' }))).id, 'mallory@example.com');
+      // The issuer option turns the check off (documented with its risk) ...
+      const lax = new OidcVerifier([config(idp, { requireEmailVerified: false })]);
+      assert.equal((await lax.verify(token)).id, 'cfo@example.com');
+      // ... and an actor claim that is not an email is not an email.
+      const byName = new OidcVerifier([config(idp, { actorClaim: 'preferred_username' })]);
+      const p = await byName.verify(await sign({ preferred_username: 'mallory', email_verified: false }));
+      assert.equal(p.id, 'mallory');
+    });
+
+    test('header typ: at+jwt or the generic JWT; any other type is not an access token', async () => {
+      for (const typ of ['at+jwt', 'application/AT+JWT', 'JWT', 'application/jwt', undefined]) {
+        const header = typ === undefined ? { typ: undefined } : { typ };
+        assert.equal((await verifier.verify(await sign({}, header))).kind, 'user', String(typ));
+      }
+      for (const typ of ['logout+jwt', 'secevent+jwt', 'dpop+jwt', 'id_token+jwt', 'JOSE', 7]) {
+        await refused(
+          verifier.verify(await sign({}, { typ })),
+          'wrong_token_type',
+          `token type (header "typ") ${JSON.stringify(typ)} is not an access token: "JWT" or "at+jwt" (RFC 9068) required`,
+        );
+      }
+    });
+
+    test('requireAtJwt: only at+jwt, so even an ID token of a client named in audience is refused', async () => {
+      const strict = new OidcVerifier([config(idp, { requireAtJwt: true, audience: ['stele', idp.clients.device.id] })]);
+      assert.equal((await strict.verify(await idp.clientCredentialsToken())).kind, 'service');
+      await refused(
+        strict.verify(await sign({}, { typ: 'JWT' })),
+        'wrong_token_type',
+        'token type (header "typ") "JWT" is not an access token: "at+jwt" (RFC 9068) required',
+      );
+      // The real ID token of a device flow: no typ, no nonce, aud = the client.
+      const { idToken } = await idp.deviceFlow({ email: 'ida@example.com' });
+      assert.ok(idToken, 'the device flow returned an ID token');
+      assert.equal(decodeProtectedHeader(idToken).typ, undefined);
+      await refused(
+        strict.verify(idToken),
+        'wrong_token_type',
+        'token has no header "typ"; this issuer\'s access tokens are "at+jwt" (RFC 9068)',
+      );
+    });
+
+    test('ID tokens and logout tokens are refused by their claims', async () => {
+      for (const claim of ['nonce', 'at_hash', 'c_hash', 's_hash']) {
+        await refused(
+          verifier.verify(await sign({ [claim]: 'x' })),
+          'wrong_token_type',
+          `token carries "${claim}": it is an ID token, not an access token`,
+        );
+      }
+      const events = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+      await refused(
+        verifier.verify(await sign({ events, sid: 's1' }, { typ: 'JWT' })),
+        'wrong_token_type',
+        'token carries "events": it is a logout or security event token, not an access token',
+      );
+      // Keycloak marks its tokens in the payload: Bearer (access), ID, Refresh, Logout.
+      await refused(
+        verifier.verify(await sign({ typ: 'ID' })),
+        'wrong_token_type',
+        'token claim "typ" is "ID": not an access token ("Bearer")',
+      );
+      await refused(verifier.verify(await sign({ typ: 'Refresh' })), 'wrong_token_type', /"Refresh"/);
+      assert.equal((await verifier.verify(await sign({ typ: 'Bearer' }))).kind, 'user');
+      // Keycloak before 25 also put the nonce in access tokens (typ "Bearer"); its ID tokens say "ID".
+      assert.equal((await verifier.verify(await sign({ typ: 'Bearer', nonce: 'n' }))).kind, 'user');
+      await refused(verifier.verify(await sign({ typ: 'Bearer', at_hash: 'x' })), 'wrong_token_type', /"at_hash"/);
+    });
+
+    test("a user's token without the person claim never becomes its client", async () => {
+      // A real device-flow token that carries no email (an IdP putting only sub in access tokens).
+      const token = await idp.deviceFlowToken({ email: 'bob@example.com', emailInToken: false });
+      const claims = decodeJwt(token);
+      assert.equal(claims.email, undefined);
+      assert.equal(claims.client_id, 'stele-cli');
+      await refused(
+        verifier.verify(token),
+        'not_a_service',
+        `token has no "email" claim naming a person and is not a service's own token (its "sub" is not its client id "stele-cli"): a user's token without the person in it is refused`,
+      );
+      await refused(
+        verifier.verify(await sign({ email: undefined, sub: undefined })),
+        'not_a_service',
+        /it has no "sub" equal to its client id "stele-cli"/,
+      );
+      // The real client-credentials token is a service: its sub is its client id.
+      assert.equal((await verifier.verify(await idp.clientCredentialsToken())).id, 'stele-ingest');
+    });
+
+    test('serviceClients: exactly the listed clients are services, whatever their sub', async () => {
+      const listed = new OidcVerifier([config(idp, { serviceClients: ['stele-ingest', 'kc-client'] })]);
+      assert.equal((await listed.verify(await idp.clientCredentialsToken())).id, 'stele-ingest');
+      // Keycloak: a service account's sub is a user id, not the client id.
+      const kc = await sign({ email: undefined, sub: 'f2b8c8e0-uuid', client_id: 'kc-client' });
+      assert.deepEqual(await listed.verify(kc), {
+        kind: 'service',
+        id: 'kc-client',
+        method: 'oidc',
+        issuer: idp.issuer,
+        sub: 'f2b8c8e0-uuid',
+        groups: [],
+        roles: [],
+      });
+      const other = new OidcVerifier([config(idp, { serviceClients: ['kc-client'] })]);
+      await refused(
+        other.verify(await idp.clientCredentialsToken()),
+        'not_a_service',
+        /\(client "stele-ingest" is not one of this issuer's service clients\)/,
+      );
+    });
+
+    test('identities are NFC; control characters, over-long ids and a non-string sub are refused', async () => {
+      const nfd = 'jose\u0301@example.com';
+      const p = await verifier.verify(await sign({ email: nfd, sub: 'sub-jose\u0301', groups: ['e\u0301quipe', '\u00e9quipe'] }));
+      assert.equal(p.id, 'jos\u00e9@example.com');
+      assert.equal(p.sub, 'sub-jos\u00e9');
+      assert.deepEqual(p.groups, ['\u00e9quipe']);
+      const svc = await verifier.verify(await sign({ email: undefined, sub: 'cafe\u0301', client_id: 'caf\u00e9' }));
+      assert.equal(svc.id, 'caf\u00e9');
+      await refused(
+        verifier.verify(await sign({ email: 'eve@example.com\nuser:cfo@example.com' })),
+        'invalid_claim',
+        'token claim "email" is not usable as an identity (control characters, or longer than 1024 characters)',
+      );
+      await refused(
+        verifier.verify(await sign({ email: `${'a'.repeat(1100)}@example.com` })),
+        'invalid_claim',
+        /longer than 1024/,
+      );
+      await refused(verifier.verify(await sign({ groups: ['sre\u0000'] })), 'invalid_claim', /"groups" is not usable/);
+      await refused(
+        verifier.verify(await sign({ sub: 7 })),
+        'invalid_claim',
+        'token claim "sub" must be a non-empty string, not 7',
+      );
+    });
+
+    test('attacker text quoted in a refusal is clipped', async () => {
+      const iss = `https://evil.example/${'x'.repeat(8000)}`;
+      const err = await refused(
+        verifier.verify(await sign({ iss })),
+        'untrusted_issuer',
+        /^token issuer "https:\/\/evil\.example\/x+… \(8023 characters\) is not a trusted issuer$/,
+      );
+      assert.ok(err.message.length < 300, `${err.message.length} characters`);
+      assert.ok(String(err.detail?.issuer).length <= 201);
+      const typ = await refused(verifier.verify(await sign({}, { typ: 'y'.repeat(5000) })), 'wrong_token_type', /characters\)/);
+      assert.ok(typ.message.length < 400);
+      // Header values echoed in detail are clipped too.
+      const kid = await refused(verifier.verify(await sign({}, { kid: 'k'.repeat(5000) })), 'unknown_key', /characters\)/);
+      assert.ok(kid.message.length < 400 && String(kid.detail?.kid).length <= 201);
+      const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const longAlg = `${enc({ alg: 'A'.repeat(5000) })}.${enc(idp.claims())}.c2ln`;
+      const alg = await refused(verifier.verify(longAlg), 'alg_not_allowed', /characters\)/);
+      assert.ok(String(alg.detail?.alg).length <= 201);
+    });
+
+    test('a crit header this verifier does not understand is refused', async () => {
+      const { SignJWT } = await import('jose');
+      const k = idp.key('RS256');
+      const token = await new SignJWT(idp.claims())
+        .setProtectedHeader({
+          alg: 'RS256',
+          kid: k.kid,
+          typ: 'at+jwt',
+          crit: ['urn:example:must-understand'],
+          'urn:example:must-understand': 1,
+        })
+        .sign(k.privateKey, { crit: { 'urn:example:must-understand': true } });
+      await refused(verifier.verify(token), 'malformed', /not a valid JWT: .*urn:example:must-understand/);
+    });
+
+    test('a key embedded in the header is never used; keys of one issuer never verify another', async () => {
+      const mallory = await h().generateSigningKey('RS256');
+      const embedded = await h().signJwt(idp.claims(), mallory, { kid: undefined, jwk: mallory.publicJwk });
+      // Without a kid, the issuer's one RS256 key is tried: Mallory's signature does not verify with it.
+      await refused(verifier.verify(embedded), 'bad_signature', "token signature does not verify against the issuer's keys");
+      const idp2 = await h().startIdp();
+      try {
+        const both = new OidcVerifier([config(idp), config(idp2)]);
+        // A token of the second IdP naming the first as issuer, under its own kid, then under the first's kid.
+        await refused(both.verify(await idp2.sign(idp2.claims({ iss: idp.issuer }))), 'unknown_key', /no "RS256" key of issuer/);
+        const borrowedKid = await h().signJwt(idp2.claims({ iss: idp.issuer }), {
+          ...idp2.key('RS256'),
+          kid: idp.key('RS256').kid,
+        });
+        await refused(both.verify(borrowedKid), 'bad_signature', "token signature does not verify against the issuer's keys");
+        assert.equal((await both.verify(await idp2.sign(idp2.claims()))).issuer, idp2.issuer);
+      } finally {
+        await idp2.close();
+      }
     });
   });
 
@@ -491,6 +703,15 @@ describe('issuerProblems', () => {
     assert.match(issuerProblems({ ...good, clockSkewS: 3600 }).join(), /more than 300 s/);
     assert.match(issuerProblems({ ...good, actorClaim: '' }).join(), /actorClaim/);
     assert.match(issuerProblems({ ...good, require: { tid: 7 as unknown as string } }).join(), /require\.tid must be a string/);
+  });
+
+  test('identity options', () => {
+    assert.deepEqual(issuerProblems({ ...good, requireEmailVerified: false, requireAtJwt: true, serviceClients: ['ci'] }), []);
+    assert.match(
+      issuerProblems({ ...good, requireAtJwt: 'yes' as unknown as boolean }).join(),
+      /requireAtJwt must be true or false/,
+    );
+    assert.match(issuerProblems({ ...good, serviceClients: [''] }).join(), /serviceClients must list non-empty client ids/);
   });
 
   test('the verifier refuses a bad configuration, even one that allows HS256', () => {

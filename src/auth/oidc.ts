@@ -56,8 +56,14 @@ export type AuthFailureReason =
   | 'missing_claim'
   /** A required claim has another value than the one configured. */
   | 'claim_mismatch'
-  /** A claim has the wrong type (e.g. `groups` not a list of strings). */
+  /** A claim has the wrong type (e.g. `groups` not a list of strings), or an identity has control characters or is too long. */
   | 'invalid_claim'
+  /** Not an access token: a header `typ` other than at+jwt/JWT, or an ID token's or logout token's claims (`nonce`, `events`, ...). */
+  | 'wrong_token_type'
+  /** The actor claim is `email` and the token does not say the address was verified (`email_verified: true`). */
+  | 'unverified_email'
+  /** No actor claim, and not a client's own token (client credentials): a user's token without the person in it. */
+  | 'not_a_service'
   /** 503: the discovery document or key set could not be fetched. */
   | 'idp_unreachable'
   /** 503: the IdP answered with something unusable (bad discovery document, issuer mismatch). */
@@ -106,6 +112,25 @@ export const SUPPORTED_ALGORITHMS: readonly string[] = JWS_ALGORITHMS;
 
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_LENGTH = 64 * 1024;
+
+/** Principal ids (user, service, sub) and group names longer than this are refused (a role member's limit). */
+export const MAX_ID_LENGTH = 1024;
+
+/** Token text quoted in a refusal is clipped to this many characters (an attacker chooses it). */
+export const MAX_QUOTED = 200;
+
+/** Header `typ` values of an access token (RFC 9068 §4: compared case-insensitively, `application/` optional). */
+const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'application/at+jwt']);
+/** The generic `typ` most IdPs (Keycloak, Entra ID, Auth0) put on access tokens and ID tokens alike. */
+const GENERIC_TYPES = new Set(['jwt', 'application/jwt']);
+/**
+ * Claims only ID tokens (OIDC Core 3.1.3.6, 3.3.2.11) and logout tokens (OIDC Back-Channel Logout
+ * 2.4, `events`) carry; an access token never does. An ID token is proof of a sign-in at a client,
+ * not a grant to call this server: one obtained by any client of the IdP must not be replayable here.
+ */
+const NOT_ACCESS_TOKEN_CLAIMS = ['nonce', 'events', 'at_hash', 'c_hash', 's_hash'] as const;
+/** Keycloak's payload `typ` for tokens other than access tokens ("Bearer"). */
+const KEYCLOAK_OTHER_TYPES = new Set(['id', 'refresh', 'offline', 'logout']);
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -167,6 +192,14 @@ export function issuerProblems(c: IssuerConfig): string[] {
   }
   for (const key of ['actorClaim', 'groupsClaim', 'serviceClaim'] as const) {
     if (typeof c[key] !== 'string' || c[key] === '') problems.push(`${key} must be a non-empty claim name`);
+  }
+  for (const key of ['requireEmailVerified', 'requireAtJwt'] as const) {
+    if (c[key] !== undefined && typeof c[key] !== 'boolean') problems.push(`${key} must be true or false`);
+  }
+  if (c.serviceClients !== undefined) {
+    if (!Array.isArray(c.serviceClients) || c.serviceClients.some((id) => typeof id !== 'string' || id === '')) {
+      problems.push('serviceClients must list non-empty client ids');
+    }
   }
   if (typeof c.clockSkewS !== 'number' || !Number.isFinite(c.clockSkewS) || c.clockSkewS < 0) {
     problems.push('clockSkewS must be a number of seconds, 0 or more');
@@ -420,7 +453,14 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
 }
 
 const iso = (epochS: number) => new Date(epochS * 1000).toISOString().replace(/\.000Z$/, 'Z');
-const show = (v: unknown) => JSON.stringify(v) ?? String(v);
+/** A header or claim value put in a refusal's `detail` as is: a string clipped to MAX_QUOTED characters, anything else dropped. */
+const clip = (v: unknown): string | undefined =>
+  typeof v !== 'string' ? undefined : v.length > MAX_QUOTED ? `${v.slice(0, MAX_QUOTED)}…` : v;
+/** A value quoted in a refusal, clipped: the 401 body and the recorded denial must not carry kilobytes of attacker text. */
+const show = (v: unknown) => {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}… (${text.length} characters)` : text;
+};
 
 /** Verifies OIDC/OAuth JWT bearer tokens from the configured issuers and maps them to a {@link Principal}. */
 export class OidcVerifier {
@@ -473,16 +513,20 @@ export class OidcVerifier {
     const iss = unverified.iss;
     if (typeof iss !== 'string' || iss === '') throw new AuthError('token has no issuer ("iss" claim)', 'untrusted_issuer');
     const issuer = this.issuers.get(iss);
-    if (!issuer) throw new AuthError(`token issuer ${show(iss)} is not a trusted issuer`, 'untrusted_issuer', { issuer: iss });
+    if (!issuer) {
+      throw new AuthError(`token issuer ${show(iss)} is not a trusted issuer`, 'untrusted_issuer', {
+        issuer: clip(iss),
+      });
+    }
     const cfg = issuer.cfg;
 
     const alg = header.alg;
     if (typeof alg !== 'string' || alg.toLowerCase() === 'none') {
-      throw new AuthError(`unsigned token (alg ${show(alg ?? 'none')}) refused`, 'unsigned', { alg });
+      throw new AuthError(`unsigned token (alg ${show(alg ?? 'none')}) refused`, 'unsigned', { alg: clip(alg) });
     }
     if (!issuer.algorithms.includes(alg)) {
       throw new AuthError(`token algorithm ${show(alg)} is not allowed (${issuer.algorithms.join(', ')})`, 'alg_not_allowed', {
-        alg,
+        alg: clip(alg),
       });
     }
 
@@ -505,6 +549,8 @@ export class OidcVerifier {
     if (typeof payload.iat === 'number' && payload.iat > Math.floor(nowMs / 1000) + cfg.clockSkewS) {
       throw new AuthError(`token was issued in the future (iat ${iso(payload.iat)}; ${skew})`, 'issued_in_future');
     }
+    const wrongType = notAnAccessToken(header, payload, cfg);
+    if (wrongType) throw new AuthError(wrongType, 'wrong_token_type');
     for (const [claim, want] of Object.entries(cfg.require)) {
       const got = payload[claim];
       if (got === undefined) {
@@ -575,7 +621,7 @@ function refusal(err: unknown, issuer: Issuer, header: ReturnType<typeof decodeP
     return new AuthError(
       `token signature does not verify against the issuer's keys (no ${show(header.alg)} key of issuer ${cfg.issuer} matches ${kid})`,
       'unknown_key',
-      { kid: header.kid },
+      { kid: clip(header.kid) },
     );
   }
   if (err instanceof errors.JWKSMultipleMatchingKeys) {
@@ -599,34 +645,116 @@ function refusal(err: unknown, issuer: Issuer, header: ReturnType<typeof decodeP
   return err;
 }
 
-/** The principal a verified token names: a user when it has the actor claim, else a service. */
+/**
+ * Why a verified token is not an access token for this server, or undefined. The header `typ`, when
+ * present, must be at+jwt (RFC 9068) or the generic JWT (unless the issuer requires at+jwt);
+ * anything else (logout+jwt, secevent+jwt, dpop+jwt, ...) is another kind of token. ID and logout
+ * tokens are known by claims access tokens never carry.
+ */
+export function notAnAccessToken(
+  header: { typ?: unknown },
+  payload: JWTPayload,
+  cfg: Pick<IssuerConfig, 'requireAtJwt'>,
+): string | undefined {
+  const typ = header.typ;
+  if (typ === undefined) {
+    if (cfg.requireAtJwt) return 'token has no header "typ"; this issuer\'s access tokens are "at+jwt" (RFC 9068)';
+  } else {
+    const t = typeof typ === 'string' ? typ.toLowerCase() : undefined;
+    const access = t !== undefined && ACCESS_TOKEN_TYPES.has(t);
+    if (!access && (cfg.requireAtJwt || t === undefined || !GENERIC_TYPES.has(t))) {
+      return `token type (header "typ") ${show(typ)} is not an access token: ${cfg.requireAtJwt ? '' : '"JWT" or '}"at+jwt" (RFC 9068) required`;
+    }
+  }
+  // Keycloak before 25 copied the sign-in's nonce into its access tokens, which it marks typ "Bearer".
+  const keycloakAccess = typeof payload.typ === 'string' && payload.typ.toLowerCase() === 'bearer';
+  for (const claim of NOT_ACCESS_TOKEN_CLAIMS) {
+    if (payload[claim] !== undefined && !(claim === 'nonce' && keycloakAccess)) {
+      const what = claim === 'events' ? 'a logout or security event token' : 'an ID token';
+      return `token carries ${show(claim)}: it is ${what}, not an access token`;
+    }
+  }
+  const kc = payload.typ;
+  if (typeof kc === 'string' && KEYCLOAK_OTHER_TYPES.has(kc.toLowerCase())) {
+    return `token claim "typ" is ${show(kc)}: not an access token ("Bearer")`;
+  }
+  return undefined;
+}
+
+/** `value` as a principal id: a non-empty string without control characters, at most MAX_ID_LENGTH, NFC. */
+function identityOf(claim: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new AuthError(`token claim ${show(claim)} must be a non-empty string, not ${show(value)}`, 'invalid_claim', { claim });
+  }
+  // Control characters would forge lines in logs and listings; ids are role members' length at most.
+  if (/\p{Cc}/u.test(value) || value.length > MAX_ID_LENGTH) {
+    throw new AuthError(
+      `token claim ${show(claim)} is not usable as an identity (control characters, or longer than ${MAX_ID_LENGTH} characters)`,
+      'invalid_claim',
+      { claim },
+    );
+  }
+  // One spelling per identity, as role members and stored actor ids are: NFD "josé" is NFC "josé".
+  return value.normalize('NFC');
+}
+
+/**
+ * The principal a verified token names: a user when it has the actor claim (an `email` only when
+ * verified), a service when it is a client's own token (client credentials), else nothing: a
+ * user's token without the person in it must not become the client it was issued to.
+ */
 function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
   const issuer = payload.iss as string;
+  const sub = payload.sub === undefined ? undefined : identityOf('sub', payload.sub);
+  const withSub = sub === undefined ? {} : { sub };
   const actor = payload[cfg.actorClaim];
   if (actor !== undefined) {
-    if (typeof actor !== 'string' || actor === '') {
-      throw new AuthError(`token claim ${show(cfg.actorClaim)} must be a non-empty string, not ${show(actor)}`, 'invalid_claim', {
-        claim: cfg.actorClaim,
-      });
+    const id = identityOf(cfg.actorClaim, actor);
+    if (cfg.actorClaim === 'email' && (cfg.requireEmailVerified ?? true)) {
+      const verified = payload.email_verified;
+      // Some IdPs send the string "true"; anything else (false, absent, "false") is unverified.
+      if (verified !== true && verified !== 'true') {
+        throw new AuthError(
+          // The address itself stays out of the message: refusals are recorded in the log.
+          `token's email is not verified (claim "email_verified" is ${show(verified ?? null)}): only a verified address identifies a person`,
+          'unverified_email',
+          { claim: 'email_verified' },
+        );
+      }
     }
-    return { kind: 'user', id: actor, method: 'oidc', issuer, groups: groupsOf(payload, cfg.groupsClaim), roles: [] };
+    return { kind: 'user', id, method: 'oidc', issuer, ...withSub, groups: groupsOf(payload, cfg.groupsClaim), roles: [] };
   }
-  const candidates = [...new Set([cfg.serviceClaim, 'client_id', 'azp', 'sub'])];
-  for (const claim of candidates) {
-    const v = payload[claim];
-    if (typeof v === 'string' && v !== '') return { kind: 'service', id: v, method: 'oidc', issuer, groups: [], roles: [] };
+  const claims = [...new Set([cfg.serviceClaim, 'client_id', 'azp'])];
+  const found = claims.find((c) => payload[c] !== undefined);
+  if (found === undefined) {
+    throw new AuthError(
+      `token lacks claim ${show(cfg.actorClaim)} naming a user and has none of ${claims.map(show).join(', ')} naming a service (missing claim)`,
+      'missing_claim',
+      { claim: cfg.actorClaim },
+    );
   }
-  throw new AuthError(
-    `token lacks claim ${show(cfg.actorClaim)} naming a user and has none of ${candidates.map(show).join(', ')} naming a service (missing claim)`,
-    'missing_claim',
-    { claim: cfg.actorClaim },
-  );
+  const client = identityOf(found, payload[found]);
+  const listed = cfg.serviceClients;
+  const isService = listed ? listed.some((c) => c.normalize('NFC') === client) : sub !== undefined && sub === client;
+  if (!isService) {
+    const rule = listed
+      ? `client ${show(client)} is not one of this issuer's service clients`
+      : sub === undefined
+        ? `it has no "sub" equal to its client id ${show(client)}`
+        : `its "sub" is not its client id ${show(client)}`;
+    throw new AuthError(
+      `token has no ${show(cfg.actorClaim)} claim naming a person and is not a service's own token (${rule}): a user's token without the person in it is refused`,
+      'not_a_service',
+      { claim: cfg.actorClaim },
+    );
+  }
+  return { kind: 'service', id: client, method: 'oidc', issuer, ...withSub, groups: [], roles: [] };
 }
 
 function groupsOf(payload: JWTPayload, claim: string): string[] {
   const g = payload[claim];
   if (g === undefined || g === null) return [];
-  if (typeof g === 'string') return [g];
-  if (Array.isArray(g) && g.every((x) => typeof x === 'string')) return [...g];
+  if (typeof g === 'string') return [identityOf(claim, g)];
+  if (Array.isArray(g) && g.every((x) => typeof x === 'string')) return [...new Set(g.map((x) => identityOf(claim, x)))];
   throw new AuthError(`token claim ${show(claim)} must be a list of strings, not ${show(g)}`, 'invalid_claim', { claim });
 }

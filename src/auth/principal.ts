@@ -6,9 +6,12 @@
 import type { Ingest } from '../event/types.js';
 
 export type PrincipalKind =
-  /** A person, from an OIDC token that carries the issuer's actor claim (e.g. email). */
+  /** A person, from an OIDC token that carries the issuer's actor claim (e.g. a verified email). */
   | 'user'
-  /** A machine identity from an OIDC token without the actor claim (client credentials). */
+  /**
+   * A machine identity: an OIDC token without the actor claim that is a client's own token (client
+   * credentials: its `sub` is its client id, or the client is in the issuer's `serviceClients`).
+   */
   | 'service'
   /** A Stele API key (`stele keys create`). */
   | 'apikey'
@@ -25,6 +28,8 @@ export interface Principal {
   method: Ingest['method'];
   /** OIDC: the token's `iss`; cert: the issuing CA's subject; apikey/local: absent. */
   issuer?: string;
+  /** OIDC: the token's `sub` (NFC), matched by `sub:<issuer>#<sub>` members; absent otherwise. */
+  sub?: string;
   /** Groups from the issuer's groups claim (users only); empty otherwise. */
   groups: string[];
   /** Roles granted by the credential itself (an API key's `--role`); policy may grant more. */
@@ -50,9 +55,27 @@ export interface IssuerConfig {
   audience: string[];
   /** Claim whose value becomes `actor.id` of a human (default `email`). */
   actorClaim: string;
+  /**
+   * When the actor claim is `email`, the token must carry `email_verified: true` (default true).
+   * false trusts unverified addresses: anyone who can make the IdP put someone else's address in
+   * their own account then holds that person's `user:` roles.
+   */
+  requireEmailVerified?: boolean;
+  /**
+   * Every token must have the header `typ: at+jwt` (RFC 9068), for IdPs that always set it (default
+   * false: a token without `typ`, or with the generic `JWT`, is accepted too; any other type never).
+   */
+  requireAtJwt?: boolean;
+  /**
+   * The client ids whose tokens without the actor claim are services. When set, only these; when
+   * absent, a token is a service when its `sub` equals its client id (RFC 9068 §2.2, client
+   * credentials). Any other token without the actor claim (a user's, e.g. from the device flow
+   * without the email scope) is refused.
+   */
+  serviceClients?: string[];
   /** Claim holding the user's groups, a list of strings (default `groups`). */
   groupsClaim: string;
-  /** Claim naming a service principal when the token has no actor claim (default `client_id`, then `azp`, then `sub`). */
+  /** Claim naming a service principal's client id when the token has no actor claim (default `client_id`, then `azp`). */
   serviceClaim: string;
   /** JWS algorithms accepted (never `none`, never HS*): default RS256, PS256, ES256, EdDSA. */
   algorithms: string[];

@@ -4,7 +4,7 @@
  * ./cedar.ts) and the optional stele.cedar beside the policy file.
  *
  * A principal is in the roles whose `members` list it (`user:<id>`, `key:<name>`, `cert:<CN>`,
- * `service:<id>`, or `*`), the roles of its groups (`group:<name>`, through a Stele::Group entity),
+ * `service:<id>`, `sub:<issuer>#<sub>`, or `*`), the roles of its groups (`group:<name>`, through a Stele::Group entity),
  * and the roles of its credential (`Principal.roles`, an API key's --role). Decisions are memoised
  * per (principal, action, resource attributes the policies read), so exporting a million entries
  * that share a few attribute tuples asks Cedar a few times.
@@ -159,6 +159,7 @@ export class Authorizer {
           const prefix = m.slice(0, colon);
           const id = m.slice(colon + 1);
           if (prefix === 'group') push(this.groupRoles, id, r.name);
+          else if (prefix === 'sub') push(this.rolesOf, `sub\u0000${id}`, r.name);
           else push(this.rolesOf, `${MEMBER_KINDS[prefix]}\u0000${id}`, r.name);
         }
       }
@@ -302,6 +303,10 @@ export class Authorizer {
     const roles = new Set<string>(p.roles);
     for (const r of this.rolesOf.get(`${kind}\u0000${p.id}`) ?? []) roles.add(r);
     for (const r of this.everyone) roles.add(r);
+    // sub:<issuer>#<sub>: one account of one issuer, whatever its email says.
+    if (p.method === 'oidc' && p.issuer !== undefined && p.sub !== undefined) {
+      for (const r of this.rolesOf.get(`sub\u0000${p.issuer}#${p.sub}`) ?? []) roles.add(r);
+    }
     const issuer = p.issuer ?? '';
     const uid = { type: ENTITY_TYPE[kind], id: p.id };
     const attrs: Record<string, CedarValueJson> =
@@ -316,7 +321,7 @@ export class Authorizer {
       { uid, attrs, parents: [...groups.map(group), ...[...roles].sort().map(role)] },
       ...groups.map((g) => ({ uid: group(g), attrs: {}, parents: (this.groupRoles.get(g) ?? []).map(role) })),
     ];
-    const info = { key: JSON.stringify([kind, p.id, issuer, groups, [...p.roles].sort()]), uid, entities };
+    const info = { key: JSON.stringify([kind, p.id, issuer, p.sub ?? null, groups, [...p.roles].sort()]), uid, entities };
     this.principals.set(p, info);
     return info;
   }

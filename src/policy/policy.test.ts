@@ -736,7 +736,7 @@ describe('parsePolicy: identity and roles', () => {
     [
       'unknown issuer key',
       issuer('      audiance: stele\n      audience: stele\n'),
-      `${FILE}:5:7: identity.issuers[0].audiance: unknown key (did you mean audience? allowed here: issuer, audience, actor_claim, ` +
+      `${FILE}:5:7: identity.issuers[0].audiance: unknown key (did you mean audience? allowed here: issuer, audience, actor_claim, require_email_verified, require_at_jwt, service_clients, ` +
         'groups_claim, service_claim, algorithms, clock_skew, require, jwks_uri)',
     ],
     [
@@ -753,7 +753,7 @@ describe('parsePolicy: identity and roles', () => {
       'bad member',
       roles('  admin: { members: [group:sre, alice], actions: [admin] }\n'),
       `${FILE}:10:33: roles.admin.members[1]: "alice" is not a member: use user:<id>, group:<name>, key:<API key name>, ` +
-        'cert:<CN>, service:<client id>, or * for every authenticated principal',
+        'cert:<CN>, service:<client id>, sub:<issuer>#<sub>, or * for every authenticated principal',
     ],
     [
       'member listed twice',

@@ -57,7 +57,11 @@ export type RoleAction = (typeof ROLE_ACTIONS)[number];
 /** A role, compiled: who holds it and what it allows (src/policy/access.ts turns it into Cedar policies). */
 export interface Role {
   name: string;
-  /** As written: `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`, or `*`. */
+  /**
+   * `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`,
+   * `sub:<issuer>#<sub>`, or `*`; the ids of the OIDC kinds (user, group, service, sub) in NFC, as
+   * the verifier gives principals.
+   */
   members: string[];
   /** In file order, without duplicates; may be empty for a role that only vouches. */
   actions: RoleAction[];
@@ -225,13 +229,14 @@ const SHAPES = new Map<unknown, (q: string) => string>([
     defs.member,
     (q) =>
       `${q} is not a member: use user:<id>, group:<name>, key:<API key name>, cert:<CN>, service:<client id>, ` +
-      'or * for every authenticated principal',
+      'sub:<issuer>#<sub>, or * for every authenticated principal',
   ],
   [issuerProps.clock_skew, (q) => `${q} is not a duration (30s, 2m)`],
   [issuerProps.actor_claim, (q) => `${q} is not a claim name`],
   [issuerProps.groups_claim, (q) => `${q} is not a claim name`],
   [issuerProps.service_claim, (q) => `${q} is not a claim name`],
   [issuerProps.require.propertyNames, (q) => `${q} is not a claim name`],
+  [issuerProps.service_clients.items, (q) => `${q} is not a client id`],
 ]);
 
 /** Values of an `enum`, and how to say that a value is not one of them. */
@@ -533,6 +538,55 @@ function identityFindings(data: unknown, locate: Locator): Finding[] {
   return out;
 }
 
+/** `sub:` members name a configured issuer and a subject: `sub:<issuer>#<sub>`. */
+function memberFindings(data: unknown): Finding[] {
+  const out: Finding[] = [];
+  if (!isObject(data) || !isObject(data.roles)) return out;
+  const issuers = new Set<string>();
+  if (isObject(data.identity) && Array.isArray(data.identity.issuers)) {
+    for (const i of data.identity.issuers) if (isObject(i) && typeof i.issuer === 'string') issuers.add(i.issuer);
+  }
+  for (const [name, r] of Object.entries(data.roles)) {
+    if (!isObject(r) || !Array.isArray(r.members)) continue;
+    r.members.forEach((m, n) => {
+      if (typeof m !== 'string' || !m.startsWith('sub:')) return;
+      const { issuer, sub } = splitSubMember(m);
+      const segs = ['roles', name, 'members', String(n)];
+      if (issuer === '' || sub === '') {
+        out.push({
+          segs,
+          message: `${JSON.stringify(m)} is not sub:<issuer>#<sub> (e.g. sub:https://idp.example.com#248289761001)`,
+        });
+      } else if (!issuers.has(issuer)) {
+        const known = [...issuers];
+        out.push({
+          segs,
+          message: `${JSON.stringify(m)} names issuer ${issuer}, which is not one of identity.issuers (${known.length > 0 ? known.join(', ') : 'none'}): it would never match`,
+        });
+      }
+    });
+  }
+  return out;
+}
+
+/**
+ * The issuer and subject of a `sub:<issuer>#<sub>` member: split at the first `#`, since an issuer
+ * has no fragment and a subject may hold any character.
+ */
+export function splitSubMember(member: string): { issuer: string; sub: string } {
+  const rest = member.slice('sub:'.length);
+  const hash = rest.indexOf('#');
+  return hash < 0 ? { issuer: '', sub: '' } : { issuer: rest.slice(0, hash), sub: rest.slice(hash + 1) };
+}
+
+/** Member kinds whose ids come from OIDC tokens, which the verifier normalises to NFC. */
+const OIDC_MEMBER = /^(?:user|group|service|sub):/;
+
+/** A member as compared with principals: OIDC ids in NFC, so "josé" in either spelling is one member. */
+export function normalizeMember(member: string): string {
+  return OIDC_MEMBER.test(member) ? member.normalize('NFC') : member;
+}
+
 /** The tier names of a file, or null when its retention section is not valid enough to tell. */
 function tierNames(data: Record<string, unknown>): string[] | null {
   if (data.retention === undefined) return ['default'];
@@ -676,6 +730,7 @@ function checkYaml(text: string, file: string): { problems: PolicyProblem[]; dat
   findings.push(...semanticFindings(data, locate));
   findings.push(...identityFindings(data, locate));
   findings.push(...roleFindings(data));
+  findings.push(...memberFindings(data));
 
   const seen = new Set<string>();
   for (const f of findings) {
@@ -693,6 +748,9 @@ interface IssuerFile {
   issuer: string;
   audience: string | string[];
   actor_claim?: string;
+  require_email_verified?: boolean;
+  require_at_jwt?: boolean;
+  service_clients?: string[];
   groups_claim?: string;
   service_claim?: string;
   algorithms?: string[];
@@ -745,6 +803,10 @@ function buildIssuer(i: IssuerFile): IssuerConfig {
     issuer: i.issuer,
     audience: typeof i.audience === 'string' ? [i.audience] : [...i.audience],
     actorClaim: i.actor_claim ?? 'email',
+    // Absent options keep the verifier's defaults (email must be verified; typ JWT or at+jwt; services by sub).
+    ...(i.require_email_verified === undefined ? {} : { requireEmailVerified: i.require_email_verified }),
+    ...(i.require_at_jwt === undefined ? {} : { requireAtJwt: i.require_at_jwt }),
+    ...(i.service_clients === undefined ? {} : { serviceClients: i.service_clients.map((c) => c.normalize('NFC')) }),
     groupsClaim: i.groups_claim ?? 'groups',
     serviceClaim: i.service_claim ?? 'client_id',
     algorithms: [...(i.algorithms ?? DEFAULT_JWS_ALGORITHMS)],
@@ -773,7 +835,7 @@ function build(f: PolicyFile, source: string, sha256: string, cedar: CedarFile |
   const roles: Role[] = f.roles
     ? Object.entries(f.roles).map(([name, r]) => ({
         name,
-        members: [...(r.members ?? [])],
+        members: [...new Set((r.members ?? []).map(normalizeMember))],
         actions: [...(r.actions ?? [])],
         tiers: [...(r.tiers ?? [])],
         vouch: [...(r.vouch ?? [])],
@@ -903,16 +965,21 @@ retention:
 #   issuers:
 #     - issuer: https://keycloak.example.com/realms/acme   # the exact iss of its tokens (https)
 #       audience: stele                                    # aud: a string or a list
-#       # actor_claim: email       # identifies a person: user:<value> (default email)
+#       # actor_claim: email       # identifies a person: user:<value> (default email, only with email_verified: true)
+#       # require_email_verified: true  # false trusts unverified addresses: anyone could claim anyone's
+#       #                               # address at the IdP and hold their roles
+#       # require_at_jwt: false    # true: every token must have the header typ at+jwt (RFC 9068)
 #       # groups_claim: groups     # the user's groups: group:<name> (default groups)
-#       # service_claim: client_id # a token without the actor claim is a service: service:<value>
+#       # service_claim: client_id # a token without the actor claim is a service: service:<value>, when its
+#       # service_clients: [ci]    # sub is its client id, or (when listed) only these clients
 #       # algorithms: [RS256, ES256]   # default RS256, PS256, ES256, EdDSA; none and HS* are refused
 #       # clock_skew: 30s          # at most 5m
 #       # require: { tid: "..." }  # claims that must have exactly these values
 
 # Who may do what. A principal holds the roles that list it in members, and the roles of its credential
 # (an API key made with "stele keys create --role writer"). Members: user:<id>, group:<name>,
-# key:<API key name>, cert:<client certificate CN>, service:<client id>, or * (every authenticated principal).
+# key:<API key name>, cert:<client certificate CN>, service:<client id>, sub:<issuer>#<sub> (one OIDC
+# account of one issuer), or * (every authenticated principal).
 # Actions: append, read, search, export, erase, hold, admin. Access is decided by Cedar: each role becomes
 # permit policies, and a stele.cedar file beside this one may add permits and forbids (stele policy check
 # --show-cedar prints them all).

@@ -20,10 +20,11 @@ export const GLOB_PATTERN = '^[a-z0-9_.*-]*$';
 /** Role names: like tier names. */
 export const ROLE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
 /**
- * Role members: `*` (every authenticated principal), or `user:`, `group:`, `key:`, `cert:` or
- * `service:` and a non-empty id without control characters.
+ * Role members: `*` (every authenticated principal), or `user:`, `group:`, `key:`, `cert:`,
+ * `service:` or `sub:` and a non-empty id without control characters (`sub:` members are
+ * `sub:<issuer>#<sub>`, checked by the policy loader).
  */
-export const MEMBER_PATTERN = '^(?:\\*|(?:user|group|key|cert|service):[^\\u0000-\\u001f\\u007f]+)$';
+export const MEMBER_PATTERN = '^(?:\\*|(?:user|group|key|cert|service|sub):[^\\u0000-\\u001f\\u007f]+)$';
 /** What a role may grant, in the order `stele policy check` shows them. */
 export const ROLE_ACTIONS = ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'] as const;
 /** The JWS algorithms an issuer may use: asymmetric only (never `none`, never the HMAC HS*). */
@@ -164,11 +165,39 @@ const issuer = {
       items: { type: 'string', minLength: 1, maxLength: 2048 },
       description: 'The `aud` value(s) accepted, a string or a list: a token must carry at least one of them.',
     },
-    actor_claim: claim('The claim whose value identifies a person, becoming `actor.id` and `user:<id>` (default `email`).'),
+    actor_claim: claim(
+      'The claim whose value identifies a person, becoming `actor.id` and `user:<id>` (default `email`; an ' +
+        '`email` counts only with `email_verified: true`, see require_email_verified).',
+    ),
+    require_email_verified: {
+      type: 'boolean',
+      default: true,
+      description:
+        'When actor_claim is `email`, refuse tokens without `email_verified: true` (default true). false trusts ' +
+        "addresses the IdP never verified: anyone who can put someone else's address in their own account gets " +
+        "that person's user: roles. Prefer `sub:` members, or actor_claim naming an id the IdP assigns.",
+    },
+    require_at_jwt: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Refuse every token whose header `typ` is not `at+jwt` (RFC 9068), for IdPs that always set it: then no ' +
+        'ID token can pass for an access token. By default a token without `typ`, or with `JWT`, is accepted too.',
+    },
+    service_clients: {
+      type: 'array',
+      maxItems: 1000,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 1024, pattern: CLAIM_PATTERN },
+      description:
+        'The client ids whose tokens without the actor claim are services (`service:<client id>`). Without it, ' +
+        'such a token is a service only when its `sub` equals its client id (client credentials, RFC 9068). Any ' +
+        "other token without the actor claim is refused: a user's token never becomes its client.",
+    },
     groups_claim: claim("The claim holding the user's groups, a list of strings, matched by `group:<name>` (default `groups`)."),
     service_claim: claim(
-      'The claim naming a service, `service:<id>`, when a token has no actor claim (client credentials; default ' +
-        '`client_id`, then `azp`, then `sub`).',
+      'The claim holding the client id that names a service, `service:<id>`, when a token has no actor claim ' +
+        '(client credentials; default `client_id`, then `azp`).',
     ),
     algorithms: {
       type: 'array',
@@ -235,7 +264,8 @@ const role = {
       description:
         'Who holds the role: `user:<actor id>` (an OIDC user, e.g. user:alice@acme.com), `group:<name>` (a group in ' +
         "the issuer's groups claim), `key:<API key name>`, `cert:<client certificate CN>`, `service:<client id>`, " +
-        'or `*` for every authenticated principal.',
+        '`sub:<issuer>#<sub>` (the OIDC principal with that `sub` from that configured issuer), or `*` for every ' +
+        'authenticated principal.',
     },
     actions: {
       type: 'array',
@@ -300,8 +330,8 @@ export const policySchema = {
       maxLength: 1024,
       pattern: MEMBER_PATTERN,
       description:
-        'A role member: `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`, or `*` ' +
-        '(every authenticated principal).',
+        'A role member: `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`, ' +
+        '`sub:<issuer>#<sub>`, or `*` (every authenticated principal).',
     },
     action: {
       enum: ROLE_ACTIONS,

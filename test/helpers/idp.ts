@@ -90,6 +90,10 @@ export interface IdpUser {
   tid?: string;
   /** Subject; defaults to a stable id derived from the email. */
   sub?: string;
+  /** `email_verified` in the user's tokens (default true). */
+  emailVerified?: boolean;
+  /** false: the access token carries no `email` (as IdPs that put only `sub` in access tokens), default true. */
+  emailInToken?: boolean;
 }
 
 export interface StartIdpOptions {
@@ -516,7 +520,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
         return {
           accountId: sub,
           async claims() {
-            return { sub, email: u.email, email_verified: true, groups: u.groups ?? [], tid: u.tid ?? tenant };
+            return { sub, email: u.email, email_verified: u.emailVerified ?? true, groups: u.groups ?? [], tid: u.tid ?? tenant };
           },
         };
       },
@@ -524,7 +528,9 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
       async extraTokenClaims(_ctx: unknown, token: { accountId?: string }) {
         if (!token.accountId) return { tid: tenant };
         const u = accounts.get(token.accountId);
-        return u ? { email: u.email, groups: u.groups ?? [], tid: u.tid ?? tenant } : undefined;
+        if (!u) return undefined;
+        const email = u.emailInToken === false ? {} : { email: u.email, email_verified: u.emailVerified ?? true };
+        return { ...email, groups: u.groups ?? [], tid: u.tid ?? tenant };
       },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
       features: {
@@ -786,6 +792,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
       aud: audience,
       client_id: DEVICE_CLIENT,
       email: 'mallory@example.com',
+      email_verified: true,
       groups: ['admins'],
       tid: tenant,
       scope: RESOURCE_SCOPES,
