@@ -15,6 +15,7 @@ import { generateKey, newSigner, signNote } from '../tlog/note.js';
 import { inclusionProof } from '../tlog/proof.js';
 import { formatTlogProof, parseTlogProof } from '../tlog/proof-text.js';
 import { BUNDLE_TYPE, bundleEntry, bundleHeader, bundleTrailer, verifyBundle } from './bundle.js';
+import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
 
 // ---- a real log, in memory -------------------------------------------------------------------
 
@@ -71,16 +72,49 @@ function entryLine(i: number, checkpoint = CHECKPOINT, size = SIZE): string {
 }
 
 const EXPORTED = [0, 1, 2, 4, 5, 9, 10];
+const QUERY = { q: 'action:git.*' };
+const ASKER = { id: 'auditor@example.com', method: 'oidc' };
+/** Index of the entry recording the export (past the checkpoint, as in a real log). */
+const RECORD = 13;
+
+/** The manifest of a bundle of `indices` against the checkpoint of `size`, signed with `skey`. */
+function manifestOf(indices: readonly number[], o: { skey?: string; size?: number; query?: unknown; count?: number } = {}) {
+  const d = new EntryDigest();
+  for (const i of indices) d.add(i, leaves[i] as Buffer);
+  const size = o.size ?? SIZE;
+  const m = {
+    origin: ORIGIN,
+    size,
+    root: merkleRoot(hashes.slice(0, size)),
+    asker: ASKER,
+    query: 'query' in o ? o.query : QUERY,
+    started: 12,
+    count: o.count ?? indices.length,
+    digest: d.digest(),
+    time: '2026-11-23T08:00:01Z',
+  };
+  return { note: signManifest(m, newSigner(o.skey ?? logKey.skey)), text: formatManifest(m) };
+}
 
 /** The bundle as lines (without their newlines). */
-function bundleLines(indices = EXPORTED, checkpoint = CHECKPOINT, vkey = logKey.vkey): string[] {
+function bundleLines(indices = EXPORTED, checkpoint = CHECKPOINT, vkey = logKey.vkey, skey = logKey.skey): string[] {
+  const size = Number(checkpoint.split('\n')[1]);
   const text =
-    bundleHeader({ vkey, checkpoint, query: { q: 'action:git.*' }, created: '2026-11-23T08:00:00Z' }) +
-    indices.map((i) => entryLine(i, checkpoint)).join('') +
-    bundleTrailer(indices.length);
+    bundleHeader({ vkey, checkpoint, query: QUERY, created: '2026-11-23T08:00:00Z' }) +
+    indices.map((i) => entryLine(i, checkpoint, size)).join('') +
+    bundleTrailer(indices.length, { manifest: manifestOf(indices, { skey, size }).note, record: RECORD });
   assert.ok(text.endsWith('\n'));
   return text.slice(0, -1).split('\n');
 }
+
+const EXPORT_REPORT = {
+  asker: ASKER,
+  query: QUERY,
+  time: '2026-11-23T08:00:01Z',
+  started: 12,
+  record: RECORD,
+  manifest_sha256: manifestHash(manifestOf(EXPORTED).text),
+};
 
 async function* asStream(lines: readonly string[]): AsyncGenerator<string> {
   for (const l of lines) yield l;
@@ -130,7 +164,7 @@ describe('evidence bundle', () => {
     const p = parseTlogProof(sealed.proof as string);
     assert.equal(p.index, 1);
     assert.equal(p.checkpoint, CHECKPOINT);
-    assert.deepEqual(parse(lines.at(-1)), { type: 'end', count: EXPORTED.length });
+    assert.deepEqual(parse(lines.at(-1)), { type: 'end', count: EXPORTED.length, manifest: manifestOf(EXPORTED).note, record: RECORD });
   });
 
   it('refuses to write a header whose checkpoint does not verify with the given key', () => {
@@ -148,6 +182,7 @@ describe('evidence bundle', () => {
       vkey: logKey.vkey,
       first: 0,
       last: 10,
+      export: EXPORT_REPORT,
     });
   });
 
@@ -171,7 +206,8 @@ describe('evidence bundle', () => {
 
   it('accepts a checkpoint of a tree of one entry (empty proof)', async () => {
     const cp = signedCheckpoint(1);
-    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), bundleTrailer(1)].map(
+    const trailer = bundleTrailer(1, { manifest: manifestOf([0], { size: 1, query: null }).note, record: 1 });
+    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), trailer].map(
       (l) => l.slice(0, -1),
     );
     assert.equal((await verifyBundle(asStream(lines), { vkey: logKey.vkey })).size, 1);
@@ -297,7 +333,7 @@ describe('evidence bundle', () => {
     );
     await rejects(lines, /^line 1 \(header\): the checkpoint does not verify with the bundle's own key/, {});
     // A forger who also swaps in their own vkey passes only without a trusted key, and is reported untrusted.
-    const selfConsistent = bundleLines(EXPORTED, forged, forger.vkey);
+    const selfConsistent = bundleLines(EXPORTED, forged, forger.vkey, forger.skey);
     assert.equal((await verifyBundle(asStream(selfConsistent))).trusted, false);
     await rejects(selfConsistent, /^line 1 \(header\): the checkpoint does not verify with the trusted key/);
   });
@@ -445,6 +481,7 @@ describe('evidence bundle', () => {
         vkey: logKey.vkey,
         first: 0,
         last: 10,
+        export: EXPORT_REPORT,
       });
     });
 

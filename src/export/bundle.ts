@@ -14,7 +14,12 @@
  *            only) the per-event key of keys/seal.ts that opens this one event and no other;
  *            `proof` a c2sp.org/tlog-proof for the leaf against the header's checkpoint, so each
  *            entry can also be checked on its own by any C2SP tool.
- *   last     {"type":"end","count":N}, so that a truncated bundle is detected.
+ *   last     {"type":"end","count":N,"manifest":…,"record":r}: `manifest` the export manifest
+ *            (manifest.ts), a note signed by the log's key over the checkpoint, the asker, the query,
+ *            the count and a digest of the ordered (index, leaf hash) of every entry line, so
+ *            nothing can be dropped, added or reordered; `record` the index of the log's
+ *            stele.access.export.end entry, which holds the manifest's SHA-256. A bundle without
+ *            this trailer (truncated, or an export cut short) does not verify.
  *
  * Entries are in strictly increasing or strictly decreasing index order (a search may return the
  * newest first), which also rules out duplicates.
@@ -30,6 +35,7 @@ import { leafHash } from '../tlog/hash.js';
 import { newVerifier, openNote, type Verifier } from '../tlog/note.js';
 import { verifyInclusion } from '../tlog/proof.js';
 import { formatTlogProof, parseTlogProof, type TlogProof } from '../tlog/proof-text.js';
+import { EntryDigest, type Manifest, manifestHash, openManifest } from './manifest.js';
 
 export const BUNDLE_TYPE = 'stele.evidence.v1';
 export const BUNDLE_EXTENSION = '.stele-bundle.jsonl';
@@ -98,10 +104,14 @@ export function bundleEntry(e: {
   return `${JSON.stringify(out)}\n`;
 }
 
-/** The last line: the number of entry lines, so that a truncated bundle is detected. */
-export function bundleTrailer(count: number): string {
+/**
+ * The last line: the number of entry lines, the signed export manifest and the index of the log
+ * entry that records it, so that a truncated, shortened, padded or reordered bundle is detected.
+ */
+export function bundleTrailer(count: number, m: { manifest: string; record: number }): string {
   if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`bundleTrailer: bad count ${count}`);
-  return `${JSON.stringify({ type: 'end', count })}\n`;
+  if (!Number.isSafeInteger(m.record) || m.record < 0) throw new RangeError(`bundleTrailer: bad record ${m.record}`);
+  return `${JSON.stringify({ type: 'end', count, manifest: m.manifest, record: m.record })}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,11 +133,23 @@ export interface BundleReport {
   /** Index of the first and last entry (absent when the bundle has no entries). */
   first?: number;
   last?: number;
+  /** What the signed manifest says: who exported, what, when, and the entries recording it. */
+  export: {
+    asker: { id: string; method: string };
+    query: unknown;
+    time: string;
+    /** Index of the stele.access.export entry (the start; signed). */
+    started: number;
+    /** Index of the stele.access.export.end entry holding `manifest_sha256` (named by the trailer). */
+    record: number;
+    /** SHA-256 (hex) of the manifest text, as that entry records it. */
+    manifest_sha256: string;
+  };
 }
 
 const HEADER_FIELDS = ['type', 'origin', 'vkey', 'checkpoint', 'size', 'query', 'created'];
 const ENTRY_FIELDS = new Set(['type', 'index', 'leaf', 'event', 'message_key', 'proof']);
-const TRAILER_FIELDS = ['type', 'count'];
+const TRAILER_FIELDS = ['type', 'count', 'manifest', 'record'];
 
 type Obj = Record<string, unknown>;
 
@@ -171,7 +193,15 @@ function parseLine(line: string, fail: (why: string) => never): Obj {
   return v;
 }
 
-function checkHeader(h: Obj, fail: (why: string) => never): { origin: string; vkey: string; checkpoint: string; size: number } {
+interface Header {
+  origin: string;
+  vkey: string;
+  checkpoint: string;
+  size: number;
+  query: unknown;
+}
+
+function checkHeader(h: Obj, fail: (why: string) => never): Header {
   if (h.type !== BUNDLE_TYPE) {
     if (h.type === 'entry' || h.type === 'end')
       fail(`the bundle header is missing: the first line is ${h.type === 'end' ? 'the trailer' : 'an entry'}`);
@@ -185,7 +215,7 @@ function checkHeader(h: Obj, fail: (why: string) => never): { origin: string; vk
   if (typeof checkpoint !== 'string') fail('header checkpoint must be a string (the signed note)');
   if (!isIndex(size)) fail('header size must be a non-negative integer');
   if (typeof created !== 'string' || Number.isNaN(Date.parse(created))) fail('header created must be a date-time string');
-  return { origin: origin as string, vkey: vkey as string, checkpoint: checkpoint as string, size: size as number };
+  return { origin: origin as string, vkey: vkey as string, checkpoint: checkpoint as string, size: size as number, query: h.query };
 }
 
 /** Checks the event of an entry against its leaf; returns why not, or null. */
@@ -260,8 +290,11 @@ export async function verifyBundle(
     throw new SteleError('bundle_invalid', `line ${lineNo}${where}: ${why}`);
   };
 
-  let header: { origin: string; vkey: string; checkpoint: string; size: number } | undefined;
+  let header: Header | undefined;
   let cp: Checkpoint | undefined;
+  let verifier: Verifier | undefined;
+  const digest = new EntryDigest();
+  let exported: BundleReport['export'] | undefined;
   let verifierKey = '';
   let count = 0;
   let first: number | undefined;
@@ -280,7 +313,7 @@ export async function verifyBundle(
       } catch (e) {
         return fail(`header vkey is not a valid verifier key: ${(e as Error).message}`);
       }
-      const verifier = trustedVerifier ?? headerVerifier;
+      verifier = trustedVerifier ?? headerVerifier;
       verifierKey = opts.vkey ?? h.vkey;
       let text: string;
       try {
@@ -312,6 +345,7 @@ export async function verifyBundle(
       for (const k of Object.keys(v)) if (!TRAILER_FIELDS.includes(k)) fail(`unknown trailer field ${JSON.stringify(k)}`);
       if (!isIndex(v.count)) fail('trailer count must be a non-negative integer');
       if (v.count !== count) fail(`the trailer says ${v.count} entries, but the bundle has ${count}`);
+      exported = checkManifest(v, { header, cp, verifier: verifier as Verifier, count, digest: digest.digest(), trusted: trustedVerifier !== undefined }, fail);
       ended = true;
       continue;
     }
@@ -353,11 +387,14 @@ export async function verifyBundle(
     if (proof.index !== index) fail(`the proof is for index ${proof.index}, not ${index}`);
     if (proof.extra !== undefined) fail('the proof carries extra data, which a Stele bundle does not use');
     if (proof.checkpoint !== header.checkpoint) fail("the proof's checkpoint is not the header's checkpoint");
+    const hash = leafHash(leafBytes);
     try {
-      verifyInclusion(leafHash(leafBytes), index, cp.size, proof.proof, cp.root);
+      verifyInclusion(hash, index, cp.size, proof.proof, cp.root);
     } catch (e) {
       fail(`the leaf is not proven in the checkpoint's tree: ${(e as Error).message}`);
     }
+    // Every entry line, whatever its kind, counts in the manifest's digest, in bundle order.
+    digest.addHash(index, hash);
 
     const problem = eventProblem(v, leaf);
     if (problem !== null) fail(problem);
@@ -372,7 +409,7 @@ export async function verifyBundle(
     lineNo = 1;
     return fail('the bundle is empty (no header)');
   }
-  if (!ended) {
+  if (!ended || exported === undefined) {
     lineNo++;
     fail(`the bundle is truncated: no {"type":"end"} trailer after ${count} entries`);
   }
@@ -382,8 +419,61 @@ export async function verifyBundle(
     count,
     trusted: trustedVerifier !== undefined,
     vkey: verifierKey,
+    export: exported as BundleReport['export'],
   };
   if (first !== undefined) report.first = first;
   if (last !== undefined) report.last = last;
   return report;
+}
+
+/**
+ * Checks the trailer's signed manifest against the bundle as read: signed by the key the
+ * checkpoint verified with, for the same log and checkpoint and query, and with the count and the
+ * digest of the entries actually present, in their order. Any entry dropped, added, repeated or
+ * moved changes the digest; the signature stops anyone but the log from signing a new one.
+ */
+function checkManifest(
+  trailer: Obj,
+  b: { header: Header; cp: Checkpoint; verifier: Verifier; count: number; digest: Buffer; trusted: boolean },
+  fail: (why: string) => never,
+): BundleReport['export'] {
+  if (trailer.manifest === undefined) {
+    fail('the trailer has no export manifest, so the bundle cannot prove it is complete (made by an older Stele?)');
+  }
+  if (typeof trailer.manifest !== 'string') fail('trailer manifest must be a string (the signed note)');
+  if (!isIndex(trailer.record)) fail('trailer record must be the index of the entry that records the export');
+  let m: Manifest;
+  let text: string;
+  try {
+    ({ manifest: m, text } = openManifest(trailer.manifest as string, b.verifier));
+  } catch (e) {
+    const whose = b.trusted ? 'the trusted key' : "the bundle's own key";
+    return fail(`the export manifest does not verify with ${whose} ${b.verifier.name}: ${(e as Error).message}`);
+  }
+  if (m.origin !== b.cp.origin) fail(`the manifest is for origin ${JSON.stringify(m.origin)}, not ${JSON.stringify(b.cp.origin)}`);
+  if (m.size !== b.cp.size || !m.root.equals(b.cp.root)) {
+    fail(`the manifest is for checkpoint size ${m.size}, not the header's checkpoint (size ${b.cp.size})`);
+  }
+  let sameQuery = false;
+  try {
+    sameQuery = canonicalBytes(m.query).equals(canonicalBytes(b.header.query));
+  } catch {
+    // not canonicalisable: different
+  }
+  if (!sameQuery) fail(`the header's query ${JSON.stringify(b.header.query)} is not the manifest's ${JSON.stringify(m.query)}`);
+  if (m.count !== b.count) fail(`the manifest says ${m.count} entries, but the bundle has ${b.count}`);
+  if (!m.digest.equals(b.digest)) {
+    fail('the entries are not the ones the manifest lists (an entry was changed, dropped, added or moved)');
+  }
+  if ((trailer.record as number) < m.size) {
+    fail(`trailer record ${trailer.record as number} is older than the export's checkpoint (size ${m.size})`);
+  }
+  return {
+    asker: m.asker,
+    query: m.query,
+    time: m.time,
+    started: m.started,
+    record: trailer.record as number,
+    manifest_sha256: manifestHash(text),
+  };
 }
