@@ -407,6 +407,62 @@ describe('evidence bundle', () => {
     await rejects([...lines, ''], /^line 10: content after the end trailer$/);
   });
 
+  it('rejects a bundle that is not the one its signed manifest lists', async () => {
+    const lines = bundleLines();
+    const withCount = (ls: string[], n: number) => edit(ls, ls.length, (o) => Object.assign(o, { count: n }));
+    const listed = /^line \d+ \(trailer\): the entries are not the ones the manifest lists/;
+    // An entry dropped, and the count fixed: the trailer agrees, the signed manifest does not.
+    const dropped = [...lines.slice(0, 3), ...lines.slice(4)];
+    await rejects(withCount(dropped, 6), /^line 8 \(trailer\): the manifest says 7 entries, but the bundle has 6$/);
+    // An entry of the log the export did not select (index 3), slipped in: order still increasing.
+    const added = [...lines.slice(0, 4), entryLine(3).slice(0, -1), ...lines.slice(4)];
+    await rejects(withCount(added, 8), /^line 10 \(trailer\): the manifest says 7 entries, but the bundle has 8$/);
+    // One swapped for another: same count, same order rule, other digest.
+    const swapped = [...lines.slice(0, 3), entryLine(3).slice(0, -1), ...lines.slice(4)];
+    await rejects(swapped, listed);
+    // The whole bundle reversed: strictly decreasing is a valid order, but not the exported one.
+    const reversed = [lines[0] as string, ...lines.slice(1, -1).reverse(), lines.at(-1) as string];
+    await rejects(reversed, listed);
+    // A manifest of a smaller export, signed by the log, put on this bundle.
+    const otherManifest = edit(lines, lines.length, (o) => Object.assign(o, { manifest: manifestOf([0, 1, 2]).note }));
+    await rejects(otherManifest, /the manifest says 3 entries, but the bundle has 7$/);
+    const sameCount = edit(lines, lines.length, (o) => Object.assign(o, { manifest: manifestOf([0, 1, 2, 3, 5, 9, 10]).note }));
+    await rejects(sameCount, listed);
+  });
+
+  it('rejects a manifest that is tampered with, missing, or not for this bundle', async () => {
+    const lines = bundleLines();
+    const n = lines.length;
+    const trailer = parse(lines[n - 1]);
+    const tampered = edit(lines, n, (o) => Object.assign(o, { manifest: (o.manifest as string).replace('count 7', 'count 6') }));
+    await rejects(
+      tampered,
+      /^line 9 \(trailer\): the export manifest does not verify with the trusted key example\.com\/stele: invalid signature/,
+    );
+    const forger = generateKey(ORIGIN);
+    const forged = edit(lines, n, (o) => Object.assign(o, { manifest: manifestOf(EXPORTED, { skey: forger.skey }).note }));
+    await rejects(forged, /the export manifest does not verify with the trusted key .*no verifiable signatures/);
+    await rejects(forged, /the export manifest does not verify with the bundle's own key/, {});
+    const missing = edit(lines, n, (o) => void delete o.manifest);
+    await rejects(missing, /^line 9 \(trailer\): the trailer has no export manifest, so the bundle cannot prove it is complete/);
+    await rejects(
+      edit(lines, n, (o) => void delete o.record),
+      /trailer record must be the index of the entry that records the export$/,
+    );
+    await rejects(
+      edit(lines, n, (o) => Object.assign(o, { record: 4 })),
+      /trailer record 4 is older than the export's checkpoint \(size 11\)$/,
+    );
+    // A manifest for another checkpoint, or another query than the header says.
+    const older = edit(lines, n, (o) => Object.assign(o, { manifest: manifestOf(EXPORTED, { size: 10 }).note }));
+    await rejects(older, /the manifest is for checkpoint size 10, not the header's checkpoint \(size 11\)$/);
+    const query = edit(lines, 1, (o) => Object.assign(o, { query: { q: 'action:*' } }));
+    await rejects(query, /the header's query \{"q":"action:\*"\} is not the manifest's \{"q":"action:git\.\*"\}$/);
+    // The checkpoint itself, signed by the log, is no manifest.
+    await rejects(edit(lines, n, (o) => Object.assign(o, { manifest: CHECKPOINT })), /not an export manifest/);
+    assert.equal(typeof trailer.record, 'number');
+  });
+
   it('rejects a missing or malformed header', async () => {
     const lines = bundleLines();
     await rejects(lines.slice(1), /^line 1 \(header\): the bundle header is missing: the first line is an entry$/);
