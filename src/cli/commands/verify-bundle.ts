@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { SteleError } from '../../errors.js';
 import { verifyBundle } from '../../export/bundle.js';
+import { jsonOnFailure } from '../json-result.js';
 
 function readError(err: unknown, what: string): SteleError {
   const e = err as NodeJS.ErrnoException;
@@ -34,18 +35,23 @@ async function* linesOf(input: Readable, what: string): AsyncGenerator<string> {
 
 /**
  * `stele verify-bundle <file> [--vkey KEY] [--json]`: checks an evidence bundle offline (every
- * entry's leaf, inclusion proof, event and message key against the signed checkpoint). `-` reads
- * standard input. Without --vkey the bundle's own key is used and a warning says so: that proves
- * the bundle is consistent, not that it comes from the log you think.
+ * entry's leaf, inclusion proof, event and message key against the signed checkpoint, and the
+ * signed export manifest: nothing dropped, added or reordered). `-` reads standard input. Without
+ * --vkey the bundle's own key is used and a warning says so: that proves the bundle is
+ * consistent, not that it comes from the log you think. With --json the result is printed as
+ * JSON whether the bundle verifies (`ok: true`) or not (`ok: false` and the error), and the exit
+ * status says which.
  */
 export async function verifyBundleCommand(file: string, opts: { vkey?: string; json?: boolean }): Promise<void> {
-  const stdin = file === '-';
-  const input = stdin ? process.stdin : createReadStream(file);
-  const what = stdin ? 'standard input' : file;
-  const r = await verifyBundle(linesOf(input, what), opts.vkey === undefined ? {} : { vkey: opts.vkey });
+  const r = await jsonOnFailure(opts.json, () => {
+    const stdin = file === '-';
+    const input = stdin ? process.stdin : createReadStream(file);
+    const what = stdin ? 'standard input' : file;
+    return verifyBundle(linesOf(input, what), opts.vkey === undefined ? {} : { vkey: opts.vkey });
+  });
   if (!r.trusted) {
     console.error(
-      `stele: warning: no --vkey given, so the checkpoint was checked with the key inside the bundle (${r.vkey}); ` +
+      `stele: warning: no --vkey given, so the checkpoint and manifest were checked with the key inside the bundle (${r.vkey}); ` +
         'pass the log key you trust with --vkey',
     );
   }
@@ -54,8 +60,11 @@ export async function verifyBundleCommand(file: string, opts: { vkey?: string; j
     return;
   }
   const range = r.first === undefined ? '' : r.first === r.last ? ` (index ${r.first})` : ` (indices ${r.first}…${r.last})`;
+  const x = r.export;
   console.log(
     `ok: ${r.count} ${r.count === 1 ? 'entry' : 'entries'}${range} of ${r.origin} proven against checkpoint size ${r.size}` +
-      (r.trusted ? '' : ' (untrusted key)'),
+      (r.trusted ? '' : ' (untrusted key)') +
+      `\nexport: complete, signed by the log; asked by ${x.asker.method}:${x.asker.id} at ${x.time}, query ${JSON.stringify(x.query)}; ` +
+      `recorded by entries ${x.started} (start) and ${x.record} (manifest sha256 ${x.manifest_sha256})`,
   );
 }
