@@ -5,7 +5,11 @@ import { SteleError } from '../errors.js';
  * {code, message}, ...extra}` on standard output first, then rethrow, so the exit status stays
  * non-zero and standard error still names the problem. Without --json, just runs `run`.
  */
-export async function jsonOnFailure<T>(json: boolean | undefined, run: () => Promise<T>, extra: () => object = () => ({})): Promise<T> {
+export async function jsonOnFailure<T>(
+  json: boolean | undefined,
+  run: () => Promise<T>,
+  extra: () => object = () => ({}),
+): Promise<T> {
   if (!json) return run();
   try {
     return await run();

@@ -12,9 +12,9 @@ import { messageKey, seal } from '../keys/seal.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash, merkleRoot } from '../tlog/hash.js';
 import { generateKey, newSigner, signNote } from '../tlog/note.js';
-import { inclusionProof } from '../tlog/proof.js';
+import { consistencyProof, inclusionProof } from '../tlog/proof.js';
 import { formatTlogProof, parseTlogProof } from '../tlog/proof-text.js';
-import { BUNDLE_TYPE, bundleEntry, bundleHeader, bundleTrailer, verifyBundle } from './bundle.js';
+import { BUNDLE_TYPE, bundleEntry, bundleHeader, bundleTrailer, type EntryData, verifyBundle } from './bundle.js';
 import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
 
 // ---- a real log, in memory -------------------------------------------------------------------
@@ -74,8 +74,54 @@ function entryLine(i: number, checkpoint = CHECKPOINT, size = SIZE): string {
 const EXPORTED = [0, 1, 2, 4, 5, 9, 10];
 const QUERY = { q: 'action:git.*' };
 const ASKER = { id: 'auditor@example.com', method: 'oidc' };
-/** Index of the entry recording the export (past the checkpoint, as in a real log). */
-const RECORD = 13;
+/** The entries recording the export's start and end, appended after the checkpoint's entries. */
+const STARTED = SIZE;
+const RECORD = SIZE + 1;
+const START_LEAF = buildLeaf(
+  { ...makeEvent(99), action: 'stele.access.export', source: { kind: 'stele', host: 'ci' } },
+  ingest,
+  1_795_000_000_100_000n,
+);
+
+/**
+ * The trailer's record: a sealed stele.access.export.end entry naming the manifest `text`, at
+ * `size + 1` in a later tree (the checkpoint's entries, the start entry, the record) signed by `skey`.
+ */
+function recordFor(
+  text: string,
+  count: number,
+  o: { size?: number; skey?: string; action?: string; started?: number } = {},
+): { record: EntryData; consistency: Buffer[] } {
+  const size = o.size ?? SIZE;
+  const event: Event = {
+    ...makeEvent(98),
+    action: o.action ?? 'stele.access.export.end',
+    source: { kind: 'stele', host: 'ci' },
+    data: { started: o.started ?? size, entries: count, complete: true, manifest_sha256: manifestHash(text) },
+  };
+  const leaf = buildSealedLeaf(event, ingest, 1_795_000_000_200_000n, KEY_ID, (pt, aad) => seal(dataKey, pt, aad));
+  const tree = [...hashes.slice(0, size), leafHash(START_LEAF), leafHash(leaf)];
+  const later = signNote(formatCheckpoint({ origin: ORIGIN, size: tree.length, root: merkleRoot(tree), extensions: [] }), [
+    newSigner(o.skey ?? logKey.skey),
+  ]);
+  return {
+    record: {
+      index: size + 1,
+      leaf,
+      event,
+      messageKey: messageKey(dataKey, sealedBytes(leaf)),
+      proof: inclusionProof(size + 1, tree.length, tree),
+      checkpoint: later,
+    },
+    consistency: consistencyProof(size, tree.length, tree),
+  };
+}
+
+/** A complete trailer for a bundle of `indices` against the checkpoint of `size`. */
+function trailerFor(indices: readonly number[], o: { size?: number; skey?: string; query?: unknown } = {}): string {
+  const m = manifestOf(indices, o);
+  return bundleTrailer(indices.length, { manifest: m.note, ...recordFor(m.text, indices.length, o) });
+}
 
 /** The manifest of a bundle of `indices` against the checkpoint of `size`, signed with `skey`. */
 function manifestOf(indices: readonly number[], o: { skey?: string; size?: number; query?: unknown; count?: number } = {}) {
@@ -88,7 +134,7 @@ function manifestOf(indices: readonly number[], o: { skey?: string; size?: numbe
     root: merkleRoot(hashes.slice(0, size)),
     asker: ASKER,
     query: 'query' in o ? o.query : QUERY,
-    started: 12,
+    started: size,
     count: o.count ?? indices.length,
     digest: d.digest(),
     time: '2026-11-23T08:00:01Z',
@@ -102,7 +148,7 @@ function bundleLines(indices = EXPORTED, checkpoint = CHECKPOINT, vkey = logKey.
   const text =
     bundleHeader({ vkey, checkpoint, query: QUERY, created: '2026-11-23T08:00:00Z' }) +
     indices.map((i) => entryLine(i, checkpoint, size)).join('') +
-    bundleTrailer(indices.length, { manifest: manifestOf(indices, { skey, size }).note, record: RECORD });
+    trailerFor(indices, { skey, size });
   assert.ok(text.endsWith('\n'));
   return text.slice(0, -1).split('\n');
 }
@@ -111,8 +157,9 @@ const EXPORT_REPORT = {
   asker: ASKER,
   query: QUERY,
   time: '2026-11-23T08:00:01Z',
-  started: 12,
+  started: STARTED,
   record: RECORD,
+  record_checkpoint_size: SIZE + 2,
   manifest_sha256: manifestHash(manifestOf(EXPORTED).text),
 };
 
@@ -120,6 +167,7 @@ async function* asStream(lines: readonly string[]): AsyncGenerator<string> {
   for (const l of lines) yield l;
 }
 
+type Obj = Record<string, unknown>;
 const parse = (line: string | undefined) => JSON.parse(line as string) as Record<string, unknown>;
 const str = (o: unknown) => JSON.stringify(o);
 
@@ -164,7 +212,12 @@ describe('evidence bundle', () => {
     const p = parseTlogProof(sealed.proof as string);
     assert.equal(p.index, 1);
     assert.equal(p.checkpoint, CHECKPOINT);
-    assert.deepEqual(parse(lines.at(-1)), { type: 'end', count: EXPORTED.length, manifest: manifestOf(EXPORTED).note, record: RECORD });
+    const trailer = parse(lines.at(-1));
+    assert.deepEqual(Object.keys(trailer), ['type', 'count', 'manifest', 'record']);
+    assert.deepEqual([trailer.type, trailer.count, trailer.manifest], ['end', EXPORTED.length, manifestOf(EXPORTED).note]);
+    const record = trailer.record as Record<string, unknown>;
+    assert.deepEqual(Object.keys(record), ['index', 'leaf', 'event', 'message_key', 'proof', 'consistency']);
+    assert.equal(record.index, RECORD);
   });
 
   it('refuses to write a header whose checkpoint does not verify with the given key', () => {
@@ -206,9 +259,9 @@ describe('evidence bundle', () => {
 
   it('accepts a checkpoint of a tree of one entry (empty proof)', async () => {
     const cp = signedCheckpoint(1);
-    const trailer = bundleTrailer(1, { manifest: manifestOf([0], { size: 1, query: null }).note, record: 1 });
-    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), trailer].map(
-      (l) => l.slice(0, -1),
+    const trailer = trailerFor([0], { size: 1, query: null });
+    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), trailer].map((l) =>
+      l.slice(0, -1),
     );
     assert.equal((await verifyBundle(asStream(lines), { vkey: logKey.vkey })).size, 1);
   });
@@ -433,7 +486,6 @@ describe('evidence bundle', () => {
   it('rejects a manifest that is tampered with, missing, or not for this bundle', async () => {
     const lines = bundleLines();
     const n = lines.length;
-    const trailer = parse(lines[n - 1]);
     const tampered = edit(lines, n, (o) => Object.assign(o, { manifest: (o.manifest as string).replace('count 7', 'count 6') }));
     await rejects(
       tampered,
@@ -445,22 +497,68 @@ describe('evidence bundle', () => {
     await rejects(forged, /the export manifest does not verify with the bundle's own key/, {});
     const missing = edit(lines, n, (o) => void delete o.manifest);
     await rejects(missing, /^line 9 \(trailer\): the trailer has no export manifest, so the bundle cannot prove it is complete/);
-    await rejects(
-      edit(lines, n, (o) => void delete o.record),
-      /trailer record must be the index of the entry that records the export$/,
-    );
-    await rejects(
-      edit(lines, n, (o) => Object.assign(o, { record: 4 })),
-      /trailer record 4 is older than the export's checkpoint \(size 11\)$/,
-    );
     // A manifest for another checkpoint, or another query than the header says.
     const older = edit(lines, n, (o) => Object.assign(o, { manifest: manifestOf(EXPORTED, { size: 10 }).note }));
     await rejects(older, /the manifest is for checkpoint size 10, not the header's checkpoint \(size 11\)$/);
     const query = edit(lines, 1, (o) => Object.assign(o, { query: { q: 'action:*' } }));
     await rejects(query, /the header's query \{"q":"action:\*"\} is not the manifest's \{"q":"action:git\.\*"\}$/);
     // The checkpoint itself, signed by the log, is no manifest.
-    await rejects(edit(lines, n, (o) => Object.assign(o, { manifest: CHECKPOINT })), /not an export manifest/);
-    assert.equal(typeof trailer.record, 'number');
+    await rejects(
+      edit(lines, n, (o) => Object.assign(o, { manifest: CHECKPOINT })),
+      /not an export manifest/,
+    );
+  });
+
+  it('rejects a record that is not the log entry recording this export', async () => {
+    const lines = bundleLines();
+    const n = lines.length;
+    const m = manifestOf(EXPORTED);
+    const withRecord = (r: ReturnType<typeof recordFor>) =>
+      edit(lines, n, (o) => Object.assign(o, { record: parse(bundleTrailer(7, { manifest: m.note, ...r })).record }));
+    const record = (f: (r: Record<string, unknown>) => void) => edit(lines, n, (o) => f(o.record as Record<string, unknown>));
+    await rejects(
+      edit(lines, n, (o) => void delete o.record),
+      /^line 9 \(trailer\): trailer record must be the entry that records the export$/,
+    );
+    // The log's record of another export (another manifest), or an entry of another kind.
+    await rejects(withRecord(recordFor(manifestOf([0, 1]).text, 7)), /the record \(entry 12\) records another manifest/);
+    await rejects(
+      withRecord(recordFor(m.text, 7, { action: 'stele.access.search' })),
+      /the record \(entry 12\) is a "stele.access.search" event, not stele.access.export.end$/,
+    );
+    await rejects(withRecord(recordFor(m.text, 7, { started: 3 })), /ends the export started at 3, not 11$/);
+    await rejects(withRecord(recordFor(m.text, 6)), /does not record a complete export of 7 entries$/);
+    // Its event edited to name this manifest: the sealed leaf says otherwise.
+    const edited = edit(withRecord(recordFor(manifestOf([0, 1]).text, 7)), n, (o) => {
+      ((o.record as Obj).event as Obj).data = {
+        ...(((o.record as Obj).event as Obj).data as Obj),
+        manifest_sha256: manifestHash(m.text),
+      };
+    });
+    await rejects(edited, /the record \(entry 12\): the event does not match the leaf's sealed event \(field data differs\)$/);
+    // A later checkpoint signed by another key, or a forked history.
+    await rejects(
+      withRecord(recordFor(m.text, 7, { skey: generateKey(ORIGIN).skey })),
+      /the record \(entry 12\): its checkpoint does not verify with the trusted key/,
+    );
+    await rejects(
+      record((r) => {
+        r.consistency = [];
+      }),
+      /the record \(entry 12\): its checkpoint \(size 13\) is not consistent with the header's/,
+    );
+    await rejects(
+      record((r) => {
+        r.index = 5;
+      }),
+      /the record \(entry 5\) is older than the export's checkpoint \(size 11\)$/,
+    );
+    await rejects(
+      record((r) => {
+        r.extra = 1;
+      }),
+      /unknown record field "extra"$/,
+    );
   });
 
   it('rejects a missing or malformed header', async () => {
@@ -525,7 +623,11 @@ describe('evidence bundle', () => {
       const file = join(dir, 'good.stele-bundle.jsonl');
       writeFileSync(file, `${bundleLines().join('\n')}\n`);
       const r = await run(file, { vkey: logKey.vkey });
-      assert.deepEqual(r.out, [`ok: 7 entries (indices 0…10) of ${ORIGIN} proven against checkpoint size 11`]);
+      assert.deepEqual(r.out, [
+        `ok: 7 entries (indices 0…10) of ${ORIGIN} proven against checkpoint size 11\n` +
+          `export: complete, signed by the log; asked by oidc:auditor@example.com at 2026-11-23T08:00:01Z, query {"q":"action:git.*"}; ` +
+          `recorded by entries 11 (start) and 12 (manifest sha256 ${EXPORT_REPORT.manifest_sha256})`,
+      ]);
       assert.deepEqual(r.err, []);
       const j = await run(file, { vkey: logKey.vkey, json: true });
       assert.deepEqual(JSON.parse(j.out[0] as string), {
@@ -545,7 +647,7 @@ describe('evidence bundle', () => {
       const file = join(dir, 'crlf.stele-bundle.jsonl');
       writeFileSync(file, `${bundleLines().join('\r\n')}\r\n`);
       const r = await run(file, {});
-      assert.match(r.out[0] as string, /^ok: 7 entries .* \(untrusted key\)$/);
+      assert.match(r.out[0] as string, /^ok: 7 entries .* \(untrusted key\)\nexport: complete/);
       assert.match(r.err[0] as string, /warning: no --vkey given/);
     });
 

@@ -1,4 +1,5 @@
 import { compileQuery } from '../index/query.js';
+import { openEntry } from '../index/reader.js';
 import type { Hit } from '../index/thread.js';
 import type { Stele } from '../stele.js';
 import { bundleEntry, bundleHeader, bundleTrailer } from './bundle.js';
@@ -108,5 +109,22 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
   };
   const note = signManifest(manifest, stele.signer);
   const record = await m.record({ note, sha256: manifestHash(formatManifest(manifest)), count: digest.count });
-  yield bundleTrailer(count, { manifest: note, record });
+  // The record goes in the trailer with its message key, proven in the first checkpoint that
+  // holds it (at most a checkpoint interval away) and that checkpoint proven consistent with the
+  // header's, so the bundle shows offline where the log recorded it.
+  const later = await stele.log.waitForCheckpoint(record + 1);
+  const leaf = await stele.log.entry(record);
+  const opened = openEntry(stele.keys, record, leaf, true);
+  yield bundleTrailer(count, {
+    manifest: note,
+    record: {
+      index: record,
+      leaf,
+      event: opened.event,
+      ...(opened.messageKey ? { messageKey: opened.messageKey } : {}),
+      proof: await stele.log.inclusionProof(record, later.size),
+      checkpoint: later.note,
+    },
+    consistency: await stele.log.consistencyProof(cp.size, later.size),
+  });
 }

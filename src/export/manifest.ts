@@ -131,7 +131,8 @@ export function parseManifest(text: string): Manifest {
   if (lines.length !== keys.length + 1) throw new Error(`manifest has ${lines.length} lines, want ${keys.length + 1}`);
   const int = (k: string, s: string): number => {
     const n = Number(s);
-    if (!DECIMAL.test(s) || !Number.isSafeInteger(n)) throw new Error(`manifest ${k} ${JSON.stringify(s)} is not a decimal integer`);
+    if (!DECIMAL.test(s) || !Number.isSafeInteger(n))
+      throw new Error(`manifest ${k} ${JSON.stringify(s)} is not a decimal integer`);
     return n;
   };
   const hash = (k: string, s: string): Buffer => {

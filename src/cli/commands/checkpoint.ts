@@ -7,6 +7,7 @@ export async function checkpointCommand(opts: SourceOptions & { json?: boolean }
     const { source, verifier } = openSource(opts);
     return readVerifiedCheckpoint(source, verifier);
   });
-  if (opts.json) console.log(JSON.stringify({ ok: true, origin: cp.origin, size: cp.size, root: cp.root.toString('base64'), note }));
+  if (opts.json)
+    console.log(JSON.stringify({ ok: true, origin: cp.origin, size: cp.size, root: cp.root.toString('base64'), note }));
   else process.stdout.write(note);
 }

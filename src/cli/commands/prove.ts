@@ -35,7 +35,10 @@ function readPoint(name: string, v: string, verifier: Verifier, latest: Checkpoi
   try {
     note = readFileSync(v, 'utf8');
   } catch (err) {
-    throw new SteleError('bad_option', `${name} must be a tree size or a checkpoint file; cannot read ${v}: ${(err as Error).message}`);
+    throw new SteleError(
+      'bad_option',
+      `${name} must be a tree size or a checkpoint file; cannot read ${v}: ${(err as Error).message}`,
+    );
   }
   let cp: Checkpoint;
   try {
