@@ -116,13 +116,14 @@ export async function* exportEvents(stele: Stele, p: Principal, req: ExportReque
         asker: { id: p.id, method: p.method },
         started,
         record: async (m) => {
-          ended = true;
-          return stele.audit.record('stele.access.export.end', p, {
+          const index = await stele.audit.record('stele.access.export.end', p, {
             started,
             entries: m.count,
             complete: true,
             manifest_sha256: m.sha256,
           });
+          ended = true;
+          return index;
         },
       },
     })) {

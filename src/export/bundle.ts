@@ -8,7 +8,8 @@
  *   line 1   {"type":"stele.evidence.v1","origin":…,"vkey":…,"checkpoint":…,"size":…,"query":…,"created":…}
  *            `checkpoint` is the signed checkpoint note every proof is against; `vkey` the log's
  *            verifier key (an auditor should pin their own copy instead); `query` says what
- *            selected the entries and `created` when (both informational, not authenticated).
+ *            selected the entries (authenticated by the manifest) and `created` when the export
+ *            started (informational).
  *   entries  {"type":"entry","index":n,"leaf":base64(leaf),"event":{…},"message_key":base64,"proof":"…"}
  *            `leaf` the exact leaf bytes; `event` the event in clear; `message_key` (sealed leaves
  *            only) the per-event key of keys/seal.ts that opens this one event and no other;
