@@ -6,7 +6,7 @@
  * and the checking commands print their JSON result when the check fails too.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatCheckpoint } from '../src/tlog/checkpoint.js';
@@ -128,6 +128,35 @@ test('a bundle proves it is complete and shows the entry that records the export
   const wrongKey = await fails(['verify-bundle', file, '--vkey', other, '--json']);
   assert.equal(wrongKey.json.ok, false);
   assert.match((wrongKey.json.error as { message: string }).message, /does not verify with the trusted key/);
+});
+
+test('with --url, verify-bundle checks that the live log still extends the bundle (a fork is caught)', async () => {
+  const file = join(tempDir(), 'bob.stele-bundle.jsonl');
+  await ok(['export', ...api(), '--format', 'bundle', '--output', file, 'actor:bob']);
+  const live = JSON.parse((await ok(['verify-bundle', file, '--vkey', vkey, '--url', srv.url, '--json'])).stdout);
+  assert.equal(live.ok, true);
+  assert.ok(live.live.size >= live.export.record_checkpoint_size);
+  const noKey = await fails(['verify-bundle', file, '--url', srv.url, '--json']);
+  assert.match((noKey.json.error as { message: string }).message, /--url needs --vkey/);
+
+  // Another log signed with the same key (a fork): its bundle verifies offline, but not against this log.
+  const fork = await initDir(origin);
+  for (const f of ['keys/log.key', 'keys/log.vkey']) cpSync(join(dir, f), join(fork.dir, f));
+  const o = await SteleServer.start(fork.dir, { checkpointIntervalMs: 20 });
+  try {
+    await appendHttp(
+      o.url,
+      fork.token,
+      Array.from({ length: 40 }, (_, i) => ev('bob', i)),
+    );
+    const forked = join(tempDir(), 'fork.stele-bundle.jsonl');
+    await ok(['export', '--url', o.url, '--token', fork.token, '--format', 'bundle', '--output', forked, 'actor:bob']);
+    await ok(['verify-bundle', forked, '--vkey', vkey]);
+    const bad = await fails(['verify-bundle', forked, '--vkey', vkey, '--url', srv.url, '--json']);
+    assert.match((bad.json.error as { message: string }).message, /does not extend the bundle's checkpoint|the log rolled back/);
+  } finally {
+    await o.stop();
+  }
 });
 
 test('an export cut short (the client went away) is recorded as incomplete and carries no manifest', async () => {

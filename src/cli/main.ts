@@ -131,6 +131,7 @@ program
   .description('verify an evidence bundle offline: checkpoint signature, every entry, proof, event and message key')
   .argument('<file>', 'the .stele-bundle.jsonl file (- reads standard input)')
   .option('--vkey <key>', "the log's verifier key to trust (default: the bundle's own key, with a warning)")
+  .option('--url <url>', 'also check that the live log (with --vkey) still extends the bundle (no fork, no rollback)')
   .option('--json', 'print the result as JSON (also when the check fails: ok false, and the error)')
   .action(verifyBundleCommand);
 

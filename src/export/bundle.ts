@@ -158,6 +158,8 @@ export interface BundleReport {
     record: number;
     /** Size of the later checkpoint (same key) the record is proven in, consistent with `size`. */
     record_checkpoint_size: number;
+    /** Its root hash, base64 (to check that the live log still extends it). */
+    record_checkpoint_root: string;
     /** SHA-256 (hex) of the manifest text, as that entry records it. */
     manifest_sha256: string;
   };
@@ -480,6 +482,7 @@ function checkManifest(
     started: m.started,
     record: record.index,
     record_checkpoint_size: record.size,
+    record_checkpoint_root: record.root.toString('base64'),
     manifest_sha256: sha,
   };
 }
@@ -494,7 +497,7 @@ function checkRecord(
   r: unknown,
   b: { cp: Checkpoint; verifier: Verifier; trusted: boolean; count: number; manifest: Manifest; sha: string },
   fail: (why: string) => never,
-): { index: number; size: number } {
+): { index: number; size: number; root: Buffer } {
   if (!isObject(r)) return fail('trailer record must be the entry that records the export');
   for (const k of Object.keys(r)) if (!RECORD_FIELDS.has(k)) fail(`unknown record field ${JSON.stringify(k)}`);
   const index = r.index;
@@ -528,7 +531,7 @@ function checkRecord(
   if (data.manifest_sha256 !== b.sha) fail(`${at} records another manifest (${JSON.stringify(data.manifest_sha256)})`);
   if (data.started !== b.manifest.started) fail(`${at} ends the export started at ${data.started}, not ${b.manifest.started}`);
   if (data.entries !== b.count || data.complete !== true) fail(`${at} does not record a complete export of ${b.count} entries`);
-  return { index, size: later.size };
+  return { index, size: later.size, root: later.root };
 }
 
 /** The leaf of an entry line (or of the record): its bytes, decoded. */
