@@ -96,7 +96,9 @@ export async function searchEvents(
 /**
  * `GET /v1/export`: the export's lines, with what `p` may export. The export is recorded when it
  * starts (before the first line) and again when it ends, with the count — or with `complete:
- * false` if the client went away.
+ * false` if the client went away. A bundle's end record carries the SHA-256 of its signed
+ * manifest, and the bundle's trailer names that record, so the log itself says which bundle it
+ * gave out; the manifest is signed only once every entry is out.
  */
 export async function* exportEvents(stele: Stele, p: Principal, req: ExportRequest): AsyncGenerator<string> {
   stele.access.require(p, 'export');
@@ -104,16 +106,31 @@ export async function* exportEvents(stele: Stele, p: Principal, req: ExportReque
   const started = await stele.audit.record('stele.access.export', p, { query: req.q, format: req.format, order: req.order });
   let count = 0;
   let complete = false;
+  let ended = false;
   try {
     for await (const line of exportLines(stele, req, {
       tiers: stele.access.readableTiers(p, 'export'),
       keep: (hit) => stele.access.allowed(p, 'export', entryResource(stele, hit)),
       counted: () => count++,
+      manifest: {
+        asker: { id: p.id, method: p.method },
+        started,
+        record: async (m) => {
+          const index = await stele.audit.record('stele.access.export.end', p, {
+            started,
+            entries: m.count,
+            complete: true,
+            manifest_sha256: m.sha256,
+          });
+          ended = true;
+          return index;
+        },
+      },
     })) {
       yield line;
     }
     complete = true;
   } finally {
-    await stele.audit.record('stele.access.export.end', p, { started, entries: count, complete });
+    if (!ended) await stele.audit.record('stele.access.export.end', p, { started, entries: count, complete });
   }
 }

@@ -88,11 +88,11 @@ program
 
 program
   .command('prove')
-  .description('print and check an inclusion proof (--index) or a consistency proof (--from)')
+  .description('print an inclusion (--index) or consistency (--from) proof after checking it against signed checkpoints')
   .option('--index <n>', 'entry index for an inclusion proof')
   .option('--size <n>', 'tree size for the inclusion proof (default: latest checkpoint)')
-  .option('--from <n>', 'older tree size for a consistency proof')
-  .option('--to <n>', 'newer tree size (default: latest checkpoint)')
+  .option('--from <n|file>', 'older tree size, or a saved signed checkpoint, for a consistency proof')
+  .option('--to <n|file>', 'newer tree size or saved checkpoint (default: latest checkpoint)')
   .addOption(dirOption())
   .addOption(urlOption())
   .option('--vkey <key>', 'verifier key')
@@ -132,7 +132,8 @@ program
   .description('verify an evidence bundle offline: checkpoint signature, every entry, proof, event and message key')
   .argument('<file>', 'the .stele-bundle.jsonl file (- reads standard input)')
   .option('--vkey <key>', "the log's verifier key to trust (default: the bundle's own key, with a warning)")
-  .option('--json', 'print the result as JSON')
+  .option('--url <url>', 'also check that the live log (with --vkey) still extends the bundle (no fork, no rollback)')
+  .option('--json', 'print the result as JSON (also when the check fails: ok false, and the error)')
   .action(verifyBundleCommand);
 
 const retention = program.command('retention').description('retention tiers (stele.policy.yaml)');

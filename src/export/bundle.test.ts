@@ -12,9 +12,10 @@ import { messageKey, seal } from '../keys/seal.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash, merkleRoot } from '../tlog/hash.js';
 import { generateKey, newSigner, signNote } from '../tlog/note.js';
-import { inclusionProof } from '../tlog/proof.js';
+import { consistencyProof, inclusionProof } from '../tlog/proof.js';
 import { formatTlogProof, parseTlogProof } from '../tlog/proof-text.js';
-import { BUNDLE_TYPE, bundleEntry, bundleHeader, bundleTrailer, verifyBundle } from './bundle.js';
+import { BUNDLE_TYPE, bundleEntry, bundleHeader, bundleTrailer, type EntryData, verifyBundle } from './bundle.js';
+import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
 
 // ---- a real log, in memory -------------------------------------------------------------------
 
@@ -71,21 +72,119 @@ function entryLine(i: number, checkpoint = CHECKPOINT, size = SIZE): string {
 }
 
 const EXPORTED = [0, 1, 2, 4, 5, 9, 10];
+const QUERY = { q: 'action:git.*' };
+const ASKER = { id: 'auditor@example.com', method: 'oidc' };
+/** The entries recording the export's start and end, appended after the checkpoint's entries. */
+const STARTED = SIZE;
+const RECORD = SIZE + 1;
+const START_LEAF = buildLeaf(
+  { ...makeEvent(99), action: 'stele.access.export', source: { kind: 'stele', host: 'ci' } },
+  ingest,
+  1_795_000_000_100_000n,
+);
+
+/**
+ * The trailer's record: a sealed stele.access.export.end entry naming the manifest `text`, at
+ * `size + 1` in a later tree (the checkpoint's entries, the start entry, the record) signed by `skey`.
+ */
+function recordFor(
+  text: string,
+  count: number,
+  o: { size?: number; skey?: string; action?: string; started?: number } = {},
+): { record: EntryData; consistency: Buffer[] } {
+  // Sealing is randomised: the same record for the same arguments, so reports can be compared.
+  const key = JSON.stringify([text, count, o.size ?? SIZE, o.skey ?? logKey.skey, o.action, o.started]);
+  const cached = records.get(key);
+  if (cached) return cached;
+  const made = makeRecord(text, count, o);
+  records.set(key, made);
+  return made;
+}
+const records = new Map<string, { record: EntryData; consistency: Buffer[] }>();
+
+function makeRecord(
+  text: string,
+  count: number,
+  o: { size?: number; skey?: string; action?: string; started?: number },
+): { record: EntryData; consistency: Buffer[] } {
+  const size = o.size ?? SIZE;
+  const event: Event = {
+    ...makeEvent(98),
+    action: o.action ?? 'stele.access.export.end',
+    source: { kind: 'stele', host: 'ci' },
+    data: { started: o.started ?? size, entries: count, complete: true, manifest_sha256: manifestHash(text) },
+  };
+  const leaf = buildSealedLeaf(event, ingest, 1_795_000_000_200_000n, KEY_ID, (pt, aad) => seal(dataKey, pt, aad));
+  const tree = [...hashes.slice(0, size), leafHash(START_LEAF), leafHash(leaf)];
+  const later = signNote(formatCheckpoint({ origin: ORIGIN, size: tree.length, root: merkleRoot(tree), extensions: [] }), [
+    newSigner(o.skey ?? logKey.skey),
+  ]);
+  return {
+    record: {
+      index: size + 1,
+      leaf,
+      event,
+      messageKey: messageKey(dataKey, sealedBytes(leaf)),
+      proof: inclusionProof(size + 1, tree.length, tree),
+      checkpoint: later,
+    },
+    consistency: consistencyProof(size, tree.length, tree),
+  };
+}
+
+/** A complete trailer for a bundle of `indices` against the checkpoint of `size`. */
+function trailerFor(indices: readonly number[], o: { size?: number; skey?: string; query?: unknown } = {}): string {
+  const m = manifestOf(indices, o);
+  return bundleTrailer(indices.length, { manifest: m.note, ...recordFor(m.text, indices.length, o) });
+}
+
+/** The manifest of a bundle of `indices` against the checkpoint of `size`, signed with `skey`. */
+function manifestOf(indices: readonly number[], o: { skey?: string; size?: number; query?: unknown; count?: number } = {}) {
+  const d = new EntryDigest();
+  for (const i of indices) d.add(i, leaves[i] as Buffer);
+  const size = o.size ?? SIZE;
+  const m = {
+    origin: ORIGIN,
+    size,
+    root: merkleRoot(hashes.slice(0, size)),
+    asker: ASKER,
+    query: 'query' in o ? o.query : QUERY,
+    started: size,
+    count: o.count ?? indices.length,
+    digest: d.digest(),
+    time: '2026-11-23T08:00:01Z',
+  };
+  return { note: signManifest(m, newSigner(o.skey ?? logKey.skey)), text: formatManifest(m) };
+}
 
 /** The bundle as lines (without their newlines). */
-function bundleLines(indices = EXPORTED, checkpoint = CHECKPOINT, vkey = logKey.vkey): string[] {
+function bundleLines(indices = EXPORTED, checkpoint = CHECKPOINT, vkey = logKey.vkey, skey = logKey.skey): string[] {
+  const size = Number(checkpoint.split('\n')[1]);
   const text =
-    bundleHeader({ vkey, checkpoint, query: { q: 'action:git.*' }, created: '2026-11-23T08:00:00Z' }) +
-    indices.map((i) => entryLine(i, checkpoint)).join('') +
-    bundleTrailer(indices.length);
+    bundleHeader({ vkey, checkpoint, query: QUERY, created: '2026-11-23T08:00:00Z' }) +
+    indices.map((i) => entryLine(i, checkpoint, size)).join('') +
+    trailerFor(indices, { skey, size });
   assert.ok(text.endsWith('\n'));
   return text.slice(0, -1).split('\n');
 }
+
+const EXPORT_REPORT = {
+  asker: ASKER,
+  query: QUERY,
+  time: '2026-11-23T08:00:01Z',
+  started: STARTED,
+  record: RECORD,
+  record_checkpoint_size: SIZE + 2,
+  // The later checkpoint's root (line 3 of its note).
+  record_checkpoint_root: recordFor(manifestOf(EXPORTED).text, EXPORTED.length).record.checkpoint.split('\n')[2],
+  manifest_sha256: manifestHash(manifestOf(EXPORTED).text),
+};
 
 async function* asStream(lines: readonly string[]): AsyncGenerator<string> {
   for (const l of lines) yield l;
 }
 
+type Obj = Record<string, unknown>;
 const parse = (line: string | undefined) => JSON.parse(line as string) as Record<string, unknown>;
 const str = (o: unknown) => JSON.stringify(o);
 
@@ -130,7 +229,12 @@ describe('evidence bundle', () => {
     const p = parseTlogProof(sealed.proof as string);
     assert.equal(p.index, 1);
     assert.equal(p.checkpoint, CHECKPOINT);
-    assert.deepEqual(parse(lines.at(-1)), { type: 'end', count: EXPORTED.length });
+    const trailer = parse(lines.at(-1));
+    assert.deepEqual(Object.keys(trailer), ['type', 'count', 'manifest', 'record']);
+    assert.deepEqual([trailer.type, trailer.count, trailer.manifest], ['end', EXPORTED.length, manifestOf(EXPORTED).note]);
+    const record = trailer.record as Record<string, unknown>;
+    assert.deepEqual(Object.keys(record), ['index', 'leaf', 'event', 'message_key', 'proof', 'consistency']);
+    assert.equal(record.index, RECORD);
   });
 
   it('refuses to write a header whose checkpoint does not verify with the given key', () => {
@@ -148,6 +252,7 @@ describe('evidence bundle', () => {
       vkey: logKey.vkey,
       first: 0,
       last: 10,
+      export: EXPORT_REPORT,
     });
   });
 
@@ -171,8 +276,9 @@ describe('evidence bundle', () => {
 
   it('accepts a checkpoint of a tree of one entry (empty proof)', async () => {
     const cp = signedCheckpoint(1);
-    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), bundleTrailer(1)].map(
-      (l) => l.slice(0, -1),
+    const trailer = trailerFor([0], { size: 1, query: null });
+    const lines = [bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null }), entryLine(0, cp, 1), trailer].map((l) =>
+      l.slice(0, -1),
     );
     assert.equal((await verifyBundle(asStream(lines), { vkey: logKey.vkey })).size, 1);
   });
@@ -297,7 +403,7 @@ describe('evidence bundle', () => {
     );
     await rejects(lines, /^line 1 \(header\): the checkpoint does not verify with the bundle's own key/, {});
     // A forger who also swaps in their own vkey passes only without a trusted key, and is reported untrusted.
-    const selfConsistent = bundleLines(EXPORTED, forged, forger.vkey);
+    const selfConsistent = bundleLines(EXPORTED, forged, forger.vkey, forger.skey);
     assert.equal((await verifyBundle(asStream(selfConsistent))).trusted, false);
     await rejects(selfConsistent, /^line 1 \(header\): the checkpoint does not verify with the trusted key/);
   });
@@ -371,6 +477,107 @@ describe('evidence bundle', () => {
     await rejects([...lines, ''], /^line 10: content after the end trailer$/);
   });
 
+  it('rejects a bundle that is not the one its signed manifest lists', async () => {
+    const lines = bundleLines();
+    const withCount = (ls: string[], n: number) => edit(ls, ls.length, (o) => Object.assign(o, { count: n }));
+    const listed = /^line \d+ \(trailer\): the entries are not the ones the manifest lists/;
+    // An entry dropped, and the count fixed: the trailer agrees, the signed manifest does not.
+    const dropped = [...lines.slice(0, 3), ...lines.slice(4)];
+    await rejects(withCount(dropped, 6), /^line 8 \(trailer\): the manifest says 7 entries, but the bundle has 6$/);
+    // An entry of the log the export did not select (index 3), slipped in: order still increasing.
+    const added = [...lines.slice(0, 4), entryLine(3).slice(0, -1), ...lines.slice(4)];
+    await rejects(withCount(added, 8), /^line 10 \(trailer\): the manifest says 7 entries, but the bundle has 8$/);
+    // One swapped for another: same count, same order rule, other digest.
+    const swapped = [...lines.slice(0, 3), entryLine(3).slice(0, -1), ...lines.slice(4)];
+    await rejects(swapped, listed);
+    // The whole bundle reversed: strictly decreasing is a valid order, but not the exported one.
+    const reversed = [lines[0] as string, ...lines.slice(1, -1).reverse(), lines.at(-1) as string];
+    await rejects(reversed, listed);
+    // A manifest of a smaller export, signed by the log, put on this bundle.
+    const otherManifest = edit(lines, lines.length, (o) => Object.assign(o, { manifest: manifestOf([0, 1, 2]).note }));
+    await rejects(otherManifest, /the manifest says 3 entries, but the bundle has 7$/);
+    const sameCount = edit(lines, lines.length, (o) => Object.assign(o, { manifest: manifestOf([0, 1, 2, 3, 5, 9, 10]).note }));
+    await rejects(sameCount, listed);
+  });
+
+  it('rejects a manifest that is tampered with, missing, or not for this bundle', async () => {
+    const lines = bundleLines();
+    const n = lines.length;
+    const tampered = edit(lines, n, (o) => Object.assign(o, { manifest: (o.manifest as string).replace('count 7', 'count 6') }));
+    await rejects(
+      tampered,
+      /^line 9 \(trailer\): the export manifest does not verify with the trusted key example\.com\/stele: invalid signature/,
+    );
+    const forger = generateKey(ORIGIN);
+    const forged = edit(lines, n, (o) => Object.assign(o, { manifest: manifestOf(EXPORTED, { skey: forger.skey }).note }));
+    await rejects(forged, /the export manifest does not verify with the trusted key .*no verifiable signatures/);
+    await rejects(forged, /the export manifest does not verify with the bundle's own key/, {});
+    const missing = edit(lines, n, (o) => void delete o.manifest);
+    await rejects(missing, /^line 9 \(trailer\): the trailer has no export manifest, so the bundle cannot prove it is complete/);
+    // A manifest for another checkpoint, or another query than the header says.
+    const older = edit(lines, n, (o) => Object.assign(o, { manifest: manifestOf(EXPORTED, { size: 10 }).note }));
+    await rejects(older, /the manifest is for checkpoint size 10, not the header's checkpoint \(size 11\)$/);
+    const query = edit(lines, 1, (o) => Object.assign(o, { query: { q: 'action:*' } }));
+    await rejects(query, /the header's query \{"q":"action:\*"\} is not the manifest's \{"q":"action:git\.\*"\}$/);
+    // The checkpoint itself, signed by the log, is no manifest.
+    await rejects(
+      edit(lines, n, (o) => Object.assign(o, { manifest: CHECKPOINT })),
+      /not an export manifest/,
+    );
+  });
+
+  it('rejects a record that is not the log entry recording this export', async () => {
+    const lines = bundleLines();
+    const n = lines.length;
+    const m = manifestOf(EXPORTED);
+    const withRecord = (r: ReturnType<typeof recordFor>) =>
+      edit(lines, n, (o) => Object.assign(o, { record: parse(bundleTrailer(7, { manifest: m.note, ...r })).record }));
+    const record = (f: (r: Record<string, unknown>) => void) => edit(lines, n, (o) => f(o.record as Record<string, unknown>));
+    await rejects(
+      edit(lines, n, (o) => void delete o.record),
+      /^line 9 \(trailer\): trailer record must be the entry that records the export$/,
+    );
+    // The log's record of another export (another manifest), or an entry of another kind.
+    await rejects(withRecord(recordFor(manifestOf([0, 1]).text, 7)), /the record \(entry 12\) records another manifest/);
+    await rejects(
+      withRecord(recordFor(m.text, 7, { action: 'stele.access.search' })),
+      /the record \(entry 12\) is a "stele.access.search" event, not stele.access.export.end$/,
+    );
+    await rejects(withRecord(recordFor(m.text, 7, { started: 3 })), /ends the export started at 3, not 11$/);
+    await rejects(withRecord(recordFor(m.text, 6)), /does not record a complete export of 7 entries$/);
+    // Its event edited to name this manifest: the sealed leaf says otherwise.
+    const edited = edit(withRecord(recordFor(manifestOf([0, 1]).text, 7)), n, (o) => {
+      ((o.record as Obj).event as Obj).data = {
+        ...(((o.record as Obj).event as Obj).data as Obj),
+        manifest_sha256: manifestHash(m.text),
+      };
+    });
+    await rejects(edited, /the record \(entry 12\): the event does not match the leaf's sealed event \(field data differs\)$/);
+    // A later checkpoint signed by another key, or a forked history.
+    await rejects(
+      withRecord(recordFor(m.text, 7, { skey: generateKey(ORIGIN).skey })),
+      /the record \(entry 12\): its checkpoint does not verify with the trusted key/,
+    );
+    await rejects(
+      record((r) => {
+        r.consistency = [];
+      }),
+      /the record \(entry 12\): its checkpoint \(size 13\) is not consistent with the header's/,
+    );
+    await rejects(
+      record((r) => {
+        r.index = 5;
+      }),
+      /the record \(entry 5\) is older than the export's checkpoint \(size 11\)$/,
+    );
+    await rejects(
+      record((r) => {
+        r.extra = 1;
+      }),
+      /unknown record field "extra"$/,
+    );
+  });
+
   it('rejects a missing or malformed header', async () => {
     const lines = bundleLines();
     await rejects(lines.slice(1), /^line 1 \(header\): the bundle header is missing: the first line is an entry$/);
@@ -433,7 +640,11 @@ describe('evidence bundle', () => {
       const file = join(dir, 'good.stele-bundle.jsonl');
       writeFileSync(file, `${bundleLines().join('\n')}\n`);
       const r = await run(file, { vkey: logKey.vkey });
-      assert.deepEqual(r.out, [`ok: 7 entries (indices 0…10) of ${ORIGIN} proven against checkpoint size 11`]);
+      assert.deepEqual(r.out, [
+        `ok: 7 entries (indices 0…10) of ${ORIGIN} proven against checkpoint size 11\n` +
+          `export: complete, signed by the log; asked by oidc:auditor@example.com at 2026-11-23T08:00:01Z, query {"q":"action:git.*"}; ` +
+          `recorded by entries 11 (start) and 12 (manifest sha256 ${EXPORT_REPORT.manifest_sha256})`,
+      ]);
       assert.deepEqual(r.err, []);
       const j = await run(file, { vkey: logKey.vkey, json: true });
       assert.deepEqual(JSON.parse(j.out[0] as string), {
@@ -445,6 +656,7 @@ describe('evidence bundle', () => {
         vkey: logKey.vkey,
         first: 0,
         last: 10,
+        export: EXPORT_REPORT,
       });
     });
 
@@ -452,7 +664,7 @@ describe('evidence bundle', () => {
       const file = join(dir, 'crlf.stele-bundle.jsonl');
       writeFileSync(file, `${bundleLines().join('\r\n')}\r\n`);
       const r = await run(file, {});
-      assert.match(r.out[0] as string, /^ok: 7 entries .* \(untrusted key\)$/);
+      assert.match(r.out[0] as string, /^ok: 7 entries .* \(untrusted key\)\nexport: complete/);
       assert.match(r.err[0] as string, /warning: no --vkey given/);
     });
 

@@ -8,13 +8,19 @@
  *   line 1   {"type":"stele.evidence.v1","origin":…,"vkey":…,"checkpoint":…,"size":…,"query":…,"created":…}
  *            `checkpoint` is the signed checkpoint note every proof is against; `vkey` the log's
  *            verifier key (an auditor should pin their own copy instead); `query` says what
- *            selected the entries and `created` when (both informational, not authenticated).
+ *            selected the entries (authenticated by the manifest) and `created` when the export
+ *            started (informational).
  *   entries  {"type":"entry","index":n,"leaf":base64(leaf),"event":{…},"message_key":base64,"proof":"…"}
  *            `leaf` the exact leaf bytes; `event` the event in clear; `message_key` (sealed leaves
  *            only) the per-event key of keys/seal.ts that opens this one event and no other;
  *            `proof` a c2sp.org/tlog-proof for the leaf against the header's checkpoint, so each
  *            entry can also be checked on its own by any C2SP tool.
- *   last     {"type":"end","count":N}, so that a truncated bundle is detected.
+ *   last     {"type":"end","count":N,"manifest":…,"record":r}: `manifest` the export manifest
+ *            (manifest.ts), a note signed by the log's key over the checkpoint, the asker, the query,
+ *            the count and a digest of the ordered (index, leaf hash) of every entry line, so
+ *            nothing can be dropped, added or reordered; `record` the index of the log's
+ *            stele.access.export.end entry, which holds the manifest's SHA-256. A bundle without
+ *            this trailer (truncated, or an export cut short) does not verify.
  *
  * Entries are in strictly increasing or strictly decreasing index order (a search may return the
  * newest first), which also rules out duplicates.
@@ -28,8 +34,9 @@ import { decodeBase64Strict } from '../tlog/base64.js';
 import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
 import { newVerifier, openNote, type Verifier } from '../tlog/note.js';
-import { verifyInclusion } from '../tlog/proof.js';
+import { verifyConsistency, verifyInclusion } from '../tlog/proof.js';
 import { formatTlogProof, parseTlogProof, type TlogProof } from '../tlog/proof-text.js';
+import { EntryDigest, type Manifest, manifestHash, openManifest } from './manifest.js';
 
 export const BUNDLE_TYPE = 'stele.evidence.v1';
 export const BUNDLE_EXTENSION = '.stele-bundle.jsonl';
@@ -78,16 +85,23 @@ export function bundleHeader(h: { vkey: string; checkpoint: string; query: unkno
  * (seal.ts `messageKey`), and the entry's tlog-proof against `checkpoint` (the header's) from the
  * inclusion proof `proof` (hashes for `index` in the checkpoint's tree).
  */
-export function bundleEntry(e: {
+export function bundleEntry(e: EntryData): string {
+  return `${JSON.stringify({ type: 'entry', ...entryFields(e) })}\n`;
+}
+
+export interface EntryData {
   index: number;
   leaf: Uint8Array;
   event: Event;
   messageKey?: Uint8Array;
   proof: readonly Uint8Array[];
   checkpoint: string;
-}): string {
-  const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
-  const out: Record<string, unknown> = { type: 'entry', index: e.index, leaf: b64(e.leaf), event: e.event };
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+
+function entryFields(e: EntryData): Record<string, unknown> {
+  const out: Record<string, unknown> = { index: e.index, leaf: b64(e.leaf), event: e.event };
   if (e.messageKey !== undefined) {
     if (e.messageKey.length !== MESSAGE_KEY_BYTES) {
       throw new RangeError(`bundleEntry: message key is ${e.messageKey.length} bytes, want ${MESSAGE_KEY_BYTES}`);
@@ -95,13 +109,23 @@ export function bundleEntry(e: {
     out.message_key = b64(e.messageKey);
   }
   out.proof = formatTlogProof({ index: e.index, proof: e.proof, checkpoint: e.checkpoint });
-  return `${JSON.stringify(out)}\n`;
+  return out;
 }
 
-/** The last line: the number of entry lines, so that a truncated bundle is detected. */
-export function bundleTrailer(count: number): string {
+/**
+ * The last line: the number of entry lines, the signed export manifest, and the log entry that
+ * records it (the stele.access.export.end event holding the manifest's SHA-256), as an entry with
+ * its message key and a tlog-proof against a later checkpoint, plus the consistency proof from
+ * the header's checkpoint to that one. So a truncated, shortened, padded or reordered bundle is
+ * detected, and the bundle shows, offline, where the log recorded it.
+ */
+export function bundleTrailer(
+  count: number,
+  m: { manifest: string; record: EntryData; consistency: readonly Uint8Array[] },
+): string {
   if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`bundleTrailer: bad count ${count}`);
-  return `${JSON.stringify({ type: 'end', count })}\n`;
+  const record = { ...entryFields(m.record), consistency: m.consistency.map(b64) };
+  return `${JSON.stringify({ type: 'end', count, manifest: m.manifest, record })}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,11 +147,29 @@ export interface BundleReport {
   /** Index of the first and last entry (absent when the bundle has no entries). */
   first?: number;
   last?: number;
+  /** What the signed manifest says: who exported, what, when, and the entries recording it. */
+  export: {
+    asker: { id: string; method: string };
+    query: unknown;
+    time: string;
+    /** Index of the stele.access.export entry (the start; signed). */
+    started: number;
+    /** Index of the stele.access.export.end entry holding `manifest_sha256`, proven in the log. */
+    record: number;
+    /** Size of the later checkpoint (same key) the record is proven in, consistent with `size`. */
+    record_checkpoint_size: number;
+    /** Its root hash, base64 (to check that the live log still extends it). */
+    record_checkpoint_root: string;
+    /** SHA-256 (hex) of the manifest text, as that entry records it. */
+    manifest_sha256: string;
+  };
 }
 
 const HEADER_FIELDS = ['type', 'origin', 'vkey', 'checkpoint', 'size', 'query', 'created'];
 const ENTRY_FIELDS = new Set(['type', 'index', 'leaf', 'event', 'message_key', 'proof']);
-const TRAILER_FIELDS = ['type', 'count'];
+const TRAILER_FIELDS = ['type', 'count', 'manifest', 'record'];
+const RECORD_FIELDS = new Set(['index', 'leaf', 'event', 'message_key', 'proof', 'consistency']);
+const RECORD_ACTION = 'stele.access.export.end';
 
 type Obj = Record<string, unknown>;
 
@@ -171,7 +213,15 @@ function parseLine(line: string, fail: (why: string) => never): Obj {
   return v;
 }
 
-function checkHeader(h: Obj, fail: (why: string) => never): { origin: string; vkey: string; checkpoint: string; size: number } {
+interface Header {
+  origin: string;
+  vkey: string;
+  checkpoint: string;
+  size: number;
+  query: unknown;
+}
+
+function checkHeader(h: Obj, fail: (why: string) => never): Header {
   if (h.type !== BUNDLE_TYPE) {
     if (h.type === 'entry' || h.type === 'end')
       fail(`the bundle header is missing: the first line is ${h.type === 'end' ? 'the trailer' : 'an entry'}`);
@@ -185,7 +235,13 @@ function checkHeader(h: Obj, fail: (why: string) => never): { origin: string; vk
   if (typeof checkpoint !== 'string') fail('header checkpoint must be a string (the signed note)');
   if (!isIndex(size)) fail('header size must be a non-negative integer');
   if (typeof created !== 'string' || Number.isNaN(Date.parse(created))) fail('header created must be a date-time string');
-  return { origin: origin as string, vkey: vkey as string, checkpoint: checkpoint as string, size: size as number };
+  return {
+    origin: origin as string,
+    vkey: vkey as string,
+    checkpoint: checkpoint as string,
+    size: size as number,
+    query: h.query,
+  };
 }
 
 /** Checks the event of an entry against its leaf; returns why not, or null. */
@@ -260,8 +316,11 @@ export async function verifyBundle(
     throw new SteleError('bundle_invalid', `line ${lineNo}${where}: ${why}`);
   };
 
-  let header: { origin: string; vkey: string; checkpoint: string; size: number } | undefined;
+  let header: Header | undefined;
   let cp: Checkpoint | undefined;
+  let verifier: Verifier | undefined;
+  const digest = new EntryDigest();
+  let exported: BundleReport['export'] | undefined;
   let verifierKey = '';
   let count = 0;
   let first: number | undefined;
@@ -280,7 +339,7 @@ export async function verifyBundle(
       } catch (e) {
         return fail(`header vkey is not a valid verifier key: ${(e as Error).message}`);
       }
-      const verifier = trustedVerifier ?? headerVerifier;
+      verifier = trustedVerifier ?? headerVerifier;
       verifierKey = opts.vkey ?? h.vkey;
       let text: string;
       try {
@@ -312,6 +371,11 @@ export async function verifyBundle(
       for (const k of Object.keys(v)) if (!TRAILER_FIELDS.includes(k)) fail(`unknown trailer field ${JSON.stringify(k)}`);
       if (!isIndex(v.count)) fail('trailer count must be a non-negative integer');
       if (v.count !== count) fail(`the trailer says ${v.count} entries, but the bundle has ${count}`);
+      exported = checkManifest(
+        v,
+        { header, cp, verifier: verifier as Verifier, count, digest: digest.digest(), trusted: trustedVerifier !== undefined },
+        fail,
+      );
       ended = true;
       continue;
     }
@@ -333,33 +397,14 @@ export async function verifyBundle(
       }
     }
 
-    if (typeof v.leaf !== 'string') fail('leaf must be a base64 string');
-    const leafBytes = decodeBase64Strict(v.leaf as string);
-    if (leafBytes === null) return fail('leaf is not canonical standard base64');
-    let leaf: LeafRecord;
-    try {
-      leaf = decodeLeaf(leafBytes);
-    } catch (e) {
-      return fail(`the leaf does not decode: ${(e as Error).message}`);
-    }
-
-    if (typeof v.proof !== 'string') fail('proof must be a tlog-proof text string');
-    let proof: TlogProof;
-    try {
-      proof = parseTlogProof(v.proof as string);
-    } catch (e) {
-      return fail(`the proof is malformed: ${(e as Error).message}`);
-    }
-    if (proof.index !== index) fail(`the proof is for index ${proof.index}, not ${index}`);
-    if (proof.extra !== undefined) fail('the proof carries extra data, which a Stele bundle does not use');
+    const leaf = decodeEntryLeaf(v, fail);
+    const proof = parseEntryProof(v, index, fail);
     if (proof.checkpoint !== header.checkpoint) fail("the proof's checkpoint is not the header's checkpoint");
-    try {
-      verifyInclusion(leafHash(leafBytes), index, cp.size, proof.proof, cp.root);
-    } catch (e) {
-      fail(`the leaf is not proven in the checkpoint's tree: ${(e as Error).message}`);
-    }
+    const hash = proveLeaf(leaf.bytes, index, proof, cp, fail);
+    // Every entry line, whatever its kind, counts in the manifest's digest, in bundle order.
+    digest.addHash(index, hash);
 
-    const problem = eventProblem(v, leaf);
+    const problem = eventProblem(v, leaf.record);
     if (problem !== null) fail(problem);
 
     count++;
@@ -372,7 +417,7 @@ export async function verifyBundle(
     lineNo = 1;
     return fail('the bundle is empty (no header)');
   }
-  if (!ended) {
+  if (!ended || exported === undefined) {
     lineNo++;
     fail(`the bundle is truncated: no {"type":"end"} trailer after ${count} entries`);
   }
@@ -382,8 +427,147 @@ export async function verifyBundle(
     count,
     trusted: trustedVerifier !== undefined,
     vkey: verifierKey,
+    export: exported as BundleReport['export'],
   };
   if (first !== undefined) report.first = first;
   if (last !== undefined) report.last = last;
   return report;
+}
+
+/**
+ * Checks the trailer's signed manifest against the bundle as read: signed by the key the
+ * checkpoint verified with, for the same log and checkpoint and query, and with the count and the
+ * digest of the entries actually present, in their order. Any entry dropped, added, repeated or
+ * moved changes the digest; the signature stops anyone but the log from signing a new one.
+ */
+function checkManifest(
+  trailer: Obj,
+  b: { header: Header; cp: Checkpoint; verifier: Verifier; count: number; digest: Buffer; trusted: boolean },
+  fail: (why: string) => never,
+): BundleReport['export'] {
+  if (trailer.manifest === undefined) {
+    fail('the trailer has no export manifest, so the bundle cannot prove it is complete (made by an older Stele?)');
+  }
+  if (typeof trailer.manifest !== 'string') fail('trailer manifest must be a string (the signed note)');
+  let m: Manifest;
+  let text: string;
+  try {
+    ({ manifest: m, text } = openManifest(trailer.manifest as string, b.verifier));
+  } catch (e) {
+    const whose = b.trusted ? 'the trusted key' : "the bundle's own key";
+    return fail(`the export manifest does not verify with ${whose} ${b.verifier.name}: ${(e as Error).message}`);
+  }
+  if (m.origin !== b.cp.origin)
+    fail(`the manifest is for origin ${JSON.stringify(m.origin)}, not ${JSON.stringify(b.cp.origin)}`);
+  if (m.size !== b.cp.size || !m.root.equals(b.cp.root)) {
+    fail(`the manifest is for checkpoint size ${m.size}, not the header's checkpoint (size ${b.cp.size})`);
+  }
+  let sameQuery = false;
+  try {
+    sameQuery = canonicalBytes(m.query).equals(canonicalBytes(b.header.query));
+  } catch {
+    // not canonicalisable: different
+  }
+  if (!sameQuery) fail(`the header's query ${JSON.stringify(b.header.query)} is not the manifest's ${JSON.stringify(m.query)}`);
+  if (m.count !== b.count) fail(`the manifest says ${m.count} entries, but the bundle has ${b.count}`);
+  if (!m.digest.equals(b.digest)) {
+    fail('the entries are not the ones the manifest lists (an entry was changed, dropped, added or moved)');
+  }
+  const sha = manifestHash(text);
+  const record = checkRecord(trailer.record, { ...b, manifest: m, sha }, fail);
+  return {
+    asker: m.asker,
+    query: m.query,
+    time: m.time,
+    started: m.started,
+    record: record.index,
+    record_checkpoint_size: record.size,
+    record_checkpoint_root: record.root.toString('base64'),
+    manifest_sha256: sha,
+  };
+}
+
+/**
+ * Checks the trailer's record: the log entry that records this export. Its checkpoint is a later
+ * one signed by the same key and proven consistent with the header's (same history); the entry is
+ * proven in it, its event opens from its leaf, and that event is the export's end, naming this
+ * manifest's SHA-256, start entry and count. So the log itself says it gave out this bundle.
+ */
+function checkRecord(
+  r: unknown,
+  b: { cp: Checkpoint; verifier: Verifier; trusted: boolean; count: number; manifest: Manifest; sha: string },
+  fail: (why: string) => never,
+): { index: number; size: number; root: Buffer } {
+  if (!isObject(r)) return fail('trailer record must be the entry that records the export');
+  for (const k of Object.keys(r)) if (!RECORD_FIELDS.has(k)) fail(`unknown record field ${JSON.stringify(k)}`);
+  const index = r.index;
+  if (!isIndex(index)) return fail('record index must be a non-negative integer');
+  const at = `the record (entry ${index})`;
+  if (index < b.cp.size) fail(`${at} is older than the export's checkpoint (size ${b.cp.size})`);
+  const leaf = decodeEntryLeaf(r, (why) => fail(`${at}: ${why}`));
+  const proof = parseEntryProof(r, index, (why) => fail(`${at}: ${why}`));
+  let later: Checkpoint;
+  try {
+    later = parseCheckpoint(openNote(proof.checkpoint, [b.verifier]).text);
+  } catch (e) {
+    const whose = b.trusted ? 'the trusted key' : "the bundle's own key";
+    return fail(`${at}: its checkpoint does not verify with ${whose} ${b.verifier.name}: ${(e as Error).message}`);
+  }
+  if (later.origin !== b.cp.origin) fail(`${at}: its checkpoint is for origin ${JSON.stringify(later.origin)}`);
+  if (!Array.isArray(r.consistency)) fail(`${at}: consistency must be a list of base64 hashes`);
+  const hashes = (r.consistency as unknown[]).map((h) => (typeof h === 'string' ? decodeBase64Strict(h) : null));
+  if (hashes.some((h) => h === null)) fail(`${at}: consistency must be a list of base64 hashes`);
+  try {
+    verifyConsistency(b.cp.size, later.size, hashes as Buffer[], b.cp.root, later.root);
+  } catch (e) {
+    fail(`${at}: its checkpoint (size ${later.size}) is not consistent with the header's: ${(e as Error).message}`);
+  }
+  proveLeaf(leaf.bytes, index, proof, later, (why) => fail(`${at}: ${why}`));
+  const problem = eventProblem(r, leaf.record);
+  if (problem !== null) fail(`${at}: ${problem}`);
+  const event = r.event as Obj;
+  const data = isObject(event.data) ? event.data : {};
+  if (event.action !== RECORD_ACTION) fail(`${at} is a ${JSON.stringify(event.action)} event, not ${RECORD_ACTION}`);
+  if (data.manifest_sha256 !== b.sha) fail(`${at} records another manifest (${JSON.stringify(data.manifest_sha256)})`);
+  if (data.started !== b.manifest.started) fail(`${at} ends the export started at ${data.started}, not ${b.manifest.started}`);
+  if (data.entries !== b.count || data.complete !== true) fail(`${at} does not record a complete export of ${b.count} entries`);
+  return { index, size: later.size, root: later.root };
+}
+
+/** The leaf of an entry line (or of the record): its bytes, decoded. */
+function decodeEntryLeaf(v: Obj, fail: (why: string) => never): { bytes: Buffer; record: LeafRecord } {
+  if (typeof v.leaf !== 'string') fail('leaf must be a base64 string');
+  const bytes = decodeBase64Strict(v.leaf as string);
+  if (bytes === null) return fail('leaf is not canonical standard base64');
+  try {
+    return { bytes, record: decodeLeaf(bytes) };
+  } catch (e) {
+    return fail(`the leaf does not decode: ${(e as Error).message}`);
+  }
+}
+
+/** The tlog-proof of an entry line (or of the record), for `index`. */
+function parseEntryProof(v: Obj, index: number, fail: (why: string) => never): TlogProof {
+  if (typeof v.proof !== 'string') fail('proof must be a tlog-proof text string');
+  let proof: TlogProof;
+  try {
+    proof = parseTlogProof(v.proof as string);
+  } catch (e) {
+    return fail(`the proof is malformed: ${(e as Error).message}`);
+  }
+  if (proof.index !== index) fail(`the proof is for index ${proof.index}, not ${index}`);
+  if (proof.extra !== undefined) fail('the proof carries extra data, which a Stele bundle does not use');
+  return proof;
+}
+
+/** Checks that the leaf is at `index` in `tree`; returns its leaf hash. */
+function proveLeaf(bytes: Buffer, index: number, proof: TlogProof, tree: Checkpoint, fail: (why: string) => never): Buffer {
+  if (index >= tree.size) fail(`index ${index} is not in the checkpoint's tree of size ${tree.size}`);
+  const hash = leafHash(bytes);
+  try {
+    verifyInclusion(hash, index, tree.size, proof.proof, tree.root);
+  } catch (e) {
+    fail(`the leaf is not proven in the checkpoint's tree: ${(e as Error).message}`);
+  }
+  return hash;
 }

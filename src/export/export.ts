@@ -1,8 +1,10 @@
 import { compileQuery } from '../index/query.js';
+import { openEntry } from '../index/reader.js';
 import type { Hit } from '../index/thread.js';
 import type { Stele } from '../stele.js';
 import { bundleEntry, bundleHeader, bundleTrailer } from './bundle.js';
 import { csvHeader, csvRow, jsonLine } from './formats.js';
+import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
 
 export type ExportFormat = 'jsonl' | 'csv' | 'bundle';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'csv', 'bundle'];
@@ -19,6 +21,20 @@ export interface ExportScope {
   keep?: (hit: Hit) => boolean;
   /** Called once per exported entry. */
   counted?: () => void;
+  /** Bundles (required): what the signed manifest says about the export, and how it is recorded. */
+  manifest?: ManifestScope;
+}
+
+export interface ManifestScope {
+  asker: { id: string; method: string };
+  /** Index of the stele.access.export entry recording the export's start. */
+  started: number;
+  /**
+   * Records the signed manifest in the log (by its hash) once the last entry has been written, and
+   * returns the index of that entry, which the trailer names. Never called when the export stops
+   * early (the client went away, an error): such a bundle has no trailer and so no manifest.
+   */
+  record: (m: { note: string; sha256: string; count: number }) => Promise<number>;
 }
 
 const PAGE = 1000;
@@ -31,9 +47,13 @@ const PAGE = 1000;
 export async function* exportLines(stele: Stele, req: ExportRequest, scope: ExportScope = {}): AsyncGenerator<string> {
   compileQuery(req.q, Date.now()); // a bad query fails here, before any line is sent
   const bundle = req.format === 'bundle';
+  if (bundle && !scope.manifest) throw new Error('exportLines: a bundle needs the manifest scope');
   const cp = bundle ? await stele.log.waitForCheckpoint(stele.log.size) : null;
-  if (cp) yield bundleHeader({ vkey: stele.vkey, checkpoint: cp.note, query: { q: req.q, order: req.order } });
+  const query = { q: req.q, order: req.order };
+  if (cp) yield bundleHeader({ vkey: stele.vkey, checkpoint: cp.note, query });
   else if (req.format === 'csv') yield csvHeader();
+  // Every entry line of a bundle (event or gap) goes into the digest, in the order written.
+  const digest = new EntryDigest();
   const nowMs = Date.now();
   let cursor: number | undefined;
   let count = 0;
@@ -67,10 +87,44 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         proof,
         checkpoint: cp.note,
       });
+      digest.add(h.index, h.leaf as Buffer);
       count++;
     }
     if (page.next === undefined) break;
     cursor = page.next;
   }
-  if (cp) yield bundleTrailer(count);
+  if (!cp || !scope.manifest) return;
+  // Only now, after the last entry, is there a manifest to sign: a bundle cut short has none.
+  const m = scope.manifest;
+  const manifest = {
+    origin: stele.config.origin,
+    size: cp.size,
+    root: cp.root,
+    asker: m.asker,
+    query,
+    started: m.started,
+    count: digest.count,
+    digest: digest.digest(),
+    time: new Date().toISOString(),
+  };
+  const note = signManifest(manifest, stele.signer);
+  const record = await m.record({ note, sha256: manifestHash(formatManifest(manifest)), count: digest.count });
+  // The record goes in the trailer with its message key, proven in the first checkpoint that
+  // holds it (at most a checkpoint interval away) and that checkpoint proven consistent with the
+  // header's, so the bundle shows offline where the log recorded it.
+  const later = await stele.log.waitForCheckpoint(record + 1);
+  const leaf = await stele.log.entry(record);
+  const opened = openEntry(stele.keys, record, leaf, true);
+  yield bundleTrailer(count, {
+    manifest: note,
+    record: {
+      index: record,
+      leaf,
+      event: opened.event,
+      ...(opened.messageKey ? { messageKey: opened.messageKey } : {}),
+      proof: await stele.log.inclusionProof(record, later.size),
+      checkpoint: later.note,
+    },
+    consistency: await stele.log.consistencyProof(cp.size, later.size),
+  });
 }

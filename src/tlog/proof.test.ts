@@ -12,6 +12,8 @@ import {
   type ProofPlan,
   rehash,
   rootFromInclusionProof,
+  rootFromNodes,
+  rootPlan,
   verifyConsistency,
   verifyInclusion,
 } from './proof.js';
@@ -446,5 +448,22 @@ describe('rehash', () => {
     assert.equal(plan.ids.length - Math.max(0, plan.end - plan.begin - 1), 41);
     const c = consistencyPlan(2 ** 35 + 3, size);
     for (const { level, index } of c.ids) assert.ok((index + 1) * 2 ** level <= size);
+  });
+});
+
+describe('root of an older tree size', () => {
+  it('rootPlan + rootFromNodes equals the RFC root for every size up to 300', () => {
+    const leaves = Array.from({ length: 300 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+    for (let size = 0; size <= leaves.length; size++) {
+      const hashes = rootPlan(size).map(({ level, index }) =>
+        merkleRoot(leaves.slice(index * 2 ** level, (index + 1) * 2 ** level)),
+      );
+      assert.deepEqual(rootFromNodes(hashes), merkleRoot(leaves.slice(0, size)), `size ${size}`);
+    }
+    assert.deepEqual(rootFromNodes([]), emptyRoot());
+    assert.deepEqual(rootPlan(6), [
+      { level: 2, index: 0 },
+      { level: 1, index: 2 },
+    ]);
   });
 });

@@ -9,7 +9,7 @@
  * Tree sizes are JS numbers up to 2^53-1, so the bit tricks below work on two
  * 32-bit halves instead of using the (32-bit) bitwise operators directly.
  */
-import { HASH_SIZE, merkleRoot, nodeHash } from './hash.js';
+import { emptyRoot, HASH_SIZE, merkleRoot, nodeHash } from './hash.js';
 
 export interface NodeId {
   level: number;
@@ -161,6 +161,25 @@ export function consistencyPlan(size1: number, size2: number): ProofPlan {
   const index = shr(size1 - 1, level);
   const p = nodesFor(index, level, size2);
   return isPow2(size1) ? skipFirst(p) : p;
+}
+
+/**
+ * The perfect subtrees that make up the tree of `size` leaves, largest (leftmost) first, so that a
+ * tiled log can compute the root of an older tree size from its tiles (see rootFromNodes).
+ */
+export function rootPlan(size: number): NodeId[] {
+  checkSize('tree size', size);
+  const out: NodeId[] = [];
+  rangeNodes(0, size, out);
+  return out;
+}
+
+/** The root of a tree from the hashes of rootPlan(size), in that order, folded right to left. */
+export function rootFromNodes(hashes: readonly Uint8Array[]): Buffer {
+  if (hashes.length === 0) return emptyRoot();
+  let acc = hashes[hashes.length - 1] as Uint8Array;
+  for (let i = hashes.length - 2; i >= 0; i--) acc = nodeHash(hashes[i] as Uint8Array, acc);
+  return Buffer.from(acc);
 }
 
 /** Turn the hashes of plan.ids (same order) into the final proof. */

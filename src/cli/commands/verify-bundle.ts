@@ -2,7 +2,55 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { SteleError } from '../../errors.js';
-import { verifyBundle } from '../../export/bundle.js';
+import { type BundleReport, verifyBundle } from '../../export/bundle.js';
+import { proveConsistency } from '../../log/proofs.js';
+import { HttpTileSource } from '../../log/tile-source.js';
+import { TreeReader } from '../../log/tree-reader.js';
+import { decodeBase64Strict } from '../../tlog/base64.js';
+import { parseCheckpoint } from '../../tlog/checkpoint.js';
+import { newVerifier, openNote } from '../../tlog/note.js';
+import { verifyConsistency } from '../../tlog/proof.js';
+import { jsonOnFailure } from '../json-result.js';
+
+/**
+ * With --url: the live log (its latest checkpoint, signed by the trusted key) still extends the
+ * checkpoint the bundle's export record is proven in — so the log has not been forked or rolled
+ * back since it handed out the bundle, and still holds the entries that record the export.
+ */
+async function checkLive(url: string, vkey: string, r: BundleReport): Promise<{ url: string; size: number }> {
+  const source = new HttpTileSource(`${url.replace(/\/+$/, '')}/log`);
+  const note = await source.readCheckpoint().catch((err: Error) => {
+    throw new SteleError('unreachable', `cannot read ${url}/log/checkpoint: ${err.message}`);
+  });
+  if (note === null) throw new SteleError('verify_failed', `${url} has no checkpoint`);
+  let latest: ReturnType<typeof parseCheckpoint>;
+  try {
+    latest = parseCheckpoint(openNote(note, [newVerifier(vkey)]).text);
+  } catch (err) {
+    throw new SteleError(
+      'verify_failed',
+      `the checkpoint of ${url} does not verify with the trusted key: ${(err as Error).message}`,
+    );
+  }
+  const at = { size: r.export.record_checkpoint_size, root: decodeBase64Strict(r.export.record_checkpoint_root) as Buffer };
+  if (latest.origin !== r.origin) throw new SteleError('verify_failed', `${url} serves ${latest.origin}, not ${r.origin}`);
+  if (latest.size < at.size) {
+    throw new SteleError(
+      'verify_failed',
+      `${url} has ${latest.size} entries, fewer than the checkpoint the bundle's record is proven in (${at.size}): the log rolled back`,
+    );
+  }
+  try {
+    const proof = await proveConsistency(new TreeReader(source), at.size, latest.size, latest.size);
+    verifyConsistency(at.size, latest.size, proof, at.root, latest.root);
+  } catch (err) {
+    throw new SteleError(
+      'verify_failed',
+      `the log at ${url} (size ${latest.size}) does not extend the bundle's checkpoint of size ${at.size}: ${(err as Error).message}`,
+    );
+  }
+  return { url, size: latest.size };
+}
 
 function readError(err: unknown, what: string): SteleError {
   const e = err as NodeJS.ErrnoException;
@@ -33,29 +81,45 @@ async function* linesOf(input: Readable, what: string): AsyncGenerator<string> {
 }
 
 /**
- * `stele verify-bundle <file> [--vkey KEY] [--json]`: checks an evidence bundle offline (every
- * entry's leaf, inclusion proof, event and message key against the signed checkpoint). `-` reads
- * standard input. Without --vkey the bundle's own key is used and a warning says so: that proves
- * the bundle is consistent, not that it comes from the log you think.
+ * `stele verify-bundle <file> [--vkey KEY [--url URL]] [--json]`: checks an evidence bundle offline (every
+ * entry's leaf, inclusion proof, event and message key against the signed checkpoint, and the
+ * signed export manifest: nothing dropped, added or reordered). `-` reads standard input. Without
+ * --vkey the bundle's own key is used and a warning says so: that proves the bundle is
+ * consistent, not that it comes from the log you think. With --url (and --vkey), also checks
+ * that the live log still extends the bundle's checkpoints (checkLive). With --json the result is printed as
+ * JSON whether the bundle verifies (`ok: true`) or not (`ok: false` and the error), and the exit
+ * status says which.
  */
-export async function verifyBundleCommand(file: string, opts: { vkey?: string; json?: boolean }): Promise<void> {
-  const stdin = file === '-';
-  const input = stdin ? process.stdin : createReadStream(file);
-  const what = stdin ? 'standard input' : file;
-  const r = await verifyBundle(linesOf(input, what), opts.vkey === undefined ? {} : { vkey: opts.vkey });
+export async function verifyBundleCommand(file: string, opts: { vkey?: string; url?: string; json?: boolean }): Promise<void> {
+  let live: { url: string; size: number } | undefined;
+  const r = await jsonOnFailure(opts.json, async () => {
+    if (opts.url !== undefined && opts.vkey === undefined) {
+      throw new SteleError('bad_option', '--url needs --vkey: the verifier key must come from somewhere other than the server');
+    }
+    const stdin = file === '-';
+    const input = stdin ? process.stdin : createReadStream(file);
+    const what = stdin ? 'standard input' : file;
+    const report = await verifyBundle(linesOf(input, what), opts.vkey === undefined ? {} : { vkey: opts.vkey });
+    if (opts.url !== undefined) live = await checkLive(opts.url, opts.vkey as string, report);
+    return report;
+  });
   if (!r.trusted) {
     console.error(
-      `stele: warning: no --vkey given, so the checkpoint was checked with the key inside the bundle (${r.vkey}); ` +
+      `stele: warning: no --vkey given, so the checkpoint and manifest were checked with the key inside the bundle (${r.vkey}); ` +
         'pass the log key you trust with --vkey',
     );
   }
   if (opts.json) {
-    console.log(JSON.stringify({ ok: true, ...r }));
+    console.log(JSON.stringify({ ok: true, ...r, ...(live ? { live } : {}) }));
     return;
   }
   const range = r.first === undefined ? '' : r.first === r.last ? ` (index ${r.first})` : ` (indices ${r.first}…${r.last})`;
+  const x = r.export;
   console.log(
     `ok: ${r.count} ${r.count === 1 ? 'entry' : 'entries'}${range} of ${r.origin} proven against checkpoint size ${r.size}` +
-      (r.trusted ? '' : ' (untrusted key)'),
+      (r.trusted ? '' : ' (untrusted key)') +
+      `\nexport: complete, signed by the log; asked by ${x.asker.method}:${x.asker.id} at ${x.time}, query ${JSON.stringify(x.query)}; ` +
+      `recorded by entries ${x.started} (start) and ${x.record} (manifest sha256 ${x.manifest_sha256})` +
+      (live ? `\nlive: ${live.url} (size ${live.size}) extends the checkpoint the record is proven in` : ''),
   );
 }

@@ -2,12 +2,26 @@ import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { SteleError } from '../../errors.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
+import { jsonOnFailure } from '../json-result.js';
 import { openSource, type SourceOptions } from './source.js';
+
+function readSince(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SteleError('bad_file', `--since: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
 
 /** `stele verify`: exit 0 only when the whole log checks out; otherwise name the first bad part. */
 export async function verifyCommand(opts: SourceOptions & { since?: string; json?: boolean }): Promise<void> {
+  // With --json, a failure is printed as {"ok": false, "error"} too (CI reads standard output).
+  await jsonOnFailure(opts.json, () => verifyLogCommand(opts));
+}
+
+async function verifyLogCommand(opts: SourceOptions & { since?: string; json?: boolean }): Promise<void> {
   const { source, verifier, where } = openSource(opts);
-  const since = opts.since ? readFileSync(opts.since, 'utf8') : undefined;
+  const since = opts.since ? readSince(opts.since) : undefined;
   const bar = process.stderr.isTTY
     ? new SingleBar({ format: 'verifying {bar} {percentage}% {value}/{total} entries', stream: process.stderr })
     : null;
