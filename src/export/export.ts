@@ -1,7 +1,7 @@
 import { compileQuery } from '../index/query.js';
-import type { Hit } from '../index/thread.js';
+import type { Match } from '../index/thread.js';
 import type { Stele } from '../stele.js';
-import { bundleEntry, bundleHeader, bundleTrailer } from './bundle.js';
+import { bundleEntry, bundleGap, bundleHeader, bundleTrailer } from './bundle.js';
 import { csvHeader, csvRow, jsonLine } from './formats.js';
 
 export type ExportFormat = 'jsonl' | 'csv' | 'bundle';
@@ -16,8 +16,8 @@ export interface ExportRequest {
 /** What the asker may export: tiers (filtered in the query store) and a per-entry check. */
 export interface ExportScope {
   tiers?: string[];
-  keep?: (hit: Hit) => boolean;
-  /** Called once per exported entry. */
+  keep?: (hit: Match) => boolean;
+  /** Called once per exported entry (gaps included). */
   counted?: () => void;
 }
 
@@ -25,7 +25,9 @@ const PAGE = 1000;
 
 /**
  * The export operation: the entries a query matches, as text lines, a page at a time so memory
- * stays flat however many there are. An evidence bundle proves every entry against one signed
+ * stays flat however many there are. An entry whose data key was destroyed is exported as the gap
+ * it is (index, received, tier, state, erasure), not skipped, so a reader can tell a gap from an
+ * omission. An evidence bundle proves every entry against one signed
  * checkpoint, taken when the export starts (entries appended later are not in it).
  */
 export async function* exportLines(stele: Stele, req: ExportRequest, scope: ExportScope = {}): AsyncGenerator<string> {
@@ -59,6 +61,11 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         continue;
       }
       const proof = await stele.log.inclusionProof(h.index, cp.size);
+      count++;
+      if (h.kind === 'gap') {
+        yield bundleGap({ ...h, leaf: h.leaf as Buffer, proof, checkpoint: cp.note });
+        continue;
+      }
       yield bundleEntry({
         index: h.index,
         leaf: h.leaf as Buffer,
@@ -67,7 +74,6 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         proof,
         checkpoint: cp.note,
       });
-      count++;
     }
     if (page.next === undefined) break;
     cursor = page.next;

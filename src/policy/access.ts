@@ -204,6 +204,15 @@ export class Authorizer {
     return new Authorizer(policy, schema, [...generated, ...custom], opts.pepper);
   }
 
+  /**
+   * Whether a decision on an entry can depend on more than its tier (some policy reads another of
+   * its attributes). When not, readableTiers() decides every entry, and a query filtered by tier
+   * shows exactly what the principal may see.
+   */
+  get entryDependent(): boolean {
+    return this.entryAttrs.some((a) => a !== 'tier');
+  }
+
   /** How many times Cedar was asked (decisions not served by the memo), for tests and benchmarks. */
   get evaluations(): number {
     return this.cedarCalls;

@@ -56,6 +56,7 @@ export async function verifyBundleCommand(file: string, opts: { vkey?: string; j
   const range = r.first === undefined ? '' : r.first === r.last ? ` (index ${r.first})` : ` (indices ${r.first}…${r.last})`;
   console.log(
     `ok: ${r.count} ${r.count === 1 ? 'entry' : 'entries'}${range} of ${r.origin} proven against checkpoint size ${r.size}` +
+      (r.gaps > 0 ? `, ${r.gaps} of them expired or erased (proven leaf, no event)` : '') +
       (r.trusted ? '' : ' (untrusted key)'),
   );
 }
