@@ -136,7 +136,8 @@ function describe(r: AccessResource): string {
     case 'Event':
       return `${r.action} events`;
     case 'Entry':
-      return `a ${r.tier}-tier ${r.action} entry`;
+      // Never the entry's content (nor its tier): a refusal must not open what it refuses.
+      return 'this entry';
     default:
       return 'the log';
   }
