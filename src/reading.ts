@@ -13,7 +13,7 @@ import { compileQuery } from './index/query.js';
 import type { Match } from './index/thread.js';
 import type { SearchRequest } from './index/worker.js';
 import { subjectHash } from './keys/subject.js';
-import type { AccessAction, AccessResource } from './policy/access.js';
+import type { AccessResource } from './policy/access.js';
 import type { Stele } from './stele.js';
 
 /**
@@ -23,7 +23,17 @@ import type { Stele } from './stele.js';
  */
 export function entryResource(stele: Stele, m: Match): AccessResource {
   if (m.kind === 'gap') {
-    return { type: 'Entry', tier: m.tier, action: '', source: '', actor: '', actor_type: '', outcome: '', principal: '', subject_hash: '' };
+    return {
+      type: 'Entry',
+      tier: m.tier,
+      action: '',
+      source: '',
+      actor: '',
+      actor_type: '',
+      outcome: '',
+      principal: '',
+      subject_hash: '',
+    };
   }
   const e: Event = m.event;
   const erasureOf = e.action === 'stele.erasure' ? (e.data as { subject_hash?: unknown } | undefined)?.subject_hash : undefined;
@@ -103,7 +113,11 @@ export async function searchEvents(stele: Stele, p: Principal, req: SearchInput)
   if (!stele.access.entryDependent) {
     // The tier filter in the store decides every entry: its page, cursor and count are exact.
     const r = await stele.index.search({ ...base, cursor: req.cursor, limit: req.limit, count: req.count }, published);
-    page = { hits: r.hits.filter(see), ...(r.next !== undefined ? { next: r.next } : {}), ...(r.total !== undefined ? { total: r.total } : {}) };
+    page = {
+      hits: r.hits.filter(see),
+      ...(r.next !== undefined ? { next: r.next } : {}),
+      ...(r.total !== undefined ? { total: r.total } : {}),
+    };
   } else {
     page = await scanVisible(stele, { ...base, cursor: req.cursor, limit: req.limit }, see, published);
     if (req.count) page.total = await countVisible(stele, base, see, published);
@@ -126,12 +140,7 @@ type ScanRequest = Omit<SearchRequest, 'count' | 'bound' | 'withLeaves'>;
  * the end of the span (a function of the request and the log's size alone), else none when the
  * span reached the end of the log.
  */
-export async function scanVisible(
-  stele: Stele,
-  req: ScanRequest,
-  see: (m: Match) => boolean,
-  published: number,
-): Promise<Page> {
+export async function scanVisible(stele: Stele, req: ScanRequest, see: (m: Match) => boolean, published: number): Promise<Page> {
   const desc = req.order === 'desc';
   const size = stele.log.size;
   const from = req.cursor ?? (desc ? size : -1); // exclusive

@@ -310,7 +310,12 @@ describe('forgetting', () => {
     // Nor does a rebuilt index bring it back; it rebuilds the same gaps.
     await reopenWithoutIndex();
     assert.deepEqual(await gapOf(about as number), erasedGap);
-    assert.deepEqual(await gapOf(expiry.index), { index: expiry.index, tier: 'operational', state: 'expired', erasure: expiry.run });
+    assert.deepEqual(await gapOf(expiry.index), {
+      index: expiry.index,
+      tier: 'operational',
+      state: 'expired',
+      erasure: expiry.run,
+    });
     assert.equal((await search('Erasemarker9182')).hits.length, 0);
     assert.equal((await search('Staymarker9182')).hits.length, 1);
     assert.deepEqual(filesWith('Erasemarker9182'), []);

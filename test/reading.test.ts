@@ -93,7 +93,18 @@ before(async () => {
   writeFileSync(join(data.dir, 'stele.policy.yaml'), POLICY);
   writeFileSync(join(data.dir, 'stele.cedar'), CEDAR);
   server = await SteleServer.start(data.dir, { checkpointIntervalMs: 20 });
-  const made = await runStele(['keys', 'create', '--url', server.url, '--token', data.token, '--name', 'audit', '--role', 'auditor']);
+  const made = await runStele([
+    'keys',
+    'create',
+    '--url',
+    server.url,
+    '--token',
+    data.token,
+    '--name',
+    'audit',
+    '--role',
+    'auditor',
+  ]);
   assert.equal(made.code, 0, made.output);
   auditor = made.stdout.trim();
 });
@@ -165,7 +176,10 @@ describe('refusals do not open the entry', () => {
       ev('k8s.pods.delete', { resource: { type: 'pod', id: 'web-1' } }),
     ]);
     const [k8sErased] = await append([ev('k8s.secrets.get', { subject: 'olga@example.com' })]);
-    const erased = await call('/v1/erasures', data.token, { method: 'POST', body: { subject: 'olga@example.com', reason: 'test' } });
+    const erased = await call('/v1/erasures', data.token, {
+      method: 'POST',
+      body: { subject: 'olga@example.com', reason: 'test' },
+    });
     assert.equal(erased.status, 200, erased.text);
     const messages: string[] = [];
     for (const i of [hr, k8s, k8sErased] as number[]) {
@@ -196,7 +210,10 @@ describe('erased entries are gaps, not omissions', () => {
       ev('emacs.file.save', { data: { note: 'After4242' } }),
     ]);
     [first, erasedIndex, last] = idx as [number, number, number];
-    const r = await call('/v1/erasures', data.token, { method: 'POST', body: { subject: 'erin@example.com', reason: 'GDPR art. 17' } });
+    const r = await call('/v1/erasures', data.token, {
+      method: 'POST',
+      body: { subject: 'erin@example.com', reason: 'GDPR art. 17' },
+    });
     assert.equal(r.status, 200, r.text);
     erasure = r.body.event as number;
   });
@@ -217,7 +234,13 @@ describe('erased entries are gaps, not omissions', () => {
       assert.deepEqual(rest, gap(), 'index, received, tier, state, erasure: nothing else');
     }
     // Queries that test content never match a gap, not even through NOT.
-    for (const q of ['Erasemarker4242', 'actor:dana@example.com', '-actor:nobody', 'subject:erin@example.com', 'action:emacs.*']) {
+    for (const q of [
+      'Erasemarker4242',
+      'actor:dana@example.com',
+      '-actor:nobody',
+      'subject:erin@example.com',
+      'action:emacs.*',
+    ]) {
       const page = await search(data.token, `index:${first}..${last} ${q}`);
       assert.ok(!page.hits.some((h) => h.index === erasedIndex), q);
     }
@@ -236,7 +259,10 @@ describe('erased entries are gaps, not omissions', () => {
   test('JSONL, CSV and bundle exports carry the gap', async () => {
     const q = encodeURIComponent(`index:${first}..${last}`);
     const jsonl = await call(`/v1/export?q=${q}`, data.token);
-    const lines = jsonl.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonl.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(
       lines.map((l) => l.index),
       [first, erasedIndex, last],
@@ -249,10 +275,14 @@ describe('erased entries are gaps, not omissions', () => {
     const header = (rows[0] as string).split(',');
     const row = (rows[2] as string).split(',');
     const cell = (c: string) => row[header.indexOf(c)];
-    assert.deepEqual(
-      ['index', 'tier', 'state', 'erasure', 'action', 'actor'].map(cell),
-      [String(erasedIndex), 'compliance', 'erased', String(erasure), '', ''],
-    );
+    assert.deepEqual(['index', 'tier', 'state', 'erasure', 'action', 'actor'].map(cell), [
+      String(erasedIndex),
+      'compliance',
+      'erased',
+      String(erasure),
+      '',
+      '',
+    ]);
 
     const bundle = await call(`/v1/export?format=bundle&q=${q}`, data.token);
     const blines = bundle.text.split('\n').filter(Boolean);

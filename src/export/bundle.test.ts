@@ -154,10 +154,22 @@ describe('evidence bundle', () => {
 
   it('verifies gaps: a sealed leaf proven without its event or key; refuses a gap of a plain leaf or a bad state', async () => {
     const gapLine = (i: number, over: Record<string, unknown> = {}) => {
-      const line = bundleGap({ index: i, leaf: leaves[i] as Buffer, state: 'erased', erasure: 10, proof: inclusionProof(i, SIZE, hashes), checkpoint: CHECKPOINT });
+      const line = bundleGap({
+        index: i,
+        leaf: leaves[i] as Buffer,
+        state: 'erased',
+        erasure: 10,
+        proof: inclusionProof(i, SIZE, hashes),
+        checkpoint: CHECKPOINT,
+      });
       return JSON.stringify({ ...JSON.parse(line), ...over });
     };
-    const header = bundleHeader({ vkey: logKey.vkey, checkpoint: CHECKPOINT, query: null, created: '2026-11-23T08:00:00Z' }).trim();
+    const header = bundleHeader({
+      vkey: logKey.vkey,
+      checkpoint: CHECKPOINT,
+      query: null,
+      created: '2026-11-23T08:00:00Z',
+    }).trim();
     const lines = [header, entryLine(0).trim(), gapLine(1), entryLine(2).trim(), gapLine(4), bundleTrailer(4).trim()];
     const r = await verifyBundle(asStream(lines), { vkey: logKey.vkey });
     assert.deepEqual([r.count, r.gaps, r.first, r.last], [4, 2, 0, 4]);
@@ -165,7 +177,10 @@ describe('evidence bundle', () => {
     // A gap claimed for a plain leaf (its event is in the clear) is a lie.
     const plain = JSON.parse(gapLine(1));
     plain.leaf = (leaves[0] as Buffer).toString('base64');
-    await rejects([header, JSON.stringify({ ...plain, index: 0, proof: JSON.parse(gapLine(0)).proof }), bundleTrailer(1).trim()], /gap 0\): the leaf is not sealed/);
+    await rejects(
+      [header, JSON.stringify({ ...plain, index: 0, proof: JSON.parse(gapLine(0)).proof }), bundleTrailer(1).trim()],
+      /gap 0\): the leaf is not sealed/,
+    );
     await rejects([header, gapLine(1, { state: 'lost' }), bundleTrailer(1).trim()], /state must be/);
     await rejects([header, gapLine(1, { event: events[1] }), bundleTrailer(1).trim()], /unknown gap field "event"/);
     await rejects([header, gapLine(1), bundleTrailer(2).trim()], /trailer says 2 entries, but the bundle has 1/);

@@ -133,16 +133,29 @@ describe('export formats', () => {
   });
 
   it('writes a gap (an entry whose key was destroyed) with its place and state, and nothing of its event', () => {
-    const gap = { kind: 'gap', index: 9, received: '2026-11-22T10:15:03.140211Z', tier: 'compliance', state: 'erased', erasure: 12 } as const;
-    assert.equal(jsonLine(gap), '{"index":9,"received":"2026-11-22T10:15:03.140211Z","tier":"compliance","state":"erased","erasure":12}\n');
+    const gap = {
+      kind: 'gap',
+      index: 9,
+      received: '2026-11-22T10:15:03.140211Z',
+      tier: 'compliance',
+      state: 'erased',
+      erasure: 12,
+    } as const;
+    assert.equal(
+      jsonLine(gap),
+      '{"index":9,"received":"2026-11-22T10:15:03.140211Z","tier":"compliance","state":"erased","erasure":12}\n',
+    );
     const { erasure: _e, ...unlinked } = gap;
     assert.equal(jsonLine({ ...unlinked, state: 'expired' }).includes('erasure'), false);
     const rows = parseCsv(csvHeader() + csvRow(gap));
     const r = Object.fromEntries(CSV_COLUMNS.map((c, i) => [c, rows[1]?.[i]]));
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '')),
-      { index: '9', received: gap.received, tier: 'compliance', state: 'erased', erasure: '12' },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '')), {
+      index: '9',
+      received: gap.received,
+      tier: 'compliance',
+      state: 'erased',
+      erasure: '12',
+    });
   });
 
   it('quotes fields with commas, quotes, CR or LF and doubles the quotes', () => {

@@ -39,10 +39,26 @@ function row(idx: number, key: string): IndexRow {
 const at = (m: StoreMatch) => (m.kind === 'entry' ? `e${m.row.idx}` : `g${m.gap.idx}`);
 
 test('only queries of index:, tier: and since:/until: may match gaps, even through NOT', () => {
-  for (const q of ['', 'index:3', 'index:1..9 tier:compliance', '-tier:operational', 'since:7d', 'NOT (index:4 OR until:2026-01-01)']) {
+  for (const q of [
+    '',
+    'index:3',
+    'index:1..9 tier:compliance',
+    '-tier:operational',
+    'since:7d',
+    'NOT (index:4 OR until:2026-01-01)',
+  ]) {
     assert.notEqual(compileGapQuery(q, NOW), null, q);
   }
-  for (const q of ['word', 'index:3 actor:erin', '-actor:erin', 'NOT "secret"', 'key:k', 'principal:p', 'subject:*', 'index:1 OR outcome:success']) {
+  for (const q of [
+    'word',
+    'index:3 actor:erin',
+    '-actor:erin',
+    'NOT "secret"',
+    'key:k',
+    'principal:p',
+    'subject:*',
+    'index:1 OR outcome:success',
+  ]) {
     assert.equal(compileGapQuery(q, NOW), null, q);
   }
 });
@@ -53,7 +69,10 @@ test('erasing keys turns rows into tombstones: gone from content queries, found 
     [0, 1, 2, 3, 4].map((i) => ({ row: row(i, i % 2 ? 'k-erin' : 'k-day'), text: `secret-${i} word` })),
     5,
   );
-  assert.equal(store.deleteByKeys(['k-erin'], () => 'erased'), 2);
+  assert.equal(
+    store.deleteByKeys(['k-erin'], () => 'erased'),
+    2,
+  );
   const q = (s: string) => compileQuery(s, NOW);
   const g = (s: string) => compileGapQuery(s, NOW);
   assert.deepEqual(store.searchWithGaps(q(''), g(''), { limit: 10, order: 'asc' }).map(at), ['e0', 'g1', 'e2', 'g3', 'e4']);
@@ -69,8 +88,10 @@ test('erasing keys turns rows into tombstones: gone from content queries, found 
 
   // The erasure entry (index 5) links the gaps of keys of its subject destroyed before it was received.
   const keys = new Database(':memory:');
-  keys.exec("CREATE TABLE keys (id TEXT, tier TEXT, day TEXT, subject TEXT, state TEXT, destroyed TEXT)");
-  keys.prepare("INSERT INTO keys VALUES ('k-erin', 'compliance', '2026-11-01', 'h-erin', 'erased', ?)").run('2026-11-02T00:00:00.000Z');
+  keys.exec('CREATE TABLE keys (id TEXT, tier TEXT, day TEXT, subject TEXT, state TEXT, destroyed TEXT)');
+  keys
+    .prepare("INSERT INTO keys VALUES ('k-erin', 'compliance', '2026-11-01', 'h-erin', 'erased', ?)")
+    .run('2026-11-02T00:00:00.000Z');
   const received = Date.parse('2026-11-02T00:00:01Z') * 1000;
   store.insert([], 6, [], [{ kind: 'erasure', index: 5, received, subjectHash: 'h-erin' }], keys);
   const gaps = store.searchWithGaps(q(''), g(''), { limit: 10, order: 'asc' }).filter((m) => m.kind === 'gap');
@@ -83,7 +104,9 @@ test('erasing keys turns rows into tombstones: gone from content queries, found 
   );
   // A later erasure of the same subject does not take them over.
   store.insert([], 7, [], [{ kind: 'erasure', index: 6, received: received + 1, subjectHash: 'h-erin' }], keys);
-  assert.ok(store.searchWithGaps(q(''), g(''), { limit: 10, order: 'asc' }).every((m) => m.kind === 'entry' || m.gap.erasure === 5));
+  assert.ok(
+    store.searchWithGaps(q(''), g(''), { limit: 10, order: 'asc' }).every((m) => m.kind === 'entry' || m.gap.erasure === 5),
+  );
   keys.close();
   store.close();
 });
@@ -103,7 +126,9 @@ test('an expiry run links only keys destroyed no later than it was received', ()
   store.insert([], 4, [], [{ kind: 'expiry', index: 2, received: Date.parse('2026-11-02T00:00:01Z') * 1000, slots }], keys);
   store.insert([], 5, [], [{ kind: 'expiry', index: 4, received: Date.parse('2026-11-09T00:00:01Z') * 1000, slots }], keys);
   const g = compileGapQuery('', NOW);
-  const links = store.searchWithGaps(compileQuery('index:99', NOW), g, { limit: 10, order: 'asc' }).map((m) => (m.kind === 'gap' ? m.gap.erasure : -1));
+  const links = store
+    .searchWithGaps(compileQuery('index:99', NOW), g, { limit: 10, order: 'asc' })
+    .map((m) => (m.kind === 'gap' ? m.gap.erasure : -1));
   assert.deepEqual(links, [2, 4]);
   keys.close();
   store.close();

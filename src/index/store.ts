@@ -162,9 +162,10 @@ export class IndexStore {
     const destroyedBy = (destroyed: string | null) => destroyed !== null && Date.parse(destroyed) * 1000 <= l.received;
     const ids: string[] = [];
     if (l.kind === 'erasure') {
-      const rows = keysDb
-        .prepare("SELECT id, destroyed FROM keys WHERE subject = ? AND state = 'erased'")
-        .all(l.subjectHash) as { id: string; destroyed: string | null }[];
+      const rows = keysDb.prepare("SELECT id, destroyed FROM keys WHERE subject = ? AND state = 'erased'").all(l.subjectHash) as {
+        id: string;
+        destroyed: string | null;
+      }[];
       for (const r of rows) if (destroyedBy(r.destroyed)) ids.push(r.id);
     } else {
       const st = keysDb.prepare("SELECT id, destroyed FROM keys WHERE tier = ? AND day = ? AND state = 'expired'");
