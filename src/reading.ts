@@ -140,11 +140,17 @@ type ScanRequest = Omit<SearchRequest, 'count' | 'bound' | 'withLeaves'>;
  * the end of the span (a function of the request and the log's size alone), else none when the
  * span reached the end of the log.
  */
-export async function scanVisible(stele: Stele, req: ScanRequest, see: (m: Match) => boolean, published: number): Promise<Page> {
+export async function scanVisible(
+  stele: Pick<Stele, 'index' | 'log'>,
+  req: ScanRequest,
+  see: (m: Match) => boolean,
+  published: number,
+  span = SCAN_SPAN,
+): Promise<Page> {
   const desc = req.order === 'desc';
   const size = stele.log.size;
   const from = req.cursor ?? (desc ? size : -1); // exclusive
-  const bound = desc ? from - SCAN_SPAN : from + 1 + SCAN_SPAN;
+  const bound = desc ? from - span : from + 1 + span;
   const toEnd = desc ? bound <= 0 : bound >= size;
   const hits: Match[] = [];
   let cursor = req.cursor;
