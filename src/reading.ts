@@ -109,16 +109,20 @@ export async function searchEvents(stele: Stele, p: Principal, req: SearchInput)
   const base = { q: req.q, order: req.order, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') };
   const see = (m: Match) => stele.access.allowed(p, 'search', entryResource(stele, m));
   const published = stele.log.checkpoint.size;
-  let page: Page;
+  let page: Page | undefined;
   if (!stele.access.entryDependent) {
-    // The tier filter in the store decides every entry: its page, cursor and count are exact.
+    // The tier filter in the store decides every entry: its page, cursor and count are exact —
+    // as long as every hit is indeed visible (if not, the scan below, which never relies on it).
     const r = await stele.index.search({ ...base, cursor: req.cursor, limit: req.limit, count: req.count }, published);
-    page = {
-      hits: r.hits.filter(see),
-      ...(r.next !== undefined ? { next: r.next } : {}),
-      ...(r.total !== undefined ? { total: r.total } : {}),
-    };
-  } else {
+    if (r.hits.every(see)) {
+      page = {
+        hits: r.hits,
+        ...(r.next !== undefined ? { next: r.next } : {}),
+        ...(r.total !== undefined ? { total: r.total } : {}),
+      };
+    }
+  }
+  if (!page) {
     page = await scanVisible(stele, { ...base, cursor: req.cursor, limit: req.limit }, see, published);
     if (req.count) page.total = await countVisible(stele, base, see, published);
   }

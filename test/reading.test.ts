@@ -191,6 +191,9 @@ describe('refusals do not open the entry', () => {
       assert.doesNotMatch(r.text, /hr\.|salary|k8s|secrets|pods|erased|expired/i);
     }
     assert.equal(new Set(messages).size, 1, messages.join(' | '));
+    // Nor does a search show the gap of an entry of a tier the auditor may not see.
+    assert.deepEqual(await search(auditor, `index:${k8sErased}`, '&count=true'), { hits: [], total: 0 });
+    assert.equal((await search(data.token, `index:${k8sErased}`)).hits[0]?.state, 'erased');
     // The record of the refusals keeps no content of the entries either.
     const denied = await call(`/v1/export?q=${encodeURIComponent('action:stele.access.denied')}`, data.token);
     assert.doesNotMatch(denied.text, /hr\.salary|salary-990000/);
