@@ -400,5 +400,8 @@ test('entryDependent: only a policy that can apply to entries and reads more tha
     false,
   );
   assert.equal(withCedar('forbid(principal, action, resource is Stele::Entry) when { resource.action like "hr.*" };'), true);
-  assert.equal(withCedar('forbid(principal, action in [Stele::Action::"read"], resource is Stele::Entry) when { resource.actor == "x" };'), true);
+  assert.equal(
+    withCedar('forbid(principal, action in [Stele::Action::"read"], resource is Stele::Entry) when { resource.actor == "x" };'),
+    true,
+  );
 });
