@@ -4,93 +4,205 @@
  * action, actor... Cedar policies may test), and appends a stele.access.* event saying who read
  * what before the answer goes out. Routes call these; the CLI reaches them through the API.
  */
+import { who } from './auth/access.js';
 import type { Principal } from './auth/principal.js';
 import { SteleError } from './errors.js';
 import type { Event } from './event/types.js';
 import { type ExportRequest, exportLines } from './export/export.js';
 import { compileQuery } from './index/query.js';
-import { openEntry } from './index/reader.js';
-import type { Hit } from './index/thread.js';
+import type { Match } from './index/thread.js';
 import type { SearchRequest } from './index/worker.js';
 import { subjectHash } from './keys/subject.js';
-import type { AccessAction, AccessResource } from './policy/access.js';
+import type { AccessResource } from './policy/access.js';
 import type { Stele } from './stele.js';
 
-/** The Cedar resource of one entry: what a policy can test about it. */
-export function entryResource(stele: Stele, hit: Pick<Hit, 'tier' | 'event' | 'ingest'>): AccessResource {
-  const e: Event = hit.event;
+/**
+ * The Cedar resource of one entry: what a policy can test about it. A gap (an entry whose data key
+ * was destroyed) is judged as an entry of its tier of which nothing else is known (every other
+ * attribute ""): its content is gone, and must not be guessed at.
+ */
+export function entryResource(stele: Stele, m: Match): AccessResource {
+  if (m.kind === 'gap') {
+    return {
+      type: 'Entry',
+      tier: m.tier,
+      action: '',
+      source: '',
+      actor: '',
+      actor_type: '',
+      outcome: '',
+      principal: '',
+      subject_hash: '',
+    };
+  }
+  const e: Event = m.event;
   const erasureOf = e.action === 'stele.erasure' ? (e.data as { subject_hash?: unknown } | undefined)?.subject_hash : undefined;
   return {
     type: 'Entry',
-    tier: hit.tier,
+    tier: m.tier,
     action: e.action,
     source: e.source.kind,
     actor: e.actor.id,
     actor_type: e.actor.type,
     outcome: e.outcome,
-    principal: hit.ingest.principal,
+    principal: m.ingest.principal,
     subject_hash:
       e.subject !== undefined ? subjectHash(stele.keys.subjectPepper, e.subject) : typeof erasureOf === 'string' ? erasureOf : '',
   };
 }
 
-/** The hits `p` may see through `action` (the tier filter already ran in the query store). */
-function visible<H extends Pick<Hit, 'tier' | 'event' | 'ingest'>>(
-  stele: Stele,
-  p: Principal,
-  action: AccessAction,
-  hits: H[],
-): H[] {
-  return hits.filter((h) => stele.access.allowed(p, action, entryResource(stele, h)));
-}
-
-/** `GET /v1/entries/:index` with a credential: the decrypted event of `leaf` (the entry's, already read), if policy lets `p` read it. */
-export async function readEntry(stele: Stele, p: Principal, index: number, leaf: Buffer): Promise<Event> {
+/**
+ * `GET /v1/entries/:index` with a credential: the decrypted event of entry `index`, if policy lets
+ * `p` read it. A refusal never opens the entry: an entry hidden by its tier, by a Cedar forbid, or
+ * whose key was destroyed in a tier `p` may not see, all get the same 403 naming only the index;
+ * a gap `p` may see answers 410 ("expired"/"erased"). `_leaf` is the entry's leaf, already read.
+ */
+export async function readEntry(stele: Stele, p: Principal, index: number, _leaf: Buffer): Promise<Event> {
   stele.access.require(p, 'read');
   const found = await stele.index.search(
     { q: `index:${index}`, limit: 1, order: 'desc', nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'read') },
     stele.log.checkpoint.size,
   );
-  const hit = found.hits[0];
-  if (!hit) {
-    // Not in the query store: expired or erased (410), or in a tier `p` may not read (403, which
-    // the server records as a denied access, with the URL naming the entry).
-    const opened = openEntry(stele.keys, index, leaf);
-    throw new SteleError('forbidden', `${p.id} may not read entry ${index} (a ${opened.event.action} entry)`, 403, {
-      action: 'read',
+  const m = found.hits[0];
+  if (!m || !stele.access.allowed(p, 'read', entryResource(stele, m))) {
+    throw new SteleError('forbidden', `${who(p)} may not read entry ${index}`, 403, { action: 'read' });
+  }
+  if (m.kind === 'gap') {
+    const by = m.erasure === undefined ? '' : ` by entry ${m.erasure}`;
+    throw new SteleError(m.state, `entry ${index} has been ${m.state}${by}; its data key was destroyed`, 410, {
+      index,
+      state: m.state,
+      tier: m.tier,
+      ...(m.erasure === undefined ? {} : { erasure: m.erasure }),
     });
   }
-  stele.access.require(p, 'read', entryResource(stele, hit));
   await stele.audit.record('stele.access.read', p, { index });
-  return hit.event;
+  return m.event;
 }
 
-export type SearchInput = Omit<SearchRequest, 'nowMs' | 'withLeaves' | 'tiers'>;
+export type SearchInput = Omit<SearchRequest, 'nowMs' | 'withLeaves' | 'tiers' | 'bound'>;
 
-/** `GET /v1/events`: a page of hits `p` may see, newest first by default. */
-export async function searchEvents(
-  stele: Stele,
-  p: Principal,
-  req: SearchInput,
-): Promise<{ hits: Hit[]; next?: number; total?: number }> {
+/**
+ * Log positions a search scans past its cursor (SCAN_SPAN) when the policy may hide entries of a
+ * tier the asker sees (Cedar reads more than the tier). The scan stops early once the page is full
+ * of visible matches; otherwise at this many positions, where the cursor it returns is a position
+ * that depends only on the request (cursor - SCAN_SPAN), never on where hidden matches are.
+ */
+export const SCAN_SPAN = 100_000;
+/** Matches (visible or not) `count=true` examines when the policy decides per entry; beyond, 422. */
+export const COUNT_BUDGET = 100_000;
+const STORE_PAGE = 1000;
+
+interface Page {
+  hits: Match[];
+  next?: number;
+  total?: number;
+}
+
+/**
+ * `GET /v1/events`: a page of what `p` may see (entries and gaps), newest first by default.
+ * `hits`, `next` and `total` are computed over what `p` may see only, so that neither the count
+ * nor the cursor tells anything about an entry hidden from `p` (see SCAN_SPAN, COUNT_BUDGET).
+ */
+export async function searchEvents(stele: Stele, p: Principal, req: SearchInput): Promise<Page> {
   stele.access.require(p, 'search');
-  const page = await stele.index.search(
-    { ...req, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') },
-    stele.log.checkpoint.size,
-  );
-  const hits = visible(stele, p, 'search', page.hits);
+  const base = { q: req.q, order: req.order, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') };
+  const see = (m: Match) => stele.access.allowed(p, 'search', entryResource(stele, m));
+  const published = stele.log.checkpoint.size;
+  let page: Page | undefined;
+  if (!stele.access.entryDependent) {
+    // The tier filter in the store decides every entry: its page, cursor and count are exact —
+    // as long as every hit is indeed visible (if not, the scan below, which never relies on it).
+    const r = await stele.index.search({ ...base, cursor: req.cursor, limit: req.limit, count: req.count }, published);
+    if (r.hits.every(see)) {
+      page = {
+        hits: r.hits,
+        ...(r.next !== undefined ? { next: r.next } : {}),
+        ...(r.total !== undefined ? { total: r.total } : {}),
+      };
+    }
+  }
+  if (!page) {
+    page = await scanVisible(stele, { ...base, cursor: req.cursor, limit: req.limit }, see, published);
+    if (req.count) page.total = await countVisible(stele, base, see, published);
+  }
   await stele.audit.record('stele.access.search', p, {
     query: req.q,
     order: req.order,
     ...(req.cursor !== undefined ? { cursor: req.cursor } : {}),
-    results: hits.length,
-    indices: hits.map((h) => h.index),
+    results: page.hits.length,
+    indices: page.hits.map((h) => h.index),
   });
-  return {
-    hits,
-    ...(page.next !== undefined ? { next: page.next } : {}),
-    ...(page.total !== undefined ? { total: page.total } : {}),
-  };
+  return page;
+}
+
+type ScanRequest = Omit<SearchRequest, 'count' | 'bound' | 'withLeaves'>;
+
+/**
+ * A page of visible matches, scanning at most SCAN_SPAN log positions past the cursor. The cursor
+ * returned is the last visible match when the page is full (the next page starts after it), else
+ * the end of the span (a function of the request and the log's size alone), else none when the
+ * span reached the end of the log.
+ */
+export async function scanVisible(
+  stele: Pick<Stele, 'index' | 'log'>,
+  req: ScanRequest,
+  see: (m: Match) => boolean,
+  published: number,
+  span = SCAN_SPAN,
+): Promise<Page> {
+  const desc = req.order === 'desc';
+  const size = stele.log.size;
+  const from = req.cursor ?? (desc ? size : -1); // exclusive
+  const bound = desc ? from - span : from + 1 + span;
+  const toEnd = desc ? bound <= 0 : bound >= size;
+  const hits: Match[] = [];
+  let cursor = req.cursor;
+  let limit = req.limit;
+  for (;;) {
+    const r = await stele.index.search(
+      { ...req, ...(cursor === undefined ? {} : { cursor }), limit, ...(toEnd ? {} : { bound }) },
+      published,
+    );
+    for (const m of r.hits) {
+      if (!see(m)) continue;
+      hits.push(m);
+      if (hits.length === req.limit) return { hits, next: m.index };
+    }
+    if (r.next === undefined) break;
+    cursor = r.next;
+    limit = Math.min(STORE_PAGE, limit * 2); // most pages fill at once; a page with hidden matches reads on in larger steps
+  }
+  return toEnd ? { hits } : { hits, next: desc ? bound : bound - 1 };
+}
+
+/** How many matches `p` may see; refused (422) past COUNT_BUDGET matches, rather than run unbounded. */
+async function countVisible(
+  stele: Stele,
+  base: Omit<ScanRequest, 'limit' | 'cursor'>,
+  see: (m: Match) => boolean,
+  published: number,
+): Promise<number> {
+  let total = 0;
+  let examined = 0;
+  let cursor: number | undefined;
+  for (;;) {
+    const r = await stele.index.search(
+      { ...base, order: 'asc', ...(cursor === undefined ? {} : { cursor }), limit: STORE_PAGE },
+      published,
+    );
+    for (const m of r.hits) if (see(m)) total++;
+    examined += r.hits.length;
+    if (r.next === undefined) return total;
+    if (examined >= COUNT_BUDGET) {
+      throw new SteleError(
+        'count_unavailable',
+        `counting stops at ${COUNT_BUDGET} matching entries under this policy; narrow the query (index:, since:, tier:) or leave out count`,
+        422,
+      );
+    }
+    cursor = r.next;
+  }
 }
 
 /**

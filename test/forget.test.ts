@@ -212,6 +212,14 @@ describe('reindex', () => {
 
 describe('forgetting', () => {
   const DAY = 86_400_000;
+  /** The entry retention expired, and the stele.retention.run entry that did. */
+  const expiry = { index: -1, run: -1 };
+  /** A search hit without its receipt time (which the tests cannot know). */
+  const place = (h: Record<string, unknown> | undefined) => {
+    const { received, ...rest } = h ?? {};
+    assert.match(String(received), /^\d{4}-/);
+    return rest;
+  };
 
   test('retention expires a tier after its keep: 410 expired, gone from search, disk and reindex, proofs intact', async () => {
     const r = await post('/v1/events', [
@@ -244,6 +252,10 @@ describe('forgetting', () => {
     assert.equal(proof.statusCode, 200, 'an expired entry can still be proven');
     // The run is itself in the log.
     assert.ok((await search('action:stele.retention.run')).hits.length >= 2);
+    // The entry is a gap, not an omission: found by its place, linked to the run.
+    Object.assign(expiry, { index: op, run: run.event });
+    const [gap] = (await search(`index:${op}`)).hits as unknown as Record<string, unknown>[];
+    assert.deepEqual(place(gap), { index: op, tier: 'operational', state: 'expired', erasure: run.event });
   });
 
   test('a legal hold blocks erasure and expiry until released; erasure then forgets the subject everywhere', async () => {
@@ -291,8 +303,19 @@ describe('forgetting', () => {
     const record = await search(`action:stele.erasure index:${erased.json.event}`);
     assert.equal(record.hits.length, 1, 'the erasure is recorded');
 
-    // Nor does a rebuilt index bring it back.
+    const gapOf = async (i: number) => place((await search(`index:${i}`)).hits[0] as unknown as Record<string, unknown>);
+    const erasedGap = { index: about, tier: 'compliance', state: 'erased', erasure: erased.json.event };
+    assert.deepEqual(await gapOf(about as number), erasedGap);
+
+    // Nor does a rebuilt index bring it back; it rebuilds the same gaps.
     await reopenWithoutIndex();
+    assert.deepEqual(await gapOf(about as number), erasedGap);
+    assert.deepEqual(await gapOf(expiry.index), {
+      index: expiry.index,
+      tier: 'operational',
+      state: 'expired',
+      erasure: expiry.run,
+    });
     assert.equal((await search('Erasemarker9182')).hits.length, 0);
     assert.equal((await search('Staymarker9182')).hits.length, 1);
     assert.deepEqual(filesWith('Erasemarker9182'), []);

@@ -84,6 +84,11 @@ export class Access {
     });
   }
 
+  /** Whether the policy may decide an entry by more than its tier (see Authorizer.entryDependent). */
+  get entryDependent(): boolean {
+    return this.authorizer.entryDependent;
+  }
+
   /** The tiers whose entries `p` may see through `action` (read, search, export); all tiers for a principal with no restriction. */
   readableTiers(p: Principal, action: AccessAction): string[] {
     return this.authorizer.readableTiers(p, action);
@@ -131,7 +136,8 @@ function describe(r: AccessResource): string {
     case 'Event':
       return `${r.action} events`;
     case 'Entry':
-      return `a ${r.tier}-tier ${r.action} entry`;
+      // Never the entry's content (nor its tier): a refusal must not open what it refuses.
+      return 'this entry';
     default:
       return 'the log';
   }

@@ -15,6 +15,12 @@
  *            only) the per-event key of keys/seal.ts that opens this one event and no other;
  *            `proof` a c2sp.org/tlog-proof for the leaf against the header's checkpoint, so each
  *            entry can also be checked on its own by any C2SP tool.
+ *   gaps     {"type":"gap","index":n,"leaf":base64(leaf),"state":"erased","erasure":e,"proof":"…"}
+ *            an entry the query matched whose data key was destroyed ("expired" or "erased";
+ *            `erasure`, when known, the index of the stele.erasure / stele.retention.run entry that
+ *            destroyed it): the leaf (sealed: its ciphertext stays in the log) and its proof, no
+ *            event and no message key. The verifier checks that the leaf is proven and sealed; that
+ *            the key was really destroyed it cannot check offline.
  *   last     {"type":"end","count":N,"manifest":…,"record":r}: `manifest` the export manifest
  *            (manifest.ts), a note signed by the log's key over the checkpoint, the asker, the query,
  *            the count and a digest of the ordered (index, leaf hash) of every entry line, so
@@ -112,6 +118,21 @@ function entryFields(e: EntryData): Record<string, unknown> {
   return out;
 }
 
+/** A gap line: an entry whose data key was destroyed, proven by its leaf, with no event and no key. */
+export function bundleGap(g: {
+  index: number;
+  leaf: Uint8Array;
+  state: 'expired' | 'erased';
+  erasure?: number;
+  proof: readonly Uint8Array[];
+  checkpoint: string;
+}): string {
+  const out: Record<string, unknown> = { type: 'gap', index: g.index, leaf: b64(g.leaf), state: g.state };
+  if (g.erasure !== undefined) out.erasure = g.erasure;
+  out.proof = formatTlogProof({ index: g.index, proof: g.proof, checkpoint: g.checkpoint });
+  return `${JSON.stringify(out)}\n`;
+}
+
 /**
  * The last line: the number of entry lines, the signed export manifest, and the log entry that
  * records it (the stele.access.export.end event holding the manifest's SHA-256), as an entry with
@@ -135,8 +156,10 @@ export interface BundleReport {
   origin: string;
   /** Size of the checkpoint every entry was proven against. */
   size: number;
-  /** Number of entries. */
+  /** Number of entries, gaps included. */
   count: number;
+  /** How many of them are gaps (entries whose data key was destroyed). */
+  gaps: number;
   /**
    * True when the checkpoint was checked with a key the caller supplied; false when only with the
    * bundle's own `vkey`, which proves consistency but not that the log is the one you think.
@@ -170,6 +193,7 @@ const ENTRY_FIELDS = new Set(['type', 'index', 'leaf', 'event', 'message_key', '
 const TRAILER_FIELDS = ['type', 'count', 'manifest', 'record'];
 const RECORD_FIELDS = new Set(['index', 'leaf', 'event', 'message_key', 'proof', 'consistency']);
 const RECORD_ACTION = 'stele.access.export.end';
+const GAP_FIELDS = new Set(['type', 'index', 'leaf', 'state', 'erasure', 'proof']);
 
 type Obj = Record<string, unknown>;
 
@@ -286,6 +310,15 @@ function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
     : "the event does not match the leaf's sealed event";
 }
 
+/** Checks a gap line against its leaf; returns why not, or null. */
+function gapProblem(g: Obj, leaf: LeafRecord): string | null {
+  if (g.state !== 'expired' && g.state !== 'erased') return 'state must be "expired" or "erased"';
+  if (g.erasure !== undefined && !isIndex(g.erasure)) return 'erasure must be a non-negative integer (an entry index)';
+  // A plain leaf carries its event in the clear: it cannot have been forgotten.
+  if (leaf.event !== undefined || leaf.sealed === undefined) return 'the leaf is not sealed, so it cannot be a gap';
+  return null;
+}
+
 /**
  * Verifies an evidence bundle offline, line by line (see the module comment for the format):
  * the header; the checkpoint's signature with the trusted key `opts.vkey` (without one, with the
@@ -323,6 +356,7 @@ export async function verifyBundle(
   let exported: BundleReport['export'] | undefined;
   let verifierKey = '';
   let count = 0;
+  let gaps = 0;
   let first: number | undefined;
   let last: number | undefined;
   let direction = 0;
@@ -379,13 +413,15 @@ export async function verifyBundle(
       ended = true;
       continue;
     }
-    where = ' (entry)';
+    const gap = v.type === 'gap';
+    where = gap ? ' (gap)' : ' (entry)';
     if (v.type === BUNDLE_TYPE) fail('a second bundle header');
-    if (v.type !== 'entry') fail(`unknown line type ${JSON.stringify(v.type)}`);
-    for (const k of Object.keys(v)) if (!ENTRY_FIELDS.has(k)) fail(`unknown entry field ${JSON.stringify(k)}`);
+    if (v.type !== 'entry' && !gap) fail(`unknown line type ${JSON.stringify(v.type)}`);
+    const fields = gap ? GAP_FIELDS : ENTRY_FIELDS;
+    for (const k of Object.keys(v)) if (!fields.has(k)) fail(`unknown ${gap ? 'gap' : 'entry'} field ${JSON.stringify(k)}`);
     const index = v.index;
     if (!isIndex(index)) return fail('index must be a non-negative integer');
-    where = ` (entry ${index})`;
+    where = ` (${gap ? 'gap' : 'entry'} ${index})`;
     if (index >= cp.size) fail(`index ${index} is not in the checkpoint's tree of size ${cp.size}`);
 
     if (last !== undefined) {
@@ -404,10 +440,11 @@ export async function verifyBundle(
     // Every entry line, whatever its kind, counts in the manifest's digest, in bundle order.
     digest.addHash(index, hash);
 
-    const problem = eventProblem(v, leaf.record);
+    const problem = gap ? gapProblem(v, leaf.record) : eventProblem(v, leaf.record);
     if (problem !== null) fail(problem);
 
     count++;
+    if (gap) gaps++;
     first ??= index;
     last = index;
   }
@@ -425,6 +462,7 @@ export async function verifyBundle(
     origin: cp.origin,
     size: cp.size,
     count,
+    gaps,
     trusted: trustedVerifier !== undefined,
     vkey: verifierKey,
     export: exported as BundleReport['export'],

@@ -1,8 +1,8 @@
 import { compileQuery } from '../index/query.js';
 import { openEntry } from '../index/reader.js';
-import type { Hit } from '../index/thread.js';
+import type { Match } from '../index/thread.js';
 import type { Stele } from '../stele.js';
-import { bundleEntry, bundleHeader, bundleTrailer } from './bundle.js';
+import { bundleEntry, bundleGap, bundleHeader, bundleTrailer } from './bundle.js';
 import { csvHeader, csvRow, jsonLine } from './formats.js';
 import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
 
@@ -18,8 +18,8 @@ export interface ExportRequest {
 /** What the asker may export: tiers (filtered in the query store) and a per-entry check. */
 export interface ExportScope {
   tiers?: string[];
-  keep?: (hit: Hit) => boolean;
-  /** Called once per exported entry. */
+  keep?: (hit: Match) => boolean;
+  /** Called once per exported entry (gaps included). */
   counted?: () => void;
   /** Bundles (required): what the signed manifest says about the export, and how it is recorded. */
   manifest?: ManifestScope;
@@ -41,7 +41,9 @@ const PAGE = 1000;
 
 /**
  * The export operation: the entries a query matches, as text lines, a page at a time so memory
- * stays flat however many there are. An evidence bundle proves every entry against one signed
+ * stays flat however many there are. An entry whose data key was destroyed is exported as the gap
+ * it is (index, received, tier, state, erasure), not skipped, so a reader can tell a gap from an
+ * omission. An evidence bundle proves every entry against one signed
  * checkpoint, taken when the export starts (entries appended later are not in it).
  */
 export async function* exportLines(stele: Stele, req: ExportRequest, scope: ExportScope = {}): AsyncGenerator<string> {
@@ -79,6 +81,12 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         continue;
       }
       const proof = await stele.log.inclusionProof(h.index, cp.size);
+      count++;
+      digest.add(h.index, h.leaf as Buffer);
+      if (h.kind === 'gap') {
+        yield bundleGap({ ...h, leaf: h.leaf as Buffer, proof, checkpoint: cp.note });
+        continue;
+      }
       yield bundleEntry({
         index: h.index,
         leaf: h.leaf as Buffer,
@@ -87,8 +95,6 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         proof,
         checkpoint: cp.note,
       });
-      digest.add(h.index, h.leaf as Buffer);
-      count++;
     }
     if (page.next === undefined) break;
     cursor = page.next;

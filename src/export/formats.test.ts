@@ -81,9 +81,9 @@ describe('export formats', () => {
   it('csvHeader lists the columns', () => {
     assert.equal(
       csvHeader(),
-      'index,time,received,id,actor,actor_type,on_behalf_of,verified,action,source,host,resource_type,resource_id,outcome,reason,subject,tier,principal,data\r\n',
+      'index,time,received,id,actor,actor_type,on_behalf_of,verified,action,source,host,resource_type,resource_id,outcome,reason,subject,tier,principal,data,state,erasure\r\n',
     );
-    assert.equal(CSV_COLUMNS.length, 19);
+    assert.equal(CSV_COLUMNS.length, 21);
     assert.ok(Object.isFrozen(CSV_COLUMNS));
   });
 
@@ -111,6 +111,8 @@ describe('export formats', () => {
       tier: 'compliance',
       principal: 'ci-bot',
       data: JSON.stringify(event.data),
+      state: '',
+      erasure: '',
     });
     assert.deepEqual(JSON.parse(r.data as string), event.data);
   });
@@ -126,8 +128,34 @@ describe('export formats', () => {
     };
     assert.equal(
       csvRow({ ...entry, event: minimal }),
-      '42,t,2026-11-22T10:15:03.140211Z,x,a,human,,false,git.commit,git,,,,failure,,,compliance,ci-bot,\r\n',
+      '42,t,2026-11-22T10:15:03.140211Z,x,a,human,,false,git.commit,git,,,,failure,,,compliance,ci-bot,,,\r\n',
     );
+  });
+
+  it('writes a gap (an entry whose key was destroyed) with its place and state, and nothing of its event', () => {
+    const gap = {
+      kind: 'gap',
+      index: 9,
+      received: '2026-11-22T10:15:03.140211Z',
+      tier: 'compliance',
+      state: 'erased',
+      erasure: 12,
+    } as const;
+    assert.equal(
+      jsonLine(gap),
+      '{"index":9,"received":"2026-11-22T10:15:03.140211Z","tier":"compliance","state":"erased","erasure":12}\n',
+    );
+    const { erasure: _e, ...unlinked } = gap;
+    assert.equal(jsonLine({ ...unlinked, state: 'expired' }).includes('erasure'), false);
+    const rows = parseCsv(csvHeader() + csvRow(gap));
+    const r = Object.fromEntries(CSV_COLUMNS.map((c, i) => [c, rows[1]?.[i]]));
+    assert.deepEqual(Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '')), {
+      index: '9',
+      received: gap.received,
+      tier: 'compliance',
+      state: 'erased',
+      erasure: '12',
+    });
   });
 
   it('quotes fields with commas, quotes, CR or LF and doubles the quotes', () => {

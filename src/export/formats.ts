@@ -26,8 +26,29 @@ export interface ExportedEntry {
   event: Event;
 }
 
-/** One JSON object per line: index, received, ingest, tier, key (when sealed), event; ends in '\n'. */
-export function jsonLine(e: ExportedEntry): string {
+/** An exported gap: an entry whose data key was destroyed, with nothing of what it said. */
+export interface ExportedGap {
+  kind: 'gap';
+  index: number;
+  received: string;
+  tier: string;
+  state: 'expired' | 'erased';
+  /** Index of the stele.erasure / stele.retention.run entry that destroyed its key, when known. */
+  erasure?: number;
+}
+
+const isGap = (e: ExportedEntry | ExportedGap): e is ExportedGap => 'kind' in e && e.kind === 'gap';
+
+/**
+ * One JSON object per line, ending in '\n': index, received, ingest, tier, key (when sealed), event;
+ * for a gap index, received, tier, state ("expired"/"erased") and erasure (when known), no event.
+ */
+export function jsonLine(e: ExportedEntry | ExportedGap): string {
+  if (isGap(e)) {
+    const gap: Record<string, unknown> = { index: e.index, received: e.received, tier: e.tier, state: e.state };
+    if (e.erasure !== undefined) gap.erasure = e.erasure;
+    return `${JSON.stringify(gap)}\n`;
+  }
   const out: Record<string, unknown> = {
     index: e.index,
     received: e.received,
@@ -59,6 +80,8 @@ export const CSV_COLUMNS: readonly string[] = Object.freeze([
   'tier',
   'principal',
   'data',
+  'state',
+  'erasure',
 ]);
 
 /** First characters that make a spreadsheet read a cell as a formula (OWASP), plus NUL (ASVS). */
@@ -80,8 +103,23 @@ export function csvHeader(): string {
   return csvRecord(CSV_COLUMNS);
 }
 
-/** One record in CSV_COLUMNS order, ending in CRLF. Absent values are empty; `data` is compact JSON. */
-export function csvRow(e: ExportedEntry): string {
+/**
+ * One record in CSV_COLUMNS order, ending in CRLF. Absent values are empty; `data` is compact JSON.
+ * `state` is empty for a readable entry; a gap has only index, received, tier, state and erasure.
+ */
+export function csvRow(e: ExportedEntry | ExportedGap): string {
+  if (isGap(e)) {
+    const row = CSV_COLUMNS.map(() => '');
+    const set = (c: string, v: string) => {
+      row[CSV_COLUMNS.indexOf(c)] = v;
+    };
+    set('index', String(e.index));
+    set('received', e.received);
+    set('tier', e.tier);
+    set('state', e.state);
+    set('erasure', e.erasure === undefined ? '' : String(e.erasure));
+    return csvRecord(row);
+  }
   const ev = e.event;
   return csvRecord([
     String(e.index),
@@ -103,5 +141,7 @@ export function csvRow(e: ExportedEntry): string {
     e.tier,
     e.ingest.principal,
     ev.data === undefined ? '' : JSON.stringify(ev.data),
+    '',
+    '',
   ]);
 }

@@ -435,3 +435,33 @@ export function compileQuery(q: string, nowMs: number): CompiledQuery {
   const where = rest.map((n) => sql(n, params, nowMs)).join(' AND ') || '1';
   return { match: texts.length > 0 ? texts.map(ftsTerm).join(' AND ') : null, where, params };
 }
+
+/** Fields a gap (the tombstone of an expired or erased entry) has: none says what the event was. */
+const GAP_FIELDS: ReadonlySet<string> = new Set(['index', 'tier', 'since', 'until']);
+
+/** Whether a query tests nothing but where an entry is (index, tier, receipt time): only such a query may match gaps. */
+function testsOnlyPlace(node: QueryNode): boolean {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return node.children.every(testsOnlyPlace);
+    case 'not':
+      return testsOnlyPlace(node.child);
+    case 'text':
+      return false;
+    case 'field':
+      return GAP_FIELDS.has(node.field);
+  }
+}
+
+/**
+ * Compiles a query for the store's gaps (schema.ts), or null when it tests anything about the event
+ * (a field other than index:, tier:, since:/until:, or full text): such a query matches no gap, even
+ * through NOT, so whether a gap is found never depends on what the destroyed entry said. On gaps,
+ * since:/until: compare the receipt time.
+ */
+export function compileGapQuery(q: string, nowMs: number): CompiledQuery | null {
+  const root = parseQuery(q);
+  if (root !== null && !testsOnlyPlace(root)) return null;
+  return compileQuery(q, nowMs);
+}

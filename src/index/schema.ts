@@ -2,9 +2,12 @@
  * The query store's tables (SQLite). `entries` holds one row per readable log entry with the
  * searchable fields; `fts` is a contentless FTS5 index of the event's text keyed by the same
  * index (rowid), so it never stores the text itself and deleting a row really removes its tokens
- * (secure-delete). Times are microseconds since the Unix epoch.
+ * (secure-delete). `gaps` holds a tombstone per entry whose data key was destroyed (expired or
+ * erased): only what the leaf and the key store say without the event — never a searchable field
+ * of the event — so a search can show the gap without learning what the entry was. Times are
+ * microseconds since the Unix epoch.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) STRICT;
@@ -38,6 +41,18 @@ CREATE INDEX IF NOT EXISTS entries_resource ON entries (resource_id);
 CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_key ON entries (key_id) WHERE key_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_id ON entries (id);
+-- Column names match entries' where they mean the same, so a compiled query of only index:, tier:,
+-- since:/until: runs on both; in gaps "time" is the receipt time (the event's own time is gone).
+CREATE TABLE IF NOT EXISTS gaps (
+  idx INTEGER PRIMARY KEY,          -- the entry's index in the log
+  time INTEGER NOT NULL,            -- the leaf's received (µs)
+  tier TEXT NOT NULL,               -- the destroyed key's tier
+  state TEXT NOT NULL CHECK (state IN ('expired', 'erased')),
+  key_id TEXT NOT NULL,             -- the destroyed key (never matched by a query; links the erasure)
+  erasure INTEGER                   -- index of the stele.erasure / stele.retention.run entry, once known
+) STRICT;
+CREATE INDEX IF NOT EXISTS gaps_time ON gaps (time);
+CREATE INDEX IF NOT EXISTS gaps_key ON gaps (key_id) WHERE erasure IS NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
 INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1);
 `;

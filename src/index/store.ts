@@ -7,15 +7,41 @@ import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
 
 export type Order = 'desc' | 'asc';
 
+/** One `gaps` row (schema.ts): an entry whose data key was destroyed. */
+export interface GapRow {
+  idx: number;
+  /** The leaf's received (µs). */
+  time: number;
+  tier: string;
+  state: 'expired' | 'erased';
+  key_id: string;
+  erasure: number | null;
+}
+
+/** What a search finds in the store: a readable entry's row, or the tombstone of a destroyed one. */
+export type StoreMatch = { kind: 'entry'; row: IndexRow } | { kind: 'gap'; gap: GapRow };
+
+/** How a stele.erasure / stele.retention.run entry names the keys it destroyed (see linkErasure). */
+export type ErasureLink =
+  | { kind: 'erasure'; index: number; received: number; subjectHash: string }
+  | { kind: 'expiry'; index: number; received: number; slots: { tier: string; day: string }[] };
+
 export interface SearchPage {
   /** Only entries before (desc) or after (asc) this index: the previous page's last. */
   cursor?: number;
   limit: number;
   order: Order;
+  /** Only entries at or after (desc) or before (asc) this index: the end of a bounded scan. */
+  bound?: number;
 }
 
 /** Entries a field query looks at in log order before it asks the indexes (about 2 ms when none match). */
 export const PROBE_ROWS = 16_384;
+
+/** `q` within a bounded scan: at or after `bound` (desc), before it (asc). */
+function bounded(q: CompiledQuery, bound: number, order: Order): CompiledQuery {
+  return { ...q, where: `(${q.where}) AND e.idx ${order === 'desc' ? '>=' : '<'} ?`, params: [...q.params, bound] };
+}
 
 /** The columns of `entries` (IndexRow), in schema order. */
 export const COLUMNS = [
@@ -49,6 +75,7 @@ export class IndexStore {
   private readonly db: Database.Database;
   private readonly insertRow: Database.Statement;
   private readonly insertText: Database.Statement;
+  private readonly insertGap: Database.Statement;
   private readonly setUpto: Database.Statement;
   private readonly totalChanges: Database.Statement;
 
@@ -69,6 +96,9 @@ export class IndexStore {
       `INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
     );
     this.insertText = this.db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)');
+    this.insertGap = this.db.prepare(
+      'INSERT OR REPLACE INTO gaps (idx, time, tier, state, key_id, erasure) VALUES (@idx, @time, @tier, @state, @key_id, @erasure)',
+    );
     this.setUpto = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('upto', ?)");
     this.totalChanges = this.db.prepare('SELECT total_changes() AS n');
   }
@@ -98,15 +128,55 @@ export class IndexStore {
     return Number(this.meta('upto') ?? 0);
   }
 
-  /** Indexes rows and records that everything before `upto` is done, in one transaction. */
-  insert(rows: readonly { row: IndexRow; text: string }[], upto: number): void {
+  /**
+   * Indexes rows and tombstones, links erasures (after the rows, so gaps of the same batch are
+   * linked), and records that everything before `upto` is done, in one transaction.
+   */
+  insert(
+    rows: readonly { row: IndexRow; text: string }[],
+    upto: number,
+    gaps: readonly GapRow[] = [],
+    links: readonly ErasureLink[] = [],
+    keysDb?: Database.Database,
+  ): void {
     this.db.transaction(() => {
       for (const r of rows) {
         this.insertRow.run(r.row);
         this.insertText.run(r.row.idx, r.text);
       }
+      for (const g of gaps) this.insertGap.run(g);
+      if (keysDb) for (const l of links) this.linkErasure(l, keysDb);
       this.setUpto.run(String(upto));
     })();
+  }
+
+  /**
+   * Records which stele.erasure / stele.retention.run entry destroyed the keys of unlinked gaps
+   * before it: for an erasure, the keys of its subject erased; for a retention run, the keys of its
+   * expired (tier, day)s — in both cases destroyed no later than the entry was received (a key
+   * destroyed by a later run is that run's). Derived from the log and the key store alone, so
+   * `stele reindex` links the same gaps as the live server, where the gaps come first (the key is
+   * destroyed, then the entry appended).
+   */
+  private linkErasure(l: ErasureLink, keysDb: Database.Database): void {
+    const destroyedBy = (destroyed: string | null) => destroyed !== null && Date.parse(destroyed) * 1000 <= l.received;
+    const ids: string[] = [];
+    if (l.kind === 'erasure') {
+      const rows = keysDb.prepare("SELECT id, destroyed FROM keys WHERE subject = ? AND state = 'erased'").all(l.subjectHash) as {
+        id: string;
+        destroyed: string | null;
+      }[];
+      for (const r of rows) if (destroyedBy(r.destroyed)) ids.push(r.id);
+    } else {
+      const st = keysDb.prepare("SELECT id, destroyed FROM keys WHERE tier = ? AND day = ? AND state = 'expired'");
+      for (const s of l.slots) {
+        for (const r of st.all(s.tier, s.day) as { id: string; destroyed: string | null }[]) {
+          if (destroyedBy(r.destroyed)) ids.push(r.id);
+        }
+      }
+    }
+    const upd = this.db.prepare('UPDATE gaps SET erasure = ? WHERE key_id = ? AND erasure IS NULL AND idx < ?');
+    for (const id of ids) upd.run(l.index, id, l.index);
   }
 
   /**
@@ -116,7 +186,8 @@ export class IndexStore {
    * that window holds fewer than a page, the indexes find the matching indices (a covering index
    * scan plus a sort of integers, not of whole rows) and only the page's rows are read.
    */
-  search(q: CompiledQuery, page: SearchPage): IndexRow[] {
+  search(query: CompiledQuery, page: SearchPage): IndexRow[] {
+    const q = page.bound === undefined ? query : bounded(query, page.bound, page.order);
     const cols = COLUMNS.map((c) => `e.${c}`).join(', ');
     const dir = page.order === 'desc' ? 'DESC' : 'ASC';
     const after = page.cursor === undefined ? '' : page.order === 'desc' ? ' AND e.idx < ?' : ' AND e.idx > ?';
@@ -132,6 +203,40 @@ export class IndexStore {
       `SELECT ${cols} FROM entries e WHERE e.idx IN ` +
       `(SELECT e.idx FROM entries e WHERE (${q.where})${after} ORDER BY e.idx ${dir} LIMIT ?) ORDER BY e.idx ${dir}`;
     return this.db.prepare(sql).all(...q.params, ...cursor, page.limit) as IndexRow[];
+  }
+
+  /**
+   * A page of entries and gaps in log order: search() merged with the gaps `gq` matches (null: the
+   * query tests the content of events, which a gap has none of, so it matches no gap).
+   */
+  searchWithGaps(q: CompiledQuery, gq: CompiledQuery | null, page: SearchPage): StoreMatch[] {
+    const rows: StoreMatch[] = this.search(q, page).map((row) => ({ kind: 'entry', row }));
+    if (gq === null) return rows;
+    const gaps: StoreMatch[] = this.searchGaps(gq, page).map((gap) => ({ kind: 'gap', gap }));
+    if (gaps.length === 0) return rows;
+    const at = (m: StoreMatch) => (m.kind === 'entry' ? m.row.idx : m.gap.idx);
+    const sign = page.order === 'desc' ? -1 : 1;
+    return [...rows, ...gaps].sort((a, b) => sign * (at(a) - at(b))).slice(0, page.limit);
+  }
+
+  private searchGaps(gq: CompiledQuery, page: SearchPage): GapRow[] {
+    const conds = [`(${gq.where})`];
+    const params = [...gq.params];
+    if (page.cursor !== undefined) {
+      conds.push(page.order === 'desc' ? 'e.idx < ?' : 'e.idx > ?');
+      params.push(page.cursor);
+    }
+    if (page.bound !== undefined) {
+      conds.push(page.order === 'desc' ? 'e.idx >= ?' : 'e.idx < ?');
+      params.push(page.bound);
+    }
+    const sql = `SELECT e.idx, e.time, e.tier, e.state, e.key_id, e.erasure FROM gaps e WHERE ${conds.join(' AND ')} ORDER BY e.idx ${page.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`;
+    return this.db.prepare(sql).all(...params, page.limit) as GapRow[];
+  }
+
+  /** Number of gaps a gap query matches. */
+  countGaps(gq: CompiledQuery): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM gaps e WHERE (${gq.where})`).get(...gq.params) as { n: number }).n;
   }
 
   /** The page from the PROBE_ROWS entries next in log order, if they hold a whole page or are all there is. */
@@ -177,20 +282,26 @@ export class IndexStore {
     return [...out];
   }
 
-  /** Removes every entry sealed by these keys (then mergeStep until done, and truncateWal, to scrub). Returns how many. */
-  deleteByKeys(keyIds: readonly string[]): number {
-    const select = this.db.prepare('SELECT idx FROM entries WHERE key_id = ? LIMIT 10000');
+  /**
+   * Replaces every entry sealed by these keys with its tombstone in `gaps` (then mergeStep until
+   * done, and truncateWal, to scrub the searchable fields). `state` says how each key was destroyed.
+   * Returns how many.
+   */
+  deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased' = () => 'erased'): number {
+    const select = this.db.prepare('SELECT idx, received, tier FROM entries WHERE key_id = ? LIMIT 10000');
     const delRow = this.db.prepare('DELETE FROM entries WHERE idx = ?');
     const delText = this.db.prepare('DELETE FROM fts WHERE rowid = ?');
     let n = 0;
     for (const k of keyIds) {
+      const s = state(k);
       for (;;) {
         // Bounded transactions: a day of a busy tier can be millions of rows.
         const done = this.db.transaction(() => {
-          const idxs = select.all(k) as { idx: number }[];
-          for (const { idx } of idxs) {
+          const idxs = select.all(k) as { idx: number; received: number; tier: string }[];
+          for (const { idx, received, tier } of idxs) {
             delRow.run(idx);
             delText.run(idx);
+            this.insertGap.run({ idx, time: received, tier, state: s, key_id: k, erasure: null });
           }
           return idxs.length;
         })();

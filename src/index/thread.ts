@@ -2,9 +2,14 @@ import { Worker } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
 import { bytes, pack, transferList } from '../log/packed.js';
 import type { Policy } from '../policy/policy.js';
-import type { FromIndex, IndexWorkerData, SearchRequest, SearchResult, ToIndex, WireHit } from './worker.js';
+import type { FromIndex, IndexWorkerData, SearchRequest, SearchResult, ToIndex, WireGap, WireHit } from './worker.js';
 
+/** A readable entry a search found: its event, and with withLeaves its leaf and message key. */
 export type Hit = Omit<WireHit, 'leaf' | 'messageKey'> & { leaf?: Buffer; messageKey?: Buffer };
+/** An entry whose data key was destroyed (expired or erased): no event, no message key; with withLeaves its leaf. */
+export type Gap = Omit<WireGap, 'leaf'> & { leaf?: Buffer };
+/** What a search finds, in log order. */
+export type Match = Hit | Gap;
 
 /** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
 export const MAX_BACKLOG = 20_000;
@@ -98,15 +103,18 @@ export class IndexThread {
     this.worker.postMessage({ type: 'add', first, leaves: packed, published } satisfies ToIndex, transferList(packed));
   }
 
-  async search(req: SearchRequest, published: number): Promise<{ hits: Hit[]; next?: number; total?: number }> {
+  async search(req: SearchRequest, published: number): Promise<{ hits: Match[]; next?: number; total?: number; gaps?: number }> {
     const r = await this.call<SearchResult>({ type: 'search', published, req });
     return {
       ...r,
-      hits: r.hits.map(({ leaf, messageKey, ...h }) => ({
-        ...h,
-        ...(leaf ? { leaf: bytes(leaf) } : {}),
-        ...(messageKey ? { messageKey: bytes(messageKey) } : {}),
-      })),
+      hits: r.hits.map((m): Match => {
+        if (m.kind === 'gap') {
+          const { leaf, ...g } = m;
+          return { ...g, ...(leaf ? { leaf: bytes(leaf) } : {}) };
+        }
+        const { leaf, messageKey, ...h } = m;
+        return { ...h, ...(leaf ? { leaf: bytes(leaf) } : {}), ...(messageKey ? { messageKey: bytes(messageKey) } : {}) };
+      }),
     };
   }
 

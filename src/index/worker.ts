@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
+import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { KeyStore } from '../keys/keystore.js';
 import type { MasterKey } from '../keys/master.js';
@@ -14,9 +15,9 @@ import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
-import { type CompiledQuery, compileQuery } from './query.js';
+import { type CompiledQuery, compileGapQuery, compileQuery } from './query.js';
 import { openEntry } from './reader.js';
-import { IndexStore, type Order } from './store.js';
+import { type ErasureLink, type GapRow, IndexStore, type Order } from './store.js';
 
 export interface IndexWorkerData {
   dbPath: string;
@@ -26,8 +27,9 @@ export interface IndexWorkerData {
   policy: Policy;
 }
 
-/** One search hit as it crosses threads. */
+/** One search hit as it crosses threads: a readable entry and its event. */
 export interface WireHit {
+  kind: 'entry';
   index: number;
   received: string;
   ingest: Ingest;
@@ -37,6 +39,24 @@ export interface WireHit {
   leaf?: Uint8Array;
   messageKey?: Uint8Array;
 }
+
+/**
+ * An entry whose data key was destroyed: where it is and how it went, nothing of what it said.
+ * `erasure` is the index of the stele.erasure / stele.retention.run entry that destroyed the key,
+ * once that entry is indexed. With withLeaves, the leaf (its ciphertext stays in the log).
+ */
+export interface WireGap {
+  kind: 'gap';
+  index: number;
+  received: string;
+  tier: string;
+  state: 'expired' | 'erased';
+  erasure?: number;
+  leaf?: Uint8Array;
+}
+
+/** What a search finds, in log order: readable entries and gaps. */
+export type WireMatch = WireHit | WireGap;
 
 export interface SearchRequest {
   q: string;
@@ -49,13 +69,17 @@ export interface SearchRequest {
   count?: boolean;
   /** Only entries of these tiers (what the asker's policy lets them see); absent: every tier. */
   tiers?: string[];
+  /** Only entries at or after (desc) or before (asc) this index (a bounded scan, see reading.ts). */
+  bound?: number;
 }
 
 export interface SearchResult {
-  hits: WireHit[];
+  hits: WireMatch[];
   /** Cursor for the next page; absent on the last page. */
   next?: number;
+  /** With count: the matches, and how many of them are gaps. */
   total?: number;
+  gaps?: number;
 }
 
 export type ToIndex =
@@ -94,6 +118,8 @@ function prune(published: number): void {
 function add(first: number, leaves: Buffer[], published: number): void {
   prune(published);
   const rows: { row: IndexRow; text: string }[] = [];
+  const gaps: GapRow[] = [];
+  const links: ErasureLink[] = [];
   for (let k = 0; k < leaves.length; k++) {
     const idx = first + k;
     const leaf = leaves[k] as Buffer;
@@ -105,14 +131,47 @@ function add(first: number, leaves: Buffer[], published: number): void {
         ? (keys.lookup(record.key)?.info.tier as string)
         : tiers.tierFor(event.action, event.source.kind).name;
       rows.push({ row: indexRow(idx, record, event, tier), text: ftsText(event) });
+      const link = erasureLink(idx, record.received, event);
+      if (link) links.push(link);
     } catch (err) {
-      // Expired or erased before it was indexed: nothing to index, and nothing to reveal.
+      // Expired or erased before it was indexed: its tombstone, and nothing of what it said.
       if (!(err instanceof SteleError && err.status === 410)) throw err;
+      gaps.push(gapRow(idx, leaf, err));
     }
   }
   const upto = Math.max(next, first + leaves.length);
-  store.insert(rows, upto);
+  store.insert(rows, upto, gaps, links, keys.db);
   next = upto;
+}
+
+/** The tombstone of entry `idx`, whose leaf openEntry refused with 410 `err` (the key store's tombstone). */
+function gapRow(idx: number, leaf: Buffer, err: SteleError): GapRow {
+  const record = decodeLeaf(leaf); // openEntry decoded it before it found the key destroyed
+  return {
+    idx,
+    time: Number(parseMicros(record.received)),
+    tier: String(err.detail?.tier ?? ''),
+    state: err.code === 'expired' ? 'expired' : 'erased',
+    key_id: record.key ?? '',
+    erasure: null,
+  };
+}
+
+/** What a server-written stele.erasure / stele.retention.run entry destroyed, to link its gaps (store.linkErasure). */
+function erasureLink(index: number, received: string, e: Event): ErasureLink | null {
+  if (e.source.kind !== 'stele' || (e.action !== 'stele.erasure' && e.action !== 'stele.retention.run')) return null;
+  const d = (e.data ?? {}) as Record<string, unknown>;
+  const at = Number(parseMicros(received));
+  if (e.action === 'stele.erasure') {
+    return typeof d.subject_hash === 'string' ? { kind: 'erasure', index, received: at, subjectHash: d.subject_hash } : null;
+  }
+  const slots = Array.isArray(d.expired)
+    ? d.expired.filter(
+        (x): x is { tier: string; day: string } =>
+          typeof x === 'object' && x !== null && typeof x.tier === 'string' && typeof x.day === 'string',
+      )
+    : [];
+  return slots.length > 0 ? { kind: 'expiry', index, received: at, slots } : null;
 }
 
 async function leafAt(index: number, published: number): Promise<Buffer> {
@@ -124,19 +183,31 @@ async function leafAt(index: number, published: number): Promise<Buffer> {
 
 async function search(req: SearchRequest, published: number): Promise<SearchResult> {
   const q = withinTiers(compileQuery(req.q, req.nowMs), req.tiers);
-  const rows = store.search(q, { cursor: req.cursor, limit: req.limit, order: req.order });
-  const hits: WireHit[] = [];
-  for (const r of rows) {
+  const gapQuery = compileGapQuery(req.q, req.nowMs);
+  const gq = gapQuery && withinTiers(gapQuery, req.tiers);
+  const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
+  const found = store.searchWithGaps(q, gq, page);
+  const hits: WireMatch[] = [];
+  for (const m of found) {
+    if (m.kind === 'gap') {
+      hits.push(wireGap(m.gap, req.withLeaves ? await leafAt(m.gap.idx, published) : undefined));
+      continue;
+    }
+    const r = m.row;
     const leaf = await leafAt(r.idx, published);
     let opened: ReturnType<typeof openEntry>;
     try {
       opened = openEntry(keys, r.idx, leaf, req.withLeaves);
     } catch (err) {
-      if (err instanceof SteleError && err.status === 410) continue; // destroyed a moment ago
-      throw err;
+      if (!(err instanceof SteleError && err.status === 410)) throw err;
+      // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
+      const g = gapRow(r.idx, leaf, err);
+      if (gq !== null) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
+      continue;
     }
     const { record, event } = opened;
     hits.push({
+      kind: 'entry',
       index: r.idx,
       received: record.received,
       ingest: record.ingest,
@@ -147,11 +218,24 @@ async function search(req: SearchRequest, published: number): Promise<SearchResu
       ...(opened.messageKey ? { messageKey: opened.messageKey } : {}),
     });
   }
-  const last = rows[rows.length - 1];
+  const last = found[found.length - 1];
+  const gaps = req.count && gq !== null ? store.countGaps(gq) : 0;
   return {
     hits,
-    ...(rows.length === req.limit && last ? { next: last.idx } : {}),
-    ...(req.count ? { total: store.count(q) } : {}),
+    ...(found.length === req.limit && last ? { next: last.kind === 'entry' ? last.row.idx : last.gap.idx } : {}),
+    ...(req.count ? { total: store.count(q) + gaps, gaps } : {}),
+  };
+}
+
+function wireGap(g: GapRow, leaf: Buffer | undefined): WireGap {
+  return {
+    kind: 'gap',
+    index: g.idx,
+    received: formatMicros(BigInt(g.time)),
+    tier: g.tier,
+    state: g.state,
+    ...(g.erasure !== null ? { erasure: g.erasure } : {}),
+    ...(leaf ? { leaf } : {}),
   };
 }
 
@@ -165,7 +249,7 @@ async function handle(m: ToIndex): Promise<unknown> {
       return search(m.req, m.published);
     case 'deleteKeys': {
       keys.forget(m.ids);
-      const n = store.deleteByKeys(m.ids);
+      const n = store.deleteByKeys(m.ids, (id) => (keys.lookup(id)?.state === 'expired' ? 'expired' : 'erased'));
       // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
       return { later: scrub().then(() => n) };
     }

@@ -382,3 +382,26 @@ describe('the compiled Cedar', () => {
     assert.equal(copy.allowed(user('dave@acme.com', ['audit']), 'export', entry('compliance')), true);
   });
 });
+
+test('entryDependent: only a policy that can apply to entries and reads more than their tier makes decisions per entry', () => {
+  const withCedar = (text: string) =>
+    Authorizer.create(parsePolicy(YAML, 'stele.policy.yaml', { cedar: { text, source: 'stele.cedar' } })).entryDependent;
+  // Roles (tier restrictions, vouch globs on events) decide an entry by its tier.
+  assert.equal(Authorizer.create(parsePolicy(YAML, 'stele.policy.yaml')).entryDependent, false);
+  assert.equal(Authorizer.create(DEFAULT_POLICY).entryDependent, false);
+  assert.equal(
+    withCedar(
+      'forbid(principal, action == Stele::Action::"export", resource is Stele::Entry)\nunless { resource in Stele::Tier::"compliance" };',
+    ),
+    false,
+  );
+  assert.equal(
+    withCedar('forbid(principal, action == Stele::Action::"append", resource) when { resource.action like "hr.*" };'),
+    false,
+  );
+  assert.equal(withCedar('forbid(principal, action, resource is Stele::Entry) when { resource.action like "hr.*" };'), true);
+  assert.equal(
+    withCedar('forbid(principal, action in [Stele::Action::"read"], resource is Stele::Entry) when { resource.actor == "x" };'),
+    true,
+  );
+});

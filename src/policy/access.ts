@@ -129,6 +129,8 @@ export class Authorizer {
   /** The attributes of Entry / Event resources the memo keys on: those some policy reads (all, if that cannot be told). */
   private readonly entryAttrs: readonly string[];
   private readonly eventAttrs: readonly string[];
+  /** Whether a policy that can apply to an Entry reads an attribute of it other than tier (see entryDependent). */
+  private readonly entryDecidedByMore: boolean;
   /** Membership from the policy file. */
   private readonly rolesOf = new Map<string, string[]>();
   private readonly groupRoles = new Map<string, string[]>();
@@ -167,6 +169,11 @@ export class Authorizer {
     const used = resourceAttributes(this.c, policies);
     this.entryAttrs = used === null ? ENTRY_ATTRS : ENTRY_ATTRS.filter((a) => a === 'tier' || used.has(a));
     this.eventAttrs = used === null ? EVENT_ATTRS : EVENT_ATTRS.filter((a) => used.has(a));
+    const forEntries = resourceAttributes(
+      this.c,
+      policies.filter((p) => mayApplyToEntries(this.c, p)),
+    );
+    this.entryDecidedByMore = forEntries === null || [...forEntries].some((a) => a !== 'tier');
   }
 
   /**
@@ -203,6 +210,15 @@ export class Authorizer {
       throw new SteleError('bad_policy', lines.join('\n'), 400, { problems });
     }
     return new Authorizer(policy, schema, [...generated, ...custom], opts.pepper);
+  }
+
+  /**
+   * Whether a decision on an entry can depend on more than its tier (some policy reads another of
+   * its attributes). When not, readableTiers() decides every entry, and a query filtered by tier
+   * shows exactly what the principal may see.
+   */
+  get entryDependent(): boolean {
+    return this.entryDecidedByMore;
   }
 
   /** How many times Cedar was asked (decisions not served by the memo), for tests and benchmarks. */
@@ -380,6 +396,22 @@ function push(map: Map<string, string[]>, key: string, v: string): void {
   const list = map.get(key);
   if (list) add(list, v);
   else map.set(key, [v]);
+}
+
+/** Whether a policy's scope can match an Entry resource: not when it is only for appending/vouching, or only for Events or the Log. */
+function mayApplyToEntries(c: Cedar, p: CompiledPolicy): boolean {
+  const json = c.policyToJson(p.text);
+  if (json.type === 'failure') return true;
+  const { action, resource } = json.json as {
+    action: { op: string; entity?: { id: string }; entities?: { id: string }[] };
+    resource: { op: string; entity_type?: string; entity?: { type: string } };
+  };
+  const entryActions = (ids: string[]) => ids.some((id) => APPLIES[id as AccessAction]?.includes('Entry') ?? true);
+  if (action.op === '==' && action.entity && !entryActions([action.entity.id])) return false;
+  if (action.op === 'in' && action.entities && !entryActions(action.entities.map((e) => e.id))) return false;
+  if (resource.op === 'is' && resource.entity_type !== undefined && resource.entity_type !== `${NAMESPACE}::Entry`) return false;
+  if (resource.op === '==' && resource.entity && resource.entity.type !== `${NAMESPACE}::Entry`) return false;
+  return true;
 }
 
 /**

@@ -24,11 +24,18 @@ export async function exportCommand(words: string[], opts: ExportOptions): Promi
   if (!['asc', 'desc'].includes(opts.order)) throw new SteleError('bad_option', '--order must be asc or desc');
   const { url, token } = apiTarget(opts);
   const params = new URLSearchParams({ q, format: opts.format, order: opts.order });
-  const showBar = process.stderr.isTTY && opts.output !== undefined;
+  let showBar = process.stderr.isTTY && opts.output !== undefined;
   let total = 0;
   if (showBar) {
-    const r = await api<{ total: number }>(url, `/v1/events?${new URLSearchParams({ q, limit: '1', count: 'true' })}`, { token });
-    total = r.total;
+    // The count is only for the bar: a policy that decides per entry may refuse to count a large match (422).
+    const r = await api<{ total: number }>(url, `/v1/events?${new URLSearchParams({ q, limit: '1', count: 'true' })}`, {
+      token,
+    }).catch((err: unknown) => {
+      if (err instanceof SteleError && err.status === 422) return null;
+      throw err;
+    });
+    if (r) total = r.total;
+    else showBar = false;
   }
   const res = await fetch(`${url.replace(/\/+$/, '')}/v1/export?${params}`, {
     headers: { authorization: `Bearer ${token}` },

@@ -33,8 +33,10 @@ export async function reindexCommand(opts: { dir?: string; json?: boolean }): Pr
   await stele.index.optimize();
   await stele.close();
   const seconds = (performance.now() - t0) / 1000;
-  if (opts.json) console.log(JSON.stringify({ entries: size, indexed: found.total, seconds }));
-  else console.log(`reindexed ${size} entries in ${seconds.toFixed(1)} s: ${found.total} readable (the rest expired or erased)`);
+  const gaps = found.gaps ?? 0;
+  const readable = (found.total ?? 0) - gaps;
+  if (opts.json) console.log(JSON.stringify({ entries: size, indexed: readable, gaps, seconds }));
+  else console.log(`reindexed ${size} entries in ${seconds.toFixed(1)} s: ${readable} readable, ${gaps} expired or erased`);
 }
 
 /** `stele master-key rotate`: re-wraps every data key under a new master key (the server must be stopped). */

@@ -22,14 +22,27 @@ interface Hit {
   event: Event;
 }
 
+/** An entry whose data key was destroyed: the API sends `state` (and `erasure`) instead of an event. */
+interface Gap {
+  index: number;
+  received: string;
+  tier: string;
+  state: 'expired' | 'erased';
+  erasure?: number;
+}
+
 interface Page {
-  hits: Hit[];
+  hits: (Hit | Gap)[];
   next?: number;
   total?: number;
 }
 
-/** One line per hit: index, time, actor, action, outcome, resource. */
-export function formatHit(h: Hit): string {
+/** One line per hit: index, time, actor, action, outcome, resource; for a gap, index, receipt time, state. */
+export function formatHit(h: Hit | Gap): string {
+  if ('state' in h) {
+    const by = h.erasure === undefined ? '' : ` by #${h.erasure}`;
+    return `#${h.index}  ${h.received}  (${h.state}${by}: its data key was destroyed)  [${h.tier}]`;
+  }
   const e = h.event;
   const actor = e.actor.on_behalf_of ? `${e.actor.id} (for ${e.actor.on_behalf_of})` : e.actor.id;
   const resource = e.resource ? ` ${e.resource.type}:${e.resource.id}` : '';

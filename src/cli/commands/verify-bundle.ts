@@ -117,6 +117,7 @@ export async function verifyBundleCommand(file: string, opts: { vkey?: string; u
   const x = r.export;
   console.log(
     `ok: ${r.count} ${r.count === 1 ? 'entry' : 'entries'}${range} of ${r.origin} proven against checkpoint size ${r.size}` +
+      (r.gaps > 0 ? `, ${r.gaps} of them expired or erased (proven leaf, no event)` : '') +
       (r.trusted ? '' : ' (untrusted key)') +
       `\nexport: complete, signed by the log; asked by ${x.asker.method}:${x.asker.id} at ${x.time}, query ${JSON.stringify(x.query)}; ` +
       `recorded by entries ${x.started} (start) and ${x.record} (manifest sha256 ${x.manifest_sha256})` +

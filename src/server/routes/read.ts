@@ -25,7 +25,8 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
           'Available as soon as the append was acknowledged. With Accept: application/octet-stream, the raw leaf bytes. ' +
           'With a bearer token (or client certificate) whose principal the policy lets `read` the entry, `event` is the ' +
           'decrypted event, and the read is recorded in the log as a stele.access.read event; an entry whose data key was ' +
-          'destroyed answers 410 with code "expired" or "erased" (its leaf and proofs stay available without a token).',
+          'destroyed answers 410 with code "expired" or "erased" when the caller may see its tier (its leaf and proofs stay ' +
+          'available without a token). Any refusal is the same 403, naming only the index: it never opens the entry.',
         params: { type: 'object', properties: { index }, required: ['index'] },
       },
     },

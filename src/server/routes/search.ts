@@ -7,6 +7,11 @@ import { principalOf } from '../auth.js';
 
 export const MAX_PAGE = 1000;
 
+/**
+ * A search result: a readable entry (with `event`), or a gap — an entry whose data key was
+ * destroyed — with `state` ("expired"/"erased") and, when known, `erasure` (the index of the
+ * stele.erasure / stele.retention.run entry) instead of an event.
+ */
 const hit = {
   type: 'object',
   properties: {
@@ -16,6 +21,8 @@ const hit = {
     tier: { type: 'string' },
     key: { type: 'string' },
     event: { type: 'object', additionalProperties: true },
+    state: { type: 'string', enum: ['expired', 'erased'], description: 'Gaps only: how its data key was destroyed.' },
+    erasure: { type: 'integer', description: 'Gaps only: index of the entry recording the erasure or expiry.' },
   },
 } as const;
 
@@ -29,7 +36,11 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
           'Query language: `field:value` (actor, type, on_behalf_of, verified, action, source, host, resource, resource_type, ' +
           'outcome, subject, tier, key, principal, id, index), `*` wildcards, "quoted full text", bare words, since:/until: ' +
           '(7d, 36h, RFC 3339 times, dates), AND, OR, -term / NOT term, parentheses. Newest first; pass `next` back as ' +
-          '`cursor` for the next page. Sees every acknowledged append.',
+          '`cursor` for the next page. Sees every acknowledged append. An entry whose data key was destroyed is a gap ' +
+          '(index, received, tier, state, erasure; no event), found only by queries that test nothing but index:, tier: and ' +
+          'since:/until: (receipt time). hits, next and total cover only what the caller may see: when the policy may ' +
+          'hide entries within a tier, a page scans at most 100,000 log positions and may come back short (or empty) with a ' +
+          '`next`; count=true answers 422 past 100,000 matches.',
         security: [{ bearer: [] }],
         querystring: {
           type: 'object',
