@@ -18,6 +18,9 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
 }
 
+/** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut. */
+const SHUTDOWN_GRACE_MS = 5000;
+
 export async function serveCommand(opts: {
   dir?: string;
   listen: string;
@@ -93,6 +96,9 @@ export async function serveCommand(opts: {
     if (closing) return;
     closing = true;
     clearTimeout(timer);
+    // In-flight requests get a grace period; then every connection is cut, so a client that stopped
+    // reading (a stalled export, a keep-alive socket) cannot hold the server up.
+    setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
     await app.close();
     await stele.close();
     process.exit(0);
