@@ -63,6 +63,7 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         index: h.index,
         leaf: h.leaf as Buffer,
         event: h.event,
+        ingest: h.ingest,
         ...(h.messageKey ? { messageKey: h.messageKey } : {}),
         proof,
         checkpoint: cp.note,

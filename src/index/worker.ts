@@ -100,11 +100,11 @@ function add(first: number, leaves: Buffer[], published: number): void {
     if (idx >= published) recent.set(idx, leaf);
     if (idx < next) continue; // already indexed (catch-up overlap)
     try {
-      const { record, event } = openEntry(keys, idx, leaf);
+      const { record, event, ingest } = openEntry(keys, idx, leaf);
       const tier = record.key
         ? (keys.lookup(record.key)?.info.tier as string)
         : tiers.tierFor(event.action, event.source.kind).name;
-      rows.push({ row: indexRow(idx, record, event, tier), text: ftsText(event) });
+      rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
     } catch (err) {
       // Expired or erased before it was indexed: nothing to index, and nothing to reveal.
       if (!(err instanceof SteleError && err.status === 410)) throw err;
@@ -135,11 +135,11 @@ async function search(req: SearchRequest, published: number): Promise<SearchResu
       if (err instanceof SteleError && err.status === 410) continue; // destroyed a moment ago
       throw err;
     }
-    const { record, event } = opened;
+    const { record, event, ingest } = opened;
     hits.push({
       index: r.idx,
       received: record.received,
-      ingest: record.ingest,
+      ingest,
       tier: r.tier,
       ...(record.key ? { key: record.key } : {}),
       event,
