@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SteleError } from '../errors.js';
+import { seal, unseal } from '../keys/seal.js';
 import { canonicalize } from './canonical.js';
 import { normalizeEvent, validateEvent } from './normalize.js';
-import { seal, unseal } from '../keys/seal.js';
 import {
   buildLeaf,
   buildSealedLeaf,

@@ -348,7 +348,8 @@ export function sealedContent(record: LeafRecord, plain: Buffer): LeafContent {
   }
   if (record.v === 1) return { event: v as Event, ingest: record.ingest as Ingest };
   if (!isObject(v)) return fail('the plaintext is not a JSON object');
-  for (const k of Object.keys(v)) if (k !== 'event' && k !== 'ingest') fail(`the plaintext has unknown field ${JSON.stringify(k)}`);
+  for (const k of Object.keys(v))
+    if (k !== 'event' && k !== 'ingest') fail(`the plaintext has unknown field ${JSON.stringify(k)}`);
   const p = eventProblem(v.event) ?? ingestProblem(v.ingest);
   if (p) fail(`the plaintext: ${p}`);
   return { event: v.event as Event, ingest: v.ingest as Ingest };

@@ -129,7 +129,12 @@ describe('evidence bundle', () => {
     const sealed = parse(lines[lineOf(1) - 1]);
     assert.deepEqual(Object.keys(sealed), ['type', 'index', 'leaf', 'event', 'ingest', 'message_key', 'proof']);
     assert.deepEqual(sealed.ingest, ingest);
-    assert.ok(!Buffer.from(sealed.leaf as string, 'base64').toString().includes('ci-bot'), 'the sealed leaf names nobody');
+    assert.ok(
+      !Buffer.from(sealed.leaf as string, 'base64')
+        .toString()
+        .includes('ci-bot'),
+      'the sealed leaf names nobody',
+    );
     assert.deepEqual(sealed.event, events[1]);
     const p = parseTlogProof(sealed.proof as string);
     assert.equal(p.index, 1);
@@ -203,7 +208,10 @@ describe('evidence bundle', () => {
   it('checks ingest: sealed with the event in a v2 sealed leaf, in the clear otherwise', async () => {
     const other = { principal: 'mallory', method: 'apikey' };
     const sealedChanged = edit(bundleLines(), lineOf(4), (o) => Object.assign(o, { ingest: other }));
-    await rejects(sealedChanged, /^line 5 \(entry 4\): the ingest does not match the leaf's sealed ingest \(field principal differs\)$/);
+    await rejects(
+      sealedChanged,
+      /^line 5 \(entry 4\): the ingest does not match the leaf's sealed ingest \(field principal differs\)$/,
+    );
     const sealedMissing = edit(bundleLines(), lineOf(4), (o) => void delete o.ingest);
     await rejects(sealedMissing, /^line 5 \(entry 4\): the leaf seals who wrote it, but the entry has no ingest$/);
     const plainChanged = edit(bundleLines(), lineOf(2), (o) => Object.assign(o, { ingest: other }));
@@ -221,7 +229,9 @@ describe('evidence bundle', () => {
     const aad = canonicalBytes({ ingest, key: KEY_ID, received, v: 1 });
     const sealed = seal(dataKey, canonicalBytes(e), aad);
     const leaf = encodeLeaf({ v: 1, received, ingest, key: KEY_ID, sealed: sealed.toString('base64') });
-    const cp = signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: leafHash(leaf), extensions: [] }), [newSigner(logKey.skey)]);
+    const cp = signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: leafHash(leaf), extensions: [] }), [
+      newSigner(logKey.skey),
+    ]);
     const line = (extra: Record<string, unknown>) =>
       bundleEntry({ index: 0, leaf, event: e, messageKey: messageKey(dataKey, sealed), proof: [], checkpoint: cp, ...extra });
     const head = bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null });

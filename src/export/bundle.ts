@@ -205,7 +205,12 @@ function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
   }
   const ingest = entry.ingest;
   if (ingest !== undefined) {
-    if (!isObject(ingest) || Object.keys(ingest).length !== 2 || typeof ingest.principal !== 'string' || typeof ingest.method !== 'string')
+    if (
+      !isObject(ingest) ||
+      Object.keys(ingest).length !== 2 ||
+      typeof ingest.principal !== 'string' ||
+      typeof ingest.method !== 'string'
+    )
       return 'ingest must be an object {principal, method}';
     // Where the leaf carries ingest in the clear (v1, plain), the entry's must be the same.
     if (leaf.ingest !== undefined && !canonicalBytes(ingest).equals(canonicalBytes(leaf.ingest)))
