@@ -129,8 +129,11 @@ describe('identity', () => {
     const index = (ok.body.entries as { index: number }[])[0]?.index as number;
     const e = await eventAt(index);
     assert.deepEqual(e.actor, { id: 'alice@acme.test', issuer: idp.issuer, type: 'human', verified: true });
+    // Who wrote it is sealed with the event: shown to a reader, not in the public leaf.
     const rec = (await call('GET', `/v1/entries/${index}`)).body.record as { ingest: unknown };
-    assert.deepEqual(rec.ingest, { principal: 'alice@acme.test', method: 'oidc' });
+    assert.equal(rec.ingest, undefined);
+    const read = await call('GET', `/v1/entries/${index}`, data.token);
+    assert.deepEqual(read.body.ingest, { principal: 'alice@acme.test', method: 'oidc' });
 
     // An AI agent acting for her: the human behind it is the token's.
     const ai = await append(

@@ -86,7 +86,7 @@ test('EventBridge events (one, or a list) are stored once durable, idempotent by
   assert.equal(await size(), n + 3);
 
   const got = await call('GET', `/v1/entries/${one.body.entries[0].index}`, data.token);
-  assert.deepEqual(got.body.record.ingest, { principal: 'cloudtrail', method: 'apikey' });
+  assert.deepEqual(got.body.ingest, { principal: 'cloudtrail', method: 'apikey' });
   const ev = got.body.event;
   assert.equal(ev.action, 'aws.s3.delete-bucket-policy');
   assert.equal(ev.actor.id, 'alice@example.com');

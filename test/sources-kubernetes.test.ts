@@ -139,7 +139,7 @@ test('the webhook batches are stored once durable, as the key vouching for the u
   const [first] = (await webhook(fixture('eventlist-rbac.json'))).body.entries;
   const got = await call(server.url, 'GET', `/v1/entries/${first.index}`, { token: data.token });
   assert.equal(got.status, 200, JSON.stringify(got.body));
-  assert.deepEqual(got.body.record.ingest, { principal: 'k8s-webhook', method: 'apikey' });
+  assert.deepEqual(got.body.ingest, { principal: 'k8s-webhook', method: 'apikey' });
   const ev = got.body.event;
   assert.deepEqual(ev.actor, { id: 'alice@example.com', type: 'human', verified: false });
   assert.equal(ev.action, 'k8s.clusterrolebindings.create');
@@ -356,7 +356,7 @@ test('over mutual TLS, the kube-apiserver certificate (cert:kube-apiserver) post
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.entries.length, body.items.length);
   const e = await call(tlsServer.url, 'GET', `/v1/entries/${r.body.entries[2].index}`, { token: tlsData.token, tls: { ca } });
-  assert.deepEqual(e.body.record.ingest, { principal: 'kube-apiserver', method: 'mtls' });
+  assert.deepEqual(e.body.ingest, { principal: 'kube-apiserver', method: 'mtls' });
   assert.equal(e.body.event.action, 'k8s.namespaces.delete');
   assert.equal(e.body.event.outcome, 'denied');
   // the same certificate name from another CA is nobody

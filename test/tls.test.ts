@@ -184,7 +184,9 @@ test('a client certificate from the configured CA authenticates as cert:<CN> and
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const index = (r.body.entries as { index: number }[])[0]?.index as number;
   const got = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    request(new URL(`/v1/entries/${index}`, server.url), { ca: readFileSync(file('ca.pem')) }, (res) => {
+    // With a reader's token: a sealed leaf seals who wrote it with the event.
+    const headers = { authorization: `Bearer ${data.token}` };
+    request(new URL(`/v1/entries/${index}`, server.url), { ca: readFileSync(file('ca.pem')), headers }, (res) => {
       let t = '';
       res.setEncoding('utf8').on('data', (d: string) => {
         t += d;
@@ -194,7 +196,7 @@ test('a client certificate from the configured CA authenticates as cert:<CN> and
       .on('error', reject)
       .end();
   });
-  assert.deepEqual((got.record as { ingest: unknown }).ingest, { principal: 'kube-apiserver', method: 'mtls' });
+  assert.deepEqual(got.ingest, { principal: 'kube-apiserver', method: 'mtls' });
 });
 
 test('no certificate, or one from another CA, is not a principal; a bearer token still works over HTTPS', { skip }, async () => {

@@ -735,7 +735,7 @@ export class EventStream {
     return id;
   }
 
-  next(): { event: Event; record: LeafRecord; tier: string } {
+  next(): { event: Event; record: LeafRecord; tier: string; ingest: Ingest } {
     const r = this.r;
     const i = this.i++;
     const received = this.receivedMicros(i);
@@ -783,13 +783,8 @@ export class EventStream {
     };
     const tier = TIERS.operational.test(spec.name) ? 'operational' : 'compliance';
     const day = Math.floor((received / 1000 - START_MS) / DAY_MS);
-    const record: LeafRecord = {
-      v: 1,
-      received: formatMicros(BigInt(received)),
-      ingest: PRINCIPALS[spec.source] as Ingest,
-      key: this.keyId(tier, day),
-    };
-    return { event, record, tier };
+    const record: LeafRecord = { v: 2, received: formatMicros(BigInt(received)), key: this.keyId(tier, day) };
+    return { event, record, tier, ingest: PRINCIPALS[spec.source] as Ingest };
   }
 
   /** The next n events as query-store rows (the real `indexRow` and `ftsText`). */
@@ -797,8 +792,8 @@ export class EventStream {
     const out: GenRow[] = [];
     for (let k = 0; k < n && this.i < this.total; k++) {
       const idx = this.i;
-      const { event, record, tier } = this.next();
-      out.push({ row: indexRow(idx, record, event, tier), text: ftsText(event) });
+      const { event, record, tier, ingest } = this.next();
+      out.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
     }
     return out;
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SteleError } from '../errors.js';
+import { nfc } from './nfc.js';
 import { checkDepth, MAX_DEPTH, normalizeEvent, uuidv7, validateEvent } from './normalize.js';
 import { formatMicros } from './record.js';
 import { eventSchema } from './schema.js';
@@ -326,6 +327,25 @@ describe('normalizeEvent', () => {
     assert.equal(normalizeEvent(minimal(), received).time, '2026-11-22T10:15:03.140211Z');
     assert.equal(normalizeEvent(minimal(), received).time, formatMicros(received));
     assert.equal(normalizeEvent(full(), received).time, '2026-11-22T11:15:03.140211+01:00');
+  });
+  test('puts subject, actor.id and actor.on_behalf_of in Unicode NFC, and nothing else', () => {
+    const nfd = 'Jose\u0301 Mu\u0308ller'; // "José Müller" with combining marks
+    const composed = 'Jos\u00e9 M\u00fcller';
+    const e = full();
+    e.subject = nfd;
+    Object.assign(e.actor as object, { id: `agent-${nfd}`, on_behalf_of: nfd });
+    e.reason = nfd;
+    const n = normalizeEvent(e, received);
+    assert.equal(n.subject, composed);
+    assert.equal(n.actor.id, `agent-${composed}`);
+    assert.equal(n.actor.on_behalf_of, composed);
+    assert.equal(n.reason, nfd, 'free text is stored as sent');
+    // Already NFC, or below U+0300: unchanged (and the same string).
+    const m = minimal();
+    (m.actor as Record<string, unknown>).id = composed;
+    assert.equal(normalizeEvent(m, received).actor.id, composed);
+    assert.equal(nfc('alice@example.com'), 'alice@example.com');
+    assert.equal(nfc('\u212b'), '\u00c5', 'a singleton decomposition (Angstrom sign) too');
   });
   test('sets actor.verified to false', () => {
     assert.equal(normalizeEvent(minimal(), received).actor.verified, false);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { SteleError } from '../errors.js';
+import { nfc } from './nfc.js';
 import { formatMicros } from './record.js';
 import { eventSchema } from './schema.js';
 import type { Event } from './types.js';
@@ -325,16 +326,17 @@ export function uuidv7(ms: number): string {
 
 /**
  * The stored form of a validated event: `id` lower-cased or assigned (UUIDv7 of the receipt time),
- * `time` kept as sent or set to the receipt time, `actor.verified` false (server-side identity
- * verification comes later). Does not re-validate: call validateEvent first. Returns a new object
+ * `time` kept as sent or set to the receipt time, `subject`, `actor.id` and `actor.on_behalf_of` in
+ * NFC (see nfc.ts), `actor.verified` false (server-side identity verification comes later). Does
+ * not re-validate: call validateEvent first. Returns a new object
  * (with a new `actor`); `source`, `resource`, `data` and the other nested values are shared with
  * `input`, not copied.
  */
 export function normalizeEvent(input: Record<string, unknown>, receivedMicros: bigint): Event {
   const a = input.actor as Record<string, unknown>;
   // Built in sorted key order, so canonicalize finds these two objects already sorted.
-  const actor: Record<string, unknown> = { id: a.id };
-  if (a.on_behalf_of !== undefined) actor.on_behalf_of = a.on_behalf_of;
+  const actor: Record<string, unknown> = { id: nfc(a.id as string) };
+  if (a.on_behalf_of !== undefined) actor.on_behalf_of = nfc(a.on_behalf_of as string);
   actor.type = a.type;
   actor.verified = false;
 
@@ -347,7 +349,7 @@ export function normalizeEvent(input: Record<string, unknown>, receivedMicros: b
   if (input.reason !== undefined) out.reason = input.reason;
   if (input.resource !== undefined) out.resource = input.resource;
   out.source = input.source;
-  if (input.subject !== undefined) out.subject = input.subject;
+  if (input.subject !== undefined) out.subject = nfc(input.subject as string);
   out.time = typeof input.time === 'string' ? input.time : formatMicros(receivedMicros);
   return out as unknown as Event;
 }

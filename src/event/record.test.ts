@@ -2,9 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SteleError } from '../errors.js';
+import { seal, unseal } from '../keys/seal.js';
 import { canonicalize } from './canonical.js';
 import { normalizeEvent, validateEvent } from './normalize.js';
-import { buildLeaf, decodeLeaf, encodeLeaf, formatMicros, MAX_LEAF_BYTES, nowMicros, parseMicros } from './record.js';
+import {
+  buildLeaf,
+  buildSealedLeaf,
+  decodeLeaf,
+  encodeLeaf,
+  formatMicros,
+  leafAad,
+  MAX_LEAF_BYTES,
+  nowMicros,
+  parseMicros,
+  sealedContent,
+} from './record.js';
 import type { Event, Ingest, LeafRecord } from './types.js';
 
 const ingest: Ingest = { principal: 'apikey:ci', method: 'apikey' };
@@ -22,7 +34,7 @@ function event(data?: Record<string, unknown>): Event {
 }
 
 function record(e: Event = event()): LeafRecord {
-  return { v: 1, received: '2026-11-22T10:15:03.140211Z', ingest, event: e };
+  return { v: 2, received: '2026-11-22T10:15:03.140211Z', ingest, event: e };
 }
 
 describe('formatMicros / parseMicros', () => {
@@ -156,13 +168,13 @@ describe('encodeLeaf', () => {
 });
 
 describe('buildLeaf', () => {
-  test('is encodeLeaf of {v: 1, received, ingest, event}', () => {
+  test('is encodeLeaf of {v: 2, received, ingest, event}', () => {
     const e = event();
     const leaf = buildLeaf(e, { method: 'oidc', principal: 'alice@example.com' }, 1795342503140211n);
     assert.deepEqual(
       leaf,
       encodeLeaf({
-        v: 1,
+        v: 2,
         received: '2026-11-22T10:15:03.140211Z',
         ingest: { principal: 'alice@example.com', method: 'oidc' },
         event: e,
@@ -172,6 +184,73 @@ describe('buildLeaf', () => {
   test('ignores extra properties on the ingest object', () => {
     const extra = { ...ingest, token: 'secret' } as Ingest;
     assert.ok(!buildLeaf(event(), extra, 0n).toString().includes('secret'));
+  });
+});
+
+describe('buildSealedLeaf (v2)', () => {
+  const dataKey = Buffer.alloc(32, 7);
+  const alice: Ingest = { method: 'oidc', principal: 'alice@example.com' };
+  const leafOf = (e: Event, who: Ingest, key = 'k1') =>
+    buildSealedLeaf(e, who, 1795342503140211n, key, (pt, aad) => seal(dataKey, pt, aad));
+
+  test('names nobody in the clear: {key, received, sealed, v: 2}', () => {
+    const leaf = leafOf(event(), alice);
+    const r = decodeLeaf(leaf);
+    assert.deepEqual(Object.keys(r).sort(), ['key', 'received', 'sealed', 'v']);
+    assert.equal(r.v, 2);
+    assert.ok(!leaf.toString('latin1').includes('alice'), 'no principal in the leaf bytes');
+  });
+  test('seals the canonical {"event","ingest"} bound to {key, received, v: 2}', () => {
+    const e = event();
+    const r = decodeLeaf(leafOf(e, alice));
+    const aad = leafAad(r);
+    assert.equal(aad.toString(), '{"key":"k1","received":"2026-11-22T10:15:03.140211Z","v":2}');
+    const plain = unseal(dataKey, Buffer.from(r.sealed as string, 'base64'), aad);
+    assert.equal(plain.toString(), canonicalize({ event: e, ingest: alice }));
+    assert.deepEqual(sealedContent(r, plain), { event: e, ingest: alice });
+  });
+  test('the caches do not mix principals, keys or times', () => {
+    const e = event();
+    const bob: Ingest = { method: 'oidc', principal: 'bob@example.com' };
+    for (const [who, key] of [
+      [alice, 'k1'],
+      [bob, 'k1'],
+      [alice, 'k2'],
+      [bob, 'k2'],
+    ] as const) {
+      const r = decodeLeaf(leafOf(e, who, key));
+      assert.equal(r.key, key);
+      assert.deepEqual(sealedContent(r, unseal(dataKey, Buffer.from(r.sealed as string, 'base64'), leafAad(r))).ingest, who);
+    }
+  });
+  test('a ciphertext moved to another key id or time no longer opens', () => {
+    const r = decodeLeaf(leafOf(event(), alice));
+    const ct = Buffer.from(r.sealed as string, 'base64');
+    assert.throws(() => unseal(dataKey, ct, leafAad({ ...r, key: 'k2' })));
+    assert.throws(() => unseal(dataKey, ct, leafAad({ ...r, received: '2026-11-22T10:15:03.140212Z' })));
+  });
+  test('v1 sealed leaves (existing data directories) still open as before', () => {
+    const e = event();
+    const v1: LeafRecord = { v: 1, received: '2026-11-22T10:15:03.140211Z', ingest: alice, key: 'k1', sealed: '' };
+    const aad = leafAad(v1);
+    assert.equal(
+      aad.toString(),
+      '{"ingest":{"method":"oidc","principal":"alice@example.com"},"key":"k1","received":"2026-11-22T10:15:03.140211Z","v":1}',
+    );
+    v1.sealed = seal(dataKey, Buffer.from(canonicalize(e)), aad).toString('base64');
+    const r = decodeLeaf(encodeLeaf(v1));
+    assert.deepEqual(r, v1);
+    assert.deepEqual(sealedContent(r, unseal(dataKey, Buffer.from(r.sealed as string, 'base64'), leafAad(r))), {
+      event: e,
+      ingest: alice,
+    });
+  });
+  test('sealedContent refuses a v2 plaintext that is not exactly {event, ingest}', () => {
+    const r: LeafRecord = { v: 2, received: '2026-11-22T10:15:03.140211Z', key: 'k1', sealed: 'AAAA' };
+    const e = event();
+    assert.throws(() => sealedContent(r, Buffer.from(canonicalize(e))), /unknown field|lacks/);
+    assert.throws(() => sealedContent(r, Buffer.from(canonicalize({ event: e }))), /ingest/);
+    assert.throws(() => sealedContent(r, Buffer.from(canonicalize({ event: e, ingest: alice, x: 1 }))), /unknown field "x"/);
   });
 });
 
@@ -189,9 +268,15 @@ describe('decodeLeaf', () => {
       { numRuns: 300 },
     );
   });
-  test('accepts the encrypted form (key + sealed instead of event)', () => {
-    const r: LeafRecord = { v: 1, received: '2026-11-22T10:15:03.140211Z', ingest, key: 'k1', sealed: 'AAAA' };
+  test('accepts the encrypted form (key + sealed instead of event), v2 without ingest', () => {
+    const r: LeafRecord = { v: 2, received: '2026-11-22T10:15:03.140211Z', key: 'k1', sealed: 'AAAA' };
     assert.deepEqual(decodeLeaf(encodeLeaf(r)), r);
+  });
+  test('accepts version 1 leaves, plain and sealed, each with ingest in the clear', () => {
+    const plain: LeafRecord = { ...record(), v: 1 };
+    assert.deepEqual(decodeLeaf(encodeLeaf(plain)), plain);
+    const sealed: LeafRecord = { v: 1, received: '2026-11-22T10:15:03.140211Z', ingest, key: 'k1', sealed: 'AAAA' };
+    assert.deepEqual(decodeLeaf(encodeLeaf(sealed)), sealed);
   });
 
   const good = encodeLeaf(record()).toString('utf8');
@@ -206,11 +291,32 @@ describe('decodeLeaf', () => {
     ['a byte-order mark', Buffer.from(`\ufeff${good}`), /not JSON/],
     ['truncated JSON', Buffer.from(good.slice(0, -1)), /not JSON/],
     ['an array', Buffer.from('[1]'), /not a JSON object/],
-    ['whitespace (not canonical)', Buffer.from(good.replace(',"v":1', ', "v":1')), /canonical/],
+    ['whitespace (not canonical)', Buffer.from(good.replace(',"v":2', ', "v":2')), /canonical/],
     ['keys out of order (not canonical)', Buffer.from(JSON.stringify({ v: 1, ...JSON.parse(good) })), /canonical/],
-    ['a duplicate key (not canonical)', Buffer.from(good.replace(',"v":1}', ',"v":1,"v":1}')), /canonical/],
+    ['a duplicate key (not canonical)', Buffer.from(good.replace(',"v":2}', ',"v":2,"v":2}')), /canonical/],
     ['an escaped character that needs none (not canonical)', Buffer.from(good.replace('"alice"', '"\\u0061lice"')), /canonical/],
-    ['version 2', altered((r) => (r.v = 2)), /version 2/],
+    ['version 3', altered((r) => (r.v = 3)), /version 3/],
+    [
+      'a version 2 sealed leaf with ingest in the clear',
+      altered((r) => {
+        delete r.event;
+        r.key = 'k1';
+        r.sealed = 'AAAA';
+      }),
+      /version 2 sealed leaf with ingest in the clear/,
+    ],
+    [
+      'a version 1 sealed leaf without ingest',
+      altered((r) => {
+        delete r.event;
+        delete r.ingest;
+        r.v = 1;
+        r.key = 'k1';
+        r.sealed = 'AAAA';
+      }),
+      /no ingest object/,
+    ],
+    ['a version 2 plain leaf without ingest', altered((r) => delete r.ingest), /no ingest object/],
     ['an unknown field', altered((r) => (r.extra = 1)), /unknown field "extra"/],
     ['no received', altered((r) => delete r.received), /no received time/],
     [

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { SteleError } from '../errors.js';
 import { canonicalBytes, canonicalBytesFramed } from './canonical.js';
-import type { Event, Ingest, LeafRecord } from './types.js';
+import type { Event, Ingest, LeafContent, LeafRecord } from './types.js';
 
 /** An entry bundle stores each entry after a big-endian uint16 length (c2sp.org/tlog-tiles). */
 export const MAX_LEAF_BYTES = 65535;
@@ -139,11 +139,14 @@ export function encodeLeaf(record: LeafRecord): Buffer {
   return bytes;
 }
 
+/** The leaf version this code writes (see LeafRecord). */
+export const LEAF_VERSION = 2;
+
 const EVENT_PREFIX = Buffer.from('{"event":');
 let lastSuffix: { method: string; principal: string; received: bigint; bytes: Buffer } | null = null;
 
 /**
- * The canonical bytes that follow `"event":…` in a plain leaf: `,"ingest":{…},"received":"…","v":1}`.
+ * The canonical bytes that follow `"event":…` in a plain leaf: `,"ingest":{…},"received":"…","v":2}`.
  * Every event of a request shares them, so they are made once (canonical JSON sorts `event` first).
  */
 function leafSuffix(ingest: Ingest, received: bigint): Buffer {
@@ -152,39 +155,72 @@ function leafSuffix(ingest: Ingest, received: bigint): Buffer {
   const rest = canonicalBytes({
     ingest: { method: ingest.method, principal: ingest.principal },
     received: formatMicros(received),
-    v: 1,
+    v: LEAF_VERSION,
   });
   rest[0] = 0x2c; // the rest object's "{" becomes the "," after the event
   lastSuffix = { method: ingest.method, principal: ingest.principal, received, bytes: rest };
   return rest;
 }
 
-/** encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. */
+/**
+ * encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. A plain
+ * leaf is public by construction (anyone who can fetch the log reads it), `ingest` included.
+ */
 export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
   const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, leafSuffix(ingest, receivedMicros));
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
   return bytes;
 }
 
-let lastAad: { method: string; principal: string; received: string; key: string; bytes: Buffer } | null = null;
+let lastAad: { received: string; key: string; bytes: Buffer } | null = null;
 
 /**
- * What a sealed leaf's AEAD binds besides the event: the canonical JSON of the leaf's other fields,
- * `{"ingest":…,"key":…,"received":…,"v":1}`, so ciphertext cannot be moved to another leaf.
+ * What a v2 sealed leaf's AEAD binds besides its plaintext: the canonical JSON of the leaf's other
+ * fields, `{"key":…,"received":…,"v":2}`, so ciphertext cannot be moved to another leaf.
  */
-export function sealedAad(ingest: Ingest, key: string, received: string): Buffer {
+export function sealedAad(key: string, received: string): Buffer {
   const a = lastAad;
-  if (a && a.key === key && a.received === received && a.method === ingest.method && a.principal === ingest.principal) {
-    return a.bytes;
-  }
-  const bytes = canonicalBytes({ ingest: { method: ingest.method, principal: ingest.principal }, key, received, v: 1 });
-  lastAad = { method: ingest.method, principal: ingest.principal, received, key, bytes };
+  if (a && a.key === key && a.received === received) return a.bytes;
+  const bytes = canonicalBytes({ key, received, v: LEAF_VERSION });
+  lastAad = { received, key, bytes };
   return bytes;
 }
 
+/** The AAD of a sealed leaf of either version (v1 bound its clear `ingest` too). */
+export function leafAad(record: LeafRecord): Buffer {
+  if (record.v === 1) {
+    const ingest = record.ingest as Ingest;
+    return canonicalBytes({
+      ingest: { method: ingest.method, principal: ingest.principal },
+      key: record.key,
+      received: record.received,
+      v: 1,
+    });
+  }
+  return sealedAad(record.key as string, record.received);
+}
+
+let lastIngest: { method: string; principal: string; bytes: Buffer } | null = null;
+
+/** `,"ingest":{…}}`: what follows the event in a v2 sealed plaintext (cached like leafSuffix). */
+function ingestSuffix(ingest: Ingest): Buffer {
+  const s = lastIngest;
+  if (s && s.method === ingest.method && s.principal === ingest.principal) return s.bytes;
+  const rest = canonicalBytes({ ingest: { method: ingest.method, principal: ingest.principal } });
+  rest[0] = 0x2c;
+  lastIngest = { method: ingest.method, principal: ingest.principal, bytes: rest };
+  return rest;
+}
+
+/** The plaintext a v2 sealed leaf encrypts: the canonical JSON `{"event":…,"ingest":…}`. */
+export function sealedPlaintext(event: Event, ingest: Ingest): Buffer {
+  return canonicalBytesFramed(EVENT_PREFIX, 'event', event, ingestSuffix(ingest));
+}
+
 /**
- * encodeLeaf of a sealed record: `seal` encrypts the canonical event bytes under the data key
- * `key` names, bound to `sealedAad`.
+ * encodeLeaf of a sealed record: `seal` encrypts the event together with `ingest` (sealedPlaintext)
+ * under the data key `key` names, bound to `sealedAad`. The leaf itself, `{key, received, sealed,
+ * v: 2}`, names nobody: once the key is destroyed, neither the event nor who sent it can be read.
  */
 export function buildSealedLeaf(
   event: Event,
@@ -194,14 +230,8 @@ export function buildSealedLeaf(
   seal: (plaintext: Buffer, aad: Buffer) => Buffer,
 ): Buffer {
   const received = formatMicros(receivedMicros);
-  const sealed = seal(canonicalBytes(event), sealedAad(ingest, key, received)).toString('base64');
-  const bytes = canonicalBytes({
-    ingest: { method: ingest.method, principal: ingest.principal },
-    key,
-    received,
-    sealed,
-    v: 1,
-  });
+  const sealed = seal(sealedPlaintext(event, ingest), sealedAad(key, received)).toString('base64');
+  const bytes = canonicalBytes({ key, received, sealed, v: LEAF_VERSION });
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length, true);
   return bytes;
 }
@@ -221,11 +251,31 @@ function nonEmptyString(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0;
 }
 
+function ingestProblem(ingest: unknown): string | null {
+  if (!isObject(ingest)) return 'has no ingest object';
+  if (Object.keys(ingest).length !== 2 || !nonEmptyString(ingest.principal) || !METHODS.has(ingest.method as string)) {
+    return 'ingest must be exactly {principal, method} with method oidc, apikey, mtls or local';
+  }
+  return null;
+}
+
+function eventProblem(e: unknown): string | null {
+  if (!isObject(e)) return 'event is not an object';
+  if (!nonEmptyString(e.id) || !nonEmptyString(e.time) || !nonEmptyString(e.action) || !nonEmptyString(e.outcome)) {
+    return 'event lacks id, time, action or outcome';
+  }
+  if (!isObject(e.actor) || !isObject(e.source) || typeof e.actor.verified !== 'boolean') {
+    return 'event lacks actor (with verified) or source';
+  }
+  return null;
+}
+
 /**
  * Parses leaf bytes strictly: at most MAX_LEAF_BYTES, valid UTF-8, JSON, the RFC 8785 canonical
- * form of itself, `v` 1, a `received` in formatMicros form, a valid `ingest`, and either `event` or
- * `key` + `sealed`. A leaf that fails is corruption or a bug, not a caller's mistake, so this
- * throws a plain Error naming the problem.
+ * form of itself, `v` 1 or 2, a `received` in formatMicros form, and either `event` with a valid
+ * `ingest` or `key` + `sealed`. A v1 sealed leaf carries `ingest` in the clear; a v2 sealed leaf must
+ * not (it is sealed with the event). A leaf that fails is corruption or a bug, not a caller's
+ * mistake, so this throws a plain Error naming the problem.
  */
 export function decodeLeaf(bytes: Uint8Array): LeafRecord {
   const fail = (why: string): never => {
@@ -246,7 +296,7 @@ export function decodeLeaf(bytes: Uint8Array): LeafRecord {
   }
   if (!isObject(r)) return fail('is not a JSON object');
   for (const k of Object.keys(r)) if (!LEAF_KEYS.has(k)) fail(`has unknown field ${JSON.stringify(k)}`);
-  if (r.v !== 1) fail(`has version ${JSON.stringify(r.v)}; only 1 is known`);
+  if (r.v !== 1 && r.v !== 2) fail(`has version ${JSON.stringify(r.v)}; only 1 and 2 are known`);
   const received = r.received;
   if (typeof received !== 'string') return fail('has no received time');
   let ok = false;
@@ -256,23 +306,18 @@ export function decodeLeaf(bytes: Uint8Array): LeafRecord {
     // reported below
   }
   if (!ok) fail(`received ${JSON.stringify(received)} is not a UTC time with 6 fractional digits`);
-  const ingest = r.ingest;
-  if (!isObject(ingest)) return fail('has no ingest object');
-  if (Object.keys(ingest).length !== 2 || !nonEmptyString(ingest.principal) || !METHODS.has(ingest.method as string)) {
-    fail('ingest must be exactly {principal, method} with method oidc, apikey, mtls or local');
-  }
   if (r.event !== undefined) {
     if (r.sealed !== undefined || r.key !== undefined) fail('has both event and key/sealed');
-    const e = r.event;
-    if (!isObject(e)) return fail('event is not an object');
-    if (!nonEmptyString(e.id) || !nonEmptyString(e.time) || !nonEmptyString(e.action) || !nonEmptyString(e.outcome)) {
-      fail('event lacks id, time, action or outcome');
-    }
-    if (!isObject(e.actor) || !isObject(e.source) || typeof e.actor.verified !== 'boolean') {
-      fail('event lacks actor (with verified) or source');
-    }
+    const p = eventProblem(r.event);
+    if (p) fail(p);
   } else if (!nonEmptyString(r.sealed) || !nonEmptyString(r.key)) {
     fail('has neither event nor key + sealed');
+  }
+  if (r.v === 2 && r.event === undefined) {
+    if (r.ingest !== undefined) fail('is a version 2 sealed leaf with ingest in the clear (v2 seals it with the event)');
+  } else {
+    const p = ingestProblem(r.ingest);
+    if (p) fail(p);
   }
   // Same bytes back, or the writer was not canonical (or the entry was altered): either way the
   // leaf is not one this code would have written.
@@ -284,4 +329,28 @@ export function decodeLeaf(bytes: Uint8Array): LeafRecord {
   }
   if (!canonical?.equals(bytes)) fail('is not in RFC 8785 canonical form');
   return r as unknown as LeafRecord;
+}
+
+/**
+ * What the decrypted `plain` of a sealed leaf `record` says: for v1 the plaintext is the event and
+ * `ingest` is the leaf's; for v2 it is `{"event":…,"ingest":…}`. The AEAD already authenticated the
+ * bytes, so a failure here is a bug or a forged key: a plain Error naming the problem.
+ */
+export function sealedContent(record: LeafRecord, plain: Buffer): LeafContent {
+  const fail = (why: string): never => {
+    throw new Error(`sealed leaf: ${why}`);
+  };
+  let v: unknown;
+  try {
+    v = JSON.parse(utf8.decode(plain));
+  } catch (e) {
+    fail(`the plaintext is not JSON (${(e as Error).message})`);
+  }
+  if (record.v === 1) return { event: v as Event, ingest: record.ingest as Ingest };
+  if (!isObject(v)) return fail('the plaintext is not a JSON object');
+  for (const k of Object.keys(v))
+    if (k !== 'event' && k !== 'ingest') fail(`the plaintext has unknown field ${JSON.stringify(k)}`);
+  const p = eventProblem(v.event) ?? ingestProblem(v.ingest);
+  if (p) fail(`the plaintext: ${p}`);
+  return { event: v.event as Event, ingest: v.ingest as Ingest };
 }

@@ -44,16 +44,30 @@ export interface Ingest {
   method: 'oidc' | 'apikey' | 'mtls' | 'local';
 }
 
-/** One leaf of the log, stored as the UTF-8 of its RFC 8785 canonical JSON (see DESIGN.md, "The record"). */
+/**
+ * One leaf of the log, stored as the UTF-8 of its RFC 8785 canonical JSON (see DESIGN.md, "The record").
+ * Version 2 (written since issue 11) seals `ingest` with the event, so that a sealed leaf names nobody
+ * in the clear; version 1 (older data directories) kept `ingest` in the clear in every leaf.
+ */
 export interface LeafRecord {
-  v: 1;
+  v: 1 | 2;
   /** Server receipt time, RFC 3339 UTC with exactly 6 fractional digits (see `formatMicros`). */
   received: string;
-  ingest: Ingest;
+  /** Who wrote it: in every v1 leaf and in v2 plain leaves; a v2 sealed leaf seals it with the event. */
+  ingest?: Ingest;
   /** The plain event; present when the retention tier is not encrypted. */
   event?: Event;
   /** Id of the data key that sealed the event; absent when the tier is not encrypted. */
   key?: string;
-  /** base64 AEAD ciphertext of the canonical event; replaces `event` when the tier is encrypted. */
+  /**
+   * base64 AEAD ciphertext, replacing `event` when the tier is encrypted: of the canonical event (v1),
+   * or of the canonical `{"event":…,"ingest":…}` (v2).
+   */
   sealed?: string;
+}
+
+/** What a leaf says once opened: the event and who wrote it. */
+export interface LeafContent {
+  event: Event;
+  ingest: Ingest;
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, describe, it, mock } from 'node:test';
 import { verifyBundleCommand } from '../cli/commands/verify-bundle.js';
 import { SteleError } from '../errors.js';
-import { buildLeaf, buildSealedLeaf, decodeLeaf } from '../event/record.js';
+import { canonicalBytes } from '../event/canonical.js';
+import { buildLeaf, buildSealedLeaf, decodeLeaf, encodeLeaf } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { messageKey, seal } from '../keys/seal.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
@@ -73,6 +74,7 @@ function entryLine(i: number, checkpoint = CHECKPOINT, size = SIZE): string {
     index: i,
     leaf,
     event: events[i] as Event,
+    ingest,
     messageKey: isSealed(i) ? messageKey(dataKey, sealedBytes(leaf)) : undefined,
     proof: inclusionProof(i, size, hashes),
     checkpoint,
@@ -230,9 +232,16 @@ describe('evidence bundle', () => {
     assert.equal(h.size, SIZE);
     assert.equal(h.checkpoint, CHECKPOINT);
     const plain = parse(lines[lineOf(0) - 1]);
-    assert.deepEqual(Object.keys(plain), ['type', 'index', 'leaf', 'event', 'proof']);
+    assert.deepEqual(Object.keys(plain), ['type', 'index', 'leaf', 'event', 'ingest', 'proof']);
     const sealed = parse(lines[lineOf(1) - 1]);
-    assert.deepEqual(Object.keys(sealed), ['type', 'index', 'leaf', 'event', 'message_key', 'proof']);
+    assert.deepEqual(Object.keys(sealed), ['type', 'index', 'leaf', 'event', 'ingest', 'message_key', 'proof']);
+    assert.deepEqual(sealed.ingest, ingest);
+    assert.ok(
+      !Buffer.from(sealed.leaf as string, 'base64')
+        .toString()
+        .includes('ci-bot'),
+      'the sealed leaf names nobody',
+    );
     assert.deepEqual(sealed.event, events[1]);
     const p = parseTlogProof(sealed.proof as string);
     assert.equal(p.index, 1);
@@ -343,6 +352,46 @@ describe('evidence bundle', () => {
       (o.event as Event).data = {};
     });
     await rejects(lines, /^line 5 \(entry 4\): the event does not match the leaf's sealed event \(fields actor, data differ\)$/);
+  });
+
+  it('checks ingest: sealed with the event in a v2 sealed leaf, in the clear otherwise', async () => {
+    const other = { principal: 'mallory', method: 'apikey' };
+    const sealedChanged = edit(bundleLines(), lineOf(4), (o) => Object.assign(o, { ingest: other }));
+    await rejects(
+      sealedChanged,
+      /^line 5 \(entry 4\): the ingest does not match the leaf's sealed ingest \(field principal differs\)$/,
+    );
+    const sealedMissing = edit(bundleLines(), lineOf(4), (o) => void delete o.ingest);
+    await rejects(sealedMissing, /^line 5 \(entry 4\): the leaf seals who wrote it, but the entry has no ingest$/);
+    const plainChanged = edit(bundleLines(), lineOf(2), (o) => Object.assign(o, { ingest: other }));
+    await rejects(plainChanged, /^line 4 \(entry 2\): the ingest does not match the leaf's ingest \(field principal differs\)$/);
+    const malformed = edit(bundleLines(), lineOf(2), (o) => Object.assign(o, { ingest: 'ci-bot' }));
+    await rejects(malformed, /^line 4 \(entry 2\): ingest must be an object \{principal, method\}$/);
+    // A plain leaf carries ingest itself, so the entry may leave it out.
+    const plainMissing = edit(bundleLines(), lineOf(2), (o) => void delete o.ingest);
+    assert.equal((await verifyBundle(asStream(plainMissing), { vkey: logKey.vkey })).count, EXPORTED.length);
+  });
+
+  it('verifies a bundle of version 1 sealed leaves (ingest in the clear, the event alone sealed)', async () => {
+    const e = events[0] as Event;
+    const received = '2026-11-22T10:15:03.140211Z';
+    const aad = canonicalBytes({ ingest, key: KEY_ID, received, v: 1 });
+    const sealed = seal(dataKey, canonicalBytes(e), aad);
+    const leaf = encodeLeaf({ v: 1, received, ingest, key: KEY_ID, sealed: sealed.toString('base64') });
+    const cp = signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: leafHash(leaf), extensions: [] }), [
+      newSigner(logKey.skey),
+    ]);
+    const line = (extra: Record<string, unknown>) =>
+      bundleEntry({ index: 0, leaf, event: e, messageKey: messageKey(dataKey, sealed), proof: [], checkpoint: cp, ...extra });
+    const head = bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null });
+    // No export manifest for this one-entry tree: the entry line passes when verification gets as
+    // far as the missing trailer.
+    for (const extra of [{}, { ingest }]) {
+      const text = head + line(extra);
+      await rejects(text.slice(0, -1).split('\n'), /the bundle is truncated: no \{"type":"end"\} trailer after 1 entries/);
+    }
+    const wrong = head + line({ ingest: { principal: 'x', method: 'oidc' } });
+    await rejects(wrong.slice(0, -1).split('\n'), /^line 2 \(entry 0\): the ingest does not match the leaf's ingest/);
   });
 
   it('rejects a leaf with a flipped byte', async () => {

@@ -10,9 +10,11 @@
  *            verifier key (an auditor should pin their own copy instead); `query` says what
  *            selected the entries (authenticated by the manifest) and `created` when the export
  *            started (informational).
- *   entries  {"type":"entry","index":n,"leaf":base64(leaf),"event":{…},"message_key":base64,"proof":"…"}
- *            `leaf` the exact leaf bytes; `event` the event in clear; `message_key` (sealed leaves
- *            only) the per-event key of keys/seal.ts that opens this one event and no other;
+ *   entries  {"type":"entry","index":n,"leaf":base64(leaf),"event":{…},"ingest":{…},"message_key":base64,"proof":"…"}
+ *            `leaf` the exact leaf bytes; `event` the event in clear; `ingest` who wrote it (in
+ *            clear; a v2 sealed leaf seals it with the event, so there it is checked against what
+ *            the message key opens, and required); `message_key` (sealed leaves only) the per-event
+ *            key of keys/seal.ts that opens this one event and no other;
  *            `proof` a c2sp.org/tlog-proof for the leaf against the header's checkpoint, so each
  *            entry can also be checked on its own by any C2SP tool.
  *   gaps     {"type":"gap","index":n,"leaf":base64(leaf),"state":"erased","erasure":e,"proof":"…"}
@@ -33,8 +35,8 @@
  */
 import { SteleError } from '../errors.js';
 import { canonicalBytes } from '../event/canonical.js';
-import { decodeLeaf, sealedAad } from '../event/record.js';
-import type { Event, LeafRecord } from '../event/types.js';
+import { decodeLeaf, leafAad, sealedPlaintext } from '../event/record.js';
+import type { Event, Ingest, LeafRecord } from '../event/types.js';
 import { openWithMessageKey } from '../keys/seal.js';
 import { decodeBase64Strict } from '../tlog/base64.js';
 import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.js';
@@ -99,6 +101,8 @@ export interface EntryData {
   index: number;
   leaf: Uint8Array;
   event: Event;
+  /** Who wrote it; needed to check a v2 sealed leaf, which seals it with the event. */
+  ingest?: Ingest;
   messageKey?: Uint8Array;
   proof: readonly Uint8Array[];
   checkpoint: string;
@@ -108,6 +112,7 @@ const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 
 function entryFields(e: EntryData): Record<string, unknown> {
   const out: Record<string, unknown> = { index: e.index, leaf: b64(e.leaf), event: e.event };
+  if (e.ingest !== undefined) out.ingest = { method: e.ingest.method, principal: e.ingest.principal };
   if (e.messageKey !== undefined) {
     if (e.messageKey.length !== MESSAGE_KEY_BYTES) {
       throw new RangeError(`bundleEntry: message key is ${e.messageKey.length} bytes, want ${MESSAGE_KEY_BYTES}`);
@@ -189,9 +194,9 @@ export interface BundleReport {
 }
 
 const HEADER_FIELDS = ['type', 'origin', 'vkey', 'checkpoint', 'size', 'query', 'created'];
-const ENTRY_FIELDS = new Set(['type', 'index', 'leaf', 'event', 'message_key', 'proof']);
+const ENTRY_FIELDS = new Set(['type', 'index', 'leaf', 'event', 'ingest', 'message_key', 'proof']);
 const TRAILER_FIELDS = ['type', 'count', 'manifest', 'record'];
-const RECORD_FIELDS = new Set(['index', 'leaf', 'event', 'message_key', 'proof', 'consistency']);
+const RECORD_FIELDS = new Set(['index', 'leaf', 'event', 'ingest', 'message_key', 'proof', 'consistency']);
 const RECORD_ACTION = 'stele.access.export.end';
 const GAP_FIELDS = new Set(['type', 'index', 'leaf', 'state', 'erasure', 'proof']);
 
@@ -219,9 +224,9 @@ function differingFields(a: Obj, b: Obj): string[] {
   });
 }
 
-function mismatch(what: string, event: Obj, other: Obj): string {
+function mismatch(what: string, event: Obj, other: Obj, name = 'event'): string {
   const fields = differingFields(event, other);
-  return `the event does not match ${what}${fields.length > 0 ? ` (field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} differ${fields.length > 1 ? '' : 's'})` : ''}`;
+  return `the ${name} does not match ${what}${fields.length > 0 ? ` (field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} differ${fields.length > 1 ? '' : 's'})` : ''}`;
 }
 
 function parseLine(line: string, fail: (why: string) => never): Obj {
@@ -268,7 +273,7 @@ function checkHeader(h: Obj, fail: (why: string) => never): Header {
   };
 }
 
-/** Checks the event of an entry against its leaf; returns why not, or null. */
+/** Checks the event (and ingest) of an entry against its leaf; returns why not, or null. */
 function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
   const event = entry.event;
   if (!isObject(event)) return 'event must be a JSON object';
@@ -277,6 +282,19 @@ function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
     eventBytes = canonicalBytes(event);
   } catch (e) {
     return `the event cannot be canonicalised: ${(e as Error).message}`;
+  }
+  const ingest = entry.ingest;
+  if (ingest !== undefined) {
+    if (
+      !isObject(ingest) ||
+      Object.keys(ingest).length !== 2 ||
+      typeof ingest.principal !== 'string' ||
+      typeof ingest.method !== 'string'
+    )
+      return 'ingest must be an object {principal, method}';
+    // Where the leaf carries ingest in the clear (v1, plain), the entry's must be the same.
+    if (leaf.ingest !== undefined && !canonicalBytes(ingest).equals(canonicalBytes(leaf.ingest)))
+      return mismatch("the leaf's ingest", ingest, leaf.ingest as unknown as Obj, 'ingest');
   }
   if (leaf.event !== undefined) {
     if (entry.message_key !== undefined) return 'message_key given for a leaf that is not sealed';
@@ -292,22 +310,36 @@ function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
   if (mk.length !== MESSAGE_KEY_BYTES) return `message_key is ${mk.length} bytes, want ${MESSAGE_KEY_BYTES}`;
   const sealed = decodeBase64Strict(leaf.sealed as string);
   if (sealed === null) return "the leaf's sealed event is not canonical standard base64";
+  if (leaf.v !== 1 && ingest === undefined) return 'the leaf seals who wrote it, but the entry has no ingest';
   let plain: Buffer;
   try {
-    plain = openWithMessageKey(mk, sealed, sealedAad(leaf.ingest, leaf.key as string, leaf.received));
+    plain = openWithMessageKey(mk, sealed, leafAad(leaf));
   } catch (e) {
     return `message_key does not open the leaf's sealed event: ${(e as Error).message}`;
   }
-  if (eventBytes.equals(plain)) return null;
+  // v1 sealed the event alone; v2 seals {"event":…,"ingest":…}.
+  let expected: Buffer;
+  try {
+    expected = leaf.v === 1 ? eventBytes : sealedPlaintext(event as unknown as Event, ingest as unknown as Ingest);
+  } catch (e) {
+    return `the ingest cannot be canonicalised: ${(e as Error).message}`;
+  }
+  if (expected.equals(plain)) return null;
   let opened: unknown;
   try {
     opened = JSON.parse(plain.toString('utf8'));
   } catch {
     // reported without the field list
   }
-  return isObject(opened)
-    ? mismatch("the leaf's sealed event", event, opened)
-    : "the event does not match the leaf's sealed event";
+  if (leaf.v === 1) {
+    return isObject(opened)
+      ? mismatch("the leaf's sealed event", event, opened)
+      : "the event does not match the leaf's sealed event";
+  }
+  if (!isObject(opened) || !isObject(opened.event) || !isObject(opened.ingest))
+    return "the event and ingest do not match the leaf's sealed content";
+  if (!eventBytes.equals(canonicalBytes(opened.event))) return mismatch("the leaf's sealed event", event, opened.event);
+  return mismatch("the leaf's sealed ingest", ingest as Obj, opened.ingest, 'ingest');
 }
 
 /** Checks a gap line against its leaf; returns why not, or null. */

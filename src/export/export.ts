@@ -91,6 +91,7 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
         index: h.index,
         leaf: h.leaf as Buffer,
         event: h.event,
+        ingest: h.ingest,
         ...(h.messageKey ? { messageKey: h.messageKey } : {}),
         proof,
         checkpoint: cp.note,

@@ -1,5 +1,5 @@
 import { parseMicros } from '../event/record.js';
-import type { Event, LeafRecord } from '../event/types.js';
+import type { Event, Ingest, LeafRecord } from '../event/types.js';
 
 /** One `entries` row (see schema.ts). */
 export interface IndexRow {
@@ -23,8 +23,8 @@ export interface IndexRow {
   principal: string;
 }
 
-/** The searchable fields of an entry. */
-export function indexRow(idx: number, leaf: LeafRecord, event: Event, tier: string): IndexRow {
+/** The searchable fields of an entry; `ingest` is the opened entry's (a v2 sealed leaf seals it). */
+export function indexRow(idx: number, leaf: LeafRecord, event: Event, tier: string, ingest: Ingest): IndexRow {
   return {
     idx,
     id: event.id,
@@ -43,7 +43,7 @@ export function indexRow(idx: number, leaf: LeafRecord, event: Event, tier: stri
     subject: event.subject ?? null,
     tier,
     key_id: leaf.key ?? null,
-    principal: leaf.ingest.principal,
+    principal: ingest.principal,
   };
 }
 

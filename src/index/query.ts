@@ -22,6 +22,7 @@
  */
 import { isDuration, parseDuration } from '../duration.js';
 import { SteleError } from '../errors.js';
+import { nfc } from '../event/nfc.js';
 import { parseMicros } from '../event/record.js';
 
 export interface CompiledQuery {
@@ -75,6 +76,7 @@ const FIELDS: Record<string, FieldSpec> = {
   until: { column: 'time', kind: 'time' },
 };
 const ALIASES: Record<string, string> = { actor_type: 'type' };
+const NFC_FIELDS = new Set(['actor', 'on_behalf_of', 'subject']);
 
 /** The documented field names, for help text and errors (`actor_type` is also accepted for `type`). */
 export const QUERY_FIELDS: readonly string[] = Object.freeze(Object.keys(FIELDS));
@@ -206,10 +208,13 @@ function fieldNode(tok: Extract<Token, { t: 'field' }>): QueryNode {
   const node = (test: FieldTest): QueryNode => ({ kind: 'field', field, test });
 
   switch (spec.kind) {
-    case 'text':
-      if (parts.length === 1) return node({ op: 'eq', value });
-      if (parts.every((p) => p === '')) return node({ op: 'present' });
-      return node({ op: 'glob', pattern: parts.map(globLiteral).join('*') });
+    case 'text': {
+      // Stored in NFC (normalizeEvent), so matched in NFC whichever spelling the query uses.
+      const ps = NFC_FIELDS.has(field) ? parts.map(nfc) : parts;
+      if (ps.length === 1) return node({ op: 'eq', value: ps[0] as string });
+      if (ps.every((p) => p === '')) return node({ op: 'present' });
+      return node({ op: 'glob', pattern: ps.map(globLiteral).join('*') });
+    }
     case 'enum': {
       const v = value.toLowerCase();
       const values = spec.values as readonly string[];

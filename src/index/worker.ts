@@ -126,11 +126,11 @@ function add(first: number, leaves: Buffer[], published: number): void {
     if (idx >= published) recent.set(idx, leaf);
     if (idx < next) continue; // already indexed (catch-up overlap)
     try {
-      const { record, event } = openEntry(keys, idx, leaf);
+      const { record, event, ingest } = openEntry(keys, idx, leaf);
       const tier = record.key
         ? (keys.lookup(record.key)?.info.tier as string)
         : tiers.tierFor(event.action, event.source.kind).name;
-      rows.push({ row: indexRow(idx, record, event, tier), text: ftsText(event) });
+      rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
       const link = erasureLink(idx, record.received, event);
       if (link) links.push(link);
     } catch (err) {
@@ -205,12 +205,12 @@ async function search(req: SearchRequest, published: number): Promise<SearchResu
       if (gq !== null) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
       continue;
     }
-    const { record, event } = opened;
+    const { record, event, ingest } = opened;
     hits.push({
       kind: 'entry',
       index: r.idx,
       received: record.received,
-      ingest: record.ingest,
+      ingest,
       tier: r.tier,
       ...(record.key ? { key: record.key } : {}),
       event,

@@ -7,10 +7,12 @@
 
 import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
+import { nfc } from '../event/nfc.js';
 import { formatKeep, type Policy } from '../policy/policy.js';
 import { type Hold, type HoldCriteria, HoldStore, refuseNaming } from './holds.js';
 import { type KeyInfo, type KeyStore, utcDay } from './keystore.js';
 import { selfEvent } from './self-event.js';
+import { subjectHashes } from './subject.js';
 
 export interface ForgetContext {
   keys: KeyStore;
@@ -35,7 +37,14 @@ export interface ErasureReport {
   event: number;
   keys: number;
   entries: number;
+  /** Events made unreadable: the query-store entries removed (0 when no readable event carries the subject). */
+  events: number;
+  /** Set when nothing carried the subject (the request is recorded all the same). */
+  message?: string;
 }
+
+/** What an erasure says when no readable event carries the subject. */
+export const NO_EVENTS = 'no events carry this subject (none were recorded, or they were already erased or expired)';
 
 /** Active holds' actors → the keys sealing their entries. */
 async function actorKeys(ctx: ForgetContext): Promise<Map<string, Set<string>>> {
@@ -92,28 +101,37 @@ export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Da
  * and day), removes their rows from the query store, and appends a stele.erasure event saying who,
  * why and how many — never the subject itself. Refused while a legal hold covers any of them.
  */
-export async function eraseSubject(ctx: ForgetContext, subject: string, reason: string, by: Principal): Promise<ErasureReport> {
-  if (!subject) throw new SteleError('bad_erasure', 'name the data subject to erase');
+export async function eraseSubject(ctx: ForgetContext, given: string, reason: string, by: Principal): Promise<ErasureReport> {
+  if (!given) throw new SteleError('bad_erasure', 'name the data subject to erase');
   if (!reason.trim()) throw new SteleError('bad_erasure', 'an erasure needs a reason');
+  // Events store their subject in NFC (normalizeEvent): erase whichever spelling was given.
+  const subject = nfc(given);
+  const [hash, ...legacy] = subjectHashes(ctx.keys.subjectPepper, subject) as [string, ...string[]];
   refuseNaming(reason, subject, 'bad_erasure', "the erasure's reason");
-  const hash = ctx.keys.subjectHash(subject);
-  const keys = ctx.keys.activeForSubject(hash);
+  const keys = [hash, ...legacy].flatMap((h) => ctx.keys.activeForSubject(h));
   const byActor = await actorKeys(ctx);
   const blocking = new Set<string>();
   for (const k of keys) for (const h of ctx.holds.covering(k, byActor)) blocking.add(h.id);
   // A hold naming the subject blocks even when nothing about them is stored yet.
-  for (const h of ctx.holds.list()) if (h.subject === subject) blocking.add(h.id);
+  for (const h of ctx.holds.list()) if (h.subject !== null && nfc(h.subject) === subject) blocking.add(h.id);
   if (blocking.size) {
     throw new SteleError('held', `a legal hold covers this subject (${[...blocking].join(', ')}); release it first`, 409, {
       holds: [...blocking],
     });
   }
   const ids = keys.map((k) => k.id);
-  ctx.holds.forgetSubject(subject); // before destroy(), whose WAL truncation also scrubs this update
+  // Before destroy(), whose WAL truncation also scrubs this update; holds placed before subjects
+  // were normalised may hold the spelling given.
+  ctx.holds.forgetSubject(subject);
+  if (given !== subject) ctx.holds.forgetSubject(given);
   ctx.keys.destroy(ids, 'erased', reason);
   const entries = await ctx.index.deleteKeys(ids);
   const [ev] = await ctx.append([selfEvent('stele.erasure', by, { subject_hash: hash, keys: ids.length, entries }, reason)], by);
-  return { event: (ev as { index: number }).index, keys: ids.length, entries };
+  const index = (ev as { index: number }).index;
+  // No data key of the subject: nothing about them was sealed (or it is gone already). Still
+  // recorded above, so the log shows the request was made and answered.
+  if (ids.length === 0) return { event: index, keys: 0, entries, events: 0, message: NO_EVENTS };
+  return { event: index, keys: ids.length, entries, events: entries };
 }
 
 export async function addHold(
@@ -125,7 +143,11 @@ export async function addHold(
   if (c.tier !== undefined && !ctx.policy().retention.tiers.some((t) => t.name === c.tier)) {
     throw new SteleError('bad_hold', `no tier named ${JSON.stringify(c.tier)} in the policy`);
   }
-  const hold = ctx.holds.add(c, reason, by.id);
+  // Matched against stored events, whose actor and subject are NFC (normalizeEvent).
+  const criteria: HoldCriteria = { ...c };
+  if (c.actor !== undefined) criteria.actor = nfc(c.actor);
+  if (c.subject !== undefined) criteria.subject = nfc(c.subject);
+  const hold = ctx.holds.add(criteria, reason, by.id);
   const [ev] = await ctx.append([selfEvent('stele.hold.add', by, ctx.holds.record(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
 }

@@ -132,11 +132,13 @@ Returns PRED's value."
         (kill-buffer buf)))))
 
 (defun stele-test--stored (id)
-  "The entry the server stored for the event ID: (EVENT . RECORD)."
+  "The entry the server stored for the event ID: (EVENT . ENTRY).
+ENTRY is the whole answer: its `ingest' is who wrote the event (a
+sealed leaf's `record' does not name them)."
   (let ((index (stele-test--index id)))
     (should index)
     (let ((entry (stele-test--get (format "/v1/entries/%d" index))))
-      (cons (alist-get 'event entry) (alist-get 'record entry)))))
+      (cons (alist-get 'event entry) entry))))
 
 (defun stele-test--file-sha256 (file)
   "SHA-256 of FILE's bytes."

@@ -61,11 +61,14 @@ export async function holdReleaseCommand(id: string, opts: Target & { reason: st
 
 export async function eraseCommand(opts: Target & { subject: string; reason: string }): Promise<void> {
   if (!opts.subject) throw new SteleError('bad_option', '--subject is required');
-  const r = await post<{ event: number; keys: number; entries: number }>(opts, '/v1/erasures', {
-    subject: opts.subject,
-    reason: opts.reason,
-  });
+  const r = await post<{ event: number; keys: number; entries: number; events?: number; message?: string }>(
+    opts,
+    '/v1/erasures',
+    { subject: opts.subject, reason: opts.reason },
+  );
   if (opts.json) return out(r);
+  if (r.keys === 0)
+    return console.log(`${r.message ?? 'no events carry this subject'}; the request is recorded as entry ${r.event}`);
   console.log(
     `erased: ${r.entries} indexed entries under ${r.keys} data keys can no longer be read; recorded as entry ${r.event}`,
   );

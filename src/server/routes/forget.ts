@@ -99,7 +99,10 @@ export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         summary: 'Erase a data subject',
         description:
           'Body: {"subject", "reason"}. Destroys the data keys of every event about the subject; proofs keep verifying. ' +
-          'Refused (409) while a legal hold covers the subject.',
+          'The subject is matched in Unicode NFC, as events store it. Refused (409) while a legal hold covers the subject. ' +
+          'Answers {event, keys, entries, events}: `event` the index of the stele.erasure entry recording the request ' +
+          '(always appended), `events` how many events became unreadable; with no readable event about the subject, ' +
+          '`events` is 0 and `message` says "no events carry this subject".',
       },
     },
     async (req) => {

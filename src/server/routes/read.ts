@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
+import { openEntry } from '../../index/reader.js';
 import { policySchema } from '../../policy/schema.js';
 import { readEntry } from '../../reading.js';
 import type { Stele } from '../../stele.js';
@@ -24,7 +25,7 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         description:
           'Available as soon as the append was acknowledged. With Accept: application/octet-stream, the raw leaf bytes. ' +
           'With a bearer token (or client certificate) whose principal the policy lets `read` the entry, `event` is the ' +
-          'decrypted event, and the read is recorded in the log as a stele.access.read event; an entry whose data key was ' +
+          'decrypted event and `ingest` who wrote it (sealed with the event in a sealed leaf), and the read is recorded in the log as a stele.access.read event; an entry whose data key was ' +
           'destroyed answers 410 with code "expired" or "erased" when the caller may see its tier (its leaf and proofs stay ' +
           'available without a token). Any refusal is the same 403, naming only the index: it never opens the entry.',
         params: { type: 'object', properties: { index }, required: ['index'] },
@@ -36,7 +37,9 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       if (req.headers.accept === 'application/octet-stream') return reply.type('application/octet-stream').send(leaf);
       const entry = { index: i, leaf_hash: b64(leafHash(leaf)), leaf: b64(leaf), record: decodeLeaf(leaf) };
       if (!req.principal) return entry;
-      return { ...entry, event: await readEntry(stele, principalOf(req), i, leaf) };
+      const event = await readEntry(stele, principalOf(req), i, leaf);
+      // Who wrote it: a v2 sealed leaf seals it with the event, so it is shown only to a reader.
+      return { ...entry, event, ingest: openEntry(stele.keys, i, leaf).ingest };
     },
   );
 
