@@ -134,6 +134,7 @@ function makeRecord(
       index: size + 1,
       leaf,
       event,
+      ingest,
       messageKey: messageKey(dataKey, sealedBytes(leaf)),
       proof: inclusionProof(size + 1, tree.length, tree),
       checkpoint: later,
@@ -250,7 +251,7 @@ describe('evidence bundle', () => {
     assert.deepEqual(Object.keys(trailer), ['type', 'count', 'manifest', 'record']);
     assert.deepEqual([trailer.type, trailer.count, trailer.manifest], ['end', EXPORTED.length, manifestOf(EXPORTED).note]);
     const record = trailer.record as Record<string, unknown>;
-    assert.deepEqual(Object.keys(record), ['index', 'leaf', 'event', 'message_key', 'proof', 'consistency']);
+    assert.deepEqual(Object.keys(record), ['index', 'leaf', 'event', 'ingest', 'message_key', 'proof', 'consistency']);
     assert.equal(record.index, RECORD);
   });
 

@@ -128,6 +128,7 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
       index: record,
       leaf,
       event: opened.event,
+      ingest: opened.ingest,
       ...(opened.messageKey ? { messageKey: opened.messageKey } : {}),
       proof: await stele.log.inclusionProof(record, later.size),
       checkpoint: later.note,
