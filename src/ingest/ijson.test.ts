@@ -62,3 +62,14 @@ test('the CLI refuses them in files before sending (a re-serialised event would 
     message: /^events\.ndjson, line 2: \/n is the integer/,
   });
 });
+
+test('the pre-scan finds every run of 16 digits wherever it starts, and nothing shorter', () => {
+  for (let pad = 0; pad < 40; pad++) {
+    for (const len of [15, 16, 17, 31]) {
+      const text = `${'x'.repeat(pad)}${'7'.repeat(len)}${'y'.repeat(pad % 5)}`;
+      assert.equal(mayHoldUnsafeInteger(text), len >= 16, `pad ${pad} len ${len}`);
+      assert.equal(mayHoldUnsafeInteger(`1234 ${text} 99`), len >= 16, `pad ${pad} len ${len}, digits around`);
+    }
+  }
+  assert.equal(mayHoldUnsafeInteger('1'.repeat(15) + 'a' + '2'.repeat(15)), false);
+});
