@@ -68,3 +68,19 @@ export function post<T>(opts: Target, path: string, body?: unknown): Promise<T> 
     ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
 }
+
+/**
+ * Runs `call` again while the server answers 503 `overloaded` (backpressure: nothing was
+ * appended), after the Retry-After it gave, up to `attempts` times in all.
+ */
+export async function retryOverloaded<T>(call: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof SteleError) || err.code !== 'overloaded' || n >= attempts) throw err;
+      const after = typeof err.detail?.retryAfter === 'number' ? err.detail.retryAfter : 1;
+      await new Promise((r) => setTimeout(r, after * 1000));
+    }
+  }
+}

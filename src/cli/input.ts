@@ -1,4 +1,5 @@
 import { SteleError } from '../errors.js';
+import { checkIntegers } from '../ingest/ijson.js';
 
 /**
  * Events from text: a JSON object, a JSON array, or NDJSON (one event per line). Errors name the
@@ -9,8 +10,11 @@ export function parseEventsText(text: string, what: string): unknown[] {
   if (trimmed === '') return [];
   try {
     const v = JSON.parse(trimmed) as unknown;
+    // Sent re-serialised: an integer a double cannot hold would reach the server already rounded.
+    checkIntegers(trimmed, `${what}: `);
     return Array.isArray(v) ? v : [v];
-  } catch {
+  } catch (err) {
+    if (err instanceof SteleError) throw err;
     // not a single JSON value: read it as NDJSON
   }
   const out: unknown[] = [];
@@ -23,6 +27,7 @@ export function parseEventsText(text: string, what: string): unknown[] {
     } catch (err) {
       throw new SteleError('invalid_json', `${what}, line ${i + 1}: not valid JSON (${(err as Error).message})`);
     }
+    checkIntegers(line, `${what}, line ${i + 1}: `);
   }
   return out;
 }

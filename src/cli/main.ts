@@ -50,8 +50,25 @@ program
   .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
   .option('--tls-key <file>', 'the PEM private key of --tls-cert')
   .option('--tls-client-ca <file>', 'accept client certificates signed by this PEM CA (mutual TLS; principal = the CN)')
-  .option('--rate-limit <n>', 'requests per minute per principal', '6000')
+  .option(
+    '--rate-limit <n>',
+    'requests per minute per principal, appends apart (they get 503 + Retry-After when overloaded)',
+    '6000',
+  )
+  .option('--anonymous-limit <n>', 'requests per minute per address without credentials (/log/ and /healthz apart)', '1200')
   .option('--denial-limit <n>', 'refusals of one credential from one address per minute before it gets 429 unchecked', '60')
+  .option('--request-timeout <duration>', 'most time to receive a whole request (headers and body)', '60s')
+  .option('--headers-timeout <duration>', "most time to receive a request's headers (and a TLS handshake)", '10s')
+  .option('--idle-timeout <duration>', 'most time a connection may sit idle during a request or response', '2m')
+  .option('--keep-alive-timeout <duration>', 'how long an idle keep-alive connection waits for its next request', '72s')
+  .option('--max-connections <n>', 'most open connections; more are closed as they arrive', '4096')
+  .option(
+    '--max-body-memory <bytes>',
+    'most bytes of request bodies held at once; more get 503 + Retry-After unread',
+    String(256 * 1024 * 1024),
+  )
+  .option('--max-queued-events <n>', 'events waiting to be written before appends are answered 503 + Retry-After', '100000')
+  .option('--trust-proxy <addresses>', 'reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client')
   .action(serveCommand);
 
 program

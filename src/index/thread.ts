@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { SteleError } from '../errors.js';
 import { bytes, pack, transferList } from '../log/packed.js';
+import { overloaded } from '../log/sequencer.js';
 import type { Policy } from '../policy/policy.js';
 import type { FromIndex, IndexWorkerData, SearchRequest, SearchResult, ToIndex, WireGap, WireHit } from './worker.js';
 
@@ -13,6 +14,43 @@ export type Match = Hit | Gap;
 
 /** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
 export const MAX_BACKLOG = 20_000;
+
+/** Waiters for a backlog under `limit`: resolved together when it gets there, or refused after their own wait. */
+export class Room {
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** The backlog now; releases every waiter once it is under the limit. */
+  update(backlog: number): void {
+    if (backlog < this.limit) this.release();
+  }
+
+  release(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /**
+   * Undefined when `backlog` is under the limit; else a promise resolved once it is, which
+   * rejects with 503 'overloaded' after `maxWaitMs` (when given).
+   */
+  wait(backlog: number, maxWaitMs?: number): Promise<void> | undefined {
+    if (backlog < this.limit) return undefined;
+    if (maxWaitMs === undefined) return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      let expired = false;
+      const timer = setTimeout(() => {
+        expired = true;
+        reject(overloaded(`the query store is more than ${this.limit} entries behind`));
+      }, maxWaitMs);
+      this.waiters.push(() => {
+        if (expired) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
 
 type Request = ToIndex extends infer T ? (T extends { seq: number } ? Omit<T, 'seq'> : never) : never;
 
@@ -28,7 +66,7 @@ export class IndexThread {
   /** Entries handed to the thread, and entries it has indexed: the difference is its backlog. */
   private posted = 0;
   private indexed = 0;
-  private roomWaiters: (() => void)[] = [];
+  private readonly roomWaiters = new Room(MAX_BACKLOG);
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromIndex) => {
@@ -38,9 +76,7 @@ export class IndexThread {
       }
       if (m.type === 'indexed') {
         this.indexed = Math.max(this.indexed, m.upto);
-        if (this.backlog < MAX_BACKLOG) {
-          for (const w of this.roomWaiters.splice(0)) w();
-        }
+        this.roomWaiters.update(this.backlog);
         return;
       }
       const w = this.waiting.get(m.seq);
@@ -61,7 +97,7 @@ export class IndexThread {
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const w of this.roomWaiters.splice(0)) w();
+    this.roomWaiters.release();
     for (const w of this.waiting.values()) w.reject(new SteleError('index_unavailable', this.failure.message, 503));
     this.waiting.clear();
   }
@@ -89,10 +125,11 @@ export class IndexThread {
    * Resolves once the backlog is under MAX_BACKLOG. Appends wait for this before they are
    * sequenced, so under sustained load ingest slows to the index's pace instead of the backlog
    * (memory, and how long a search waits to see every acknowledged entry) growing without bound.
+   * With `maxWaitMs` (client appends), rejects with 503 'overloaded' once it has waited that long.
    */
-  room(): Promise<void> | undefined {
-    if (this.backlog < MAX_BACKLOG || this.failure) return undefined;
-    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  room(maxWaitMs?: number): Promise<void> | undefined {
+    if (this.failure) return undefined;
+    return this.roomWaiters.wait(this.backlog, maxWaitMs);
   }
 
   /** Hands durable entries to the index (before they are acknowledged). */

@@ -6,9 +6,18 @@ import type { Claim } from './identity.js';
 import type { IngestPool } from './pool.js';
 import type { Prepared } from './prepare.js';
 
-/** What appends wait on before sequencing: the query store's backlog (IndexThread.room). */
+/**
+ * Longest a client append waits for the index to catch up before it is refused with 503 and
+ * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
+ */
+export const APPEND_WAIT_MS = 5_000;
+
+/**
+ * What appends wait on before sequencing: the query store's backlog (IndexThread.room). Client
+ * appends wait at most `maxWaitMs`, then are refused with 503 (backpressure).
+ */
 export interface Pace {
-  room(): Promise<void> | undefined;
+  room(maxWaitMs?: number): Promise<void> | undefined;
 }
 
 /** Throws (403) unless the principal may do every claim; runs after preparing, before sequencing. */
@@ -56,8 +65,11 @@ async function sequence(
   authorize?: AuthorizeClaims,
 ): Promise<Appended[]> {
   authorize?.(principal, prepared.claims);
-  await pace.room();
+  // Client appends (those authorised against the policy) get backpressure: a bounded wait, then
+  // 503 with nothing appended. The server's own events (audit, erasure records) always wait.
+  const bounded = authorize !== undefined;
+  await pace.room(bounded ? APPEND_WAIT_MS : undefined);
   const entries = prepared.entries;
-  const indices = await log.append(entries);
+  const indices = await log.append(entries, { bounded });
   return entries.map((e, i) => ({ id: e.id, index: indices[i] as number }));
 }

@@ -1,4 +1,5 @@
 import { SteleError } from '../errors.js';
+import { findUnsafeInteger, mayHoldUnsafeInteger, unsafeIntegerMessage } from './ijson.js';
 
 export type BodyKind = 'json' | 'ndjson';
 
@@ -8,7 +9,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /**
  * The events of a request body: one JSON event, a JSON array of events, or NDJSON (one event per
  * line, blank lines skipped). Bodies arrive as bytes so that invalid UTF-8 is refused instead of
- * silently turned into U+FFFD, which would change what gets signed into the log.
+ * silently turned into U+FFFD, which would change what gets signed into the log; likewise integers
+ * a double cannot hold are refused (ijson.ts) rather than rounded.
  */
 export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
   let text: string;
@@ -25,8 +27,18 @@ export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
     } catch (err) {
       throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
     }
+    if (mayHoldUnsafeInteger(text)) {
+      const u = findUnsafeInteger(text);
+      if (u) {
+        // In an array, name the event as the other validation errors do: "event 3: /data/n".
+        const m = Array.isArray(v) ? /^\/(\d+)(.*)$/.exec(u.pointer) : null;
+        const where = m ? `event ${m[1]}: ${unsafeIntegerMessage(u, m[2])}` : unsafeIntegerMessage(u);
+        throw new SteleError('unsafe_integer', where, 400, { pointer: u.pointer });
+      }
+    }
     return Array.isArray(v) ? v : [v];
   }
+  const scan = mayHoldUnsafeInteger(text);
   const out: unknown[] = [];
   let line = 0;
   for (let start = 0; start < text.length; ) {
@@ -41,6 +53,8 @@ export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
     } catch (err) {
       throw new SteleError('invalid_json', `line ${line} is not valid JSON: ${(err as Error).message}`);
     }
+    const u = scan && mayHoldUnsafeInteger(s) ? findUnsafeInteger(s) : undefined;
+    if (u) throw new SteleError('unsafe_integer', `line ${line}: ${unsafeIntegerMessage(u)}`, 400, { pointer: u.pointer });
   }
   if (out.length === 0) throw new SteleError('invalid_json', 'the request body has no events');
   return out;

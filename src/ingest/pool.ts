@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { unpack } from '../log/packed.js';
+import { overloaded } from '../log/sequencer.js';
 import type { SequencedEntry } from '../log/storage.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
@@ -11,6 +12,12 @@ import { Sealing } from './sealing.js';
 import type { FromWorker, IngestWorkerData, ToWorker } from './worker.js';
 
 const INLINE_BYTES = 4096;
+
+/**
+ * Most request bytes handed to workers and not yet prepared (each is copied to its worker): past
+ * it a body is refused with 503 rather than queued (one larger body still goes when none waits).
+ */
+export const MAX_PENDING_BYTES = 256 * 1024 * 1024;
 
 interface Pending {
   slot: Slot;
@@ -34,6 +41,8 @@ export class IngestPool {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private closed = false;
+  /** Bytes of bodies with the workers, not yet answered. */
+  private pendingBytes = 0;
   /** Seals inline work and self-events; answers key requests from workers. */
   readonly sealing: Sealing;
 
@@ -83,9 +92,13 @@ export class IngestPool {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
     if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, principal, received, this.sealing);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
+    if (this.pendingBytes > 0 && this.pendingBytes + body.length > MAX_PENDING_BYTES) {
+      throw overloaded(`${this.pendingBytes} bytes of events are waiting to be prepared`);
+    }
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = ++this.seq;
     slot.busy++;
+    this.pendingBytes += body.length;
     try {
       return await new Promise<Prepared>((resolve, reject) => {
         this.pending.set(seq, { slot, resolve, reject });
@@ -94,6 +107,7 @@ export class IngestPool {
       });
     } finally {
       slot.busy--;
+      this.pendingBytes -= body.length;
     }
   }
 

@@ -7,7 +7,7 @@ import type { IdIndex } from './id-index.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { IntegratorThread } from './integrator-thread.js';
 import { checkIndex, proveConsistency, proveInclusion } from './proofs.js';
-import { Sequencer, type SequencerOptions } from './sequencer.js';
+import { type AppendOptions, Sequencer, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 import { TreeReader } from './tree-reader.js';
 
@@ -109,13 +109,13 @@ export class Log {
   }
 
   /** Durably appends entries; resolves with each one's index (a known id gives its first index). */
-  append(entries: readonly SequencedEntry[]): Promise<number[]> {
+  append(entries: readonly SequencedEntry[], opts?: AppendOptions): Promise<number[]> {
     // Fail-stop: with the integrator down nothing new would be checkpointed or leave the WAL.
     const failed = this.integrator.failed;
     if (failed) {
       return Promise.reject(new SteleError('log_unavailable', `the log stopped integrating entries: ${failed.message}`, 503));
     }
-    return this.sequencer.append(entries);
+    return this.sequencer.append(entries, opts);
   }
 
   /** Entries durably sequenced. */

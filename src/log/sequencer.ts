@@ -14,6 +14,25 @@ export interface SequencerOptions {
   maxBatchEntries?: number;
   /** Most leaf bytes in one group commit (likewise). */
   maxBatchBytes?: number;
+  /**
+   * Most entries queued or being written before a `bounded` append is refused with 503 (a single
+   * larger append still goes when nothing is waiting).
+   */
+  maxQueuedEntries?: number;
+}
+
+export interface AppendOptions {
+  /** Refuse (503, nothing appended) rather than queue when `maxQueuedEntries` are waiting: client appends. */
+  bounded?: boolean;
+}
+
+export const DEFAULT_MAX_QUEUED_ENTRIES = 100_000;
+
+/** Backpressure: the 503 of an append refused because the write path is full; nothing was appended. */
+export function overloaded(what: string, retryAfter = 1): SteleError {
+  return new SteleError('overloaded', `the server is overloaded (${what}); nothing was appended, retry in ${retryAfter} s`, 503, {
+    retryAfter,
+  });
 }
 
 /**
@@ -37,6 +56,9 @@ export class Sequencer {
   private idle: Promise<void> = Promise.resolve();
   private readonly maxEntries: number;
   private readonly maxBytes: number;
+  private readonly maxQueued: number;
+  /** Entries queued or being written, not yet durable. */
+  private pending = 0;
 
   constructor(
     private readonly storage: LogStorage,
@@ -47,6 +69,7 @@ export class Sequencer {
   ) {
     this.maxEntries = opts.maxBatchEntries ?? 65536;
     this.maxBytes = opts.maxBatchBytes ?? 32 * 1024 * 1024;
+    this.maxQueued = opts.maxQueuedEntries ?? DEFAULT_MAX_QUEUED_ENTRIES;
   }
 
   /** Number of entries durably sequenced. */
@@ -58,9 +81,13 @@ export class Sequencer {
     return this.failure;
   }
 
-  async append(entries: readonly SequencedEntry[]): Promise<number[]> {
+  async append(entries: readonly SequencedEntry[], opts: AppendOptions = {}): Promise<number[]> {
     if (this.failure) throw unavailable(this.failure);
     if (this.closed) throw new SteleError('shutting_down', 'the log is shutting down', 503);
+    // Before anything is registered, so a refusal leaves no trace.
+    if (opts.bounded && this.pending > 0 && this.pending + entries.length > this.maxQueued) {
+      throw overloaded(`${this.pending} events are waiting to be written`);
+    }
     const known = this.ids.lookup(entries.map((e) => e.id));
     const out: number[] = new Array(entries.length);
     // Entries whose index comes from another call still in flight (or an earlier copy in this one).
@@ -92,6 +119,7 @@ export class Sequencer {
     if (fresh.length) {
       first.catch(() => {}); // observed below; keeps an early rejection from going unhandled
       this.queue.push({ entries: fresh, resolve, reject });
+      this.pending += fresh.length;
       if (!this.writing) this.idle = this.drain();
       const f = await first;
       for (let k = 0; k < freshAt.length; k++) out[freshAt[k] as number] = f + k;
@@ -141,6 +169,7 @@ export class Sequencer {
         } catch (err) {
           this.failure = err as Error;
           for (const q of [...batch, ...this.queue.splice(0)]) {
+            this.pending -= q.entries.length;
             for (const e of q.entries) this.inFlight.delete(e.id);
             q.reject(unavailable(this.failure));
           }
@@ -148,6 +177,7 @@ export class Sequencer {
         }
         let at = first;
         for (const q of batch) {
+          this.pending -= q.entries.length;
           for (const e of q.entries) this.inFlight.delete(e.id);
           q.resolve(at);
           at += q.entries.length;

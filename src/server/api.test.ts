@@ -270,6 +270,24 @@ describe('bad input gets a clear 4xx with a JSON error and stores nothing', () =
       401,
       /bearer token/,
     ],
+    [
+      'no token: refused before the body is read, whatever it is',
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/events',
+          payload: 'x'.repeat(17 * 1024 * 1024),
+          headers: { 'content-type': 'text/plain' },
+        }),
+      401,
+      /bearer token/,
+    ],
+    [
+      'an integer a double cannot hold',
+      () => post(JSON.stringify(event({ data: { n: '__BIG__' } })).replace('"__BIG__"', '9007199254740993')),
+      400,
+      /^\/data\/n is the integer 9007199254740993, beyond/,
+    ],
     ['wrong token', () => post(JSON.stringify(event()), { authorization: 'Bearer stele_nope' }), 401, /not valid/],
     ['malformed Authorization', () => post(JSON.stringify(event()), { authorization: 'Basic abc' }), 401, /Bearer/],
   ];

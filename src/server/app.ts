@@ -3,8 +3,9 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
+import { overloaded } from '../log/sequencer.js';
 import type { Stele } from '../stele.js';
-import { authenticate, DenialThrottle } from './auth.js';
+import { authenticate, DenialThrottle, unlimitedPath, WindowLimit } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
@@ -21,20 +22,55 @@ export interface ServerOptions {
   logger?: boolean | { level: string };
   /** HTTPS: PEM certificate chain and key; with `clientCa`, client certificates signed by it authenticate (mutual TLS). */
   tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer };
-  /** Requests per minute per principal (per address before authenticating). */
+  /** Requests per minute per principal, appends apart (those get backpressure: 503 and Retry-After). */
   rateLimit?: number;
+  /** Requests per minute per client address without credentials (tiles and /healthz apart). */
+  anonymousLimit?: number;
+  /** Most time to receive a whole request, headers and body, ms. */
+  requestTimeout?: number;
+  /** Most time to receive a request's headers, ms (at most `requestTimeout`). */
+  headersTimeout?: number;
+  /** Most time a connection may sit idle mid-request or mid-response, ms. */
+  idleTimeout?: number;
+  /** How long an idle keep-alive connection is kept for its next request, ms. */
+  keepAliveTimeout?: number;
+  /** Most open connections; more are closed as they arrive. */
+  maxConnections?: number;
+  /**
+   * Most bytes of request bodies held at once (being received or handled), counted by
+   * Content-Length (else the body limit): past it a request is answered 503 before its body is read.
+   */
+  maxBodyMemory?: number;
+  /**
+   * Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (comma-separated):
+   * the per-address limits then apply to clients, not to the proxy.
+   */
+  trustProxy?: string;
   /** Refusals of one credential from one address per minute before it is answered 429 without checking. */
   denialLimit?: number;
 }
 
 export const DEFAULT_RATE_LIMIT = 6000;
+export const DEFAULT_ANONYMOUS_LIMIT = 1200;
 export const DEFAULT_DENIAL_LIMIT = 60;
+// A 16 MiB body at 4 Mbit/s takes ~35 s: a minute receives any honest request. Headers are small.
+export const DEFAULT_REQUEST_TIMEOUT = 60_000;
+export const DEFAULT_HEADERS_TIMEOUT = 10_000;
+export const DEFAULT_IDLE_TIMEOUT = 120_000;
+// Above the 60 s idle timeout of common load balancers, so they close first (no reset on reuse).
+export const DEFAULT_KEEP_ALIVE_TIMEOUT = 72_000;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+export const DEFAULT_MAX_BODY_MEMORY = 256 * 1024 * 1024;
+/** Requests per keep-alive connection before it is closed, so clients spread over restarted or added servers. */
+const MAX_REQUESTS_PER_SOCKET = 10_000;
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
     /** Client address and credential hash, for the denial throttle (auth.ts). */
     denialKey?: string;
+    /** Gives back the body memory this request holds (maxBodyMemory). */
+    releaseBody?: () => void;
   }
 }
 
@@ -54,13 +90,34 @@ export function sendError(
     .send({ error: { ...detail, code, message } });
 }
 
+/** The routes that append client events: POST /v1/events and the source adapters. */
+function isAppend(req: FastifyRequest): boolean {
+  const route = req.routeOptions.url ?? '';
+  return req.method === 'POST' && (route === '/v1/events' || route.startsWith('/v1/sources/'));
+}
+
 /** The HTTP API over an open Stele. Routes stay thin: parse, call one operation, format. */
 export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const requestTimeout = opts.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+  // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default).
+  const http = {
+    headersTimeout: Math.min(opts.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT, requestTimeout),
+    connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(requestTimeout / 4))),
+  };
   const app = Fastify({
+    requestTimeout,
+    connectionTimeout: opts.idleTimeout ?? DEFAULT_IDLE_TIMEOUT,
+    keepAliveTimeout: opts.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT,
+    maxRequestsPerSocket: MAX_REQUESTS_PER_SOCKET,
+    http,
+    ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     ...(opts.tls
       ? {
           https: {
+            ...http,
+            // A TLS handshake gets as long as request headers do.
+            handshakeTimeout: http.headersTimeout,
             cert: opts.tls.cert,
             key: opts.tls.key,
             // Ask for a certificate but do not insist: bearer-token clients share the port.
@@ -75,6 +132,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     // Route schemas check query strings and params, which arrive as text: coerce "5" to 5.
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
+  app.server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
 
   // Bodies stay bytes: the events route hands them to an ingest worker, which checks UTF-8 and
   // parses them off the main thread.
@@ -100,8 +158,16 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   };
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    // Refused before its body arrived (no credential, too large, throttled): close the connection
+    // rather than read the rest, which an attacker may send slowly or never.
+    if (!req.raw.complete && req.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     if (err instanceof SteleError) {
+      // Backpressure (a full write queue) says when to come back.
+      if (err.status === 503 && typeof err.detail?.retryAfter === 'number')
+        reply.header('retry-after', String(err.detail.retryAfter));
       if (err.status === 401 || err.status === 403) denied(req, err);
+      // Appends escape the per-principal rate limit; their refusals are throttled like bad tokens.
+      if (err.status === 403 && req.denialKey && isAppend(req)) throttle.note(req.denialKey);
       if (err.status === 401) {
         reply.header('www-authenticate', `Bearer realm="stele"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
       }
@@ -137,14 +203,37 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     },
   });
 
-  app.addHook('onRequest', authenticate(stele, throttle));
+  app.addHook('onRequest', authenticate(stele, throttle, new WindowLimit(opts.anonymousLimit ?? DEFAULT_ANONYMOUS_LIMIT)));
+  // After authentication, before the body: even authenticated clients cannot make the server hold
+  // more than maxBodyMemory of bodies at once (4096 connections × 16 MiB would be 64 GiB).
+  const maxBodyMemory = opts.maxBodyMemory ?? DEFAULT_MAX_BODY_MEMORY;
+  let bodyMemory = 0;
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return payload;
+    const declared = Number(req.headers['content-length']);
+    const size = Math.min(Number.isSafeInteger(declared) && declared >= 0 ? declared : bodyLimit, bodyLimit);
+    if (bodyMemory > 0 && bodyMemory + size > maxBodyMemory) {
+      throw overloaded(`${bodyMemory} bytes of request bodies are in hand`);
+    }
+    bodyMemory += size;
+    let held = true;
+    req.releaseBody = () => {
+      if (held) bodyMemory -= size;
+      held = false;
+    };
+    reply.raw.once('close', req.releaseBody); // also when the connection drops mid-request
+    return payload;
+  });
+  app.addHook('onResponse', async (req) => req.releaseBody?.());
   await app.register(rateLimit, {
-    // After authentication, so the limit is per principal, not per proxy address.
+    // After authentication, so the limit is per principal, not per proxy address. Requests without
+    // credentials were limited per address before authentication (auth.ts). Appends are not
+    // counted: a steady stream of them is the point of the log, and the write path answers its
+    // own overload with 503 and Retry-After; their refusals are throttled by `throttle`.
     hook: 'preHandler',
     max: opts.rateLimit ?? DEFAULT_RATE_LIMIT,
     timeWindow: 60_000,
-    // The tlog-tiles API is static, public and cacheable: verifiers fetch many tiles.
-    allowList: (req) => req.url.startsWith('/log/') || req.url === '/healthz',
+    allowList: (req) => !req.principal || unlimitedPath(req.url) || isAppend(req),
     keyGenerator: (req) => (req.principal ? `${req.principal.method}:${req.principal.id}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) =>
       new SteleError('rate_limited', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`, 429),

@@ -50,33 +50,104 @@ export class DenialThrottle {
 }
 
 /**
- * An onRequest hook: authenticates whatever credential the request carries (none is fine here —
- * routes that need one say so) and sets `req.principal`.
+ * A fixed-window count per key (a client address): `hit` counts one request and answers 0 while
+ * the key is within `limit` a window, else the seconds until its window ends.
  */
-export function authenticate(stele: Stele, throttle: DenialThrottle) {
+export class WindowLimit {
+  private counts = new Map<string, { n: number; since: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs = 60_000,
+  ) {}
+
+  hit(key: string, now = Date.now()): number {
+    const c = this.counts.get(key);
+    if (!c || now - c.since >= this.windowMs) {
+      if (this.counts.size > 100_000) this.counts.clear(); // bounded: forgetting only lets a few more through
+      this.counts.set(key, { n: 1, since: now });
+      return 0;
+    }
+    c.n++;
+    return c.n > this.limit ? Math.max(1, Math.ceil((c.since + this.windowMs - now) / 1000)) : 0;
+  }
+}
+
+/**
+ * The key per-address limits count under: an IPv4 address, or the /64 network of an IPv6 one (a
+ * single host commonly holds a whole /64, so one address each would let it walk past any limit).
+ */
+export function addressKey(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1] as string;
+  const [head = '', tail] = ip.toLowerCase().split('%')[0]?.split('::') ?? [];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
+/** Paths any client may fetch without limit: the static, cacheable tlog-tiles API and the liveness probe. */
+export function unlimitedPath(url: string): boolean {
+  return url.startsWith('/log/') || url === '/healthz';
+}
+
+/** Methods whose routes all need a principal (every route taking a body does); refused before the body is read. */
+function needsPrincipal(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD';
+}
+
+const NEEDS_TOKEN = 'this request needs a bearer token (an API key or an OIDC access token)';
+
+/**
+ * An onRequest hook, so it runs before any request body is read: authenticates whatever
+ * credential the request carries and sets `req.principal`. A request without one is limited per
+ * client address (`anonymous`), and refused at once when its method carries a body (every such
+ * route needs a principal): an unauthenticated upload is never buffered. Reads without a
+ * credential go on; routes that need one say so.
+ */
+export function authenticate(stele: Stele, throttle: DenialThrottle, anonymous: WindowLimit) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const auth = req.headers.authorization;
     // Hash only a credential there is: most requests (tiles, proofs) carry none.
-    req.denialKey = auth === undefined ? req.ip : `${req.ip}\0${createHash('sha256').update(auth).digest('base64')}`;
+    const from = addressKey(req.ip);
+    req.denialKey = auth === undefined ? from : `${from}\0${createHash('sha256').update(auth).digest('base64')}`;
     const wait = throttle.blocked(req.denialKey);
     if (wait > 0) {
       reply.header('retry-after', String(wait));
       throw new SteleError('too_many_denials', `this credential was refused too often from ${req.ip}; retry in ${wait} s`, 429);
     }
     const cert = peerCert(req);
+    if (auth === undefined && !cert) {
+      const busy = unlimitedPath(req.url) ? 0 : anonymous.hit(from);
+      if (busy > 0) {
+        reply.header('retry-after', String(busy));
+        throw new SteleError(
+          'rate_limited',
+          `too many requests without credentials from ${req.ip}; retry in ${busy} s (authenticated clients have their own limit)`,
+          429,
+        );
+      }
+      if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN, 401);
+      return;
+    }
     const creds: Credentials = {
-      ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
+      ...(auth !== undefined ? { authorization: auth } : {}),
       ...(cert ? { cert } : {}),
     };
     const p = await stele.access.authenticate(creds);
     if (p) req.principal = p;
+    else if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN, 401);
   };
 }
 
 /** The authenticated principal, or 401. */
 export function principalOf(req: FastifyRequest): Principal {
-  if (!req.principal)
-    throw new SteleError('unauthorized', 'this request needs a bearer token (an API key or an OIDC access token)', 401);
+  if (!req.principal) throw new SteleError('unauthorized', NEEDS_TOKEN, 401);
   return req.principal;
 }
 

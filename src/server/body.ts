@@ -1,6 +1,7 @@
 /** Reading request bodies (they arrive as bytes; see app.ts) for the routes that take JSON. */
 import type { FastifyRequest } from 'fastify';
 import { SteleError } from '../errors.js';
+import { checkIntegers } from '../ingest/ijson.js';
 
 /** OpenAPI: the route needs a bearer token. */
 export const secured = { security: [{ bearer: [] }] };
@@ -17,11 +18,15 @@ export function jsonBody(req: FastifyRequest): unknown {
     throw new SteleError('invalid_utf8', 'the request body is not valid UTF-8');
   }
   if (text.trim() === '') throw new SteleError('invalid_json', 'the request body is empty');
+  let v: unknown;
   try {
-    return JSON.parse(text);
+    v = JSON.parse(text);
   } catch (err) {
     throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
   }
+  // Source payloads (Kubernetes, CloudTrail) become events: an integer would be rounded into the log.
+  checkIntegers(text, 'the request body: ');
+  return v;
 }
 
 /** A JSON object body (bodies arrive as bytes; see app.ts). */

@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { SteleError } from '../errors.js';
+import { checkIntegers } from '../ingest/ijson.js';
 
 export interface LogFile {
   /** Absolute path. */
@@ -78,11 +79,14 @@ export function parseLogFile(buf: Buffer, name: string): LogFileContent {
     }
   }
   let v: unknown;
+  let text: string;
   try {
-    v = JSON.parse(utf8.decode(raw));
+    text = utf8.decode(raw);
+    v = JSON.parse(text);
   } catch (err) {
     throw new SteleError('bad_file', `${name}: not a JSON CloudTrail log file (${(err as Error).message})`);
   }
+  checkIntegers(text, `${name}: `);
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
     if (Array.isArray(o.Records)) return { kind: 'records', records: o.Records };

@@ -6,6 +6,7 @@
  * leniency, the original snake_case field names and enum names (SEVERITY_NUMBER_INFO) are read as
  * well, as proto3 JSON parsers do. Type errors name the field's path.
  */
+import { findUnsafeInteger, mayHoldUnsafeInteger, unsafeIntegerMessage } from '../ingest/ijson.js';
 import {
   MAX_VALUE_DEPTH,
   type OtlpKeyValue,
@@ -271,6 +272,10 @@ export function decodeLogsJson(body: Uint8Array): OtlpLogsRequest {
     parsed = JSON.parse(text);
   } catch (err) {
     throw otlpError('', `the request body is not valid JSON (${(err as Error).message})`);
+  }
+  if (mayHoldUnsafeInteger(text)) {
+    const u = findUnsafeInteger(text);
+    if (u) throw otlpError('', unsafeIntegerMessage(u, `the request body: ${u.pointer}`));
   }
   const o = object(parsed, 'the request body');
   return {

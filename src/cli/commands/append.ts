@@ -4,7 +4,7 @@ import { defaultDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import type { Appended } from '../../ingest/append.js';
 import { openStele } from '../../stele.js';
-import { api, defaultUrl, resolveToken } from '../client.js';
+import { api, defaultUrl, resolveToken, retryOverloaded } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
 import { intOption } from '../options.js';
 
@@ -58,12 +58,14 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
       .slice(i, i + batch)
       .map((e) => JSON.stringify(e))
       .join('\n');
-    const res = await api<{ entries: Appended[]; checkpoint?: string }>(url, `/v1/events${opts.wait ? '?wait=checkpoint' : ''}`, {
-      method: 'POST',
-      token,
-      headers: { 'content-type': 'application/x-ndjson' },
-      body,
-    });
+    const res = await retryOverloaded(() =>
+      api<{ entries: Appended[]; checkpoint?: string }>(url, `/v1/events${opts.wait ? '?wait=checkpoint' : ''}`, {
+        method: 'POST',
+        token,
+        headers: { 'content-type': 'application/x-ndjson' },
+        body,
+      }),
+    );
     print(res.entries);
     if (res.checkpoint) process.stderr.write(res.checkpoint);
   }

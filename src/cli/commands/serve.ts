@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { defaultDir, initDataDir } from '../../datadir.js';
+import { parseDuration } from '../../duration.js';
 import { SteleError } from '../../errors.js';
 import { runRetention } from '../../keys/forget.js';
 import { SERVER } from '../../keys/self-event.js';
-import { buildServer } from '../../server/app.js';
+import { buildServer, type ServerOptions } from '../../server/app.js';
 import { openStele } from '../../stele.js';
 
 /** One ingest worker per core beyond the main thread's, at least one. */
@@ -21,6 +23,36 @@ export function parseListen(listen: string): { host: string; port: number } {
 /** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut. */
 const SHUTDOWN_GRACE_MS = 5000;
 
+/** A positive duration option (e.g. 60s, 500ms), or a clear error naming it. */
+function durationOption(name: string, v: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(v);
+  } catch (err) {
+    throw new SteleError('bad_option', `${name}: ${(err as Error).message}`);
+  }
+  if (ms < 1) throw new SteleError('bad_option', `${name} must be longer than 0, got "${v}"`);
+  return ms;
+}
+
+/** --trust-proxy: IP addresses or CIDRs (or loopback, linklocal, uniquelocal), comma-separated. */
+export function trustProxyOption(v: string): string {
+  const items = v.split(',').map((s) => s.trim());
+  for (const item of items) {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(item)) continue;
+    const [addr = '', prefix, extra] = item.split('/');
+    const family = isIP(addr);
+    const max = family === 4 ? 32 : 128;
+    if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= max))) {
+      throw new SteleError(
+        'bad_option',
+        `--trust-proxy: "${item}" is not an IP address or CIDR (e.g. 10.0.0.0/8, ::1, loopback)`,
+      );
+    }
+  }
+  return items.join(',');
+}
+
 export async function serveCommand(opts: {
   dir?: string;
   listen: string;
@@ -34,7 +66,16 @@ export async function serveCommand(opts: {
   tlsKey?: string;
   tlsClientCa?: string;
   rateLimit: string;
+  anonymousLimit: string;
   denialLimit: string;
+  requestTimeout: string;
+  headersTimeout: string;
+  idleTimeout: string;
+  keepAliveTimeout: string;
+  maxConnections: string;
+  maxQueuedEvents: string;
+  maxBodyMemory: string;
+  trustProxy?: string;
 }): Promise<void> {
   if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new SteleError('bad_tls', '--tls-cert and --tls-key go together');
   if (opts.tlsClientCa && !opts.tlsCert) throw new SteleError('bad_tls', '--tls-client-ca needs --tls-cert and --tls-key');
@@ -54,19 +95,31 @@ export async function serveCommand(opts: {
         }
       : undefined;
   const { host, port } = parseListen(opts.listen);
+  const maxQueuedEntries = intOption('--max-queued-events', opts.maxQueuedEvents, 1);
+  // Every option is checked before the data directory is touched.
+  const serverOptions: ServerOptions = {
+    bodyLimit: intOption('--body-limit', opts.bodyLimit, 1),
+    logger: { level: opts.logLevel },
+    rateLimit: intOption('--rate-limit', opts.rateLimit, 1),
+    anonymousLimit: intOption('--anonymous-limit', opts.anonymousLimit, 1),
+    denialLimit: intOption('--denial-limit', opts.denialLimit, 1),
+    requestTimeout: durationOption('--request-timeout', opts.requestTimeout),
+    headersTimeout: durationOption('--headers-timeout', opts.headersTimeout),
+    idleTimeout: durationOption('--idle-timeout', opts.idleTimeout),
+    keepAliveTimeout: durationOption('--keep-alive-timeout', opts.keepAliveTimeout),
+    maxConnections: intOption('--max-connections', opts.maxConnections, 1),
+    maxBodyMemory: intOption('--max-body-memory', opts.maxBodyMemory, 1),
+    ...(opts.trustProxy ? { trustProxy: trustProxyOption(opts.trustProxy) } : {}),
+    ...(tls ? { tls } : {}),
+  };
   const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
   const stele = await openStele(init.dir, {
     checkpointIntervalMs: intOption('--checkpoint-interval', opts.checkpointInterval, 1),
     ingestWorkers: opts.ingestWorkers === undefined ? defaultIngestWorkers() : intOption('--ingest-workers', opts.ingestWorkers),
+    maxQueuedEntries,
     ...(opts.policy ? { policyFile: opts.policy } : {}),
   });
-  const app = await buildServer(stele, {
-    bodyLimit: intOption('--body-limit', opts.bodyLimit, 1),
-    logger: { level: opts.logLevel },
-    rateLimit: intOption('--rate-limit', opts.rateLimit, 1),
-    denialLimit: intOption('--denial-limit', opts.denialLimit, 1),
-    ...(tls ? { tls } : {}),
-  });
+  const app = await buildServer(stele, serverOptions);
   await stele.recordPolicy(SERVER, 'start');
   // SIGHUP reloads the policy, as `stele policy reload` does; a bad file is refused and logged.
   process.on('SIGHUP', () => {
