@@ -159,10 +159,15 @@ function leafSuffix(ingest: Ingest, received: bigint): Buffer {
   return rest;
 }
 
-/** encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. */
-export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
-  const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, leafSuffix(ingest, receivedMicros));
+/**
+ * encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. `onEvent`
+ * gets the canonical event bytes inside it (for the content digest, without encoding twice).
+ */
+export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint, onEvent?: (bytes: Buffer) => void): Buffer {
+  const suffix = leafSuffix(ingest, receivedMicros);
+  const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, suffix);
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
+  onEvent?.(bytes.subarray(EVENT_PREFIX.length, bytes.length - suffix.length));
   return bytes;
 }
 
@@ -192,9 +197,12 @@ export function buildSealedLeaf(
   receivedMicros: bigint,
   key: string,
   seal: (plaintext: Buffer, aad: Buffer) => Buffer,
+  onEvent?: (bytes: Buffer) => void,
 ): Buffer {
   const received = formatMicros(receivedMicros);
-  const sealed = seal(canonicalBytes(event), sealedAad(ingest, key, received)).toString('base64');
+  const plain = canonicalBytes(event);
+  onEvent?.(plain);
+  const sealed = seal(plain, sealedAad(ingest, key, received)).toString('base64');
   const bytes = canonicalBytes({
     ingest: { method: ingest.method, principal: ingest.principal },
     key,

@@ -19,7 +19,8 @@ export interface SequencerOptions {
 /**
  * Assigns indices and makes entries durable with group commit: while one write-and-fsync is in
  * flight, new appends queue up and all of them go out in the next write. An append resolves only
- * after the fsync that covers it. A repeated id resolves to its first index.
+ * after the fsync that covers it. A repeated id resolves to its first index when its content digest
+ * matches (a retry), and is refused with 409 when it does not (another event claiming the id).
  *
  * Work is per append call, not per entry (one promise for a call's 1000 entries), because this
  * runs on the main thread for every event.
@@ -30,7 +31,7 @@ export interface SequencerOptions {
 export class Sequencer {
   private queue: Queued[] = [];
   /** Ids queued or being written: which call's promise gives their index, and at what offset. */
-  private readonly inFlight = new Map<string, { first: Promise<number>; offset: number }>();
+  private readonly inFlight = new Map<string, { first: Promise<number>; offset: number; digest: Buffer | undefined }>();
   private writing = false;
   private failure: Error | null = null;
   private closed = false;
@@ -62,6 +63,11 @@ export class Sequencer {
     if (this.failure) throw unavailable(this.failure);
     if (this.closed) throw new SteleError('shutting_down', 'the log is shutting down', 503);
     const known = this.ids.lookup(entries.map((e) => e.id));
+    // All or nothing: every repeated id is checked against its first entry's content before any
+    // entry of this call is queued, in the same synchronous run as the queueing below (an await
+    // in between would let another call claim an id unchecked).
+    const conflict = this.checkRepeats(entries, known);
+    if (conflict) throw await conflict();
     const out: number[] = new Array(entries.length);
     // Entries whose index comes from another call still in flight (or an earlier copy in this one).
     const later: { i: number; first: Promise<number>; offset: number }[] = [];
@@ -82,10 +88,10 @@ export class Sequencer {
       }
       const pending = this.inFlight.get(e.id);
       if (pending) {
-        later.push({ i, ...pending });
+        later.push({ i, first: pending.first, offset: pending.offset });
         continue;
       }
-      this.inFlight.set(e.id, { first, offset: fresh.length });
+      this.inFlight.set(e.id, { first, offset: fresh.length, digest: e.digest });
       freshAt.push(i);
       fresh.push(e);
     }
@@ -98,6 +104,55 @@ export class Sequencer {
     }
     for (const l of later) out[l.i] = (await l.first) + l.offset;
     return out;
+  }
+
+  /**
+   * Refuses (409) an entry whose id is already in the log, in flight, or earlier in the same call
+   * with a different content digest. The common case (no repeats) costs one map lookup per entry.
+   */
+  private checkRepeats(entries: readonly SequencedEntry[], known: Map<string, number>): (() => Promise<SteleError>) | null {
+    let seen: Map<string, { digest: Buffer | undefined; at: number }> | undefined;
+    const many = entries.length > 1;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as SequencedEntry;
+      const where = many ? `event ${i}: ` : '';
+      const prior = known.get(e.id);
+      if (prior !== undefined) {
+        if (!sameContent(this.ids.digestAt(prior), e.digest)) return async () => idConflict(where, e.id, prior);
+        continue;
+      }
+      const pending = this.inFlight.get(e.id);
+      if (pending) {
+        if (!sameContent(pending.digest, e.digest)) {
+          // The first claim is still being written: name its index once it has one.
+          return async () =>
+            idConflict(
+              where,
+              e.id,
+              await pending.first.then(
+                (f) => f + pending.offset,
+                () => undefined,
+              ),
+            );
+        }
+        continue;
+      }
+      if (many) {
+        seen ??= new Map();
+        const s = seen.get(e.id);
+        if (!s) seen.set(e.id, { digest: e.digest, at: i });
+        else if (!sameContent(s.digest, e.digest)) {
+          const err = new SteleError(
+            'id_conflict',
+            `${where}id ${e.id} is also the id of event ${s.at} of this request, with different content; an id names one event`,
+            409,
+            { id: e.id, event: s.at },
+          );
+          return async () => err;
+        }
+      }
+    }
+    return null;
   }
 
   /** Stops taking appends and waits for those already queued. */
@@ -133,10 +188,7 @@ export class Sequencer {
         try {
           await this.storage.appendSequenced(first, entries);
           this.next += entries.length;
-          this.ids.add(
-            first,
-            entries.map((e) => e.id),
-          );
+          this.ids.add(first, entries);
           this.onDurable(first, entries);
         } catch (err) {
           this.failure = err as Error;
@@ -157,6 +209,21 @@ export class Sequencer {
       this.writing = false;
     }
   }
+}
+
+/** Whether two content digests may be of the same event: equal, or either unknown (older entries). */
+function sameContent(a: Buffer | null | undefined, b: Buffer | null | undefined): boolean {
+  return !a || !b || a.equals(b);
+}
+
+function idConflict(where: string, id: string, index: number | undefined): SteleError {
+  const at = index === undefined ? 'in an append still being written' : `at index ${index}`;
+  return new SteleError(
+    'id_conflict',
+    `${where}id ${id} is already in the log ${at}, with different content; a retry must repeat the event exactly, and a new event needs a new id`,
+    409,
+    { id, ...(index !== undefined ? { index } : {}) },
+  );
 }
 
 function unavailable(cause: Error): SteleError {

@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { defaultDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import type { Appended } from '../../ingest/append.js';
+import { reservedName } from '../../ingest/identity.js';
 import { openStele } from '../../stele.js';
 import { api, defaultUrl, resolveToken } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
@@ -32,6 +33,9 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
   const batch = intOption('--batch', opts.batch, 1);
 
   if (opts.local) {
+    // The operator holds the data directory, yet still may not write what looks like the
+    // server's own record (an erasure, a policy load): those come only from Stele itself.
+    refuseReservedInputs(events);
     const stele = await openStele(opts.dir ?? defaultDir());
     try {
       for (let i = 0; i < events.length; i += batch) {
@@ -66,6 +70,16 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
     });
     print(res.entries);
     if (res.checkpoint) process.stderr.write(res.checkpoint);
+  }
+}
+
+function refuseReservedInputs(events: readonly unknown[]): void {
+  for (const [i, e] of events.entries()) {
+    const ev = e as { action?: unknown; source?: { kind?: unknown } } | null;
+    const action = typeof ev?.action === 'string' ? ev.action : '';
+    const kind = typeof ev?.source?.kind === 'string' ? ev.source.kind : '';
+    const why = reservedName(action, kind);
+    if (why) throw new SteleError('reserved', `${events.length > 1 ? `event ${i}: ` : ''}${why}`, 403);
   }
 }
 
