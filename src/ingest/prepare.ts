@@ -49,7 +49,13 @@ export async function prepareEvents(
     events[i] = normalizeEvent(input as Record<string, unknown>, received);
   }
   const claims = applyIdentity(events, principal);
-  const { leaves, digests, keyIds } = await sealing.leaves(events, ingestOf(principal), received, utcDay(received), timeDefaulted);
+  const { leaves, digests, keyIds } = await sealing.leaves(
+    events,
+    ingestOf(principal),
+    received,
+    utcDay(received),
+    timeDefaulted,
+  );
   return {
     entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer, digest: digests[i] as Buffer })),
     keyIds,

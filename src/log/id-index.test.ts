@@ -62,11 +62,7 @@ test('the journal index survives reopening up to its durable mark and replays th
 test('digests are kept beside ids, survive reopening, and an old journal without them reads as unknown', async () => {
   const path = join(dir, 'digests.journal');
   const d = (n: number) => Buffer.alloc(16, n);
-  const ents = [
-    { id: randomUUID(), digest: d(1) },
-    { id: randomUUID() },
-    { id: randomUUID(), digest: d(3) },
-  ];
+  const ents = [{ id: randomUUID(), digest: d(1) }, { id: randomUUID() }, { id: randomUUID(), digest: d(3) }];
   let ix = new JournalIdIndex(path);
   ix.add(0, ents);
   assert.deepEqual(ix.digestAt(0), d(1));

@@ -144,7 +144,10 @@ test('a repeated id with another content digest is refused (409) with the first 
     return true;
   });
   assert.equal(s.log.size, 2, 'all or nothing: the fresh event of the refused batch was not appended');
-  await assert.rejects(s.log.append([withDigest(3, 1), withDigest(3, 2)]), /event 1: id \S+ is also the id of event 0 of this request/);
+  await assert.rejects(
+    s.log.append([withDigest(3, 1), withDigest(3, 2)]),
+    /event 1: id \S+ is also the id of event 0 of this request/,
+  );
   // In flight: two calls at once, the second claims the first's id with other content.
   const [a, b] = await Promise.allSettled([s.log.append([withDigest(4, 1)]), s.log.append([withDigest(4, 2)])]);
   assert.deepEqual(a, { status: 'fulfilled', value: [2] });
