@@ -19,6 +19,10 @@ import { serveCommand } from './commands/serve.js';
 import { verifyCommand } from './commands/verify.js';
 import { verifyBundleCommand } from './commands/verify-bundle.js';
 
+// Everything the CLI and the server create is owner-only (data directories, exports, spools);
+// explicit modes say so too, this catches what a library creates with its defaults (SQLite).
+process.umask(0o077);
+
 const program = new Command('stele')
   .description('Stele: a tamper-evident audit log (RFC 6962 Merkle log in the C2SP formats)')
   .version('0.1.0')

@@ -185,7 +185,7 @@ export class WriteAheadLog {
     await this.fh?.close();
     // A new segment per process start too: the previous tail may have been truncated, and
     // appending after it would be fine, but starting fresh keeps segment names == first index.
-    this.fh = await open(join(this.dir, segmentName(first)), 'a');
+    this.fh = await open(join(this.dir, segmentName(first)), 'a', 0o600);
     this.segBytes = 0;
     if (this.segments[this.segments.length - 1] !== first) this.segments.push(first);
     await syncDir(this.dir);
