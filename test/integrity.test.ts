@@ -88,11 +88,19 @@ test('a git-only key squatting the id of a Kubernetes audit event: the real even
   const retry = await call('POST', '/v1/events', keys['git-hooks'] as string, squat);
   assert.equal(retry.status, 200, JSON.stringify(retry.body));
   assert.equal(retry.body.entries[0].index, index);
-  // The same event from another principal is another event.
+  // The same event through another key allowed to write it (two delivery paths): stored once.
   const other = await call('POST', '/v1/events', keys.writer as string, squat);
-  assert.equal(other.status, 409, JSON.stringify(other.body));
-  assert.equal(other.body.error.index, index);
+  assert.equal(other.status, 200, JSON.stringify(other.body));
+  assert.equal(other.body.entries[0].index, index);
   assert.equal(await size(), before);
+  // `actor.verified` is part of the event: an action another key vouched for, sent again by the
+  // actor itself (which makes it verified), is not the same event.
+  const vouched = { ...squat, id: crypto.randomUUID(), actor: { id: 'git-hooks', type: 'service' } };
+  const v = await call('POST', '/v1/events', keys.writer as string, vouched);
+  assert.equal(v.status, 200, JSON.stringify(v.body));
+  const own = await call('POST', '/v1/events', keys['git-hooks'] as string, vouched);
+  assert.equal(own.status, 409, JSON.stringify(own.body));
+  assert.equal(own.body.error.index, v.body.entries[0].index);
 
   // A genuine webhook retry of a batch that got in: the same indices, nothing stored twice.
   const rbac = fixture('eventlist-rbac.json');
@@ -152,15 +160,44 @@ test('stele.* actions and the stele source kind are refused from clients; the se
   assert.equal(admin.status, 403);
   assert.match(admin.body.error.message, /^event 1: action "stele.erasure" is reserved/);
 
+  // A source adapter: OTLP lets a record name its action and source kind; not these.
+  const otlp = (attrs: [string, string][]) => ({
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ops' } }] },
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: '1764662400123456789',
+                eventName: 'ops.note',
+                attributes: attrs.map(([key, v]) => ({ key, value: { stringValue: v } })),
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  for (const attrs of [[['stele.action', 'stele.erasure']], [['stele.source.kind', 'stele']]] as [string, string][][]) {
+    const r = await call('POST', '/v1/sources/otlp/v1/logs', keys.writer as string, otlp(attrs));
+    assert.equal(r.status, 403, `OTLP ${JSON.stringify(attrs)}: ${JSON.stringify(r.body)}`);
+    assert.match(JSON.stringify(r.body), /reserved/);
+  }
+  const fine = await call('POST', '/v1/sources/otlp/v1/logs', keys.writer as string, otlp([]));
+  assert.equal(fine.status, 200, JSON.stringify(fine.body));
+
   // `stele append` through the API, and --local straight into a data directory.
   const cli = await runStele(['append', '--url', server.url, '--token', data.token, JSON.stringify(forged)]);
   assert.notEqual(cli.code, 0);
   assert.match(cli.output, /action "stele.erasure" is reserved/);
-  // Nothing the clients sent was appended; what is new is the server's record of the refusals.
+  // Nothing the clients sent was appended (but the one fine OTLP record); what is new is the
+  // server's record of the refusals.
   const now = await size();
   for (let i = before; i < now; i++) {
-    const e = await call('GET', `/v1/entries/${i}`, data.token);
-    assert.equal(e.body.event.action, 'stele.access.denied', JSON.stringify(e.body.event));
+    const e = (await call('GET', `/v1/entries/${i}`, data.token)).body.event;
+    if (e.action === 'ops.note' && e.source.kind === 'otlp') continue; // the fine OTLP record
+    assert.equal(e.action, 'stele.access.denied', JSON.stringify(e));
   }
 
   // The server's own self-audit events still pass: creating a key records one.

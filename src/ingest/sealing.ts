@@ -98,7 +98,7 @@ export class Sealing {
       const e = events[i] as Event;
       const r = slots[i];
       const digest = (bytes: Buffer) => {
-        digests[i] = eventDigest(this.digestKey, ingest, e, bytes, timeDefaulted?.[i] ? receivedText : undefined);
+        digests[i] = eventDigest(this.digestKey, e, bytes, timeDefaulted?.[i] ? receivedText : undefined);
       };
       try {
         if (!r) out[i] = buildLeaf(e, ingest, received, digest);

@@ -63,11 +63,6 @@ export class Sequencer {
     if (this.failure) throw unavailable(this.failure);
     if (this.closed) throw new SteleError('shutting_down', 'the log is shutting down', 503);
     const known = this.ids.lookup(entries.map((e) => e.id));
-    // All or nothing: every repeated id is checked against its first entry's content before any
-    // entry of this call is queued, in the same synchronous run as the queueing below (an await
-    // in between would let another call claim an id unchecked).
-    const conflict = this.checkRepeats(entries, known);
-    if (conflict) throw await conflict();
     const out: number[] = new Array(entries.length);
     // Entries whose index comes from another call still in flight (or an earlier copy in this one).
     const later: { i: number; first: Promise<number>; offset: number }[] = [];
@@ -79,15 +74,35 @@ export class Sequencer {
       resolve = res;
       reject = rej;
     });
+    const many = entries.length > 1;
+    // A repeated id must carry its first entry's content (a retry); anything else refuses the
+    // whole call (409), undoing this call's claims before anyone could see them: all of this runs
+    // without an await, so the check and the claims are one step.
+    const refuse = (err: SteleError | Promise<SteleError>): Promise<never> => {
+      for (const e of fresh) this.inFlight.delete(e.id);
+      return Promise.resolve(err).then((e) => Promise.reject(e));
+    };
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as SequencedEntry;
+      const where = many ? `event ${i}: ` : '';
       const prior = known.get(e.id);
       if (prior !== undefined) {
+        if (!sameContent(this.ids.digestAt(prior), e.digest)) return refuse(idConflict(where, e.id, prior));
         out[i] = prior;
         continue;
       }
       const pending = this.inFlight.get(e.id);
       if (pending) {
+        if (!sameContent(pending.digest, e.digest)) {
+          if (pending.first === first) return refuse(batchConflict(where, e.id, freshAt[pending.offset] as number));
+          // The first claim is another call's, still being written: name its index once it has one.
+          return refuse(
+            pending.first.then(
+              (f) => idConflict(where, e.id, f + pending.offset),
+              () => idConflict(where, e.id, undefined),
+            ),
+          );
+        }
         later.push({ i, first: pending.first, offset: pending.offset });
         continue;
       }
@@ -104,55 +119,6 @@ export class Sequencer {
     }
     for (const l of later) out[l.i] = (await l.first) + l.offset;
     return out;
-  }
-
-  /**
-   * Refuses (409) an entry whose id is already in the log, in flight, or earlier in the same call
-   * with a different content digest. The common case (no repeats) costs one map lookup per entry.
-   */
-  private checkRepeats(entries: readonly SequencedEntry[], known: Map<string, number>): (() => Promise<SteleError>) | null {
-    let seen: Map<string, { digest: Buffer | undefined; at: number }> | undefined;
-    const many = entries.length > 1;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i] as SequencedEntry;
-      const where = many ? `event ${i}: ` : '';
-      const prior = known.get(e.id);
-      if (prior !== undefined) {
-        if (!sameContent(this.ids.digestAt(prior), e.digest)) return async () => idConflict(where, e.id, prior);
-        continue;
-      }
-      const pending = this.inFlight.get(e.id);
-      if (pending) {
-        if (!sameContent(pending.digest, e.digest)) {
-          // The first claim is still being written: name its index once it has one.
-          return async () =>
-            idConflict(
-              where,
-              e.id,
-              await pending.first.then(
-                (f) => f + pending.offset,
-                () => undefined,
-              ),
-            );
-        }
-        continue;
-      }
-      if (many) {
-        seen ??= new Map();
-        const s = seen.get(e.id);
-        if (!s) seen.set(e.id, { digest: e.digest, at: i });
-        else if (!sameContent(s.digest, e.digest)) {
-          const err = new SteleError(
-            'id_conflict',
-            `${where}id ${e.id} is also the id of event ${s.at} of this request, with different content; an id names one event`,
-            409,
-            { id: e.id, event: s.at },
-          );
-          return async () => err;
-        }
-      }
-    }
-    return null;
   }
 
   /** Stops taking appends and waits for those already queued. */
@@ -223,6 +189,15 @@ function idConflict(where: string, id: string, index: number | undefined): Stele
     `${where}id ${id} is already in the log ${at}, with different content; a retry must repeat the event exactly, and a new event needs a new id`,
     409,
     { id, ...(index !== undefined ? { index } : {}) },
+  );
+}
+
+function batchConflict(where: string, id: string, at: number): SteleError {
+  return new SteleError(
+    'id_conflict',
+    `${where}id ${id} is also the id of event ${at} of this request, with different content; an id names one event`,
+    409,
+    { id, event: at },
   );
 }
 
