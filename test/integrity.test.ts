@@ -226,3 +226,25 @@ test('stele append --local refuses reserved names too', async () => {
   ]);
   assert.equal(ok.code, 0, ok.output);
 });
+
+test('a large request (prepared on an ingest worker) retried exactly keeps its indices; one changed event in it is a 409', async () => {
+  const events = Array.from({ length: 20 }, (_, i) => ({
+    id: crypto.randomUUID(),
+    actor: { id: 'ci', type: 'service' },
+    action: 'ci.run',
+    source: { kind: 'ci', agent: 'runner' },
+    outcome: 'success',
+    data: { n: i, pad: 'x'.repeat(400) },
+  }));
+  assert.ok(JSON.stringify(events).length > 8192, 'past the size prepared inline');
+  const a = await call('POST', '/v1/events', keys.writer as string, events);
+  assert.equal(a.status, 200, JSON.stringify(a.body));
+  const grown = await size();
+  const b = await call('POST', '/v1/events', keys.writer as string, events);
+  assert.deepEqual(b.body.entries, a.body.entries);
+  const changed = events.map((e, i) => (i === 7 ? { ...e, outcome: 'failure' } : e));
+  const c = await call('POST', '/v1/events', keys.writer as string, changed);
+  assert.equal(c.status, 409, JSON.stringify(c.body));
+  assert.match(c.body.error.message, new RegExp(`^event 7: id \\S+ is already in the log at index ${a.body.entries[7].index}`));
+  assert.equal(await size(), grown);
+});
