@@ -1,4 +1,15 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiKeyStore } from './auth/apikeys.js';
@@ -22,6 +33,10 @@ import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from 
  *     admin.token       the first admin API key in the clear (mode 0600), for the local operator
  *     log/ wal/ state/  the log itself (see FsLogStorage)
  *     LOCK              the pid of the process that has the directory open for writing
+ *
+ * Everything in it is owner-only (folders 0700, files 0600): the query store holds searchable
+ * fields in the clear, the journals ids, the keys everything else. `restrictDataDir` enforces it
+ * on init and on every open, for directories that already existed too.
  */
 export interface DataDirConfig {
   version: 1;
@@ -59,10 +74,88 @@ export function isDataDir(dir: string): boolean {
   return existsSync(paths(dir).config);
 }
 
+/** Modes of what Stele creates in a data directory: nobody but the owner may read or list it. */
+export const DIR_MODE = 0o700;
+export const FILE_MODE = 0o600;
+
+/**
+ * Takes group and other permissions from a data directory and what it holds; returns the paths
+ * changed. The directory's own 0700 already closes everything below it, so when it was closed
+ * this looks only at its direct entries (cheap on every open); when it was open to others, it
+ * walks the whole tree once (tiles included). Symbolic links are left alone (chmod would follow
+ * them out of the directory). Errors (a directory owned by someone else) are reported, not thrown:
+ * read-only tools still work.
+ */
+export function restrictDataDir(dir: string): { changed: string[]; failed: string[] } {
+  const changed: string[] = [];
+  const failed: string[] = [];
+  const fix = (path: string, mode: number, isDir: boolean): void => {
+    const want = isDir ? (mode & 0o7777 & ~0o077) | 0o700 : mode & 0o7777 & ~0o077;
+    if ((mode & 0o7777) === want) return;
+    try {
+      chmodSync(path, want);
+      changed.push(path);
+    } catch (err) {
+      failed.push(`${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  let top: ReturnType<typeof lstatSync>;
+  try {
+    top = lstatSync(dir);
+  } catch {
+    return { changed, failed };
+  }
+  if (!top.isDirectory()) return { changed, failed };
+  const deep = (top.mode & 0o077) !== 0;
+  fix(dir, top.mode, true);
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop() as string;
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch (err) {
+      failed.push(`${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      continue;
+    }
+    for (const n of names) {
+      const path = join(d, n);
+      let st: ReturnType<typeof lstatSync>;
+      try {
+        st = lstatSync(path);
+      } catch {
+        continue; // removed meanwhile
+      }
+      if (st.isSymbolicLink()) continue;
+      fix(path, st.mode, st.isDirectory());
+      if (st.isDirectory() && deep) stack.push(path);
+    }
+  }
+  return { changed, failed };
+}
+
+/** restrictDataDir, saying on stderr what it had to do (an operator should know the directory was open). */
+function restrictAndWarn(dir: string): void {
+  const { changed, failed } = restrictDataDir(dir);
+  if (changed.length) {
+    process.stderr.write(
+      `stele: ${dir} was readable by other users; removed group and other permissions from ${changed.length} path(s)\n`,
+    );
+  }
+  if (failed.length) {
+    process.stderr.write(
+      `stele: warning: could not make ${dir} owner-only (${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; ...' : ''})\n`,
+    );
+  }
+}
+
 /** Creates a data directory with a fresh signing key and admin token; a no-op if it exists. */
 export async function initDataDir(dir: string, origin = defaultOrigin()): Promise<InitResult> {
   dir = resolve(dir);
   const p = paths(dir);
+  // An existing directory (made 0755 by mkdir, say) is closed before anything is written into it.
+  mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  restrictAndWarn(dir);
   if (isDataDir(dir)) {
     const cfg = readConfig(dir);
     const token = existsSync(p.adminToken) ? readFileSync(p.adminToken, 'utf8').trim() : undefined;
@@ -83,16 +176,16 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
     throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
   }
   const { skey, vkey } = key;
-  for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
-  await writeDurably(p.key, `${skey}\n`, 0o600);
-  await writeDurably(p.vkey, `${vkey}\n`);
+  for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: DIR_MODE });
+  await writeDurably(p.key, `${skey}\n`, FILE_MODE);
+  await writeDurably(p.vkey, `${vkey}\n`, FILE_MODE);
   const { key: token } = await ApiKeyStore.load(p.apikeys).create({ name: 'admin', roles: ['admin'], by: 'stele init' });
-  await writeDurably(p.adminToken, `${token}\n`, 0o600);
+  await writeDurably(p.adminToken, `${token}\n`, FILE_MODE);
   // Data keys are wrapped by the master key; with $STELE_MASTER_KEY set, it stays out of the directory.
-  if (!process.env[MASTER_ENV]) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, 0o600);
-  await writeDurably(p.policy, STARTER_POLICY_YAML);
+  if (!process.env[MASTER_ENV]) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, FILE_MODE);
+  await writeDurably(p.policy, STARTER_POLICY_YAML, FILE_MODE);
   // The config last: its presence is what marks the directory as initialised.
-  await writeDurably(p.config, `${JSON.stringify({ version: 1, origin } satisfies DataDirConfig, null, 2)}\n`);
+  await writeDurably(p.config, `${JSON.stringify({ version: 1, origin } satisfies DataDirConfig, null, 2)}\n`, FILE_MODE);
   return { dir, origin, vkey, token, tokenFile: p.adminToken, created: true };
 }
 
@@ -120,6 +213,7 @@ export interface DataDir {
 export function loadDataDir(dir: string): DataDir {
   dir = resolve(dir);
   const config = readConfig(dir);
+  restrictAndWarn(dir);
   const p = paths(dir);
   const skey = readFileSync(p.key, 'utf8').trim();
   const signer = newSigner(skey);
@@ -151,7 +245,7 @@ export function lockDataDir(dir: string): () => void {
   const lock = paths(resolve(dir)).lock;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(lock, 'wx', 0o644);
+      const fd = openSync(lock, 'wx', FILE_MODE);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
       heldLocks.add(lock);

@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -11,8 +12,11 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Atomic, durable replace: write a temporary file, fsync it, rename it over, fsync the folder. */
-export async function writeDurably(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/**
+ * Atomic, durable replace: write a temporary file, fsync it, rename it over, fsync the folder.
+ * Owner-only unless told otherwise: what Stele writes is its data directory's business alone.
+ */
+export async function writeDurably(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w', mode);
   try {
@@ -23,4 +27,12 @@ export async function writeDurably(path: string, data: string | Uint8Array, mode
   }
   await rename(tmp, path);
   await syncDir(dirname(path));
+}
+
+/**
+ * Creates `path` empty and owner-only unless it exists: SQLite gives its -wal and -shm files the
+ * mode of the database file, so a database made this way stays owner-only whatever the umask.
+ */
+export function createPrivate(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
 }

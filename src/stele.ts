@@ -106,7 +106,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
 
     const { policyFile: _p, ingestWorkers: _w, onIndexProgress, ...logOptions } = options;
     const storage = new FsLogStorage(dd.dir);
-    mkdirSync(join(dd.dir, 'state'), { recursive: true });
+    mkdirSync(join(dd.dir, 'state'), { recursive: true, mode: 0o700 });
     const ids = new JournalIdIndex(join(dd.dir, 'state', 'ids.journal'));
     let log: Log | undefined;
     log = await Log.open({

@@ -272,7 +272,7 @@ describe('client hooks', () => {
     assert.equal(updates.filter((u) => u.kind === 'fast-forward').length, 0, 'fast-forwards are the commits themselves');
   });
 
-  test('a commit reported twice (or first by Emacs) is stored once', async () => {
+  test('a commit reported twice is stored once; the same commit as Emacs reports it is another event: 409 naming the first', async () => {
     const repo = newRepo('dedupe');
     await install(repo);
     const sha = commit(repo, 'f', '1\n', 'once');
@@ -295,7 +295,10 @@ describe('client hooks', () => {
       }),
     });
     const first = (await search(`id:${commitEventId(sha)}`))[0];
-    assert.deepEqual(((await emacs.json()) as { entries: { index: number }[] }).entries[0]?.index, first?.index);
+    assert.equal(emacs.status, 409);
+    const refused = (await emacs.json()) as { error: { code: string; index: number } };
+    assert.equal(refused.error.code, 'id_conflict');
+    assert.equal(refused.error.index, first?.index);
     assert.equal(await hits(), 1);
   });
 

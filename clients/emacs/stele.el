@@ -1028,13 +1028,14 @@ BATCH is a list of lines, or nil for the whole segment."
 
 (defun stele--refused-events-p (res)
   "Whether the answer RES refuses particular events, not the request.
-That is invalid or oversized events, and events the credential may not
+That is invalid or oversized events, events whose id the log already
+holds for a different event (409), and events the credential may not
 vouch for or is restricted from; other refusals (the server is down,
 the credential is refused, it may not append at all) are transient:
 the batch is kept and retried."
   (let ((status (plist-get res :status))
         (err (stele--get (plist-get res :json) 'error)))
-    (or (memq status '(400 413 415 422))
+    (or (memq status '(400 409 413 415 422))
         (and (eql status 403)
              (or (equal (stele--get err 'action) "vouch")
                  (string-match-p "may only append"

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultDir } from '../datadir.js';
 import { SteleError } from '../errors.js';
@@ -6,18 +6,68 @@ import { SteleError } from '../errors.js';
 export const DEFAULT_LISTEN = '127.0.0.1:7433';
 export const defaultUrl = () => process.env.STELE_URL ?? `http://${DEFAULT_LISTEN}`;
 
-/** The token for API calls: --token, then $STELE_TOKEN, then the admin token of the data directory. */
-export function resolveToken(opts: { token?: string; dir?: string }): string | undefined {
+/** How a command may be given its API token. */
+export interface TokenOptions {
+  token?: string;
+  tokenFile?: string;
+  dir?: string;
+}
+
+export const NO_TOKEN_MESSAGE =
+  'no token: pass --token-file (a file, or - for standard input), set STELE_TOKEN or STELE_TOKEN_FILE, or point --dir at the data directory';
+
+/**
+ * The token in a token file's text: its first non-blank line, trimmed (a trailing newline, CRLF
+ * or spaces are never part of a key). Pure; throws when there is none.
+ */
+export function tokenFromText(text: string, where: string): string {
+  const line = text.split(/\r?\n/).find((l) => l.trim() !== '');
+  if (!line) throw new SteleError('no_token', `${where} holds no token`);
+  return line.trim();
+}
+
+/** Reads a token file (`-`: standard input, to the end), warning when others may read the file. */
+export function readTokenFile(path: string): string {
+  if (path === '-') return tokenFromText(readFileSync(0, 'utf8'), 'standard input (--token-file -)');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SteleError(
+      'no_token',
+      `cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const mode = statSync(path).mode;
+  if (mode & 0o077) {
+    process.stderr.write(
+      `stele: warning: the token file ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it\n`,
+    );
+  }
+  return tokenFromText(text, `the token file ${path}`);
+}
+
+/**
+ * The token for API calls: --token, then --token-file, then $STELE_TOKEN, then $STELE_TOKEN_FILE,
+ * then the admin token of the data directory. --token is kept for scripts, but its value is in the
+ * process list (/proc/<pid>/cmdline) for every local user to read; the others are not.
+ */
+export function resolveToken(opts: TokenOptions): string | undefined {
+  if (opts.token && opts.tokenFile !== undefined) {
+    throw new SteleError('bad_option', 'give either --token or --token-file, not both');
+  }
   if (opts.token) return opts.token;
+  if (opts.tokenFile !== undefined) return readTokenFile(opts.tokenFile);
   if (process.env.STELE_TOKEN) return process.env.STELE_TOKEN;
+  if (process.env.STELE_TOKEN_FILE) return readTokenFile(process.env.STELE_TOKEN_FILE);
   const file = join(opts.dir ?? defaultDir(), 'admin.token');
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
 /** --url and the token every API command needs. */
-export function apiTarget(opts: { url?: string; token?: string; dir?: string }): { url: string; token: string } {
+export function apiTarget(opts: TokenOptions & { url?: string }): { url: string; token: string } {
   const token = resolveToken(opts);
-  if (!token) throw new SteleError('no_token', 'no token: pass --token, set STELE_TOKEN, or point --dir at the data directory');
+  if (!token) throw new SteleError('no_token', NO_TOKEN_MESSAGE);
   return { url: opts.url ?? defaultUrl(), token };
 }
 
@@ -50,6 +100,7 @@ export async function api<T>(base: string, path: string, init: RequestInit & { t
 export interface Target {
   url?: string;
   token?: string;
+  tokenFile?: string;
   dir?: string;
   json?: boolean;
 }

@@ -19,6 +19,11 @@ import { serveCommand } from './commands/serve.js';
 import { subjectHashCommand } from './commands/subject-hash.js';
 import { verifyCommand } from './commands/verify.js';
 import { verifyBundleCommand } from './commands/verify-bundle.js';
+import { tokenOptions } from './options.js';
+
+// Everything the CLI and the server create is owner-only (data directories, exports, spools);
+// explicit modes say so too, this catches what a library creates with its defaults (SQLite).
+process.umask(0o077);
 
 const program = new Command('stele')
   .description('Stele: a tamper-evident audit log (RFC 6962 Merkle log in the C2SP formats)')
@@ -76,8 +81,8 @@ program
   .description('append events (JSON or NDJSON) from arguments, a file or standard input')
   .argument('[events...]', 'events as JSON text; none reads --file or standard input')
   .option('--file <file>', 'read events from a file (JSON object, array or NDJSON)')
-  .addOption(urlOption())
-  .option('--token <token>', "bearer token (default: $STELE_TOKEN or the data directory's admin.token)")
+  .addOption(urlOption());
+tokenOptions(program.commands.at(-1) as Command)
   .addOption(dirOption())
   .option('--local', 'append straight into --dir without a server (the directory must not be in use)')
   .option('--batch <n>', 'events per request', '1000')
@@ -115,12 +120,7 @@ program
   .option('--vkey <key>', 'verifier key')
   .action(proveCommand);
 
-const apiOptions = (c: Command) =>
-  c
-    .addOption(urlOption())
-    .option('--token <token>', "admin bearer token (default: $STELE_TOKEN or the data directory's admin.token)")
-    .addOption(dirOption())
-    .option('--json', 'print JSON');
+const apiOptions = (c: Command) => tokenOptions(c.addOption(urlOption())).addOption(dirOption()).option('--json', 'print JSON');
 
 apiOptions(
   program

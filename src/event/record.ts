@@ -165,10 +165,13 @@ function leafSuffix(ingest: Ingest, received: bigint): Buffer {
 /**
  * encodeLeaf of a plain (unencrypted) record for `event`, received at `receivedMicros`. A plain
  * leaf is public by construction (anyone who can fetch the log reads it), `ingest` included.
+ * `onEvent` gets the canonical event bytes inside it (for the content digest, without encoding twice).
  */
-export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint): Buffer {
-  const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, leafSuffix(ingest, receivedMicros));
+export function buildLeaf(event: Event, ingest: Ingest, receivedMicros: bigint, onEvent?: (bytes: Buffer) => void): Buffer {
+  const suffix = leafSuffix(ingest, receivedMicros);
+  const bytes = canonicalBytesFramed(EVENT_PREFIX, 'event', event, suffix);
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length);
+  onEvent?.(bytes.subarray(EVENT_PREFIX.length, bytes.length - suffix.length));
   return bytes;
 }
 
@@ -228,9 +231,13 @@ export function buildSealedLeaf(
   receivedMicros: bigint,
   key: string,
   seal: (plaintext: Buffer, aad: Buffer) => Buffer,
+  onEvent?: (bytes: Buffer) => void,
 ): Buffer {
   const received = formatMicros(receivedMicros);
-  const sealed = seal(sealedPlaintext(event, ingest), sealedAad(key, received)).toString('base64');
+  const suffix = ingestSuffix(ingest);
+  const plain = canonicalBytesFramed(EVENT_PREFIX, 'event', event, suffix);
+  onEvent?.(plain.subarray(EVENT_PREFIX.length, plain.length - suffix.length));
+  const sealed = seal(plain, sealedAad(key, received)).toString('base64');
   const bytes = canonicalBytes({ key, received, sealed, v: LEAF_VERSION });
   if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length, true);
   return bytes;

@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { createPrivate } from '../durable.js';
 import type { IndexRow } from './extract.js';
 import type { CompiledQuery } from './query.js';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
@@ -80,7 +81,7 @@ export class IndexStore {
   private readonly totalChanges: Database.Statement;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = IndexStore.openFile(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -108,6 +109,7 @@ export class IndexStore {
    * server refills it from the log and the key store, as `stele reindex` would).
    */
   private static openFile(path: string): Database.Database {
+    createPrivate(path);
     const db = new Database(path);
     const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
     const version = hasMeta
@@ -116,6 +118,7 @@ export class IndexStore {
     if (version === undefined || version === String(SCHEMA_VERSION)) return db;
     db.close();
     for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    createPrivate(path);
     return new Database(path);
   }
 

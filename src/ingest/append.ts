@@ -2,7 +2,7 @@ import type { Principal } from '../auth/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { Log } from '../log/log.js';
 import type { BodyKind } from './body.js';
-import type { Claim } from './identity.js';
+import { type Claim, refuseReserved } from './identity.js';
 import type { IngestPool } from './pool.js';
 import type { Prepared } from './prepare.js';
 
@@ -20,7 +20,10 @@ export interface Pace {
   room(maxWaitMs?: number): Promise<void> | undefined;
 }
 
-/** Throws (403) unless the principal may do every claim; runs after preparing, before sequencing. */
+/**
+ * Throws (403) unless the principal may do every claim; runs after preparing, before sequencing.
+ * Given for every client append (and only then): such a batch may not use reserved names either.
+ */
 export type AuthorizeClaims = (principal: Principal, claims: readonly Claim[]) => void;
 
 export interface Appended {
@@ -64,7 +67,11 @@ async function sequence(
   prepared: Prepared,
   authorize?: AuthorizeClaims,
 ): Promise<Appended[]> {
-  authorize?.(principal, prepared.claims);
+  if (authorize) {
+    // The server's own self-audit events come without `authorize`; a client may not write them.
+    refuseReserved(prepared.claims);
+    authorize(principal, prepared.claims);
+  }
   // Client appends (those authorised against the policy) get backpressure: a bounded wait, then
   // 503 with nothing appended. The server's own events (audit, erasure records) always wait.
   const bounded = authorize !== undefined;

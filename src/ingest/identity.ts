@@ -81,3 +81,29 @@ export function applyIdentity(events: Event[], p: Principal): Claim[] {
   }
   return [...claims.values()];
 }
+
+/**
+ * Why a client may not write (action, source kind), or null: `stele.*` actions and the `stele`
+ * source kind name the server's own self-audit events (erasures, holds, policy loads, access
+ * records), which only the server appends. Compared case-insensitively and trimmed, so "Stele "
+ * is no way around it.
+ */
+export function reservedName(action: string, sourceKind: string): string | null {
+  const a = action.trim().toLowerCase();
+  if (a === 'stele' || a.startsWith('stele.')) {
+    return `action "${action}" is reserved: stele.* actions are written only by the Stele server itself`;
+  }
+  const k = sourceKind.trim().toLowerCase();
+  if (k === 'stele' || k.startsWith('stele.')) {
+    return `source kind "${sourceKind}" is reserved: it marks events the Stele server writes itself`;
+  }
+  return null;
+}
+
+/** Refuses (403 'reserved') a client batch with any claim on a reserved name. */
+export function refuseReserved(claims: readonly Claim[]): void {
+  for (const c of claims) {
+    const why = reservedName(c.action, c.source);
+    if (why) throw new SteleError('reserved', `${claims.length > 1 || c.at > 0 ? `event ${c.at}: ` : ''}${why}`, 403);
+  }
+}

@@ -2,7 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import type { KeyStore } from '../keys/keystore.js';
-import { unpack } from '../log/packed.js';
+import { DIGEST_BYTES } from '../log/id-index.js';
+import { bytes, unpack } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
 import type { SequencedEntry } from '../log/storage.js';
 import type { Policy } from '../policy/policy.js';
@@ -140,7 +141,12 @@ export class IngestPool {
       this.pending.delete(r.seq);
       if (!r.ok) return p.reject(new SteleError(r.code, r.message, r.status));
       const leaves = unpack(r.leaves);
-      const entries: SequencedEntry[] = r.ids.map((id, i) => ({ id, leaf: leaves[i] as Buffer }));
+      const d = bytes(r.digests);
+      const entries: SequencedEntry[] = r.ids.map((id, i) => ({
+        id,
+        leaf: leaves[i] as Buffer,
+        digest: d.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
+      }));
       p.resolve({ entries, keyIds: r.keyIds, claims: r.claims });
     });
     worker.on('error', (err) => {

@@ -39,15 +39,28 @@ export async function prepareEvents(
     throw new SteleError('too_many_events', `${inputs.length} events in one request; the limit is ${MAX_BATCH_EVENTS}`, 413);
   }
   const events: Event[] = new Array(inputs.length);
+  // Which events' time the server fills in: the content digest leaves that time out.
+  const timeDefaulted: boolean[] = new Array(inputs.length);
   const many = inputs.length > 1;
   for (let i = 0; i < inputs.length; i++) {
     const input = inputs[i];
     validateEvent(input, many ? i : undefined);
+    timeDefaulted[i] = typeof (input as { time?: unknown }).time !== 'string';
     events[i] = normalizeEvent(input as Record<string, unknown>, received);
   }
   const claims = applyIdentity(events, principal);
-  const { leaves, keyIds } = await sealing.leaves(events, ingestOf(principal), received, utcDay(received));
-  return { entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer })), keyIds, claims };
+  const { leaves, digests, keyIds } = await sealing.leaves(
+    events,
+    ingestOf(principal),
+    received,
+    utcDay(received),
+    timeDefaulted,
+  );
+  return {
+    entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer, digest: digests[i] as Buffer })),
+    keyIds,
+    claims,
+  };
 }
 
 /** prepareEvents of a request body (one event, an array, or NDJSON). */

@@ -1,11 +1,12 @@
 import { SteleError } from '../errors.js';
-import { buildLeaf, buildSealedLeaf } from '../event/record.js';
+import { buildLeaf, buildSealedLeaf, formatMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { seal } from '../keys/seal.js';
 import { subjectHash } from '../keys/subject.js';
 import type { Policy } from '../policy/policy.js';
 import { type Tier, TierMatcher } from '../policy/tiers.js';
+import { digestKey, eventDigest } from './digest.js';
 
 /** A data-key slot: events of one tier, received on one UTC day, about one data subject (or none). */
 export interface SlotRequest {
@@ -29,6 +30,7 @@ const slotName = (r: SlotRequest) => `${r.tier}\n${r.day}\n${r.subject ?? ''}`;
 export class Sealing {
   private tiers: TierMatcher;
   private readonly cache = new Map<string, SlotKey>();
+  private readonly digestKey: Buffer;
 
   constructor(
     policy: Policy,
@@ -36,6 +38,7 @@ export class Sealing {
     private readonly source: SlotSource,
   ) {
     this.tiers = new TierMatcher(policy);
+    this.digestKey = digestKey(pepper);
   }
 
   setPolicy(policy: Policy): void {
@@ -52,13 +55,18 @@ export class Sealing {
     for (const [k, s] of this.cache) if (gone.has(s.id)) this.cache.delete(k);
   }
 
-  /** The leaves of `events`, in order, all received at `received` (µs) through `ingest`, and the data keys used. */
+  /**
+   * The leaves of `events`, in order, all received at `received` (µs) through `ingest`, their
+   * content digests (ingest/digest.ts; `timeDefaulted[i]` when the server filled in event i's
+   * time), and the data keys used.
+   */
   async leaves(
     events: readonly Event[],
     ingest: Ingest,
     received: bigint,
     day: string,
-  ): Promise<{ leaves: Buffer[]; keyIds: string[] }> {
+    timeDefaulted?: readonly boolean[],
+  ): Promise<{ leaves: Buffer[]; digests: Buffer[]; keyIds: string[] }> {
     const slots: (SlotRequest | null)[] = new Array(events.length);
     const missing = new Map<string, SlotRequest>();
     for (let i = 0; i < events.length; i++) {
@@ -83,16 +91,21 @@ export class Sealing {
       for (const [i, r] of reqs.entries()) this.cache.set(slotName(r), keys[i] as SlotKey);
     }
     const out: Buffer[] = new Array(events.length);
+    const digests: Buffer[] = new Array(events.length);
     const used = new Set<string>();
+    const receivedText = timeDefaulted ? formatMicros(received) : undefined;
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as Event;
       const r = slots[i];
+      const digest = (bytes: Buffer) => {
+        digests[i] = eventDigest(this.digestKey, e, bytes, timeDefaulted?.[i] ? receivedText : undefined);
+      };
       try {
-        if (!r) out[i] = buildLeaf(e, ingest, received);
+        if (!r) out[i] = buildLeaf(e, ingest, received, digest);
         else {
           const k = this.cache.get(slotName(r)) as SlotKey;
           used.add(k.id);
-          out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => seal(k.key, plain, aad));
+          out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => seal(k.key, plain, aad), digest);
         }
       } catch (err) {
         if (err instanceof SteleError && events.length > 1)
@@ -100,6 +113,6 @@ export class Sealing {
         throw err;
       }
     }
-    return { leaves: out, keyIds: [...used] };
+    return { leaves: out, digests, keyIds: [...used] };
   }
 }

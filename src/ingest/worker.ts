@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import type { SlotKey } from '../keys/keystore.js';
+import { DIGEST_BYTES } from '../log/id-index.js';
 import { type Packed, pack, transferList } from '../log/packed.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
@@ -25,7 +26,17 @@ export type ToWorker =
 
 /** Worker → main thread: a request's leaves or error, or the data keys it needs first. */
 export type FromWorker =
-  | { type: 'done'; seq: number; ok: true; ids: string[]; leaves: Packed; keyIds: string[]; claims: Claim[] }
+  | {
+      type: 'done';
+      seq: number;
+      ok: true;
+      ids: string[];
+      leaves: Packed;
+      /** Each entry's content digest, DIGEST_BYTES apiece, in order. */
+      digests: Uint8Array;
+      keyIds: string[];
+      claims: Claim[];
+    }
   | { type: 'done'; seq: number; ok: false; code: string; message: string; status: number }
   | { type: 'keys'; seq: number; reqs: SlotRequest[] };
 
@@ -49,8 +60,11 @@ async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void>
   try {
     const { entries, keyIds, claims } = await prepareBody(m.body, m.kind, m.principal, m.received, sealing);
     const leaves = pack(entries.map((e) => e.leaf));
-    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids: entries.map((e) => e.id), leaves, keyIds, claims };
-    port?.postMessage(reply, transferList(leaves));
+    const digests = new Uint8Array(entries.length * DIGEST_BYTES);
+    for (let i = 0; i < entries.length; i++) digests.set(entries[i]?.digest as Buffer, i * DIGEST_BYTES);
+    const ids = entries.map((e) => e.id);
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids, leaves, digests, keyIds, claims };
+    port?.postMessage(reply, [...transferList(leaves), digests.buffer]);
   } catch (err) {
     const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
     const reply: FromWorker = { type: 'done', seq: m.seq, ok: false, code: e.code, message: e.message, status: e.status };

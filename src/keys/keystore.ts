@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { createPrivate } from '../durable.js';
 import { SteleError } from '../errors.js';
 import { type MasterKey, unwrapKey, wrapKey } from './master.js';
 import { subjectHash } from './subject.js';
@@ -95,6 +96,7 @@ export class KeyStore {
   }
 
   static open(path: string, masters: readonly MasterKey[], opts: KeyStoreOptions = {}): KeyStore {
+    if (!opts.readonly) createPrivate(path);
     const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     try {
       db.pragma('busy_timeout = 5000');

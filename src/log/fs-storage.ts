@@ -44,7 +44,7 @@ export class FsLogStorage implements LogStorage {
   }
 
   async open(): Promise<StorageState> {
-    for (const d of [this.logDir, this.walDir, dirname(this.stateFile)]) mkdirSync(d, { recursive: true });
+    for (const d of [this.logDir, this.walDir, dirname(this.stateFile)]) mkdirSync(d, { recursive: true, mode: 0o700 });
     let syncedSize = 0;
     try {
       syncedSize = (JSON.parse(readFileSync(this.stateFile, 'utf8')) as { size: number }).size;
@@ -78,12 +78,12 @@ export class FsLogStorage implements LogStorage {
     const path = join(this.logDir, rel);
     const dir = dirname(path);
     if (!this.madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       this.madeDirs.add(dir);
     }
     // Write then rename, so a static server never serves half a tile.
     const tmp = `${path}.tmp`;
-    await writeFile(tmp, t.data);
+    await writeFile(tmp, t.data, { mode: 0o600 });
     await rename(tmp, path);
     this.unsynced.push(path);
     if (t.width < 256) this.partialDirs.add(dir);
@@ -109,7 +109,7 @@ export class FsLogStorage implements LogStorage {
     this.unsynced = [];
     this.obsoletePartials = [];
     await flushFiles(this.logDir, written);
-    mkdirSync(dirname(this.stateFile), { recursive: true });
+    mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
     await writeDurably(this.stateFile, `${JSON.stringify({ size })}\n`);
     // Partial tiles are only needed until their full tile exists (c2sp.org/tlog-tiles).
     await Promise.all(obsolete.map((p) => rm(p, { recursive: true, force: true })));

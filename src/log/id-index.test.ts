@@ -38,14 +38,15 @@ test('a tag collision is resolved by the confirmation, not by trusting the tag',
 test('the journal index survives reopening up to its durable mark and replays the rest', async () => {
   const path = join(dir, 'ids.journal');
   const ids = Array.from({ length: 10 }, () => randomUUID());
+  const ents = ids.map((id) => ({ id }));
   let ix = new JournalIdIndex(path);
-  ix.add(0, ids.slice(0, 6));
+  ix.add(0, ents.slice(0, 6));
   await ix.flush();
-  ix.add(6, ids.slice(6));
+  ix.add(6, ents.slice(6));
   ix.close();
   ix = new JournalIdIndex(path);
   assert.equal(ix.upto(), 6, 'only the flushed part counts after a restart');
-  ix.add(4, ids.slice(4)); // replay from the write-ahead log overlaps what is there
+  ix.add(4, ents.slice(4)); // replay from the write-ahead log overlaps what is there
   assert.equal(ix.upto(), 10);
   const found = ix.lookup([...ids, randomUUID(), ids[3]!.toUpperCase()]);
   assert.deepEqual(
@@ -53,7 +54,32 @@ test('the journal index survives reopening up to its durable mark and replays th
     ids.map((id, i) => [id, i]),
   );
   assert.equal(found.size, 11);
-  assert.throws(() => ix.add(12, [randomUUID()]), /cannot add from 12/);
+  assert.throws(() => ix.add(12, [{ id: randomUUID() }]), /cannot add from 12/);
   assert.throws(() => ix.lookup(['not-a-uuid']), /not a UUID/);
+  ix.close();
+});
+
+test('digests are kept beside ids, survive reopening, and an old journal without them reads as unknown', async () => {
+  const path = join(dir, 'digests.journal');
+  const d = (n: number) => Buffer.alloc(16, n);
+  const ents = [{ id: randomUUID(), digest: d(1) }, { id: randomUUID() }, { id: randomUUID(), digest: d(3) }];
+  let ix = new JournalIdIndex(path);
+  ix.add(0, ents);
+  assert.deepEqual(ix.digestAt(0), d(1));
+  assert.equal(ix.digestAt(1), null, 'no digest given: unknown');
+  await ix.flush();
+  ix.close();
+  ix = new JournalIdIndex(path);
+  assert.deepEqual(ix.digestAt(2), d(3));
+  assert.equal(ix.digestAt(3), null);
+  ix.close();
+  // A journal written before digests existed: no digest file at all.
+  rmSync(`${path}.digests`);
+  ix = new JournalIdIndex(path);
+  assert.equal(ix.upto(), 3);
+  assert.equal(ix.digestAt(0), null);
+  assert.equal(ix.lookup([ents[2]!.id]).get(ents[2]!.id), 2);
+  ix.add(3, [{ id: randomUUID(), digest: d(4) }]);
+  assert.deepEqual(ix.digestAt(3), d(4));
   ix.close();
 });

@@ -1,5 +1,5 @@
 import { getRandomValues } from 'node:crypto';
-import { closeSync, existsSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { writeDurably } from '../durable.js';
 
 /**
@@ -11,18 +11,35 @@ import { writeDurably } from '../durable.js';
  * is confirmed against the journal, so distinct ids never collide. The journal is not fsync'd per
  * batch: `flush` makes it durable and records how far, and entries after that are replayed from
  * the write-ahead log on start (the log keeps them until `flush` has covered them).
+ *
+ * Beside each id the index keeps the entry's content digest (see ingest/digest.ts), so a repeated
+ * id can be told apart from a retry of the same event. A digest is unknown (null) for entries
+ * written before digests existed, or by callers that give none.
  */
 export interface IdIndex {
   /** Index of each id already in the log (ids not found are absent). */
   lookup(ids: readonly string[]): Map<string, number>;
-  /** Records the ids of entries `first`, `first + 1`, ...; ids already covered are skipped. */
-  add(first: number, ids: readonly string[]): void;
+  /** The content digest recorded for entry `index`, or null when unknown. */
+  digestAt(index: number): Buffer | null;
+  /** Records the ids (and digests) of entries `first`, `first + 1`, ...; entries already covered are skipped. */
+  add(first: number, entries: readonly IdEntry[]): void;
   /** Number of log entries whose ids are recorded. */
   upto(): number;
   /** Makes every `add` so far durable. */
   flush(): Promise<void>;
   close(): void;
 }
+
+/** What the id index records of an entry. */
+export interface IdEntry {
+  id: string;
+  /** DIGEST_BYTES of content digest; absent when unknown. */
+  digest?: Uint8Array;
+}
+
+/** Bytes of a content digest (a truncated HMAC-SHA256: collisions need the server's key). */
+export const DIGEST_BYTES = 16;
+const NO_DIGEST = Buffer.alloc(DIGEST_BYTES);
 
 const HEX = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) {
@@ -121,10 +138,17 @@ export class IdTable {
   }
 }
 
-/** The embedded IdIndex: an IdTable over `<state>/ids.journal`, durable up to `<state>/ids.json`. */
+/**
+ * The embedded IdIndex: an IdTable over `<state>/ids.journal` (16 bytes of UUID per entry) and
+ * `<state>/ids.journal.digests` (16 bytes of content digest per entry, all zero when unknown),
+ * both durable up to `<state>/ids.journal.json`. A journal from before digests gets a digest file
+ * of zeros up to its durable mark: those entries' content is unknown, and a repeat of their ids is
+ * answered with the first index, as it was when they were written.
+ */
 export class JournalIdIndex implements IdIndex {
   private readonly table = new IdTable();
   private readonly fd: number;
+  private readonly dfd: number;
   private covered: number;
   private readonly buf = Buffer.alloc(16);
   private readonly confirm = (index: number, key: Uint8Array) => {
@@ -135,9 +159,13 @@ export class JournalIdIndex implements IdIndex {
   constructor(private readonly path: string) {
     const marker = `${path}.json`;
     this.covered = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { upto: number }).upto : 0;
-    this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+');
-    // Past the durable mark the journal may hold anything a crash left; the WAL replays it.
+    this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
+    const dpath = `${path}.digests`;
+    this.dfd = openSync(dpath, existsSync(dpath) ? 'r+' : 'w+', 0o600);
+    // Past the durable mark the journals may hold anything a crash left; the WAL replays it.
+    // A shorter digest journal (one from before digests) is extended with zeros: unknown.
     ftruncateSync(this.fd, this.covered * 16);
+    if (fstatSync(this.dfd).size !== this.covered * DIGEST_BYTES) ftruncateSync(this.dfd, this.covered * DIGEST_BYTES);
     const all = this.covered ? readFileSync(path) : Buffer.alloc(0);
     for (let i = 0; i < this.covered; i++) this.table.insert(all.subarray(i * 16, i * 16 + 16), i);
   }
@@ -151,19 +179,30 @@ export class JournalIdIndex implements IdIndex {
     return found;
   }
 
-  add(first: number, ids: readonly string[]): void {
+  digestAt(index: number): Buffer | null {
+    if (index >= this.covered) return null;
+    const d = Buffer.alloc(DIGEST_BYTES);
+    readSync(this.dfd, d, 0, DIGEST_BYTES, index * DIGEST_BYTES);
+    return d.equals(NO_DIGEST) ? null : d;
+  }
+
+  add(first: number, entries: readonly IdEntry[]): void {
     if (first > this.covered) throw new Error(`id index covers ${this.covered} entries; cannot add from ${first}`);
     const skip = this.covered - first;
-    if (skip >= ids.length) return;
-    const out = Buffer.allocUnsafe((ids.length - skip) * 16);
-    for (let i = skip; i < ids.length; i++) {
-      const key = uuidBytes(ids[i] as string);
+    if (skip >= entries.length) return;
+    const n = entries.length - skip;
+    const out = Buffer.allocUnsafe(n * 16);
+    const digests = Buffer.alloc(n * DIGEST_BYTES);
+    for (let i = skip; i < entries.length; i++) {
+      const e = entries[i] as IdEntry;
+      const key = uuidBytes(e.id);
       key.copy(out, (i - skip) * 16);
+      if (e.digest) digests.set(e.digest.subarray(0, DIGEST_BYTES), (i - skip) * DIGEST_BYTES);
       this.table.insert(key, first + i);
     }
-    let off = 0;
-    while (off < out.length) off += writeSync(this.fd, out, off, out.length - off, this.covered * 16 + off);
-    this.covered = first + ids.length;
+    writeAll(this.fd, out, this.covered * 16);
+    writeAll(this.dfd, digests, this.covered * DIGEST_BYTES);
+    this.covered = first + entries.length;
   }
 
   upto(): number {
@@ -172,11 +211,18 @@ export class JournalIdIndex implements IdIndex {
 
   async flush(): Promise<void> {
     const upto = this.covered;
-    await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    const sync = (fd: number) => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    await Promise.all([sync(this.fd), sync(this.dfd)]);
     await writeDurably(`${this.path}.json`, `${JSON.stringify({ upto })}\n`);
   }
 
   close(): void {
     closeSync(this.fd);
+    closeSync(this.dfd);
   }
+}
+
+function writeAll(fd: number, buf: Buffer, at: number): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, at + off);
 }

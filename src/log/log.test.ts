@@ -129,3 +129,35 @@ test('with default options, new data is in a signed checkpoint within a second',
     await s.close();
   }
 });
+
+test('a repeated id with another content digest is refused (409) with the first index, in the log, in flight and in one batch; the WAL keeps digests across a restart', async () => {
+  const dir = await fresh();
+  const d = (n: number) => Buffer.alloc(16, n);
+  const withDigest = (i: number, n: number) => ({ ...leaf(i), digest: d(n) });
+  let s = await openStele(dir, { checkpointIntervalMs: 5 });
+  assert.deepEqual(await s.log.append([withDigest(0, 1), withDigest(1, 1)]), [0, 1]);
+  assert.deepEqual(await s.log.append([withDigest(0, 1)]), [0], 'the same content: a retry');
+  await assert.rejects(s.log.append([withDigest(2, 2), withDigest(0, 9)]), (e: Error & { status?: number; detail?: unknown }) => {
+    assert.equal(e.status, 409);
+    assert.match(e.message, /event 1: id \S+ is already in the log at index 0, with different content/);
+    assert.deepEqual(e.detail, { id: leaf(0).id, index: 0 });
+    return true;
+  });
+  assert.equal(s.log.size, 2, 'all or nothing: the fresh event of the refused batch was not appended');
+  await assert.rejects(
+    s.log.append([withDigest(3, 1), withDigest(3, 2)]),
+    /event 1: id \S+ is also the id of event 0 of this request/,
+  );
+  // In flight: two calls at once, the second claims the first's id with other content.
+  const [a, b] = await Promise.allSettled([s.log.append([withDigest(4, 1)]), s.log.append([withDigest(4, 2)])]);
+  assert.deepEqual(a, { status: 'fulfilled', value: [2] });
+  assert.equal(b.status, 'rejected');
+  assert.match(String((b as PromiseRejectedResult).reason.message), /at index 2, with different content/);
+  await s.close();
+  // The id index is rebuilt from the write-ahead log past its durable mark: remove the mark.
+  rmSync(join(dir, 'state', 'ids.journal.json'));
+  s = await openStele(dir);
+  assert.deepEqual(await s.log.append([withDigest(1, 1)]), [1]);
+  await assert.rejects(s.log.append([withDigest(1, 7)]), /at index 1, with different content/);
+  await s.close();
+});

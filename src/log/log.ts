@@ -72,10 +72,7 @@ export class Log {
     if (end < published.size) {
       throw new Error(`the checkpoint covers ${published.size} entries but only ${end} can be recovered`);
     }
-    ids.add(
-      from,
-      entries.map((e) => e.id),
-    );
+    ids.add(from, entries);
 
     const integrator = await IntegratorThread.start({
       spec: storage.tileStoreSpec(),

@@ -38,7 +38,8 @@ export function overloaded(what: string, retryAfter = 1): SteleError {
 /**
  * Assigns indices and makes entries durable with group commit: while one write-and-fsync is in
  * flight, new appends queue up and all of them go out in the next write. An append resolves only
- * after the fsync that covers it. A repeated id resolves to its first index.
+ * after the fsync that covers it. A repeated id resolves to its first index when its content digest
+ * matches (a retry), and is refused with 409 when it does not (another event claiming the id).
  *
  * Work is per append call, not per entry (one promise for a call's 1000 entries), because this
  * runs on the main thread for every event.
@@ -49,7 +50,7 @@ export function overloaded(what: string, retryAfter = 1): SteleError {
 export class Sequencer {
   private queue: Queued[] = [];
   /** Ids queued or being written: which call's promise gives their index, and at what offset. */
-  private readonly inFlight = new Map<string, { first: Promise<number>; offset: number }>();
+  private readonly inFlight = new Map<string, { first: Promise<number>; offset: number; digest: Buffer | undefined }>();
   private writing = false;
   private failure: Error | null = null;
   private closed = false;
@@ -100,19 +101,39 @@ export class Sequencer {
       resolve = res;
       reject = rej;
     });
+    const many = entries.length > 1;
+    // A repeated id must carry its first entry's content (a retry); anything else refuses the
+    // whole call (409), undoing this call's claims before anyone could see them: all of this runs
+    // without an await, so the check and the claims are one step.
+    const refuse = (err: SteleError | Promise<SteleError>): Promise<never> => {
+      for (const e of fresh) this.inFlight.delete(e.id);
+      return Promise.resolve(err).then((e) => Promise.reject(e));
+    };
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as SequencedEntry;
+      const where = many ? `event ${i}: ` : '';
       const prior = known.get(e.id);
       if (prior !== undefined) {
+        if (!sameContent(this.ids.digestAt(prior), e.digest)) return refuse(idConflict(where, e.id, prior));
         out[i] = prior;
         continue;
       }
       const pending = this.inFlight.get(e.id);
       if (pending) {
-        later.push({ i, ...pending });
+        if (!sameContent(pending.digest, e.digest)) {
+          if (pending.first === first) return refuse(batchConflict(where, e.id, freshAt[pending.offset] as number));
+          // The first claim is another call's, still being written: name its index once it has one.
+          return refuse(
+            pending.first.then(
+              (f) => idConflict(where, e.id, f + pending.offset),
+              () => idConflict(where, e.id, undefined),
+            ),
+          );
+        }
+        later.push({ i, first: pending.first, offset: pending.offset });
         continue;
       }
-      this.inFlight.set(e.id, { first, offset: fresh.length });
+      this.inFlight.set(e.id, { first, offset: fresh.length, digest: e.digest });
       freshAt.push(i);
       fresh.push(e);
     }
@@ -161,10 +182,7 @@ export class Sequencer {
         try {
           await this.storage.appendSequenced(first, entries);
           this.next += entries.length;
-          this.ids.add(
-            first,
-            entries.map((e) => e.id),
-          );
+          this.ids.add(first, entries);
           this.onDurable(first, entries);
         } catch (err) {
           this.failure = err as Error;
@@ -187,6 +205,30 @@ export class Sequencer {
       this.writing = false;
     }
   }
+}
+
+/** Whether two content digests may be of the same event: equal, or either unknown (older entries). */
+function sameContent(a: Buffer | null | undefined, b: Buffer | null | undefined): boolean {
+  return !a || !b || a.equals(b);
+}
+
+function idConflict(where: string, id: string, index: number | undefined): SteleError {
+  const at = index === undefined ? 'in an append still being written' : `at index ${index}`;
+  return new SteleError(
+    'id_conflict',
+    `${where}id ${id} is already in the log ${at}, with different content; a retry must repeat the event exactly, and a new event needs a new id`,
+    409,
+    { id, ...(index !== undefined ? { index } : {}) },
+  );
+}
+
+function batchConflict(where: string, id: string, at: number): SteleError {
+  return new SteleError(
+    'id_conflict',
+    `${where}id ${id} is also the id of event ${at} of this request, with different content; an id names one event`,
+    409,
+    { id, event: at },
+  );
 }
 
 function unavailable(cause: Error): SteleError {

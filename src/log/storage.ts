@@ -9,6 +9,11 @@ export interface SequencedEntry {
   id: string;
   /** The leaf bytes (canonical JSON of the record). */
   leaf: Buffer;
+  /**
+   * Content digest of the event (ingest/digest.ts), so a repeated id with other content is told
+   * apart from a retry. Absent when unknown: such an entry's id is deduplicated without a check.
+   */
+  digest?: Buffer;
 }
 
 /** A tile (`level` ≥ 0) or entry bundle (`level` = 'entries') at a given width (256 = full). */

@@ -10,12 +10,15 @@ import type { SequencedEntry } from './storage.js';
  * acknowledged until the tiles and bundles that hold it are known to be on disk.
  *
  * Segments are files named by the index of their first entry (20 digits, so they sort). A record is
- * `u32 length ‖ u32 crc32 ‖ payload`, payload `u8 id length ‖ id ‖ leaf`. One group commit is one
+ * `u32 length ‖ u32 crc32 ‖ payload`, payload `u8 id length ‖ id ‖ leaf`, or, for an entry with a
+ * content digest, `0x00 ‖ 16-byte digest ‖ u8 id length ‖ id ‖ leaf` (ids are never empty, so the
+ * zero byte tells the forms apart and older segments still read). One group commit is one
  * write and one fdatasync, so a crash can only tear the tail of the newest segment, and only records
  * that were never acknowledged.
  */
 
 const HEADER = 8;
+const DIGEST = 16;
 const SEGMENT_BYTES = 64 * 1024 * 1024;
 /** A torn tail is at most one group commit; more junk than this after a bad record is corruption. */
 export const MAX_GROUP_BYTES = 64 * 1024 * 1024;
@@ -26,18 +29,26 @@ export function encodeRecords(entries: readonly SequencedEntry[]): Buffer {
   for (const e of entries) {
     const id = Buffer.from(e.id, 'utf8');
     if (id.length > 255) throw new Error(`entry id is ${id.length} bytes; the write-ahead log allows 255`);
+    if (id.length === 0) throw new Error('entry id is empty');
     ids.push(id);
-    total += HEADER + 1 + id.length + e.leaf.length;
+    total += HEADER + 1 + id.length + e.leaf.length + (e.digest ? 1 + DIGEST : 0);
   }
   const out = Buffer.allocUnsafe(total);
   let off = 0;
   entries.forEach((e, i) => {
     const id = ids[i] as Buffer;
-    const len = 1 + id.length + e.leaf.length;
+    const d = e.digest;
+    const pre = d ? 1 + DIGEST : 0;
+    const len = pre + 1 + id.length + e.leaf.length;
     const start = off + HEADER;
-    out[start] = id.length;
-    id.copy(out, start + 1);
-    out.set(e.leaf, start + 1 + id.length);
+    if (d) {
+      if (d.length !== DIGEST) throw new Error(`entry digest is ${d.length} bytes; the write-ahead log holds ${DIGEST}`);
+      out[start] = 0;
+      out.set(d, start + 1);
+    }
+    out[start + pre] = id.length;
+    id.copy(out, start + pre + 1);
+    out.set(e.leaf, start + pre + 1 + id.length);
     out.writeUInt32BE(len, off);
     out.writeUInt32BE(crc32(out.subarray(start, start + len)), off + 4);
     off = start + len;
@@ -61,12 +72,16 @@ export function decodeRecords(buf: Buffer): DecodedSegment {
     if (len < 1 || start + len > buf.length) break;
     const payload = buf.subarray(start, start + len);
     if (crc32(payload) !== sum) break;
-    const idLen = payload[0] as number;
-    if (1 + idLen > len) break;
-    entries.push({
-      id: payload.toString('utf8', 1, 1 + idLen),
-      leaf: Buffer.from(payload.subarray(1 + idLen)),
-    });
+    const pre = payload[0] === 0 ? 1 + DIGEST : 0;
+    if (pre + 1 > len) break;
+    const idLen = payload[pre] as number;
+    if (pre + 1 + idLen > len) break;
+    const entry: SequencedEntry = {
+      id: payload.toString('utf8', pre + 1, pre + 1 + idLen),
+      leaf: Buffer.from(payload.subarray(pre + 1 + idLen)),
+    };
+    if (pre) entry.digest = Buffer.from(payload.subarray(1, 1 + DIGEST));
+    entries.push(entry);
     off = start + len;
   }
   return { entries, validBytes: off };
@@ -170,7 +185,7 @@ export class WriteAheadLog {
     await this.fh?.close();
     // A new segment per process start too: the previous tail may have been truncated, and
     // appending after it would be fine, but starting fresh keeps segment names == first index.
-    this.fh = await open(join(this.dir, segmentName(first)), 'a');
+    this.fh = await open(join(this.dir, segmentName(first)), 'a', 0o600);
     this.segBytes = 0;
     if (this.segments[this.segments.length - 1] !== first) this.segments.push(first);
     await syncDir(this.dir);

@@ -208,7 +208,8 @@ export function installHooks(opts: InstallOptions): InstallReport {
     if (mode & 0o077) warnings.push(`${tokenFile} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
   }
 
-  mkdirSync(repo.hooksDir, { recursive: true });
+  // Others may run these hooks (pushes to a shared bare repository): not owner-only, whatever the umask.
+  if (mkdirSync(repo.hooksDir, { recursive: true }) !== undefined) chmodSync(repo.hooksDir, 0o755);
   const scriptPath = join(repo.hooksDir, SCRIPT_NAME);
   if (exists(scriptPath) && !readFileSync(scriptPath, 'utf8').includes(SCRIPT_MARKER)) {
     throw new SteleError('hook_conflict', `${scriptPath} exists and is not Stele's; move it away first`);

@@ -3,8 +3,9 @@ import { userInfo } from 'node:os';
 import { defaultDir } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import type { Appended } from '../../ingest/append.js';
+import { reservedName } from '../../ingest/identity.js';
 import { openStele } from '../../stele.js';
-import { api, defaultUrl, resolveToken, retryOverloaded } from '../client.js';
+import { api, defaultUrl, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
 import { intOption } from '../options.js';
 
@@ -12,6 +13,7 @@ interface AppendOptions {
   file?: string;
   url?: string;
   token?: string;
+  tokenFile?: string;
   dir?: string;
   local?: boolean;
   batch: string;
@@ -23,15 +25,25 @@ interface AppendOptions {
  * data directory no server has open. Prints one `{"id","index"}` line per event.
  */
 export async function appendCommand(args: string[], opts: AppendOptions): Promise<void> {
+  const fromStdin = args.length === 0 && !opts.file;
+  if (fromStdin && opts.tokenFile === '-' && !opts.local) {
+    throw new SteleError(
+      'bad_option',
+      '--token-file - reads the token from standard input, so give the events as arguments or --file',
+    );
+  }
   const events: unknown[] = [];
   for (const [i, a] of args.entries()) events.push(...parseEventsText(a, `argument ${i + 1}`));
   if (opts.file) events.push(...parseEventsText(readFileSync(opts.file, 'utf8'), opts.file));
-  if (args.length === 0 && !opts.file) events.push(...parseEventsText(await readStdin(), 'standard input'));
+  if (fromStdin) events.push(...parseEventsText(await readStdin(), 'standard input'));
   if (events.length === 0)
     throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');
   const batch = intOption('--batch', opts.batch, 1);
 
   if (opts.local) {
+    // The operator holds the data directory, yet still may not write what looks like the
+    // server's own record (an erasure, a policy load): those come only from Stele itself.
+    refuseReservedInputs(events);
     const stele = await openStele(opts.dir ?? defaultDir());
     try {
       for (let i = 0; i < events.length; i += batch) {
@@ -52,7 +64,7 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
 
   const url = opts.url ?? defaultUrl();
   const token = resolveToken(opts);
-  if (!token) throw new SteleError('no_token', 'no token: pass --token, set STELE_TOKEN, or point --dir at the data directory');
+  if (!token) throw new SteleError('no_token', NO_TOKEN_MESSAGE);
   for (let i = 0; i < events.length; i += batch) {
     const body = events
       .slice(i, i + batch)
@@ -68,6 +80,16 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
     );
     print(res.entries);
     if (res.checkpoint) process.stderr.write(res.checkpoint);
+  }
+}
+
+function refuseReservedInputs(events: readonly unknown[]): void {
+  for (const [i, e] of events.entries()) {
+    const ev = e as { action?: unknown; source?: { kind?: unknown } } | null;
+    const action = typeof ev?.action === 'string' ? ev.action : '';
+    const kind = typeof ev?.source?.kind === 'string' ? ev.source.kind : '';
+    const why = reservedName(action, kind);
+    if (why) throw new SteleError('reserved', `${events.length > 1 ? `event ${i}: ` : ''}${why}`, 403);
   }
 }
 

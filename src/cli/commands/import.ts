@@ -6,11 +6,12 @@ import type { Appended } from '../../ingest/append.js';
 import { cloudtrailEvent } from '../../sources/cloudtrail.js';
 import { defaultStatePath, findLogFiles, ImportState, type LogFile, parseLogFile } from '../../sources/cloudtrail-files.js';
 import { api, apiTarget, out } from '../client.js';
-import { intOption } from '../options.js';
+import { intOption, tokenOptions } from '../options.js';
 
 export interface ImportCloudTrailOptions {
   url?: string;
   token?: string;
+  tokenFile?: string;
   dir?: string;
   batch: string;
   state?: string;
@@ -27,12 +28,12 @@ const PIPELINE = 2;
 /** `stele import ...`: registered by main.ts. */
 export function importCommands(program: Command): void {
   const imp = program.command('import').description("import events from other systems' logs");
-  imp
+  const cloudtrail = imp
     .command('cloudtrail')
     .description('import AWS CloudTrail log files (.json.gz or .json); resumable, and safe to repeat')
     .argument('<paths...>', 'log files, or directories searched recursively (e.g. an `aws s3 sync` of the trail bucket)')
-    .option('--url <url>', 'server URL (default: $STELE_URL or http://127.0.0.1:7433)')
-    .option('--token <token>', "bearer token (default: $STELE_TOKEN or the data directory's admin.token)")
+    .option('--url <url>', 'server URL (default: $STELE_URL or http://127.0.0.1:7433)');
+  tokenOptions(cloudtrail)
     .option('--dir <dir>', 'data directory whose admin.token to use (default: $STELE_DIR or ./stele-data)')
     .option('--batch <n>', 'events per request', '500')
     .option('--state <file>', 'journal of imported files (default: $XDG_STATE_HOME/stele/import-cloudtrail-<url hash>.jsonl)')
