@@ -1645,8 +1645,13 @@ CONF is the issuer's discovery document."
 (defconst stele--git-commit-subcommands '("commit" "merge" "cherry-pick" "revert" "am")
   "Git subcommands that create a commit when they succeed.")
 
-(defvar stele--vc-process nil
-  "The VC process whose sentinel is running, if any.")
+(defvar stele--vc-sync nil
+  "Inside a synchronous `vc-do-command': a cell for the hook's call.
+The hook stores (FLAGS DIRECTORY) in it; the advice records it
+once the exit status is known.")
+
+(defvar-local stele--vc-async-process nil
+  "The last asynchronous VC process started in this buffer.")
 
 (defun stele--git-program-p (program)
   "Whether PROGRAM is git."
@@ -1667,17 +1672,46 @@ CONF is the issuer's discovery document."
   "Record git commits and pushes run by VC: COMMAND with FLAGS."
   (stele--safely
     (when (stele--git-program-p command)
-      (let* ((sub (stele--git-subcommand flags))
-             (status (if (and stele--vc-process (processp stele--vc-process))
-                         (process-exit-status stele--vc-process)
-                       0)))
-        (stele--git-finished (car sub) (cdr sub) default-directory status "vc")))))
+      (if stele--vc-sync
+          ;; Synchronous: the advice around `vc-do-command' knows the status.
+          (setcar stele--vc-sync (list flags default-directory))
+        (stele--vc-finished flags default-directory (stele--vc-async-status))))))
 
-(defun stele--vc-sentinel-advice (orig proc &rest args)
-  "Around `vc-process-sentinel': make PROC visible to the VC hook.
-ORIG is the sentinel; ARGS its other arguments."
-  (let ((stele--vc-process proc))
-    (apply orig proc args)))
+(defun stele--vc-async-status ()
+  "Exit status of the finished VC process of the current buffer, or nil.
+Nil means the status is unknown (it is then recorded as a failure)."
+  (let ((proc (or (and (processp stele--vc-async-process) stele--vc-async-process)
+                  (get-buffer-process (current-buffer)))))
+    (and proc (memq (process-status proc) '(exit signal))
+         (process-exit-status proc))))
+
+(defun stele--vc-finished (flags dir status)
+  "Record the git command with FLAGS that VC ran in DIR, exiting with STATUS."
+  (let ((sub (stele--git-subcommand flags)))
+    (stele--git-finished (car sub) (cdr sub) dir status "vc")))
+
+(defun stele--vc-do-command-advice (orig buffer okstatus command &rest args)
+  "Around `vc-do-command' (ORIG): learn the exit status of a VC command.
+BUFFER, OKSTATUS, COMMAND and ARGS are its arguments.  This works on
+every Emacs (the sentinel's name changed across versions): an
+asynchronous process is remembered in its buffer, where
+`vc-post-command-functions' runs once it exits; a synchronous call's
+status is its return value."
+  (if (eq okstatus 'async)
+      (let ((proc (apply orig buffer okstatus command args)))
+        (stele--safely
+          (when (and (processp proc) (buffer-live-p (process-buffer proc)))
+            (with-current-buffer (process-buffer proc)
+              (setq stele--vc-async-process proc))))
+        proc)
+    (let ((cell (list nil)) (status nil))
+      (unwind-protect
+          (let ((stele--vc-sync cell))
+            (setq status (apply orig buffer okstatus command args)))
+        (when (car cell)
+          (stele--safely
+            (pcase-let ((`(,flags ,dir) (car cell)))
+              (stele--vc-finished flags dir (and (integerp status) status)))))))))
 
 (defvar stele--magit-command nil
   "The program and arguments of the synchronous Magit call in progress.")
@@ -1812,14 +1846,15 @@ RP and REMOTES are git's answers about the repository in DIR."
          "git.push"
          :resource (cons "git.repository" repo-id)
          :outcome (if (eql status 0) "success" "failure")
-         :reason (and (not (eql status 0)) (format "git push exited with status %s" status))
+         :reason (cond ((null status) "the exit status of git push is unknown")
+                       ((not (eql status 0)) (format "git push exited with status %s" status)))
          :data `((remote_name . ,remote-name)
                  (remote . ,remote)
                  (refspecs . ,(vconcat (mapcar #'stele--string (cdr push-args))))
                  (head . ,sha)
                  (branch . ,branch)
                  (repository . ,(stele--abbrev toplevel))
-                 (exit . ,status)
+                 (exit . ,(or status :null))
                  (args . ,(stele--redact (mapconcat #'identity (remq nil args) " ")))
                  (tool . ,tool)
                  (recorded . ,time))))))))
@@ -2547,7 +2582,7 @@ Records the accepted completion and marks its text as AI-inserted."
   "(FAMILY HOOK FUNCTION): the hooks `stele-mode' adds.")
 
 (defconst stele--advice
-  '((commit vc-process-sentinel :around stele--vc-sentinel-advice)
+  '((commit vc-do-command :around stele--vc-do-command-advice)
     (commit magit-call-process :around stele--magit-call-process-advice)
     (commit magit-process-finish :before stele--magit-process-finish-advice)
     (package package-install :around stele--package-install-advice)

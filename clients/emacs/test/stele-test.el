@@ -532,6 +532,56 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
     (delete-directory bare t))
   (stele-test--reset))
 
+;; Issue 17, item 1: Emacs 28 has no `vc-process-sentinel', so every
+;; VC push used to be recorded as a success.
+(ert-deftest stele-test-vc-push-rejected-is-a-failure ()
+  "A VC push the remote rejects, and a synchronous failed push, are failures."
+  (stele-test--setup)
+  (let* ((repo (make-temp-file "stele-repo-" t))
+         (other (make-temp-file "stele-other-" t))
+         (bare (make-temp-file "stele-bare-" t))
+         (file (expand-file-name "notes.txt" repo))
+         (inhibit-message t))
+    (stele-test--git bare "init" "--bare")
+    (dolist (r (list repo other))
+      (stele-test--git r "-c" "init.defaultBranch=main" "init")
+      (stele-test--git r "config" "user.name" "Tess Ter")
+      (stele-test--git r "config" "user.email" "tester@example.com")
+      (stele-test--git r "remote" "add" "origin" bare))
+    (stele-test--write file "first\n")
+    (stele-test--git repo "add" "notes.txt")
+    (stele-test--git repo "commit" "-q" "-m" "First")
+    (stele-test--git repo "push" "-q" "-u" "origin" "main")
+    ;; Someone else pushes first...
+    (stele-test--git other "fetch" "-q" "origin")
+    (stele-test--git other "checkout" "-q" "-b" "main" "origin/main")
+    (stele-test--git other "commit" "-q" "--allow-empty" "-m" "Theirs")
+    (stele-test--git other "push" "-q" "origin" "main")
+    ;; ...so this push is rejected (fetch first).
+    (stele-test--git repo "commit" "-q" "--allow-empty" "-m" "Mine")
+    (with-current-buffer (find-file-noselect file)
+      (vc-push)
+      (kill-buffer))
+    (let* ((push (stele-test--event "git.push"))
+           (stored (car (stele-test--stored (alist-get 'id push))))
+           (d (alist-get 'data stored)))
+      (should (equal (alist-get 'outcome stored) "failure"))
+      (should (equal (alist-get 'tool d) "vc"))
+      (should (integerp (alist-get 'exit d)))
+      (should-not (eql (alist-get 'exit d) 0))
+      (should (string-match-p "exited with status" (alist-get 'reason stored))))
+    ;; A synchronous VC call that ignores the status (OKSTATUS nil).
+    (setq stele-test--events nil)
+    (let ((default-directory (file-name-as-directory repo)))
+      (should (eql 128 (vc-do-command " *stele-vc-sync*" nil "git" nil
+                                      "push" "no-such-remote"))))
+    (let ((push (stele-test--event "git.push")))
+      (should (equal (alist-get 'outcome push) "failure"))
+      (should (eql (alist-get 'exit (alist-get 'data push)) 128))
+      (should (stele-test--index (alist-get 'id push))))
+    (dolist (d (list repo other bare)) (delete-directory d t)))
+  (stele-test--reset))
+
 (ert-deftest stele-test-magit-commits ()
   "Commits made with Magit, synchronously and asynchronously, reach the log."
   (skip-unless (require 'magit nil t))
