@@ -200,15 +200,47 @@ save.  `text' also sends the saved text, truncated to
 When nil (the default) they include only lengths and SHA-256 digests."
   :type 'boolean)
 
+(defconst stele--secret-word
+  (concat "\\(?:pass\\(?:word\\|wd\\|phrase\\)?\\|secret\\|token\\|api[-_]?key"
+          "\\|access[-_]?key\\|private[-_]?key\\|credentials?\\)")
+  "Words that name a secret (matched without case).")
+
 (defcustom stele-redact-regexps
-  (list (concat "\\(?:pass\\(?:word\\|wd\\)?\\|secret\\|token\\|api[-_]?key\\)"
-                "\\(?:[ \t]*[=:][ \t]*\\|[ \t]+\\)"
-                "[\"']?\\([^ \t\n\"']+\\)")
-        "://[^/@ \t\n:]+:\\([^/@ \t\n]+\\)@"
-        "\\(?:Authorization:[ \t]*\\(?:Bearer\\|Basic\\)[ \t]+\\)\\([^ \t\n\"']+\\)")
-  "Regexps whose first group is replaced by \"[redacted]\" before sending.
-They apply to commands, forms and values; the defaults catch
-password=..., token ..., credentials in URLs and Authorization headers."
+  (list
+   ;; NAME=value, NAME: value, --name value, with NAME containing a
+   ;; secret word (PASSWORD, AWS_SECRET_ACCESS_KEY, X-Api-Key...).  A
+   ;; value after a space may not look like a flag (sshpass -p ...).
+   (concat stele--secret-word "[A-Za-z0-9_-]*"
+           "\\(?:[ \t]*[=:][ \t]*[\"']?\\([^ \t\n\"']+\\)"
+           "\\|[ \t]+[\"']?\\([^- \t\n\"'][^ \t\n\"']*\\)\\)")
+   ;; user:password@ in URLs.
+   "://[^/@ \t\n:]+:\\([^/@ \t\n]+\\)@"
+   ;; Authorization headers.
+   "Authorization:[ \t]*\\(?:Bearer\\|Basic\\|Token\\)[ \t]+\\([^ \t\n\"']+\\)"
+   ;; Passwords given as flags: mysql -pSECRET, sshpass -p SECRET,
+   ;; curl -u user:pass, htpasswd -b file user SECRET.
+   "\\_<\\(?:mysql\\|mysqldump\\|mysqladmin\\|mariadb\\)\\_>[^\n|;&]*?[ \t]-p\\([^ \t\n]+\\)"
+   "\\_<sshpass\\_>[^\n|;&]*?[ \t]-p[ \t]*\\([^ \t\n]+\\)"
+   "[ \t]\\(?:-u\\|--user\\)[ \t=]+[\"']?[^: \t\n\"']*:\\([^ \t\n\"']+\\)"
+   "\\_<htpasswd\\_>[^\n|;&]*?[ \t]-[a-zA-Z]*b[a-zA-Z]*[ \t]+[^ \t\n]+[ \t]+[^ \t\n]+[ \t]+\\([^ \t\n]+\\)"
+   ;; Token shapes: AWS access key ids, GitHub, GitLab, Slack, Google,
+   ;; OpenAI/Anthropic and Stripe keys, JWTs, PEM private keys.
+   "\\(\\(?:AKIA\\|ASIA\\)[0-9A-Z]\\{16\\}\\)"
+   "\\(\\(?:gh[pousr]_\\|github_pat_\\)[A-Za-z0-9_]\\{20,\\}\\)"
+   "\\(glpat-[A-Za-z0-9_-]\\{20,\\}\\)"
+   "\\(xox[abposr]-[A-Za-z0-9-]\\{10,\\}\\)"
+   "\\(AIza[0-9A-Za-z_-]\\{35\\}\\)"
+   "\\(sk-\\(?:ant-\\|proj-\\)?[A-Za-z0-9_-]\\{20,\\}\\)"
+   "\\([rsp]k_\\(?:live\\|test\\)_[A-Za-z0-9]\\{16,\\}\\)"
+   "\\(eyJ[A-Za-z0-9_-]\\{8,\\}\\.eyJ[A-Za-z0-9_-]\\{8,\\}\\.[A-Za-z0-9_-]+\\)"
+   "-----BEGIN [A-Z ]*PRIVATE KEY-----\\([^-]+\\)-----END")
+  "Regexps whose groups are replaced by \"[redacted]\" before sending.
+Every group that matched is masked.  They apply to commands, forms
+and values, before their digest is computed: a digest is only ever
+of what may be sent, so a secret cannot be guessed offline from it.
+The defaults catch NAME=value for secret-like names, credentials in
+URLs, Authorization headers, password flags (mysql -p, sshpass -p,
+curl -u) and the shapes of common cloud keys and tokens."
   :type '(repeat regexp))
 
 (defcustom stele-compile-ignored-modes '(grep-mode)
@@ -464,32 +496,37 @@ collide across sessions only with negligible probability."
                     #xffffffffffff))))
 
 (defun stele--redact (string)
-  "STRING with the first group of each of `stele-redact-regexps' masked."
-  (let ((case-fold-search t))
+  "STRING with the groups of each of `stele-redact-regexps' masked."
+  (let ((case-fold-search t) (mask "[redacted]"))
     (dolist (re stele-redact-regexps string)
       (let ((start 0))
         (while (and (< start (length string))
                     (string-match re string start))
-          (if (match-beginning 1)
-              (setq string (replace-match "[redacted]" t t string 1)
-                    start (+ (match-beginning 1) 10))
-            (setq start (max (1+ start) (match-end 0)))))))))
+          (let ((group (cl-loop for g from 1 to 9
+                                when (match-beginning g) return g)))
+            (if (null group)
+                (setq start (max (1+ start) (match-end 0)))
+              (let ((b (match-beginning group)))
+                (setq string (replace-match mask t t string group)
+                      start (+ b (length mask)))))))))))
 
 (defun stele--text (string &optional mode)
   "An alist describing STRING per MODE (default `stele-command-text').
-Always has the SHA-256 and length of the text; with `truncate', also
-the redacted text cut to `stele-text-max-chars'."
+Always has the SHA-256 and length of the redacted text (never of the
+text itself, which may hold a secret); with `truncate', also the
+redacted text cut to `stele-text-max-chars'."
   (let* ((mode (or mode stele-command-text))
          (s (stele--string string))
-         (out `((sha256 . ,(stele--sha256 s)) (length . ,(length s)))))
+         (red (stele--redact s))
+         (out `((sha256 . ,(stele--sha256 red)) (length . ,(length red))
+                ,@(and (not (equal red s)) '((redacted . t))))))
     (if (eq mode 'hash)
         out
-      (let ((red (stele--redact s)))
-        (append `((text . ,(if (> (length red) stele-text-max-chars)
-                                (concat (substring red 0 stele-text-max-chars) "...")
-                              red)))
-                (when (> (length red) stele-text-max-chars) '((truncated . t)))
-                out)))))
+      (append `((text . ,(if (> (length red) stele-text-max-chars)
+                              (concat (substring red 0 stele-text-max-chars) "...")
+                            red)))
+              (when (> (length red) stele-text-max-chars) '((truncated . t)))
+              out))))
 
 (defun stele--print (value)
   "VALUE printed readably, bounded in depth and length."

@@ -279,6 +279,65 @@ Returns PRED's value."
     (should (equal (alist-get 'sha256 (stele--text "abc"))
                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))))
 
+;; Issue 17, item 4: a corpus of common secret shapes.  Each secret
+;; must be gone from the text and from what the digest covers.
+(defconst stele-test--secret-corpus
+  '(("export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    ("AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE aws s3 ls" "AKIAIOSFODNN7EXAMPLE")
+    ("aws configure set aws_secret_access_key s3kr1tKey" "s3kr1tKey")
+    ("mysql -u root -pSECRETpw db" "SECRETpw")
+    ("mysqldump --host=db -pHunter22 app > dump.sql" "Hunter22")
+    ("mysql -u root --password=hunter2 db" "hunter2")
+    ("curl -u alice:pa55word https://api.example.com" "pa55word")
+    ("curl --user bob:xyzzy42 https://x" "xyzzy42")
+    ("sshpass -p SECRETSSH ssh host" "SECRETSSH")
+    ("sshpass -e -p 'Sup3r' ssh host" "Sup3r")
+    ("PGPASSWORD=pgpass123 psql -h db" "pgpass123")
+    ("psql postgres://app:dbpw777@db:5432/app" "dbpw777")
+    ("git clone https://user:ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/x/y" "ghp_abcdefghijklmnopqrstuvwxyz0123456789")
+    ("gh auth login --with-token ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    ("echo github_pat_11ABCDEFG0123456789_abcdefghijklmnop | gh auth login" "github_pat_11ABCDEFG0123456789_abcdefghijklmnop")
+    ("git remote add origin https://oauth2:glpat-abcdefghij0123456789@gitlab.com/x" "glpat-abcdefghij0123456789")
+    ("curl -d 'token=xoxb-1234567890-abcdefghij' https://slack.com/api" "xoxb-1234567890-abcdefghij")
+    ("curl 'https://maps.googleapis.com/x?key=AIzaSyA1234567890abcdefghijklmnopqrstuv'" "AIzaSyA1234567890abcdefghijklmnopqrstuv")
+    ("OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx python run.py" "sk-proj-abcdefghijklmnopqrstuvwx")
+    ("llm -k sk-ant-abcdefghijklmnopqrstuvwx 'hi'" "sk-ant-abcdefghijklmnopqrstuvwx")
+    ("stripe login --api-key sk_live_abcdefghijklmnop1234" "sk_live_abcdefghijklmnop1234")
+    ("curl -H 'Authorization: Bearer abc.def.ghi' https://x" "abc.def.ghi")
+    ("curl -H \"Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\" https://x" "YWxhZGRpbjpvcGVuc2VzYW1l")
+    ("http GET https://x jwt==eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl" "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl")
+    ("curl -H 'X-Api-Key: k3y-v4lue' https://x" "k3y-v4lue")
+    ("docker login -u me --password-stdin <<< dockerpw1" nil)
+    ("vault write auth/x secret_id=9f8e7d6c" "9f8e7d6c")
+    ("export GITHUB_TOKEN=tok_abc123" "tok_abc123")
+    ("(setq my-password \"emacs-pw-1\")" "emacs-pw-1")
+    ("htpasswd -b .htpasswd alice HtPw99" "HtPw99")
+    ("printf '%s' '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----'" "b3BlbnNzaC1rZXk"))
+  "(COMMAND SECRET): commands and the secret each holds (nil: none to check).")
+
+(ert-deftest stele-test-redaction-corpus ()
+  "Common secret shapes are masked, and no digest covers the secret."
+  (dolist (case stele-test--secret-corpus)
+    (pcase-let* ((`(,command ,secret) case)
+                 (red (stele--redact command))
+                 (text (stele--text command 'truncate))
+                 (hashed (stele--text command 'hash)))
+      (when secret
+        (ert-info ((format "command: %s -> %s" command red))
+          (should-not (string-search secret red))
+          (should (string-search "[redacted]" red))
+          (should (equal (alist-get 'text text) red))
+          ;; The digest is of the redacted text, the same in both modes.
+          (should (equal (alist-get 'sha256 text) (stele--sha256 red)))
+          (should (equal (alist-get 'sha256 hashed) (stele--sha256 red)))
+          (should-not (equal (alist-get 'sha256 hashed) (stele--sha256 command)))
+          (should (eq (alist-get 'redacted hashed) t))))))
+  ;; Ordinary commands are left alone.
+  (dolist (command '("ls -la" "git push origin main" "make -j4" "mysql -u root db"
+                     "ssh -p 2222 host" "grep -rn foo ." "tar -xzf a.tar.gz"))
+    (should (equal (stele--redact command) command))
+    (should-not (alist-get 'redacted (stele--text command)))))
+
 ;;;; The mode
 
 (ert-deftest stele-test-mode-is-inert-until-enabled-and-symmetric ()
