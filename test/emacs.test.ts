@@ -278,8 +278,7 @@ describe('Emacs client (clients/emacs/stele.el)', { skip: problem ?? false, time
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const summary = /^Ran \d+ tests?, .*$/m.exec(r.output)?.[0] ?? '(no ERT summary)';
     t.diagnostic(`${summary} in ${seconds} s`);
-    const bench = /STELE-BENCH (.*)$/m.exec(r.output)?.[1];
-    if (bench) t.diagnostic(bench);
+    for (const m of r.output.matchAll(/STELE-BENCH (.*)$/gm)) t.diagnostic(m[1] ?? '');
     for (const m of r.output.matchAll(/^\s+(passed|SKIPPED|FAILED)\s+\d+\/\d+\s+(\S+)\s+\(([\d.]+) sec\)/gm)) {
       t.diagnostic(`${m[1]} ${m[2]} (${Number(m[3]).toFixed(1)} s)`);
     }

@@ -2159,16 +2159,24 @@ method, user and path, without opening a connection."
                         text (or coding buffer-file-coding-system 'utf-8-unix))
                      text)))))
 
+(defvar-local stele--ai-marked nil
+  "Non-nil once AI text was inserted in this buffer.
+Saves of other buffers skip the scan for AI text.")
+(put 'stele--ai-marked 'permanent-local t)
+
 (defun stele--ai-chars ()
-  "Characters of the current buffer inserted by an AI (`stele-ai' text)."
-  (let ((pos (point-min)) (n 0))
-    (save-restriction
-      (widen)
-      (while (< pos (point-max))
-        (let ((next (next-single-property-change pos 'stele-ai nil (point-max))))
-          (when (get-text-property pos 'stele-ai)
-            (setq n (+ n (- next pos))))
-          (setq pos next))))
+  "Characters of the current buffer inserted by an AI (`stele-ai' text).
+Zero, without a scan, in buffers where no AI text was inserted."
+  (let ((n 0))
+    (when stele--ai-marked
+      (save-restriction
+        (widen)
+        (let ((pos (point-min)))
+          (while (< pos (point-max))
+            (let ((next (next-single-property-change pos 'stele-ai nil (point-max))))
+              (when (get-text-property pos 'stele-ai)
+                (setq n (+ n (- next pos))))
+              (setq pos next))))))
     n))
 
 (defun stele--find-file ()
@@ -2519,6 +2527,12 @@ not their use by programs."
 (defun stele--mark-ai (beg end agent)
   "Mark the text from BEG to END as inserted by AGENT."
   (when (< beg end)
+    ;; Text properties are rear-sticky by default: without this, what
+    ;; the user types right after the insertion would count as AI text.
+    (unless (assq 'stele-ai text-property-default-nonsticky)
+      (setq-local text-property-default-nonsticky
+                  (cons '(stele-ai . t) text-property-default-nonsticky)))
+    (setq stele--ai-marked t)
     (with-silent-modifications
       (put-text-property beg end 'stele-ai agent))))
 

@@ -414,6 +414,45 @@ Returns PRED's value."
     (should (< watch-per 400)))
   (stele-test--reset))
 
+;; Issue 17, item 11: every save scanned the whole buffer's text
+;; properties for AI text (16-34 ms on a 2 MB fontified file).
+(ert-deftest stele-test-ordinary-save-is-cheap ()
+  "Saving a 2 MB fontified file costs next to nothing when it has no AI text."
+  (stele-test--setup :url (stele-test--env "STELE_TEST_DEAD_URL"))
+  (setq stele-flush-delay 3600)
+  (let* ((dir (make-temp-file "stele-big-" t))
+         (file (expand-file-name "big.txt" dir))
+         (inhibit-message t))
+    (with-current-buffer (find-file-noselect file)
+      (let ((line (apply #'concat
+                         (mapcar (lambda (f) (propertize "(f x) " 'face f))
+                                 '(font-lock-keyword-face font-lock-function-name-face
+                                   default font-lock-string-face)))))
+        ;; Fontified text: a face change every 6 characters.
+        (setq buffer-undo-list t)
+        (insert (apply #'concat (make-list 84000 (concat line "\n")))))
+      (save-buffer)
+      (garbage-collect)
+      (let* ((n 20)
+             (run (benchmark-run n (stele--after-save)))
+             (per-ms (/ (* 1000 (- (car run) (nth 2 run))) n)))
+        ;; With an AI insertion the scan is needed (for the AI share).
+        (let ((beg (point-max)))
+          (goto-char beg)
+          (insert "AI text")
+          (stele--mark-ai beg (point-max) "gptel"))
+        (let* ((ai-run (benchmark-run 3 (stele--ai-chars)))
+               (ai-ms (/ (* 1000 (- (car ai-run) (nth 2 ai-run))) 3)))
+          (let ((inhibit-message nil))
+            (message "STELE-BENCH save of a %.1f MB fontified file: %.2f ms of stele--after-save without AI text; the AI scan of a buffer with AI text %.1f ms (GC excluded)"
+                   (/ (buffer-size) 1e6) per-ms ai-ms))
+          ;; Relative to the scan, so that a loaded machine does not fail it.
+          (should (< per-ms (/ ai-ms 4)))))
+      (set-buffer-modified-p nil)
+      (kill-buffer))
+    (delete-directory dir t))
+  (stele-test--reset))
+
 ;;;; Families, end to end
 
 (defun stele-test--write (file content)
@@ -884,6 +923,22 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
       (should (= (alist-get 'total_chars ai) size)))
     (delete-directory dir t))
   (stele-test--reset))
+
+;; Issue 17, item 2: the `stele-ai' property was rear-sticky, so text
+;; typed right after an AI insertion counted as AI.
+(ert-deftest stele-test-typed-text-after-ai-is-not-ai ()
+  "Characters typed after (or before) an AI insertion are not AI characters."
+  (stele-test--gptel-simulation)
+  (with-temp-buffer
+    (insert "Q: ")
+    (let ((beg (point)))
+      (insert "AI text")
+      (stele--mark-ai beg (point) "gptel"))
+    ;; Typing inherits sticky properties (self-insert-command does this).
+    (insert-and-inherit "12345678901234567890")
+    (goto-char (point-min))
+    (insert-and-inherit "typed first ")
+    (should (= (stele--ai-chars) 7))))
 
 (ert-deftest stele-test-shell-compile-eval ()
   "Shell commands, compilations and evaluated expressions reach the log."
