@@ -1913,6 +1913,11 @@ RP and REMOTES are git's answers about the repository in DIR."
 (defvar stele--package-via nil
   "What asked for the package install in progress (\"use-package\"...).")
 
+(defvar stele--package-failure-recorded nil
+  "Inside `package-install': a cell whose car is t once a failure is recorded.
+So that a package that fails to unpack is not reported again by the
+`package-install' advice.")
+
 (defvar package-alist)
 (defvar package-user-dir)
 (declare-function package-desc-name "package" (cl-x))
@@ -1936,10 +1941,13 @@ failed install."
   (let* ((name (stele--package-name pkg))
          (stele--package-request (or stele--package-request
                                      (cons name (or stele--package-via "package-install"))))
+         (recorded (or stele--package-failure-recorded (list nil)))
+         (stele--package-failure-recorded recorded)
          (ok nil))
     (unwind-protect
         (prog1 (apply orig pkg args) (setq ok t))
-      (unless ok
+      (unless (or ok (car recorded))
+        (setcar recorded t)
         (stele--safely
           (stele--record "emacs.package.install"
                          :resource (cons "package" (format "%s" name))
@@ -1969,6 +1977,8 @@ dependencies included; an older installed version makes it an upgrade."
       (stele--safely
         (let* ((upgrade (and ok old-version (version-list-< old-version new-version)))
                (request stele--package-request))
+          (when (and (not ok) stele--package-failure-recorded)
+            (setcar stele--package-failure-recorded t))
           (stele--record
            (if upgrade "emacs.package.upgrade" "emacs.package.install")
            :resource (cons "package" (symbol-name name))

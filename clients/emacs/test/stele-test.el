@@ -578,6 +578,42 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
     (delete-directory root t))
   (stele-test--reset))
 
+;; Issue 17, item 3: a corrupt package was reported by both the
+;; `package-unpack' and the `package-install' advice.
+(ert-deftest stele-test-corrupt-package-reported-once ()
+  "A corrupt package's failed install is recorded once."
+  (stele-test--setup)
+  (let* ((root (make-temp-file "stele-pkg-" t))
+         (archive (expand-file-name "archive" root))
+         (package-user-dir (expand-file-name "elpa" root))
+         (package-archives `(("stele-local" . ,(file-name-as-directory archive))))
+         (package-check-signature nil)
+         (package-archive-contents nil)
+         (package-alist nil)
+         (package-activated-list nil)
+         (package-selected-packages nil)
+         (package--initialized nil)
+         (package-directory-list nil)
+         (package-native-compile nil)
+         (custom-file (expand-file-name "custom.el" root))
+         (inhibit-message t))
+    (stele-test--make-archive archive '((stele-demo-bad "1.0" nil tar)))
+    (with-temp-file (expand-file-name "stele-demo-bad-1.0.tar" archive)
+      (insert "this is not a tar file\n"))
+    (package-initialize)
+    (package-refresh-contents)
+    (should-error (package-install 'stele-demo-bad))
+    (let ((failed (stele-test--event "emacs.package.install"
+                                     (lambda (e) (equal (alist-get 'outcome e) "failure")))))
+      (should failed)
+      (should (stele-test--index (alist-get 'id failed)))
+      ;; Give a second report the time to show up.
+      (stele-test--wait (lambda () nil) 0.5)
+      (should (= 1 (cl-count-if (lambda (e) (equal (alist-get 'action e) "emacs.package.install"))
+                                stele-test--events))))
+    (delete-directory root t))
+  (stele-test--reset))
+
 (ert-deftest stele-test-vc-commit-and-push ()
   "A commit and a push made with VC reach the log with the commit's derived id."
   (stele-test--setup)
