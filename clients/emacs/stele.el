@@ -345,10 +345,13 @@ request."
 (cl-defstruct (stele--segment (:constructor stele--segment-create)
                               (:copier nil))
   "A spool file and the events it holds."
-  file (lines nil) (count 0) (bytes 0) (created nil) (pending nil))
+  file (lines nil) (count 0) (bytes 0) (created nil) (pending nil) (server nil))
 ;; FILE holds the events, one JSON line each; LINES holds those that
 ;; could not be written to it (newest first); PENDING, the batches left
-;; when the segment is sent in parts.
+;; when the segment is sent in parts.  SERVER is the `stele-server-url'
+;; in force when its events happened: they are sent there, even if the
+;; URL changed since (kept in FILE.server, for the session that adopts
+;; the file after a crash).
 
 (defvar stele--open nil
   "The segment new events are appended to (lines newest first).")
@@ -739,19 +742,32 @@ to the spool as they are, which spares a copy of each event."
     (with-file-modes #o600
       (write-region string nil file append 'silent))))
 
+(defun stele--server ()
+  "The current server URL, without a trailing slash."
+  (string-remove-suffix "/" stele-server-url))
+
 (defun stele--new-segment ()
-  "A new empty open segment of this session."
+  "A new empty open segment of this session, for the current server."
   (stele--session-init)
   (setq stele--seq (1+ stele--seq))
   (stele--segment-create
    :file (expand-file-name (format "%s-%06d.ndjson" stele--session stele--seq)
                            (stele--spool-dir))
-   :created (current-time)))
+   :created (current-time)
+   :server (stele--server)))
+
+(defun stele--server-file (file)
+  "The file naming the server of the spool FILE's events."
+  (concat file ".server"))
 
 (defun stele--spool-buffer ()
   "Append the event line in the current buffer to the open segment.
 The segment file is the queue: it is what will be sent.  If it cannot
 be written, the line is kept in memory instead."
+  (when (and stele--open
+             (not (equal (stele--segment-server stele--open) (stele--server))))
+    ;; The server changed: its events go in a segment of their own.
+    (stele--close-open-segment))
   (let ((seg (or stele--open (setq stele--open (stele--new-segment))))
         (bytes (1- (position-bytes (point-max)))))
     (condition-case err
@@ -769,7 +785,10 @@ be written, the line is kept in memory instead."
               (file-missing
                ;; The spool directory is gone (or was never made): make it.
                (stele--ensure-spool-dir)
-               (write-region nil nil file t 'silent)))))
+               (write-region nil nil file t 'silent)))
+            (when (= (stele--segment-count seg) 0)
+              (write-region (encode-coding-string (stele--segment-server seg) 'utf-8) nil
+                            (stele--server-file file) nil 'silent))))
       (error
        (push (decode-coding-string
               (buffer-substring-no-properties (point-min) (1- (point-max))) 'utf-8)
@@ -813,7 +832,8 @@ be written, the line is kept in memory instead."
 (defun stele--delete-segment-file (seg)
   "Delete SEG's spool file, ignoring a file already gone."
   (let ((file-name-handler-alist nil))
-    (ignore-errors (delete-file (stele--segment-file seg)))))
+    (ignore-errors (delete-file (stele--segment-file seg)))
+    (ignore-errors (delete-file (stele--server-file (stele--segment-file seg))))))
 
 (defconst stele--segment-regexp
   "\\`\\(.+\\)-\\([0-9]+\\)-\\([0-9]+\\)-\\([0-9]+\\)\\.ndjson\\'"
@@ -873,6 +893,13 @@ are moved to the rejected file."
     (when (condition-case nil
               (let ((file-name-handler-alist nil)) (rename-file file new) t)
             (error nil))
+      (let ((file-name-handler-alist nil)
+            (server (stele--server-file file)))
+        (when (file-exists-p server)
+          (setf (stele--segment-server seg)
+                (string-trim (with-temp-buffer (insert-file-contents server)
+                                               (buffer-string))))
+          (ignore-errors (rename-file server (stele--server-file new) t))))
       (let ((lines (stele--read-lines new)) (good nil))
         (dolist (line lines)
           (if (stele--json-parse line)
@@ -907,6 +934,22 @@ are moved to the rejected file."
                "\n")
        t)
     (error nil)))
+
+(defun stele-retarget-queue ()
+  "Send every queued event to the current `stele-server-url'.
+Events go to the server in force when they were recorded; use this
+when that server moved to the current URL, or its URL was wrong."
+  (interactive)
+  (let ((server (stele--server)) (n 0))
+    (dolist (seg (append stele--segments (and stele--open (list stele--open))))
+      (unless (equal (stele--segment-server seg) server)
+        (setf (stele--segment-server seg) server)
+        (cl-incf n (stele--segment-count seg))
+        (ignore-errors
+          (stele--write-file (stele--server-file (stele--segment-file seg)) server))))
+    (when (called-interactively-p 'any)
+      (message "Stele: %d queued events now go to %s" n server)))
+  (stele-flush))
 
 (defun stele-requeue-rejected ()
   "Send the events in the rejected file again.
@@ -977,8 +1020,13 @@ Use it after fixing what made the server refuse them."
   (stele--safely
     (unless stele--inflight
       (stele--adopt-orphans)
-      (when (and (null stele--segments) stele--open
-                 (> (stele--segment-count stele--open) 0))
+      (when (and stele--open (> (stele--segment-count stele--open) 0)
+                 (or (null stele--segments)
+                     ;; Segments for a former server may wait long: let
+                     ;; the current server's events go in turn.
+                     (cl-some (lambda (s) (not (equal (stele--segment-server s)
+                                                      (stele--server))))
+                              stele--segments)))
         (stele--close-open-segment))
       (let ((seg (car stele--segments)))
         (when seg
@@ -994,7 +1042,8 @@ Use it after fixing what made the server refuse them."
                (when (eq stele--inflight seg)
                  (if header
                      (stele--post-batch seg header)
-                   (stele--send-failed (or err "no credentials") nil)))))))))))
+                   (stele--send-failed (or err "no credentials") nil)))))
+           (stele--segment-server seg)))))))
 
 (defun stele--post-batch (seg header)
   "POST the next batch of SEG with the Authorization HEADER.
@@ -1008,7 +1057,7 @@ The batch is the first of SEG's pending batches, or else all of SEG."
     (if (string-empty-p body)
         (stele--batch-resolved seg batch)
       (stele--http
-       "POST" (concat (string-remove-suffix "/" stele-server-url) "/v1/events")
+       "POST" (concat (or (stele--segment-server seg) (stele--server)) "/v1/events")
        `(("Content-Type" . "application/x-ndjson")
          ("Accept" . "application/json")
          ("Authorization" . ,header))
@@ -1106,6 +1155,11 @@ the batch is kept and retried."
 
 (defun stele--send-failed (why retry-after)
   "Record the failure WHY and retry later (after RETRY-AFTER seconds if given)."
+  (let ((seg stele--inflight))
+    (when (and seg (cdr stele--segments)
+               (not (equal (stele--segment-server seg) (stele--server))))
+      ;; A former server that fails does not hold up the current one.
+      (setq stele--segments (append (delq seg stele--segments) (list seg)))))
   (setq stele--inflight nil)
   (setq stele--last-error (cons (current-time) why))
   (let* ((base (or stele--backoff stele-backoff-initial))
@@ -1445,11 +1499,23 @@ Returns non-nil when it held an access token."
   (and stele--access-token stele--access-expiry
        (time-less-p (time-add nil 30) stele--access-expiry)))
 
-(defun stele--authorization (callback)
+(defun stele--authorization (callback &optional server)
   "Call CALLBACK with an Authorization header value, or nil and why.
 Uses the access token, refreshing it silently when needed, else the
-API key from auth-source."
+API key from auth-source.  For a SERVER other than the current one,
+its own API key from auth-source, else the access token (which names
+its audience); never the current server's API key."
   (cond
+   ((and server (not (equal server (stele--server))))
+    (let ((key (ignore-errors
+                 (stele--auth-source-secret :host (stele--url-host server)
+                                            :user stele-api-key-user))))
+      (cond (key (funcall callback (concat "Bearer " key) nil))
+            ((stele--token-valid-p)
+             (funcall callback (concat "Bearer " stele--access-token) nil))
+            (t (funcall callback nil
+                        (format "no API key in auth-source for machine %s login %s (events recorded while it was the server)"
+                                (stele--url-host server) stele-api-key-user))))))
    ((stele--token-valid-p)
     (setq stele--identity-method 'oidc)
     (funcall callback (concat "Bearer " stele--access-token) nil))

@@ -1070,11 +1070,57 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
     (should (string-match-p "Queue: +2 events" (stele-status)))
     ;; The server comes back.
     (let ((stele-server-url (stele-test--env "STELE_TEST_URL")))
-      (stele-flush)
+      ;; The server is back at another URL: the queue follows it.
+      (stele-retarget-queue)
       (should (stele-test--index id))
       (should (stele-test--wait (lambda () (= stele--queued 0))))
       (should (stele-test--wait (lambda () (null (stele-test--segment-files stele-spool-directory)))))
       (should (string-match-p "Last ack: +index [0-9]+" (stele-status)))))
+  (stele-test--reset))
+
+;; Issue 17, item 5: events went to whatever server was configured when
+;; they were sent, so the change of `stele-server-url' itself went to
+;; the new server.
+(ert-deftest stele-test-events-go-to-the-server-of-their-time ()
+  "Events recorded before a change of server go to the former server."
+  (stele-test--setup)
+  (should (stele-test--wait (lambda () (= stele--queued 0))))
+  (setq stele-flush-delay 3600)
+  (stele--cancel-timers)
+  (let* ((real (stele-test--env "STELE_TEST_URL"))
+         (dead (stele-test--env "STELE_TEST_DEAD_URL"))
+         (before (stele--record "emacs.eval" :data '((n . "before")))))
+    (setq stele-server-url dead)
+    (let ((change (stele-test--event "emacs.variable.set"
+                                     (lambda (e) (equal (alist-get 'variable (alist-get 'data e))
+                                                        "stele-server-url"))))
+          (after (stele--record "emacs.eval" :data '((n . "after")))))
+      (should change)
+      (stele-flush)
+      ;; The former server got what happened while it was in force,
+      ;; the change included, although the current server is down.
+      (should (stele-test--index before))
+      (should (stele-test--index (alist-get 'id change)))
+      (should (equal (alist-get 'text (alist-get 'new (alist-get 'data (car (stele-test--stored (alist-get 'id change))))))
+                     (prin1-to-string dead)))
+      ;; The event recorded after the change waits for the new server.
+      (should (stele-test--wait (lambda () (and stele--last-error
+                                                (string-match-p "cannot reach" (cdr stele--last-error))))))
+      (should-not (gethash after stele-test--acked))
+      (should (= stele--queued 1))
+      ;; Each spool file names its server (for a session adopting it).
+      (let ((files (stele-test--segment-files stele-spool-directory)))
+        (should (= (length files) 1))
+        (should (equal (with-temp-buffer (insert-file-contents (concat (car files) ".server"))
+                                         (buffer-string))
+                       dead)))
+      ;; Back on the first server: its new events go, and are not held
+      ;; up by those still waiting for the other one.
+      (setq stele-server-url real)
+      (let ((later (stele--record "emacs.eval" :data '((n . "later")))))
+        (stele-flush)
+        (should (stele-test--index later))
+        (should-not (gethash after stele-test--acked)))))
   (stele-test--reset))
 
 (ert-deftest stele-test-watchdog-timeout ()
@@ -1095,7 +1141,8 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
             (should (< (- (float-time) start) 5))
             (should stele-mode)
             (let ((stele-server-url (stele-test--env "STELE_TEST_URL")))
-              (stele-flush)
+              ;; The server is back at another URL: the queue follows it.
+              (stele-retarget-queue)
               (should (stele-test--index id)))))
       (delete-process silent)))
   (stele-test--reset))
@@ -1120,7 +1167,6 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
 (ert-deftest stele-test-spool-survives-killed-emacs ()
   "Events queued by an Emacs that is killed are sent by the next one."
   (let* ((spool (make-temp-file "stele-spool-killed-" t))
-         (authinfo (stele-test--env "STELE_TEST_AUTHINFO"))
          (child
           (make-process
            :name "stele-child" :buffer (generate-new-buffer " *stele-child*")
@@ -1129,12 +1175,13 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
                  "-L" (stele-test--env "STELE_TEST_LISP_DIR") "-l" "stele" "--eval"
                  (prin1-to-string
                   `(progn
+                     ;; The same server, but no credentials: nothing is sent.
                      (setq stele-record-noninteractive t
-                           stele-server-url ,(stele-test--env "STELE_TEST_DEAD_URL")
+                           stele-server-url ,(stele-test--env "STELE_TEST_URL")
                            stele-spool-directory ,spool
                            stele-flush-delay 0.05
                            user-mail-address "tester@example.com"
-                           auth-sources '(,authinfo))
+                           auth-sources nil)
                      (defvar child-ids nil)
                      (add-hook 'stele-enqueue-functions
                                (lambda (e) (push (alist-get 'id e) child-ids)))
