@@ -318,6 +318,12 @@ This applies to requests to the server and to the identity provider."
   "Longest wait, in seconds, between retries."
   :type 'number)
 
+(defcustom stele-exit-flush-timeout 2
+  "Seconds Emacs may spend on exit sending queued events.
+What is not sent by then stays in the spool for the next session.
+Zero sends nothing on exit."
+  :type 'number)
+
 (defcustom stele-enqueue-functions nil
   "Functions called with each event (an alist) once it is queued."
   :type 'hook)
@@ -1170,6 +1176,25 @@ the batch is kept and retried."
     (setq stele--retry-at (time-add nil delay)
           stele--retry-timer (run-with-timer delay nil #'stele--retry))))
 
+(defun stele--kill-emacs ()
+  "On `kill-emacs-hook': try, briefly, to send what is queued.
+Waits at most `stele-exit-flush-timeout' seconds and stops at the first
+failure; unsent events stay in the spool."
+  (stele--safely
+    (when (and (> stele-exit-flush-timeout 0) (> stele--queued 0))
+      (let ((deadline (+ (float-time) stele-exit-flush-timeout))
+            (error-before stele--last-error))
+        (stele--cancel-timers)
+        (setq stele--backoff nil)
+        (unless stele--inflight (stele--flush))
+        (while (and (> stele--queued 0)
+                    (< (float-time) deadline)
+                    (eq stele--last-error error-before))
+          (accept-process-output nil 0.05)
+          ;; The flush chain continues by timers; start it if it stopped.
+          (unless (or stele--inflight stele--retry-timer stele--flush-timer)
+            (stele--flush)))))))
+
 (defun stele--retry ()
   "Timer function: retry sending after a failure."
   (setq stele--retry-timer nil stele--retry-at nil)
@@ -1212,7 +1237,11 @@ request is abandoned after TIMEOUT seconds (default
           ;; once the connection is open.)
           (when (buffer-live-p buf)
             (with-current-buffer buf
-              (setq-local url-http-attempt-keepalives nil)))
+              (setq-local url-http-attempt-keepalives nil))
+            ;; Quitting Emacs during a send must not ask about it: the
+            ;; events stay in the spool until acknowledged.
+            (let ((proc (get-buffer-process buf)))
+              (when proc (set-process-query-on-exit-flag proc nil))))
           (setq timer
                 (run-with-timer
                  (or timeout stele-request-timeout) nil
@@ -2749,6 +2778,7 @@ Records the accepted completion and marks its text as AI-inserted."
         (add-variable-watcher v #'stele--variable-watcher)
         (push (list 'watch v) installed)))
     (setq stele--installed installed))
+  (add-hook 'kill-emacs-hook #'stele--kill-emacs)
   (stele--load-identity)
   (condition-case err
       (progn (stele--ensure-spool-dir)
@@ -2783,6 +2813,7 @@ on again, here or in another session."
                    :data `((emacs_pid . ,(emacs-pid))
                            (queued . ,stele--queued))))
   (stele--disable-hooks)
+  (remove-hook 'kill-emacs-hook #'stele--kill-emacs)
   (unless stele--inflight
     ;; One last attempt to send what is queued (including the event
     ;; above), without retries.

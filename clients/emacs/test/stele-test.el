@@ -1214,6 +1214,59 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
       (kill-buffer (process-buffer child))))
   (stele-test--reset))
 
+;; Issue 17, item 10: nothing was sent on exit, and quitting during a
+;; slow send asked about active processes.
+(ert-deftest stele-test-connections-do-not-hold-up-exit ()
+  "Stele's connections do not make Emacs ask before quitting."
+  (let* ((silent (make-network-process :name "silent" :server t :host "127.0.0.1"
+                                       :service t :family 'ipv4 :noquery t
+                                       :filter #'ignore :sentinel #'ignore))
+         (port (process-contact silent :service)))
+    (unwind-protect
+        (progn
+          (stele-test--setup :url (format "http://127.0.0.1:%d" port))
+          (stele--record "emacs.eval" :data '((n . 1)))
+          (stele-flush)
+          (let ((conns (stele-test--wait
+                        (lambda ()
+                          (cl-remove-if-not
+                           (lambda (p) (and (eq (process-type p) 'network)
+                                            (not (eq p silent))
+                                            (eql (ignore-errors (process-contact p :service)) port)))
+                           (process-list)))
+                        10)))
+            (should conns)
+            (dolist (p conns) (should-not (process-query-on-exit-flag p)))))
+      (delete-process silent)))
+  (stele-test--reset))
+
+(ert-deftest stele-test-queued-events-are-sent-on-exit ()
+  "Events queued just before `kill-emacs' are sent then, within a bound."
+  (let* ((spool (make-temp-file "stele-spool-exit-" t))
+         (out (with-temp-buffer
+                (call-process
+                 (stele-test--env "STELE_TEST_EMACS") nil t nil
+                 "--batch" "-Q" "-L" (stele-test--env "STELE_TEST_LISP_DIR") "-l" "stele" "--eval"
+                 (prin1-to-string
+                  `(progn
+                     (setq stele-record-noninteractive t
+                           stele-server-url ,(stele-test--env "STELE_TEST_URL")
+                           stele-spool-directory ,spool
+                           ;; Nothing is sent during the session.
+                           stele-flush-delay 3600
+                           stele-exit-flush-timeout 20
+                           user-mail-address "tester@example.com"
+                           auth-sources '(,(stele-test--env "STELE_TEST_AUTHINFO")))
+                     (stele-mode 1)
+                     (dotimes (i 3) (eval-expression (list '+ i 100)))
+                     (message "QUEUED %d" stele--queued)
+                     (kill-emacs 0))))
+                (buffer-string))))
+    (should (string-match-p "QUEUED 4" out))
+    ;; A segment file is deleted only once the server acknowledged it.
+    (should-not (stele-test--segment-files spool))
+    (delete-directory spool t)))
+
 ;;;; Identity
 
 (defvar stele-test--browser-urls nil
