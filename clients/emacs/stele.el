@@ -67,10 +67,41 @@
 
 (require 'cl-lib)
 (require 'subr-x)
-(require 'url)
-(require 'url-http)
-(require 'auth-source)
-(require 'json)
+
+;; url, url-http, auth-source and json are loaded when first needed
+;; (sending, signing in, reading a secret), not with stele.el: they
+;; take a noticeable time to load and most sessions start before any
+;; event is sent.
+(defvar url-request-method)
+(defvar url-request-extra-headers)
+(defvar url-request-data)
+(defvar url-request-noninteractive)
+(defvar url-http-attempt-keepalives)
+(defvar url-http-response-status)
+(defvar url-http-end-of-headers)
+(defvar url-current-object)
+(defvar auth-sources)
+(defvar json-false)
+(defvar json-null)
+(defvar json-encoding-pretty-print)
+(defvar json-object-type)
+(defvar json-array-type)
+(defvar json-key-type)
+(declare-function url-retrieve "url" (url callback &optional cbargs silent inhibit-cookies))
+(declare-function url-retrieve-synchronously "url" (url &optional silent inhibit-cookies timeout))
+(declare-function url-generic-parse-url "url-parse" (url))
+(declare-function url-host "url-parse" (cl-x))
+(declare-function url-hexify-string "url-util" (string &optional allowed-chars))
+(declare-function auth-source-search "auth-source" (&rest spec))
+(declare-function auth-source-delete "auth-source" (&rest spec))
+(declare-function auth-source-forget-all-cached "auth-source" ())
+(declare-function json-encode "json" (object))
+(declare-function json-read-from-string "json" (string))
+
+(defun stele--require-url ()
+  "Load url.el and its HTTP support, once, before a request."
+  (require 'url)
+  (require 'url-http))
 
 (defconst stele-version "0.1.0"
   "Version of stele.el, sent as part of every event's source.")
@@ -576,6 +607,7 @@ redacted text cut to `stele-text-max-chars'."
   "OBJECT as a JSON string: t, :false and :null are the constants."
   (if (and (fboundp 'json-serialize) (json-available-p))
       (json-serialize object)
+    (require 'json)
     (let ((json-false :false) (json-null :null) (json-encoding-pretty-print nil))
       (json-encode object))))
 
@@ -585,6 +617,7 @@ redacted text cut to `stele-text-max-chars'."
       (if (and (fboundp 'json-parse-string) (json-available-p))
           (json-parse-string string :object-type 'alist :array-type 'array
                              :null-object nil :false-object :false)
+        (require 'json)
         (let ((json-object-type 'alist) (json-array-type 'vector)
               (json-key-type 'symbol) (json-null nil) (json-false :false))
           (json-read-from-string string)))
@@ -1209,6 +1242,7 @@ request.  CALLBACK gets a plist with :status (nil when the server
 could not be reached), :json, :text, :error and :retry-after.  The
 request is abandoned after TIMEOUT seconds (default
 `stele-request-timeout')."
+  (stele--require-url)
   (let ((url-request-method method)
         ;; url.el refuses a request in which any part is multibyte (even
         ;; ASCII read from auth-source), once the body has non-ASCII bytes.
@@ -1314,6 +1348,7 @@ request is abandoned after TIMEOUT seconds (default
 
 (defun stele--form (alist)
   "ALIST encoded as application/x-www-form-urlencoded, unibyte."
+  (require 'url-util)
   (encode-coding-string
    (mapconcat (lambda (p) (concat (url-hexify-string (symbol-name (car p))) "="
                                   (url-hexify-string (cdr p))))
@@ -1326,6 +1361,7 @@ request is abandoned after TIMEOUT seconds (default
   "GET URL synchronously (for interactive commands) and return the JSON.
 HEADER is an Authorization value.  Signals `stele-http-error' with the
 message and the HTTP status on failure."
+  (stele--require-url)
   (let* ((url-request-method "GET")
          (url-request-extra-headers
           (stele--unibyte-headers
@@ -1361,6 +1397,7 @@ message and the HTTP status on failure."
 
 (defun stele--url-host (url)
   "The host of URL, or URL itself if it has none."
+  (require 'url-parse)
   (or (url-host (url-generic-parse-url url)) url))
 
 (defun stele--refresh-spec ()
@@ -1371,6 +1408,7 @@ message and the HTTP status on failure."
 
 (defun stele--auth-source-secret (&rest spec)
   "The secret of the first auth-source entry matching SPEC, or nil."
+  (require 'auth-source)
   (let* ((found (car (apply #'auth-source-search :max 1 :require '(:secret) spec)))
          (secret (plist-get found :secret)))
     (if (functionp secret) (funcall secret) secret)))
@@ -1394,6 +1432,7 @@ message and the HTTP status on failure."
 
 (defun stele--netrc-file ()
   "The netrc-format file auth-source writes to, or nil if it is not one."
+  (require 'auth-source)
   (let ((first (car auth-sources)))
     (cond ((stringp first) (expand-file-name first))
           ((and (consp first) (stringp (plist-get first :source)))
@@ -1420,6 +1459,7 @@ message and the HTTP status on failure."
 SECRET nil removes the entry.  A netrc-format file (the default
 ~/.authinfo or ~/.authinfo.gpg) is edited in place; other backends go
 through `auth-source-delete' and `auth-source-search' with :create."
+  (require 'auth-source)
   (let ((file (stele--netrc-file)))
     (if file
         (with-temp-buffer
@@ -2431,7 +2471,10 @@ KIND is `variable' or `face'; the string is the saved form, printed."
 (defun stele--variable-watcher (symbol newval operation where)
   "Record that SYMBOL is set to NEWVAL by OPERATION (in buffer WHERE)."
   (stele--safely
-    (when (and (eq operation 'set) after-init-time)
+    ;; An unbound variable is being defined (its package is loading,
+    ;; perhaps by Stele itself), not changed.
+    (when (and (eq operation 'set) after-init-time
+               (or (buffer-live-p where) (boundp symbol)))
       (let ((old (if (buffer-live-p where)
                      (buffer-local-value symbol where)
                    (and (boundp symbol) (symbol-value symbol)))))
@@ -3234,6 +3277,7 @@ Returns a plist of the results."
 
 (defun stele--pretty (json)
   "JSON (parsed) as indented text."
+  (require 'json)
   (let ((json-encoding-pretty-print t) (json-false :false) (json-null :null))
     (json-encode json)))
 

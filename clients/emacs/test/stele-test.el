@@ -381,6 +381,39 @@ Returns PRED's value."
     (stele-mode -1))
   (stele-test--reset))
 
+;; Issue 17, item 12: (require 'stele) loaded url, url-http,
+;; auth-source and json (140-236 ms on a workstation).
+(ert-deftest stele-test-require-is-light ()
+  "Loading stele.el does not load url, auth-source or json."
+  (let ((out (with-temp-buffer
+               (call-process (stele-test--env "STELE_TEST_EMACS") nil t nil
+                             "--batch" "-Q" "-L" (stele-test--env "STELE_TEST_LISP_DIR")
+                             "--eval"
+                             (prin1-to-string
+                              '(let ((t0 (float-time)))
+                                 (require 'stele)
+                                 (princ (format "LOADED %S in %.1f ms\n"
+                                                (cl-remove-if-not
+                                                 #'featurep '(url url-http auth-source json))
+                                                (* 1000 (- (float-time) t0)))))))
+               (buffer-string))))
+    (let ((inhibit-message nil))
+      (message "STELE-BENCH %s" (and (string-match "^LOADED .*$" out) (match-string 0 out))))
+    (should (string-match-p "^LOADED nil in" out))))
+
+;; A sibling found with item 12: a watched variable defined when its
+;; package loads (auth-source, loaded by Stele itself on first use) was
+;; recorded as set.
+(ert-deftest stele-test-loading-a-package-is-not-a-change ()
+  "Defining a watched variable is not recorded; setting it afterwards is."
+  (let ((stele-watched-variables '(stele-test--late-var)))
+    (stele-test--setup)
+    (eval '(defvar stele-test--late-var 42) t)
+    (should-not (stele-test--event "emacs.variable.set" nil 0.3))
+    (eval '(setq stele-test--late-var 43) t)
+    (should (stele-test--event "emacs.variable.set")))
+  (stele-test--reset))
+
 (ert-deftest stele-test-enqueue-is-fast ()
   "Hooks only enqueue: measure the cost of one event on the UI thread."
   (stele-test--setup :url (stele-test--env "STELE_TEST_DEAD_URL"))
@@ -1260,9 +1293,14 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
                      (stele-mode 1)
                      (dotimes (i 3) (eval-expression (list '+ i 100)))
                      (message "QUEUED %d" stele--queued)
+                     (add-hook 'kill-emacs-hook
+                               (lambda () (message "EXIT queued %d, last error %S"
+                                                   stele--queued stele--last-error))
+                               90)
                      (kill-emacs 0))))
                 (buffer-string))))
     (should (string-match-p "QUEUED 4" out))
+    (should (string-match-p "EXIT queued 0, last error nil" out))
     ;; A segment file is deleted only once the server acknowledged it.
     (should-not (stele-test--segment-files spool))
     (delete-directory spool t)))
