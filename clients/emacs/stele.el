@@ -769,9 +769,14 @@ to the spool as they are, which spares a copy of each event."
       (with-file-modes #o700 (make-directory dir t)))
     dir))
 
+(defvar stele--in-file-op nil
+  "Non-nil inside a file operation being recorded, or Stele's own writes.
+Nested operations (TRAMP's or Dired's internals) are not recorded again.")
+
 (defun stele--write-file (file string &optional append)
   "Write STRING to FILE (appending if APPEND), quickly and silently."
-  (let ((coding-system-for-write 'utf-8-unix)
+  (let ((stele--in-file-op t)
+        (coding-system-for-write 'utf-8-unix)
         (write-region-inhibit-fsync t)
         (file-name-handler-alist nil)
         (create-lockfiles nil)
@@ -810,7 +815,8 @@ be written, the line is kept in memory instead."
   (let ((seg (or stele--open (setq stele--open (stele--new-segment))))
         (bytes (1- (position-bytes (point-max)))))
     (condition-case err
-        (let ((coding-system-for-write 'no-conversion)
+        (let ((stele--in-file-op t)
+              (coding-system-for-write 'no-conversion)
               (write-region-inhibit-fsync t)
               (file-name-handler-alist nil)
               (create-lockfiles nil)
@@ -2386,6 +2392,148 @@ Zero, without a scan, in buffers where no AI text was inserted."
                                (truncated . ,(if (> total stele-content-max-chars)
                                                  t nil))))))))))))))
 
+;;;;; Admin-level file operations other than saves
+
+(defun stele--file-op-privilege (file)
+  "Why an operation on FILE is admin-level, as an alist, or nil.
+As `stele-file-privilege', but running as root is not enough: every
+file operation of a root Emacs (auto-saves, caches) would be recorded."
+  (and (stringp file)
+       (let ((p (stele-file-privilege file)))
+         (and p (not (equal (alist-get 'via p) "uid-0")) p))))
+
+(defun stele--incidental-file-p (file)
+  "Return non-nil if FILE is a backup or an auto-save file."
+  (and (stringp file)
+       (let ((name (file-name-nondirectory file)))
+         (or (backup-file-name-p name) (auto-save-file-name-p name)))))
+
+(defun stele--file-digest (file)
+  "SHA-256 of the local regular FILE when it is small enough, else nil.
+Remote files are not read: that would open a connection in a hook."
+  (and (stringp file) (not (file-remote-p file))
+       (let ((attrs (file-attributes file)))
+         (and attrs (null (file-attribute-type attrs))
+              (< (file-attribute-size attrs) (* 1024 1024))
+              (ignore-errors
+                (with-temp-buffer
+                  (set-buffer-multibyte nil)
+                  (let ((stele--in-file-op t) (file-name-handler-alist nil))
+                    (insert-file-contents-literally file))
+                  (secure-hash 'sha256 (current-buffer))))))))
+
+(defun stele--file-mode-string (file)
+  "The permission bits of the local FILE in octal, or nil."
+  (and (stringp file) (not (file-remote-p file))
+       (let ((m (ignore-errors (file-modes file 'nofollow))))
+         (and m (format "%o" m)))))
+
+(defconst stele--file-ops
+  '((copy-file "emacs.file.copy" 0 1)
+    (copy-directory "emacs.file.copy" 0 1)
+    (rename-file "emacs.file.rename" 0 1)
+    (make-symbolic-link "emacs.file.link" 1 0)
+    (add-name-to-file "emacs.file.link" 0 1)
+    (delete-file "emacs.file.delete" 0 nil)
+    (delete-directory "emacs.file.delete" 0 nil)
+    (set-file-modes "emacs.file.chmod" 0 nil)
+    (write-region "emacs.file.write" 2 nil))
+  "(FUNCTION ACTION FILE-ARG TARGET-ARG): the file operations recorded.
+FILE-ARG and TARGET-ARG are the positions of the file names in the
+arguments.")
+
+(defun stele--file-op (op orig args)
+  "Call ORIG, the file operation OP, with ARGS; record it if admin-level.
+That is, on files named by a privileged TRAMP method (/sudo::, /doas::,
+/su::...) or under `stele-privileged-directories'.  Saves are recorded
+by `stele--after-save', so a write of the visited file is not."
+  (if stele--in-file-op
+      (apply orig args)
+    (let* ((spec (assq op stele--file-ops))
+           (file (and spec (nth (nth 2 spec) args)))
+           (target (and spec (nth 3 spec) (nth (nth 3 spec) args)))
+           (file (and (stringp file) (expand-file-name file)))
+           (target (and (stringp target) (expand-file-name target)))
+           (priv (and spec
+                      (not (and (eq (car spec) 'write-region) buffer-file-name
+                                (equal file (expand-file-name buffer-file-name))))
+                      (not (stele--incidental-file-p file))
+                      (not (stele--incidental-file-p target))
+                      (or (stele--file-op-privilege file)
+                          (stele--file-op-privilege target)))))
+      (if (not priv)
+          (let ((stele--in-file-op t)) (apply orig args))
+        (let* ((op (car spec))
+               (before (stele--safely
+                         (and (memq op '(delete-file rename-file copy-file))
+                              (stele--file-digest file))))
+               (mode-before (and (eq op 'set-file-modes)
+                                 (stele--safely (stele--file-mode-string file))))
+               (command this-command)
+               (ok nil) (err nil) result)
+          (unwind-protect
+              (condition-case e
+                  (let ((stele--in-file-op t))
+                    (setq result (apply orig args) ok t))
+                (error (setq err e) (signal (car e) (cdr e))))
+            (stele--safely
+              (let ((stele--in-file-op t))
+                (stele--record
+                 (nth 1 spec)
+                 :resource (cons "file" (stele--abbrev (or target file)))
+                 :outcome (if ok "success" "failure")
+                 :reason (and err (error-message-string err))
+                 :data `((operation . ,(symbol-name op))
+                         (file . ,(stele--abbrev file))
+                         (target . ,(and target (stele--abbrev target)))
+                         (privileged . ,priv)
+                         (sha256_before . ,before)
+                         (sha256_after . ,(and ok (memq op '(write-region copy-file))
+                                               (stele--file-digest (or target file))))
+                         (mode_before . ,mode-before)
+                         (mode_after . ,(and ok (eq op 'set-file-modes)
+                                             (stele--file-mode-string file)))
+                         (append . ,(and (eq op 'write-region) (nth 3 args) t))
+                         (command . ,(and (symbolp command) command
+                                          (symbol-name command))))))))
+          result)))))
+
+(defun stele--copy-file-advice (orig &rest args)
+  "Around `copy-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'copy-file orig args))
+
+(defun stele--copy-directory-advice (orig &rest args)
+  "Around `copy-directory' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'copy-directory orig args))
+
+(defun stele--rename-file-advice (orig &rest args)
+  "Around `rename-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'rename-file orig args))
+
+(defun stele--make-symbolic-link-advice (orig &rest args)
+  "Around `make-symbolic-link' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'make-symbolic-link orig args))
+
+(defun stele--add-name-to-file-advice (orig &rest args)
+  "Around `add-name-to-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'add-name-to-file orig args))
+
+(defun stele--delete-file-advice (orig &rest args)
+  "Around `delete-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'delete-file orig args))
+
+(defun stele--delete-directory-advice (orig &rest args)
+  "Around `delete-directory' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'delete-directory orig args))
+
+(defun stele--set-file-modes-advice (orig &rest args)
+  "Around `set-file-modes' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'set-file-modes orig args))
+
+(defun stele--write-region-advice (orig &rest args)
+  "Around `write-region' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'write-region orig args))
+
 ;;;;; Customize saves
 
 (declare-function custom-file "cus-edit" (&optional no-error))
@@ -2797,7 +2945,16 @@ Records the accepted completion and marks its text as AI-inserted."
     (eval eval-defun :around stele--eval-command-advice)
     (eval eval-region :around stele--eval-command-advice)
     (eval eval-buffer :around stele--eval-command-advice)
-    (ai copilot-accept-completion :around stele--copilot-accept-advice))
+    (ai copilot-accept-completion :around stele--copilot-accept-advice)
+    (admin copy-file :around stele--copy-file-advice)
+    (admin copy-directory :around stele--copy-directory-advice)
+    (admin rename-file :around stele--rename-file-advice)
+    (admin make-symbolic-link :around stele--make-symbolic-link-advice)
+    (admin add-name-to-file :around stele--add-name-to-file-advice)
+    (admin delete-file :around stele--delete-file-advice)
+    (admin delete-directory :around stele--delete-directory-advice)
+    (admin set-file-modes :around stele--set-file-modes-advice)
+    (admin write-region :around stele--write-region-advice))
   "(FAMILY FUNCTION HOW ADVICE): the advice `stele-mode' adds.")
 
 (defvar stele--installed nil
