@@ -251,6 +251,7 @@ When nil (the default) they include only lengths and SHA-256 digests."
    ;; Passwords given as flags: mysql -pSECRET, sshpass -p SECRET,
    ;; curl -u user:pass, htpasswd -b file user SECRET.
    "\\_<\\(?:mysql\\|mysqldump\\|mysqladmin\\|mariadb\\)\\_>[^\n|;&]*?[ \t]-p\\([^ \t\n]+\\)"
+   "identified[ \t]+by[ \t]+[\"']?\\([^ \t\n\"';]+\\)"
    "\\_<sshpass\\_>[^\n|;&]*?[ \t]-p[ \t]*\\([^ \t\n]+\\)"
    "[ \t]\\(?:-u\\|--user\\)[ \t=]+[\"']?[^: \t\n\"']*:\\([^ \t\n\"']+\\)"
    "\\_<htpasswd\\_>[^\n|;&]*?[ \t]-[a-zA-Z]*b[a-zA-Z]*[ \t]+[^ \t\n]+[ \t]+[^ \t\n]+[ \t]+\\([^ \t\n]+\\)"
@@ -273,6 +274,23 @@ The defaults catch NAME=value for secret-like names, credentials in
 URLs, Authorization headers, password flags (mysql -p, sshpass -p,
 curl -u) and the shapes of common cloud keys and tokens."
   :type '(repeat regexp))
+
+(defcustom stele-shell-user-commands
+  '(shell-command async-shell-command shell-command-on-region
+    dired-do-shell-command dired-do-async-shell-command dired-smart-shell-command
+    project-shell-command project-async-shell-command)
+  "Commands whose shell commands are the user's own.
+A shell command run while one of these is `this-command' is recorded
+as the user's; others are run by programs (`shell-command-to-string'
+in a package, say), recorded only if
+`stele-record-program-shell-commands' is non-nil."
+  :type '(repeat symbol))
+
+(defcustom stele-record-program-shell-commands nil
+  "Whether shell commands that programs run are recorded too.
+They are marked with via \"program\" and the command that ran them.
+Off by default: packages run many, which would drown the user's own."
+  :type 'boolean)
 
 (defcustom stele-compile-ignored-modes '(grep-mode)
   "Compilation modes whose runs are not recorded (e.g. \\[grep])."
@@ -2660,35 +2678,80 @@ START, END and ARGS are the other arguments."
            (async (string-match-p "&[ \t]*\\'" command))
            (dir default-directory)
            (this this-command)
+           (user (and this (symbolp this) (memq this stele-shell-user-commands)))
            (ok nil) (result nil))
       (unwind-protect
           (setq result (apply orig args) ok t)
-        (stele--safely
-          (let ((exit (and ok (not async) (integerp result) result)))
-            (stele--record
-             "emacs.shell.command"
-             :resource (cons "directory" (stele--abbrev dir))
-             :outcome (if (and ok (or (null exit) (eql exit 0))) "success" "failure")
-             :reason (cond ((not ok) "the command was interrupted or signalled an error")
-                           ((and exit (not (eql exit 0))) (format "exit status %s" exit)))
-             :data `((command . ,(stele--text command))
-                     (directory . ,(stele--abbrev dir))
-                     (exit . ,exit)
-                     (async . ,(if async t nil))
-                     (via . ,(if (and (symbolp this) this) (symbol-name this) "lisp")))))))
+        (when (or user stele-record-program-shell-commands)
+          (stele--safely
+           (let ((exit (and ok (not async) (integerp result) result)))
+             (stele--record
+              "emacs.shell.command"
+              :resource (cons "directory" (stele--abbrev dir))
+              :outcome (if (and ok (or (null exit) (eql exit 0))) "success" "failure")
+              :reason (cond ((not ok) "the command was interrupted or signalled an error")
+                            ((and exit (not (eql exit 0))) (format "exit status %s" exit)))
+              :data `((command . ,(stele--text command))
+                      (directory . ,(stele--abbrev dir))
+                      (exit . ,exit)
+                      (async . ,(if async t nil))
+                      (via . ,(if user (symbol-name this) "program"))
+                      (by_command . ,(and (not user) this (symbolp this)
+                                          (symbol-name this)))))))))
       result)))
 
 (defun stele--comint-input (input)
-  "Record INPUT sent to a shell in a `shell-mode' buffer."
+  "Record INPUT sent to the process of a comint buffer.
+That is `shell-mode', and the other interpreters run in comint
+\(`run-python', SQLi, IELM...).  What `comint-send-invisible' sends
+\(passwords) does not go through this hook."
   (stele--safely
-    (when (derived-mode-p 'shell-mode)
-      (let ((cmd (string-trim input)))
+    (when (derived-mode-p 'comint-mode)
+      (let ((cmd (string-trim input))
+            (proc (get-buffer-process (current-buffer))))
         (unless (string-empty-p cmd)
           (stele--record "emacs.shell.command"
                          :resource (cons "directory" (stele--abbrev default-directory))
                          :data `((command . ,(stele--text cmd))
                                  (directory . ,(stele--abbrev default-directory))
-                                 (via . "shell-mode"))))))))
+                                 (program . ,(and proc (car (process-command proc))))
+                                 (via . ,(symbol-name major-mode)))))))))
+
+(defun stele--term-exec-advice (buffer name command &rest _)
+  "After `term-exec': record that `term' or `ansi-term' started COMMAND.
+BUFFER and NAME are the terminal's.  What is typed in char mode goes
+to the program key by key and is not recorded; line-mode input is."
+  (stele--safely
+    (stele--record "emacs.shell.session"
+                   :resource (cons "directory" (stele--abbrev default-directory))
+                   :data `((program . ,(and command (format "%s" command)))
+                           (buffer . ,(if (bufferp buffer) (buffer-name buffer)
+                                        (format "%s" (or buffer name))))
+                           (directory . ,(stele--abbrev default-directory))
+                           (via . "term")))))
+
+(defun stele--term-input (input)
+  "Record INPUT sent from a `term' buffer in line mode."
+  (stele--safely
+    (let ((cmd (string-trim input)))
+      (unless (string-empty-p cmd)
+        (stele--record "emacs.shell.command"
+                       :resource (cons "directory" (stele--abbrev default-directory))
+                       :data `((command . ,(stele--text cmd))
+                               (directory . ,(stele--abbrev default-directory))
+                               (via . "term-mode")))))))
+
+(defvar vterm-shell)
+
+(defun stele--vterm-started ()
+  "Record that a vterm buffer started its shell."
+  (stele--safely
+    (stele--record "emacs.shell.session"
+                   :resource (cons "directory" (stele--abbrev default-directory))
+                   :data `((program . ,(and (boundp 'vterm-shell) (format "%s" vterm-shell)))
+                           (buffer . ,(buffer-name))
+                           (directory . ,(stele--abbrev default-directory))
+                           (via . "vterm")))))
 
 (defvar eshell-last-input-start)
 (defvar eshell-last-input-end)
@@ -2921,6 +2984,8 @@ Records the accepted completion and marks its text as AI-inserted."
     (admin after-save-hook stele--after-save)
     (ai after-save-hook stele--after-save)
     (shell comint-input-filter-functions stele--comint-input)
+    (shell term-input-filter-functions stele--term-input)
+    (shell vterm-mode-hook stele--vterm-started)
     (shell eshell-input-filter-functions stele--eshell-input)
     (compile compilation-finish-functions stele--compilation-finished)
     (ai gptel-post-response-functions stele--gptel-response)
@@ -2940,6 +3005,7 @@ Records the accepted completion and marks its text as AI-inserted."
     (config custom-save-all :around stele--custom-save-advice)
     (shell shell-command :around stele--shell-command-advice)
     (shell shell-command-on-region :around stele--shell-region-advice)
+    (shell term-exec :after stele--term-exec-advice)
     (eval eval-expression :around stele--eval-advice)
     (eval eval-last-sexp :around stele--eval-command-advice)
     (eval eval-defun :around stele--eval-command-advice)

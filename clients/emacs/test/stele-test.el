@@ -1082,6 +1082,8 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
   "Shell commands, compilations and evaluated expressions reach the log."
   (stele-test--setup)
   (let ((inhibit-message t)
+        ;; As if typed with M-! (programs' shell commands are not recorded).
+        (this-command 'shell-command)
         (default-directory (file-name-as-directory (make-temp-file "stele-sh-" t))))
     (shell-command "echo hello")
     (shell-command "exit 3")
@@ -1107,7 +1109,8 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
                            :key (lambda (e) (alist-get 'action e)) :test #'equal)))
     (with-temp-buffer
       (insert "b\na\n")
-      (shell-command-on-region (point-min) (point-max) "sort" nil t))
+      (let ((this-command 'shell-command-on-region))
+        (shell-command-on-region (point-min) (point-max) "sort" nil t)))
     (should (stele-test--event "emacs.shell.command"
                                (lambda (e) (equal (alist-get 'text (alist-get 'command (alist-get 'data e)))
                                                   "sort"))))
@@ -1152,6 +1155,73 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
       (let ((d (alist-get 'data (stele-test--event "emacs.eval"
                                                    (lambda (e) (not (alist-get 'text (alist-get 'form (alist-get 'data e)))))))))
         (should (equal (alist-get 'sha256 (alist-get 'form d)) (stele--sha256 "(list \"private\")"))))))
+  (stele-test--reset))
+
+;; Issue 17, item 7: `shell-command-to-string' from any package was
+;; recorded as the user's shell command.
+(ert-deftest stele-test-program-shell-commands-are-not-the-users ()
+  "Shell commands run by programs are not recorded by default, and are marked when they are."
+  (stele-test--setup)
+  (let ((inhibit-message t)
+        (default-directory (file-name-as-directory (make-temp-file "stele-sh-" t))))
+    (let ((this-command 'some-package-command))
+      (should (equal (shell-command-to-string "echo from-a-package") "from-a-package\n")))
+    (let ((this-command 'shell-command))
+      (shell-command "echo from-the-user"))
+    (let ((user (stele-test--event "emacs.shell.command")))
+      (should (equal (alist-get 'text (alist-get 'command (alist-get 'data user))) "echo from-the-user"))
+      (should (equal (alist-get 'via (alist-get 'data user)) "shell-command")))
+    (should-not (cl-find-if (lambda (e) (string-match-p "from-a-package" (format "%S" e)))
+                            stele-test--events))
+    (let ((stele-record-program-shell-commands t)
+          (this-command 'some-package-command))
+      (shell-command-to-string "echo from-a-package"))
+    (let ((prog (stele-test--event "emacs.shell.command"
+                                   (lambda (e) (string-match-p "from-a-package" (format "%S" e))))))
+      (should (equal (alist-get 'via (alist-get 'data prog)) "program"))
+      (should (equal (alist-get 'by_command (alist-get 'data prog)) "some-package-command"))
+      (should (stele-test--index (alist-get 'id prog)))))
+  (stele-test--reset))
+
+;; Issue 17, item 8: other ways to run commands.
+(ert-deftest stele-test-other-ways-to-run-commands ()
+  "Comint interpreters, term, and Dired's ! are recorded."
+  (require 'term)
+  (require 'dired-aux)
+  (stele-test--setup)
+  (let ((inhibit-message t)
+        (default-directory (file-name-as-directory (make-temp-file "stele-sh-" t))))
+    ;; Any comint buffer (run-python, SQLi...): here cat as the interpreter.
+    (with-current-buffer (make-comint "stele-repl" "cat")
+      (goto-char (point-max))
+      (insert "select 1;")
+      (comint-send-input)
+      (let ((e (stele-test--event "emacs.shell.command"
+                                  (lambda (e) (string-match-p "select 1" (format "%S" e))))))
+        (should (equal (alist-get 'via (alist-get 'data e)) "comint-mode"))
+        (should (equal (alist-get 'program (alist-get 'data e)) "cat"))
+        (should (stele-test--index (alist-get 'id e))))
+      ;; A password in SQL is redacted.
+      (goto-char (point-max))
+      (insert "CREATE USER bob IDENTIFIED BY 'sqlpw42';")
+      (comint-send-input)
+      (let ((e (stele-test--event "emacs.shell.command"
+                                  (lambda (e) (string-match-p "CREATE USER" (format "%S" e))))))
+        (should-not (string-match-p "sqlpw42" (format "%S" e))))
+      (let ((kill-buffer-query-functions nil)) (kill-buffer)))
+    ;; term / ansi-term: the program started.
+    (let ((buf (make-term "stele-term" "/bin/sh")))
+      (let ((e (stele-test--event "emacs.shell.session")))
+        (should (equal (alist-get 'program (alist-get 'data e)) "/bin/sh"))
+        (should (equal (alist-get 'via (alist-get 'data e)) "term"))
+        (should (stele-test--index (alist-get 'id e))))
+      (let ((kill-buffer-query-functions nil)) (kill-buffer buf)))
+    ;; Dired's ! runs the user's command through shell-command.
+    (let ((this-command 'dired-do-shell-command))
+      (dired-run-shell-command "echo dired-bang"))
+    (let ((e (stele-test--event "emacs.shell.command"
+                                (lambda (e) (string-match-p "dired-bang" (format "%S" e))))))
+      (should (equal (alist-get 'via (alist-get 'data e)) "dired-do-shell-command"))))
   (stele-test--reset))
 
 ;;;; Never blocks, never loses
