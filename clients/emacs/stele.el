@@ -2181,6 +2181,43 @@ ARGS are the other arguments."
                                                      (package-desc-dir pkg-desc))))
                                  (via . "package.el"))))))))
 
+(defun stele--package-vc-name (package)
+  "The name and URL of PACKAGE as given to `package-vc-install'.
+PACKAGE is a URL, a symbol, a package-desc or (NAME . SPEC)."
+  (cond ((stringp package)
+         (cons (file-name-sans-extension
+                (file-name-nondirectory (directory-file-name package)))
+               (stele--strip-url-credentials package)))
+        ((and (consp package) (symbolp (car package)))
+         (cons (symbol-name (car package))
+               (let ((url (plist-get (cdr package) :url)))
+                 (and (stringp url) (stele--strip-url-credentials url)))))
+        (t (cons (format "%s" (or (stele--package-name package) package)) nil))))
+
+(defun stele--package-vc-advice (orig package &rest args)
+  "Around `package-vc-install' (ORIG, Emacs 29+): record installing PACKAGE.
+ARGS are the other arguments (the revision first).  package-vc clones
+and builds the package itself, without `package-unpack'; the packages
+it installs as dependencies through package.el name it as the request."
+  (let* ((id (stele--safely (stele--package-vc-name package)))
+         (name (or (car id) "unknown"))
+         (stele--package-request (cons (intern name) "package-vc"))
+         (ok nil) (err nil))
+    (unwind-protect
+        (condition-case e
+            (prog1 (apply orig package args) (setq ok t))
+          (error (setq err e) (signal (car e) (cdr e))))
+      (stele--safely
+        (stele--record "emacs.package.install"
+                       :resource (cons "package" name)
+                       :outcome (if ok "success" "failure")
+                       :reason (and err (error-message-string err))
+                       :data `((name . ,name)
+                               (url . ,(cdr id))
+                               (rev . ,(let ((rev (car args)))
+                                         (and rev (format "%s" rev))))
+                               (via . "package-vc")))))))
+
 (defvar straight--recipe-cache)
 
 (defun stele--straight-pre-build (package &rest _)
@@ -3001,6 +3038,7 @@ Records the accepted completion and marks its text as AI-inserted."
     (package package-unpack :around stele--package-unpack-advice)
     (package package-delete :around stele--package-delete-advice)
     (package use-package-ensure-elpa :around stele--use-package-ensure-advice)
+    (package package-vc-install :around stele--package-vc-advice)
     (package elpaca--finalize :after stele--elpaca-finalize-advice)
     (config custom-save-all :around stele--custom-save-advice)
     (shell shell-command :around stele--shell-command-advice)

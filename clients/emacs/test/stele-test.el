@@ -647,6 +647,36 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
     (delete-directory root t))
   (stele-test--reset))
 
+;; Issue 17, item 9: package-vc (Emacs 29+) never goes through
+;; `package-unpack'.  Emacs 28 (the CI's) has no package-vc, so its entry
+;; point is simulated here, as gptel's are, when it is missing.
+(ert-deftest stele-test-package-vc-install ()
+  "An install with package-vc is recorded, with its URL and revision, credentials stripped."
+  (let ((real (fboundp 'package-vc-install)))
+    (unless real
+      (defalias 'package-vc-install
+        (lambda (package &optional _rev _backend _name)
+          "Simulated package-vc: fail on a URL ending in /broken."
+          (when (and (stringp package) (string-suffix-p "/broken" package))
+            (error "Cloning failed"))
+          t)))
+    (stele-test--setup)
+    (skip-unless (not real))
+    (package-vc-install "https://user:tok3n@example.com/me/stele-demo-vc.git" "v1.2")
+    (let* ((e (stele-test--event "emacs.package.install"
+                                 (lambda (e) (equal (alist-get 'via (alist-get 'data e)) "package-vc"))))
+           (stored (car (stele-test--stored (alist-get 'id e))))
+           (d (alist-get 'data stored)))
+      (should (equal (alist-get 'name d) "stele-demo-vc"))
+      (should (equal (alist-get 'url d) "https://example.com/me/stele-demo-vc.git"))
+      (should (equal (alist-get 'rev d) "v1.2"))
+      (should (equal (alist-get 'outcome stored) "success")))
+    (should-error (package-vc-install "https://example.com/me/broken"))
+    (should (stele-test--event "emacs.package.install"
+                               (lambda (e) (equal (alist-get 'outcome e) "failure"))))
+    (stele-test--reset)
+    (fmakunbound 'package-vc-install)))
+
 (ert-deftest stele-test-vc-commit-and-push ()
   "A commit and a push made with VC reach the log with the commit's derived id."
   (stele-test--setup)
