@@ -31,6 +31,7 @@
 (require 'cl-lib)
 (require 'subr-x)
 (require 'stele)
+(require 'stele-verify)
 (require 'package)
 (require 'vc)
 (require 'vc-git)
@@ -395,11 +396,15 @@ Returns PRED's value."
                                  (princ (format "LOADED %S in %.1f ms\n"
                                                 (cl-remove-if-not
                                                  #'featurep '(url url-http auth-source json))
-                                                (* 1000 (- (float-time) t0)))))))
+                                                (* 1000 (- (float-time) t0))))
+                                 ;; The verifier (stele-verify.el) loads on first use.
+                                 (princ (format "VERIFY %S %S\n" (featurep 'stele-verify)
+                                                (autoloadp (symbol-function 'stele-verify-entry)))))))
                (buffer-string))))
     (let ((inhibit-message nil))
       (message "STELE-BENCH %s" (and (string-match "^LOADED .*$" out) (match-string 0 out))))
-    (should (string-match-p "^LOADED nil in" out))))
+    (should (string-match-p "^LOADED nil in" out))
+    (should (string-match-p "^VERIFY nil t$" out))))
 
 ;; A sibling found with item 12: a watched variable defined when its
 ;; package loads (auth-source, loaded by Stele itself on first use) was
