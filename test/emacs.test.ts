@@ -1,7 +1,8 @@
 /**
- * The Emacs client (clients/emacs/stele.el, issue 5): static checks and its ERT suite, end to end.
+ * The Emacs client (clients/emacs/stele.el and stele-verify.el, issues 5 and 17): static checks and
+ * its ERT suite, end to end.
  *
- * - stele.el byte-compiles with `byte-compile-error-on-warn`, is checkdoc clean and package-lint
+ * - the package's files byte-compile with `byte-compile-error-on-warn`, is checkdoc clean and package-lint
  *   clean (Debian's elpa-package-lint; its outdated "Emacs 28 is unreleased" warning is ignored);
  * - clients/emacs/test/stele-test.el runs in a batch Emacs (on the compiled package) against what
  *   this file starts: a real `stele serve` whose policy trusts a real OpenID provider
@@ -30,6 +31,8 @@ const EMACS = process.env.EMACS ?? 'emacs';
 const SITE_LISP = process.env.STELE_SITE_LISP ?? '/usr/share/emacs/site-lisp/elpa';
 const INSTALL = 'apt-get install -y emacs-nox elpa-package-lint elpa-magit elpa-use-package git';
 const USER = 'alice@acme.test';
+/** The files of the stele package. */
+const FILES = ['stele.el', 'stele-verify.el'];
 
 function emacsProblem(): string | null {
   const r = spawnSync(EMACS, ['--batch', '-Q', '--eval', '(princ emacs-version)'], { encoding: 'utf8' });
@@ -127,7 +130,7 @@ describe('Emacs client (clients/emacs/stele.el)', { skip: problem ?? false, time
     // Byte-compile into a temporary directory (the source tree stays clean); the ERT suite
     // runs on the compiled package, as installed packages do.
     compiled = tempDir('stele-el-');
-    copyFileSync(join(LISP, 'stele.el'), join(compiled, 'stele.el'));
+    for (const f of FILES) copyFileSync(join(LISP, f), join(compiled, f));
     compileRun = await runEmacs([
       '--batch',
       '-Q',
@@ -137,7 +140,7 @@ describe('Emacs client (clients/emacs/stele.el)', { skip: problem ?? false, time
       '(setq byte-compile-error-on-warn t)',
       '-f',
       'batch-byte-compile',
-      join(compiled, 'stele.el'),
+      ...FILES.map((f) => join(compiled, f)),
     ]);
 
     idp = await startIdp({ users: [{ email: USER, groups: ['dev'] }], refreshTokens: true });
@@ -193,26 +196,28 @@ describe('Emacs client (clients/emacs/stele.el)', { skip: problem ?? false, time
     await idp?.close();
   });
 
-  test('stele.el byte-compiles with no warning', () => {
+  test('stele.el and stele-verify.el byte-compile with no warning', () => {
     assert.equal(compileRun.code, 0, compileRun.output);
     assert.doesNotMatch(compileRun.output, /Warning|Error/, compileRun.output);
-    assert.ok(existsSync(join(compiled, 'stele.elc')));
+    for (const f of FILES) assert.ok(existsSync(join(compiled, `${f}c`)), f);
   });
 
-  test('stele.el is checkdoc clean', async () => {
-    const r = await runEmacs([
-      '--batch',
-      '-Q',
-      '-l',
-      join(LISP, 'test', 'stele-checks.el'),
-      '-f',
-      'stele-checks-checkdoc',
-      join(LISP, 'stele.el'),
-    ]);
-    assert.equal(r.code, 0, r.output);
+  test('stele.el and stele-verify.el are checkdoc clean', async () => {
+    for (const f of FILES) {
+      const r = await runEmacs([
+        '--batch',
+        '-Q',
+        '-l',
+        join(LISP, 'test', 'stele-checks.el'),
+        '-f',
+        'stele-checks-checkdoc',
+        join(LISP, f),
+      ]);
+      assert.equal(r.code, 0, `${f}: ${r.output}`);
+    }
   });
 
-  test('stele.el is package-lint clean', async (t) => {
+  test('stele.el and stele-verify.el are package-lint clean', async (t) => {
     const dir = packageLintDir();
     if (!dir) {
       if (process.env.CI === 'true') assert.fail(`package-lint is not installed (${INSTALL})`);
@@ -222,17 +227,19 @@ describe('Emacs client (clients/emacs/stele.el)', { skip: problem ?? false, time
     const loadPath = readdirSync(SITE_LISP)
       .filter((n) => /^(package-lint|let-alist)-\d/.test(n))
       .flatMap((n) => ['-L', join(SITE_LISP, n)]);
-    const r = await runEmacs([
-      '--batch',
-      '-Q',
-      ...loadPath,
-      '-l',
-      join(LISP, 'test', 'stele-checks.el'),
-      '-f',
-      'stele-checks-package-lint',
-      join(LISP, 'stele.el'),
-    ]);
-    assert.equal(r.code, 0, r.output);
+    for (const f of FILES) {
+      const r = await runEmacs([
+        '--batch',
+        '-Q',
+        ...loadPath,
+        '-l',
+        join(LISP, 'test', 'stele-checks.el'),
+        '-f',
+        'stele-checks-package-lint',
+        join(LISP, f),
+      ]);
+      assert.equal(r.code, 0, `${f}: ${r.output}`);
+    }
   });
 
   test('ERT suite against a real server and identity provider', { timeout: 240_000 }, async (t) => {
@@ -278,8 +285,7 @@ describe('Emacs client (clients/emacs/stele.el)', { skip: problem ?? false, time
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const summary = /^Ran \d+ tests?, .*$/m.exec(r.output)?.[0] ?? '(no ERT summary)';
     t.diagnostic(`${summary} in ${seconds} s`);
-    const bench = /STELE-BENCH (.*)$/m.exec(r.output)?.[1];
-    if (bench) t.diagnostic(bench);
+    for (const m of r.output.matchAll(/STELE-BENCH (.*)$/gm)) t.diagnostic(m[1] ?? '');
     for (const m of r.output.matchAll(/^\s+(passed|SKIPPED|FAILED)\s+\d+\/\d+\s+(\S+)\s+\(([\d.]+) sec\)/gm)) {
       t.diagnostic(`${m[1]} ${m[2]} (${Number(m[3]).toFixed(1)} s)`);
     }

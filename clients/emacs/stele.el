@@ -67,10 +67,41 @@
 
 (require 'cl-lib)
 (require 'subr-x)
-(require 'url)
-(require 'url-http)
-(require 'auth-source)
-(require 'json)
+
+;; url, url-http, auth-source and json are loaded when first needed
+;; (sending, signing in, reading a secret), not with stele.el: they
+;; take a noticeable time to load and most sessions start before any
+;; event is sent.
+(defvar url-request-method)
+(defvar url-request-extra-headers)
+(defvar url-request-data)
+(defvar url-request-noninteractive)
+(defvar url-http-attempt-keepalives)
+(defvar url-http-response-status)
+(defvar url-http-end-of-headers)
+(defvar url-current-object)
+(defvar auth-sources)
+(defvar json-false)
+(defvar json-null)
+(defvar json-encoding-pretty-print)
+(defvar json-object-type)
+(defvar json-array-type)
+(defvar json-key-type)
+(declare-function url-retrieve "url" (url callback &optional cbargs silent inhibit-cookies))
+(declare-function url-retrieve-synchronously "url" (url &optional silent inhibit-cookies timeout))
+(declare-function url-generic-parse-url "url-parse" (url))
+(declare-function url-host "url-parse" (cl-x))
+(declare-function url-hexify-string "url-util" (string &optional allowed-chars))
+(declare-function auth-source-search "auth-source" (&rest spec))
+(declare-function auth-source-delete "auth-source" (&rest spec))
+(declare-function auth-source-forget-all-cached "auth-source" ())
+(declare-function json-encode "json" (object))
+(declare-function json-read-from-string "json" (string))
+
+(defun stele--require-url ()
+  "Load url.el and its HTTP support, once, before a request."
+  (require 'url)
+  (require 'url-http))
 
 (defconst stele-version "0.1.0"
   "Version of stele.el, sent as part of every event's source.")
@@ -200,16 +231,66 @@ save.  `text' also sends the saved text, truncated to
 When nil (the default) they include only lengths and SHA-256 digests."
   :type 'boolean)
 
+(defconst stele--secret-word
+  (concat "\\(?:pass\\(?:word\\|wd\\|phrase\\)?\\|secret\\|token\\|api[-_]?key"
+          "\\|access[-_]?key\\|private[-_]?key\\|credentials?\\)")
+  "Words that name a secret (matched without case).")
+
 (defcustom stele-redact-regexps
-  (list (concat "\\(?:pass\\(?:word\\|wd\\)?\\|secret\\|token\\|api[-_]?key\\)"
-                "\\(?:[ \t]*[=:][ \t]*\\|[ \t]+\\)"
-                "[\"']?\\([^ \t\n\"']+\\)")
-        "://[^/@ \t\n:]+:\\([^/@ \t\n]+\\)@"
-        "\\(?:Authorization:[ \t]*\\(?:Bearer\\|Basic\\)[ \t]+\\)\\([^ \t\n\"']+\\)")
-  "Regexps whose first group is replaced by \"[redacted]\" before sending.
-They apply to commands, forms and values; the defaults catch
-password=..., token ..., credentials in URLs and Authorization headers."
+  (list
+   ;; NAME=value, NAME: value, --name value, with NAME containing a
+   ;; secret word (PASSWORD, AWS_SECRET_ACCESS_KEY, X-Api-Key...).  A
+   ;; value after a space may not look like a flag (sshpass -p ...).
+   (concat stele--secret-word "[A-Za-z0-9_-]*"
+           "\\(?:[ \t]*[=:][ \t]*[\"']?\\([^ \t\n\"']+\\)"
+           "\\|[ \t]+[\"']?\\([^- \t\n\"'][^ \t\n\"']*\\)\\)")
+   ;; user:password@ in URLs.
+   "://[^/@ \t\n:]+:\\([^/@ \t\n]+\\)@"
+   ;; Authorization headers.
+   "Authorization:[ \t]*\\(?:Bearer\\|Basic\\|Token\\)[ \t]+\\([^ \t\n\"']+\\)"
+   ;; Passwords given as flags: mysql -pSECRET, sshpass -p SECRET,
+   ;; curl -u user:pass, htpasswd -b file user SECRET.
+   "\\_<\\(?:mysql\\|mysqldump\\|mysqladmin\\|mariadb\\)\\_>[^\n|;&]*?[ \t]-p\\([^ \t\n]+\\)"
+   "identified[ \t]+by[ \t]+[\"']?\\([^ \t\n\"';]+\\)"
+   "\\_<sshpass\\_>[^\n|;&]*?[ \t]-p[ \t]*\\([^ \t\n]+\\)"
+   "[ \t]\\(?:-u\\|--user\\)[ \t=]+[\"']?[^: \t\n\"']*:\\([^ \t\n\"']+\\)"
+   "\\_<htpasswd\\_>[^\n|;&]*?[ \t]-[a-zA-Z]*b[a-zA-Z]*[ \t]+[^ \t\n]+[ \t]+[^ \t\n]+[ \t]+\\([^ \t\n]+\\)"
+   ;; Token shapes: AWS access key ids, GitHub, GitLab, Slack, Google,
+   ;; OpenAI/Anthropic and Stripe keys, JWTs, PEM private keys.
+   "\\(\\(?:AKIA\\|ASIA\\)[0-9A-Z]\\{16\\}\\)"
+   "\\(\\(?:gh[pousr]_\\|github_pat_\\)[A-Za-z0-9_]\\{20,\\}\\)"
+   "\\(glpat-[A-Za-z0-9_-]\\{20,\\}\\)"
+   "\\(xox[abposr]-[A-Za-z0-9-]\\{10,\\}\\)"
+   "\\(AIza[0-9A-Za-z_-]\\{35\\}\\)"
+   "\\(sk-\\(?:ant-\\|proj-\\)?[A-Za-z0-9_-]\\{20,\\}\\)"
+   "\\([rsp]k_\\(?:live\\|test\\)_[A-Za-z0-9]\\{16,\\}\\)"
+   "\\(eyJ[A-Za-z0-9_-]\\{8,\\}\\.eyJ[A-Za-z0-9_-]\\{8,\\}\\.[A-Za-z0-9_-]+\\)"
+   "-----BEGIN [A-Z ]*PRIVATE KEY-----\\([^-]+\\)-----END")
+  "Regexps whose groups are replaced by \"[redacted]\" before sending.
+Every group that matched is masked.  They apply to commands, forms
+and values, before their digest is computed: a digest is only ever
+of what may be sent, so a secret cannot be guessed offline from it.
+The defaults catch NAME=value for secret-like names, credentials in
+URLs, Authorization headers, password flags (mysql -p, sshpass -p,
+curl -u) and the shapes of common cloud keys and tokens."
   :type '(repeat regexp))
+
+(defcustom stele-shell-user-commands
+  '(shell-command async-shell-command shell-command-on-region
+    dired-do-shell-command dired-do-async-shell-command dired-smart-shell-command
+    project-shell-command project-async-shell-command)
+  "Commands whose shell commands are the user's own.
+A shell command run while one of these is `this-command' is recorded
+as the user's; others are run by programs (`shell-command-to-string'
+in a package, say), recorded only if
+`stele-record-program-shell-commands' is non-nil."
+  :type '(repeat symbol))
+
+(defcustom stele-record-program-shell-commands nil
+  "Whether shell commands that programs run are recorded too.
+They are marked with via \"program\" and the command that ran them.
+Off by default: packages run many, which would drown the user's own."
+  :type 'boolean)
 
 (defcustom stele-compile-ignored-modes '(grep-mode)
   "Compilation modes whose runs are not recorded (e.g. \\[grep])."
@@ -286,6 +367,12 @@ This applies to requests to the server and to the identity provider."
   "Longest wait, in seconds, between retries."
   :type 'number)
 
+(defcustom stele-exit-flush-timeout 2
+  "Seconds Emacs may spend on exit sending queued events.
+What is not sent by then stays in the spool for the next session.
+Zero sends nothing on exit."
+  :type 'number)
+
 (defcustom stele-enqueue-functions nil
   "Functions called with each event (an alist) once it is queued."
   :type 'hook)
@@ -313,10 +400,13 @@ request."
 (cl-defstruct (stele--segment (:constructor stele--segment-create)
                               (:copier nil))
   "A spool file and the events it holds."
-  file (lines nil) (count 0) (bytes 0) (created nil) (pending nil))
+  file (lines nil) (count 0) (bytes 0) (created nil) (pending nil) (server nil))
 ;; FILE holds the events, one JSON line each; LINES holds those that
 ;; could not be written to it (newest first); PENDING, the batches left
-;; when the segment is sent in parts.
+;; when the segment is sent in parts.  SERVER is the `stele-server-url'
+;; in force when its events happened: they are sent there, even if the
+;; URL changed since (kept in FILE.server, for the session that adopts
+;; the file after a crash).
 
 (defvar stele--open nil
   "The segment new events are appended to (lines newest first).")
@@ -464,32 +554,37 @@ collide across sessions only with negligible probability."
                     #xffffffffffff))))
 
 (defun stele--redact (string)
-  "STRING with the first group of each of `stele-redact-regexps' masked."
-  (let ((case-fold-search t))
+  "STRING with the groups of each of `stele-redact-regexps' masked."
+  (let ((case-fold-search t) (mask "[redacted]"))
     (dolist (re stele-redact-regexps string)
       (let ((start 0))
         (while (and (< start (length string))
                     (string-match re string start))
-          (if (match-beginning 1)
-              (setq string (replace-match "[redacted]" t t string 1)
-                    start (+ (match-beginning 1) 10))
-            (setq start (max (1+ start) (match-end 0)))))))))
+          (let ((group (cl-loop for g from 1 to 9
+                                when (match-beginning g) return g)))
+            (if (null group)
+                (setq start (max (1+ start) (match-end 0)))
+              (let ((b (match-beginning group)))
+                (setq string (replace-match mask t t string group)
+                      start (+ b (length mask)))))))))))
 
 (defun stele--text (string &optional mode)
   "An alist describing STRING per MODE (default `stele-command-text').
-Always has the SHA-256 and length of the text; with `truncate', also
-the redacted text cut to `stele-text-max-chars'."
+Always has the SHA-256 and length of the redacted text (never of the
+text itself, which may hold a secret); with `truncate', also the
+redacted text cut to `stele-text-max-chars'."
   (let* ((mode (or mode stele-command-text))
          (s (stele--string string))
-         (out `((sha256 . ,(stele--sha256 s)) (length . ,(length s)))))
+         (red (stele--redact s))
+         (out `((sha256 . ,(stele--sha256 red)) (length . ,(length red))
+                ,@(and (not (equal red s)) '((redacted . t))))))
     (if (eq mode 'hash)
         out
-      (let ((red (stele--redact s)))
-        (append `((text . ,(if (> (length red) stele-text-max-chars)
-                                (concat (substring red 0 stele-text-max-chars) "...")
-                              red)))
-                (when (> (length red) stele-text-max-chars) '((truncated . t)))
-                out)))))
+      (append `((text . ,(if (> (length red) stele-text-max-chars)
+                              (concat (substring red 0 stele-text-max-chars) "...")
+                            red)))
+              (when (> (length red) stele-text-max-chars) '((truncated . t)))
+              out))))
 
 (defun stele--print (value)
   "VALUE printed readably, bounded in depth and length."
@@ -530,6 +625,7 @@ the redacted text cut to `stele-text-max-chars'."
   "OBJECT as a JSON string: t, :false and :null are the constants."
   (if (and (fboundp 'json-serialize) (json-available-p))
       (json-serialize object)
+    (require 'json)
     (let ((json-false :false) (json-null :null) (json-encoding-pretty-print nil))
       (json-encode object))))
 
@@ -539,6 +635,7 @@ the redacted text cut to `stele-text-max-chars'."
       (if (and (fboundp 'json-parse-string) (json-available-p))
           (json-parse-string string :object-type 'alist :array-type 'array
                              :null-object nil :false-object :false)
+        (require 'json)
         (let ((json-object-type 'alist) (json-array-type 'vector)
               (json-key-type 'symbol) (json-null nil) (json-false :false))
           (json-read-from-string string)))
@@ -690,9 +787,14 @@ to the spool as they are, which spares a copy of each event."
       (with-file-modes #o700 (make-directory dir t)))
     dir))
 
+(defvar stele--in-file-op nil
+  "Non-nil inside a file operation being recorded, or Stele's own writes.
+Nested operations (TRAMP's or Dired's internals) are not recorded again.")
+
 (defun stele--write-file (file string &optional append)
   "Write STRING to FILE (appending if APPEND), quickly and silently."
-  (let ((coding-system-for-write 'utf-8-unix)
+  (let ((stele--in-file-op t)
+        (coding-system-for-write 'utf-8-unix)
         (write-region-inhibit-fsync t)
         (file-name-handler-alist nil)
         (create-lockfiles nil)
@@ -702,23 +804,37 @@ to the spool as they are, which spares a copy of each event."
     (with-file-modes #o600
       (write-region string nil file append 'silent))))
 
+(defun stele--server ()
+  "The current server URL, without a trailing slash."
+  (string-remove-suffix "/" stele-server-url))
+
 (defun stele--new-segment ()
-  "A new empty open segment of this session."
+  "A new empty open segment of this session, for the current server."
   (stele--session-init)
   (setq stele--seq (1+ stele--seq))
   (stele--segment-create
    :file (expand-file-name (format "%s-%06d.ndjson" stele--session stele--seq)
                            (stele--spool-dir))
-   :created (current-time)))
+   :created (current-time)
+   :server (stele--server)))
+
+(defun stele--server-file (file)
+  "The file naming the server of the spool FILE's events."
+  (concat file ".server"))
 
 (defun stele--spool-buffer ()
   "Append the event line in the current buffer to the open segment.
 The segment file is the queue: it is what will be sent.  If it cannot
 be written, the line is kept in memory instead."
+  (when (and stele--open
+             (not (equal (stele--segment-server stele--open) (stele--server))))
+    ;; The server changed: its events go in a segment of their own.
+    (stele--close-open-segment))
   (let ((seg (or stele--open (setq stele--open (stele--new-segment))))
         (bytes (1- (position-bytes (point-max)))))
     (condition-case err
-        (let ((coding-system-for-write 'no-conversion)
+        (let ((stele--in-file-op t)
+              (coding-system-for-write 'no-conversion)
               (write-region-inhibit-fsync t)
               (file-name-handler-alist nil)
               (create-lockfiles nil)
@@ -732,7 +848,10 @@ be written, the line is kept in memory instead."
               (file-missing
                ;; The spool directory is gone (or was never made): make it.
                (stele--ensure-spool-dir)
-               (write-region nil nil file t 'silent)))))
+               (write-region nil nil file t 'silent)))
+            (when (= (stele--segment-count seg) 0)
+              (write-region (encode-coding-string (stele--segment-server seg) 'utf-8) nil
+                            (stele--server-file file) nil 'silent))))
       (error
        (push (decode-coding-string
               (buffer-substring-no-properties (point-min) (1- (point-max))) 'utf-8)
@@ -776,7 +895,8 @@ be written, the line is kept in memory instead."
 (defun stele--delete-segment-file (seg)
   "Delete SEG's spool file, ignoring a file already gone."
   (let ((file-name-handler-alist nil))
-    (ignore-errors (delete-file (stele--segment-file seg)))))
+    (ignore-errors (delete-file (stele--segment-file seg)))
+    (ignore-errors (delete-file (stele--server-file (stele--segment-file seg))))))
 
 (defconst stele--segment-regexp
   "\\`\\(.+\\)-\\([0-9]+\\)-\\([0-9]+\\)-\\([0-9]+\\)\\.ndjson\\'"
@@ -836,6 +956,13 @@ are moved to the rejected file."
     (when (condition-case nil
               (let ((file-name-handler-alist nil)) (rename-file file new) t)
             (error nil))
+      (let ((file-name-handler-alist nil)
+            (server (stele--server-file file)))
+        (when (file-exists-p server)
+          (setf (stele--segment-server seg)
+                (string-trim (with-temp-buffer (insert-file-contents server)
+                                               (buffer-string))))
+          (ignore-errors (rename-file server (stele--server-file new) t))))
       (let ((lines (stele--read-lines new)) (good nil))
         (dolist (line lines)
           (if (stele--json-parse line)
@@ -870,6 +997,22 @@ are moved to the rejected file."
                "\n")
        t)
     (error nil)))
+
+(defun stele-retarget-queue ()
+  "Send every queued event to the current `stele-server-url'.
+Events go to the server in force when they were recorded; use this
+when that server moved to the current URL, or its URL was wrong."
+  (interactive)
+  (let ((server (stele--server)) (n 0))
+    (dolist (seg (append stele--segments (and stele--open (list stele--open))))
+      (unless (equal (stele--segment-server seg) server)
+        (setf (stele--segment-server seg) server)
+        (cl-incf n (stele--segment-count seg))
+        (ignore-errors
+          (stele--write-file (stele--server-file (stele--segment-file seg)) server))))
+    (when (called-interactively-p 'any)
+      (message "Stele: %d queued events now go to %s" n server)))
+  (stele-flush))
 
 (defun stele-requeue-rejected ()
   "Send the events in the rejected file again.
@@ -940,8 +1083,13 @@ Use it after fixing what made the server refuse them."
   (stele--safely
     (unless stele--inflight
       (stele--adopt-orphans)
-      (when (and (null stele--segments) stele--open
-                 (> (stele--segment-count stele--open) 0))
+      (when (and stele--open (> (stele--segment-count stele--open) 0)
+                 (or (null stele--segments)
+                     ;; Segments for a former server may wait long: let
+                     ;; the current server's events go in turn.
+                     (cl-some (lambda (s) (not (equal (stele--segment-server s)
+                                                      (stele--server))))
+                              stele--segments)))
         (stele--close-open-segment))
       (let ((seg (car stele--segments)))
         (when seg
@@ -957,7 +1105,8 @@ Use it after fixing what made the server refuse them."
                (when (eq stele--inflight seg)
                  (if header
                      (stele--post-batch seg header)
-                   (stele--send-failed (or err "no credentials") nil)))))))))))
+                   (stele--send-failed (or err "no credentials") nil)))))
+           (stele--segment-server seg)))))))
 
 (defun stele--post-batch (seg header)
   "POST the next batch of SEG with the Authorization HEADER.
@@ -971,7 +1120,7 @@ The batch is the first of SEG's pending batches, or else all of SEG."
     (if (string-empty-p body)
         (stele--batch-resolved seg batch)
       (stele--http
-       "POST" (concat (string-remove-suffix "/" stele-server-url) "/v1/events")
+       "POST" (concat (or (stele--segment-server seg) (stele--server)) "/v1/events")
        `(("Content-Type" . "application/x-ndjson")
          ("Accept" . "application/json")
          ("Authorization" . ,header))
@@ -1070,6 +1219,11 @@ the batch is kept and retried."
 
 (defun stele--send-failed (why retry-after)
   "Record the failure WHY and retry later (after RETRY-AFTER seconds if given)."
+  (let ((seg stele--inflight))
+    (when (and seg (cdr stele--segments)
+               (not (equal (stele--segment-server seg) (stele--server))))
+      ;; A former server that fails does not hold up the current one.
+      (setq stele--segments (append (delq seg stele--segments) (list seg)))))
   (setq stele--inflight nil)
   (setq stele--last-error (cons (current-time) why))
   (let* ((base (or stele--backoff stele-backoff-initial))
@@ -1079,6 +1233,25 @@ the batch is kept and retried."
     (stele--cancel-timers)
     (setq stele--retry-at (time-add nil delay)
           stele--retry-timer (run-with-timer delay nil #'stele--retry))))
+
+(defun stele--kill-emacs ()
+  "On `kill-emacs-hook': try, briefly, to send what is queued.
+Waits at most `stele-exit-flush-timeout' seconds and stops at the first
+failure; unsent events stay in the spool."
+  (stele--safely
+    (when (and (> stele-exit-flush-timeout 0) (> stele--queued 0))
+      (let ((deadline (+ (float-time) stele-exit-flush-timeout))
+            (error-before stele--last-error))
+        (stele--cancel-timers)
+        (setq stele--backoff nil)
+        (unless stele--inflight (stele--flush))
+        (while (and (> stele--queued 0)
+                    (< (float-time) deadline)
+                    (eq stele--last-error error-before))
+          (accept-process-output nil 0.05)
+          ;; The flush chain continues by timers; start it if it stopped.
+          (unless (or stele--inflight stele--retry-timer stele--flush-timer)
+            (stele--flush)))))))
 
 (defun stele--retry ()
   "Timer function: retry sending after a failure."
@@ -1094,6 +1267,7 @@ request.  CALLBACK gets a plist with :status (nil when the server
 could not be reached), :json, :text, :error and :retry-after.  The
 request is abandoned after TIMEOUT seconds (default
 `stele-request-timeout')."
+  (stele--require-url)
   (let ((url-request-method method)
         ;; url.el refuses a request in which any part is multibyte (even
         ;; ASCII read from auth-source), once the body has non-ASCII bytes.
@@ -1122,7 +1296,11 @@ request is abandoned after TIMEOUT seconds (default
           ;; once the connection is open.)
           (when (buffer-live-p buf)
             (with-current-buffer buf
-              (setq-local url-http-attempt-keepalives nil)))
+              (setq-local url-http-attempt-keepalives nil))
+            ;; Quitting Emacs during a send must not ask about it: the
+            ;; events stay in the spool until acknowledged.
+            (let ((proc (get-buffer-process buf)))
+              (when proc (set-process-query-on-exit-flag proc nil))))
           (setq timer
                 (run-with-timer
                  (or timeout stele-request-timeout) nil
@@ -1195,6 +1373,7 @@ request is abandoned after TIMEOUT seconds (default
 
 (defun stele--form (alist)
   "ALIST encoded as application/x-www-form-urlencoded, unibyte."
+  (require 'url-util)
   (encode-coding-string
    (mapconcat (lambda (p) (concat (url-hexify-string (symbol-name (car p))) "="
                                   (url-hexify-string (cdr p))))
@@ -1207,6 +1386,7 @@ request is abandoned after TIMEOUT seconds (default
   "GET URL synchronously (for interactive commands) and return the JSON.
 HEADER is an Authorization value.  Signals `stele-http-error' with the
 message and the HTTP status on failure."
+  (stele--require-url)
   (let* ((url-request-method "GET")
          (url-request-extra-headers
           (stele--unibyte-headers
@@ -1242,6 +1422,7 @@ message and the HTTP status on failure."
 
 (defun stele--url-host (url)
   "The host of URL, or URL itself if it has none."
+  (require 'url-parse)
   (or (url-host (url-generic-parse-url url)) url))
 
 (defun stele--refresh-spec ()
@@ -1252,6 +1433,7 @@ message and the HTTP status on failure."
 
 (defun stele--auth-source-secret (&rest spec)
   "The secret of the first auth-source entry matching SPEC, or nil."
+  (require 'auth-source)
   (let* ((found (car (apply #'auth-source-search :max 1 :require '(:secret) spec)))
          (secret (plist-get found :secret)))
     (if (functionp secret) (funcall secret) secret)))
@@ -1275,6 +1457,7 @@ message and the HTTP status on failure."
 
 (defun stele--netrc-file ()
   "The netrc-format file auth-source writes to, or nil if it is not one."
+  (require 'auth-source)
   (let ((first (car auth-sources)))
     (cond ((stringp first) (expand-file-name first))
           ((and (consp first) (stringp (plist-get first :source)))
@@ -1301,6 +1484,7 @@ message and the HTTP status on failure."
 SECRET nil removes the entry.  A netrc-format file (the default
 ~/.authinfo or ~/.authinfo.gpg) is edited in place; other backends go
 through `auth-source-delete' and `auth-source-search' with :create."
+  (require 'auth-source)
   (let ((file (stele--netrc-file)))
     (if file
         (with-temp-buffer
@@ -1409,11 +1593,23 @@ Returns non-nil when it held an access token."
   (and stele--access-token stele--access-expiry
        (time-less-p (time-add nil 30) stele--access-expiry)))
 
-(defun stele--authorization (callback)
+(defun stele--authorization (callback &optional server)
   "Call CALLBACK with an Authorization header value, or nil and why.
 Uses the access token, refreshing it silently when needed, else the
-API key from auth-source."
+API key from auth-source.  For a SERVER other than the current one,
+its own API key from auth-source, else the access token (which names
+its audience); never the current server's API key."
   (cond
+   ((and server (not (equal server (stele--server))))
+    (let ((key (ignore-errors
+                 (stele--auth-source-secret :host (stele--url-host server)
+                                            :user stele-api-key-user))))
+      (cond (key (funcall callback (concat "Bearer " key) nil))
+            ((stele--token-valid-p)
+             (funcall callback (concat "Bearer " stele--access-token) nil))
+            (t (funcall callback nil
+                        (format "no API key in auth-source for machine %s login %s (events recorded while it was the server)"
+                                (stele--url-host server) stele-api-key-user))))))
    ((stele--token-valid-p)
     (setq stele--identity-method 'oidc)
     (funcall callback (concat "Bearer " stele--access-token) nil))
@@ -1646,8 +1842,13 @@ CONF is the issuer's discovery document."
 (defconst stele--git-commit-subcommands '("commit" "merge" "cherry-pick" "revert" "am")
   "Git subcommands that create a commit when they succeed.")
 
-(defvar stele--vc-process nil
-  "The VC process whose sentinel is running, if any.")
+(defvar stele--vc-sync nil
+  "Inside a synchronous `vc-do-command': a cell for the hook's call.
+The hook stores (FLAGS DIRECTORY) in it; the advice records it
+once the exit status is known.")
+
+(defvar-local stele--vc-async-process nil
+  "The last asynchronous VC process started in this buffer.")
 
 (defun stele--git-program-p (program)
   "Whether PROGRAM is git."
@@ -1668,17 +1869,46 @@ CONF is the issuer's discovery document."
   "Record git commits and pushes run by VC: COMMAND with FLAGS."
   (stele--safely
     (when (stele--git-program-p command)
-      (let* ((sub (stele--git-subcommand flags))
-             (status (if (and stele--vc-process (processp stele--vc-process))
-                         (process-exit-status stele--vc-process)
-                       0)))
-        (stele--git-finished (car sub) (cdr sub) default-directory status "vc")))))
+      (if stele--vc-sync
+          ;; Synchronous: the advice around `vc-do-command' knows the status.
+          (setcar stele--vc-sync (list flags default-directory))
+        (stele--vc-finished flags default-directory (stele--vc-async-status))))))
 
-(defun stele--vc-sentinel-advice (orig proc &rest args)
-  "Around `vc-process-sentinel': make PROC visible to the VC hook.
-ORIG is the sentinel; ARGS its other arguments."
-  (let ((stele--vc-process proc))
-    (apply orig proc args)))
+(defun stele--vc-async-status ()
+  "Exit status of the finished VC process of the current buffer, or nil.
+Nil means the status is unknown (it is then recorded as a failure)."
+  (let ((proc (or (and (processp stele--vc-async-process) stele--vc-async-process)
+                  (get-buffer-process (current-buffer)))))
+    (and proc (memq (process-status proc) '(exit signal))
+         (process-exit-status proc))))
+
+(defun stele--vc-finished (flags dir status)
+  "Record the git command with FLAGS that VC ran in DIR, exiting with STATUS."
+  (let ((sub (stele--git-subcommand flags)))
+    (stele--git-finished (car sub) (cdr sub) dir status "vc")))
+
+(defun stele--vc-do-command-advice (orig buffer okstatus command &rest args)
+  "Around `vc-do-command' (ORIG): learn the exit status of a VC command.
+BUFFER, OKSTATUS, COMMAND and ARGS are its arguments.  This works on
+every Emacs (the sentinel's name changed across versions): an
+asynchronous process is remembered in its buffer, where
+`vc-post-command-functions' runs once it exits; a synchronous call's
+status is its return value."
+  (if (eq okstatus 'async)
+      (let ((proc (apply orig buffer okstatus command args)))
+        (stele--safely
+          (when (and (processp proc) (buffer-live-p (process-buffer proc)))
+            (with-current-buffer (process-buffer proc)
+              (setq stele--vc-async-process proc))))
+        proc)
+    (let ((cell (list nil)) (status nil))
+      (unwind-protect
+          (let ((stele--vc-sync cell))
+            (setq status (apply orig buffer okstatus command args)))
+        (when (car cell)
+          (stele--safely
+            (pcase-let ((`(,flags ,dir) (car cell)))
+              (stele--vc-finished flags dir (and (integerp status) status)))))))))
 
 (defvar stele--magit-command nil
   "The program and arguments of the synchronous Magit call in progress.")
@@ -1813,14 +2043,15 @@ RP and REMOTES are git's answers about the repository in DIR."
          "git.push"
          :resource (cons "git.repository" repo-id)
          :outcome (if (eql status 0) "success" "failure")
-         :reason (and (not (eql status 0)) (format "git push exited with status %s" status))
+         :reason (cond ((null status) "the exit status of git push is unknown")
+                       ((not (eql status 0)) (format "git push exited with status %s" status)))
          :data `((remote_name . ,remote-name)
                  (remote . ,remote)
                  (refspecs . ,(vconcat (mapcar #'stele--string (cdr push-args))))
                  (head . ,sha)
                  (branch . ,branch)
                  (repository . ,(stele--abbrev toplevel))
-                 (exit . ,status)
+                 (exit . ,(or status :null))
                  (args . ,(stele--redact (mapconcat #'identity (remq nil args) " ")))
                  (tool . ,tool)
                  (recorded . ,time))))))))
@@ -1841,6 +2072,11 @@ RP and REMOTES are git's answers about the repository in DIR."
 
 (defvar stele--package-via nil
   "What asked for the package install in progress (\"use-package\"...).")
+
+(defvar stele--package-failure-recorded nil
+  "Inside `package-install': a cell whose car is t once a failure is recorded.
+So that a package that fails to unpack is not reported again by the
+`package-install' advice.")
 
 (defvar package-alist)
 (defvar package-user-dir)
@@ -1865,10 +2101,13 @@ failed install."
   (let* ((name (stele--package-name pkg))
          (stele--package-request (or stele--package-request
                                      (cons name (or stele--package-via "package-install"))))
+         (recorded (or stele--package-failure-recorded (list nil)))
+         (stele--package-failure-recorded recorded)
          (ok nil))
     (unwind-protect
         (prog1 (apply orig pkg args) (setq ok t))
-      (unless ok
+      (unless (or ok (car recorded))
+        (setcar recorded t)
         (stele--safely
           (stele--record "emacs.package.install"
                          :resource (cons "package" (format "%s" name))
@@ -1898,6 +2137,8 @@ dependencies included; an older installed version makes it an upgrade."
       (stele--safely
         (let* ((upgrade (and ok old-version (version-list-< old-version new-version)))
                (request stele--package-request))
+          (when (and (not ok) stele--package-failure-recorded)
+            (setcar stele--package-failure-recorded t))
           (stele--record
            (if upgrade "emacs.package.upgrade" "emacs.package.install")
            :resource (cons "package" (symbol-name name))
@@ -1940,6 +2181,43 @@ ARGS are the other arguments."
                                                     (stele--abbrev
                                                      (package-desc-dir pkg-desc))))
                                  (via . "package.el"))))))))
+
+(defun stele--package-vc-name (package)
+  "The name and URL of PACKAGE as given to `package-vc-install'.
+PACKAGE is a URL, a symbol, a package-desc or (NAME . SPEC)."
+  (cond ((stringp package)
+         (cons (file-name-sans-extension
+                (file-name-nondirectory (directory-file-name package)))
+               (stele--strip-url-credentials package)))
+        ((and (consp package) (symbolp (car package)))
+         (cons (symbol-name (car package))
+               (let ((url (plist-get (cdr package) :url)))
+                 (and (stringp url) (stele--strip-url-credentials url)))))
+        (t (cons (format "%s" (or (stele--package-name package) package)) nil))))
+
+(defun stele--package-vc-advice (orig package &rest args)
+  "Around `package-vc-install' (ORIG, Emacs 29+): record installing PACKAGE.
+ARGS are the other arguments (the revision first).  package-vc clones
+and builds the package itself, without `package-unpack'; the packages
+it installs as dependencies through package.el name it as the request."
+  (let* ((id (stele--safely (stele--package-vc-name package)))
+         (name (or (car id) "unknown"))
+         (stele--package-request (cons (intern name) "package-vc"))
+         (ok nil) (err nil))
+    (unwind-protect
+        (condition-case e
+            (prog1 (apply orig package args) (setq ok t))
+          (error (setq err e) (signal (car e) (cdr e))))
+      (stele--safely
+        (stele--record "emacs.package.install"
+                       :resource (cons "package" name)
+                       :outcome (if ok "success" "failure")
+                       :reason (and err (error-message-string err))
+                       :data `((name . ,name)
+                               (url . ,(cdr id))
+                               (rev . ,(let ((rev (car args)))
+                                         (and rev (format "%s" rev))))
+                               (via . "package-vc")))))))
 
 (defvar straight--recipe-cache)
 
@@ -2088,16 +2366,24 @@ method, user and path, without opening a connection."
                         text (or coding buffer-file-coding-system 'utf-8-unix))
                      text)))))
 
+(defvar-local stele--ai-marked nil
+  "Non-nil once AI text was inserted in this buffer.
+Saves of other buffers skip the scan for AI text.")
+(put 'stele--ai-marked 'permanent-local t)
+
 (defun stele--ai-chars ()
-  "Characters of the current buffer inserted by an AI (`stele-ai' text)."
-  (let ((pos (point-min)) (n 0))
-    (save-restriction
-      (widen)
-      (while (< pos (point-max))
-        (let ((next (next-single-property-change pos 'stele-ai nil (point-max))))
-          (when (get-text-property pos 'stele-ai)
-            (setq n (+ n (- next pos))))
-          (setq pos next))))
+  "Characters of the current buffer inserted by an AI (`stele-ai' text).
+Zero, without a scan, in buffers where no AI text was inserted."
+  (let ((n 0))
+    (when stele--ai-marked
+      (save-restriction
+        (widen)
+        (let ((pos (point-min)))
+          (while (< pos (point-max))
+            (let ((next (next-single-property-change pos 'stele-ai nil (point-max))))
+              (when (get-text-property pos 'stele-ai)
+                (setq n (+ n (- next pos))))
+              (setq pos next))))))
     n))
 
 (defun stele--find-file ()
@@ -2161,6 +2447,148 @@ method, user and path, without opening a connection."
                              `((text . ,s)
                                (truncated . ,(if (> total stele-content-max-chars)
                                                  t nil))))))))))))))
+
+;;;;; Admin-level file operations other than saves
+
+(defun stele--file-op-privilege (file)
+  "Why an operation on FILE is admin-level, as an alist, or nil.
+As `stele-file-privilege', but running as root is not enough: every
+file operation of a root Emacs (auto-saves, caches) would be recorded."
+  (and (stringp file)
+       (let ((p (stele-file-privilege file)))
+         (and p (not (equal (alist-get 'via p) "uid-0")) p))))
+
+(defun stele--incidental-file-p (file)
+  "Return non-nil if FILE is a backup or an auto-save file."
+  (and (stringp file)
+       (let ((name (file-name-nondirectory file)))
+         (or (backup-file-name-p name) (auto-save-file-name-p name)))))
+
+(defun stele--file-digest (file)
+  "SHA-256 of the local regular FILE when it is small enough, else nil.
+Remote files are not read: that would open a connection in a hook."
+  (and (stringp file) (not (file-remote-p file))
+       (let ((attrs (file-attributes file)))
+         (and attrs (null (file-attribute-type attrs))
+              (< (file-attribute-size attrs) (* 1024 1024))
+              (ignore-errors
+                (with-temp-buffer
+                  (set-buffer-multibyte nil)
+                  (let ((stele--in-file-op t) (file-name-handler-alist nil))
+                    (insert-file-contents-literally file))
+                  (secure-hash 'sha256 (current-buffer))))))))
+
+(defun stele--file-mode-string (file)
+  "The permission bits of the local FILE in octal, or nil."
+  (and (stringp file) (not (file-remote-p file))
+       (let ((m (ignore-errors (file-modes file 'nofollow))))
+         (and m (format "%o" m)))))
+
+(defconst stele--file-ops
+  '((copy-file "emacs.file.copy" 0 1)
+    (copy-directory "emacs.file.copy" 0 1)
+    (rename-file "emacs.file.rename" 0 1)
+    (make-symbolic-link "emacs.file.link" 1 0)
+    (add-name-to-file "emacs.file.link" 0 1)
+    (delete-file "emacs.file.delete" 0 nil)
+    (delete-directory "emacs.file.delete" 0 nil)
+    (set-file-modes "emacs.file.chmod" 0 nil)
+    (write-region "emacs.file.write" 2 nil))
+  "(FUNCTION ACTION FILE-ARG TARGET-ARG): the file operations recorded.
+FILE-ARG and TARGET-ARG are the positions of the file names in the
+arguments.")
+
+(defun stele--file-op (op orig args)
+  "Call ORIG, the file operation OP, with ARGS; record it if admin-level.
+That is, on files named by a privileged TRAMP method (/sudo::, /doas::,
+/su::...) or under `stele-privileged-directories'.  Saves are recorded
+by `stele--after-save', so a write of the visited file is not."
+  (if stele--in-file-op
+      (apply orig args)
+    (let* ((spec (assq op stele--file-ops))
+           (file (and spec (nth (nth 2 spec) args)))
+           (target (and spec (nth 3 spec) (nth (nth 3 spec) args)))
+           (file (and (stringp file) (expand-file-name file)))
+           (target (and (stringp target) (expand-file-name target)))
+           (priv (and spec
+                      (not (and (eq (car spec) 'write-region) buffer-file-name
+                                (equal file (expand-file-name buffer-file-name))))
+                      (not (stele--incidental-file-p file))
+                      (not (stele--incidental-file-p target))
+                      (or (stele--file-op-privilege file)
+                          (stele--file-op-privilege target)))))
+      (if (not priv)
+          (let ((stele--in-file-op t)) (apply orig args))
+        (let* ((op (car spec))
+               (before (stele--safely
+                         (and (memq op '(delete-file rename-file copy-file))
+                              (stele--file-digest file))))
+               (mode-before (and (eq op 'set-file-modes)
+                                 (stele--safely (stele--file-mode-string file))))
+               (command this-command)
+               (ok nil) (err nil) result)
+          (unwind-protect
+              (condition-case e
+                  (let ((stele--in-file-op t))
+                    (setq result (apply orig args) ok t))
+                (error (setq err e) (signal (car e) (cdr e))))
+            (stele--safely
+              (let ((stele--in-file-op t))
+                (stele--record
+                 (nth 1 spec)
+                 :resource (cons "file" (stele--abbrev (or target file)))
+                 :outcome (if ok "success" "failure")
+                 :reason (and err (error-message-string err))
+                 :data `((operation . ,(symbol-name op))
+                         (file . ,(stele--abbrev file))
+                         (target . ,(and target (stele--abbrev target)))
+                         (privileged . ,priv)
+                         (sha256_before . ,before)
+                         (sha256_after . ,(and ok (memq op '(write-region copy-file))
+                                               (stele--file-digest (or target file))))
+                         (mode_before . ,mode-before)
+                         (mode_after . ,(and ok (eq op 'set-file-modes)
+                                             (stele--file-mode-string file)))
+                         (append . ,(and (eq op 'write-region) (nth 3 args) t))
+                         (command . ,(and (symbolp command) command
+                                          (symbol-name command))))))))
+          result)))))
+
+(defun stele--copy-file-advice (orig &rest args)
+  "Around `copy-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'copy-file orig args))
+
+(defun stele--copy-directory-advice (orig &rest args)
+  "Around `copy-directory' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'copy-directory orig args))
+
+(defun stele--rename-file-advice (orig &rest args)
+  "Around `rename-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'rename-file orig args))
+
+(defun stele--make-symbolic-link-advice (orig &rest args)
+  "Around `make-symbolic-link' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'make-symbolic-link orig args))
+
+(defun stele--add-name-to-file-advice (orig &rest args)
+  "Around `add-name-to-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'add-name-to-file orig args))
+
+(defun stele--delete-file-advice (orig &rest args)
+  "Around `delete-file' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'delete-file orig args))
+
+(defun stele--delete-directory-advice (orig &rest args)
+  "Around `delete-directory' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'delete-directory orig args))
+
+(defun stele--set-file-modes-advice (orig &rest args)
+  "Around `set-file-modes' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'set-file-modes orig args))
+
+(defun stele--write-region-advice (orig &rest args)
+  "Around `write-region' (ORIG with ARGS): see `stele--file-op'."
+  (stele--file-op 'write-region orig args))
 
 ;;;;; Customize saves
 
@@ -2247,7 +2675,10 @@ KIND is `variable' or `face'; the string is the saved form, printed."
 (defun stele--variable-watcher (symbol newval operation where)
   "Record that SYMBOL is set to NEWVAL by OPERATION (in buffer WHERE)."
   (stele--safely
-    (when (and (eq operation 'set) after-init-time)
+    ;; An unbound variable is being defined (its package is loading,
+    ;; perhaps by Stele itself), not changed.
+    (when (and (eq operation 'set) after-init-time
+               (or (buffer-live-p where) (boundp symbol)))
       (let ((old (if (buffer-live-p where)
                      (buffer-local-value symbol where)
                    (and (boundp symbol) (symbol-value symbol)))))
@@ -2285,35 +2716,80 @@ START, END and ARGS are the other arguments."
            (async (string-match-p "&[ \t]*\\'" command))
            (dir default-directory)
            (this this-command)
+           (user (and this (symbolp this) (memq this stele-shell-user-commands)))
            (ok nil) (result nil))
       (unwind-protect
           (setq result (apply orig args) ok t)
-        (stele--safely
-          (let ((exit (and ok (not async) (integerp result) result)))
-            (stele--record
-             "emacs.shell.command"
-             :resource (cons "directory" (stele--abbrev dir))
-             :outcome (if (and ok (or (null exit) (eql exit 0))) "success" "failure")
-             :reason (cond ((not ok) "the command was interrupted or signalled an error")
-                           ((and exit (not (eql exit 0))) (format "exit status %s" exit)))
-             :data `((command . ,(stele--text command))
-                     (directory . ,(stele--abbrev dir))
-                     (exit . ,exit)
-                     (async . ,(if async t nil))
-                     (via . ,(if (and (symbolp this) this) (symbol-name this) "lisp")))))))
+        (when (or user stele-record-program-shell-commands)
+          (stele--safely
+           (let ((exit (and ok (not async) (integerp result) result)))
+             (stele--record
+              "emacs.shell.command"
+              :resource (cons "directory" (stele--abbrev dir))
+              :outcome (if (and ok (or (null exit) (eql exit 0))) "success" "failure")
+              :reason (cond ((not ok) "the command was interrupted or signalled an error")
+                            ((and exit (not (eql exit 0))) (format "exit status %s" exit)))
+              :data `((command . ,(stele--text command))
+                      (directory . ,(stele--abbrev dir))
+                      (exit . ,exit)
+                      (async . ,(if async t nil))
+                      (via . ,(if user (symbol-name this) "program"))
+                      (by_command . ,(and (not user) this (symbolp this)
+                                          (symbol-name this)))))))))
       result)))
 
 (defun stele--comint-input (input)
-  "Record INPUT sent to a shell in a `shell-mode' buffer."
+  "Record INPUT sent to the process of a comint buffer.
+That is `shell-mode', and the other interpreters run in comint
+\(`run-python', SQLi, IELM...).  What `comint-send-invisible' sends
+\(passwords) does not go through this hook."
   (stele--safely
-    (when (derived-mode-p 'shell-mode)
-      (let ((cmd (string-trim input)))
+    (when (derived-mode-p 'comint-mode)
+      (let ((cmd (string-trim input))
+            (proc (get-buffer-process (current-buffer))))
         (unless (string-empty-p cmd)
           (stele--record "emacs.shell.command"
                          :resource (cons "directory" (stele--abbrev default-directory))
                          :data `((command . ,(stele--text cmd))
                                  (directory . ,(stele--abbrev default-directory))
-                                 (via . "shell-mode"))))))))
+                                 (program . ,(and proc (car (process-command proc))))
+                                 (via . ,(symbol-name major-mode)))))))))
+
+(defun stele--term-exec-advice (buffer name command &rest _)
+  "After `term-exec': record that `term' or `ansi-term' started COMMAND.
+BUFFER and NAME are the terminal's.  What is typed in char mode goes
+to the program key by key and is not recorded; line-mode input is."
+  (stele--safely
+    (stele--record "emacs.shell.session"
+                   :resource (cons "directory" (stele--abbrev default-directory))
+                   :data `((program . ,(and command (format "%s" command)))
+                           (buffer . ,(if (bufferp buffer) (buffer-name buffer)
+                                        (format "%s" (or buffer name))))
+                           (directory . ,(stele--abbrev default-directory))
+                           (via . "term")))))
+
+(defun stele--term-input (input)
+  "Record INPUT sent from a `term' buffer in line mode."
+  (stele--safely
+    (let ((cmd (string-trim input)))
+      (unless (string-empty-p cmd)
+        (stele--record "emacs.shell.command"
+                       :resource (cons "directory" (stele--abbrev default-directory))
+                       :data `((command . ,(stele--text cmd))
+                               (directory . ,(stele--abbrev default-directory))
+                               (via . "term-mode")))))))
+
+(defvar vterm-shell)
+
+(defun stele--vterm-started ()
+  "Record that a vterm buffer started its shell."
+  (stele--safely
+    (stele--record "emacs.shell.session"
+                   :resource (cons "directory" (stele--abbrev default-directory))
+                   :data `((program . ,(and (boundp 'vterm-shell) (format "%s" vterm-shell)))
+                           (buffer . ,(buffer-name))
+                           (directory . ,(stele--abbrev default-directory))
+                           (via . "vterm")))))
 
 (defvar eshell-last-input-start)
 (defvar eshell-last-input-end)
@@ -2448,6 +2924,12 @@ not their use by programs."
 (defun stele--mark-ai (beg end agent)
   "Mark the text from BEG to END as inserted by AGENT."
   (when (< beg end)
+    ;; Text properties are rear-sticky by default: without this, what
+    ;; the user types right after the insertion would count as AI text.
+    (unless (assq 'stele-ai text-property-default-nonsticky)
+      (setq-local text-property-default-nonsticky
+                  (cons '(stele-ai . t) text-property-default-nonsticky)))
+    (setq stele--ai-marked t)
     (with-silent-modifications
       (put-text-property beg end 'stele-ai agent))))
 
@@ -2540,6 +3022,8 @@ Records the accepted completion and marks its text as AI-inserted."
     (admin after-save-hook stele--after-save)
     (ai after-save-hook stele--after-save)
     (shell comint-input-filter-functions stele--comint-input)
+    (shell term-input-filter-functions stele--term-input)
+    (shell vterm-mode-hook stele--vterm-started)
     (shell eshell-input-filter-functions stele--eshell-input)
     (compile compilation-finish-functions stele--compilation-finished)
     (ai gptel-post-response-functions stele--gptel-response)
@@ -2548,23 +3032,34 @@ Records the accepted completion and marks its text as AI-inserted."
   "(FAMILY HOOK FUNCTION): the hooks `stele-mode' adds.")
 
 (defconst stele--advice
-  '((commit vc-process-sentinel :around stele--vc-sentinel-advice)
+  '((commit vc-do-command :around stele--vc-do-command-advice)
     (commit magit-call-process :around stele--magit-call-process-advice)
     (commit magit-process-finish :before stele--magit-process-finish-advice)
     (package package-install :around stele--package-install-advice)
     (package package-unpack :around stele--package-unpack-advice)
     (package package-delete :around stele--package-delete-advice)
     (package use-package-ensure-elpa :around stele--use-package-ensure-advice)
+    (package package-vc-install :around stele--package-vc-advice)
     (package elpaca--finalize :after stele--elpaca-finalize-advice)
     (config custom-save-all :around stele--custom-save-advice)
     (shell shell-command :around stele--shell-command-advice)
     (shell shell-command-on-region :around stele--shell-region-advice)
+    (shell term-exec :after stele--term-exec-advice)
     (eval eval-expression :around stele--eval-advice)
     (eval eval-last-sexp :around stele--eval-command-advice)
     (eval eval-defun :around stele--eval-command-advice)
     (eval eval-region :around stele--eval-command-advice)
     (eval eval-buffer :around stele--eval-command-advice)
-    (ai copilot-accept-completion :around stele--copilot-accept-advice))
+    (ai copilot-accept-completion :around stele--copilot-accept-advice)
+    (admin copy-file :around stele--copy-file-advice)
+    (admin copy-directory :around stele--copy-directory-advice)
+    (admin rename-file :around stele--rename-file-advice)
+    (admin make-symbolic-link :around stele--make-symbolic-link-advice)
+    (admin add-name-to-file :around stele--add-name-to-file-advice)
+    (admin delete-file :around stele--delete-file-advice)
+    (admin delete-directory :around stele--delete-directory-advice)
+    (admin set-file-modes :around stele--set-file-modes-advice)
+    (admin write-region :around stele--write-region-advice))
   "(FAMILY FUNCTION HOW ADVICE): the advice `stele-mode' adds.")
 
 (defvar stele--installed nil
@@ -2588,6 +3083,7 @@ Records the accepted completion and marks its text as AI-inserted."
         (add-variable-watcher v #'stele--variable-watcher)
         (push (list 'watch v) installed)))
     (setq stele--installed installed))
+  (add-hook 'kill-emacs-hook #'stele--kill-emacs)
   (stele--load-identity)
   (condition-case err
       (progn (stele--ensure-spool-dir)
@@ -2622,6 +3118,7 @@ on again, here or in another session."
                    :data `((emacs_pid . ,(emacs-pid))
                            (queued . ,stele--queued))))
   (stele--disable-hooks)
+  (remove-hook 'kill-emacs-hook #'stele--kill-emacs)
   (unless stele--inflight
     ;; One last attempt to send what is queued (including the event
     ;; above), without retries.
@@ -2757,293 +3254,12 @@ In a noninteractive Emacs the mode stays off unless
         (buffer-string)
       (pop-to-buffer (current-buffer)))))
 
-;;;; Verification
-
-(defun stele--b64 (string)
-  "Decode the base64 STRING into bytes, or nil."
-  (and (stringp string) (ignore-errors (base64-decode-string string))))
-
-(defun stele--hash-children (left right)
-  "The RFC 6962 interior node hash of LEFT and RIGHT."
-  (secure-hash 'sha256 (concat (unibyte-string 1) left right) nil nil t))
-
-(defun stele-leaf-hash (leaf)
-  "The RFC 6962 leaf hash of the bytes LEAF."
-  (secure-hash 'sha256 (concat (unibyte-string 0) leaf) nil nil t))
-
-(defun stele-inclusion-root (index size leaf-hash proof)
-  "The root that PROOF (a list of hashes) proves LEAF-HASH at INDEX under.
-SIZE is the tree size.  Returns nil when the proof has the wrong shape
-\(RFC 9162, section 2.1.3.2)."
-  (when (and (integerp index) (integerp size) (<= 0 index) (< index size))
-    (let ((fn index) (sn (1- size)) (r leaf-hash) (ok t))
-      (dolist (p proof)
-        (when ok
-          (if (= sn 0)
-              (setq ok nil)
-            (if (or (= 1 (logand fn 1)) (= fn sn))
-                (progn
-                  (setq r (stele--hash-children p r))
-                  (while (not (or (= 1 (logand fn 1)) (= fn 0)))
-                    (setq fn (ash fn -1) sn (ash sn -1))))
-              (setq r (stele--hash-children r p)))
-            (setq fn (ash fn -1) sn (ash sn -1)))))
-      (and ok (= sn 0) r))))
-
-;;;;; Ed25519 (RFC 8032), for checkpoint signatures
-
-(defconst stele--ed-p (- (ash 1 255) 19))
-(defconst stele--ed-l (+ (ash 1 252) 27742317777372353535851937790883648493))
-(defvar stele--ed-consts nil
-  "(D SQRT-M1 BASE), computed on first use.")
-
-(defun stele--modpow (base exp mod)
-  "BASE to the power EXP modulo MOD."
-  (let ((r 1) (b (mod base mod)))
-    (while (> exp 0)
-      (when (= 1 (logand exp 1)) (setq r (mod (* r b) mod)))
-      (setq exp (ash exp -1) b (mod (* b b) mod)))
-    r))
-
-(defun stele--ed-inv (x)
-  "The inverse of X modulo p."
-  (stele--modpow x (- stele--ed-p 2) stele--ed-p))
-
-(defun stele--ed-const ()
-  "The curve constants, computed once."
-  (or stele--ed-consts
-      (let* ((p stele--ed-p)
-             (d (mod (* -121665 (stele--ed-inv 121666)) p))
-             (sqrt-m1 (stele--modpow 2 (/ (1- p) 4) p)))
-        (setq stele--ed-consts (list d sqrt-m1 nil))
-        (let ((base (stele--ed-recover (mod (* 4 (stele--ed-inv 5)) p) 0)))
-          (setq stele--ed-consts (list d sqrt-m1 base))))))
-
-(defun stele--ed-recover (y sign)
-  "The point with coordinate Y and x of parity SIGN, or nil."
-  (let* ((p stele--ed-p)
-         (d (nth 0 stele--ed-consts))
-         (sqrt-m1 (nth 1 stele--ed-consts))
-         (yy (mod (* y y) p))
-         (x2 (mod (* (- yy 1) (stele--ed-inv (+ (* d yy) 1))) p)))
-    (when (< y p)
-      (if (= x2 0)
-          (and (= sign 0) (vector 0 y 1 0))
-        (let ((x (stele--modpow x2 (/ (+ p 3) 8) p)))
-          (unless (= 0 (mod (- (* x x) x2) p))
-            (setq x (mod (* x sqrt-m1) p)))
-          (when (= 0 (mod (- (* x x) x2) p))
-            (unless (= (logand x 1) sign) (setq x (- p x)))
-            (vector x y 1 (mod (* x y) p))))))))
-
-(defun stele--ed-add (pt qt)
-  "The sum of the points PT and QT (extended coordinates)."
-  (let* ((p stele--ed-p)
-         (d (nth 0 stele--ed-consts))
-         (a (mod (* (- (aref pt 1) (aref pt 0)) (- (aref qt 1) (aref qt 0))) p))
-         (b (mod (* (+ (aref pt 1) (aref pt 0)) (+ (aref qt 1) (aref qt 0))) p))
-         (c (mod (* 2 (aref pt 3) (aref qt 3) d) p))
-         (dd (mod (* 2 (aref pt 2) (aref qt 2)) p))
-         (e (- b a)) (f (- dd c)) (g (+ dd c)) (h (+ b a)))
-    (vector (mod (* e f) p) (mod (* g h) p) (mod (* f g) p) (mod (* e h) p))))
-
-(defun stele--ed-mul (s pt)
-  "The point PT multiplied by the scalar S."
-  (let ((q (vector 0 1 1 0)))
-    (while (> s 0)
-      (when (= 1 (logand s 1)) (setq q (stele--ed-add q pt)))
-      (setq pt (stele--ed-add pt pt) s (ash s -1)))
-    q))
-
-(defun stele--le-int (bytes)
-  "The little-endian integer of the unibyte string BYTES."
-  (let ((n 0) (i (length bytes)))
-    (while (> i 0)
-      (setq i (1- i)
-            n (logior (ash n 8) (aref bytes i))))
-    n))
-
-(defun stele--ed-encode (pt)
-  "The 32-byte encoding of the point PT."
-  (let* ((p stele--ed-p)
-         (zi (stele--ed-inv (aref pt 2)))
-         (x (mod (* (aref pt 0) zi) p))
-         (y (mod (* (aref pt 1) zi) p))
-         (n (logior y (ash (logand x 1) 255)))
-         (out (make-string 32 0)))
-    (dotimes (i 32) (aset out i (logand (ash n (* -8 i)) 255)))
-    (string-to-unibyte out)))
-
-(defun stele-ed25519-verify (public-key message signature)
-  "Whether SIGNATURE is a valid Ed25519 signature of MESSAGE by PUBLIC-KEY.
-All three are unibyte strings (32, any and 64 bytes)."
-  (and (= (length public-key) 32) (= (length signature) 64)
-       (not (multibyte-string-p message))
-       (progn (stele--ed-const) t)
-       (let* ((yk (stele--le-int public-key))
-              (a (stele--ed-recover (logand yk (1- (ash 1 255))) (ash yk -255)))
-              (r-bytes (substring signature 0 32))
-              (s (stele--le-int (substring signature 32))))
-         (and a (< s stele--ed-l)
-              (let* ((h (mod (stele--le-int
-                              (secure-hash 'sha512 (concat r-bytes public-key message)
-                                           nil nil t))
-                             stele--ed-l))
-                     (neg-a (vector (mod (- (aref a 0)) stele--ed-p) (aref a 1) 1
-                                    (mod (- (aref a 3)) stele--ed-p)))
-                     (r (stele--ed-add (stele--ed-mul s (nth 2 stele--ed-consts))
-                                       (stele--ed-mul h neg-a))))
-                (string= (stele--ed-encode r) r-bytes))))))
-
-;;;;; Signed notes and checkpoints
-
-(defun stele-parse-verifier-key (vkey)
-  "Parse the note verifier key VKEY: (NAME KEY-ID PUBLIC-KEY), or nil.
-KEY-ID is 4 bytes, PUBLIC-KEY the 32-byte Ed25519 key; the key id is
-checked against the name and key."
-  (when (and (stringp vkey)
-             (string-match "\\`\\([^+]+\\)\\+\\([0-9a-f]\\{8\\}\\)\\+\\([A-Za-z0-9+/=]+\\)\\'"
-                           (string-trim vkey)))
-    (let ((parts (list (match-string 1 (string-trim vkey))
-                       (match-string 2 (string-trim vkey))
-                       (match-string 3 (string-trim vkey)))))
-      (let* ((name (nth 0 parts))
-             (id (stele--decode-hex (nth 1 parts)))
-             (data (stele--b64 (nth 2 parts))))
-        (when (and id (= (length id) 4) data (= (length data) 33) (= (aref data 0) 1))
-          (let ((want (substring (secure-hash 'sha256
-                                              (concat (encode-coding-string name 'utf-8)
-                                                      "\n" data)
-                                              nil nil t)
-                                 0 4)))
-            (and (string= want id)
-                 (list name id (substring data 1)))))))))
-
-(defun stele--decode-hex (hex)
-  "The bytes of the HEX string."
-  (let ((out (make-string (/ (length hex) 2) 0)))
-    (dotimes (i (length out))
-      (aset out i (string-to-number (substring hex (* 2 i) (+ 2 (* 2 i))) 16)))
-    (string-to-unibyte out)))
-
-(defun stele-parse-checkpoint (text &optional vkey)
-  "Parse the signed checkpoint TEXT; check its signature with VKEY.
-Returns a plist: :origin, :size, :root (bytes), :signature (`valid',
-`invalid', `missing' or `unchecked'), or nil if TEXT is malformed."
-  (let ((sep (string-search "\n\n" text)))
-    (when sep
-      (let* ((body (substring text 0 (1+ sep)))
-             (lines (split-string body "\n" t))
-             (sigs (split-string (substring text (+ 2 sep)) "\n" t))
-             (size (and (nth 1 lines) (string-match-p "\\`[0-9]+\\'" (nth 1 lines))
-                        (string-to-number (nth 1 lines))))
-             (root (stele--b64 (nth 2 lines)))
-             (key (and vkey (stele-parse-verifier-key vkey)))
-             (signature
-              (cond
-               ((null vkey) 'unchecked)
-               ((null key) 'invalid)
-               (t (let ((prefix (concat "\N{EM DASH} " (nth 0 key) " "))
-                        (result 'missing))
-                    (dolist (line sigs result)
-                      (when (string-prefix-p prefix line)
-                        (let ((raw (stele--b64 (substring line (length prefix)))))
-                          (when (and raw (= (length raw) 68)
-                                     (string= (substring raw 0 4) (nth 1 key)))
-                            (setq result
-                                  (if (stele-ed25519-verify
-                                       (nth 2 key) (encode-coding-string body 'utf-8)
-                                       (substring raw 4))
-                                      'valid
-                                    'invalid)))))))))))
-        (when (and size root (= (length root) 32))
-          (list :origin (nth 0 lines) :size size :root root :signature signature))))))
+;;;; Verification (in stele-verify.el, loaded on first use)
 
 ;;;###autoload
-(defun stele-verify-entry (index)
-  "Show entry INDEX of the log and check its inclusion proof.
-Checks that the leaf hashes to the entry's leaf hash, that the
-inclusion proof leads from it to the root of the signed checkpoint,
-and (with `stele-verifier-key') the checkpoint's Ed25519 signature.
-Returns a plist of the results."
-  (interactive (list (read-number "Entry index: "
-                                  (or (nth 1 stele--last-ack) 0))))
-  (let* ((base (string-remove-suffix "/" stele-server-url))
-         (header (cond ((stele--token-valid-p) (concat "Bearer " stele--access-token))
-                       ((ignore-errors (stele--api-key))
-                        (concat "Bearer " (stele--api-key)))))
-         (entry-url (format "%s/v1/entries/%d" base index))
-         ;; The log is public: a credential that may not read the event
-         ;; still gets the leaf, without it.
-         (entry (condition-case err
-                    (stele--http-sync entry-url header)
-                  (stele-http-error
-                   (if (and header (memql (nth 2 err) '(401 403)))
-                       (stele--http-sync entry-url)
-                     (signal (car err) (cdr err))))))
-         (proof (stele--http-sync (format "%s/v1/proofs/inclusion?index=%d" base index)))
-         (leaf (stele--b64 (stele--get entry 'leaf)))
-         (leaf-hash (stele--b64 (stele--get entry 'leaf_hash)))
-         (leaf-ok (and leaf leaf-hash (string= (stele-leaf-hash leaf) leaf-hash)))
-         (same-leaf (equal (stele--get proof 'leaf_hash) (stele--get entry 'leaf_hash)))
-         (checkpoint (and (stringp (stele--get proof 'checkpoint))
-                          (stele-parse-checkpoint (stele--get proof 'checkpoint)
-                                                  stele-verifier-key)))
-         (hashes (mapcar #'stele--b64 (append (stele--get proof 'proof) nil)))
-         (size (stele--get proof 'size))
-         (root (and leaf-hash (not (memq nil hashes))
-                    (stele-inclusion-root index size leaf-hash hashes)))
-         (inclusion-ok (and root checkpoint
-                            (eql size (plist-get checkpoint :size))
-                            (string= root (plist-get checkpoint :root))))
-         (signature (if checkpoint (plist-get checkpoint :signature) 'missing))
-         (ok (and leaf-ok same-leaf inclusion-ok (not (memq signature '(invalid missing)))))
-         (result (list :index index :ok ok :leaf-ok leaf-ok :inclusion-ok inclusion-ok
-                       :signature signature :size size
-                       :origin (plist-get checkpoint :origin)
-                       :root (and root (base64-encode-string root t))
-                       :event (stele--get entry 'event)
-                       :record (stele--get entry 'record))))
-    (when (called-interactively-p 'any)
-      (stele--show-verification result entry))
-    result))
-
-(defun stele--show-verification (result entry)
-  "Show the verification RESULT of ENTRY in a buffer."
-  (with-current-buffer (get-buffer-create "*stele-entry*")
-    (let ((inhibit-read-only t)
-          (mark (lambda (ok) (if ok (propertize "ok" 'face 'success)
-                               (propertize "FAILED" 'face 'error)))))
-      (erase-buffer)
-      (insert (propertize (format "Stele entry %d\n\n" (plist-get result :index)) 'face 'bold)
-              (format "Leaf hash:        %s\n" (funcall mark (plist-get result :leaf-ok)))
-              (format "Inclusion proof:  %s (tree size %s, root %s)\n"
-                      (funcall mark (plist-get result :inclusion-ok))
-                      (plist-get result :size) (plist-get result :root))
-              (format "Checkpoint:       %s, signature %s\n"
-                      (or (plist-get result :origin) "?")
-                      (pcase (plist-get result :signature)
-                        ('valid (propertize "valid" 'face 'success))
-                        ('unchecked "not checked (set `stele-verifier-key')")
-                        (s (propertize (format "%s" s) 'face 'error))))
-              (format "Verdict:          %s\n\n"
-                      (if (plist-get result :ok) (propertize "VERIFIED" 'face 'success)
-                        (propertize "NOT VERIFIED" 'face 'error)))
-              "Record:\n"
-              (stele--pretty (stele--get entry 'record))
-              "\n\nEvent:\n"
-              (if (stele--get entry 'event)
-                  (stele--pretty (stele--get entry 'event))
-                "(not readable with your credentials)")
-              "\n")
-      (special-mode)
-      (goto-char (point-min)))
-    (pop-to-buffer (current-buffer))))
-
-(defun stele--pretty (json)
-  "JSON (parsed) as indented text."
-  (let ((json-encoding-pretty-print t) (json-false :false) (json-null :null))
-    (json-encode json)))
+(autoload 'stele-verify-entry "stele-verify"
+  "Check that the log entry INDEX is in the log, with its proof and signature."
+  t)
 
 (provide 'stele)
 ;;; stele.el ends here

@@ -49,6 +49,9 @@ dependency on Emacs 28.1.")
   (require 'package-lint)
   (let ((file (pop command-line-args-left)))
     (with-current-buffer (find-file-noselect file)
+      ;; stele-verify.el is a file of the stele package, not a package.
+      (setq-local package-lint-main-file
+                  (expand-file-name "stele.el" (file-name-directory buffer-file-name)))
       (let ((problems
              (cl-remove-if (lambda (p) (member (nth 3 p) stele-checks--ignored-lint))
                            (package-lint-buffer))))
