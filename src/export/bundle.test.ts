@@ -15,15 +15,7 @@ import { leafHash, merkleRoot } from '../tlog/hash.js';
 import { generateKey, newSigner, signNote } from '../tlog/note.js';
 import { consistencyProof, inclusionProof } from '../tlog/proof.js';
 import { formatTlogProof, parseTlogProof } from '../tlog/proof-text.js';
-import {
-  BUNDLE_TYPE,
-  bundleEntry,
-  bundleGap,
-  bundleHeader,
-  bundleTrailer,
-  type EntryData,
-  verifyBundle,
-} from './bundle.js';
+import { BUNDLE_TYPE, bundleEntry, bundleGap, bundleHeader, bundleTrailer, type EntryData, verifyBundle } from './bundle.js';
 import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
 
 // ---- a real log, in memory -------------------------------------------------------------------
@@ -293,7 +285,14 @@ describe('evidence bundle', () => {
       query: null,
       created: '2026-11-23T08:00:00Z',
     }).trim();
-    const lines = [header, entryLine(0).trim(), gapLine(1), entryLine(2).trim(), gapLine(4), trailerFor([0, 1, 2, 4], { query: null }).trim()];
+    const lines = [
+      header,
+      entryLine(0).trim(),
+      gapLine(1),
+      entryLine(2).trim(),
+      gapLine(4),
+      trailerFor([0, 1, 2, 4], { query: null }).trim(),
+    ];
     const r = await verifyBundle(asStream(lines), { vkey: logKey.vkey });
     assert.deepEqual([r.count, r.gaps, r.first, r.last], [4, 2, 0, 4]);
     assert.ok(!('event' in parse(lines[2])) && !('message_key' in parse(lines[2])));
@@ -301,12 +300,22 @@ describe('evidence bundle', () => {
     const plain = JSON.parse(gapLine(1));
     plain.leaf = (leaves[0] as Buffer).toString('base64');
     await rejects(
-      [header, JSON.stringify({ ...plain, index: 0, proof: JSON.parse(gapLine(0)).proof }), trailerFor([0], { query: null }).trim()],
+      [
+        header,
+        JSON.stringify({ ...plain, index: 0, proof: JSON.parse(gapLine(0)).proof }),
+        trailerFor([0], { query: null }).trim(),
+      ],
       /gap 0\): the leaf is not sealed/,
     );
     await rejects([header, gapLine(1, { state: 'lost' }), trailerFor([1], { query: null }).trim()], /state must be/);
-    await rejects([header, gapLine(1, { event: events[1] }), trailerFor([1], { query: null }).trim()], /unknown gap field "event"/);
-    await rejects([header, gapLine(1), trailerFor([1, 2], { query: null }).trim()], /trailer says 2 entries, but the bundle has 1/);
+    await rejects(
+      [header, gapLine(1, { event: events[1] }), trailerFor([1], { query: null }).trim()],
+      /unknown gap field "event"/,
+    );
+    await rejects(
+      [header, gapLine(1), trailerFor([1, 2], { query: null }).trim()],
+      /trailer says 2 entries, but the bundle has 1/,
+    );
   });
 
   it('verifies with the bundle key alone, but says it is not trusted', async () => {
