@@ -11,6 +11,7 @@
  * (or the evidence bundle) when exact values matter; CSV is for reading in a spreadsheet.
  */
 import type { Event } from '../event/types.js';
+import type { WireGap } from '../index/worker.js';
 
 /** One exported hit: the entry's place in the log, its leaf's metadata, and the (decrypted) event. */
 export interface ExportedEntry {
@@ -27,15 +28,7 @@ export interface ExportedEntry {
 }
 
 /** An exported gap: an entry whose data key was destroyed, with nothing of what it said. */
-export interface ExportedGap {
-  kind: 'gap';
-  index: number;
-  received: string;
-  tier: string;
-  state: 'expired' | 'erased';
-  /** Index of the stele.erasure / stele.retention.run entry that destroyed its key, when known. */
-  erasure?: number;
-}
+export type ExportedGap = Omit<WireGap, 'leaf'>;
 
 const isGap = (e: ExportedEntry | ExportedGap): e is ExportedGap => 'kind' in e && e.kind === 'gap';
 

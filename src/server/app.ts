@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import { SteleError } from '../errors.js';
 import { overloaded } from '../log/sequencer.js';
 import type { Stele } from '../stele.js';
-import { authenticate, DenialThrottle, unlimitedPath, WindowLimit } from './auth.js';
+import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
@@ -141,7 +141,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     done(null, body),
   );
 
-  const throttle = new DenialThrottle(opts.denialLimit ?? DEFAULT_DENIAL_LIMIT);
+  const throttle = new WindowLimit(opts.denialLimit ?? DEFAULT_DENIAL_LIMIT);
   /** Every refused credential or permission is recorded (coalesced) in the log. */
   const denied = (req: FastifyRequest, err: SteleError) => {
     if (err.status === 401 && req.denialKey) throttle.note(req.denialKey);

@@ -21,37 +21,11 @@ function peerCert(req: FastifyRequest): Credentials['cert'] {
 }
 
 /**
- * Counts refusals per (client address, credential) over a window; past `limit`, that credential
- * from that address is answered 429 at once, before any signature check or key lookup. A client
- * retrying a bad token in a loop then costs next to nothing, while other credentials from the same
- * address (a NAT, a proxy) are still served.
- */
-export class DenialThrottle {
-  private counts = new Map<string, { n: number; since: number }>();
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs = 60_000,
-  ) {}
-
-  blocked(key: string, now = Date.now()): number {
-    const c = this.counts.get(key);
-    if (!c || now - c.since >= this.windowMs) return 0;
-    return c.n >= this.limit ? Math.ceil((c.since + this.windowMs - now) / 1000) : 0;
-  }
-
-  note(key: string, now = Date.now()): void {
-    const c = this.counts.get(key);
-    if (!c || now - c.since >= this.windowMs) {
-      if (this.counts.size > 100_000) this.counts.clear(); // bounded: forgetting only lets a few more through
-      this.counts.set(key, { n: 1, since: now });
-    } else c.n++;
-  }
-}
-
-/**
- * A fixed-window count per key (a client address): `hit` counts one request and answers 0 while
- * the key is within `limit` a window, else the seconds until its window ends.
+ * A fixed-window count per key. Two uses: refusals per (client address, credential) — past the
+ * limit that credential from that address is answered 429 at once, before any signature check or
+ * key lookup, so a client retrying a bad token in a loop costs next to nothing while other
+ * credentials from the same address (a NAT, a proxy) are still served — and unauthenticated
+ * requests per address.
  */
 export class WindowLimit {
   private counts = new Map<string, { n: number; since: number }>();
@@ -61,15 +35,27 @@ export class WindowLimit {
     private readonly windowMs = 60_000,
   ) {}
 
-  hit(key: string, now = Date.now()): number {
+  /** 0 while `key` has been counted fewer than `limit` times this window, else the seconds until it ends. */
+  wait(key: string, now = Date.now()): number {
+    const c = this.counts.get(key);
+    if (!c || now - c.since >= this.windowMs) return 0;
+    return c.n >= this.limit ? Math.max(1, Math.ceil((c.since + this.windowMs - now) / 1000)) : 0;
+  }
+
+  /** Counts one for `key`. */
+  note(key: string, now = Date.now()): void {
     const c = this.counts.get(key);
     if (!c || now - c.since >= this.windowMs) {
       if (this.counts.size > 100_000) this.counts.clear(); // bounded: forgetting only lets a few more through
       this.counts.set(key, { n: 1, since: now });
-      return 0;
-    }
-    c.n++;
-    return c.n > this.limit ? Math.max(1, Math.ceil((c.since + this.windowMs - now) / 1000)) : 0;
+    } else c.n++;
+  }
+
+  /** Counts one request for `key` and answers as `wait` did before it (refused requests count too). */
+  hit(key: string, now = Date.now()): number {
+    const w = this.wait(key, now);
+    this.note(key, now);
+    return w;
   }
 }
 
@@ -110,13 +96,13 @@ const NEEDS_TOKEN = 'this request needs a bearer token (an API key or an OIDC ac
  * route needs a principal): an unauthenticated upload is never buffered. Reads without a
  * credential go on; routes that need one say so.
  */
-export function authenticate(stele: Stele, throttle: DenialThrottle, anonymous: WindowLimit) {
+export function authenticate(stele: Stele, throttle: WindowLimit, anonymous: WindowLimit) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const auth = req.headers.authorization;
     // Hash only a credential there is: most requests (tiles, proofs) carry none.
     const from = addressKey(req.ip);
     req.denialKey = auth === undefined ? from : `${from}\0${createHash('sha256').update(auth).digest('base64')}`;
-    const wait = throttle.blocked(req.denialKey);
+    const wait = throttle.wait(req.denialKey);
     if (wait > 0) {
       reply.header('retry-after', String(wait));
       throw new SteleError('too_many_denials', `this credential was refused too often from ${req.ip}; retry in ${wait} s`, 429);
