@@ -448,10 +448,11 @@ sealed leaf's `record' does not name them)."
     (should (>= (cl-reduce #'+ (mapcar (lambda (f) (length (stele--read-lines f)))
                                       (stele-test--segment-files stele-spool-directory)))
                 (+ n 500)))
-    ;; A hard bound well above the 100 us target, so that a loaded machine
-    ;; does not fail it but a hook that blocks (on the network, say) would.
-    (should (< per 400))
-    (should (< watch-per 400)))
+    ;; A bound far above the 100 us target (the message above reports the
+    ;; real figure), so that a busy 2-core machine does not fail it (669 us
+    ;; was seen under load) but a hook that blocks on the network would.
+    (should (< per 2000))
+    (should (< watch-per 2000)))
   (stele-test--reset))
 
 ;; Issue 17, item 11: every save scanned the whole buffer's text
