@@ -102,7 +102,7 @@ before(async () => {
   data = await initDir('k8s.test/log');
   writeFileSync(join(data.dir, 'stele.policy.yaml'), POLICY);
   server = await SteleServer.start(data.dir, { checkpointIntervalMs: 20 });
-  // as the README says: stele keys create --name k8s-webhook --role k8s --source kubernetes --action 'k8s.*'
+  // as docs/sources/kubernetes.md says: stele keys create --name k8s-webhook --role k8s --source kubernetes --action 'k8s.*'
   webhookKey = await createKey('k8s-webhook', ['k8s'], { sources: ['kubernetes'], actions: ['k8s.*'] });
 });
 

@@ -633,25 +633,11 @@ describe('POST /v1/sources/otlp/v1/logs', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Generic sources: the jq recipes of README.md, run on sample input of each format and appended with `stele append`. The
-// filters are read from the README itself, so the documentation is what is tested.
+// Generic sources: the jq recipes of contrib/jq/ (documented in docs/sources/generic.md), run on sample input of each
+// format and appended with `stele append`. The filters are read from the files users copy, so what is shipped is what is
+// tested.
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** The README's ```jq blocks, by the first words of their first comment line. */
-function readmeRecipes(): Map<string, string> {
-  const text = readFileSync(`${ROOT}README.md`, 'utf8');
-  const byName = new Map<string, string>();
-  for (const m of text.matchAll(/```jq\n([\s\S]*?)```/g)) {
-    const b = m[1] as string;
-    const first = b.split('\n')[0] ?? '';
-    if (first.startsWith('# sudo commands')) byName.set('sudo', b);
-    if (first.startsWith('# auditd records')) byName.set('auditd', b);
-    if (first.startsWith('# GitHub audit log')) byName.set('github', b);
-    if (first.startsWith('# One terraform apply')) byName.set('terraform', b);
-  }
-  return byName;
-}
 
 const hasJq = spawnSync('jq', ['--version'], { encoding: 'utf8' }).status === 0;
 if (!hasJq && process.env.CI === 'true')
@@ -781,10 +767,9 @@ const TERRAFORM_PLAN = JSON.stringify({
   ],
 });
 
-describe('generic recipes (README): jq → stele append', { skip: hasJq ? false : 'jq is not installed' }, () => {
+describe('generic recipes (contrib/jq): jq → stele append', { skip: hasJq ? false : 'jq is not installed' }, () => {
   let data: DataDir;
   let server: SteleServer;
-  const recipes = hasJq ? readmeRecipes() : new Map<string, string>();
 
   before(async () => {
     data = await initDir('generic.test/log');
@@ -795,7 +780,7 @@ describe('generic recipes (README): jq → stele append', { skip: hasJq ? false 
     await cleanup();
   });
 
-  /** `stele append` of jq's output (NDJSON on standard input), as the README's pipelines do. */
+  /** `stele append` of jq's output (NDJSON on standard input), as the documented pipelines do. */
   const append = (events: J[]) => {
     const r = spawnSync(process.execPath, [CLI, 'append', '--url', server.url, '--token', data.token], {
       input: events.map((e) => JSON.stringify(e)).join('\n'),
@@ -807,11 +792,8 @@ describe('generic recipes (README): jq → stele append', { skip: hasJq ? false 
       .split('\n')
       .map((l) => (JSON.parse(l) as { index: number }).index);
   };
-  const recipe = (name: string) => {
-    const r = recipes.get(name);
-    assert.ok(r, `the README has no ${name} recipe`);
-    return r;
-  };
+  /** A filter as users copy it: contrib/jq/<name>.jq. */
+  const recipe = (name: string) => readFileSync(`${ROOT}contrib/jq/${name}.jq`, 'utf8');
   const uuidV8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
   test('sudo from journalctl -o json: commands and refusals; running it twice stores nothing twice', async () => {

@@ -54,7 +54,7 @@ const DAY_US = 86_400_000_000;
 /**
  * Refuses a free-text reason that spells out the data subject it concerns: reasons are kept in
  * the clear in the log (and the key store) after the subject is erased. Catches the plain
- * spelling only (any case, NFC); the README asks operators not to name people in reasons.
+ * spelling only (any case, NFC); docs/http-api.md asks operators not to name people in reasons.
  */
 export function refuseNaming(reason: string, subject: string, code: string, what: string): void {
   const norm = (s: string) => s.normalize('NFC').toLowerCase();

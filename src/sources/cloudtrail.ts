@@ -4,7 +4,7 @@
  * `detail` is a CloudTrail record, one or a list; a log file's `{"Records": [...]}` is accepted too).
  *
  * `data` keeps the CloudTrail record itself under its AWS field names (size-bounded: see
- * `fitEvent`); the event fields are derived from it by the rules below (README: "AWS CloudTrail").
+ * `fitEvent`); the event fields are derived from it by the rules below (docs/sources/cloudtrail.md).
  * Pure functions; the I/O of the import lives in cloudtrail-files.ts and src/cli/commands/import.ts.
  */
 import { SteleError } from '../errors.js';

@@ -4,7 +4,7 @@
  * idempotent, and the `stele.*` git config the hooks read. `stele hooks install|uninstall|status`
  * (src/cli/commands/hooks.ts) are thin over these.
  *
- * What the hooks record (the events' shape) is documented in clients/git/README-sources-git-otlp.md;
+ * What the hooks record (the events' shape) is documented in docs/sources/git.md;
  * the script itself is POSIX sh so that it runs wherever git does, servers included.
  */
 import { execFileSync } from 'node:child_process';

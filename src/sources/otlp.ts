@@ -1,7 +1,7 @@
 /**
  * OpenTelemetry logs → Stele events. Any OpenTelemetry SDK or Collector can forward audit records
  * over OTLP/HTTP (POST /v1/sources/otlp/v1/logs); each LogRecord becomes one event by the
- * conventions below (the README's OpenTelemetry section has them as a table).
+ * conventions below (docs/sources/otlp.md has them as a table).
  *
  * - `stele.*` attributes name event fields directly (on the record, or on the resource for all of
  *   its records; the record wins): stele.id, stele.action, stele.actor.id, stele.actor.type,

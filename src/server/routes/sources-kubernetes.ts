@@ -24,7 +24,7 @@ export const kubernetesRoutes = (stele: Stele) => async (app: FastifyInstance) =
       'Event. Each audit event becomes one Stele event (action k8s.<resource>[.<subresource>].<verb>, or ' +
       'k8s.nonresource.<verb>), idempotent by auditID, stage and requestReceivedTimestamp. Answers once every event is ' +
       'durable; all or nothing: a structurally invalid event refuses the whole request with its position ' +
-      '(items[i].field). The principal needs append and vouch for k8s.* (role k8s in the README).',
+      '(items[i].field). The principal needs append and vouch for k8s.* (role k8s in docs/sources/kubernetes.md).',
     security: [{ bearer: [] }],
     querystring: {
       type: 'object',

@@ -113,7 +113,7 @@ export const otlpRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         description:
           'Body: an OTLP ExportLogsServiceRequest, as protobuf (Content-Type: application/x-protobuf) or OTLP JSON ' +
           '(application/json); Content-Encoding gzip, deflate or br accepted. Each LogRecord becomes one event by the ' +
-          'attribute conventions in the README (stele.action or the event name, stele.actor.id / enduser.id / user.id, ' +
+          'attribute conventions of docs/sources/otlp.md (stele.action or the event name, stele.actor.id / enduser.id / user.id, ' +
           'service.name, stele.outcome or the severity, ...). All or nothing: a record that does not map refuses the ' +
           'request with 400 and a google.rpc.Status naming it. Answers an empty ExportLogsServiceResponse once durable.',
         security: [{ bearer: [] }],
