@@ -1,11 +1,12 @@
 /**
  * Installing the git hooks (clients/git/stele-hook) into a repository: the hooks directory git
  * really uses (core.hooksPath respected), existing hooks kept and chained rather than overwritten,
- * idempotent, and the `stele.*` git config the hooks read. `stele hooks install|uninstall|status`
+ * idempotent, and the `stele.*` git config the hooks read. `stele hooks install|uninstall|status|drain`
  * (src/cli/commands/hooks.ts) are thin over these.
  *
- * What the hooks record (the events' shape) is documented in clients/git/README-sources-git-otlp.md;
- * the script itself is POSIX sh so that it runs wherever git does, servers included.
+ * What the hooks record (the events' shape) is documented with the other sources, in the "Git"
+ * section under "Sources" of the user documentation; the script itself is POSIX sh so that it runs
+ * wherever git does, servers included.
  */
 import { execFileSync } from 'node:child_process';
 import {
