@@ -1,5 +1,6 @@
 /** `stele hooks install|uninstall|status|drain`: the git hooks (clients/git/stele-hook); main.ts declares the commands. */
 import { SteleError } from '../../errors.js';
+import { plural } from '../../plural.js';
 import { drainQueue, hooksStatus, type InstallOptions, installHooks, uninstallHooks } from '../../sources/git-hooks.js';
 import { out } from '../client.js';
 
@@ -32,7 +33,9 @@ export function hooksUninstallCommand(opts: { repo?: string; json?: boolean }): 
   else console.log(`removed ${r.removed.join(', ')} from ${r.hooksDir}`);
   for (const n of r.restored) console.log(`  ${n}: your earlier hook is back`);
   if (r.queued)
-    console.error(`stele: warning: ${r.queued} events are still queued and will not be sent; stele hooks drain first`);
+    console.error(
+      `stele: warning: ${plural(r.queued, 'event is', 'events are')} still queued and will not be sent; stele hooks drain first`,
+    );
 }
 
 export function hooksStatusCommand(opts: { repo?: string; json?: boolean }): void {
@@ -44,8 +47,8 @@ export function hooksStatusCommand(opts: { repo?: string; json?: boolean }): voi
   console.log(`hooks:    ${s.hooks.map((h) => (h.chained ? `${h.name} (+${h.name}.pre-stele)` : h.name)).join(', ') || 'none'}`);
   console.log(`          in ${s.hooksDir}`);
   for (const [k, v] of Object.entries(s.config)) console.log(`config:   ${k} ${v}`);
-  console.log(`queued:   ${s.queued} events (${s.queue})`);
-  console.log(`rejected: ${s.rejected} events${s.rejected ? ` (${s.rejectedFile})` : ''}`);
+  console.log(`queued:   ${plural(s.queued, 'event')} (${s.queue})`);
+  console.log(`rejected: ${plural(s.rejected, 'event')}${s.rejected ? ` (${s.rejectedFile})` : ''}`);
   if (s.problems.length) console.log(`recent problems (${s.log}):\n  ${s.problems.join('\n  ')}`);
 }
 
@@ -56,6 +59,10 @@ export function hooksDrainCommand(opts: { repo?: string; json?: boolean }): void
     return;
   }
   if (!r.sent)
-    throw new SteleError('not_sent', `could not send the queue (${r.queued} events left); stele hooks status tells why`, 503);
+    throw new SteleError(
+      'not_sent',
+      `could not send the queue (${plural(r.queued, 'event')} left); stele hooks status tells why`,
+      503,
+    );
   console.log('queue sent');
 }

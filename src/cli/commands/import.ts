@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { SteleError } from '../../errors.js';
 import type { Appended } from '../../ingest/append.js';
+import { plural } from '../../plural.js';
 import { cloudtrailEvent } from '../../sources/cloudtrail.js';
 import { defaultStatePath, findLogFiles, ImportState, type LogFile, parseLogFile } from '../../sources/cloudtrail-files.js';
 import { api, apiTarget, out } from '../client.js';
@@ -159,7 +160,7 @@ export async function importCloudTrailCommand(paths: string[], opts: ImportCloud
   else {
     const skipped = summary.skipped_files ? `; ${summary.skipped_files} files skipped, imported before` : '';
     process.stdout.write(
-      `imported ${summary.events} events from ${summary.imported_files} files into ${url}${skipped} (journal: ${state.path})\n`,
+      `imported ${plural(summary.events, 'event')} from ${plural(summary.imported_files, 'file')} into ${url}${skipped} (journal: ${state.path})\n`,
     );
   }
   if (problems.length > 0) {

@@ -12,6 +12,7 @@ import { openStele } from '../../stele.js';
 /** One ingest worker per core beyond the main thread's, at least one. */
 export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
 
+import { plural } from '../../plural.js';
 import { intOption } from '../options.js';
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -166,5 +167,5 @@ export async function serveCommand(opts: {
   console.log(`  verifier key: ${stele.vkey}`);
   console.log(`  admin key:    ${stele.tokenFile}`);
   console.log(`  policy:       ${stele.policy.source} (sha256 ${stele.policy.sha256.slice(0, 16)}…)`);
-  console.log(`  log size:     ${stele.log.size} entries`);
+  console.log(`  log size:     ${plural(stele.log.size, 'entry', 'entries')}`);
 }
