@@ -247,7 +247,7 @@ apiOptions(policy.command('reload').description('make the running server load it
 policy
   .command('check')
   .description('validate a policy file and list every problem as file:line:column (for CI)')
-  .argument('[file]', 'policy file (default: $STELE_POLICY or ./stele.policy.yaml)')
+  .argument('[file]', 'policy file (default: $STELE_POLICY, else $STELE_DIR/stele.policy.yaml, else ./stele.policy.yaml)')
   .option('--json', 'print the result as JSON')
   .option('--show-cedar', 'also print the Cedar schema and policies the roles and stele.cedar compile to')
   .action(lazy(() => import('./commands/policy.js'), 'policyCheckCommand'));
