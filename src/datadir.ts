@@ -235,12 +235,13 @@ export function readVerifierKey(dir: string): string {
   return readFileSync(paths(resolve(dir)).vkey, 'utf8').trim();
 }
 
+/** Lock files this process took (see lockDataDir): its own pid in a lock file proves nothing alone. */
+const heldLocks = new Set<string>();
+
 /**
  * Takes the directory's write lock: a second server (or a local `stele append`) on the same
  * directory would fork the log. A lock left by a dead process is taken over.
  */
-const heldLocks = new Set<string>();
-
 export function lockDataDir(dir: string): () => void {
   const lock = paths(resolve(dir)).lock;
   for (let attempt = 0; attempt < 2; attempt++) {

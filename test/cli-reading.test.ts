@@ -79,7 +79,7 @@ test('holds, erasure and retention from the command line', async () => {
   assert.match(refused.stderr, /409: a legal hold covers this subject/);
   await ok(['hold', 'release', hold.id, ...api(), '--reason', 'closed']);
   const erased = await ok(['erase', ...api(), '--subject', 'frank@example.com', '--reason', 'art. 17']);
-  assert.match(erased.stdout, /erased: 1 indexed entries under 1 data keys/);
+  assert.match(erased.stdout, /erased: 1 indexed entry under 1 data key/);
   assert.equal((await ok(['search', ...api(), 'actor:bob'])).stdout, '');
   assert.match((await ok(['retention', 'run', ...api()])).stdout, /expired 0 data keys/);
 });
@@ -98,7 +98,7 @@ test('after reindex and a master-key rotation (server stopped), every event stil
   await srv.stop();
   assert.match((await ok(['reindex', '--dir', dir])).stdout, /reindexed \d+ entries .*: \d+ readable/);
   const before = readFileSync(join(dir, 'keys', 'master.key'), 'utf8');
-  assert.match((await ok(['master-key', 'rotate', '--dir', dir])).stdout, /re-wrapped \d+ data keys/);
+  assert.match((await ok(['master-key', 'rotate', '--dir', dir])).stdout, /re-wrapped \d+ data keys?/);
   assert.notEqual(readFileSync(join(dir, 'keys', 'master.key'), 'utf8'), before);
   srv = await SteleServer.start(dir, { checkpointIntervalMs: 20 });
   assert.equal((await ok(['search', ...api(), 'actor:alice'])).stdout.trim().split('\n').length, 2);

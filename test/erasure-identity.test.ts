@@ -177,7 +177,7 @@ describe('erasure of a person who wrote about themselves', () => {
       server.url,
     ]);
     assert.equal(erase.code, 0, erase.output);
-    assert.match(erase.stdout, /^erased: 1 indexed entries under 1 data keys can no longer be read; recorded as entry \d+/);
+    assert.match(erase.stdout, /^erased: 1 indexed entry under 1 data key can no longer be read; recorded as entry \d+/);
     await waitForCheckpoint(index + 2);
 
     // After: no byte of the data directory names them (log tiles and bundles, wal/, state/,

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { where } from './code-refs.js';
 import type { LatencyResult, ThroughputResult } from './http-load.js';
 import type { SyncCheck } from './hypercore-fsync.js';
 import type { FnTime, ProfileSummary } from './profile.js';
@@ -622,7 +623,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       M,
       share(M, 'idIndex'),
-      'Id index (`src/log/id-index.ts`): `JournalIdIndex.lookup` and `.add` each parse every id with `uuidBytes` ' +
+      `Id index (\`${where('JournalIdIndex')}\`): \`JournalIdIndex.lookup\` and \`.add\` each parse every id with \`uuidBytes\` ` +
         `(${ms(fn(M, 'uuidBytes'))} here; two parses per event, each allocating a 16-byte Buffer) before ` +
         `\`IdTable.tag\` hashes it (${ms(fn(M, 'tag', '/id-index.'))}). Have \`uuidBytes\` write into a buffer the caller ` +
         'passes (a reused scratch in `lookup`, the journal buffer `out` in `add`), or better, let the ingest worker, ' +
@@ -639,7 +640,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       M,
       share(M, 'wal'),
-      'WAL (`encodeRecords` in `src/log/wal.ts`): per record a `Buffer.from(e.id)`, a copy of the leaf and a `crc32` ' +
+      `WAL (\`encodeRecords\` in \`${where('encodeRecords')}\`): per record a \`Buffer.from(e.id)\`, a copy of the leaf and a \`crc32\` ` +
         `(node:zlib, ${ms(fn(M, 'crc32'))} of self time here), all on the main thread, before one write and one ` +
         '`datasync` per group commit. The ingest worker has the ids and leaves in hand: let it emit finished WAL records ' +
         '(length, crc32, id, leaf) in its reply buffer, so the main thread only writes whole requests (`writev` of the ' +
@@ -648,7 +649,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       M,
       share(M, 'sequencer'),
-      'Sequencer (`Sequencer.append` and `drain` in `src/log/sequencer.ts`): per new entry an `inFlight` Map set and ' +
+      `Sequencer (\`Sequencer.append\` and \`drain\` in \`${where('Sequencer.drain')}\`): per new entry an \`inFlight\` Map set and ` +
         'delete keyed by the 36-character id string (so that a duplicate arriving while the first copy is being written ' +
         `joins it), plus the id arrays it builds for \`ids.lookup\` and \`ids.add\` (self time: \`append\` ${ms(fn(M, 'append', '/sequencer.'))}, ` +
         `\`drain\` ${ms(fn(M, 'drain', '/sequencer.'))}). The id index hashes every id anyway: let \`IdTable\` hold ` +
@@ -658,16 +659,16 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       M,
       share(M, 'integratorHandoff'),
-      'Hand-off to the integrator (`IntegratorThread.add` in `src/log/integrator-thread.ts`): `pack` copies every leaf ' +
+      `Hand-off to the integrator (\`IntegratorThread.add\` in \`${where('IntegratorThread.add')}\`): \`pack\` copies every leaf ` +
         `of the group commit into one new buffer before posting it to the integrator thread (${ms(fn(M, 'pack'))} here). ` +
         'The leaves already arrive from the ingest worker in one buffer per request: allocate that buffer on a ' +
-        '`SharedArrayBuffer` in `src/ingest/worker.ts` and post the integrator views (offsets and lengths) of it, and the ' +
+        `\`SharedArrayBuffer\` in \`${where('prepare')}\` and post the integrator views (offsets and lengths) of it, and the ` +
         'copy goes.',
     );
     add(
       M,
       share(M, 'ingestHandoff'),
-      'Hand-off to the ingest workers (`IngestPool` in `src/ingest/pool.ts`): `prepare` posts the body without a ' +
+      `Hand-off to the ingest workers (\`IngestPool\` in \`${where('IngestPool.prepare')}\`): \`prepare\` posts the body without a ` +
         'transfer list, so structured clone copies it, and the reply handler builds one `{ id, leaf }` object and one ' +
         '`subarray` per event. Only bodies of 4 KB or more go to a worker (smaller ones are prepared inline), and ' +
         "fastify's `Buffer.concat` gives those an ArrayBuffer of their own (not Node's shared pool): transfer it " +
@@ -688,7 +689,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       W,
       share(W, 'canonical', 'record'),
-      `Canonical JSON (\`src/event/canonical.ts\`: \`writeString\` ${ms(fn(W, 'writeString', '/canonical.'))}, \`ser\` ` +
+      `Canonical JSON (\`${where('canonicalBytes')}\`: \`writeString\` ${ms(fn(W, 'writeString', '/canonical.'))}, \`ser\` ` +
         `${ms(fn(W, 'ser', '/canonical.'))}): \`writeString\` copies every string one UTF-16 unit at a time. Most strings ` +
         'in events are printable ASCII without `"` or `\\`: test that with one regex (`/^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*$/`) ' +
         'and copy them with one `buf.latin1Write(s, pos)`, falling back to the loop otherwise.',
@@ -696,7 +697,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       W,
       share(W, 'ingestHandoff'),
-      `Leaf copies and the reply (\`src/ingest/worker.ts\`, ${ms(fn(W, 'postMessage'))} in \`postMessage\`): ` +
+      `Leaf copies and the reply (\`${where('prepare')}\`, ${ms(fn(W, 'postMessage'))} in \`postMessage\`): ` +
         '`canonicalBytes` copies each leaf out of the scratch buffer into a Buffer of its own, the reply copies every leaf ' +
         'again into the transfer buffer, and `postMessage` clones the array of id strings. Serialise the leaves straight ' +
         'into one growing reply buffer (a `canonicalBytes` variant that appends at an offset) and both copies go.',
@@ -712,13 +713,13 @@ function suggestions(P: Profile, nproc: number): string[] {
     const fixes = [
       uuidFormat >= 0.01 * W.s.busyMs
         ? `\`id\` is checked twice, by \`UUID_PATTERN\` and by ajv-formats' \`uuid\` format (${ms(uuidFormat)}): register ` +
-          "`ajv.addFormat('uuid', true)` in `src/event/normalize.ts` instead, as the pattern already pins the form"
+          `\`ajv.addFormat('uuid', true)\` in \`${where('validateEvent')}\` instead, as the pattern already pins the form`
         : '',
       dateTime >= 0.01 * W.s.busyMs
         ? `\`time\` is checked by \`TIME_PATTERN\` and again by ajv-formats' \`date-time\` format (\`date_time\`, \`date\`, ` +
           `\`time\`: ${ms(dateTime)}), whose regexes re-parse what the pattern has fixed: register a \`date-time\` format ` +
           'that only checks the calendar ranges (month, day of month, time of day, offset), as `parseMicros` in ' +
-          '`src/event/record.ts` does'
+          `\`${where('parseMicros')}\` does`
         : '',
       ucs2 >= 0.01 * W.s.busyMs
         ? `\`minLength\`/\`maxLength\` count code points with \`ucs2length\` (${ms(ucs2)}): ajv's \`unicode: false\` ` +
@@ -728,7 +729,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       W,
       share(W, 'ajv'),
-      `Schema validation (ajv, compiled in \`src/event/normalize.ts\`; the compiled \`validate*\` functions ${ms(validators)}` +
+      `Schema validation (ajv, compiled in \`${where('validateEvent')}\`; the compiled \`validate*\` functions ${ms(validators)}` +
         (regexes.length
           ? `, regexes ${regexes.map((f) => `\`${f.name.slice(8, 40)}${f.name.length > 40 ? '…' : ''}\` ${ms(f.ms)}`).join(', ')}`
           : '') +
@@ -741,7 +742,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       W,
       share(W, 'normalize'),
-      "Stele's own checks (`src/event/normalize.ts`): after ajv, `validateEvent` runs `knownStrings` (`isWellFormed` on " +
+      `Stele's own checks (\`${where('validateEvent')}\`): after ajv, \`validateEvent\` runs \`knownStrings\` (\`isWellFormed\` on ` +
         `each free-text field, ${ms(fn(W, 'knownStrings'))}) and \`scan\` over \`data\` (depth and lone surrogates, ` +
         `${ms(fn(W, 'scan', '/normalize.'))}), then \`normalizeEvent\` builds the stored event. Canonicalization refuses ` +
         'lone surrogates too (`writeString` returns false), with the JSON pointer: the surrogate checks could rely on ' +
@@ -764,7 +765,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       G,
       share(G, 'tileFiles', 'fs'),
-      'Tile files (`FsLogStorage.writeTile` in `src/log/fs-storage.ts`): each integration run (every ' +
+      `Tile files (\`FsLogStorage.writeTile\` in \`${where('FsLogStorage.writeTile')}\`): each integration run (every ` +
         '`--checkpoint-interval`, 100 ms by default, while data arrives) writes every tile that filled plus the partial ' +
         'tile of each level and the partial entry bundle, each as `writeFile` of a `.tmp` and a `rename` through ' +
         `\`fs.promises\`: an open, a write, a close and a rename, each a trip through libuv's thread pool (the native ` +
@@ -777,7 +778,7 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       G,
       share(G, 'tiles'),
-      `TileBuilder (\`src/tlog/tile.ts\`; \`tileSubtreeRoot\` ${ms(fn(G, 'tileSubtreeRoot'))}, \`encodeBundle\` ` +
+      `TileBuilder (\`${where('TileBuilder')}\`; \`tileSubtreeRoot\` ${ms(fn(G, 'tileSubtreeRoot'))}, \`encodeBundle\` ` +
         `${ms(fn(G, 'encodeBundle'))}): a full tile's root takes 255 node hashes (inherent), but \`root()\` also refolds ` +
         "every level's partial tile from its leaves at each checkpoint, and each run re-encodes the whole partial entry " +
         "bundle. Keeping each partial tile's folded subtree roots between runs would make `root()` a few hashes per " +
@@ -786,14 +787,14 @@ function suggestions(P: Profile, nproc: number): string[] {
     add(
       G,
       share(G, 'signing'),
-      `Checkpoint signing (\`signNote\` in \`src/tlog/note.ts\`, Ed25519 via \`crypto.sign\`: ${ms(fn(G, 'signOneShot'))}) ` +
+      `Checkpoint signing (\`signNote\` in \`${where('signNote')}\`, Ed25519 via \`crypto.sign\`: ${ms(fn(G, 'signOneShot'))}) ` +
         'runs once per integration run; a longer checkpoint interval divides it.',
     );
     if (G === limit || (!m.full && G.busy >= 0.7)) {
       add(
         G,
         share(G, 'hash'),
-        `SHA-256 (\`leafHash\`, \`nodeHash\` in \`src/tlog/hash.ts\` → \`crypto.hash\`: ${ms(fn(G, 'hash', 'crypto'))} of ` +
+        `SHA-256 (\`leafHash\`, \`nodeHash\` in \`${where('leafHash')}\` → \`crypto.hash\`: ${ms(fn(G, 'hash', 'crypto'))} of ` +
           `native self time) on a thread busy ${busyPct(G)}: the ingest workers have each leaf in hand, so they could ` +
           'compute its leaf hash and send the 32 bytes with it, spreading the largest share of this thread over the ' +
           'workers; the integrator would then only do node hashes.',
@@ -811,20 +812,6 @@ function suggestions(P: Profile, nproc: number): string[] {
   for (const t of ts) {
     if (t.s.syncFsMs < 1) continue;
     const advice: string[] = [];
-    if (t.s.syncFsBy.some((x) => x.caller.includes('syncDir'))) {
-      advice.push(
-        "`syncDir` in `src/log/durable.ts` is synchronous (`openSync` + `fsyncSync`) though every caller (`writeDurably`, the WAL's " +
-          "`rotate`, `flushFiles`) is async: `const fh = await open(dir, 'r'); await fh.sync(); await fh.close()` does the same without stopping the thread",
-      );
-    }
-    if (t.s.syncFsBy.some((x) => x.caller.startsWith('existsSync ← writeTile'))) {
-      advice.push(
-        '`writeTile` calls `existsSync` on the `.p` folder of every tile that fills unless this process wrote a partial ' +
-          'of it (`partialDirs`), which is most of them when a tile fills within one run; leftovers from before a ' +
-          'restart can only belong to tiles at or right of the durable edge at start (`size` in the integrator ' +
-          "thread's `init`): list those once at start into `partialDirs` and drop the `existsSync`",
-      );
-    }
     if (t.s.syncFsBy.some((x) => x.caller.startsWith('writeSync ← add'))) {
       advice.push("the id journal's `writeSync` (see the id index above)");
     }

@@ -160,8 +160,10 @@ function urlProblems(what: string, value: unknown): string[] {
 }
 
 /**
- * Everything wrong with one issuer's configuration, as sentences (empty when it is usable). Used
- * by the policy loader to refuse a bad `identity.issuers` entry, and by {@link OidcVerifier}.
+ * Everything wrong with one issuer's configuration, as sentences (empty when it is usable). Used by
+ * {@link OidcVerifier}'s constructor, which refuses such an issuer. The policy loader does not call
+ * it: a policy file's `identity.issuers` is checked before, with file positions, by the policy's
+ * schema and `identityFindings` (src/policy/policy.ts).
  */
 export function issuerProblems(c: IssuerConfig): string[] {
   const problems = urlProblems('issuer', c.issuer);

@@ -1,29 +1,27 @@
 #!/usr/bin/env node
-/** The `stele` command line. */
+/**
+ * The `stele` command line: every command, option and help text is declared here; each command's
+ * code (and through it fastify, Cedar, SQLite, jose...) is loaded only when that command runs, so
+ * `stele --version` and `stele --help` start in a fraction of the time.
+ */
 import { Command, Option } from 'commander';
 import { SteleError } from '../errors.js';
-import { policySchema } from '../policy/schema.js';
-import { keyCreateCommand, keyListCommand, keyRevokeCommand, policyReloadCommand } from './commands/apikeys.js';
-import { appendCommand } from './commands/append.js';
-import { checkpointCommand } from './commands/checkpoint.js';
-import { exportCommand } from './commands/export.js';
-import { eraseCommand, holdAddCommand, holdListCommand, holdReleaseCommand, retentionRunCommand } from './commands/forget.js';
-import { hooksCommands } from './commands/hooks.js';
-import { importCommands } from './commands/import.js';
-import { initCommand } from './commands/init.js';
-import { reindexCommand, rotateCommand } from './commands/keys-admin.js';
-import { policyCheckCommand } from './commands/policy.js';
-import { proveCommand } from './commands/prove.js';
-import { searchCommand } from './commands/search.js';
-import { serveCommand } from './commands/serve.js';
-import { subjectHashCommand } from './commands/subject-hash.js';
-import { verifyCommand } from './commands/verify.js';
-import { verifyBundleCommand } from './commands/verify-bundle.js';
 import { tokenOptions } from './options.js';
 
 // Everything the CLI and the server create is owner-only (data directories, exports, spools);
 // explicit modes say so too, this catches what a library creates with its defaults (SQLite).
 process.umask(0o077);
+
+/**
+ * A command action that imports its module when the command runs. `name` must be a function the
+ * module exports (checked by the compiler); commander's arguments are passed on unchanged.
+ */
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    const action = (await load())[name] as (...a: unknown[]) => unknown;
+    await action(...args);
+  };
+}
 
 const program = new Command('stele')
   .description('Stele: a tamper-evident audit log (RFC 6962 Merkle log in the C2SP formats)')
@@ -39,7 +37,7 @@ program
   .addOption(dirOption())
   .option('--origin <origin>', "the log origin, the checkpoint's first line (default: <hostname>/stele)")
   .option('--json', 'print one JSON object')
-  .action(initCommand);
+  .action(lazy(() => import('./commands/init.js'), 'initCommand'));
 
 program
   .command('serve')
@@ -74,7 +72,7 @@ program
   )
   .option('--max-queued-events <n>', 'events waiting to be written before appends are answered 503 + Retry-After', '100000')
   .option('--trust-proxy <addresses>', 'reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client')
-  .action(serveCommand);
+  .action(lazy(() => import('./commands/serve.js'), 'serveCommand'));
 
 program
   .command('append')
@@ -87,7 +85,7 @@ tokenOptions(program.commands.at(-1) as Command)
   .option('--local', 'append straight into --dir without a server (the directory must not be in use)')
   .option('--batch <n>', 'events per request', '1000')
   .option('--wait', "wait for a checkpoint and print each entry's inclusion proof")
-  .action(appendCommand);
+  .action(lazy(() => import('./commands/append.js'), 'appendCommand'));
 
 program
   .command('verify')
@@ -97,7 +95,7 @@ program
   .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
   .option('--since <file>', 'an older checkpoint the log must be consistent with')
   .option('--json', 'print the result as JSON')
-  .action(verifyCommand);
+  .action(lazy(() => import('./commands/verify.js'), 'verifyCommand'));
 
 program
   .command('checkpoint')
@@ -106,7 +104,7 @@ program
   .addOption(urlOption())
   .option('--vkey <key>', 'verifier key')
   .option('--json', 'print origin, size and root as JSON')
-  .action(checkpointCommand);
+  .action(lazy(() => import('./commands/checkpoint.js'), 'checkpointCommand'));
 
 program
   .command('prove')
@@ -118,7 +116,7 @@ program
   .addOption(dirOption())
   .addOption(urlOption())
   .option('--vkey <key>', 'verifier key')
-  .action(proveCommand);
+  .action(lazy(() => import('./commands/prove.js'), 'proveCommand'));
 
 const apiOptions = (c: Command) => tokenOptions(c.addOption(urlOption())).addOption(dirOption()).option('--json', 'print JSON');
 
@@ -132,7 +130,7 @@ apiOptions(
     .option('--cursor <index>', 'continue after this entry (printed as "more: --cursor N")')
     .option('--order <order>', 'desc (newest first) or asc', 'desc')
     .option('--count', 'also print how many entries match'),
-).action(searchCommand);
+).action(lazy(() => import('./commands/search.js'), 'searchCommand'));
 
 apiOptions(
   program
@@ -142,7 +140,7 @@ apiOptions(
     .option('--format <format>', 'jsonl, csv or bundle', 'jsonl')
     .option('--order <order>', 'asc (oldest first) or desc', 'asc')
     .option('--output <file>', 'write to a file (default: standard output)'),
-).action(exportCommand);
+).action(lazy(() => import('./commands/export.js'), 'exportCommand'));
 
 program
   .command('verify-bundle')
@@ -151,12 +149,12 @@ program
   .option('--vkey <key>', "the log's verifier key to trust (default: the bundle's own key, with a warning)")
   .option('--url <url>', 'also check that the live log (with --vkey) still extends the bundle (no fork, no rollback)')
   .option('--json', 'print the result as JSON (also when the check fails: ok false, and the error)')
-  .action(verifyBundleCommand);
+  .action(lazy(() => import('./commands/verify-bundle.js'), 'verifyBundleCommand'));
 
 const retention = program.command('retention').description('retention tiers (stele.policy.yaml)');
 apiOptions(
   retention.command('run').description('expire now: destroy the data keys of expired (tier, day) pairs not under a legal hold'),
-).action(retentionRunCommand);
+).action(lazy(() => import('./commands/forget.js'), 'retentionRunCommand'));
 
 const hold = program.command('hold').description('legal holds: they block expiry and erasure');
 apiOptions(
@@ -169,9 +167,9 @@ apiOptions(
     .option('--subject <subject>', 'data subject')
     .option('--since <time>', 'from this receipt time (RFC 3339 or YYYY-MM-DD)')
     .option('--until <time>', 'until this receipt time (exclusive)'),
-).action(holdAddCommand);
+).action(lazy(() => import('./commands/forget.js'), 'holdAddCommand'));
 apiOptions(hold.command('list').description('list legal holds').option('--all', 'include released holds')).action(
-  holdListCommand,
+  lazy(() => import('./commands/forget.js'), 'holdListCommand'),
 );
 apiOptions(
   hold
@@ -179,7 +177,7 @@ apiOptions(
     .description('release a legal hold')
     .argument('<id>', 'hold id')
     .requiredOption('--reason <text>', 'why (recorded in the log)'),
-).action(holdReleaseCommand);
+).action(lazy(() => import('./commands/forget.js'), 'holdReleaseCommand'));
 
 apiOptions(
   program
@@ -187,14 +185,14 @@ apiOptions(
     .description('right to erasure: destroy the data keys of every event about a subject (proofs keep verifying)')
     .requiredOption('--subject <subject>', 'the data subject (the events\' "subject" field)')
     .requiredOption('--reason <text>', 'why (recorded in the log)'),
-).action(eraseCommand);
+).action(lazy(() => import('./commands/forget.js'), 'eraseCommand'));
 
 program
   .command('reindex')
   .description('rebuild the query store from the log and the key store (stop the server first)')
   .addOption(dirOption())
   .option('--json', 'print JSON')
-  .action(reindexCommand);
+  .action(lazy(() => import('./commands/keys-admin.js'), 'reindexCommand'));
 
 program
   .command('subject-hash')
@@ -202,7 +200,7 @@ program
   .argument('<value...>', 'values to hash, e.g. alice@example.com')
   .addOption(dirOption())
   .option('--json', 'print JSON')
-  .action(subjectHashCommand);
+  .action(lazy(() => import('./commands/subject-hash.js'), 'subjectHashCommand'));
 
 program
   .command('master-key')
@@ -211,7 +209,7 @@ program
   .description('re-wrap every data key under a new master key; the log is untouched (stop the server first)')
   .addOption(dirOption())
   .option('--json', 'print JSON')
-  .action(rotateCommand);
+  .action(lazy(() => import('./commands/keys-admin.js'), 'rotateCommand'));
 
 const keys = program.command('keys').description('API keys for services (shown once; the server keeps their hashes)');
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)];
@@ -223,36 +221,87 @@ apiOptions(
     .requiredOption('--role <role>', 'a role of the policy (repeat or comma-separate for several)', collect)
     .option('--source <glob>', 'may only append events from these source kinds (repeatable), e.g. kubernetes', collect)
     .option('--action <glob>', 'may only append these actions (repeatable), e.g. k8s.*', collect),
-).action(keyCreateCommand);
-apiOptions(keys.command('list').description('list API keys').option('--all', 'include revoked keys')).action(keyListCommand);
+).action(lazy(() => import('./commands/apikeys.js'), 'keyCreateCommand'));
+apiOptions(keys.command('list').description('list API keys').option('--all', 'include revoked keys')).action(
+  lazy(() => import('./commands/apikeys.js'), 'keyListCommand'),
+);
 apiOptions(
   keys
     .command('revoke')
     .description('revoke an API key: requests with it are refused from now on')
     .argument('<name>', 'the key name')
     .requiredOption('--reason <text>', 'why (recorded in the log)'),
-).action(keyRevokeCommand);
+).action(lazy(() => import('./commands/apikeys.js'), 'keyRevokeCommand'));
 
 const policy = program.command('policy').description('the policy file (stele.policy.yaml)');
 policy
   .command('schema')
   .description('print the JSON Schema of stele.policy.yaml (for editors and CI validators)')
-  .action(() => {
+  .action(async () => {
+    const { policySchema } = await import('../policy/schema.js');
     process.stdout.write(`${JSON.stringify(policySchema, null, 2)}\n`);
   });
 apiOptions(policy.command('reload').description('make the running server load its policy file again (as SIGHUP does)')).action(
-  policyReloadCommand,
+  lazy(() => import('./commands/apikeys.js'), 'policyReloadCommand'),
 );
 policy
   .command('check')
   .description('validate a policy file and list every problem as file:line:column (for CI)')
-  .argument('[file]', 'policy file (default: $STELE_POLICY or ./stele.policy.yaml)')
+  .argument('[file]', 'policy file (default: $STELE_POLICY, else $STELE_DIR/stele.policy.yaml, else ./stele.policy.yaml)')
   .option('--json', 'print the result as JSON')
   .option('--show-cedar', 'also print the Cedar schema and policies the roles and stele.cedar compile to')
-  .action(policyCheckCommand);
+  .action(lazy(() => import('./commands/policy.js'), 'policyCheckCommand'));
 
-importCommands(program);
-hooksCommands(program);
+const imp = program.command('import').description("import events from other systems' logs");
+const cloudtrail = imp
+  .command('cloudtrail')
+  .description('import AWS CloudTrail log files (.json.gz or .json); resumable, and safe to repeat')
+  .argument('<paths...>', 'log files, or directories searched recursively (e.g. an `aws s3 sync` of the trail bucket)')
+  .option('--url <url>', 'server URL (default: $STELE_URL or http://127.0.0.1:7433)');
+tokenOptions(cloudtrail)
+  .option('--dir <dir>', 'data directory whose admin.token to use (default: $STELE_DIR or ./stele-data)')
+  .option('--batch <n>', 'events per request', '500')
+  .option('--state <file>', 'journal of imported files (default: $XDG_STATE_HOME/stele/import-cloudtrail-<url hash>.jsonl)')
+  .option('--force', 'send every file again, even those the journal lists (harmless: event ids derive from eventID)')
+  .option('--retries <n>', 'retries of a request the server could not take (unreachable, 5xx, 429), with backoff', '5')
+  .option('--json', 'print the summary as JSON')
+  .action(lazy(() => import('./commands/import.js'), 'importCloudTrailCommand'));
+
+const hooks = program.command('hooks').description('git hooks that record commits, rewrites and pushes in the log');
+hooks
+  .command('install')
+  .description(
+    'install the git hooks into a repository (core.hooksPath respected; existing hooks kept and run first; idempotent)',
+  )
+  .option('--repo <dir>', 'the repository (default: the current directory)')
+  .option('--server', 'server hooks for a repository others push to: post-receive (pusher, signature checks)')
+  .option('--require-log', 'with --server: also pre-receive, refusing pushes while the log is unreachable')
+  .option('--url <url>', 'server URL, saved as git config stele.url (default: $STELE_URL or http://127.0.0.1:7433)')
+  .option('--token-file <file>', 'a file holding the API key, saved as stele.tokenFile (else the hooks use $STELE_TOKEN)')
+  .option('--client <client>', 'how the hooks send: curl, stele or auto (curl when installed), saved as stele.client')
+  .option('--stele-command <cmd>', 'how the hooks run the stele CLI with --client stele (default: stele)')
+  .option('--timeout <seconds>', 'per request, saved as stele.timeout (default 10)')
+  .option('--name <name>', "the repository's name in events, saved as stele.repo (default: origin's URL, else the path)")
+  .option('--json', 'print JSON')
+  .action(lazy(() => import('./commands/hooks.js'), 'hooksInstallCommand'));
+hooks
+  .command('uninstall')
+  .description("remove Stele's hooks and put back the hooks they chained (config and queue stay)")
+  .option('--repo <dir>', 'the repository (default: the current directory)')
+  .option('--json', 'print JSON')
+  .action(lazy(() => import('./commands/hooks.js'), 'hooksUninstallCommand'));
+hooks
+  .command('status')
+  .description('the hooks installed, their configuration, what is queued or was rejected, recent problems')
+  .option('--repo <dir>', 'the repository (default: the current directory)')
+  .option('--json', 'print JSON')
+  .action(lazy(() => import('./commands/hooks.js'), 'hooksStatusCommand'));
+hooks
+  .command('drain')
+  .description('send the queued events now, in the foreground')
+  .option('--repo <dir>', 'the repository (default: the current directory)')
+  .option('--json', 'print JSON')
+  .action(lazy(() => import('./commands/hooks.js'), 'hooksDrainCommand'));
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof SteleError) console.error(`stele: ${err.message}`);

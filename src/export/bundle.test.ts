@@ -398,7 +398,7 @@ describe('evidence bundle', () => {
     // far as the missing trailer.
     for (const extra of [{}, { ingest }]) {
       const text = head + line(extra);
-      await rejects(text.slice(0, -1).split('\n'), /the bundle is truncated: no \{"type":"end"\} trailer after 1 entries/);
+      await rejects(text.slice(0, -1).split('\n'), /the bundle is truncated: no \{"type":"end"\} trailer after 1 entry/);
     }
     const wrong = head + line({ ingest: { principal: 'x', method: 'oidc' } });
     await rejects(wrong.slice(0, -1).split('\n'), /^line 2 \(entry 0\): the ingest does not match the leaf's ingest/);

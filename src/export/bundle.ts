@@ -38,6 +38,7 @@ import { canonicalBytes } from '../event/canonical.js';
 import { decodeLeaf, leafAad, sealedPlaintext } from '../event/record.js';
 import type { Event, Ingest, LeafRecord } from '../event/types.js';
 import { openWithMessageKey } from '../keys/seal.js';
+import { plural } from '../plural.js';
 import { decodeBase64Strict } from '../tlog/base64.js';
 import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
@@ -436,7 +437,7 @@ export async function verifyBundle(
       where = ' (trailer)';
       for (const k of Object.keys(v)) if (!TRAILER_FIELDS.includes(k)) fail(`unknown trailer field ${JSON.stringify(k)}`);
       if (!isIndex(v.count)) fail('trailer count must be a non-negative integer');
-      if (v.count !== count) fail(`the trailer says ${v.count} entries, but the bundle has ${count}`);
+      if (v.count !== count) fail(`the trailer says ${plural(v.count as number, 'entry', 'entries')}, but the bundle has ${count}`);
       exported = checkManifest(
         v,
         { header, cp, verifier: verifier as Verifier, count, digest: digest.digest(), trusted: trustedVerifier !== undefined },
@@ -488,7 +489,7 @@ export async function verifyBundle(
   }
   if (!ended || exported === undefined) {
     lineNo++;
-    fail(`the bundle is truncated: no {"type":"end"} trailer after ${count} entries`);
+    fail(`the bundle is truncated: no {"type":"end"} trailer after ${plural(count, 'entry', 'entries')}`);
   }
   const report: BundleReport = {
     origin: cp.origin,
@@ -539,7 +540,7 @@ function checkManifest(
     // not canonicalisable: different
   }
   if (!sameQuery) fail(`the header's query ${JSON.stringify(b.header.query)} is not the manifest's ${JSON.stringify(m.query)}`);
-  if (m.count !== b.count) fail(`the manifest says ${m.count} entries, but the bundle has ${b.count}`);
+  if (m.count !== b.count) fail(`the manifest says ${plural(m.count, 'entry', 'entries')}, but the bundle has ${b.count}`);
   if (!m.digest.equals(b.digest)) {
     fail('the entries are not the ones the manifest lists (an entry was changed, dropped, added or moved)');
   }
@@ -600,7 +601,8 @@ function checkRecord(
   if (event.action !== RECORD_ACTION) fail(`${at} is a ${JSON.stringify(event.action)} event, not ${RECORD_ACTION}`);
   if (data.manifest_sha256 !== b.sha) fail(`${at} records another manifest (${JSON.stringify(data.manifest_sha256)})`);
   if (data.started !== b.manifest.started) fail(`${at} ends the export started at ${data.started}, not ${b.manifest.started}`);
-  if (data.entries !== b.count || data.complete !== true) fail(`${at} does not record a complete export of ${b.count} entries`);
+  if (data.entries !== b.count || data.complete !== true)
+    fail(`${at} does not record a complete export of ${plural(b.count, 'entry', 'entries')}`);
   return { index, size: later.size, root: later.root };
 }
 

@@ -1,4 +1,5 @@
 import { SteleError } from '../errors.js';
+import { plural } from '../plural.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
 import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';
@@ -141,7 +142,7 @@ export class Log {
     if (index < published) return this.reader.entry(index, published);
     const pending = this.integrator.pendingEntry(index);
     if (pending) return pending;
-    throw new SteleError('not_found', `entry ${index} does not exist; the log has ${this.size} entries`, 404);
+    throw new SteleError('not_found', `entry ${index} does not exist; the log has ${plural(this.size, 'entry', 'entries')}`, 404);
   }
 
   inclusionProof(index: number, size = this.checkpoint.size): Promise<Buffer[]> {

@@ -224,14 +224,27 @@ roles:
     });
   });
 
-  test('the default file: $STELE_POLICY, else stele.policy.yaml', async (t) => {
-    const saved = process.env.STELE_POLICY;
+  test('the default file: $STELE_POLICY, else $STELE_DIR/stele.policy.yaml, else stele.policy.yaml', async (t) => {
+    const saved = { policy: process.env.STELE_POLICY, dir: process.env.STELE_DIR };
     t.after(() => {
-      if (saved === undefined) delete process.env.STELE_POLICY;
-      else process.env.STELE_POLICY = saved;
+      if (saved.policy === undefined) delete process.env.STELE_POLICY;
+      else process.env.STELE_POLICY = saved.policy;
+      if (saved.dir === undefined) delete process.env.STELE_DIR;
+      else process.env.STELE_DIR = saved.dir;
     });
     delete process.env.STELE_POLICY;
+    delete process.env.STELE_DIR;
     assert.equal(defaultPolicyFile(), 'stele.policy.yaml');
+    // The data directory's own file, as `stele serve` resolves it: checked, not ./stele.policy.yaml.
+    const dataDir = join(dir, 'data');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, 'stele.policy.yaml'), BAD);
+    process.env.STELE_DIR = dataDir;
+    assert.equal(defaultPolicyFile(), join(dataDir, 'stele.policy.yaml'));
+    const bad = await run(t, undefined);
+    assert.ok(bad.error instanceof SteleError);
+    assert.match(bad.error.message, new RegExp(`^${join(dataDir, 'stele.policy.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`));
+    // $STELE_POLICY still comes first.
     const file = write('env.yaml', STARTER_POLICY_YAML);
     process.env.STELE_POLICY = file;
     assert.equal(defaultPolicyFile(), file);

@@ -1,7 +1,7 @@
 /**
  * Installing the git hooks (clients/git/stele-hook) into a repository: the hooks directory git
  * really uses (core.hooksPath respected), existing hooks kept and chained rather than overwritten,
- * idempotent, and the `stele.*` git config the hooks read. `stele hooks install|uninstall|status`
+ * idempotent, and the `stele.*` git config the hooks read. `stele hooks install|uninstall|status|drain`
  * (src/cli/commands/hooks.ts) are thin over these.
  *
  * What the hooks record (the events' shape) is documented in docs/sources/git.md;

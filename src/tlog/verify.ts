@@ -3,6 +3,9 @@ import { leafHash } from './hash.js';
 import { openNote, type Verifier } from './note.js';
 import { type DrainedTile, decodeBundle, entriesPath, rightEdge, TileBuilder, tilePath, tileRoot, tileWidth } from './tile.js';
 
+/** "1 entry", "2 entries" (tlog imports nothing outside itself, so not src/plural.ts). */
+const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+
 /** Where a verifier reads a log from: a data directory, a URL, anything serving the C2SP paths. */
 export interface TileSource {
   /** Tile at `level` (or the entry bundle, 'entries'), `index`, `width`; null when absent. */
@@ -52,7 +55,7 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
   if (old) {
     if (old.origin !== cp.origin) throw new VerifyError(`the old checkpoint is for origin ${old.origin}, not ${cp.origin}`);
     if (old.size > cp.size) {
-      throw new VerifyError(`the log rolled back: its checkpoint has ${cp.size} entries, the old one ${old.size}`);
+      throw new VerifyError(`the log rolled back: its checkpoint has ${entries(cp.size)}, the old one ${old.size}`);
     }
   }
   const size = cp.size;
@@ -98,7 +101,7 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
       if (old && builder.size === old.size) {
         if (!same(builder.root(), old.root)) {
           throw new VerifyError(
-            `the log is not consistent with the old checkpoint: its first ${old.size} entries have a different root (a fork or rewritten history)`,
+            `the log is not consistent with the old checkpoint: ${old.size === 1 ? 'its first entry has' : `its first ${old.size} entries have`} a different root (a fork or rewritten history)`,
           );
         }
         oldRootOk = true;
@@ -130,7 +133,8 @@ export async function verifyLog(source: TileSource, verifier: Verifier, opts: Ve
     throw new VerifyError(
       entryMismatch
         ? `${entryMismatch}, and the entries do not match the signed checkpoint: the entry was altered`
-        : (tileMismatch ?? `the ${size} entries do not hash to the root of the signed checkpoint`),
+        : (tileMismatch ??
+            `${size === 1 ? 'the 1 entry does' : `the ${size} entries do`} not hash to the root of the signed checkpoint`),
     );
   }
   return { checkpoint: cp, note };

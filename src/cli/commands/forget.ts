@@ -1,4 +1,5 @@
 import { SteleError } from '../../errors.js';
+import { plural } from '../../plural.js';
 import { api, apiTarget, out, post, type Target } from '../client.js';
 
 export async function retentionRunCommand(opts: Target): Promise<void> {
@@ -11,8 +12,8 @@ export async function retentionRunCommand(opts: Target): Promise<void> {
   }>(opts, '/v1/retention/run');
   if (opts.json) return out(r);
   console.log(
-    `expired ${r.expiredKeys} data keys (${r.expired.map((e) => `${e.tier} ${e.day}`).join(', ') || 'none due'}); ` +
-      `${r.entries} entries left the index; ${r.held.length} keys kept by legal holds; recorded as entry ${r.event}`,
+    `expired ${plural(r.expiredKeys, 'data key')} (${r.expired.map((e) => `${e.tier} ${e.day}`).join(', ') || 'none due'}); ` +
+      `${plural(r.entries, 'entry', 'entries')} left the index; ${plural(r.held.length, 'key')} kept by legal holds; recorded as entry ${r.event}`,
   );
 }
 
@@ -70,6 +71,6 @@ export async function eraseCommand(opts: Target & { subject: string; reason: str
   if (r.keys === 0)
     return console.log(`${r.message ?? 'no events carry this subject'}; the request is recorded as entry ${r.event}`);
   console.log(
-    `erased: ${r.entries} indexed entries under ${r.keys} data keys can no longer be read; recorded as entry ${r.event}`,
+    `erased: ${plural(r.entries, 'indexed entry', 'indexed entries')} under ${plural(r.keys, 'data key')} can no longer be read; recorded as entry ${r.event}`,
   );
 }

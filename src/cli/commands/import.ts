@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
 import { SteleError } from '../../errors.js';
 import type { Appended } from '../../ingest/append.js';
+import { plural } from '../../plural.js';
 import { cloudtrailEvent } from '../../sources/cloudtrail.js';
 import { defaultStatePath, findLogFiles, ImportState, type LogFile, parseLogFile } from '../../sources/cloudtrail-files.js';
 import { api, apiTarget, out } from '../client.js';
-import { intOption, tokenOptions } from '../options.js';
+import { intOption } from '../options.js';
 
 export interface ImportCloudTrailOptions {
   url?: string;
@@ -24,24 +24,6 @@ export interface ImportCloudTrailOptions {
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** Requests in flight at once. */
 const PIPELINE = 2;
-
-/** `stele import ...`: registered by main.ts. */
-export function importCommands(program: Command): void {
-  const imp = program.command('import').description("import events from other systems' logs");
-  const cloudtrail = imp
-    .command('cloudtrail')
-    .description('import AWS CloudTrail log files (.json.gz or .json); resumable, and safe to repeat')
-    .argument('<paths...>', 'log files, or directories searched recursively (e.g. an `aws s3 sync` of the trail bucket)')
-    .option('--url <url>', 'server URL (default: $STELE_URL or http://127.0.0.1:7433)');
-  tokenOptions(cloudtrail)
-    .option('--dir <dir>', 'data directory whose admin.token to use (default: $STELE_DIR or ./stele-data)')
-    .option('--batch <n>', 'events per request', '500')
-    .option('--state <file>', 'journal of imported files (default: $XDG_STATE_HOME/stele/import-cloudtrail-<url hash>.jsonl)')
-    .option('--force', 'send every file again, even those the journal lists (harmless: event ids derive from eventID)')
-    .option('--retries <n>', 'retries of a request the server could not take (unreachable, 5xx, 429), with backoff', '5')
-    .option('--json', 'print the summary as JSON')
-    .action(importCloudTrailCommand);
-}
 
 interface Progress {
   file: LogFile;
@@ -178,7 +160,7 @@ export async function importCloudTrailCommand(paths: string[], opts: ImportCloud
   else {
     const skipped = summary.skipped_files ? `; ${summary.skipped_files} files skipped, imported before` : '';
     process.stdout.write(
-      `imported ${summary.events} events from ${summary.imported_files} files into ${url}${skipped} (journal: ${state.path})\n`,
+      `imported ${plural(summary.events, 'event')} from ${plural(summary.imported_files, 'file')} into ${url}${skipped} (journal: ${state.path})\n`,
     );
   }
   if (problems.length > 0) {

@@ -2,6 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { defaultDir, lockDataDir } from '../../datadir.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
+import { plural } from '../../plural.js';
 import { indexPath, keystorePath, openStele } from '../../stele.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
@@ -36,7 +37,10 @@ export async function reindexCommand(opts: { dir?: string; json?: boolean }): Pr
   const gaps = found.gaps ?? 0;
   const readable = (found.total ?? 0) - gaps;
   if (opts.json) console.log(JSON.stringify({ entries: size, indexed: readable, gaps, seconds }));
-  else console.log(`reindexed ${size} entries in ${seconds.toFixed(1)} s: ${readable} readable, ${gaps} expired or erased`);
+  else
+    console.log(
+      `reindexed ${plural(size, 'entry', 'entries')} in ${seconds.toFixed(1)} s: ${readable} readable, ${gaps} expired or erased`,
+    );
 }
 
 /** `stele master-key rotate`: re-wraps every data key under a new master key (the server must be stopped). */
@@ -48,7 +52,7 @@ export async function rotateCommand(opts: { dir?: string; json?: boolean }): Pro
     if (opts.json) console.log(JSON.stringify(r));
     else
       console.log(
-        `re-wrapped ${r.rewrapped} data keys from master key ${r.from.join(', ') || '-'} to ${r.to}; the new key is in ${r.location}`,
+        `re-wrapped ${plural(r.rewrapped, 'data key')} from master key ${r.from.join(', ') || '-'} to ${r.to}; the new key is in ${r.location}`,
       );
   } finally {
     unlock();

@@ -1,10 +1,16 @@
+import { defaultPolicyPath } from '../../datadir.js';
 import { SteleError } from '../../errors.js';
 import { Authorizer } from '../../policy/access.js';
 import { formatDuration, formatKeep, loadPolicyFile, type PolicyProblem } from '../../policy/policy.js';
 
-/** The policy file `stele policy check` reads when none is named: $STELE_POLICY or ./stele.policy.yaml. */
+/**
+ * The policy file `stele policy check` reads when none is named: $STELE_POLICY, else the policy of
+ * the data directory $STELE_DIR names (the file `stele serve` would load), else ./stele.policy.yaml.
+ */
 export function defaultPolicyFile(): string {
-  return process.env.STELE_POLICY || 'stele.policy.yaml';
+  if (process.env.STELE_POLICY) return process.env.STELE_POLICY;
+  if (process.env.STELE_DIR) return defaultPolicyPath(process.env.STELE_DIR);
+  return 'stele.policy.yaml';
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SteleError } from '../../errors.js';
 import { proveConsistency, proveInclusion } from '../../log/proofs.js';
 import { TreeReader } from '../../log/tree-reader.js';
+import { plural } from '../../plural.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { leafHash } from '../../tlog/hash.js';
 import { openNote, type Verifier } from '../../tlog/note.js';
@@ -52,7 +53,7 @@ function readPoint(name: string, v: string, verifier: Verifier, latest: Checkpoi
   if (cp.size > latest.size) {
     throw new SteleError(
       'verify_failed',
-      `${name} ${v} has ${cp.size} entries, more than the log's latest checkpoint (${latest.size}): the log rolled back, or forked`,
+      `${name} ${v} has ${plural(cp.size, 'entry', 'entries')}, more than the log's latest checkpoint (${latest.size}): the log rolled back, or forked`,
     );
   }
   return { size: cp.size, note, root: cp.root };

@@ -1,5 +1,6 @@
 import { SteleError } from '../../errors.js';
 import type { Event } from '../../event/types.js';
+import { plural } from '../../plural.js';
 import { api, apiTarget } from '../client.js';
 import { intOption } from '../options.js';
 
@@ -67,7 +68,7 @@ export async function searchCommand(words: string[], opts: SearchOptions): Promi
     } catch (err) {
       throw withCaret(err, q);
     }
-    if (page.total !== undefined) process.stderr.write(`${page.total} matching entries\n`);
+    if (page.total !== undefined) process.stderr.write(`${plural(page.total, 'matching entry', 'matching entries')}\n`);
     for (const h of page.hits) process.stdout.write(`${opts.json ? JSON.stringify(h) : formatHit(h)}\n`);
     shown += page.hits.length;
     if (page.next === undefined || (!opts.all && shown >= limit)) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { createServer, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { defaultDir, initDataDir } from '../../datadir.js';
 import { parseDuration } from '../../duration.js';
@@ -12,12 +12,52 @@ import { openStele } from '../../stele.js';
 /** One ingest worker per core beyond the main thread's, at least one. */
 export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
 
+import { plural } from '../../plural.js';
 import { intOption } from '../options.js';
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m) throw new SteleError('bad_listen', `--listen must be host:port, got "${listen}"`);
   return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
+}
+
+/** `host:port` as --listen spells it (an IPv6 host in brackets). */
+const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+/** Why the server cannot listen on host:port, as one line; other errors pass through. */
+export function listenError(host: string, port: number, err: unknown): unknown {
+  const at = hostPort(host, port);
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return new SteleError('address_in_use', `${at} is already in use (another server?); choose another with --listen`);
+    case 'EACCES':
+      return new SteleError('listen_denied', `${at}: not allowed to listen there (ports below 1024 need privileges)`);
+    case 'EADDRNOTAVAIL':
+      return new SteleError('bad_listen', `${at}: ${host} is not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new SteleError('bad_listen', `${at}: cannot resolve ${host}`);
+    default:
+      return err;
+  }
+}
+
+/**
+ * Fails with {@link listenError} when host:port cannot be listened on. The server listens last,
+ * after the data directory is created, locked and opened; checking first means a busy port leaves
+ * no new directory behind (a port taken in between is still reported by the same one line).
+ */
+export async function checkListen(host: string, port: number): Promise<void> {
+  if (port === 0) return; // any free port: nothing to check
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host, port }, () => probe.close(() => resolve()));
+    });
+  } catch (err) {
+    throw listenError(host, port, err);
+  }
 }
 
 /** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut. */
@@ -112,6 +152,7 @@ export async function serveCommand(opts: {
     ...(opts.trustProxy ? { trustProxy: trustProxyOption(opts.trustProxy) } : {}),
     ...(tls ? { tls } : {}),
   };
+  await checkListen(host, port);
   const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
   const stele = await openStele(init.dir, {
     checkpointIntervalMs: intOption('--checkpoint-interval', opts.checkpointInterval, 1),
@@ -158,7 +199,16 @@ export async function serveCommand(opts: {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  const address = await app.listen({ host, port });
+  let address: string;
+  try {
+    address = await app.listen({ host, port });
+  } catch (err) {
+    // Taken since checkListen: close what was opened (workers, lock) and say it in one line.
+    clearTimeout(timer);
+    await app.close();
+    await stele.close();
+    throw listenError(host, port, err);
+  }
   const url = address.replace('0.0.0.0', '127.0.0.1');
   console.log(`Stele is listening on ${url}${init.created ? ' (new data directory)' : ''}`);
   console.log(`  data:         ${stele.dir}`);
@@ -166,5 +216,5 @@ export async function serveCommand(opts: {
   console.log(`  verifier key: ${stele.vkey}`);
   console.log(`  admin key:    ${stele.tokenFile}`);
   console.log(`  policy:       ${stele.policy.source} (sha256 ${stele.policy.sha256.slice(0, 16)}…)`);
-  console.log(`  log size:     ${stele.log.size} entries`);
+  console.log(`  log size:     ${plural(stele.log.size, 'entry', 'entries')}`);
 }

@@ -6,6 +6,7 @@ import { type BundleReport, verifyBundle } from '../../export/bundle.js';
 import { proveConsistency } from '../../log/proofs.js';
 import { HttpTileSource } from '../../log/tile-source.js';
 import { TreeReader } from '../../log/tree-reader.js';
+import { plural } from '../../plural.js';
 import { decodeBase64Strict } from '../../tlog/base64.js';
 import { parseCheckpoint } from '../../tlog/checkpoint.js';
 import { newVerifier, openNote } from '../../tlog/note.js';
@@ -37,7 +38,7 @@ async function checkLive(url: string, vkey: string, r: BundleReport): Promise<{ 
   if (latest.size < at.size) {
     throw new SteleError(
       'verify_failed',
-      `${url} has ${latest.size} entries, fewer than the checkpoint the bundle's record is proven in (${at.size}): the log rolled back`,
+      `${url} has ${plural(latest.size, 'entry', 'entries')}, fewer than the checkpoint the bundle's record is proven in (${at.size}): the log rolled back`,
     );
   }
   try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { SteleError } from '../../errors.js';
+import { plural } from '../../plural.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
 import { jsonOnFailure } from '../json-result.js';
 import { openSource, type SourceOptions } from './source.js';
@@ -41,7 +42,7 @@ async function verifyLogCommand(opts: SourceOptions & { since?: string; json?: b
     if (opts.json) console.log(JSON.stringify({ ok: true, origin: r.checkpoint.origin, size: r.checkpoint.size, root }));
     else
       console.log(
-        `OK: ${where}: ${r.checkpoint.size} entries, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}`,
+        `OK: ${where}: ${plural(r.checkpoint.size, 'entry', 'entries')}, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}`,
       );
   } catch (err) {
     bar?.stop();
