@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `stele` command line. */
 import { Command, Option } from 'commander';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { policySchema } from '../policy/schema.js';
 import { keyCreateCommand, keyListCommand, keyRevokeCommand, policyReloadCommand } from './commands/apikeys.js';
 import { appendCommand } from './commands/append.js';

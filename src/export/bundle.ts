@@ -33,7 +33,7 @@
  * Entries are in strictly increasing or strictly decreasing index order (a search may return the
  * newest first), which also rules out duplicates.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { canonicalBytes } from '../event/canonical.js';
 import { decodeLeaf, leafAad, sealedPlaintext } from '../event/record.js';
 import type { Event, Ingest, LeafRecord } from '../event/types.js';

@@ -4,7 +4,7 @@
  * and messages are handled in order, a search sent after an acknowledgement sees that entry.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { KeyStore } from '../keys/keystore.js';

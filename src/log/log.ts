@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
 import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';

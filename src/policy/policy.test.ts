@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { isDuration, parseDuration } from '../duration.js';
-import { SteleError } from '../errors.js';
+import { isDuration, parseDuration } from '../core/duration.js';
+import { SteleError } from '../core/errors.js';
 import {
   DEFAULT_POLICY,
   DEFAULT_POLICY_YAML,

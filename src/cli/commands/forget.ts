@@ -1,4 +1,4 @@
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import { api, apiTarget, out, post, type Target } from '../client.js';
 
 export async function retentionRunCommand(opts: Target): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import { drainQueue, hooksStatus, type InstallOptions, installHooks, uninstallHooks } from '../../sources/git-hooks.js';
 import { out } from '../client.js';
 

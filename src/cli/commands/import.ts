@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import type { Appended } from '../../ingest/append.js';
 import { cloudtrailEvent } from '../../sources/cloudtrail.js';
 import { defaultStatePath, findLogFiles, ImportState, type LogFile, parseLogFile } from '../../sources/cloudtrail-files.js';

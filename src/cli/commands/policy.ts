@@ -1,4 +1,4 @@
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import { Authorizer } from '../../policy/access.js';
 import { formatDuration, formatKeep, loadPolicyFile, type PolicyProblem } from '../../policy/policy.js';
 

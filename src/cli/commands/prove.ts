@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import { proveConsistency, proveInclusion } from '../../log/proofs.js';
 import { TreeReader } from '../../log/tree-reader.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';

@@ -1,4 +1,4 @@
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import type { Event } from '../../event/types.js';
 import { api, apiTarget } from '../client.js';
 import { intOption } from '../options.js';

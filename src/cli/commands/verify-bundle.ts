@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import { type BundleReport, verifyBundle } from '../../export/bundle.js';
 import { proveConsistency } from '../../log/proofs.js';
 import { HttpTileSource } from '../../log/tile-source.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
 import { jsonOnFailure } from '../json-result.js';
 import { openSource, type SourceOptions } from './source.js';
