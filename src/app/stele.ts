@@ -37,7 +37,7 @@ export interface Stele extends DataDir {
   index: IndexThread;
   policy: Policy;
   holds: HoldStore;
-  /** What retention, erasure and holds work on (src/keys/forget.ts); run them through `exclusive`. */
+  /** What retention, erasure and holds work on (src/app/forget.ts); run them through `exclusive`. */
   forget: ForgetContext;
   /** Runs forgetting operations one at a time (a scheduled expiry never interleaves with an erasure). */
   exclusive<T>(op: () => Promise<T>): Promise<T>;

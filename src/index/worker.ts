@@ -69,7 +69,7 @@ export interface SearchRequest {
   count?: boolean;
   /** Only entries of these tiers (what the asker's policy lets them see); absent: every tier. */
   tiers?: string[];
-  /** Only entries at or after (desc) or before (asc) this index (a bounded scan, see reading.ts). */
+  /** Only entries at or after (desc) or before (asc) this index (a bounded scan, see src/app/reading.ts). */
   bound?: number;
 }
 

@@ -489,7 +489,7 @@ describe('schema', () => {
     walk(policySchema as unknown as Record<string, unknown>, '');
   });
 
-  test('the duration patterns agree with src/duration.ts', () => {
+  test('the duration patterns agree with src/core/duration.ts', () => {
     const re = new RegExp(DURATION_PATTERN);
     const keep = new RegExp(KEEP_PATTERN);
     for (const s of [
