@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { listenError } from '../src/cli/commands/serve.js';
-import { SteleError } from '../src/errors.js';
+import { SteleError } from '../src/core/errors.js';
 import { cleanup, initDir, runStele, tempDir } from './helpers/stele.js';
 
 let busy: Server;

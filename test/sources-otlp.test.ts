@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { SteleError } from '../src/errors.js';
+import { SteleError } from '../src/core/errors.js';
 import { derivedId } from '../src/sources/ids.js';
 import { decodeLogsJson, decodeLogsProto, mapLogs, nanosToTime } from '../src/sources/otlp.js';
 import { CLI, cleanup, type DataDir, getJson, initDir, runStele, SteleServer, tempDir } from './helpers/stele.js';

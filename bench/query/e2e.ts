@@ -14,12 +14,12 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Principal } from '../../src/auth/principal.js';
-import { initDataDir } from '../../src/datadir.js';
+import { initDataDir } from '../../src/app/datadir.js';
+import { indexPath, openStele } from '../../src/app/stele.js';
+import type { Principal } from '../../src/core/principal.js';
 import { jsonLine } from '../../src/export/formats.js';
 import { compileQuery } from '../../src/index/query.js';
 import { IndexStore } from '../../src/index/store.js';
-import { indexPath, openStele } from '../../src/stele.js';
 import { sleep } from '../ingest/stats.js';
 import { EventStream, humanId, SEED } from './gen.js';
 import { PAGE, type Summary, summarise } from './measure.js';

@@ -4,13 +4,14 @@
  * them (Cedar, src/policy/access.ts). A reloaded policy swaps the authoriser and the trusted
  * issuers together, so a request is never judged by half of one policy and half of another.
  */
-import { SteleError } from '../errors.js';
-import type { Claim } from '../ingest/identity.js';
+
+import type { Claim } from '../core/claim.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { type AccessAction, type AccessResource, Authorizer } from '../policy/access.js';
 import type { Policy } from '../policy/policy.js';
 import { API_KEY_PREFIX, type ApiKeyStore } from './apikeys.js';
 import { AuthError, OidcVerifier } from './oidc.js';
-import type { Principal } from './principal.js';
 
 /** A TLS client certificate the server's client CA verified. */
 export interface PeerCert {

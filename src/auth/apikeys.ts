@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeDurably } from '../durable.js';
-import { SteleError } from '../errors.js';
-import type { Principal } from './principal.js';
+import { writeDurably } from '../core/durable.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 
 /**
  * API keys for services (`stele keys create`). Only a SHA-256 of each key is stored: a key is 256

@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type * as IdpModule from '../../test/helpers/idp.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { IssuerConfig } from '../core/principal.js';
 import { AuthError, type AuthFailureReason, issuerProblems, OidcVerifier, type OidcVerifierOptions } from './oidc.js';
-import type { IssuerConfig } from './principal.js';
 
 const harness: typeof IdpModule | Error = await import('../../test/helpers/idp.js').catch((err: unknown) =>
   err instanceof Error ? err : new Error(String(err)),

@@ -25,9 +25,9 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { IssuerConfig, Principal } from '../core/principal.js';
 import { JWS_ALGORITHMS } from '../policy/schema.js';
-import type { IssuerConfig, Principal } from './principal.js';
 
 /** Machine-readable cause of a refused credential (OIDC token or API key), sent as `detail.reason` and recorded with denials. */
 export type AuthFailureReason =

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { retryOverloaded } from './client.js';
 
 test('retryOverloaded retries 503 overloaded after its Retry-After, and nothing else', async () => {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultDir } from '../datadir.js';
-import { SteleError } from '../errors.js';
+import { defaultDir } from '../app/datadir.js';
+import { SteleError } from '../core/errors.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7433';
 export const defaultUrl = () => process.env.STELE_URL ?? `http://${DEFAULT_LISTEN}`;

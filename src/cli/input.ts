@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { checkIntegers } from '../ingest/ijson.js';
 
 /**

@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 /**
  * For commands whose --json output CI reads: when `run` fails, print `{"ok": false, "error":

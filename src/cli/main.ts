@@ -5,7 +5,7 @@
  * `stele --version` and `stele --help` start in a fraction of the time.
  */
 import { Command, Option } from 'commander';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { tokenOptions } from './options.js';
 
 // Everything the CLI and the server create is owner-only (data directories, exports, spools);

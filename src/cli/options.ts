@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 /** An integer option at least `min`, or a clear error naming the option. */
 export function intOption(name: string, v: string, min = 0): number {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { canonicalBytes, canonicalize } from './canonical.js';
 
 /** A deliberately naive JCS, written from RFC 8785's text, to compare the fast one against. */

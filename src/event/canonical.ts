@@ -12,7 +12,7 @@
  * rope to flatten, no separate encoding pass. On the ingest hot path this is about 1.6x faster
  * than building the text with string concatenation and then Buffer.from.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 /**
  * Nesting bound for the serializer's recursion. Events are limited to 32 levels before they get

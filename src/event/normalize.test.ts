@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { nfc } from './nfc.js';
 import { checkDepth, MAX_DEPTH, normalizeEvent, uuidv7, validateEvent } from './normalize.js';
 import { formatMicros } from './record.js';

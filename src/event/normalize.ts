@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { nfc } from './nfc.js';
 import { formatMicros } from './record.js';
 import { eventSchema } from './schema.js';

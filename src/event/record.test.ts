@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { seal, unseal } from '../keys/seal.js';
 import { canonicalize } from './canonical.js';
 import { normalizeEvent, validateEvent } from './normalize.js';

@@ -3,7 +3,7 @@
  * canonical JSON) and its strict decoding.
  */
 import { performance } from 'node:perf_hooks';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { canonicalBytes, canonicalBytesFramed } from './canonical.js';
 import type { Event, Ingest, LeafContent, LeafRecord } from './types.js';
 

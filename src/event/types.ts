@@ -1,3 +1,5 @@
+import type { Ingest } from '../core/principal.js';
+
 /** Who performed an action: a person, a machine identity, or an AI agent acting for someone. */
 export type ActorType = 'human' | 'service' | 'ai_agent';
 
@@ -38,11 +40,9 @@ export interface Event {
 /** What arrives from a client before validation: anything JSON.parse can produce. */
 export type EventInput = unknown;
 
-/** Who wrote the event into the log: the authenticated ingest principal and how it authenticated. */
-export interface Ingest {
-  principal: string;
-  method: 'oidc' | 'apikey' | 'mtls' | 'local';
-}
+// `Ingest` lives in core (src/core/principal.ts) beside the Principal it is derived from; it is
+// re-exported here because it is part of the record.
+export type { Ingest };
 
 /**
  * One leaf of the log, stored as the UTF-8 of its RFC 8785 canonical JSON (see DESIGN.md, "The record").

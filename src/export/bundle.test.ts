@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, mock } from 'node:test';
 import { verifyBundleCommand } from '../cli/commands/verify-bundle.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { canonicalBytes } from '../event/canonical.js';
 import { buildLeaf, buildSealedLeaf, decodeLeaf, encodeLeaf } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';

@@ -33,12 +33,12 @@
  * Entries are in strictly increasing or strictly decreasing index order (a search may return the
  * newest first), which also rules out duplicates.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import { plural } from '../core/plural.js';
 import { canonicalBytes } from '../event/canonical.js';
 import { decodeLeaf, leafAad, sealedPlaintext } from '../event/record.js';
 import type { Event, Ingest, LeafRecord } from '../event/types.js';
 import { openWithMessageKey } from '../keys/seal.js';
-import { plural } from '../plural.js';
 import { decodeBase64Strict } from '../tlog/base64.js';
 import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
@@ -437,7 +437,8 @@ export async function verifyBundle(
       where = ' (trailer)';
       for (const k of Object.keys(v)) if (!TRAILER_FIELDS.includes(k)) fail(`unknown trailer field ${JSON.stringify(k)}`);
       if (!isIndex(v.count)) fail('trailer count must be a non-negative integer');
-      if (v.count !== count) fail(`the trailer says ${plural(v.count as number, 'entry', 'entries')}, but the bundle has ${count}`);
+      if (v.count !== count)
+        fail(`the trailer says ${plural(v.count as number, 'entry', 'entries')}, but the bundle has ${count}`);
       exported = checkManifest(
         v,
         { header, cp, verifier: verifier as Verifier, count, digest: digest.digest(), trusted: trustedVerifier !== undefined },

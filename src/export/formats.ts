@@ -11,7 +11,6 @@
  * (or the evidence bundle) when exact values matter; CSV is for reading in a spreadsheet.
  */
 import type { Event } from '../event/types.js';
-import type { WireGap } from '../index/worker.js';
 
 /** One exported hit: the entry's place in the log, its leaf's metadata, and the (decrypted) event. */
 export interface ExportedEntry {
@@ -27,8 +26,19 @@ export interface ExportedEntry {
   event: Event;
 }
 
-/** An exported gap: an entry whose data key was destroyed, with nothing of what it said. */
-export type ExportedGap = Omit<WireGap, 'leaf'>;
+/**
+ * An exported gap: an entry whose data key was destroyed, with nothing of what it said (the shape of
+ * the index's WireGap without its leaf; export sits below index, so it is spelled out here).
+ */
+export interface ExportedGap {
+  kind: 'gap';
+  index: number;
+  received: string;
+  tier: string;
+  state: 'expired' | 'erased';
+  /** Index of the stele.erasure / stele.retention.run entry that destroyed its key, when known. */
+  erasure?: number;
+}
 
 const isGap = (e: ExportedEntry | ExportedGap): e is ExportedGap => 'kind' in e && e.kind === 'gap';
 

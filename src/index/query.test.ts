@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { type CompiledQuery, compileQuery, parseQuery, QUERY_FIELDS } from './query.js';
 import { SCHEMA_SQL } from './schema.js';
 

@@ -20,8 +20,8 @@
  * Every user-supplied string ends up in a bound parameter, never in SQL text, and every full-text
  * term is quoted as an FTS5 string, so user input can never inject SQL or FTS5 syntax.
  */
-import { isDuration, parseDuration } from '../duration.js';
-import { SteleError } from '../errors.js';
+import { isDuration, parseDuration } from '../core/duration.js';
+import { SteleError } from '../core/errors.js';
 import { nfc } from '../event/nfc.js';
 import { parseMicros } from '../event/record.js';
 

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { createPrivate } from '../durable.js';
+import { createPrivate } from '../core/durable.js';
 import type { IndexRow } from './extract.js';
 import type { CompiledQuery } from './query.js';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SteleError } from '../errors.js';
+import type { SteleError } from '../core/errors.js';
 import { Room } from './thread.js';
 
 test('Room: no wait under the limit; waiters released once under it; a bounded wait is refused with 503', async () => {

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { bytes, pack, transferList } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
 import type { Policy } from '../policy/policy.js';

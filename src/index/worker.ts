@@ -4,7 +4,7 @@
  * and messages are handled in order, a search sent after an acknowledgement sees that entry.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { KeyStore } from '../keys/keystore.js';
@@ -69,7 +69,7 @@ export interface SearchRequest {
   count?: boolean;
   /** Only entries of these tiers (what the asker's policy lets them see); absent: every tier. */
   tiers?: string[];
-  /** Only entries at or after (desc) or before (asc) this index (a bounded scan, see reading.ts). */
+  /** Only entries at or after (desc) or before (asc) this index (a bounded scan, see src/app/reading.ts). */
   bound?: number;
 }
 

@@ -1,8 +1,9 @@
-import type { Principal } from '../auth/principal.js';
+import type { Claim } from '../core/claim.js';
+import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { Log } from '../log/log.js';
 import type { BodyKind } from './body.js';
-import { type Claim, refuseReserved } from './identity.js';
+import { refuseReserved } from './identity.js';
 import type { IngestPool } from './pool.js';
 import type { Prepared } from './prepare.js';
 

@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { findUnsafeInteger, mayHoldUnsafeInteger, unsafeIntegerMessage } from './ijson.js';
 
 export type BodyKind = 'json' | 'ndjson';

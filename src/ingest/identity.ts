@@ -5,20 +5,11 @@
  * is not the principal, vouching for it. Pure, so it runs on the ingest workers.
  */
 
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import type { Claim } from '../core/claim.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import type { Event } from '../event/types.js';
 import { compileGlobs } from '../policy/tiers.js';
-
-/** One distinct thing a batch asks to do; `vouch` when the actor is someone other than the principal. */
-export interface Claim {
-  action: string;
-  source: string;
-  actor: string;
-  vouch: boolean;
-  /** Position of the first event of the batch with this claim (for the error message). */
-  at: number;
-}
 
 /**
  * The actor is the principal itself: a person or service writing about its own action, or an

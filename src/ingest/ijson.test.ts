@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { parseEventsBody } from './body.js';
 import { checkIntegers, findUnsafeInteger, mayHoldUnsafeInteger } from './ijson.js';
 

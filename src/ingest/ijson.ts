@@ -4,7 +4,7 @@
  * value into the log. Such numbers are refused, naming where they are; a client sends them as
  * strings. Numbers with a fraction or exponent are doubles by intent and are left alone.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 const MAX_SAFE = String(Number.MAX_SAFE_INTEGER); // 16 digits
 

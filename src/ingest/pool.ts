@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
 import { bytes, unpack } from '../log/packed.js';

@@ -1,12 +1,13 @@
-import type { Principal } from '../auth/principal.js';
-import { ingestOf } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import type { Claim } from '../core/claim.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import { ingestOf } from '../core/principal.js';
 import { normalizeEvent, validateEvent } from '../event/normalize.js';
 import type { Event } from '../event/types.js';
 import { utcDay } from '../keys/keystore.js';
 import type { SequencedEntry } from '../log/storage.js';
 import { type BodyKind, parseEventsBody } from './body.js';
-import { applyIdentity, type Claim } from './identity.js';
+import { applyIdentity } from './identity.js';
 import type { Sealing } from './sealing.js';
 
 /**

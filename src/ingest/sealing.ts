@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { buildLeaf, buildSealedLeaf, formatMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import type { SlotKey } from '../keys/keystore.js';

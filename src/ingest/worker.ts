@@ -1,12 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import type { Claim } from '../core/claim.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
 import { type Packed, pack, transferList } from '../log/packed.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
-import type { Claim } from './identity.js';
 import { prepareBody } from './prepare.js';
 import { Sealing, type SlotRequest } from './sealing.js';
 

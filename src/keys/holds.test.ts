@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { SteleError } from '../errors.js';
+import { defaultOutcome, SERVER, selfEvent } from '../app/self-event.js';
+import { SteleError } from '../core/errors.js';
 import { HoldStore, refuseNaming } from './holds.js';
-import { defaultOutcome, SERVER, selfEvent } from './self-event.js';
 import { subjectHash } from './subject.js';
 
 const pepper = randomBytes(32);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import type { KeyInfo } from './keystore.js';
 import { subjectHash } from './subject.js';
 

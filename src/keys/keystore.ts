@@ -11,8 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { createPrivate } from '../durable.js';
-import { SteleError } from '../errors.js';
+import { createPrivate } from '../core/durable.js';
+import { SteleError } from '../core/errors.js';
 import { type MasterKey, unwrapKey, wrapKey } from './master.js';
 import { subjectHash } from './subject.js';
 

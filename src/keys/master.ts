@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 export interface MasterKey {
   /** Hex of the first 8 bytes of SHA-256("stele/master/v1" ‖ key): which master wrapped a data key. */

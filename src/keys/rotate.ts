@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { syncDir, writeDurably } from '../durable.js';
-import { SteleError } from '../errors.js';
+import { syncDir, writeDurably } from '../core/durable.js';
+import { SteleError } from '../core/errors.js';
 import { KeyStore } from './keystore.js';
 import {
   generateMasterKey,

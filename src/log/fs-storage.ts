@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { access, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { syncDir, writeDurably } from '../durable.js';
+import { syncDir, writeDurably } from '../core/durable.js';
 import { entriesPath, tilePath } from '../tlog/tile.js';
 import type { LogStorage, SequencedEntry, StorageState, TileData, TileStoreSpec } from './storage.js';
 import { DirTileSource } from './tile-source.js';

@@ -1,6 +1,6 @@
 import { getRandomValues } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import { writeDurably } from '../durable.js';
+import { writeDurably } from '../core/durable.js';
 
 /**
  * Event id → log index, so a repeated id returns its first index instead of appending twice.

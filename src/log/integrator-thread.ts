@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import type { FromIntegrator, ToIntegrator } from './integrator-worker.js';
 import { pack, transferList } from './packed.js';

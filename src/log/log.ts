@@ -1,5 +1,5 @@
-import { SteleError } from '../errors.js';
-import { plural } from '../plural.js';
+import { SteleError } from '../core/errors.js';
+import { plural } from '../core/plural.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
 import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';

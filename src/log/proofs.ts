@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { consistencyPlan, inclusionPlan, rehash } from '../tlog/proof.js';
 import type { TreeReader } from './tree-reader.js';
 

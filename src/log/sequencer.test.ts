@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SteleError } from '../errors.js';
+import type { SteleError } from '../core/errors.js';
 import type { IdIndex } from './id-index.js';
 import { Sequencer } from './sequencer.js';
 import type { LogStorage, SequencedEntry } from './storage.js';

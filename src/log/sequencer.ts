@@ -1,4 +1,4 @@
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import type { IdIndex } from './id-index.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 

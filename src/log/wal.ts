@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { syncDir } from '../durable.js';
+import { syncDir } from '../core/durable.js';
 import type { SequencedEntry } from './storage.js';
 
 /**

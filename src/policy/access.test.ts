@@ -1,8 +1,8 @@
 /** The authoriser (./access.ts): the policy matrix, the custom stele.cedar policies, the memo, readableTiers. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Principal } from '../auth/principal.js';
-import type { SteleError } from '../errors.js';
+import type { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { subjectHash } from '../keys/subject.js';
 import {
   ACCESS_ACTIONS,

@@ -15,8 +15,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { CedarValueJson, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { subjectHash } from '../keys/subject.js';
 import {
   type Cedar,

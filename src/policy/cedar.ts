@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
-import type { Policy, PolicyProblem, Role } from './policy.js';
+import type { Policy, PolicyProblem, Role } from './types.js';
 
 export type Cedar = typeof CedarWasm;
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
 import { defaultPolicyFile, policyCheckCommand } from '../cli/commands/policy.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { STARTER_POLICY_YAML } from './policy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stele-policy-check-'));

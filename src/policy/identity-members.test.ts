@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Principal } from '../auth/principal.js';
-import type { SteleError } from '../errors.js';
+import type { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { Authorizer } from './access.js';
 import { normalizeMember, parsePolicy, splitSubMember } from './policy.js';
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { isDuration, parseDuration } from '../duration.js';
-import { SteleError } from '../errors.js';
+import { isDuration, parseDuration } from '../core/duration.js';
+import { SteleError } from '../core/errors.js';
 import {
   DEFAULT_POLICY,
   DEFAULT_POLICY_YAML,
@@ -489,7 +489,7 @@ describe('schema', () => {
     walk(policySchema as unknown as Record<string, unknown>, '');
   });
 
-  test('the duration patterns agree with src/duration.ts', () => {
+  test('the duration patterns agree with src/core/duration.ts', () => {
     const re = new RegExp(DURATION_PATTERN);
     const keep = new RegExp(KEEP_PATTERN);
     for (const s of [

@@ -16,9 +16,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { IssuerConfig } from '../auth/principal.js';
-import { isDuration, parseDuration } from '../duration.js';
-import { SteleError } from '../errors.js';
+import { isDuration, parseDuration } from '../core/duration.js';
+import { SteleError } from '../core/errors.js';
+import type { IssuerConfig } from '../core/principal.js';
 import { checkCedarSyntax, checkCedarText } from './cedar.js';
 import {
   DEFAULT_JWS_ALGORITHMS,
@@ -28,87 +28,9 @@ import {
   ROLE_NAME_PATTERN,
   TIER_NAME_PATTERN,
 } from './schema.js';
+import type { CedarFile, IdentityPolicy, Policy, PolicyProblem, RetentionPolicy, Role, RoleAction, Tier } from './types.js';
 
-/** A retention tier, compiled. */
-export interface Tier {
-  name: string;
-  /** How long its events are kept, in ms; null = forever. */
-  keepMs: number | null;
-  /** Whether its events are sealed with data keys. Always true when `keepMs` is not null. */
-  encrypt: boolean;
-  /** Action globs; empty when the tier has no `match` (it then receives only default-tier events). */
-  actions: string[];
-  /** Source-kind globs; empty = any source. */
-  sources: string[];
-}
-
-export interface RetentionPolicy {
-  /** How often the retention job runs, in ms. */
-  scheduleMs: number;
-  /** Name of the tier for events no tier matches; always one of `tiers`. */
-  defaultTier: string;
-  /** In file order, the order they are tried. */
-  tiers: Tier[];
-}
-
-/** What a role may allow (`roles.<name>.actions`). */
-export type RoleAction = (typeof ROLE_ACTIONS)[number];
-
-/** A role, compiled: who holds it and what it allows (src/policy/access.ts turns it into Cedar policies). */
-export interface Role {
-  name: string;
-  /**
-   * `user:<id>`, `group:<name>`, `key:<API key name>`, `cert:<CN>`, `service:<client id>`,
-   * `sub:<issuer>#<sub>`, or `*`; the ids of the OIDC kinds (user, group, service, sub) in NFC, as
-   * the verifier gives principals.
-   */
-  members: string[];
-  /** In file order, without duplicates; may be empty for a role that only vouches. */
-  actions: RoleAction[];
-  /** Tiers that read, search and export are restricted to; empty = every tier. */
-  tiers: string[];
-  /** Action globs of events whose members may submit with someone else as the actor; empty = none. */
-  vouch: string[];
-}
-
-export interface IdentityPolicy {
-  /** The trusted OIDC issuers; empty = no OIDC token is accepted. */
-  issuers: IssuerConfig[];
-}
-
-/** The companion Cedar file (stele.cedar beside the policy file): extra permit and forbid policies. */
-export interface CedarFile {
-  /** The path it was read from (as given). */
-  source: string;
-  /** SHA-256 (hex) of its bytes. */
-  sha256: string;
-  /** Its text, so that any thread can rebuild the authoriser from the Policy alone. */
-  text: string;
-}
-
-/** A loaded policy: plain JSON, safe to structuredClone / postMessage. */
-export interface Policy {
-  version: 1;
-  /** The file it was read from (as given), or "built-in". */
-  source: string;
-  /** SHA-256 (hex) of the YAML file's bytes, recorded in the log when the server loads the policy. */
-  sha256: string;
-  retention: RetentionPolicy;
-  identity: IdentityPolicy;
-  /** In file order. */
-  roles: Role[];
-  /** The companion Cedar policies, or null when there are none. */
-  cedar: CedarFile | null;
-}
-
-/** One problem in a policy file; `line` and `column` are 1-based, `path` like `retention.tiers[0].keep` ("" for the whole file). */
-export interface PolicyProblem {
-  file: string;
-  line: number;
-  column: number;
-  path: string;
-  message: string;
-}
+export type { CedarFile, IdentityPolicy, Policy, PolicyProblem, RetentionPolicy, Role, RoleAction, Tier };
 
 export const MIN_KEEP_MS = 86_400_000;
 /** An issuer's clock_skew is at most this (5m). */

@@ -9,7 +9,7 @@
  * `policySchema.properties`.
  */
 
-/** A duration such as 90d, 36h or 1h30m (units ms, s, m, h, d, w, y = 365d), as `src/duration.ts` reads it. */
+/** A duration such as 90d, 36h or 1h30m (units ms, s, m, h, d, w, y = 365d), as `src/core/duration.ts` reads it. */
 export const DURATION_PATTERN = '^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$';
 /** `forever`, or a duration. */
 export const KEEP_PATTERN = '^(?:forever|(?:[0-9]+(?:ms|s|m|h|d|w|y))+)$';

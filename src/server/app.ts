@@ -1,11 +1,12 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import type { Stele } from '../app/stele.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { overloaded } from '../log/sequencer.js';
-import type { Stele } from '../stele.js';
 import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
+import { sendError } from './reply.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
@@ -75,20 +76,6 @@ declare module 'fastify' {
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
-
-/** Sends the one error shape every 4xx/5xx has: `{"error": {"code", "message", ...detail}}`. */
-export function sendError(
-  reply: FastifyReply,
-  status: number,
-  code: string,
-  message: string,
-  detail?: Record<string, unknown>,
-): FastifyReply {
-  return reply
-    .code(status)
-    .type('application/json; charset=utf-8')
-    .send({ error: { ...detail, code, message } });
-}
 
 /** The routes that append client events: POST /v1/events and the source adapters. */
 function isAppend(req: FastifyRequest): boolean {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Stele } from '../app/stele.js';
 import type { Credentials } from '../auth/access.js';
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import type { AccessAction } from '../policy/access.js';
-import type { Stele } from '../stele.js';
 
 /** The verified client certificate of a mutual-TLS connection, if any. */
 function peerCert(req: FastifyRequest): Credentials['cert'] {

@@ -1,6 +1,6 @@
 /** Reading request bodies (they arrive as bytes; see app.ts) for the routes that take JSON. */
 import type { FastifyRequest } from 'fastify';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { checkIntegers } from '../ingest/ijson.js';
 
 /** OpenAPI: the route needs a bearer token. */

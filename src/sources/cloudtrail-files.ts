@@ -13,7 +13,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statS
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { checkIntegers } from '../ingest/ijson.js';
 
 export interface LogFile {

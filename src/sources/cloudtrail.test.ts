@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { normalizeEvent, validateEvent } from '../event/normalize.js';
 import { buildSealedLeaf, MAX_LEAF_BYTES, nowMicros } from '../event/record.js';
 import { SEAL_OVERHEAD } from '../keys/seal.js';

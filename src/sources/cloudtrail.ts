@@ -7,7 +7,7 @@
  * `fitEvent`); the event fields are derived from it by the rules below (docs/sources/cloudtrail.md).
  * Pure functions; the I/O of the import lives in cloudtrail-files.ts and src/cli/commands/import.ts.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { TIME_PATTERN } from '../event/schema.js';
 import { clip, fitEvent } from './fit.js';
 import { derivedId } from './ids.js';

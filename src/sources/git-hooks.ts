@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 /** The hook script shipped with Stele (this file is dist/src/sources/git-hooks.js; the script is clients/git/). */
 export const HOOK_SCRIPT = fileURLToPath(new URL('../../../clients/git/stele-hook', import.meta.url));

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { normalizeEvent, validateEvent } from '../event/normalize.js';
 import { buildSealedLeaf, MAX_LEAF_BYTES, nowMicros } from '../event/record.js';
 import { SEAL_OVERHEAD } from '../keys/seal.js';

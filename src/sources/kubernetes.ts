@@ -18,7 +18,7 @@
  * Pure functions: the route (src/server/routes/sources-kubernetes.ts) parses, calls
  * `kubernetesEvents`, and appends the result as the authenticated principal.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 import { TIME_PATTERN } from '../event/schema.js';
 import { clip, fitEvent } from './fit.js';
 import { derivedId } from './ids.js';

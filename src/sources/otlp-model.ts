@@ -3,7 +3,7 @@
  * Stele reads, decoded from either OTLP/HTTP encoding (otlp-proto.ts, otlp-json.ts) into one
  * shape, so the mapping to events (otlp.ts) does not care which arrived.
  */
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
 
 /** opentelemetry.proto.common.v1.AnyValue: exactly one of its kinds, or none (`empty`). */
 export type OtlpValue =

@@ -24,13 +24,12 @@
  * attribute the bad value came from; nothing is stored.
  */
 import { createHash } from 'node:crypto';
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { canonicalBytes } from '../event/canonical.js';
 import { validateEvent } from '../event/normalize.js';
 import type { Appended } from '../ingest/append.js';
 import { MAX_BATCH_EVENTS } from '../ingest/prepare.js';
-import type { Stele } from '../stele.js';
 import { derivedId } from './ids.js';
 import type { OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpValue } from './otlp-model.js';
 import { otlpError } from './otlp-model.js';
@@ -351,11 +350,19 @@ export function mapLogs(req: OtlpLogsRequest): MappedLogs {
 }
 
 /**
+ * What appending needs of the log: `Stele.appendAs` (src/app/stele.ts), named here so that the
+ * sources stay below the application layer that opens the log.
+ */
+export interface Appender {
+  appendAs(inputs: readonly unknown[], by: Principal): Promise<Appended[]>;
+}
+
+/**
  * Appends the events of an OTLP logs request as `principal` (policy-checked like POST /v1/events:
  * actors other than the principal need vouching), answering once every entry is durable. Errors
  * from the append (size, permission) name the record instead of "event N".
  */
-export async function appendOtlpLogs(stele: Stele, principal: Principal, req: OtlpLogsRequest): Promise<Appended[]> {
+export async function appendOtlpLogs(stele: Appender, principal: Principal, req: OtlpLogsRequest): Promise<Appended[]> {
   const { events, paths } = mapLogs(req);
   if (events.length === 0) return [];
   try {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { defaultDir } from '../../datadir.js';
-import { SteleError } from '../../errors.js';
+import { defaultDir } from '../../app/datadir.js';
+import { openStele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import type { Appended } from '../../ingest/append.js';
 import { reservedName } from '../../ingest/identity.js';
-import { openStele } from '../../stele.js';
 import { api, defaultUrl, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
 import { intOption } from '../options.js';

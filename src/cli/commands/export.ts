@@ -2,8 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
-import { SteleError } from '../../errors.js';
-import { EXPORT_FORMATS, type ExportFormat } from '../../export/export.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../../app/export.js';
+import { SteleError } from '../../core/errors.js';
 import { api, apiTarget } from '../client.js';
 
 export interface ExportOptions {

@@ -1,5 +1,5 @@
-import { SteleError } from '../../errors.js';
-import { plural } from '../../plural.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { api, apiTarget, out, post, type Target } from '../client.js';
 
 export async function retentionRunCommand(opts: Target): Promise<void> {

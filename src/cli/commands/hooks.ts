@@ -1,6 +1,6 @@
 /** `stele hooks install|uninstall|status|drain`: the git hooks (clients/git/stele-hook); main.ts declares the commands. */
-import { SteleError } from '../../errors.js';
-import { plural } from '../../plural.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { drainQueue, hooksStatus, type InstallOptions, installHooks, uninstallHooks } from '../../sources/git-hooks.js';
 import { out } from '../client.js';
 

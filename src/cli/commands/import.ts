@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import type { Appended } from '../../ingest/append.js';
-import { plural } from '../../plural.js';
 import { cloudtrailEvent } from '../../sources/cloudtrail.js';
 import { defaultStatePath, findLogFiles, ImportState, type LogFile, parseLogFile } from '../../sources/cloudtrail-files.js';
 import { api, apiTarget, out } from '../client.js';

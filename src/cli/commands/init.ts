@@ -1,4 +1,4 @@
-import { defaultDir, initDataDir } from '../../datadir.js';
+import { defaultDir, initDataDir } from '../../app/datadir.js';
 
 export async function initCommand(opts: { dir?: string; origin?: string; json?: boolean }): Promise<void> {
   const r = await initDataDir(opts.dir ?? defaultDir(), opts.origin);

@@ -1,5 +1,5 @@
-import { defaultPolicyPath } from '../../datadir.js';
-import { SteleError } from '../../errors.js';
+import { defaultPolicyPath } from '../../app/datadir.js';
+import { SteleError } from '../../core/errors.js';
 import { Authorizer } from '../../policy/access.js';
 import { formatDuration, formatKeep, loadPolicyFile, type PolicyProblem } from '../../policy/policy.js';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { proveConsistency, proveInclusion } from '../../log/proofs.js';
 import { TreeReader } from '../../log/tree-reader.js';
-import { plural } from '../../plural.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { leafHash } from '../../tlog/hash.js';
 import { openNote, type Verifier } from '../../tlog/note.js';

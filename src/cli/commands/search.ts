@@ -1,6 +1,6 @@
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import type { Event } from '../../event/types.js';
-import { plural } from '../../plural.js';
 import { api, apiTarget } from '../client.js';
 import { intOption } from '../options.js';
 

@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { createServer, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { defaultDir, initDataDir } from '../../datadir.js';
-import { parseDuration } from '../../duration.js';
-import { SteleError } from '../../errors.js';
-import { runRetention } from '../../keys/forget.js';
-import { SERVER } from '../../keys/self-event.js';
+import { defaultDir, initDataDir } from '../../app/datadir.js';
+import { runRetention } from '../../app/forget.js';
+import { SERVER } from '../../app/self-event.js';
+import { openStele } from '../../app/stele.js';
+import { parseDuration } from '../../core/duration.js';
+import { SteleError } from '../../core/errors.js';
 import { buildServer, type ServerOptions } from '../../server/app.js';
-import { openStele } from '../../stele.js';
 
 /** One ingest worker per core beyond the main thread's, at least one. */
 export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
 
-import { plural } from '../../plural.js';
+import { plural } from '../../core/plural.js';
 import { intOption } from '../options.js';
 
 export function parseListen(listen: string): { host: string; port: number } {

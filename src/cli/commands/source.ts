@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { defaultDir, readVerifierKey } from '../../datadir.js';
-import { SteleError } from '../../errors.js';
+import { defaultDir, readVerifierKey } from '../../app/datadir.js';
+import { SteleError } from '../../core/errors.js';
 import { DirTileSource, HttpTileSource } from '../../log/tile-source.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { newVerifier, openNote, type Verifier } from '../../tlog/note.js';

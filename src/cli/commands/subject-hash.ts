@@ -1,9 +1,9 @@
-import { textHash, valueHash } from '../../auth/audit-query.js';
-import { defaultDir } from '../../datadir.js';
-import { SteleError } from '../../errors.js';
+import { textHash, valueHash } from '../../app/audit-query.js';
+import { defaultDir } from '../../app/datadir.js';
+import { keystorePath } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { KeyStore } from '../../keys/keystore.js';
 import { loadMasterKeys } from '../../keys/master.js';
-import { keystorePath } from '../../stele.js';
 
 /**
  * `stele subject-hash <value>...`: the keyed hashes under which the log's own records name a value

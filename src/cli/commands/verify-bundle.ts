@@ -1,12 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { type BundleReport, verifyBundle } from '../../export/bundle.js';
 import { proveConsistency } from '../../log/proofs.js';
 import { HttpTileSource } from '../../log/tile-source.js';
 import { TreeReader } from '../../log/tree-reader.js';
-import { plural } from '../../plural.js';
 import { decodeBase64Strict } from '../../tlog/base64.js';
 import { parseCheckpoint } from '../../tlog/checkpoint.js';
 import { newVerifier, openNote } from '../../tlog/note.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { SteleError } from '../../errors.js';
-import { plural } from '../../plural.js';
+import { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
 import { jsonOnFailure } from '../json-result.js';
 import { openSource, type SourceOptions } from './source.js';

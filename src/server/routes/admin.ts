@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { createApiKey, revokeApiKey } from '../../auth/key-admin.js';
-import { SteleError } from '../../errors.js';
-import type { Stele } from '../../stele.js';
+import { createApiKey, revokeApiKey } from '../../app/key-admin.js';
+import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { allow, principalOf } from '../auth.js';
 import { jsonObject, secured, str } from '../body.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { Stele } from '../../app/stele.js';
 import { appendBody } from '../../ingest/append.js';
-import type { Stele } from '../../stele.js';
 import { principalOf } from '../auth.js';
 
 const entry = {

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { SteleError } from '../../errors.js';
+import { addHold, eraseSubject, releaseHold, runRetention } from '../../app/forget.js';
+import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { parseMicros } from '../../event/record.js';
-import { addHold, eraseSubject, releaseHold, runRetention } from '../../keys/forget.js';
 import type { HoldCriteria } from '../../keys/holds.js';
-import type { Stele } from '../../stele.js';
 import { allow, principalOf } from '../auth.js';
 import { jsonObject, secured, str } from '../body.js';
 

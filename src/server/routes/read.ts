@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import { readEntry } from '../../app/reading.js';
+import type { Stele } from '../../app/stele.js';
 import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
 import { openEntry } from '../../index/reader.js';
 import { policySchema } from '../../policy/schema.js';
-import { readEntry } from '../../reading.js';
-import type { Stele } from '../../stele.js';
 import { leafHash } from '../../tlog/hash.js';
-import { sendError } from '../app.js';
 import { principalOf } from '../auth.js';
+import { sendError } from '../reply.js';
 
 const b64 = (h: Buffer) => h.toString('base64');
 const index = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { EXPORT_FORMATS, type ExportFormat } from '../../export/export.js';
-import { exportEvents, searchEvents } from '../../reading.js';
-import type { Stele } from '../../stele.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../../app/export.js';
+import { exportEvents, searchEvents } from '../../app/reading.js';
+import type { Stele } from '../../app/stele.js';
 import { principalOf } from '../auth.js';
 
 export const MAX_PAGE = 1000;

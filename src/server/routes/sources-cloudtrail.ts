@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { Stele } from '../../app/stele.js';
 import { cloudtrailBodyRecords, cloudtrailEvent } from '../../sources/cloudtrail.js';
-import type { Stele } from '../../stele.js';
 import { principalOf } from '../auth.js';
 import { jsonBody } from '../body.js';
 import { anyBodyIsJson, appendedSchema, withItemNames } from './sources.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { SteleError } from '../../errors.js';
+import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { K8S_API_VERSION, kubernetesEvents, kubernetesItemName } from '../../sources/kubernetes.js';
-import type { Stele } from '../../stele.js';
 import { principalOf } from '../auth.js';
 import { jsonBody } from '../body.js';
 import { anyBodyIsJson, appendedSchema, withItemNames } from './sources.js';

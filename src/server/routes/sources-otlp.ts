@@ -1,8 +1,8 @@
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SteleError } from '../../errors.js';
+import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { appendOtlpLogs, decodeLogsJson, decodeLogsProto, encodeStatus } from '../../sources/otlp.js';
-import type { Stele } from '../../stele.js';
 import { principalOf } from '../auth.js';
 
 const PROTOBUF = 'application/x-protobuf';

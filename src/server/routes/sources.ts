@@ -3,7 +3,7 @@
  * type, the answer schema, and append errors renamed to the source's item paths.
  */
 import type { FastifyInstance } from 'fastify';
-import { SteleError } from '../../errors.js';
+import { SteleError } from '../../core/errors.js';
 
 /**
  * Awaits an append of events mapped one to one from a source payload, renaming the "event N" of

@@ -1,9 +1,9 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import type { Stele } from '../../stele.js';
+import type { Stele } from '../../app/stele.js';
 import { parseTilePath } from '../../tlog/tile.js';
-import { sendError } from '../app.js';
+import { sendError } from '../reply.js';
 
 /**
  * The C2SP tlog-tiles read API. Tiles and bundles never change once written, so they may be cached

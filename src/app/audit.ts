@@ -9,9 +9,10 @@
  * identifying value as its keyed hash (see audit-query.ts), and a denied request keeps its path and
  * parameter names, with the caller's text (messages, reasons) clipped to CLIP_CHARS.
  */
-import { SERVER, selfEvent } from '../keys/self-event.js';
+
+import type { Principal } from '../core/principal.js';
 import { clip, recordedQuery, recordedRequest } from './audit-query.js';
-import type { Principal } from './principal.js';
+import { SERVER, selfEvent } from './self-event.js';
 
 export type AppendSelf = (events: unknown[], by: Principal) => Promise<{ index: number }[]>;
 

@@ -5,14 +5,14 @@
  * change and erasure is itself appended to the log as a stele.* event.
  */
 
-import type { Principal } from '../auth/principal.js';
-import { SteleError } from '../errors.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { nfc } from '../event/nfc.js';
+import { type Hold, type HoldCriteria, HoldStore, refuseNaming } from '../keys/holds.js';
+import { type KeyInfo, type KeyStore, utcDay } from '../keys/keystore.js';
+import { subjectHashes } from '../keys/subject.js';
 import { formatKeep, type Policy } from '../policy/policy.js';
-import { type Hold, type HoldCriteria, HoldStore, refuseNaming } from './holds.js';
-import { type KeyInfo, type KeyStore, utcDay } from './keystore.js';
 import { selfEvent } from './self-event.js';
-import { subjectHashes } from './subject.js';
 
 export interface ForgetContext {
   keys: KeyStore;

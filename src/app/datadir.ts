@@ -12,12 +12,12 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ApiKeyStore } from './auth/apikeys.js';
-import { writeDurably } from './durable.js';
-import { SteleError } from './errors.js';
-import { generateMasterKey, MASTER_ENV, masterKeyPath } from './keys/master.js';
-import { STARTER_POLICY_YAML } from './policy/policy.js';
-import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from './tlog/note.js';
+import { ApiKeyStore } from '../auth/apikeys.js';
+import { writeDurably } from '../core/durable.js';
+import { SteleError } from '../core/errors.js';
+import { generateMasterKey, MASTER_ENV, masterKeyPath } from '../keys/master.js';
+import { STARTER_POLICY_YAML } from '../policy/policy.js';
+import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from '../tlog/note.js';
 
 /**
  * The embedded data directory:

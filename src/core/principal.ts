@@ -3,7 +3,12 @@
  * certificates), the authoriser (Cedar, src/policy/access.ts) and the ingest path that sets
  * `actor.verified` and the leaf's `ingest` from it.
  */
-import type { Ingest } from '../event/types.js';
+
+/** Who wrote the event into the log: the authenticated ingest principal and how it authenticated. */
+export interface Ingest {
+  principal: string;
+  method: 'oidc' | 'apikey' | 'mtls' | 'local';
+}
 
 export type PrincipalKind =
   /** A person, from an OIDC token that carries the issuer's actor claim (e.g. a verified email). */

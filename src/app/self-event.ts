@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../core/principal.js';
 import type { Outcome } from '../event/types.js';
 
 /** The server itself, for what nobody asked for at that moment (scheduled expiry, denied anonymous requests). */

@@ -2,11 +2,12 @@
  * Creating and revoking API keys: the operations behind `stele keys ...` and /v1/keys. Each change
  * is appended to the log (never the key itself), and a key may only name roles the policy defines.
  */
-import { SteleError } from '../errors.js';
+
+import type { ApiKeyInfo, ApiKeyRecord, ApiKeyStore } from '../auth/apikeys.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import type { Policy } from '../policy/policy.js';
-import type { ApiKeyInfo, ApiKeyRecord, ApiKeyStore } from './apikeys.js';
 import type { Audit } from './audit.js';
-import type { Principal } from './principal.js';
 
 export interface KeyAdmin {
   apikeys: ApiKeyStore;

@@ -4,16 +4,16 @@
  * action, actor... Cedar policies may test), and appends a stele.access.* event saying who read
  * what before the answer goes out. Routes call these; the CLI reaches them through the API.
  */
-import { who } from './auth/access.js';
-import type { Principal } from './auth/principal.js';
-import { SteleError } from './errors.js';
-import type { Event } from './event/types.js';
-import { type ExportRequest, exportLines } from './export/export.js';
-import { compileQuery } from './index/query.js';
-import type { Match } from './index/thread.js';
-import type { SearchRequest } from './index/worker.js';
-import { subjectHash } from './keys/subject.js';
-import type { AccessResource } from './policy/access.js';
+import { who } from '../auth/access.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import type { Event } from '../event/types.js';
+import { compileQuery } from '../index/query.js';
+import type { Match } from '../index/thread.js';
+import type { SearchRequest } from '../index/worker.js';
+import { subjectHash } from '../keys/subject.js';
+import type { AccessResource } from '../policy/access.js';
+import { type ExportRequest, exportLines } from './export.js';
 import type { Stele } from './stele.js';
 
 /**

@@ -1,10 +1,10 @@
+import { bundleEntry, bundleGap, bundleHeader, bundleTrailer } from '../export/bundle.js';
+import { csvHeader, csvRow, jsonLine } from '../export/formats.js';
+import { EntryDigest, formatManifest, manifestHash, signManifest } from '../export/manifest.js';
 import { compileQuery } from '../index/query.js';
 import { openEntry } from '../index/reader.js';
 import type { Match } from '../index/thread.js';
-import type { Stele } from '../stele.js';
-import { bundleEntry, bundleGap, bundleHeader, bundleTrailer } from './bundle.js';
-import { csvHeader, csvRow, jsonLine } from './formats.js';
-import { EntryDigest, formatManifest, manifestHash, signManifest } from './manifest.js';
+import type { Stele } from './stele.js';
 
 export type ExportFormat = 'jsonl' | 'csv' | 'bundle';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'csv', 'bundle'];

@@ -1,21 +1,21 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Access } from './auth/access.js';
-import { Audit } from './auth/audit.js';
-import type { Principal } from './auth/principal.js';
+import { Access } from '../auth/access.js';
+import { writeDurably } from '../core/durable.js';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import { IndexThread } from '../index/thread.js';
+import { type Appended, appendEvents } from '../ingest/append.js';
+import { IngestPool } from '../ingest/pool.js';
+import { KeyStore } from '../keys/keystore.js';
+import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from '../keys/master.js';
+import { FsLogStorage } from '../log/fs-storage.js';
+import { JournalIdIndex } from '../log/id-index.js';
+import { Log, type LogOptions } from '../log/log.js';
+import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
+import { Audit } from './audit.js';
 import { type DataDir, defaultPolicyPath, loadDataDir, lockDataDir } from './datadir.js';
-import { writeDurably } from './durable.js';
-import { SteleError } from './errors.js';
-import { IndexThread } from './index/thread.js';
-import { type Appended, appendEvents } from './ingest/append.js';
-import { IngestPool } from './ingest/pool.js';
-import { type ForgetContext, HoldStore } from './keys/forget.js';
-import { KeyStore } from './keys/keystore.js';
-import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from './keys/master.js';
-import { FsLogStorage } from './log/fs-storage.js';
-import { JournalIdIndex } from './log/id-index.js';
-import { Log, type LogOptions } from './log/log.js';
-import { DEFAULT_POLICY, loadPolicyFile, type Policy } from './policy/policy.js';
+import { type ForgetContext, HoldStore } from './forget.js';
 
 export interface SteleOptions extends LogOptions {
   /** Policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml, else the built-in policy). */
@@ -37,7 +37,7 @@ export interface Stele extends DataDir {
   index: IndexThread;
   policy: Policy;
   holds: HoldStore;
-  /** What retention, erasure and holds work on (src/keys/forget.ts); run them through `exclusive`. */
+  /** What retention, erasure and holds work on (src/app/forget.ts); run them through `exclusive`. */
   forget: ForgetContext;
   /** Runs forgetting operations one at a time (a scheduled expiry never interleaves with an erasure). */
   exclusive<T>(op: () => Promise<T>): Promise<T>;

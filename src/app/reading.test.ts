@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Match } from './index/thread.js';
-import type { SearchRequest } from './index/worker.js';
+import type { Match } from '../index/thread.js';
+import type { SearchRequest } from '../index/worker.js';
 import { scanVisible } from './reading.js';
 import type { Stele } from './stele.js';
 
