@@ -9,7 +9,7 @@ const report = readFileSync(`${root}bench/ingest/report.ts`, 'utf8');
 
 describe('bench report: the code its suggestions name exists', () => {
   it('finds functions, classes and methods, and nothing that is not declared', () => {
-    assert.equal(findDeclaration('syncDir'), 'src/durable.ts');
+    assert.equal(findDeclaration('syncDir'), 'src/core/durable.ts');
     assert.equal(findDeclaration('Sequencer.append'), 'src/log/sequencer.ts');
     assert.equal(findDeclaration('Sequencer.noSuchMethod'), undefined);
     assert.equal(findDeclaration('noSuchFunction'), undefined);
