@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Idp, startIdp } from './helpers/idp.js';
-import { cleanup, type DataDir, initDir, runStele, SteleServer, sleep } from './helpers/stele.js';
+import { cleanup, type DataDir, initDir, type JsonAnswer, requestJson, runStele, SteleServer, sleep } from './helpers/stele.js';
 
 const ALL = '[append, read, search, export, erase, hold, admin]';
 
@@ -40,35 +40,14 @@ ${extraRoles}retention:
 `;
 }
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
 let idp: Idp;
 let data: DataDir;
 let server: SteleServer;
 
-async function call(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (token !== undefined) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    parsed = { text };
-  }
-  return { status: res.status, body: parsed };
-}
+const call = (method: string, path: string, token?: string, body?: unknown): Promise<JsonAnswer> =>
+  requestJson(`${server.url}${path}`, method, token, body);
 
-const errorOf = (a: Answer) => a.body.error as { code: string; message: string; reason?: string };
+const errorOf = (a: JsonAnswer) => a.body.error as { code: string; message: string; reason?: string };
 
 function event(actor: Record<string, unknown>, action = 'emacs.file.save', extra: Record<string, unknown> = {}) {
   return {
@@ -82,7 +61,7 @@ function event(actor: Record<string, unknown>, action = 'emacs.file.save', extra
   };
 }
 
-async function append(token: string, ev: unknown): Promise<Answer> {
+async function append(token: string, ev: unknown): Promise<JsonAnswer> {
   return call('POST', '/v1/events', token, ev);
 }
 
@@ -92,7 +71,7 @@ async function eventAt(index: number): Promise<Record<string, unknown>> {
   return r.body.event as Record<string, unknown>;
 }
 
-async function search(token: string, q: string, limit = 1000): Promise<Answer> {
+async function search(token: string, q: string, limit = 1000): Promise<JsonAnswer> {
   return call('GET', `/v1/events?q=${encodeURIComponent(q)}&limit=${limit}`, token);
 }
 
@@ -101,7 +80,7 @@ type Hit = {
   tier: string;
   event: { action: string; actor: Record<string, unknown>; data?: Record<string, unknown> };
 };
-const hitsOf = (a: Answer) => a.body.hits as Hit[];
+const hitsOf = (a: JsonAnswer) => a.body.hits as Hit[];
 
 before(async () => {
   idp = await startIdp({

@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Idp, startIdp } from './helpers/idp.js';
-import { cleanup, type DataDir, initDir, runStele, SteleServer, sleep } from './helpers/stele.js';
+import { cleanup, type DataDir, initDir, type JsonAnswer, requestJson, runStele, SteleServer, sleep } from './helpers/stele.js';
 
 const EMAIL = 'carolleafx@acme.test';
 /** What must not survive: the local part, one full-text word unique to this test (the domain is shared by every user). */
@@ -23,30 +23,8 @@ let data: DataDir;
 let server: SteleServer;
 let carol: string;
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
-
-async function call(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (token !== undefined) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON: kept as text
-  }
-  return { status: res.status, body: parsed, text };
-}
+const call = (method: string, path: string, token?: string, body?: unknown): Promise<JsonAnswer> =>
+  requestJson(`${server.url}${path}`, method, token, body);
 
 async function rawLeaf(index: number): Promise<Buffer> {
   const res = await fetch(`${server.url}/v1/entries/${index}`, { headers: { accept: 'application/octet-stream' } });

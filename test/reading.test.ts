@@ -10,7 +10,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { verifyBundle } from '../src/export/bundle.js';
-import { cleanup, type DataDir, initDir, runStele, SteleServer } from './helpers/stele.js';
+import { cleanup, type DataDir, initDir, type JsonAnswer, requestJson, runStele, SteleServer } from './helpers/stele.js';
 
 const POLICY = `version: 1
 roles:
@@ -36,30 +36,8 @@ let data: DataDir;
 let server: SteleServer;
 let auditor: string;
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
-
-async function call(path: string, token: string, init: { method?: string; body?: unknown } = {}): Promise<Answer> {
-  const res = await fetch(`${server.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  const text = await res.text();
-  let body: Record<string, unknown> = {};
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON (an export)
-  }
-  return { status: res.status, body, text };
-}
+const call = (path: string, token: string, init: { method?: string; body?: unknown } = {}): Promise<JsonAnswer> =>
+  requestJson(`${server.url}${path}`, init.method, token, init.body);
 
 interface Page {
   hits: Record<string, unknown>[];

@@ -294,6 +294,35 @@ export async function appendHttp(
   return (JSON.parse(text) as { entries: Appended[] }).entries;
 }
 
+/** An HTTP answer as tests check it: the status, the body as text, and as a JSON object ({} when it is not one). */
+export interface JsonAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  text: string;
+}
+
+/** One API request with an optional bearer token and JSON body; never rejects on an error status. */
+export async function requestJson(url: string, method = 'GET', token?: string, body?: unknown): Promise<JsonAnswer> {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (an export, a plain-text error): kept as text
+  }
+  const isObject = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  return { status: res.status, body: isObject ? (parsed as Record<string, unknown>) : {}, text };
+}
+
 /** GET a JSON document (with a bearer token if given); rejects with HttpError on an error answer. */
 export async function getJson<T>(url: string, timeoutMs = 30_000, token?: string): Promise<T> {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
