@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cleanup, type DataDir, initDir, runStele, SteleServer, sleep } from './helpers/stele.js';
+import { cleanup, type DataDir, filesContaining, initDir, runStele, SteleServer, sleep } from './helpers/stele.js';
 
 const ALICE = 'alice@example.com';
 
@@ -52,23 +52,8 @@ async function eventually(q: string, n: number): Promise<Hit[]> {
   }
 }
 
-/** Files under the data directory whose bytes contain `needle` (case-insensitive). */
-function filesWith(needle: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      try {
-        if (statSync(p).isDirectory()) walk(p);
-        else if (readFileSync(p).toString('latin1').toLowerCase().includes(needle.toLowerCase())) out.push(p);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-  };
-  walk(data.dir);
-  return out;
-}
+/** Files of the data directory whose bytes contain `needle`. */
+const filesWith = (needle: string) => filesContaining(data.dir, needle);
 
 /** A JWT-shaped token (unsigned garbage signature) with the given claims. */
 function fakeJwt(claims: Record<string, unknown>): string {

@@ -8,11 +8,21 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Idp, startIdp } from './helpers/idp.js';
-import { cleanup, type DataDir, initDir, type JsonAnswer, requestJson, runStele, SteleServer, sleep } from './helpers/stele.js';
+import {
+  cleanup,
+  type DataDir,
+  filesContaining,
+  initDir,
+  type JsonAnswer,
+  requestJson,
+  runStele,
+  SteleServer,
+  sleep,
+} from './helpers/stele.js';
 
 const EMAIL = 'carolleafx@acme.test';
 /** What must not survive: the local part, one full-text word unique to this test (the domain is shared by every user). */
@@ -48,24 +58,7 @@ async function waitForCheckpoint(size: number): Promise<void> {
 }
 
 /** Files under `dir` (relative to the data directory) whose bytes contain `needle`, case-insensitively. */
-function filesWith(needle: string, dir = data.dir): string[] {
-  const n = needle.toLowerCase();
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      try {
-        if (statSync(p).isDirectory()) walk(p);
-        else if (readFileSync(p).toString('latin1').toLowerCase().includes(n)) out.push(p.slice(data.dir.length + 1));
-      } catch (err) {
-        // A temporary file renamed meanwhile: its bytes are in the file it became.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
+const filesWith = (needle: string, dir = data.dir) => filesContaining(data.dir, needle, dir);
 
 /** Also the UTF-8 of a non-ASCII needle, as files hold it. */
 const utf8Latin1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');

@@ -4,7 +4,7 @@
  * forgotten plaintext gone from every file of the data directory.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +17,7 @@ import { DirTileSource } from '../src/log/tile-source.js';
 import { buildServer } from '../src/server/app.js';
 import { newVerifier } from '../src/tlog/note.js';
 import { verifyLog } from '../src/tlog/verify.js';
-import { cleanup, tempDir } from './helpers/stele.js';
+import { cleanup, filesContaining, tempDir } from './helpers/stele.js';
 
 let dir: string;
 let stele: Stele;
@@ -60,29 +60,8 @@ async function search(
   return r.json;
 }
 
-/**
- * Files of the data directory containing `marker`, case-insensitively (the full-text index
- * lower-cases words). Full-text terms are prefix-compressed on disk, so the tests put each marker
- * in a plain column (resource id) as well: that copy is what proves the marker was there before.
- */
-function filesWith(marker: string): string[] {
-  const needle = marker.toLowerCase();
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      try {
-        if (statSync(p).isDirectory()) walk(p);
-        else if (readFileSync(p).toString('latin1').toLowerCase().includes(needle)) out.push(p.slice(dir.length + 1));
-      } catch (err) {
-        // A temporary file the integrator renamed meanwhile: its bytes are in the file it became.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
+/** Files of the data directory whose bytes contain `marker`, case-insensitively. */
+const filesWith = (marker: string) => filesContaining(dir, marker);
 
 async function proofsStillVerify(): Promise<void> {
   await stele.log.waitForCheckpoint(stele.log.size);

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -292,6 +292,30 @@ export async function appendHttp(
   const text = await res.text();
   if (!res.ok) throw new HttpError(res.status, text);
   return (JSON.parse(text) as { entries: Appended[] }).entries;
+}
+
+/**
+ * Files under `start` (default: `root`) whose bytes contain `needle`, case-insensitively, as paths
+ * relative to `root`: what an erasure test greps a data directory with. Bytes are read as latin1,
+ * so a non-ASCII needle must be given as its UTF-8 bytes in latin1.
+ */
+export function filesContaining(root: string, needle: string, start = root): string[] {
+  const n = needle.toLowerCase();
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      try {
+        if (statSync(p).isDirectory()) walk(p);
+        else if (readFileSync(p).toString('latin1').toLowerCase().includes(n)) out.push(p.slice(root.length + 1));
+      } catch (err) {
+        // A temporary file renamed meanwhile: its bytes are in the file it became.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  };
+  walk(start);
+  return out;
 }
 
 /** An HTTP answer as tests check it: the status, the body as text, and as a JSON object ({} when it is not one). */
