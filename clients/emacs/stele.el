@@ -2554,41 +2554,22 @@ by `stele--after-save', so a write of the visited file is not."
                                           (symbol-name command))))))))
           result)))))
 
-(defun stele--copy-file-advice (orig &rest args)
-  "Around `copy-file' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'copy-file orig args))
+(defmacro stele--define-file-op-advice (op)
+  "Define `stele--OP-advice', around advice on OP.
+The advice hands OP, its original function and arguments to `stele--file-op'."
+  `(defun ,(intern (format "stele--%s-advice" op)) (orig &rest args)
+     ,(format "Around `%s' (ORIG with ARGS): see `stele--file-op'." op)
+     (stele--file-op ',op orig args)))
 
-(defun stele--copy-directory-advice (orig &rest args)
-  "Around `copy-directory' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'copy-directory orig args))
-
-(defun stele--rename-file-advice (orig &rest args)
-  "Around `rename-file' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'rename-file orig args))
-
-(defun stele--make-symbolic-link-advice (orig &rest args)
-  "Around `make-symbolic-link' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'make-symbolic-link orig args))
-
-(defun stele--add-name-to-file-advice (orig &rest args)
-  "Around `add-name-to-file' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'add-name-to-file orig args))
-
-(defun stele--delete-file-advice (orig &rest args)
-  "Around `delete-file' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'delete-file orig args))
-
-(defun stele--delete-directory-advice (orig &rest args)
-  "Around `delete-directory' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'delete-directory orig args))
-
-(defun stele--set-file-modes-advice (orig &rest args)
-  "Around `set-file-modes' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'set-file-modes orig args))
-
-(defun stele--write-region-advice (orig &rest args)
-  "Around `write-region' (ORIG with ARGS): see `stele--file-op'."
-  (stele--file-op 'write-region orig args))
+(stele--define-file-op-advice copy-file)
+(stele--define-file-op-advice copy-directory)
+(stele--define-file-op-advice rename-file)
+(stele--define-file-op-advice make-symbolic-link)
+(stele--define-file-op-advice add-name-to-file)
+(stele--define-file-op-advice delete-file)
+(stele--define-file-op-advice delete-directory)
+(stele--define-file-op-advice set-file-modes)
+(stele--define-file-op-advice write-region)
 
 ;;;;; Customize saves
 
