@@ -36,11 +36,13 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   ingest: ['tlog', 'core', 'event', 'log', 'keys', 'policy'],
   export: ['tlog', 'core', 'event', 'log', 'keys'],
   sources: ['tlog', 'core', 'event', 'ingest'],
+  // Where the stores live: one backend interface, one folder per driver.
+  storage: [...FLOOR_0, ...FLOOR_1, ...DOMAIN],
   // The use cases (append, read, search, export, erase, hold, keys, policy reload, retention).
-  app: [...FLOOR_0, ...FLOOR_1, ...DOMAIN],
+  app: [...FLOOR_0, ...FLOOR_1, ...DOMAIN, 'storage'],
   // The two ways in.
-  server: [...FLOOR_0, ...FLOOR_1, ...DOMAIN, 'app'],
-  cli: [...FLOOR_0, ...FLOOR_1, ...DOMAIN, 'app', 'server'],
+  server: [...FLOOR_0, ...FLOOR_1, ...DOMAIN, 'storage', 'app'],
+  cli: [...FLOOR_0, ...FLOOR_1, ...DOMAIN, 'storage', 'app', 'server'],
 };
 
 /** One relative import: its specifier and 1-based line. */

@@ -1,15 +1,4 @@
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiKeyStore } from '../auth/apikeys.js';
@@ -63,7 +52,6 @@ const paths = (dir: string) => ({
   apikeys: join(dir, 'auth', 'apikeys.json'),
   legacyTokens: join(dir, 'auth', 'tokens.json'),
   adminToken: join(dir, 'admin.token'),
-  lock: join(dir, 'LOCK'),
   policy: join(dir, 'stele.policy.yaml'),
 });
 
@@ -233,51 +221,4 @@ export function loadDataDir(dir: string): DataDir {
 /** The verifier key of a data directory, for read-only tools. */
 export function readVerifierKey(dir: string): string {
   return readFileSync(paths(resolve(dir)).vkey, 'utf8').trim();
-}
-
-/** Lock files this process took (see lockDataDir): its own pid in a lock file proves nothing alone. */
-const heldLocks = new Set<string>();
-
-/**
- * Takes the directory's write lock: a second server (or a local `stele append`) on the same
- * directory would fork the log. A lock left by a dead process is taken over.
- */
-export function lockDataDir(dir: string): () => void {
-  const lock = paths(resolve(dir)).lock;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx', FILE_MODE);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      heldLocks.add(lock);
-      return () => {
-        heldLocks.delete(lock);
-        try {
-          unlinkSync(lock);
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lock, 'utf8').trim());
-      // Our own pid counts as alive only if this process really took the lock (a container may
-      // reuse the pid of the process that left a stale one).
-      const held = pid === process.pid ? heldLocks.has(lock) : Number.isInteger(pid) && pid > 0 && alive(pid);
-      if (held) {
-        throw new SteleError('locked', `${dir} is in use by process ${pid} (a running "stele serve"?)`, 409);
-      }
-      unlinkSync(lock);
-    }
-  }
-  throw new SteleError('locked', `could not lock ${dir}`, 409);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

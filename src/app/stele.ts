@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Access } from '../auth/access.js';
 import { writeDurably } from '../core/durable.js';
@@ -7,14 +7,13 @@ import type { Principal } from '../core/principal.js';
 import { IndexThread } from '../index/thread.js';
 import { type Appended, appendEvents } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
-import { KeyStore } from '../keys/keystore.js';
+import type { KeyStore } from '../keys/keystore.js';
 import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from '../keys/master.js';
-import { FsLogStorage } from '../log/fs-storage.js';
-import { JournalIdIndex } from '../log/id-index.js';
 import { Log, type LogOptions } from '../log/log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
+import { FsBackend } from '../storage/fs/backend.js';
 import { Audit } from './audit.js';
-import { type DataDir, defaultPolicyPath, loadDataDir, lockDataDir } from './datadir.js';
+import { type DataDir, defaultPolicyPath, loadDataDir } from './datadir.js';
 import { type ForgetContext, HoldStore } from './forget.js';
 
 export interface SteleOptions extends LogOptions {
@@ -79,7 +78,8 @@ export function resolvePolicy(dir: string, file = process.env.STELE_POLICY): Pol
 /** Opens (and recovers) an initialised data directory, taking its write lock. */
 export async function openStele(dir: string, options: SteleOptions = {}): Promise<Stele> {
   const dd = loadDataDir(dir);
-  const unlock = lockDataDir(dd.dir);
+  const backend = new FsBackend(dd.dir);
+  const unlock = backend.lock();
   const cleanup: (() => unknown)[] = [unlock];
   const undo = async () => {
     for (const c of cleanup.reverse()) await c();
@@ -91,7 +91,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
       await writeDurably(masterKeyPath(dd.dir), `${generateMasterKey()}\n`, 0o600);
     }
     const masters = loadMasterKeys(dd.dir);
-    const keys = KeyStore.open(keystorePath(dd.dir), masters);
+    const keys = backend.keys(masters);
     cleanup.push(() => keys.close());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
@@ -105,9 +105,8 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     cleanup.push(() => index.close());
 
     const { policyFile: _p, ingestWorkers: _w, onIndexProgress, ...logOptions } = options;
-    const storage = new FsLogStorage(dd.dir);
-    mkdirSync(join(dd.dir, 'state'), { recursive: true, mode: 0o700 });
-    const ids = new JournalIdIndex(join(dd.dir, 'state', 'ids.journal'));
+    const storage = backend.log();
+    const ids = backend.ids();
     let log: Log | undefined;
     log = await Log.open({
       storage,

@@ -1,9 +1,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { defaultDir, lockDataDir } from '../../app/datadir.js';
+import { defaultDir } from '../../app/datadir.js';
 import { indexPath, keystorePath, openStele } from '../../app/stele.js';
 import { plural } from '../../core/plural.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
+import { lockDataDir } from '../../storage/fs/lock.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
 export async function reindexCommand(opts: { dir?: string; json?: boolean }): Promise<void> {

@@ -1,0 +1,36 @@
+import type { ApiKeyStore } from '../auth/apikeys.js';
+import type { IndexStore } from '../index/store.js';
+import type { KeyStore, KeyStoreOptions } from '../keys/keystore.js';
+import type { MasterKey } from '../keys/master.js';
+import type { IdIndex } from '../log/id-index.js';
+import type { LogStorage } from '../log/storage.js';
+import type { TileSource } from '../tlog/verify.js';
+
+/**
+ * How to open a backend: plain data, so a worker thread (or another process) reopens the same
+ * stores from it. Each driver lives in its own folder under src/storage/ and is named here.
+ */
+export type BackendSpec = { driver: 'fs'; dir: string };
+
+/**
+ * Every store a Stele keeps, behind one seam (issue 13). A driver implements all of it; the
+ * conformance suite (src/storage/conformance) says what each member must guarantee. The members
+ * open lazily: a read-only tool opens only what it reads.
+ */
+export interface Backend {
+  readonly spec: BackendSpec;
+  /** Takes the write lock (one writer per backend); returns its release. */
+  lock(): () => void;
+  /** The write-ahead log, tiles, entry bundles and checkpoint. */
+  log(): LogStorage;
+  /** Read-only tiles and checkpoint, for readers (the index thread, verification). */
+  tiles(): TileSource;
+  /** Event id → log index (deduplication). */
+  ids(): IdIndex;
+  /** Data keys, their tombstones, and legal holds. */
+  keys(masters: readonly MasterKey[], opts?: KeyStoreOptions): KeyStore;
+  /** API keys. */
+  apiKeys(): ApiKeyStore;
+  /** The query store (a cache of the readable entries, rebuilt from the log). */
+  queryStore(): IndexStore;
+}

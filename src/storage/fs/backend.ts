@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ApiKeyStore } from '../../auth/apikeys.js';
+import { IndexStore } from '../../index/store.js';
+import { KeyStore, type KeyStoreOptions } from '../../keys/keystore.js';
+import type { MasterKey } from '../../keys/master.js';
+import { FsLogStorage } from '../../log/fs-storage.js';
+import { JournalIdIndex } from '../../log/id-index.js';
+import { DirTileSource } from '../../log/tile-source.js';
+import type { Backend } from '../backend.js';
+import { lockDataDir } from './lock.js';
+
+/**
+ * The embedded driver: one data directory on a local file system, SQLite for the key store and
+ * the query store. Where each store lives under `dir`:
+ *
+ *     LOCK               the pid of the process that has the directory open for writing
+ *     log/ wal/ state/   the log itself (see FsLogStorage); state/ids.journal the id index
+ *     keys/keystore.db   the data keys (wrapped), their tombstones, and legal holds
+ *     auth/apikeys.json  the API keys (auth/tokens.json read too, from before roles existed)
+ *     index/stele.db     the query store
+ */
+export class FsBackend implements Backend {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  get spec() {
+    return { driver: 'fs', dir: this.dir } as const;
+  }
+
+  lock(): () => void {
+    return lockDataDir(this.dir);
+  }
+
+  log(): FsLogStorage {
+    return new FsLogStorage(this.dir);
+  }
+
+  tiles(): DirTileSource {
+    return new DirTileSource(join(this.dir, 'log'));
+  }
+
+  ids(): JournalIdIndex {
+    mkdirSync(join(this.dir, 'state'), { recursive: true, mode: 0o700 });
+    return new JournalIdIndex(join(this.dir, 'state', 'ids.journal'));
+  }
+
+  keys(masters: readonly MasterKey[], opts?: KeyStoreOptions): KeyStore {
+    return KeyStore.open(join(this.dir, 'keys', 'keystore.db'), masters, opts);
+  }
+
+  apiKeys(): ApiKeyStore {
+    return ApiKeyStore.load(join(this.dir, 'auth', 'apikeys.json'), join(this.dir, 'auth', 'tokens.json'));
+  }
+
+  queryStore(): IndexStore {
+    return new IndexStore(join(this.dir, 'index', 'stele.db'));
+  }
+}
