@@ -95,13 +95,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     cleanup.push(() => keys.close());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
-    const index = await IndexThread.start({
-      dbPath: indexPath(dd.dir),
-      keystorePath: keystorePath(dd.dir),
-      logDir: join(dd.dir, 'log'),
-      masters,
-      policy,
-    });
+    const index = await IndexThread.start(backend.spawn('index', { masters, policy }));
     cleanup.push(() => index.close());
 
     const { policyFile: _p, ingestWorkers: _w, onIndexProgress, ...logOptions } = options;
@@ -110,6 +104,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     let log: Log | undefined;
     log = await Log.open({
       storage,
+      integratorThread: () => backend.spawn('integrator', undefined),
       ids,
       skey: dd.skey,
       verifier: dd.verifier,

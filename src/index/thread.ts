@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
 import { SteleError } from '../core/errors.js';
+import type { ThreadHandle } from '../core/thread.js';
 import { bytes, pack, transferList } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
 import type { Policy } from '../policy/policy.js';
-import type { FromIndex, IndexWorkerData, SearchRequest, SearchResult, ToIndex, WireGap, WireHit } from './worker.js';
+import type { FromIndex, SearchRequest, SearchResult, ToIndex, WireGap, WireHit } from './worker.js';
 
 /** A readable entry a search found: its event, and with withLeaves its leaf and message key. */
 export type Hit = Omit<WireHit, 'leaf' | 'messageKey'> & { leaf?: Buffer; messageKey?: Buffer };
@@ -68,7 +68,7 @@ export class IndexThread {
   private indexed = 0;
   private readonly roomWaiters = new Room(MAX_BACKLOG);
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(private readonly worker: ThreadHandle) {
     worker.on('message', (m: FromIndex) => {
       if (m.type === 'failed') {
         this.fail(new Error(`indexing stopped: ${m.message}`));
@@ -87,8 +87,9 @@ export class IndexThread {
     worker.on('error', (err) => this.fail(new Error(`the index thread failed: ${err.message}`)));
   }
 
-  static async start(data: IndexWorkerData): Promise<IndexThread> {
-    const t = new IndexThread(new Worker(new URL('./worker.js', import.meta.url), { workerData: data }));
+  /** Takes over a started index thread (the backend's `spawn('index', …)`, which runs serveIndex). */
+  static async start(thread: ThreadHandle): Promise<IndexThread> {
+    const t = new IndexThread(thread);
     // Opening the store can fail (e.g. an old schema): fail here, not later.
     t.indexed = await t.upto();
     t.posted = t.indexed;

@@ -3,28 +3,34 @@
  * searches, one message at a time. Because appends are posted here before they are acknowledged
  * and messages are handled in order, a search sent after an acknowledgement sees that entry.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { SteleError } from '../core/errors.js';
+import type { ThreadPort } from '../core/thread.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
-import { KeyStore } from '../keys/keystore.js';
-import type { MasterKey } from '../keys/master.js';
+import type { KeyStore } from '../keys/keystore.js';
 import { type Packed, unpack } from '../log/packed.js';
-import { DirTileSource } from '../log/tile-source.js';
 import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
+import type { TileSource } from '../tlog/verify.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
 import { type CompiledQuery, compileGapQuery, compileQuery } from './query.js';
 import { openEntry } from './reader.js';
-import { type ErasureLink, type GapRow, IndexStore, type Order } from './store.js';
+import type { ErasureLink, GapRow, IndexStore, Order } from './store.js';
 
-export interface IndexWorkerData {
-  dbPath: string;
-  keystorePath: string;
-  logDir: string;
+/** What the index thread's owner gives it to start. */
+export interface IndexThreadData {
+  /** The master keys, to unwrap data keys for indexing and search. */
   masters: { id: string; key: Uint8Array }[];
   policy: Policy;
+}
+
+/** What the index thread works on: opened by the backend the thread belongs to. */
+export interface IndexStores {
+  store: IndexStore;
+  /** Read-only: the main thread's key store creates and destroys keys (deleteKeys says which). */
+  keys: KeyStore;
+  tiles: TileSource;
 }
 
 /** One search hit as it crosses threads: a readable entry and its event. */
@@ -97,237 +103,238 @@ export type FromIndex =
   | { type: 'failed'; message: string }
   | { type: 'indexed'; upto: number };
 
-const data = workerData as IndexWorkerData;
-const port = parentPort;
-const store = new IndexStore(data.dbPath);
-const masters: MasterKey[] = data.masters.map((m) => ({ id: m.id, key: Buffer.from(m.key) }));
-const keys = KeyStore.open(data.keystorePath, masters, { readonly: true });
-let tiers = new TierMatcher(data.policy);
-const reader = new TreeReader(new DirTileSource(data.logDir));
-/** Leaves not yet covered by a checkpoint (so not yet readable from tiles), by index. */
-const recent = new Map<number, Buffer>();
-let next = store.upto();
+/**
+ * Serves the index thread's messages on `port` (its owner is IndexThread): one message at a
+ * time, in order.
+ */
+export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores, policy: Policy): void {
+  let tiers = new TierMatcher(policy);
+  const reader = new TreeReader(tiles);
+  /** Leaves not yet covered by a checkpoint (so not yet readable from tiles), by index. */
+  const recent = new Map<number, Buffer>();
+  let next = store.upto();
 
-function prune(published: number): void {
-  for (const i of recent.keys()) {
-    if (i >= published) break; // Map keeps insertion order, which is index order
-    recent.delete(i);
-  }
-}
-
-function add(first: number, leaves: Buffer[], published: number): void {
-  prune(published);
-  const rows: { row: IndexRow; text: string }[] = [];
-  const gaps: GapRow[] = [];
-  const links: ErasureLink[] = [];
-  for (let k = 0; k < leaves.length; k++) {
-    const idx = first + k;
-    const leaf = leaves[k] as Buffer;
-    if (idx >= published) recent.set(idx, leaf);
-    if (idx < next) continue; // already indexed (catch-up overlap)
-    try {
-      const { record, event, ingest } = openEntry(keys, idx, leaf);
-      const tier = record.key
-        ? (keys.lookup(record.key)?.info.tier as string)
-        : tiers.tierFor(event.action, event.source.kind).name;
-      rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
-      const link = erasureLink(idx, record.received, event);
-      if (link) links.push(link);
-    } catch (err) {
-      // Expired or erased before it was indexed: its tombstone, and nothing of what it said.
-      if (!(err instanceof SteleError && err.status === 410)) throw err;
-      gaps.push(gapRow(idx, leaf, err));
+  function prune(published: number): void {
+    for (const i of recent.keys()) {
+      if (i >= published) break; // Map keeps insertion order, which is index order
+      recent.delete(i);
     }
   }
-  const upto = Math.max(next, first + leaves.length);
-  store.insert(rows, upto, gaps, links, keys.db);
-  next = upto;
-}
 
-/** The tombstone of entry `idx`, whose leaf openEntry refused with 410 `err` (the key store's tombstone). */
-function gapRow(idx: number, leaf: Buffer, err: SteleError): GapRow {
-  const record = decodeLeaf(leaf); // openEntry decoded it before it found the key destroyed
-  return {
-    idx,
-    time: Number(parseMicros(record.received)),
-    tier: String(err.detail?.tier ?? ''),
-    state: err.code === 'expired' ? 'expired' : 'erased',
-    key_id: record.key ?? '',
-    erasure: null,
-  };
-}
-
-/** What a server-written stele.erasure / stele.retention.run entry destroyed, to link its gaps (store.linkErasure). */
-function erasureLink(index: number, received: string, e: Event): ErasureLink | null {
-  if (e.source.kind !== 'stele' || (e.action !== 'stele.erasure' && e.action !== 'stele.retention.run')) return null;
-  const d = (e.data ?? {}) as Record<string, unknown>;
-  const at = Number(parseMicros(received));
-  if (e.action === 'stele.erasure') {
-    return typeof d.subject_hash === 'string' ? { kind: 'erasure', index, received: at, subjectHash: d.subject_hash } : null;
+  function add(first: number, leaves: Buffer[], published: number): void {
+    prune(published);
+    const rows: { row: IndexRow; text: string }[] = [];
+    const gaps: GapRow[] = [];
+    const links: ErasureLink[] = [];
+    for (let k = 0; k < leaves.length; k++) {
+      const idx = first + k;
+      const leaf = leaves[k] as Buffer;
+      if (idx >= published) recent.set(idx, leaf);
+      if (idx < next) continue; // already indexed (catch-up overlap)
+      try {
+        const { record, event, ingest } = openEntry(keys, idx, leaf);
+        const tier = record.key
+          ? (keys.lookup(record.key)?.info.tier as string)
+          : tiers.tierFor(event.action, event.source.kind).name;
+        rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
+        const link = erasureLink(idx, record.received, event);
+        if (link) links.push(link);
+      } catch (err) {
+        // Expired or erased before it was indexed: its tombstone, and nothing of what it said.
+        if (!(err instanceof SteleError && err.status === 410)) throw err;
+        gaps.push(gapRow(idx, leaf, err));
+      }
+    }
+    const upto = Math.max(next, first + leaves.length);
+    store.insert(rows, upto, gaps, links, keys.db);
+    next = upto;
   }
-  const slots = Array.isArray(d.expired)
-    ? d.expired.filter(
-        (x): x is { tier: string; day: string } =>
-          typeof x === 'object' && x !== null && typeof x.tier === 'string' && typeof x.day === 'string',
-      )
-    : [];
-  return slots.length > 0 ? { kind: 'expiry', index, received: at, slots } : null;
-}
 
-async function leafAt(index: number, published: number): Promise<Buffer> {
-  if (index < published) return reader.entry(index, published);
-  const l = recent.get(index);
-  if (!l) throw new Error(`entry ${index} is neither checkpointed nor recent`);
-  return l;
-}
+  /** The tombstone of entry `idx`, whose leaf openEntry refused with 410 `err` (the key store's tombstone). */
+  function gapRow(idx: number, leaf: Buffer, err: SteleError): GapRow {
+    const record = decodeLeaf(leaf); // openEntry decoded it before it found the key destroyed
+    return {
+      idx,
+      time: Number(parseMicros(record.received)),
+      tier: String(err.detail?.tier ?? ''),
+      state: err.code === 'expired' ? 'expired' : 'erased',
+      key_id: record.key ?? '',
+      erasure: null,
+    };
+  }
 
-async function search(req: SearchRequest, published: number): Promise<SearchResult> {
-  const q = withinTiers(compileQuery(req.q, req.nowMs), req.tiers);
-  const gapQuery = compileGapQuery(req.q, req.nowMs);
-  const gq = gapQuery && withinTiers(gapQuery, req.tiers);
-  const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
-  const found = store.searchWithGaps(q, gq, page);
-  const hits: WireMatch[] = [];
-  for (const m of found) {
-    if (m.kind === 'gap') {
-      hits.push(wireGap(m.gap, req.withLeaves ? await leafAt(m.gap.idx, published) : undefined));
-      continue;
+  /** What a server-written stele.erasure / stele.retention.run entry destroyed, to link its gaps (store.linkErasure). */
+  function erasureLink(index: number, received: string, e: Event): ErasureLink | null {
+    if (e.source.kind !== 'stele' || (e.action !== 'stele.erasure' && e.action !== 'stele.retention.run')) return null;
+    const d = (e.data ?? {}) as Record<string, unknown>;
+    const at = Number(parseMicros(received));
+    if (e.action === 'stele.erasure') {
+      return typeof d.subject_hash === 'string' ? { kind: 'erasure', index, received: at, subjectHash: d.subject_hash } : null;
     }
-    const r = m.row;
-    const leaf = await leafAt(r.idx, published);
-    let opened: ReturnType<typeof openEntry>;
-    try {
-      opened = openEntry(keys, r.idx, leaf, req.withLeaves);
-    } catch (err) {
-      if (!(err instanceof SteleError && err.status === 410)) throw err;
-      // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
-      const g = gapRow(r.idx, leaf, err);
-      if (gq !== null) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
-      continue;
+    const slots = Array.isArray(d.expired)
+      ? d.expired.filter(
+          (x): x is { tier: string; day: string } =>
+            typeof x === 'object' && x !== null && typeof x.tier === 'string' && typeof x.day === 'string',
+        )
+      : [];
+    return slots.length > 0 ? { kind: 'expiry', index, received: at, slots } : null;
+  }
+
+  async function leafAt(index: number, published: number): Promise<Buffer> {
+    if (index < published) return reader.entry(index, published);
+    const l = recent.get(index);
+    if (!l) throw new Error(`entry ${index} is neither checkpointed nor recent`);
+    return l;
+  }
+
+  async function search(req: SearchRequest, published: number): Promise<SearchResult> {
+    const q = withinTiers(compileQuery(req.q, req.nowMs), req.tiers);
+    const gapQuery = compileGapQuery(req.q, req.nowMs);
+    const gq = gapQuery && withinTiers(gapQuery, req.tiers);
+    const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
+    const found = store.searchWithGaps(q, gq, page);
+    const hits: WireMatch[] = [];
+    for (const m of found) {
+      if (m.kind === 'gap') {
+        hits.push(wireGap(m.gap, req.withLeaves ? await leafAt(m.gap.idx, published) : undefined));
+        continue;
+      }
+      const r = m.row;
+      const leaf = await leafAt(r.idx, published);
+      let opened: ReturnType<typeof openEntry>;
+      try {
+        opened = openEntry(keys, r.idx, leaf, req.withLeaves);
+      } catch (err) {
+        if (!(err instanceof SteleError && err.status === 410)) throw err;
+        // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
+        const g = gapRow(r.idx, leaf, err);
+        if (gq !== null) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
+        continue;
+      }
+      const { record, event, ingest } = opened;
+      hits.push({
+        kind: 'entry',
+        index: r.idx,
+        received: record.received,
+        ingest,
+        tier: r.tier,
+        ...(record.key ? { key: record.key } : {}),
+        event,
+        ...(req.withLeaves ? { leaf } : {}),
+        ...(opened.messageKey ? { messageKey: opened.messageKey } : {}),
+      });
     }
-    const { record, event, ingest } = opened;
-    hits.push({
-      kind: 'entry',
-      index: r.idx,
-      received: record.received,
-      ingest,
-      tier: r.tier,
-      ...(record.key ? { key: record.key } : {}),
-      event,
-      ...(req.withLeaves ? { leaf } : {}),
-      ...(opened.messageKey ? { messageKey: opened.messageKey } : {}),
+    const last = found[found.length - 1];
+    const gaps = req.count && gq !== null ? store.countGaps(gq) : 0;
+    return {
+      hits,
+      ...(found.length === req.limit && last ? { next: last.kind === 'entry' ? last.row.idx : last.gap.idx } : {}),
+      ...(req.count ? { total: store.count(q) + gaps, gaps } : {}),
+    };
+  }
+
+  function wireGap(g: GapRow, leaf: Buffer | undefined): WireGap {
+    return {
+      kind: 'gap',
+      index: g.idx,
+      received: formatMicros(BigInt(g.time)),
+      tier: g.tier,
+      state: g.state,
+      ...(g.erasure !== null ? { erasure: g.erasure } : {}),
+      ...(leaf ? { leaf } : {}),
+    };
+  }
+
+  async function handle(m: ToIndex): Promise<unknown> {
+    switch (m.type) {
+      case 'add':
+        add(m.first, unpack(m.leaves), m.published);
+        port.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
+        return;
+      case 'search':
+        return search(m.req, m.published);
+      case 'deleteKeys': {
+        keys.forget(m.ids);
+        const n = store.deleteByKeys(m.ids, (id) => (keys.lookup(id)?.state === 'expired' ? 'expired' : 'erased'));
+        // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
+        return { later: scrub().then(() => n) };
+      }
+      case 'keysOfActors':
+        return store.keysOfActors(m.actors);
+      case 'upto':
+        return next;
+      case 'policy':
+        tiers = new TierMatcher(m.policy);
+        return;
+      case 'optimize':
+        return store.optimize();
+    }
+  }
+
+  let chain: Promise<void> = Promise.resolve();
+
+  // Scrubbing after deletions: full merge passes of steps queued behind whatever messages are
+  // waiting; then the WAL is truncated and the waiters answered. A deletion during a pass may land in
+  // segments the pass already rewrote, so it waits for the next pass.
+  let passWaiters: (() => void)[] = [];
+  let nextWaiters: (() => void)[] = [];
+  let passing = false;
+  function scrub(): Promise<void> {
+    return new Promise((resolve) => {
+      if (passing) nextWaiters.push(resolve);
+      else {
+        passWaiters.push(resolve);
+        passing = true;
+        setImmediate(scrubStep);
+      }
     });
   }
-  const last = found[found.length - 1];
-  const gaps = req.count && gq !== null ? store.countGaps(gq) : 0;
-  return {
-    hits,
-    ...(found.length === req.limit && last ? { next: last.kind === 'entry' ? last.row.idx : last.gap.idx } : {}),
-    ...(req.count ? { total: store.count(q) + gaps, gaps } : {}),
-  };
-}
-
-function wireGap(g: GapRow, leaf: Buffer | undefined): WireGap {
-  return {
-    kind: 'gap',
-    index: g.idx,
-    received: formatMicros(BigInt(g.time)),
-    tier: g.tier,
-    state: g.state,
-    ...(g.erasure !== null ? { erasure: g.erasure } : {}),
-    ...(leaf ? { leaf } : {}),
-  };
-}
-
-async function handle(m: ToIndex): Promise<unknown> {
-  switch (m.type) {
-    case 'add':
-      add(m.first, unpack(m.leaves), m.published);
-      port?.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
-      return;
-    case 'search':
-      return search(m.req, m.published);
-    case 'deleteKeys': {
-      keys.forget(m.ids);
-      const n = store.deleteByKeys(m.ids, (id) => (keys.lookup(id)?.state === 'expired' ? 'expired' : 'erased'));
-      // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
-      return { later: scrub().then(() => n) };
-    }
-    case 'keysOfActors':
-      return store.keysOfActors(m.actors);
-    case 'upto':
-      return next;
-    case 'policy':
-      tiers = new TierMatcher(m.policy);
-      return;
-    case 'optimize':
-      return store.optimize();
+  function scrubStep(): void {
+    chain = chain.then(() => {
+      if (store.mergeStep()) return void setImmediate(scrubStep);
+      store.truncateWal();
+      for (const w of passWaiters) w();
+      passWaiters = nextWaiters;
+      nextWaiters = [];
+      passing = passWaiters.length > 0;
+      if (passing) setImmediate(scrubStep);
+    });
   }
-}
 
-let chain: Promise<void> = Promise.resolve();
+  function reply(seq: number, value: unknown): void {
+    port.postMessage({ type: 'reply', seq, ok: true, value } satisfies FromIndex);
+  }
 
-// Scrubbing after deletions: full merge passes of steps queued behind whatever messages are
-// waiting; then the WAL is truncated and the waiters answered. A deletion during a pass may land in
-// segments the pass already rewrote, so it waits for the next pass.
-let passWaiters: (() => void)[] = [];
-let nextWaiters: (() => void)[] = [];
-let passing = false;
-function scrub(): Promise<void> {
-  return new Promise((resolve) => {
-    if (passing) nextWaiters.push(resolve);
-    else {
-      passWaiters.push(resolve);
-      passing = true;
-      setImmediate(scrubStep);
-    }
-  });
-}
-function scrubStep(): void {
-  chain = chain.then(() => {
-    if (store.mergeStep()) return void setImmediate(scrubStep);
-    store.truncateWal();
-    for (const w of passWaiters) w();
-    passWaiters = nextWaiters;
-    nextWaiters = [];
-    passing = passWaiters.length > 0;
-    if (passing) setImmediate(scrubStep);
-  });
-}
-
-function reply(seq: number, value: unknown): void {
-  port?.postMessage({ type: 'reply', seq, ok: true, value } satisfies FromIndex);
-}
-
-port?.on('message', (m: ToIndex) => {
-  chain = chain.then(async () => {
-    const seq = 'seq' in m ? m.seq : undefined;
-    try {
-      const value = await handle(m);
-      if (seq === undefined) return;
-      if (value && typeof value === 'object' && 'later' in value) {
-        const s = seq;
-        (value.later as Promise<unknown>).then((v) => reply(s, v));
-      } else reply(seq, value);
-    } catch (err) {
-      if (seq === undefined) {
-        // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
-        port?.postMessage({ type: 'failed', message: (err as Error).message } satisfies FromIndex);
-        return;
+  port.on('message', (m: ToIndex) => {
+    chain = chain.then(async () => {
+      const seq = 'seq' in m ? m.seq : undefined;
+      try {
+        const value = await handle(m);
+        if (seq === undefined) return;
+        if (value && typeof value === 'object' && 'later' in value) {
+          const s = seq;
+          (value.later as Promise<unknown>).then((v) => reply(s, v));
+        } else reply(seq, value);
+      } catch (err) {
+        if (seq === undefined) {
+          // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
+          port.postMessage({ type: 'failed', message: (err as Error).message } satisfies FromIndex);
+          return;
+        }
+        const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
+        port.postMessage({
+          type: 'reply',
+          seq,
+          ok: false,
+          code: e.code,
+          message: e.message,
+          status: e.status,
+          ...(e.detail ? { detail: e.detail } : {}),
+        } satisfies FromIndex);
       }
-      const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
-      port?.postMessage({
-        type: 'reply',
-        seq,
-        ok: false,
-        code: e.code,
-        message: e.message,
-        status: e.status,
-        ...(e.detail ? { detail: e.detail } : {}),
-      } satisfies FromIndex);
-    }
+    });
   });
-});
+}
 
 /** Narrows a query to entries of the given tiers (none: it matches nothing). */
 function withinTiers(q: CompiledQuery, tiers: string[] | undefined): CompiledQuery {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { syncDir, writeDurably } from '../core/durable.js';
 import { entriesPath, tilePath } from '../tlog/tile.js';
-import type { LogStorage, SequencedEntry, StorageState, TileData, TileStoreSpec } from './storage.js';
+import type { LogStorage, SequencedEntry, StorageState, TileData } from './storage.js';
 import { DirTileSource } from './tile-source.js';
 import { WriteAheadLog } from './wal.js';
 
@@ -117,10 +117,6 @@ export class FsLogStorage implements LogStorage {
 
   dropSequencedBefore(index: number): void {
     this.wal?.truncateBefore(index);
-  }
-
-  tileStoreSpec(): TileStoreSpec {
-    return { driver: 'fs', dir: this.dir };
   }
 
   async close(): Promise<void> {

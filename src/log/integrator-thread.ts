@@ -1,12 +1,12 @@
-import { Worker } from 'node:worker_threads';
 import { SteleError } from '../core/errors.js';
+import type { ThreadHandle } from '../core/thread.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import type { FromIntegrator, ToIntegrator } from './integrator-worker.js';
 import { pack, transferList } from './packed.js';
-import type { TileStoreSpec } from './storage.js';
 
 export interface IntegratorStart {
-  spec: TileStoreSpec;
+  /** The started thread (the backend's `spawn('integrator')`, which runs serveIntegrator). */
+  thread: ThreadHandle;
   skey: string;
   origin: string;
   /** The durable right edge from which integration resumes. */
@@ -36,7 +36,7 @@ export class IntegratorThread {
   private syncing: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly worker: Worker,
+    private readonly worker: ThreadHandle,
     private published: Published,
     private readonly onSynced: (size: number) => Promise<void>,
   ) {
@@ -45,12 +45,11 @@ export class IntegratorThread {
 
   /** Starts the thread; resolves once recovery has integrated `replay` (or rejects, e.g. on a fork). */
   static start(s: IntegratorStart): Promise<IntegratorThread> {
-    const worker = new Worker(new URL('./integrator-worker.js', import.meta.url));
+    const worker = s.thread;
     const t = new IntegratorThread(worker, s.published, s.onSynced);
     const expect = s.published.size > s.size ? { size: s.published.size, root: s.published.root } : undefined;
     const init: ToIntegrator = {
       type: 'init',
-      spec: s.spec,
       skey: s.skey,
       origin: s.origin,
       size: s.size,

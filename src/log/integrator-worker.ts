@@ -1,16 +1,14 @@
-import { parentPort } from 'node:worker_threads';
+import type { ThreadPort } from '../core/thread.js';
 import { newSigner } from '../tlog/note.js';
 import { TileBuilder } from '../tlog/tile.js';
 import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
 import { bytes, type Packed, unpack } from './packed.js';
-import type { TileStoreSpec } from './storage.js';
-import { openTileStore } from './tile-store.js';
+import type { TileStore } from './storage.js';
 
 /** Messages between the log (main thread) and its integrator thread. */
 export type ToIntegrator =
   | {
       type: 'init';
-      spec: TileStoreSpec;
       skey: string;
       origin: string;
       /** The durable right edge: tree size, its partial tiles and partial bundle. */
@@ -34,51 +32,53 @@ export type FromIntegrator =
   | { type: 'failed'; message: string }
   | { type: 'closed' };
 
-const port = parentPort;
-const send = (m: FromIntegrator) => port?.postMessage(m);
-let integrator: Integrator | null = null;
-let failed = false;
-/** Messages are handled one after another, in order, even when one awaits. */
-let queue: Promise<void> = Promise.resolve();
+/** Serves the integrator thread's messages on `port` (its owner is IntegratorThread), writing to `tiles`. */
+export function serveIntegrator(port: ThreadPort, tiles: TileStore): void {
+  const send = (m: FromIntegrator) => port.postMessage(m);
+  let integrator: Integrator | null = null;
+  let failed = false;
+  /** Messages are handled one after another, in order, even when one awaits. */
+  let queue: Promise<void> = Promise.resolve();
 
-function fail(err: unknown): void {
-  if (failed) return;
-  failed = true;
-  send({ type: 'failed', message: (err as Error).message });
-}
-
-async function handle(m: ToIntegrator): Promise<void> {
-  if (m.type === 'init') {
-    const builder = new TileBuilder(m.size, m.partials.map(bytes));
-    const published = { ...m.published, root: bytes(m.published.root) };
-    integrator = new Integrator(
-      openTileStore(m.spec),
-      newSigner(m.skey),
-      m.origin,
-      builder,
-      m.bundle.map(bytes),
-      published,
-      {
-        published: (p) => send({ type: 'published', published: p }),
-        synced: (size) => send({ type: 'synced', size }),
-        failed: fail,
-      },
-      m.options,
-    );
-    const replay = unpack(m.replay);
-    if (replay.length) {
-      integrator.add(m.size, replay);
-      await integrator.integrateNow(m.expect && { size: m.expect.size, root: bytes(m.expect.root) });
-    }
-    send({ type: 'ready' });
-  } else if (m.type === 'add') {
-    integrator?.add(m.first, unpack(m.packed));
-  } else {
-    await integrator?.close();
-    send({ type: 'closed' });
+  function fail(err: unknown): void {
+    if (failed) return;
+    failed = true;
+    send({ type: 'failed', message: (err as Error).message });
   }
-}
 
-port?.on('message', (m: ToIntegrator) => {
-  queue = queue.then(() => handle(m)).catch(fail);
-});
+  async function handle(m: ToIntegrator): Promise<void> {
+    if (m.type === 'init') {
+      const builder = new TileBuilder(m.size, m.partials.map(bytes));
+      const published = { ...m.published, root: bytes(m.published.root) };
+      integrator = new Integrator(
+        tiles,
+        newSigner(m.skey),
+        m.origin,
+        builder,
+        m.bundle.map(bytes),
+        published,
+        {
+          published: (p) => send({ type: 'published', published: p }),
+          synced: (size) => send({ type: 'synced', size }),
+          failed: fail,
+        },
+        m.options,
+      );
+      const replay = unpack(m.replay);
+      if (replay.length) {
+        integrator.add(m.size, replay);
+        await integrator.integrateNow(m.expect && { size: m.expect.size, root: bytes(m.expect.root) });
+      }
+      send({ type: 'ready' });
+    } else if (m.type === 'add') {
+      integrator?.add(m.first, unpack(m.packed));
+    } else {
+      await integrator?.close();
+      send({ type: 'closed' });
+    }
+  }
+
+  port.on('message', (m: ToIntegrator) => {
+    queue = queue.then(() => handle(m)).catch(fail);
+  });
+}

@@ -1,5 +1,6 @@
 import { SteleError } from '../core/errors.js';
 import { plural } from '../core/plural.js';
+import type { ThreadHandle } from '../core/thread.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { emptyRoot } from '../tlog/hash.js';
 import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';
@@ -16,6 +17,8 @@ export type LogOptions = SequencerOptions & IntegratorOptions;
 
 export interface LogParams {
   storage: LogStorage;
+  /** Starts the integrator's thread (the backend's `spawn('integrator')`). */
+  integratorThread: () => ThreadHandle;
   ids: IdIndex;
   /** The log's signing key (signed-note format); the integrator thread signs with it. */
   skey: string;
@@ -76,7 +79,7 @@ export class Log {
     ids.add(from, entries);
 
     const integrator = await IntegratorThread.start({
-      spec: storage.tileStoreSpec(),
+      thread: p.integratorThread(),
       skey: p.skey,
       origin,
       size: synced,

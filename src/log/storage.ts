@@ -33,7 +33,7 @@ export interface StorageState {
 
 /**
  * The tile side of a log's storage: what the integrator writes and readers read. The integrator
- * runs on its own thread and opens its own TileStore from `tileStoreSpec`.
+ * runs on its own thread, on the TileStore its backend opens there (Backend.tileStore).
  */
 export interface TileStore {
   /** Writes tiles and bundles; they need not be durable until `syncTiles`. A reader may see them at once. */
@@ -44,12 +44,6 @@ export interface TileStore {
   readCheckpoint(): Promise<string | null>;
   /** Makes every tile written so far (covering `size` entries) durable and records `size` as synced. */
   syncTiles(size: number): Promise<void>;
-}
-
-/** How to open a TileStore on another thread (plain data, so it can be posted). */
-export interface TileStoreSpec {
-  driver: 'fs';
-  dir: string;
 }
 
 export interface LogStorage extends TileStore {
@@ -63,6 +57,5 @@ export interface LogStorage extends TileStore {
   appendSequenced(first: number, entries: readonly SequencedEntry[]): Promise<void>;
   /** Forgets sequenced entries below `index`: they are durable in tiles and every index. */
   dropSequencedBefore(index: number): void;
-  tileStoreSpec(): TileStoreSpec;
   close(): Promise<void>;
 }

@@ -1,9 +1,11 @@
 import type { ApiKeyStore } from '../auth/apikeys.js';
+import type { ThreadHandle, ThreadPort } from '../core/thread.js';
 import type { IndexStore } from '../index/store.js';
+import type { IndexThreadData } from '../index/worker.js';
 import type { KeyStore, KeyStoreOptions } from '../keys/keystore.js';
 import type { MasterKey } from '../keys/master.js';
 import type { IdIndex } from '../log/id-index.js';
-import type { LogStorage } from '../log/storage.js';
+import type { LogStorage, TileStore } from '../log/storage.js';
 import type { TileSource } from '../tlog/verify.js';
 
 /**
@@ -11,6 +13,17 @@ import type { TileSource } from '../tlog/verify.js';
  * stores from it. Each driver lives in its own folder under src/storage/ and is named here.
  */
 export type BackendSpec = { driver: 'fs'; dir: string };
+
+/** A backend's threads (src/storage/threads) by name, each with what its owner posts to start it. */
+export interface ThreadData {
+  /** The log's integrator: builds tiles and signs checkpoints (src/log/integrator-worker.ts). */
+  integrator: undefined;
+  /** The query store's indexer and searcher (src/index/worker.ts). */
+  index: IndexThreadData;
+}
+export type ThreadKind = keyof ThreadData;
+/** A thread's code (src/storage/threads): serves `port` on the stores of `backend`. */
+export type ThreadMain<K extends ThreadKind> = (port: ThreadPort, data: ThreadData[K], backend: Backend) => void;
 
 /**
  * Every store a Stele keeps, behind one seam (issue 13). A driver implements all of it; the
@@ -23,6 +36,8 @@ export interface Backend {
   lock(): () => void;
   /** The write-ahead log, tiles, entry bundles and checkpoint. */
   log(): LogStorage;
+  /** The tile side of the log alone, for the integrator's thread. */
+  tileStore(): TileStore;
   /** Read-only tiles and checkpoint, for readers (the index thread, verification). */
   tiles(): TileSource;
   /** Event id → log index (deduplication). */
@@ -33,4 +48,10 @@ export interface Backend {
   apiKeys(): ApiKeyStore;
   /** The query store (a cache of the readable entries, rebuilt from the log). */
   queryStore(): IndexStore;
+  /**
+   * Starts one of the backend's threads (src/storage/threads) on this backend's stores: a worker
+   * thread that reopens the backend from `spec`, or, for a driver whose stores cannot be shared
+   * across threads (memory), the same code on this thread behind a MessageChannel.
+   */
+  spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle;
 }

@@ -1,13 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ApiKeyStore } from '../../auth/apikeys.js';
+import type { ThreadHandle } from '../../core/thread.js';
 import { IndexStore } from '../../index/store.js';
 import { KeyStore, type KeyStoreOptions } from '../../keys/keystore.js';
 import type { MasterKey } from '../../keys/master.js';
 import { FsLogStorage } from '../../log/fs-storage.js';
 import { JournalIdIndex } from '../../log/id-index.js';
 import { DirTileSource } from '../../log/tile-source.js';
-import type { Backend } from '../backend.js';
+import type { Backend, ThreadData, ThreadKind } from '../backend.js';
+import { spawnWorker } from '../threads/spawn.js';
 import { lockDataDir } from './lock.js';
 
 /**
@@ -39,6 +41,10 @@ export class FsBackend implements Backend {
     return new FsLogStorage(this.dir);
   }
 
+  tileStore(): FsLogStorage {
+    return new FsLogStorage(this.dir);
+  }
+
   tiles(): DirTileSource {
     return new DirTileSource(join(this.dir, 'log'));
   }
@@ -58,5 +64,9 @@ export class FsBackend implements Backend {
 
   queryStore(): IndexStore {
     return new IndexStore(join(this.dir, 'index', 'stele.db'));
+  }
+
+  spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {
+    return spawnWorker(this.spec, kind, data);
   }
 }

@@ -1,0 +1,12 @@
+/**
+ * The entry of every backend thread that runs as a worker: reopens the backend from its spec
+ * and runs the named thread's code on it (see spawnWorker).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openBackend } from '../open.js';
+import { threadMain } from './entries.js';
+import type { WorkerData } from './spawn.js';
+
+const { kind, spec, data } = workerData as WorkerData;
+const main = await threadMain(kind);
+if (parentPort) main(parentPort, data as never, openBackend(spec));
