@@ -1,3 +1,4 @@
+import { defaultOf } from '../core/config/resolve.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
 import { type Signer, signNote } from '../tlog/note.js';
@@ -56,7 +57,7 @@ export class Integrator {
     private readonly events: IntegratorEvents,
     opts: IntegratorOptions = {},
   ) {
-    this.interval = opts.checkpointIntervalMs ?? 100;
+    this.interval = opts.checkpointIntervalMs ?? defaultOf('checkpointInterval');
     this.syncInterval = opts.syncIntervalMs ?? 5000;
   }
 
