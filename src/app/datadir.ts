@@ -137,6 +137,15 @@ function restrictAndWarn(dir: string): void {
   }
 }
 
+/** The signing key of a new log: named by the origin, so the signed-note rules for names decide what an origin may be. */
+function newLogKey(origin: string): { skey: string; vkey: string } {
+  try {
+    return generateKey(origin);
+  } catch (err) {
+    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
+  }
+}
+
 /**
  * Creates a data directory with a fresh signing key and admin token; a no-op if it exists. With
  * $STELE_MASTER_KEY set in `env`, no master key is written into it.
@@ -144,10 +153,12 @@ function restrictAndWarn(dir: string): void {
 export async function initDataDir(dir: string, origin = defaultOrigin(), env: Env = processEnv()): Promise<InitResult> {
   dir = resolve(dir);
   const p = paths(dir);
+  // A new directory's signing key is made first: an origin that cannot name one leaves nothing behind.
+  const key = isDataDir(dir) ? undefined : newLogKey(origin);
   // An existing directory (made 0755 by mkdir, say) is closed before anything is written into it.
   mkdirSync(dir, { recursive: true, mode: DIR_MODE });
   restrictAndWarn(dir);
-  if (isDataDir(dir)) {
+  if (!key) {
     const cfg = readConfig(dir);
     const token = existsSync(p.adminToken) ? readFileSync(p.adminToken, 'utf8').trim() : undefined;
     return {
@@ -158,13 +169,6 @@ export async function initDataDir(dir: string, origin = defaultOrigin(), env: En
       tokenFile: p.adminToken,
       created: false,
     };
-  }
-  // The key name is the origin; the signed-note rules for names decide what an origin may be.
-  let key: { skey: string; vkey: string };
-  try {
-    key = generateKey(origin);
-  } catch (err) {
-    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
   }
   const { skey, vkey } = key;
   for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: DIR_MODE });

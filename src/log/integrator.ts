@@ -1,4 +1,5 @@
 import { defaultOf } from '../core/config/resolve.js';
+import { LIMITS } from '../core/config/settings.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
 import { type Signer, signNote } from '../tlog/note.js';
@@ -58,7 +59,7 @@ export class Integrator {
     opts: IntegratorOptions = {},
   ) {
     this.interval = opts.checkpointIntervalMs ?? defaultOf('checkpointInterval');
-    this.syncInterval = opts.syncIntervalMs ?? 5000;
+    this.syncInterval = opts.syncIntervalMs ?? LIMITS.tileSyncIntervalMs;
   }
 
   /** Called once entries are durably sequenced. */

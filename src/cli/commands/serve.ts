@@ -7,6 +7,7 @@ import { openStele } from '../../app/stele.js';
 import { processEnv } from '../../core/config/env.js';
 import { formatListen } from '../../core/config/parse.js';
 import { type Flags, resolveServe } from '../../core/config/resolve.js';
+import { LIMITS } from '../../core/config/settings.js';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import { buildServer, type ServerOptions } from '../../server/app.js';
@@ -46,9 +47,6 @@ export async function checkListen(host: string, port: number): Promise<void> {
     throw listenError(host, port, err);
   }
 }
-
-/** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut. */
-const SHUTDOWN_GRACE_MS = 5000;
 
 /** `stele serve`: every option is resolved and checked (settings.ts) before the data directory is touched. */
 export async function serveCommand(flags: Flags): Promise<void> {
@@ -108,7 +106,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     clearTimeout(timer);
     // In-flight requests get a grace period; then every connection is cut, so a client that stopped
     // reading (a stalled export, a keep-alive socket) cannot hold the server up.
-    setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+    setTimeout(() => app.server.closeAllConnections(), LIMITS.shutdownGraceMs).unref();
     await app.close();
     await stele.close();
     process.exit(0);

@@ -245,6 +245,26 @@ export const SETTINGS = {
 
 export type SettingName = keyof typeof SETTINGS;
 
+/**
+ * The server's inner limits, which no flag sets: written here, beside the settings, so that every
+ * default of a running server is in this one file. The modules that use them say what they bound.
+ */
+export const LIMITS = {
+  /** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
+  indexBacklog: 20_000,
+  /**
+   * Longest a client append waits for the index to catch up before it is refused with 503 and
+   * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
+   */
+  appendWaitMs: 5_000,
+  /** Request bytes handed to ingest workers and not yet prepared, past which a body gets 503. */
+  ingestPendingBytes: 256 * 1024 * 1024,
+  /** Time between two syncs of the tiles (after which the write-ahead log can shrink), ms. */
+  tileSyncIntervalMs: 5_000,
+  /** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut, ms. */
+  shutdownGraceMs: 5_000,
+} as const;
+
 /** The environment variables Stele reads: those of the table. */
 export type EnvName = { [K in SettingName]: (typeof SETTINGS)[K] extends { env: infer E } ? E : never }[SettingName];
 
