@@ -36,6 +36,8 @@ function settingOption(name: FlagName, doc?: string): Option {
 }
 const dirOption = () => settingOption('dir');
 const urlOption = () => settingOption('url');
+/** verify, checkpoint and prove read a data directory unless given a server. */
+const logUrlOption = () => new Option('--url <url>', 'read the log from this server (with --vkey) instead of --dir');
 
 program
   .command('init')
@@ -66,7 +68,7 @@ program
   .command('verify')
   .description('verify a whole log: signature, every entry, every tile, and consistency with an old checkpoint')
   .addOption(dirOption())
-  .addOption(urlOption())
+  .addOption(logUrlOption())
   .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
   .option('--since <file>', 'an older checkpoint the log must be consistent with')
   .option('--json', 'print the result as JSON')
@@ -76,7 +78,7 @@ program
   .command('checkpoint')
   .description('print the latest signed checkpoint (verified when the key is known)')
   .addOption(dirOption())
-  .addOption(urlOption())
+  .addOption(logUrlOption())
   .option('--vkey <key>', 'verifier key')
   .option('--json', 'print origin, size and root as JSON')
   .action(lazy(() => import('./commands/checkpoint.js'), 'checkpointCommand'));
@@ -89,7 +91,7 @@ program
   .option('--from <n|file>', 'older tree size, or a saved signed checkpoint, for a consistency proof')
   .option('--to <n|file>', 'newer tree size or saved checkpoint (default: latest checkpoint)')
   .addOption(dirOption())
-  .addOption(urlOption())
+  .addOption(logUrlOption())
   .option('--vkey <key>', 'verifier key')
   .action(lazy(() => import('./commands/prove.js'), 'proveCommand'));
 
