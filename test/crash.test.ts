@@ -57,7 +57,7 @@ interface Health {
  */
 /** The id and action of every entry, read from the server's tiles and decrypted with the key store (no audited reads). */
 async function eventsInLog(url: string, size: number, dir: string): Promise<{ id: string; action: string }[]> {
-  const keys = KeyStore.open(keystorePath(dir), loadMasterKeys(dir), { readonly: true });
+  const keys = KeyStore.open(keystorePath(dir), loadMasterKeys(dir, process.env), { readonly: true });
   try {
     const out: { id: string; action: string }[] = [];
     for (let b = 0; b * 256 < size; b++) {

@@ -2,9 +2,10 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync 
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiKeyStore } from '../auth/apikeys.js';
+import { type Env, envValue, processEnv } from '../core/config/env.js';
 import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
-import { generateMasterKey, MASTER_ENV, masterKeyPath } from '../keys/master.js';
+import { generateMasterKey, masterKeyPath } from '../keys/master.js';
 import { STARTER_POLICY_YAML } from '../policy/policy.js';
 import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from '../tlog/note.js';
 
@@ -42,7 +43,6 @@ export interface InitResult {
   created: boolean;
 }
 
-export const defaultDir = () => resolve(process.env.STELE_DIR ?? 'stele-data');
 export const defaultOrigin = () => `${hostname()}/stele`;
 
 const paths = (dir: string) => ({
@@ -137,14 +137,28 @@ function restrictAndWarn(dir: string): void {
   }
 }
 
-/** Creates a data directory with a fresh signing key and admin token; a no-op if it exists. */
-export async function initDataDir(dir: string, origin = defaultOrigin()): Promise<InitResult> {
+/** The signing key of a new log: named by the origin, so the signed-note rules for names decide what an origin may be. */
+function newLogKey(origin: string): { skey: string; vkey: string } {
+  try {
+    return generateKey(origin);
+  } catch (err) {
+    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Creates a data directory with a fresh signing key and admin token; a no-op if it exists. With
+ * $STELE_MASTER_KEY set in `env`, no master key is written into it.
+ */
+export async function initDataDir(dir: string, origin = defaultOrigin(), env: Env = processEnv()): Promise<InitResult> {
   dir = resolve(dir);
   const p = paths(dir);
+  // A new directory's signing key is made first: an origin that cannot name one leaves nothing behind.
+  const key = isDataDir(dir) ? undefined : newLogKey(origin);
   // An existing directory (made 0755 by mkdir, say) is closed before anything is written into it.
   mkdirSync(dir, { recursive: true, mode: DIR_MODE });
   restrictAndWarn(dir);
-  if (isDataDir(dir)) {
+  if (!key) {
     const cfg = readConfig(dir);
     const token = existsSync(p.adminToken) ? readFileSync(p.adminToken, 'utf8').trim() : undefined;
     return {
@@ -156,13 +170,6 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
       created: false,
     };
   }
-  // The key name is the origin; the signed-note rules for names decide what an origin may be.
-  let key: { skey: string; vkey: string };
-  try {
-    key = generateKey(origin);
-  } catch (err) {
-    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
-  }
   const { skey, vkey } = key;
   for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: DIR_MODE });
   await writeDurably(p.key, `${skey}\n`, FILE_MODE);
@@ -170,7 +177,7 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
   const { key: token } = await ApiKeyStore.load(p.apikeys).create({ name: 'admin', roles: ['admin'], by: 'stele init' });
   await writeDurably(p.adminToken, `${token}\n`, FILE_MODE);
   // Data keys are wrapped by the master key; with $STELE_MASTER_KEY set, it stays out of the directory.
-  if (!process.env[MASTER_ENV]) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, FILE_MODE);
+  if (!envValue(env, 'STELE_MASTER_KEY')) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, FILE_MODE);
   await writeDurably(p.policy, STARTER_POLICY_YAML, FILE_MODE);
   // The config last: its presence is what marks the directory as initialised.
   await writeDurably(p.config, `${JSON.stringify({ version: 1, origin } satisfies DataDirConfig, null, 2)}\n`, FILE_MODE);

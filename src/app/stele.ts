@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Access } from '../auth/access.js';
+import { type Env, envValue, processEnv } from '../core/config/env.js';
 import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
@@ -8,7 +9,7 @@ import { IndexThread } from '../index/thread.js';
 import { type Appended, appendEvents } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
 import type { KeyStore } from '../keys/keystore.js';
-import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from '../keys/master.js';
+import { generateMasterKey, loadMasterKeys, masterKeyPath } from '../keys/master.js';
 import { Log, type LogOptions } from '../log/log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
 import { FsBackend } from '../storage/fs/backend.js';
@@ -19,6 +20,8 @@ import { type ForgetContext, HoldStore } from './forget.js';
 export interface SteleOptions extends LogOptions {
   /** Policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml, else the built-in policy). */
   policyFile?: string;
+  /** Where $STELE_POLICY and $STELE_MASTER_KEY come from (default: this process's environment). */
+  env?: Env;
   /** Ingest worker threads (0: prepare events on the calling thread). */
   ingestWorkers?: number;
   /** Reports catching the query store up with the log on open: (indexed, total). */
@@ -69,7 +72,8 @@ export interface PolicyLoad {
 export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
 export const keystorePath = (dir: string) => join(dir, 'keys', 'keystore.db');
 
-export function resolvePolicy(dir: string, file = process.env.STELE_POLICY): Policy {
+/** The policy `file` names (--policy or $STELE_POLICY), else the data directory's, else the built-in one. */
+export function resolvePolicy(dir: string, file: string | undefined): Policy {
   if (file) return loadPolicyFile(file);
   const own = defaultPolicyPath(dir);
   return existsSync(own) ? loadPolicyFile(own) : DEFAULT_POLICY;
@@ -85,12 +89,14 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     for (const c of cleanup.reverse()) await c();
   };
   try {
-    const policy = resolvePolicy(dd.dir, options.policyFile);
+    const env = options.env ?? processEnv();
+    const policyFile = options.policyFile ?? envValue(env, 'STELE_POLICY');
+    const policy = resolvePolicy(dd.dir, policyFile);
     // A directory made before data keys existed gets its master key on first open.
-    if (!process.env[MASTER_ENV] && !existsSync(masterKeyPath(dd.dir)) && !existsSync(keystorePath(dd.dir))) {
+    if (!envValue(env, 'STELE_MASTER_KEY') && !existsSync(masterKeyPath(dd.dir)) && !existsSync(keystorePath(dd.dir))) {
       await writeDurably(masterKeyPath(dd.dir), `${generateMasterKey()}\n`, 0o600);
     }
-    const masters = loadMasterKeys(dd.dir);
+    const masters = loadMasterKeys(dd.dir, env);
     const keys = backend.keys(masters);
     cleanup.push(() => keys.close());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
@@ -98,7 +104,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     const index = await IndexThread.start(backend.spawn('index', { masters, policy }));
     cleanup.push(() => index.close());
 
-    const { policyFile: _p, ingestWorkers: _w, onIndexProgress, ...logOptions } = options;
+    const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, ...logOptions } = options;
     const storage = backend.log();
     const ids = backend.ids();
     let log: Log | undefined;
@@ -154,7 +160,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
       async reloadPolicy(by: Principal): Promise<PolicyLoad> {
         let next: Policy;
         try {
-          next = resolvePolicy(dd.dir, options.policyFile);
+          next = resolvePolicy(dd.dir, policyFile);
           access.setPolicy(next);
         } catch (err) {
           const e = err instanceof SteleError ? err : new SteleError('bad_policy', (err as Error).message);

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultDir } from '../app/datadir.js';
+import { type Env, envValue, processEnv } from '../core/config/env.js';
+import { dataDir, setting } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 
-export const DEFAULT_LISTEN = '127.0.0.1:7433';
-export const defaultUrl = () => process.env.STELE_URL ?? `http://${DEFAULT_LISTEN}`;
+/** The server URL: --url, else $STELE_URL, else the address `stele serve` listens on by default. */
+export const serverUrl = (flag: string | undefined, env: Env = processEnv()): string => setting('url', { url: flag }, env);
 
 /** How a command may be given its API token. */
 export interface TokenOptions {
@@ -52,23 +53,26 @@ export function readTokenFile(path: string): string {
  * then the admin token of the data directory. --token is kept for scripts, but its value is in the
  * process list (/proc/<pid>/cmdline) for every local user to read; the others are not.
  */
-export function resolveToken(opts: TokenOptions): string | undefined {
+export function resolveToken(opts: TokenOptions, env: Env = processEnv()): string | undefined {
   if (opts.token && opts.tokenFile !== undefined) {
     throw new SteleError('bad_option', 'give either --token or --token-file, not both');
   }
   if (opts.token) return opts.token;
   if (opts.tokenFile !== undefined) return readTokenFile(opts.tokenFile);
-  if (process.env.STELE_TOKEN) return process.env.STELE_TOKEN;
-  if (process.env.STELE_TOKEN_FILE) return readTokenFile(process.env.STELE_TOKEN_FILE);
-  const file = join(opts.dir ?? defaultDir(), 'admin.token');
+  const token = envValue(env, 'STELE_TOKEN');
+  if (token) return token;
+  const tokenFile = envValue(env, 'STELE_TOKEN_FILE');
+  if (tokenFile) return readTokenFile(tokenFile);
+  const file = join(dataDir(opts.dir, env), 'admin.token');
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
 /** --url and the token every API command needs. */
-export function apiTarget(opts: TokenOptions & { url?: string }): { url: string; token: string } {
-  const token = resolveToken(opts);
+export function apiTarget(opts: TokenOptions & { url?: string }, env: Env = processEnv()): { url: string; token: string } {
+  const url = serverUrl(opts.url, env);
+  const token = resolveToken(opts, env);
   if (!token) throw new SteleError('no_token', NO_TOKEN_MESSAGE);
-  return { url: opts.url ?? defaultUrl(), token };
+  return { url, token };
 }
 
 /** Calls the Stele API and returns the JSON answer, turning an error answer into a SteleError. */

@@ -5,6 +5,7 @@
  * `stele --version` and `stele --help` start in a fraction of the time.
  */
 import { Command, Option } from 'commander';
+import { type FlagName, helpText, SERVE_SETTINGS, SETTINGS } from '../core/config/settings.js';
 import { SteleError } from '../core/errors.js';
 import { tokenOptions } from './options.js';
 
@@ -28,51 +29,27 @@ const program = new Command('stele')
   .version('0.1.0')
   .showHelpAfterError();
 
-const dirOption = () => new Option('--dir <dir>', 'data directory (default: $STELE_DIR or ./stele-data)');
-const urlOption = () => new Option('--url <url>', 'server URL (default: $STELE_URL or http://127.0.0.1:7433)');
+/** The option of a setting of the table (src/core/config/settings.ts): its flag, help and default. */
+function settingOption(name: FlagName, doc?: string): Option {
+  const s = SETTINGS[name];
+  return new Option(`${s.flag} ${s.arg}`, helpText(name, doc));
+}
+const dirOption = () => settingOption('dir');
+const urlOption = () => settingOption('url');
+/** verify, checkpoint and prove read a data directory unless given a server. */
+const logUrlOption = () => new Option('--url <url>', 'read the log from this server (with --vkey) instead of --dir');
 
 program
   .command('init')
   .description('create a data directory with a fresh signing key and an admin API key')
   .addOption(dirOption())
-  .option('--origin <origin>', "the log origin, the checkpoint's first line (default: <hostname>/stele)")
+  .addOption(settingOption('origin', "the log origin, the checkpoint's first line"))
   .option('--json', 'print one JSON object')
   .action(lazy(() => import('./commands/init.js'), 'initCommand'));
 
-program
-  .command('serve')
-  .description('run the server on a data directory (created on first start)')
-  .addOption(dirOption())
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7433')
-  .option('--origin <origin>', 'origin for a new data directory')
-  .option('--checkpoint-interval <ms>', 'least time between checkpoints', '100')
-  .option('--body-limit <bytes>', 'largest request body', String(16 * 1024 * 1024))
-  .option('--ingest-workers <n>', 'threads that parse and encode events (default: cores - 1, at least 1; 0: main thread)')
-  .option('--log-level <level>', 'server log level', 'info')
-  .option('--policy <file>', "policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml)")
-  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
-  .option('--tls-key <file>', 'the PEM private key of --tls-cert')
-  .option('--tls-client-ca <file>', 'accept client certificates signed by this PEM CA (mutual TLS; principal = the CN)')
-  .option(
-    '--rate-limit <n>',
-    'requests per minute per principal, appends apart (they get 503 + Retry-After when overloaded)',
-    '6000',
-  )
-  .option('--anonymous-limit <n>', 'requests per minute per address without credentials (/log/ and /healthz apart)', '1200')
-  .option('--denial-limit <n>', 'refusals of one credential from one address per minute before it gets 429 unchecked', '60')
-  .option('--request-timeout <duration>', 'most time to receive a whole request (headers and body)', '60s')
-  .option('--headers-timeout <duration>', "most time to receive a request's headers (and a TLS handshake)", '10s')
-  .option('--idle-timeout <duration>', 'most time a connection may sit idle during a request or response', '2m')
-  .option('--keep-alive-timeout <duration>', 'how long an idle keep-alive connection waits for its next request', '72s')
-  .option('--max-connections <n>', 'most open connections; more are closed as they arrive', '4096')
-  .option(
-    '--max-body-memory <bytes>',
-    'most bytes of request bodies held at once; more get 503 + Retry-After unread',
-    String(256 * 1024 * 1024),
-  )
-  .option('--max-queued-events <n>', 'events waiting to be written before appends are answered 503 + Retry-After', '100000')
-  .option('--trust-proxy <addresses>', 'reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client')
-  .action(lazy(() => import('./commands/serve.js'), 'serveCommand'));
+const serve = program.command('serve').description('run the server on a data directory (created on first start)');
+for (const name of SERVE_SETTINGS) serve.addOption(settingOption(name));
+serve.action(lazy(() => import('./commands/serve.js'), 'serveCommand'));
 
 program
   .command('append')
@@ -91,7 +68,7 @@ program
   .command('verify')
   .description('verify a whole log: signature, every entry, every tile, and consistency with an old checkpoint')
   .addOption(dirOption())
-  .addOption(urlOption())
+  .addOption(logUrlOption())
   .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
   .option('--since <file>', 'an older checkpoint the log must be consistent with')
   .option('--json', 'print the result as JSON')
@@ -101,7 +78,7 @@ program
   .command('checkpoint')
   .description('print the latest signed checkpoint (verified when the key is known)')
   .addOption(dirOption())
-  .addOption(urlOption())
+  .addOption(logUrlOption())
   .option('--vkey <key>', 'verifier key')
   .option('--json', 'print origin, size and root as JSON')
   .action(lazy(() => import('./commands/checkpoint.js'), 'checkpointCommand'));
@@ -114,7 +91,7 @@ program
   .option('--from <n|file>', 'older tree size, or a saved signed checkpoint, for a consistency proof')
   .option('--to <n|file>', 'newer tree size or saved checkpoint (default: latest checkpoint)')
   .addOption(dirOption())
-  .addOption(urlOption())
+  .addOption(logUrlOption())
   .option('--vkey <key>', 'verifier key')
   .action(lazy(() => import('./commands/prove.js'), 'proveCommand'));
 
@@ -257,9 +234,9 @@ const cloudtrail = imp
   .command('cloudtrail')
   .description('import AWS CloudTrail log files (.json.gz or .json); resumable, and safe to repeat')
   .argument('<paths...>', 'log files, or directories searched recursively (e.g. an `aws s3 sync` of the trail bucket)')
-  .option('--url <url>', 'server URL (default: $STELE_URL or http://127.0.0.1:7433)');
+  .addOption(urlOption());
 tokenOptions(cloudtrail)
-  .option('--dir <dir>', 'data directory whose admin.token to use (default: $STELE_DIR or ./stele-data)')
+  .addOption(settingOption('dir', 'data directory whose admin.token to use'))
   .option('--batch <n>', 'events per request', '500')
   .option('--state <file>', 'journal of imported files (default: $XDG_STATE_HOME/stele/import-cloudtrail-<url hash>.jsonl)')
   .option('--force', 'send every file again, even those the journal lists (harmless: event ids derive from eventID)')
@@ -276,7 +253,7 @@ hooks
   .option('--repo <dir>', 'the repository (default: the current directory)')
   .option('--server', 'server hooks for a repository others push to: post-receive (pusher, signature checks)')
   .option('--require-log', 'with --server: also pre-receive, refusing pushes while the log is unreachable')
-  .option('--url <url>', 'server URL, saved as git config stele.url (default: $STELE_URL or http://127.0.0.1:7433)')
+  .addOption(settingOption('url', 'server URL, saved as git config stele.url'))
   .option('--token-file <file>', 'a file holding the API key, saved as stele.tokenFile (else the hooks use $STELE_TOKEN)')
   .option('--client <client>', 'how the hooks send: curl, stele or auto (curl when installed), saved as stele.client')
   .option('--stele-command <cmd>', 'how the hooks run the stele CLI with --client stele (default: stele)')

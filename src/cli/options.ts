@@ -1,15 +1,4 @@
 import type { Command } from 'commander';
-import { SteleError } from '../core/errors.js';
-
-/** An integer option at least `min`, or a clear error naming the option. */
-export function intOption(name: string, v: string, min = 0): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isSafeInteger(n) || n < min) {
-    throw new SteleError('bad_option', `${name} must be an integer of at least ${min}, got "${v}"`);
-  }
-  return n;
-}
-
 /**
  * The token options of every command that calls the API. --token stays for scripts that have the
  * key in hand, but says what it costs: its value is in the process list for every local user.

@@ -1,3 +1,4 @@
+import { LIMITS } from '../core/config/settings.js';
 import { SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
 import { bytes, pack, transferList } from '../log/packed.js';
@@ -13,7 +14,7 @@ export type Gap = Omit<WireGap, 'leaf'> & { leaf?: Buffer };
 export type Match = Hit | Gap;
 
 /** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
-export const MAX_BACKLOG = 20_000;
+export const MAX_BACKLOG = LIMITS.indexBacklog;
 
 /** Waiters for a backlog under `limit`: resolved together when it gets there, or refused after their own wait. */
 export class Room {

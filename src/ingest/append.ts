@@ -1,4 +1,5 @@
 import type { Claim } from '../core/claim.js';
+import { LIMITS } from '../core/config/settings.js';
 import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { Log } from '../log/log.js';
@@ -11,7 +12,7 @@ import type { Prepared } from './prepare.js';
  * Longest a client append waits for the index to catch up before it is refused with 503 and
  * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
  */
-export const APPEND_WAIT_MS = 5_000;
+export const APPEND_WAIT_MS = LIMITS.appendWaitMs;
 
 /**
  * What appends wait on before sequencing: the query store's backlog (IndexThread.room). Client

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { LIMITS } from '../core/config/settings.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { KeyStore } from '../keys/keystore.js';
@@ -18,7 +19,7 @@ const INLINE_BYTES = 4096;
  * Most request bytes handed to workers and not yet prepared (each is copied to its worker): past
  * it a body is refused with 503 rather than queued (one larger body still goes when none waits).
  */
-export const MAX_PENDING_BYTES = 256 * 1024 * 1024;
+export const MAX_PENDING_BYTES = LIMITS.ingestPendingBytes;
 
 interface Pending {
   slot: Slot;

@@ -6,6 +6,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Env } from '../core/config/env.js';
 import { SteleError } from '../core/errors.js';
 
 export interface MasterKey {
@@ -39,7 +40,7 @@ export function parseMasterKey(text: string, where: string): MasterKey {
  * The master keys a data directory can use: `$STELE_MASTER_KEY` or keys/master.key, plus
  * keys/master.key.next when a rotation was interrupted. The first is the one that wraps new keys.
  */
-export function loadMasterKeys(dir: string, env: NodeJS.ProcessEnv = process.env): MasterKey[] {
+export function loadMasterKeys(dir: string, env: Env): MasterKey[] {
   const keys: MasterKey[] = [];
   const fromEnv = env[MASTER_ENV];
   if (fromEnv) keys.push(parseMasterKey(fromEnv, `$${MASTER_ENV}`));

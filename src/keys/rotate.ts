@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Env } from '../core/config/env.js';
 import { syncDir, writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import { KeyStore } from './keystore.js';
@@ -32,11 +33,7 @@ export interface RotateResult {
  * $STELE_MASTER_KEY, the new key comes from $STELE_NEW_MASTER_KEY, which the operator then moves
  * into $STELE_MASTER_KEY.
  */
-export async function rotateMasterKey(
-  dir: string,
-  keystore: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<RotateResult> {
+export async function rotateMasterKey(dir: string, keystore: string, env: Env): Promise<RotateResult> {
   const viaEnv = Boolean(env[MASTER_ENV]);
   let next: MasterKey;
   if (viaEnv) {

@@ -1,3 +1,5 @@
+import { defaultOf } from '../core/config/resolve.js';
+import { LIMITS } from '../core/config/settings.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
 import { type Signer, signNote } from '../tlog/note.js';
@@ -56,8 +58,8 @@ export class Integrator {
     private readonly events: IntegratorEvents,
     opts: IntegratorOptions = {},
   ) {
-    this.interval = opts.checkpointIntervalMs ?? 100;
-    this.syncInterval = opts.syncIntervalMs ?? 5000;
+    this.interval = opts.checkpointIntervalMs ?? defaultOf('checkpointInterval');
+    this.syncInterval = opts.syncIntervalMs ?? LIMITS.tileSyncIntervalMs;
   }
 
   /** Called once entries are durably sequenced. */

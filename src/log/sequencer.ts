@@ -1,3 +1,4 @@
+import { defaultOf } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 import type { IdIndex } from './id-index.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
@@ -26,7 +27,7 @@ export interface AppendOptions {
   bounded?: boolean;
 }
 
-export const DEFAULT_MAX_QUEUED_ENTRIES = 100_000;
+export const DEFAULT_MAX_QUEUED_ENTRIES = defaultOf('maxQueuedEvents');
 
 /** Backpressure: the 503 of an append refused because the write path is full; nothing was appended. */
 export function overloaded(what: string, retryAfter = 1): SteleError {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
 import { defaultPolicyFile, policyCheckCommand } from '../cli/commands/policy.js';
 import { SteleError } from '../core/errors.js';
@@ -235,6 +235,8 @@ roles:
     delete process.env.STELE_POLICY;
     delete process.env.STELE_DIR;
     assert.equal(defaultPolicyFile(), 'stele.policy.yaml');
+    assert.equal(defaultPolicyFile({ STELE_POLICY: '', STELE_DIR: '' }), 'stele.policy.yaml', 'empty variables count as unset');
+    assert.equal(defaultPolicyFile({ STELE_DIR: 'd' }), join(resolve('d'), 'stele.policy.yaml'));
     // The data directory's own file, as `stele serve` resolves it: checked, not ./stele.policy.yaml.
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir, { recursive: true });

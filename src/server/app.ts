@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Stele } from '../app/stele.js';
+import { defaultOf } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { overloaded } from '../log/sequencer.js';
@@ -51,17 +52,17 @@ export interface ServerOptions {
   denialLimit?: number;
 }
 
-export const DEFAULT_RATE_LIMIT = 6000;
-export const DEFAULT_ANONYMOUS_LIMIT = 1200;
-export const DEFAULT_DENIAL_LIMIT = 60;
-// A 16 MiB body at 4 Mbit/s takes ~35 s: a minute receives any honest request. Headers are small.
-export const DEFAULT_REQUEST_TIMEOUT = 60_000;
-export const DEFAULT_HEADERS_TIMEOUT = 10_000;
-export const DEFAULT_IDLE_TIMEOUT = 120_000;
-// Above the 60 s idle timeout of common load balancers, so they close first (no reset on reuse).
-export const DEFAULT_KEEP_ALIVE_TIMEOUT = 72_000;
-export const DEFAULT_MAX_CONNECTIONS = 4096;
-export const DEFAULT_MAX_BODY_MEMORY = 256 * 1024 * 1024;
+// The defaults of the settings table (src/core/config/settings.ts), which says why each is what it is.
+export const DEFAULT_RATE_LIMIT = defaultOf('rateLimit');
+export const DEFAULT_ANONYMOUS_LIMIT = defaultOf('anonymousLimit');
+export const DEFAULT_DENIAL_LIMIT = defaultOf('denialLimit');
+export const DEFAULT_REQUEST_TIMEOUT = defaultOf('requestTimeout');
+export const DEFAULT_HEADERS_TIMEOUT = defaultOf('headersTimeout');
+export const DEFAULT_IDLE_TIMEOUT = defaultOf('idleTimeout');
+export const DEFAULT_KEEP_ALIVE_TIMEOUT = defaultOf('keepAliveTimeout');
+export const DEFAULT_MAX_CONNECTIONS = defaultOf('maxConnections');
+export const DEFAULT_MAX_BODY_MEMORY = defaultOf('maxBodyMemory');
+export const DEFAULT_BODY_LIMIT = defaultOf('bodyLimit');
 /** Requests per keep-alive connection before it is closed, so clients spread over restarted or added servers. */
 const MAX_REQUESTS_PER_SOCKET = 10_000;
 
@@ -74,8 +75,6 @@ declare module 'fastify' {
     releaseBody?: () => void;
   }
 }
-
-export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
 /** The routes that append client events: POST /v1/events and the source adapters. */
 function isAppend(req: FastifyRequest): boolean {

@@ -13,6 +13,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statS
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { type Env, envValue } from '../core/config/env.js';
 import { SteleError } from '../core/errors.js';
 import { checkIntegers } from '../ingest/ijson.js';
 
@@ -96,8 +97,8 @@ export function parseLogFile(buf: Buffer, name: string): LogFileContent {
 }
 
 /** Where the journal of imports into `url` lives by default: $XDG_STATE_HOME/stele (or ~/.local/state/stele). */
-export function defaultStatePath(url: string): string {
-  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+export function defaultStatePath(url: string, env: Env): string {
+  const base = envValue(env, 'XDG_STATE_HOME') ?? join(homedir(), '.local', 'state');
   const tag = createHash('sha256').update(url.replace(/\/+$/, '')).digest('hex').slice(0, 16);
   return join(base, 'stele', `import-cloudtrail-${tag}.jsonl`);
 }

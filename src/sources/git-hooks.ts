@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Env, envValue } from '../core/config/env.js';
 import { SteleError } from '../core/errors.js';
 
 /** The hook script shipped with Stele (this file is dist/src/sources/git-hooks.js; the script is clients/git/). */
@@ -173,8 +174,8 @@ function removeHook(hooksDir: string, name: string): boolean {
   return true;
 }
 
-/** `stele hooks install`: idempotent; never overwrites a hook that is not Stele's. */
-export function installHooks(opts: InstallOptions): InstallReport {
+/** `stele hooks install`: idempotent; never overwrites a hook that is not Stele's. `env` tells whether $STELE_TOKEN is set. */
+export function installHooks(opts: InstallOptions, env: Env): InstallReport {
   const repo = findRepo(opts.repo ?? '.');
   const warnings: string[] = [];
   if (repo.bare && !opts.server) {
@@ -264,7 +265,7 @@ export function installHooks(opts: InstallOptions): InstallReport {
   set('stele.command', opts.command);
   set('stele.timeout', opts.timeout);
   set('stele.repo', opts.name);
-  if (!tokenFile && !readConfig(repo.base)['stele.tokenfile'] && !process.env.STELE_TOKEN) {
+  if (!tokenFile && !readConfig(repo.base)['stele.tokenfile'] && !envValue(env, 'STELE_TOKEN')) {
     warnings.push('no token: pass --token-file (a file holding an API key, e.g. from stele keys create --name git-hooks ...)');
   }
   return report;

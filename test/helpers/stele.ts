@@ -75,9 +75,12 @@ export interface RunResult {
 }
 
 /** Runs `stele <args>` to completion (killed after `timeoutMs`). Never rejects on a non-zero exit. */
-export function runStele(args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+export function runStele(args: readonly string[], timeoutMs = 60_000, env?: Record<string, string>): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     children.add(c);
     let stdout = '';
     let stderr = '';

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { defaultDir } from '../../app/datadir.js';
 import { openStele } from '../../app/stele.js';
+import { parseInteger } from '../../core/config/parse.js';
+import { dataDir } from '../../core/config/resolve.js';
 import { SteleError } from '../../core/errors.js';
 import type { Appended } from '../../ingest/append.js';
 import { reservedName } from '../../ingest/identity.js';
-import { api, defaultUrl, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded } from '../client.js';
+import { api, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded, serverUrl } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
-import { intOption } from '../options.js';
 
 interface AppendOptions {
   file?: string;
@@ -38,13 +38,13 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
   if (fromStdin) events.push(...parseEventsText(await readStdin(), 'standard input'));
   if (events.length === 0)
     throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');
-  const batch = intOption('--batch', opts.batch, 1);
+  const batch = parseInteger(opts.batch, '--batch', 1);
 
   if (opts.local) {
     // The operator holds the data directory, yet still may not write what looks like the
     // server's own record (an erasure, a policy load): those come only from Stele itself.
     refuseReservedInputs(events);
-    const stele = await openStele(opts.dir ?? defaultDir());
+    const stele = await openStele(dataDir(opts.dir));
     try {
       for (let i = 0; i < events.length; i += batch) {
         const done = await stele.append(events.slice(i, i + batch), {
@@ -62,7 +62,7 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
     return;
   }
 
-  const url = opts.url ?? defaultUrl();
+  const url = serverUrl(opts.url);
   const token = resolveToken(opts);
   if (!token) throw new SteleError('no_token', NO_TOKEN_MESSAGE);
   for (let i = 0; i < events.length; i += batch) {

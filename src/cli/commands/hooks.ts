@@ -1,4 +1,5 @@
 /** `stele hooks install|uninstall|status|drain`: the git hooks (clients/git/stele-hook); main.ts declares the commands. */
+import { processEnv } from '../../core/config/env.js';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import { drainQueue, hooksStatus, type InstallOptions, installHooks, uninstallHooks } from '../../sources/git-hooks.js';
@@ -8,7 +9,7 @@ export function hooksInstallCommand(
   opts: Omit<InstallOptions, 'command'> & { steleCommand?: string; json?: boolean; requireLog?: boolean },
 ): void {
   const { steleCommand, json, ...rest } = opts;
-  const r = installHooks({ ...rest, ...(steleCommand !== undefined ? { command: steleCommand } : {}) });
+  const r = installHooks({ ...rest, ...(steleCommand !== undefined ? { command: steleCommand } : {}) }, processEnv());
   if (json) {
     out(r);
     return;

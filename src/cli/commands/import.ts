@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
+import { processEnv } from '../../core/config/env.js';
+import { parseInteger } from '../../core/config/parse.js';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import type { Appended } from '../../ingest/append.js';
 import { cloudtrailEvent } from '../../sources/cloudtrail.js';
 import { defaultStatePath, findLogFiles, ImportState, type LogFile, parseLogFile } from '../../sources/cloudtrail-files.js';
 import { api, apiTarget, out } from '../client.js';
-import { intOption } from '../options.js';
 
 export interface ImportCloudTrailOptions {
   url?: string;
@@ -44,10 +45,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export async function importCloudTrailCommand(paths: string[], opts: ImportCloudTrailOptions): Promise<void> {
   const { url, token } = apiTarget(opts);
-  const batchSize = intOption('--batch', opts.batch, 1);
-  const retries = intOption('--retries', opts.retries, 0);
+  const batchSize = parseInteger(opts.batch, '--batch', 1);
+  const retries = parseInteger(opts.retries, '--retries', 0);
   const found = findLogFiles(paths);
-  const state = new ImportState(opts.state ?? defaultStatePath(url));
+  const state = new ImportState(opts.state ?? defaultStatePath(url, processEnv()));
   const todo = opts.force ? found.files : found.files.filter((f) => !state.isDone(f));
   const summary = {
     files: found.files.length,

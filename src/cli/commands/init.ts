@@ -1,7 +1,8 @@
-import { defaultDir, initDataDir } from '../../app/datadir.js';
+import { initDataDir } from '../../app/datadir.js';
+import { dataDir } from '../../core/config/resolve.js';
 
 export async function initCommand(opts: { dir?: string; origin?: string; json?: boolean }): Promise<void> {
-  const r = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
+  const r = await initDataDir(dataDir(opts.dir), opts.origin);
   if (opts.json) {
     console.log(
       JSON.stringify({

@@ -1,14 +1,15 @@
 import { existsSync, rmSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { defaultDir } from '../../app/datadir.js';
 import { indexPath, keystorePath, openStele } from '../../app/stele.js';
+import { processEnv } from '../../core/config/env.js';
+import { dataDir } from '../../core/config/resolve.js';
 import { plural } from '../../core/plural.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
 import { lockDataDir } from '../../storage/fs/lock.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
 export async function reindexCommand(opts: { dir?: string; json?: boolean }): Promise<void> {
-  const d = opts.dir ?? defaultDir();
+  const d = dataDir(opts.dir);
   const unlock = lockDataDir(d); // refuse before deleting anything if a server has the directory
   unlock();
   const db = indexPath(d);
@@ -46,10 +47,10 @@ export async function reindexCommand(opts: { dir?: string; json?: boolean }): Pr
 
 /** `stele master-key rotate`: re-wraps every data key under a new master key (the server must be stopped). */
 export async function rotateCommand(opts: { dir?: string; json?: boolean }): Promise<void> {
-  const d = opts.dir ?? defaultDir();
+  const d = dataDir(opts.dir);
   const unlock = lockDataDir(d);
   try {
-    const r = await rotateMasterKey(d, keystorePath(d));
+    const r = await rotateMasterKey(d, keystorePath(d), processEnv());
     if (opts.json) console.log(JSON.stringify(r));
     else
       console.log(

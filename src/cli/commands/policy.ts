@@ -1,4 +1,5 @@
 import { defaultPolicyPath } from '../../app/datadir.js';
+import { type Env, envValue, processEnv } from '../../core/config/env.js';
 import { SteleError } from '../../core/errors.js';
 import { Authorizer } from '../../policy/access.js';
 import { formatDuration, formatKeep, loadPolicyFile, type PolicyProblem } from '../../policy/policy.js';
@@ -7,10 +8,9 @@ import { formatDuration, formatKeep, loadPolicyFile, type PolicyProblem } from '
  * The policy file `stele policy check` reads when none is named: $STELE_POLICY, else the policy of
  * the data directory $STELE_DIR names (the file `stele serve` would load), else ./stele.policy.yaml.
  */
-export function defaultPolicyFile(): string {
-  if (process.env.STELE_POLICY) return process.env.STELE_POLICY;
-  if (process.env.STELE_DIR) return defaultPolicyPath(process.env.STELE_DIR);
-  return 'stele.policy.yaml';
+export function defaultPolicyFile(env: Env = processEnv()): string {
+  const dir = envValue(env, 'STELE_DIR');
+  return envValue(env, 'STELE_POLICY') ?? (dir ? defaultPolicyPath(dir) : 'stele.policy.yaml');
 }
 
 /**

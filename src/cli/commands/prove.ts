@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseInteger } from '../../core/config/parse.js';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import { proveConsistency, proveInclusion } from '../../log/proofs.js';
@@ -7,7 +8,6 @@ import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { leafHash } from '../../tlog/hash.js';
 import { openNote, type Verifier } from '../../tlog/note.js';
 import { rootFromNodes, rootPlan, verifyConsistency, verifyInclusion } from '../../tlog/proof.js';
-import { intOption } from '../options.js';
 import { openSource, readVerifiedCheckpoint, type SourceOptions } from './source.js';
 
 const b64 = (h: Buffer) => h.toString('base64');
@@ -31,7 +31,7 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
 
 /** `--from`/`--to`: a tree size, or the file of a checkpoint signed by the log's key. */
 function readPoint(name: string, v: string, verifier: Verifier, latest: Checkpoint): Point {
-  if (DECIMAL.test(v)) return { size: intOption(name, v) };
+  if (DECIMAL.test(v)) return { size: parseInteger(v, name) };
   let note: string;
   try {
     note = readFileSync(v, 'utf8');
@@ -97,7 +97,7 @@ export async function proveCommand(opts: ProveOptions): Promise<void> {
 }
 
 async function prove(opts: ProveOptions): Promise<Record<string, unknown>> {
-  const int = (name: string, v: string | undefined) => (v === undefined ? undefined : intOption(name, v));
+  const int = (name: string, v: string | undefined) => (v === undefined ? undefined : parseInteger(v, name));
   const { source, verifier } = openSource(opts);
   if ((opts.index === undefined) === (opts.from === undefined)) {
     throw new SteleError('bad_option', 'give --index (inclusion) or --from (consistency)');

@@ -1,8 +1,8 @@
+import { parseInteger } from '../../core/config/parse.js';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import type { Event } from '../../event/types.js';
 import { api, apiTarget } from '../client.js';
-import { intOption } from '../options.js';
 
 export interface SearchOptions {
   url?: string;
@@ -54,9 +54,9 @@ export function formatHit(h: Hit | Gap): string {
 export async function searchCommand(words: string[], opts: SearchOptions): Promise<void> {
   const q = words.join(' ');
   const { url, token } = apiTarget(opts);
-  const limit = intOption('--limit', opts.limit, 1);
+  const limit = parseInteger(opts.limit, '--limit', 1);
   if (!['asc', 'desc'].includes(opts.order)) throw new SteleError('bad_option', '--order must be asc or desc');
-  let cursor = opts.cursor === undefined ? undefined : intOption('--cursor', opts.cursor);
+  let cursor = opts.cursor === undefined ? undefined : parseInteger(opts.cursor, '--cursor');
   let shown = 0;
   for (;;) {
     const params = new URLSearchParams({ q, limit: String(Math.min(limit, 1000)), order: opts.order });

@@ -1,32 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { createServer, isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
-import { defaultDir, initDataDir } from '../../app/datadir.js';
+import { createServer } from 'node:net';
+import { initDataDir } from '../../app/datadir.js';
 import { runRetention } from '../../app/forget.js';
 import { SERVER } from '../../app/self-event.js';
 import { openStele } from '../../app/stele.js';
-import { parseDuration } from '../../core/duration.js';
+import { processEnv } from '../../core/config/env.js';
+import { formatListen } from '../../core/config/parse.js';
+import { type Flags, resolveServe } from '../../core/config/resolve.js';
+import { LIMITS } from '../../core/config/settings.js';
 import { SteleError } from '../../core/errors.js';
-import { buildServer, type ServerOptions } from '../../server/app.js';
-
-/** One ingest worker per core beyond the main thread's, at least one. */
-export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
-
 import { plural } from '../../core/plural.js';
-import { intOption } from '../options.js';
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(.*):(\d+)$/.exec(listen);
-  if (!m) throw new SteleError('bad_listen', `--listen must be host:port, got "${listen}"`);
-  return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
-}
-
-/** `host:port` as --listen spells it (an IPv6 host in brackets). */
-const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+import { buildServer, type ServerOptions } from '../../server/app.js';
 
 /** Why the server cannot listen on host:port, as one line; other errors pass through. */
 export function listenError(host: string, port: number, err: unknown): unknown {
-  const at = hostPort(host, port);
+  const at = formatListen({ host, port });
   switch ((err as NodeJS.ErrnoException).code) {
     case 'EADDRINUSE':
       return new SteleError('address_in_use', `${at} is already in use (another server?); choose another with --listen`);
@@ -60,65 +48,9 @@ export async function checkListen(host: string, port: number): Promise<void> {
   }
 }
 
-/** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut. */
-const SHUTDOWN_GRACE_MS = 5000;
-
-/** A positive duration option (e.g. 60s, 500ms), or a clear error naming it. */
-function durationOption(name: string, v: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(v);
-  } catch (err) {
-    throw new SteleError('bad_option', `${name}: ${(err as Error).message}`);
-  }
-  if (ms < 1) throw new SteleError('bad_option', `${name} must be longer than 0, got "${v}"`);
-  return ms;
-}
-
-/** --trust-proxy: IP addresses or CIDRs (or loopback, linklocal, uniquelocal), comma-separated. */
-export function trustProxyOption(v: string): string {
-  const items = v.split(',').map((s) => s.trim());
-  for (const item of items) {
-    if (['loopback', 'linklocal', 'uniquelocal'].includes(item)) continue;
-    const [addr = '', prefix, extra] = item.split('/');
-    const family = isIP(addr);
-    const max = family === 4 ? 32 : 128;
-    if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= max))) {
-      throw new SteleError(
-        'bad_option',
-        `--trust-proxy: "${item}" is not an IP address or CIDR (e.g. 10.0.0.0/8, ::1, loopback)`,
-      );
-    }
-  }
-  return items.join(',');
-}
-
-export async function serveCommand(opts: {
-  dir?: string;
-  listen: string;
-  origin?: string;
-  checkpointInterval: string;
-  bodyLimit: string;
-  logLevel: string;
-  ingestWorkers?: string;
-  policy?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsClientCa?: string;
-  rateLimit: string;
-  anonymousLimit: string;
-  denialLimit: string;
-  requestTimeout: string;
-  headersTimeout: string;
-  idleTimeout: string;
-  keepAliveTimeout: string;
-  maxConnections: string;
-  maxQueuedEvents: string;
-  maxBodyMemory: string;
-  trustProxy?: string;
-}): Promise<void> {
-  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new SteleError('bad_tls', '--tls-cert and --tls-key go together');
-  if (opts.tlsClientCa && !opts.tlsCert) throw new SteleError('bad_tls', '--tls-client-ca needs --tls-cert and --tls-key');
+/** `stele serve`: every option is resolved and checked (settings.ts) before the data directory is touched. */
+export async function serveCommand(flags: Flags): Promise<void> {
+  const settings = resolveServe(flags, processEnv());
   const read = (flag: string, file: string) => {
     try {
       return readFileSync(file);
@@ -126,39 +58,21 @@ export async function serveCommand(opts: {
       throw new SteleError('bad_tls', `${flag} ${file}: ${(err as Error).message}`);
     }
   };
-  const tls =
-    opts.tlsCert && opts.tlsKey
-      ? {
-          cert: read('--tls-cert', opts.tlsCert),
-          key: read('--tls-key', opts.tlsKey),
-          ...(opts.tlsClientCa ? { clientCa: read('--tls-client-ca', opts.tlsClientCa) } : {}),
-        }
-      : undefined;
-  const { host, port } = parseListen(opts.listen);
-  const maxQueuedEntries = intOption('--max-queued-events', opts.maxQueuedEvents, 1);
-  // Every option is checked before the data directory is touched.
-  const serverOptions: ServerOptions = {
-    bodyLimit: intOption('--body-limit', opts.bodyLimit, 1),
-    logger: { level: opts.logLevel },
-    rateLimit: intOption('--rate-limit', opts.rateLimit, 1),
-    anonymousLimit: intOption('--anonymous-limit', opts.anonymousLimit, 1),
-    denialLimit: intOption('--denial-limit', opts.denialLimit, 1),
-    requestTimeout: durationOption('--request-timeout', opts.requestTimeout),
-    headersTimeout: durationOption('--headers-timeout', opts.headersTimeout),
-    idleTimeout: durationOption('--idle-timeout', opts.idleTimeout),
-    keepAliveTimeout: durationOption('--keep-alive-timeout', opts.keepAliveTimeout),
-    maxConnections: intOption('--max-connections', opts.maxConnections, 1),
-    maxBodyMemory: intOption('--max-body-memory', opts.maxBodyMemory, 1),
-    ...(opts.trustProxy ? { trustProxy: trustProxyOption(opts.trustProxy) } : {}),
-    ...(tls ? { tls } : {}),
+  const t = settings.tls;
+  const tls = t && {
+    cert: read('--tls-cert', t.cert),
+    key: read('--tls-key', t.key),
+    ...(t.clientCa ? { clientCa: read('--tls-client-ca', t.clientCa) } : {}),
   };
+  const serverOptions: ServerOptions = { ...settings.http, logger: { level: settings.logLevel }, ...(tls ? { tls } : {}) };
+  const { host, port } = settings.listen;
   await checkListen(host, port);
-  const init = await initDataDir(opts.dir ?? defaultDir(), opts.origin);
+  const init = await initDataDir(settings.dir, settings.origin);
   const stele = await openStele(init.dir, {
-    checkpointIntervalMs: intOption('--checkpoint-interval', opts.checkpointInterval, 1),
-    ingestWorkers: opts.ingestWorkers === undefined ? defaultIngestWorkers() : intOption('--ingest-workers', opts.ingestWorkers),
-    maxQueuedEntries,
-    ...(opts.policy ? { policyFile: opts.policy } : {}),
+    checkpointIntervalMs: settings.checkpointIntervalMs,
+    ingestWorkers: settings.ingestWorkers,
+    maxQueuedEntries: settings.maxQueuedEvents,
+    ...(settings.policy ? { policyFile: settings.policy } : {}),
   });
   const app = await buildServer(stele, serverOptions);
   await stele.recordPolicy(SERVER, 'start');
@@ -192,7 +106,7 @@ export async function serveCommand(opts: {
     clearTimeout(timer);
     // In-flight requests get a grace period; then every connection is cut, so a client that stopped
     // reading (a stalled export, a keep-alive socket) cannot hold the server up.
-    setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+    setTimeout(() => app.server.closeAllConnections(), LIMITS.shutdownGraceMs).unref();
     await app.close();
     await stele.close();
     process.exit(0);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { defaultDir, readVerifierKey } from '../../app/datadir.js';
+import { readVerifierKey } from '../../app/datadir.js';
+import { dataDir } from '../../core/config/resolve.js';
 import { SteleError } from '../../core/errors.js';
 import { DirTileSource, HttpTileSource } from '../../log/tile-source.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
@@ -20,7 +21,7 @@ export function openSource(opts: SourceOptions): { source: TileSource; verifier:
       throw new SteleError('bad_option', '--url needs --vkey: the verifier key must come from somewhere other than the server');
     return { source: new HttpTileSource(`${opts.url.replace(/\/+$/, '')}/log`), verifier: parseVkey(opts.vkey), where: opts.url };
   }
-  const dir = opts.dir ?? defaultDir();
+  const dir = dataDir(opts.dir);
   const vkey = opts.vkey ?? readVerifierKey(dir);
   return { source: new DirTileSource(join(dir, 'log')), verifier: parseVkey(vkey), where: dir };
 }

@@ -1,6 +1,7 @@
 import { textHash, valueHash } from '../../app/audit-query.js';
-import { defaultDir } from '../../app/datadir.js';
 import { keystorePath } from '../../app/stele.js';
+import { processEnv } from '../../core/config/env.js';
+import { dataDir } from '../../core/config/resolve.js';
 import { SteleError } from '../../core/errors.js';
 import { KeyStore } from '../../keys/keystore.js';
 import { loadMasterKeys } from '../../keys/master.js';
@@ -12,10 +13,10 @@ import { loadMasterKeys } from '../../keys/master.js';
  * ever naming her. Reads the key store only (safe beside a running server).
  */
 export async function subjectHashCommand(values: string[], opts: { dir?: string; json?: boolean }): Promise<void> {
-  const d = opts.dir ?? defaultDir();
+  const d = dataDir(opts.dir);
   let keys: KeyStore;
   try {
-    keys = KeyStore.open(keystorePath(d), loadMasterKeys(d), { readonly: true });
+    keys = KeyStore.open(keystorePath(d), loadMasterKeys(d, processEnv()), { readonly: true });
   } catch (err) {
     if (err instanceof SteleError) throw err;
     throw new SteleError('no_key_store', `cannot read the key store of ${d}: ${(err as Error).message}`);

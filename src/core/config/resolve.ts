@@ -1,0 +1,120 @@
+/**
+ * Settings resolved: the command line's flag, else the environment variable, else the table's
+ * default (settings.ts), each parsed by its kind (parse.ts) with an error naming where the bad
+ * text came from. `resolveServe` turns every option of `stele serve` into one typed, plain object
+ * before anything is created, so a bad value leaves no data directory behind, and the object can
+ * be handed as it is to worker threads.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import { SteleError } from '../errors.js';
+import { type Env, envValue, processEnv } from './env.js';
+import { type Listen, PARSERS, type Parsed } from './parse.js';
+import { type EnvName, SETTINGS, type Setting, type SettingName } from './settings.js';
+
+/** Flag values by setting name, as commander gives them (text; absent when the flag is not given). */
+export type Flags = { readonly [N in SettingName]?: string | undefined };
+
+/** The type a setting's value parses to. */
+export type ValueOf<N extends SettingName> = Parsed[(typeof SETTINGS)[N]['kind']];
+
+/** The settings that have a default. */
+export type Defaulted = { [N in SettingName]: (typeof SETTINGS)[N] extends { default: string } ? N : never }[SettingName];
+
+function parse<N extends SettingName>(name: N, text: string, where: string): ValueOf<N> {
+  const s: Setting = SETTINGS[name];
+  return PARSERS[s.kind](text, where, s.min) as ValueOf<N>;
+}
+
+/** A setting from `flags`, else `env`, else its default; undefined when none gives it. */
+export function setting<N extends Defaulted>(name: N, flags: Flags, env: Env): ValueOf<N>;
+export function setting<N extends SettingName>(name: N, flags: Flags, env: Env): ValueOf<N> | undefined;
+export function setting<N extends SettingName>(name: N, flags: Flags, env: Env): ValueOf<N> | undefined {
+  const s: Setting = SETTINGS[name];
+  const flag = flags[name];
+  if (flag !== undefined) return parse(name, flag, s.flag ?? name);
+  const fromEnv = s.env === undefined ? undefined : envValue(env, s.env as EnvName);
+  if (fromEnv !== undefined) return parse(name, fromEnv, `$${s.env}`);
+  return s.default === undefined ? undefined : parse(name, s.default, `the default of ${name}`);
+}
+
+/** A setting's default value (parsed), for code that runs without a command line (tests, the library). */
+export function defaultOf<N extends Defaulted>(name: N): ValueOf<N> {
+  return setting(name, {}, {});
+}
+
+/** The data directory: --dir, else $STELE_DIR, else ./stele-data; absolute. */
+export const dataDir = (flag: string | undefined, env: Env = processEnv()): string =>
+  resolvePath(setting('dir', { dir: flag }, env));
+
+/** One ingest worker per core beyond the main thread's, at least one. */
+export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
+
+/** What the HTTP server takes (ServerOptions in src/server/app.ts, but logger and TLS). */
+export interface HttpSettings {
+  bodyLimit: number;
+  rateLimit: number;
+  anonymousLimit: number;
+  denialLimit: number;
+  requestTimeout: number;
+  headersTimeout: number;
+  idleTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
+  maxBodyMemory: number;
+  trustProxy?: string;
+}
+
+/** Everything `stele serve` is told, checked. Plain data. */
+export interface ServeSettings {
+  dir: string;
+  listen: Listen;
+  /** For a new data directory only. */
+  origin?: string;
+  /** The policy file (--policy or $STELE_POLICY); else the data directory's, else built in. */
+  policy?: string;
+  /** PEM files: certificate chain, key and (mutual TLS) client CA. */
+  tls?: { cert: string; key: string; clientCa?: string };
+  checkpointIntervalMs: number;
+  ingestWorkers: number;
+  maxQueuedEvents: number;
+  logLevel: string;
+  http: HttpSettings;
+}
+
+/** The settings of `stele serve` from its flags and the environment; throws on the first bad one. */
+export function resolveServe(flags: Flags, env: Env): ServeSettings {
+  const get = <N extends SettingName>(name: N) => setting(name, flags, env);
+  const need = <N extends Defaulted>(name: N) => setting(name, flags, env);
+  const [cert, key, clientCa] = [get('tlsCert'), get('tlsKey'), get('tlsClientCa')];
+  if ((cert === undefined) !== (key === undefined)) throw new SteleError('bad_tls', '--tls-cert and --tls-key go together');
+  if (clientCa !== undefined && cert === undefined)
+    throw new SteleError('bad_tls', '--tls-client-ca needs --tls-cert and --tls-key');
+  const trustProxy = get('trustProxy');
+  const origin = get('origin');
+  const policy = get('policy');
+  return {
+    dir: dataDir(flags.dir, env),
+    listen: need('listen'),
+    ...(origin === undefined ? {} : { origin }),
+    ...(policy === undefined ? {} : { policy }),
+    ...(cert !== undefined && key !== undefined ? { tls: { cert, key, ...(clientCa === undefined ? {} : { clientCa }) } } : {}),
+    checkpointIntervalMs: need('checkpointInterval'),
+    ingestWorkers: get('ingestWorkers') ?? defaultIngestWorkers(),
+    maxQueuedEvents: need('maxQueuedEvents'),
+    logLevel: need('logLevel'),
+    http: {
+      bodyLimit: need('bodyLimit'),
+      rateLimit: need('rateLimit'),
+      anonymousLimit: need('anonymousLimit'),
+      denialLimit: need('denialLimit'),
+      requestTimeout: need('requestTimeout'),
+      headersTimeout: need('headersTimeout'),
+      idleTimeout: need('idleTimeout'),
+      keepAliveTimeout: need('keepAliveTimeout'),
+      maxConnections: need('maxConnections'),
+      maxBodyMemory: need('maxBodyMemory'),
+      ...(trustProxy === undefined ? {} : { trustProxy }),
+    },
+  };
+}

@@ -1,0 +1,328 @@
+/**
+ * Every setting of Stele in one table: its command-line flag, its environment variable, its
+ * default, how its text is parsed and a one-line description. The CLI's help (src/cli/main.ts),
+ * `stele serve` and the other commands (through resolve.ts), the server's and the log's built-in
+ * defaults, and the table in docs/configuration.md (checked by settings.test.ts) all read it, so a
+ * default is written once, here.
+ *
+ * Plain data and no imports: `stele --help` loads this module and nothing else of config/.
+ */
+
+/** How a setting's text becomes its value (parse.ts has one parser per kind). */
+export type Kind =
+  /** A whole number at least `min` (default 0). */
+  | 'integer'
+  /** A duration such as 60s, 500ms or 2m; more than 0. Its value is milliseconds. */
+  | 'duration'
+  /** host:port (an IPv6 host in brackets); port 0 lets the kernel choose. */
+  | 'listen'
+  /** One of the server log's levels. */
+  | 'logLevel'
+  /** IP addresses or CIDRs (or loopback, linklocal, uniquelocal), comma-separated. */
+  | 'proxies'
+  /** An http or https URL. */
+  | 'url'
+  /** Any text but empty (a file, an origin, a key). */
+  | 'text';
+
+export interface Setting {
+  /** The long flag, e.g. `--listen`; none for a setting only the environment gives. */
+  readonly flag?: string;
+  /** What the flag's value is called in the help, e.g. `<host:port>`. */
+  readonly arg?: string;
+  /** The environment variable that gives it when the flag does not. An empty variable counts as unset. */
+  readonly env?: string;
+  readonly kind: Kind;
+  /** Least value of an integer setting. */
+  readonly min?: number;
+  /** The default as one would type it (it goes through the same parser); none when computed or absent. */
+  readonly default?: string;
+  /** The default as the help and the docs say it, when `default` is absent or not the clearest way to put it. */
+  readonly shown?: string;
+  /** What it is, one line (the flag's help text). */
+  readonly doc: string;
+}
+
+/** The address `stele serve` listens on, and so the URL the client commands call, by default. */
+const LISTEN = '127.0.0.1:7433';
+
+/** The table. A setting's name is the key commander gives its flag's value (`--max-body-memory` → maxBodyMemory). */
+export const SETTINGS = {
+  dir: {
+    flag: '--dir',
+    arg: '<dir>',
+    env: 'STELE_DIR',
+    kind: 'text',
+    default: 'stele-data',
+    shown: './stele-data',
+    doc: 'data directory',
+  },
+  listen: { flag: '--listen', arg: '<host:port>', kind: 'listen', default: LISTEN, doc: 'address to listen on' },
+  origin: {
+    flag: '--origin',
+    arg: '<origin>',
+    kind: 'text',
+    shown: '<hostname>/stele',
+    doc: "origin of a new data directory (the checkpoints' first line)",
+  },
+  checkpointInterval: {
+    flag: '--checkpoint-interval',
+    arg: '<ms>',
+    kind: 'integer',
+    min: 1,
+    default: '100',
+    shown: '100 ms',
+    doc: 'least time between checkpoints, in milliseconds',
+  },
+  bodyLimit: {
+    flag: '--body-limit',
+    arg: '<bytes>',
+    kind: 'integer',
+    min: 1,
+    default: String(16 * 1024 * 1024),
+    shown: '16 MiB',
+    doc: 'largest request body',
+  },
+  ingestWorkers: {
+    flag: '--ingest-workers',
+    arg: '<n>',
+    kind: 'integer',
+    min: 0,
+    shown: 'cores - 1, at least 1',
+    doc: 'threads that parse and encode events (0: on the main thread)',
+  },
+  logLevel: { flag: '--log-level', arg: '<level>', kind: 'logLevel', default: 'info', doc: 'server log level' },
+  policy: {
+    flag: '--policy',
+    arg: '<file>',
+    env: 'STELE_POLICY',
+    kind: 'text',
+    shown: "the data directory's stele.policy.yaml, else the built-in policy: one tier, kept forever, encrypted",
+    doc: 'policy file',
+  },
+  tlsCert: {
+    flag: '--tls-cert',
+    arg: '<file>',
+    kind: 'text',
+    shown: 'plain HTTP',
+    doc: 'serve HTTPS with this PEM certificate chain (with --tls-key)',
+  },
+  tlsKey: { flag: '--tls-key', arg: '<file>', kind: 'text', doc: 'the PEM private key of --tls-cert' },
+  tlsClientCa: {
+    flag: '--tls-client-ca',
+    arg: '<file>',
+    kind: 'text',
+    shown: 'no client certificates',
+    doc: 'accept client certificates signed by this PEM CA (mutual TLS; principal = cert:<CN>)',
+  },
+  rateLimit: {
+    flag: '--rate-limit',
+    arg: '<n>',
+    kind: 'integer',
+    min: 1,
+    default: '6000',
+    doc: 'requests per minute per principal, appends apart (they get 503 + Retry-After when overloaded)',
+  },
+  anonymousLimit: {
+    flag: '--anonymous-limit',
+    arg: '<n>',
+    kind: 'integer',
+    min: 1,
+    default: '1200',
+    doc: 'requests per minute per address without credentials (/log/ and /healthz apart)',
+  },
+  denialLimit: {
+    flag: '--denial-limit',
+    arg: '<n>',
+    kind: 'integer',
+    min: 1,
+    default: '60',
+    doc: 'refusals of one credential from one address per minute before it gets 429 unchecked',
+  },
+  trustProxy: {
+    flag: '--trust-proxy',
+    arg: '<addresses>',
+    kind: 'proxies',
+    shown: "none: the client address is the peer's",
+    doc: 'reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client',
+  },
+  // A 16 MiB body at 4 Mbit/s takes ~35 s: a minute receives any honest request. Headers are small.
+  requestTimeout: {
+    flag: '--request-timeout',
+    arg: '<duration>',
+    kind: 'duration',
+    default: '60s',
+    doc: 'most time to receive a whole request (headers and body), else 408',
+  },
+  headersTimeout: {
+    flag: '--headers-timeout',
+    arg: '<duration>',
+    kind: 'duration',
+    default: '10s',
+    doc: "most time to receive a request's headers (and a TLS handshake)",
+  },
+  idleTimeout: {
+    flag: '--idle-timeout',
+    arg: '<duration>',
+    kind: 'duration',
+    default: '2m',
+    doc: 'most time a connection may sit idle during a request or response',
+  },
+  // Above the 60 s idle timeout of common load balancers, so they close first (no reset on reuse).
+  keepAliveTimeout: {
+    flag: '--keep-alive-timeout',
+    arg: '<duration>',
+    kind: 'duration',
+    default: '72s',
+    doc: 'how long an idle keep-alive connection waits for its next request',
+  },
+  maxConnections: {
+    flag: '--max-connections',
+    arg: '<n>',
+    kind: 'integer',
+    min: 1,
+    default: '4096',
+    doc: 'most open connections; more are closed as they arrive',
+  },
+  maxBodyMemory: {
+    flag: '--max-body-memory',
+    arg: '<bytes>',
+    kind: 'integer',
+    min: 1,
+    default: String(256 * 1024 * 1024),
+    shown: '256 MiB',
+    doc: 'most bytes of request bodies held at once; more get 503 + Retry-After unread',
+  },
+  maxQueuedEvents: {
+    flag: '--max-queued-events',
+    arg: '<n>',
+    kind: 'integer',
+    min: 1,
+    default: '100000',
+    doc: 'events waiting to be written before appends are answered 503 + Retry-After',
+  },
+  url: {
+    flag: '--url',
+    arg: '<url>',
+    env: 'STELE_URL',
+    kind: 'url',
+    default: `http://${LISTEN}`,
+    doc: 'server URL',
+  },
+  token: {
+    flag: '--token',
+    arg: '<token>',
+    env: 'STELE_TOKEN',
+    kind: 'text',
+    doc: 'the API key itself (the flag is visible to other local users in the process list: prefer --token-file)',
+  },
+  tokenFile: {
+    flag: '--token-file',
+    arg: '<file>',
+    env: 'STELE_TOKEN_FILE',
+    kind: 'text',
+    shown: "the data directory's admin.token",
+    doc: 'file holding the API key, or - to read it from standard input',
+  },
+  masterKey: {
+    env: 'STELE_MASTER_KEY',
+    kind: 'text',
+    shown: '<dir>/keys/master.key',
+    doc: 'the master key that wraps the data keys (base64 of 32 bytes), kept out of the data directory',
+  },
+  newMasterKey: {
+    env: 'STELE_NEW_MASTER_KEY',
+    kind: 'text',
+    doc: 'the master key `stele master-key rotate` moves to when $STELE_MASTER_KEY holds the current one',
+  },
+  stateHome: {
+    env: 'XDG_STATE_HOME',
+    kind: 'text',
+    shown: '~/.local/state',
+    doc: 'where `stele import` keeps its journals (under stele/)',
+  },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/**
+ * The server's inner limits, which no flag sets: written here, beside the settings, so that every
+ * default of a running server is in this one file. The modules that use them say what they bound.
+ */
+export const LIMITS = {
+  /** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
+  indexBacklog: 20_000,
+  /**
+   * Longest a client append waits for the index to catch up before it is refused with 503 and
+   * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
+   */
+  appendWaitMs: 5_000,
+  /** Request bytes handed to ingest workers and not yet prepared, past which a body gets 503. */
+  ingestPendingBytes: 256 * 1024 * 1024,
+  /** Time between two syncs of the tiles (after which the write-ahead log can shrink), ms. */
+  tileSyncIntervalMs: 5_000,
+  /** How long in-flight requests may take to finish after SIGTERM/SIGINT before connections are cut, ms. */
+  shutdownGraceMs: 5_000,
+} as const;
+
+/** The environment variables Stele reads: those of the table. */
+export type EnvName = { [K in SettingName]: (typeof SETTINGS)[K] extends { env: infer E } ? E : never }[SettingName];
+
+/** A setting's default as the help and the docs say it (undefined when it has none). */
+export function shownDefault(s: Setting): string | undefined {
+  return s.shown ?? s.default;
+}
+
+/**
+ * The help text of a setting's flag: its description (or `doc`), then where its value comes from
+ * when the flag is not given, e.g. `data directory (default: $STELE_DIR or ./stele-data)`.
+ */
+export function helpText(name: SettingName, doc?: string): string {
+  const s: Setting = SETTINGS[name];
+  const fallback = [s.env ? `$${s.env}` : undefined, shownDefault(s)].filter((x) => x !== undefined);
+  return `${doc ?? s.doc}${fallback.length ? ` (default: ${fallback.join(' or ')})` : ''}`;
+}
+
+/** The settings that have a flag. */
+export type FlagName = { [K in SettingName]: (typeof SETTINGS)[K] extends { flag: string } ? K : never }[SettingName];
+
+/** The options of `stele serve`, in the order its help lists them. */
+export const SERVE_SETTINGS = [
+  'dir',
+  'listen',
+  'origin',
+  'checkpointInterval',
+  'bodyLimit',
+  'ingestWorkers',
+  'logLevel',
+  'policy',
+  'tlsCert',
+  'tlsKey',
+  'tlsClientCa',
+  'rateLimit',
+  'anonymousLimit',
+  'denialLimit',
+  'requestTimeout',
+  'headersTimeout',
+  'idleTimeout',
+  'keepAliveTimeout',
+  'maxConnections',
+  'maxBodyMemory',
+  'maxQueuedEvents',
+  'trustProxy',
+] as const satisfies readonly FlagName[];
+
+/**
+ * The table as Markdown, one row a setting: flag and variable, default, description. It stands in
+ * docs/configuration.md between `<!-- settings:begin -->` and `<!-- settings:end -->`
+ * (settings.test.ts fails, printing this, when the two differ).
+ */
+export function settingsMarkdown(): string {
+  const md = (text: string) => text.replace(/[<>|]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '|': '\\|' })[c] as string);
+  const rows = Object.values(SETTINGS).map((s: Setting) => {
+    const names = [s.flag, s.env && `$${s.env}`].filter((x) => x).map((x) => `\`${x}\``);
+    const shown = shownDefault(s);
+    return `| ${names.join(' / ')} | ${shown === undefined ? '' : md(shown)} | ${md(s.doc)} |`;
+  });
+  return ['| setting | default | what it is |', '| --- | --- | --- |', ...rows].join('\n');
+}
