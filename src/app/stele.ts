@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Access } from '../auth/access.js';
+import { ApiKeyStore } from '../auth/apikeys.js';
 import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { IndexThread } from '../index/thread.js';
 import { type Appended, appendEvents } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
-import type { KeyStore } from '../keys/keystore.js';
+import { KeyStore } from '../keys/keystore.js';
 import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from '../keys/master.js';
 import { Log, type LogOptions } from '../log/log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
@@ -15,6 +16,7 @@ import { FsBackend } from '../storage/fs/backend.js';
 import { Audit } from './audit.js';
 import { type DataDir, defaultPolicyPath, loadDataDir } from './datadir.js';
 import { type ForgetContext, HoldStore } from './forget.js';
+import type { IndexThreadData } from './index-worker.js';
 
 export interface SteleOptions extends LogOptions {
   /** Policy file (default: $STELE_POLICY, else the data directory's stele.policy.yaml, else the built-in policy). */
@@ -31,6 +33,7 @@ export interface SteleOptions extends LogOptions {
  */
 export interface Stele extends DataDir {
   log: Log;
+  apikeys: ApiKeyStore;
   keys: KeyStore;
   pool: IngestPool;
   index: IndexThread;
@@ -91,17 +94,21 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
       await writeDurably(masterKeyPath(dd.dir), `${generateMasterKey()}\n`, 0o600);
     }
     const masters = loadMasterKeys(dd.dir);
-    const keys = backend.keys(masters);
+    const keys = await KeyStore.open(backend.keys(), masters);
     cleanup.push(() => keys.close());
+    const holds = new HoldStore(backend.holds(), keys.subjectPepper);
+    cleanup.push(() => holds.close());
+    const apikeys = await ApiKeyStore.open(backend.apiKeys());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
-    const index = await IndexThread.start({
+    const threadData: IndexThreadData = {
       dbPath: indexPath(dd.dir),
-      keystorePath: keystorePath(dd.dir),
+      backend: backend.spec,
       logDir: join(dd.dir, 'log'),
       masters,
       policy,
-    });
+    };
+    const index = await IndexThread.start(threadData, new URL('./index-worker.js', import.meta.url));
     cleanup.push(() => index.close());
 
     const { policyFile: _p, ingestWorkers: _w, onIndexProgress, ...logOptions } = options;
@@ -126,8 +133,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     await catchUpIndex(opened, index, onIndexProgress);
 
     const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
-    const holds = new HoldStore(keys.db, keys.subjectPepper);
-    const access = new Access(dd.apikeys, policy, keys.subjectPepper);
+    const access = new Access(apikeys, policy, keys.subjectPepper);
     const audit = new Audit(append, keys.subjectPepper);
     let queue: Promise<unknown> = Promise.resolve();
 
@@ -145,6 +151,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     const stele: Stele = {
       ...dd,
       log: opened,
+      apikeys,
       keys,
       pool,
       index,
@@ -188,7 +195,8 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
           await pool.close();
           await opened.close();
           await index.close();
-          keys.close();
+          await holds.close();
+          await keys.close();
         } finally {
           unlock();
         }

@@ -87,8 +87,13 @@ export class IndexThread {
     worker.on('error', (err) => this.fail(new Error(`the index thread failed: ${err.message}`)));
   }
 
-  static async start(data: IndexWorkerData): Promise<IndexThread> {
-    const t = new IndexThread(new Worker(new URL('./worker.js', import.meta.url), { workerData: data }));
+  /**
+   * Starts the thread from `entry`: a script that opens the read-only key store (the drivers are
+   * above this layer) and hands it to worker.ts's serveIndex; `data` (with whatever the entry
+   * needs besides) is its workerData.
+   */
+  static async start<D extends IndexWorkerData>(data: D, entry: URL): Promise<IndexThread> {
+    const t = new IndexThread(new Worker(entry, { workerData: data }));
     // Opening the store can fail (e.g. an old schema): fail here, not later.
     t.indexed = await t.upto();
     t.posted = t.indexed;

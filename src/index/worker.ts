@@ -7,21 +7,21 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SteleError } from '../core/errors.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
-import { KeyStore } from '../keys/keystore.js';
-import type { MasterKey } from '../keys/master.js';
+import type { KeyStore } from '../keys/keystore.js';
 import { type Packed, unpack } from '../log/packed.js';
 import { DirTileSource } from '../log/tile-source.js';
 import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
+import { gapLink } from './gap-links.js';
 import { type CompiledQuery, compileGapQuery, compileQuery } from './query.js';
-import { openEntry } from './reader.js';
+import { type OpenedEntry, openEntry } from './reader.js';
 import { type ErasureLink, type GapRow, IndexStore, type Order } from './store.js';
 
+/** What the thread is started with (its entry, src/app/index-worker.ts, opens the key store from it too). */
 export interface IndexWorkerData {
   dbPath: string;
-  keystorePath: string;
   logDir: string;
   masters: { id: string; key: Uint8Array }[];
   policy: Policy;
@@ -100,8 +100,8 @@ export type FromIndex =
 const data = workerData as IndexWorkerData;
 const port = parentPort;
 const store = new IndexStore(data.dbPath);
-const masters: MasterKey[] = data.masters.map((m) => ({ id: m.id, key: Buffer.from(m.key) }));
-const keys = KeyStore.open(data.keystorePath, masters, { readonly: true });
+/** Read-only: set by serveIndex before the first message is handled. */
+let keys: KeyStore;
 let tiers = new TierMatcher(data.policy);
 const reader = new TreeReader(new DirTileSource(data.logDir));
 /** Leaves not yet covered by a checkpoint (so not yet readable from tiles), by index. */
@@ -115,7 +115,7 @@ function prune(published: number): void {
   }
 }
 
-function add(first: number, leaves: Buffer[], published: number): void {
+async function add(first: number, leaves: Buffer[], published: number): Promise<void> {
   prune(published);
   const rows: { row: IndexRow; text: string }[] = [];
   const gaps: GapRow[] = [];
@@ -126,9 +126,9 @@ function add(first: number, leaves: Buffer[], published: number): void {
     if (idx >= published) recent.set(idx, leaf);
     if (idx < next) continue; // already indexed (catch-up overlap)
     try {
-      const { record, event, ingest } = openEntry(keys, idx, leaf);
+      const { record, event, ingest } = await openEntry(keys, idx, leaf);
       const tier = record.key
-        ? (keys.lookup(record.key)?.info.tier as string)
+        ? (keys.cached(record.key)?.info.tier as string)
         : tiers.tierFor(event.action, event.source.kind).name;
       rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
       const link = erasureLink(idx, record.received, event);
@@ -140,7 +140,7 @@ function add(first: number, leaves: Buffer[], published: number): void {
     }
   }
   const upto = Math.max(next, first + leaves.length);
-  store.insert(rows, upto, gaps, links, keys.db);
+  store.insert(rows, upto, gaps, await Promise.all(links.map((l) => gapLink(keys, l))));
   next = upto;
 }
 
@@ -195,9 +195,9 @@ async function search(req: SearchRequest, published: number): Promise<SearchResu
     }
     const r = m.row;
     const leaf = await leafAt(r.idx, published);
-    let opened: ReturnType<typeof openEntry>;
+    let opened: OpenedEntry;
     try {
-      opened = openEntry(keys, r.idx, leaf, req.withLeaves);
+      opened = await openEntry(keys, r.idx, leaf, req.withLeaves);
     } catch (err) {
       if (!(err instanceof SteleError && err.status === 410)) throw err;
       // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
@@ -242,14 +242,16 @@ function wireGap(g: GapRow, leaf: Buffer | undefined): WireGap {
 async function handle(m: ToIndex): Promise<unknown> {
   switch (m.type) {
     case 'add':
-      add(m.first, unpack(m.leaves), m.published);
+      await add(m.first, unpack(m.leaves), m.published);
       port?.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
       return;
     case 'search':
       return search(m.req, m.published);
     case 'deleteKeys': {
       keys.forget(m.ids);
-      const n = store.deleteByKeys(m.ids, (id) => (keys.lookup(id)?.state === 'expired' ? 'expired' : 'erased'));
+      const found = await keys.lookupMany(m.ids);
+      const expired = new Set(m.ids.filter((_, i) => found[i]?.state === 'expired'));
+      const n = store.deleteByKeys(m.ids, (id) => (expired.has(id) ? 'expired' : 'erased'));
       // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
       return { later: scrub().then(() => n) };
     }
@@ -299,7 +301,13 @@ function reply(seq: number, value: unknown): void {
   port?.postMessage({ type: 'reply', seq, ok: true, value } satisfies FromIndex);
 }
 
-port?.on('message', (m: ToIndex) => {
+/** Starts answering the main thread's messages (they wait in the port until then), with the key store opened read-only. */
+export function serveIndex(keyStore: KeyStore): void {
+  keys = keyStore;
+  port?.on('message', handleMessage);
+}
+
+function handleMessage(m: ToIndex): void {
   chain = chain.then(async () => {
     const seq = 'seq' in m ? m.seq : undefined;
     try {
@@ -327,7 +335,7 @@ port?.on('message', (m: ToIndex) => {
       } satisfies FromIndex);
     }
   });
-});
+}
 
 /** Narrows a query to entries of the given tiers (none: it matches nothing). */
 function withinTiers(q: CompiledQuery, tiers: string[] | undefined): CompiledQuery {

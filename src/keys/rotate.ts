@@ -3,6 +3,7 @@ import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDir, writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
+import type { KeyRecords } from './key-records.js';
 import { KeyStore } from './keystore.js';
 import {
   generateMasterKey,
@@ -34,7 +35,7 @@ export interface RotateResult {
  */
 export async function rotateMasterKey(
   dir: string,
-  keystore: string,
+  openRecords: () => KeyRecords,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RotateResult> {
   const viaEnv = Boolean(env[MASTER_ENV]);
@@ -56,13 +57,14 @@ export async function rotateMasterKey(
   }
   const masters = loadMasterKeys(dir, env);
   if (!masters.some((m) => m.id === next.id)) masters.push(next);
-  const keys = KeyStore.open(keystore, masters);
+  const keys = await KeyStore.open(openRecords(), masters);
   let rewrapped: number;
-  const from = keys.mastersInUse();
+  let from: string[];
   try {
-    rewrapped = keys.rewrap(next);
+    from = await keys.mastersInUse();
+    rewrapped = await keys.rewrap(next);
   } finally {
-    keys.close();
+    await keys.close();
   }
   if (!viaEnv) {
     await rename(nextMasterKeyPath(dir), masterKeyPath(dir));

@@ -1,7 +1,7 @@
-import type { ApiKeyStore } from '../auth/apikeys.js';
+import type { ApiKeyRecords } from '../auth/apikey-records.js';
 import type { IndexStore } from '../index/store.js';
-import type { KeyStore, KeyStoreOptions } from '../keys/keystore.js';
-import type { MasterKey } from '../keys/master.js';
+import type { HoldRecords } from '../keys/hold-records.js';
+import type { KeyRecords } from '../keys/key-records.js';
 import type { IdIndex } from '../log/id-index.js';
 import type { LogStorage } from '../log/storage.js';
 import type { TileSource } from '../tlog/verify.js';
@@ -27,10 +27,12 @@ export interface Backend {
   tiles(): TileSource;
   /** Event id → log index (deduplication). */
   ids(): IdIndex;
-  /** Data keys, their tombstones, and legal holds. */
-  keys(masters: readonly MasterKey[], opts?: KeyStoreOptions): KeyStore;
+  /** Data keys (wrapped) and their tombstones; read-only: lookups beside a writer (the index thread). */
+  keys(opts?: { readonly?: boolean }): KeyRecords;
+  /** Legal holds. */
+  holds(): HoldRecords;
   /** API keys. */
-  apiKeys(): ApiKeyStore;
+  apiKeys(): ApiKeyRecords;
   /** The query store (a cache of the readable entries, rebuilt from the log). */
   queryStore(): IndexStore;
 }

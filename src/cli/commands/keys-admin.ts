@@ -1,9 +1,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { defaultDir } from '../../app/datadir.js';
-import { indexPath, keystorePath, openStele } from '../../app/stele.js';
+import { indexPath, openStele } from '../../app/stele.js';
 import { plural } from '../../core/plural.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
+import { FsBackend } from '../../storage/fs/backend.js';
 import { lockDataDir } from '../../storage/fs/lock.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
@@ -49,7 +50,7 @@ export async function rotateCommand(opts: { dir?: string; json?: boolean }): Pro
   const d = opts.dir ?? defaultDir();
   const unlock = lockDataDir(d);
   try {
-    const r = await rotateMasterKey(d, keystorePath(d));
+    const r = await rotateMasterKey(d, () => new FsBackend(d).keys());
     if (opts.json) console.log(JSON.stringify(r));
     else
       console.log(

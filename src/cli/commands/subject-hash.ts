@@ -1,9 +1,9 @@
 import { textHash, valueHash } from '../../app/audit-query.js';
 import { defaultDir } from '../../app/datadir.js';
-import { keystorePath } from '../../app/stele.js';
 import { SteleError } from '../../core/errors.js';
 import { KeyStore } from '../../keys/keystore.js';
 import { loadMasterKeys } from '../../keys/master.js';
+import { FsBackend } from '../../storage/fs/backend.js';
 
 /**
  * `stele subject-hash <value>...`: the keyed hashes under which the log's own records name a value
@@ -15,7 +15,7 @@ export async function subjectHashCommand(values: string[], opts: { dir?: string;
   const d = opts.dir ?? defaultDir();
   let keys: KeyStore;
   try {
-    keys = KeyStore.open(keystorePath(d), loadMasterKeys(d), { readonly: true });
+    keys = await KeyStore.open(new FsBackend(d).keys({ readonly: true }), loadMasterKeys(d), { readonly: true });
   } catch (err) {
     if (err instanceof SteleError) throw err;
     throw new SteleError('no_key_store', `cannot read the key store of ${d}: ${(err as Error).message}`);
@@ -36,6 +36,6 @@ export async function subjectHashCommand(values: string[], opts: { dir?: string;
       );
     }
   } finally {
-    keys.close();
+    await keys.close();
   }
 }
