@@ -8,8 +8,9 @@ import type { Principal } from '../core/principal.js';
 import { IndexThread } from '../index/thread.js';
 import { type Appended, appendEvents } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
+import type { KeyRecords } from '../keys/key-records.js';
 import { KeyStore } from '../keys/keystore.js';
-import { generateMasterKey, loadMasterKeys, MASTER_ENV, masterKeyPath } from '../keys/master.js';
+import { generateMasterKey, loadMasterKeys, MASTER_ENV, type MasterKey, masterKeyPath } from '../keys/master.js';
 import { Log, type LogOptions } from '../log/log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
 import { FsBackend } from '../storage/fs/backend.js';
@@ -70,12 +71,22 @@ export interface PolicyLoad {
 }
 
 export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
-export const keystorePath = (dir: string) => join(dir, 'keys', 'keystore.db');
 
 export function resolvePolicy(dir: string, file = process.env.STELE_POLICY): Policy {
   if (file) return loadPolicyFile(file);
   const own = defaultPolicyPath(dir);
   return existsSync(own) ? loadPolicyFile(own) : DEFAULT_POLICY;
+}
+
+/**
+ * The master keys of a data directory. One made before data keys existed (its key store has no
+ * subject pepper yet) gets its master key here, on first open.
+ */
+async function mastersFor(dir: string, records: KeyRecords): Promise<MasterKey[]> {
+  if (!process.env[MASTER_ENV] && !existsSync(masterKeyPath(dir)) && !(await records.pepper())) {
+    await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, 0o600);
+  }
+  return loadMasterKeys(dir);
 }
 
 /** Opens (and recovers) an initialised data directory, taking its write lock. */
@@ -89,12 +100,12 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
   };
   try {
     const policy = resolvePolicy(dd.dir, options.policyFile);
-    // A directory made before data keys existed gets its master key on first open.
-    if (!process.env[MASTER_ENV] && !existsSync(masterKeyPath(dd.dir)) && !existsSync(keystorePath(dd.dir))) {
-      await writeDurably(masterKeyPath(dd.dir), `${generateMasterKey()}\n`, 0o600);
-    }
-    const masters = loadMasterKeys(dd.dir);
-    const keys = await KeyStore.open(backend.keys(), masters);
+    const records = backend.keys();
+    const masters = await mastersFor(dd.dir, records).catch(async (err: unknown) => {
+      await records.close();
+      throw err;
+    });
+    const keys = await KeyStore.open(records, masters);
     cleanup.push(() => keys.close());
     const holds = new HoldStore(backend.holds(), keys.subjectPepper);
     cleanup.push(() => holds.close());
