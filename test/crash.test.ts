@@ -11,10 +11,10 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { keystorePath } from '../src/app/stele.js';
 import { openEntry } from '../src/index/reader.js';
 import { KeyStore } from '../src/keys/keystore.js';
 import { loadMasterKeys } from '../src/keys/master.js';
+import { FsBackend } from '../src/storage/fs/backend.js';
 import { type Checkpoint, parseCheckpoint } from '../src/tlog/checkpoint.js';
 import { newVerifier, openNote } from '../src/tlog/note.js';
 import { verifyConsistency } from '../src/tlog/proof.js';
@@ -57,7 +57,9 @@ interface Health {
  */
 /** The id and action of every entry, read from the server's tiles and decrypted with the key store (no audited reads). */
 async function eventsInLog(url: string, size: number, dir: string): Promise<{ id: string; action: string }[]> {
-  const keys = KeyStore.open(keystorePath(dir), loadMasterKeys(dir, process.env), { readonly: true });
+  const keys = await KeyStore.open(new FsBackend(dir).keys({ readonly: true }), loadMasterKeys(dir, process.env), {
+    readonly: true,
+  });
   try {
     const out: { id: string; action: string }[] = [];
     for (let b = 0; b * 256 < size; b++) {
@@ -66,13 +68,13 @@ async function eventsInLog(url: string, size: number, dir: string): Promise<{ id
       const data = await getBytes(`${url}/log/${path}`);
       assert.ok(data, `${path} is missing from the server`);
       for (const [k, leaf] of decodeBundle(data, width).entries()) {
-        const { event } = openEntry(keys, b * 256 + k, leaf);
+        const { event } = await openEntry(keys, b * 256 + k, leaf);
         out.push({ id: event.id, action: event.action });
       }
     }
     return out;
   } finally {
-    keys.close();
+    await keys.close();
   }
 }
 

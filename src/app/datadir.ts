@@ -7,6 +7,7 @@ import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import { generateMasterKey, masterKeyPath } from '../keys/master.js';
 import { STARTER_POLICY_YAML } from '../policy/policy.js';
+import { FsBackend } from '../storage/fs/backend.js';
 import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from '../tlog/note.js';
 
 /**
@@ -49,8 +50,6 @@ const paths = (dir: string) => ({
   config: join(dir, 'stele.json'),
   key: join(dir, 'keys', 'log.key'),
   vkey: join(dir, 'keys', 'log.vkey'),
-  apikeys: join(dir, 'auth', 'apikeys.json'),
-  legacyTokens: join(dir, 'auth', 'tokens.json'),
   adminToken: join(dir, 'admin.token'),
   policy: join(dir, 'stele.policy.yaml'),
 });
@@ -174,7 +173,8 @@ export async function initDataDir(dir: string, origin = defaultOrigin(), env: En
   for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: DIR_MODE });
   await writeDurably(p.key, `${skey}\n`, FILE_MODE);
   await writeDurably(p.vkey, `${vkey}\n`, FILE_MODE);
-  const { key: token } = await ApiKeyStore.load(p.apikeys).create({ name: 'admin', roles: ['admin'], by: 'stele init' });
+  const apikeys = await ApiKeyStore.open(new FsBackend(dir).apiKeys());
+  const { key: token } = await apikeys.create({ name: 'admin', roles: ['admin'], by: 'stele init' });
   await writeDurably(p.adminToken, `${token}\n`, FILE_MODE);
   // Data keys are wrapped by the master key; with $STELE_MASTER_KEY set, it stays out of the directory.
   if (!envValue(env, 'STELE_MASTER_KEY')) await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, FILE_MODE);
@@ -201,7 +201,6 @@ export interface DataDir {
   skey: string;
   verifier: Verifier;
   vkey: string;
-  apikeys: ApiKeyStore;
   tokenFile: string;
 }
 
@@ -220,7 +219,6 @@ export function loadDataDir(dir: string): DataDir {
     skey,
     verifier: newVerifier(vkey),
     vkey,
-    apikeys: ApiKeyStore.load(p.apikeys, p.legacyTokens),
     tokenFile: p.adminToken,
   };
 }

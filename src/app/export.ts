@@ -121,7 +121,7 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
   // header's, so the bundle shows offline where the log recorded it.
   const later = await stele.log.waitForCheckpoint(record + 1);
   const leaf = await stele.log.entry(record);
-  const opened = openEntry(stele.keys, record, leaf, true);
+  const opened = await openEntry(stele.keys, record, leaf, true);
   yield bundleTrailer(count, {
     manifest: note,
     record: {

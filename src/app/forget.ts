@@ -49,28 +49,28 @@ export const NO_EVENTS = 'no events carry this subject (none were recorded, or t
 /** Active holds' actors → the keys sealing their entries. */
 async function actorKeys(ctx: ForgetContext): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
-  for (const a of ctx.holds.heldActors()) out.set(a, new Set(await ctx.index.keysOfActors([a])));
+  for (const a of await ctx.holds.heldActors()) out.set(a, new Set(await ctx.index.keysOfActors([a])));
   return out;
 }
 
 /** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
 export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Date.now()): Promise<RetentionReport> {
   const policy = ctx.policy();
-  const byActor = await actorKeys(ctx);
+  const covering = await ctx.holds.covering(await actorKeys(ctx));
   const expire: KeyInfo[] = [];
   const held: RetentionReport['held'] = [];
   for (const tier of policy.retention.tiers) {
     if (tier.keepMs === null) continue;
     // A day's key expires once the whole day is older than keep: its day is before the cutoff's day.
     const cutoffDay = utcDay(BigInt(nowMs - tier.keepMs) * 1000n);
-    for (const k of ctx.keys.activeBefore(tier.name, cutoffDay)) {
-      const holds = ctx.holds.covering(k, byActor);
+    for (const k of await ctx.keys.activeBefore(tier.name, cutoffDay)) {
+      const holds = covering(k);
       if (holds.length) held.push({ key: k.id, tier: k.tier, day: k.day, holds: holds.map((h) => h.id) });
       else expire.push(k);
     }
   }
   const ids = expire.map((k) => k.id);
-  ctx.keys.destroy(ids, 'expired', `retention (policy ${policy.sha256.slice(0, 16)})`);
+  await ctx.keys.destroy(ids, 'expired', `retention (policy ${policy.sha256.slice(0, 16)})`);
   const entries = await ctx.index.deleteKeys(ids);
   const groups = new Map<string, { tier: string; day: string; keys: number }>();
   for (const k of expire) {
@@ -108,12 +108,12 @@ export async function eraseSubject(ctx: ForgetContext, given: string, reason: st
   const subject = nfc(given);
   const [hash, ...legacy] = subjectHashes(ctx.keys.subjectPepper, subject) as [string, ...string[]];
   refuseNaming(reason, subject, 'bad_erasure', "the erasure's reason");
-  const keys = [hash, ...legacy].flatMap((h) => ctx.keys.activeForSubject(h));
-  const byActor = await actorKeys(ctx);
+  const keys = (await Promise.all([hash, ...legacy].map((h) => ctx.keys.activeForSubject(h)))).flat();
+  const covering = await ctx.holds.covering(await actorKeys(ctx));
   const blocking = new Set<string>();
-  for (const k of keys) for (const h of ctx.holds.covering(k, byActor)) blocking.add(h.id);
+  for (const k of keys) for (const h of covering(k)) blocking.add(h.id);
   // A hold naming the subject blocks even when nothing about them is stored yet.
-  for (const h of ctx.holds.list()) if (h.subject !== null && nfc(h.subject) === subject) blocking.add(h.id);
+  for (const h of await ctx.holds.list()) if (h.subject !== null && nfc(h.subject) === subject) blocking.add(h.id);
   if (blocking.size) {
     throw new SteleError('held', `a legal hold covers this subject (${[...blocking].join(', ')}); release it first`, 409, {
       holds: [...blocking],
@@ -122,9 +122,9 @@ export async function eraseSubject(ctx: ForgetContext, given: string, reason: st
   const ids = keys.map((k) => k.id);
   // Before destroy(), whose WAL truncation also scrubs this update; holds placed before subjects
   // were normalised may hold the spelling given.
-  ctx.holds.forgetSubject(subject);
-  if (given !== subject) ctx.holds.forgetSubject(given);
-  ctx.keys.destroy(ids, 'erased', reason);
+  await ctx.holds.forgetSubject(subject);
+  if (given !== subject) await ctx.holds.forgetSubject(given);
+  await ctx.keys.destroy(ids, 'erased', reason);
   const entries = await ctx.index.deleteKeys(ids);
   const [ev] = await ctx.append([selfEvent('stele.erasure', by, { subject_hash: hash, keys: ids.length, entries }, reason)], by);
   const index = (ev as { index: number }).index;
@@ -147,7 +147,7 @@ export async function addHold(
   const criteria: HoldCriteria = { ...c };
   if (c.actor !== undefined) criteria.actor = nfc(c.actor);
   if (c.subject !== undefined) criteria.subject = nfc(c.subject);
-  const hold = ctx.holds.add(criteria, reason, by.id);
+  const hold = await ctx.holds.add(criteria, reason, by.id);
   const [ev] = await ctx.append([selfEvent('stele.hold.add', by, ctx.holds.record(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
 }
@@ -158,7 +158,7 @@ export async function releaseHold(
   reason: string,
   by: Principal,
 ): Promise<Hold & { event: number }> {
-  const hold = ctx.holds.release(id, reason, by.id);
+  const hold = await ctx.holds.release(id, reason, by.id);
   const [ev] = await ctx.append([selfEvent('stele.hold.release', by, ctx.holds.record(hold), reason)], by);
   return { ...hold, event: (ev as { index: number }).index };
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Access } from '../auth/access.js';
+import { ApiKeyStore } from '../auth/apikeys.js';
 import { type Env, envValue, processEnv } from '../core/config/env.js';
 import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
@@ -8,8 +9,9 @@ import type { Principal } from '../core/principal.js';
 import { IndexThread } from '../index/thread.js';
 import { type Appended, appendEvents } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
-import type { KeyStore } from '../keys/keystore.js';
-import { generateMasterKey, loadMasterKeys, masterKeyPath } from '../keys/master.js';
+import type { KeyRecords } from '../keys/key-records.js';
+import { KeyStore } from '../keys/keystore.js';
+import { generateMasterKey, loadMasterKeys, type MasterKey, masterKeyPath } from '../keys/master.js';
 import { Log, type LogOptions } from '../log/log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
 import { FsBackend } from '../storage/fs/backend.js';
@@ -34,6 +36,7 @@ export interface SteleOptions extends LogOptions {
  */
 export interface Stele extends DataDir {
   log: Log;
+  apikeys: ApiKeyStore;
   keys: KeyStore;
   pool: IngestPool;
   index: IndexThread;
@@ -70,13 +73,23 @@ export interface PolicyLoad {
 }
 
 export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
-export const keystorePath = (dir: string) => join(dir, 'keys', 'keystore.db');
 
 /** The policy `file` names (--policy or $STELE_POLICY), else the data directory's, else the built-in one. */
 export function resolvePolicy(dir: string, file: string | undefined): Policy {
   if (file) return loadPolicyFile(file);
   const own = defaultPolicyPath(dir);
   return existsSync(own) ? loadPolicyFile(own) : DEFAULT_POLICY;
+}
+
+/**
+ * The master keys of a data directory. One made before data keys existed (its key store has no
+ * subject pepper yet) gets its master key here, on first open.
+ */
+async function mastersFor(dir: string, records: KeyRecords, env: Env): Promise<MasterKey[]> {
+  if (!envValue(env, 'STELE_MASTER_KEY') && !existsSync(masterKeyPath(dir)) && !(await records.pepper())) {
+    await writeDurably(masterKeyPath(dir), `${generateMasterKey()}\n`, 0o600);
+  }
+  return loadMasterKeys(dir, env);
 }
 
 /** Opens (and recovers) an initialised data directory, taking its write lock. */
@@ -92,13 +105,16 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     const env = options.env ?? processEnv();
     const policyFile = options.policyFile ?? envValue(env, 'STELE_POLICY');
     const policy = resolvePolicy(dd.dir, policyFile);
-    // A directory made before data keys existed gets its master key on first open.
-    if (!envValue(env, 'STELE_MASTER_KEY') && !existsSync(masterKeyPath(dd.dir)) && !existsSync(keystorePath(dd.dir))) {
-      await writeDurably(masterKeyPath(dd.dir), `${generateMasterKey()}\n`, 0o600);
-    }
-    const masters = loadMasterKeys(dd.dir, env);
-    const keys = backend.keys(masters);
+    const records = backend.keys();
+    const masters = await mastersFor(dd.dir, records, env).catch(async (err: unknown) => {
+      await records.close();
+      throw err;
+    });
+    const keys = await KeyStore.open(records, masters);
     cleanup.push(() => keys.close());
+    const holds = new HoldStore(backend.holds(), keys.subjectPepper);
+    cleanup.push(() => holds.close());
+    const apikeys = await ApiKeyStore.open(backend.apiKeys());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
     const index = await IndexThread.start(backend.spawn('index', { masters, policy }));
@@ -127,8 +143,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     await catchUpIndex(opened, index, onIndexProgress);
 
     const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
-    const holds = new HoldStore(keys.db, keys.subjectPepper);
-    const access = new Access(dd.apikeys, policy, keys.subjectPepper);
+    const access = new Access(apikeys, policy, keys.subjectPepper);
     const audit = new Audit(append, keys.subjectPepper);
     let queue: Promise<unknown> = Promise.resolve();
 
@@ -146,6 +161,7 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
     const stele: Stele = {
       ...dd,
       log: opened,
+      apikeys,
       keys,
       pool,
       index,
@@ -189,7 +205,8 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
           await pool.close();
           await opened.close();
           await index.close();
-          keys.close();
+          await holds.close();
+          await keys.close();
         } finally {
           unlock();
         }

@@ -1,26 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { writeDurably } from '../core/durable.js';
-import { SteleError } from '../core/errors.js';
-import type { Principal } from '../core/principal.js';
-
 /**
  * API keys for services (`stele keys create`). Only a SHA-256 of each key is stored: a key is 256
- * random bits, so a plain hash makes the file useless to a thief; the key itself is shown once.
- * Revoked keys stay in the file (who revoked them, when, why) so `stele keys list --all` can show them.
+ * random bits, so a plain hash makes the records useless to a thief; the key itself is shown once.
+ * The records are read once and kept in memory, so authenticating a request touches none.
  */
-export interface ApiKeyRecord {
-  /** Public identifier (not secret), shown in listings and recorded in the log. */
-  id: string;
-  name: string;
-  roles: string[];
-  /** The key may only append events whose source.kind / action match one of these globs. */
-  restrict?: { sources?: string[]; actions?: string[] };
-  sha256: string;
-  created: string;
-  created_by: string;
-  revoked?: { at: string; by: string; reason: string };
-}
+import { createHash, randomBytes } from 'node:crypto';
+import { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import type { ApiKeyRecord, ApiKeyRecords } from './apikey-records.js';
+
+export type { ApiKeyRecord } from './apikey-records.js';
 
 /** A key's record without its hash: what listings and events show. */
 export type ApiKeyInfo = Omit<ApiKeyRecord, 'sha256'>;
@@ -33,53 +21,20 @@ const info = ({ sha256: _h, ...rest }: ApiKeyRecord): ApiKeyInfo => rest;
 
 export class ApiKeyStore {
   private byHash = new Map<string, ApiKeyRecord>();
-  private writes: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly path: string,
+    private readonly store: ApiKeyRecords,
     private records: ApiKeyRecord[],
   ) {
     this.reindex();
   }
 
-  /**
-   * Reads the key file; a directory made before API keys had roles has `tokens.json` records
-   * `{name, role, sha256, created}`, read as keys with that one role.
-   */
-  static load(path: string, legacyPath?: string): ApiKeyStore {
-    if (existsSync(path)) return new ApiKeyStore(path, JSON.parse(readFileSync(path, 'utf8')) as ApiKeyRecord[]);
-    if (legacyPath && existsSync(legacyPath)) {
-      const old = JSON.parse(readFileSync(legacyPath, 'utf8')) as {
-        name: string;
-        role: string;
-        sha256: string;
-        created: string;
-      }[];
-      return new ApiKeyStore(
-        path,
-        old.map((t) => ({
-          id: t.sha256.slice(0, 12),
-          name: t.name,
-          roles: [t.role],
-          sha256: t.sha256,
-          created: t.created,
-          created_by: 'stele init',
-        })),
-      );
-    }
-    return new ApiKeyStore(path, []);
+  static async open(records: ApiKeyRecords): Promise<ApiKeyStore> {
+    return new ApiKeyStore(records, await records.all());
   }
 
   private reindex(): void {
     this.byHash = new Map(this.records.filter((r) => !r.revoked).map((r) => [r.sha256, r]));
-  }
-
-  private save(): Promise<void> {
-    const text = `${JSON.stringify(this.records, null, 2)}\n`;
-    // Writes in the order of the changes, so a slower earlier write never lands last.
-    const w = this.writes.then(() => writeDurably(this.path, text, 0o600));
-    this.writes = w.catch(() => {});
-    return w;
   }
 
   /** Creates a key and returns it in the clear — the only time it is ever visible. */
@@ -109,19 +64,28 @@ export class ApiKeyStore {
       created: new Date().toISOString(),
       created_by: spec.by,
     };
+    // In memory first, so a second create of the name meanwhile is refused.
     this.records = [...this.records, rec];
     this.reindex();
-    await this.save();
+    try {
+      await this.store.add(rec);
+    } catch (err) {
+      this.records = this.records.filter((r) => r !== rec);
+      this.reindex();
+      throw err;
+    }
     return { key, info: info(rec) };
   }
 
   async revoke(name: string, by: string, reason: string): Promise<ApiKeyInfo> {
     const rec = this.records.find((r) => r.name === name && !r.revoked);
     if (!rec) throw new SteleError('not_found', `no active API key named "${name}"`, 404);
-    const revoked: ApiKeyRecord = { ...rec, revoked: { at: new Date().toISOString(), by, reason } };
+    const how = { at: new Date().toISOString(), by, reason };
+    const revoked: ApiKeyRecord = { ...rec, revoked: how };
+    // Refused at once in memory; the record follows.
     this.records = this.records.map((r) => (r === rec ? revoked : r));
     this.reindex();
-    await this.save();
+    await this.store.revoke(rec.id, how);
     return info(revoked);
   }
 

@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import Database from 'better-sqlite3';
+import type { KeyInfo } from '../keys/key-records.js';
+import { MemoryKeyRecords } from '../storage/memory/keys.js';
 import type { IndexRow } from './extract.js';
+import { gapLink } from './gap-links.js';
 import { type CompiledQuery, compileGapQuery, compileQuery } from './query.js';
 import { IndexStore, type StoreMatch } from './store.js';
 
@@ -36,6 +38,24 @@ function row(idx: number, key: string): IndexRow {
   };
 }
 
+function key(
+  id: string,
+  tier: string,
+  day: string,
+  subject: string | null,
+  state: 'expired' | 'erased',
+  destroyed: string,
+): KeyInfo {
+  return { id, tier, day, subject, created: `${day}T00:00:00.000Z`, state, destroyed, reason: 'test' };
+}
+
+/** Key records holding a few tombstones (what gapLink selects from). */
+async function keyStore(all: KeyInfo[]): Promise<MemoryKeyRecords> {
+  const records = new MemoryKeyRecords();
+  await records.insert(all.map((k) => ({ ...k, wrapped: null, master: null })));
+  return records;
+}
+
 const at = (m: StoreMatch) => (m.kind === 'entry' ? `e${m.row.idx}` : `g${m.gap.idx}`);
 
 test('only queries of index:, tier: and since:/until: may match gaps, even through NOT', () => {
@@ -63,7 +83,7 @@ test('only queries of index:, tier: and since:/until: may match gaps, even throu
   }
 });
 
-test('erasing keys turns rows into tombstones: gone from content queries, found by place, linked to the erasure', () => {
+test('erasing keys turns rows into tombstones: gone from content queries, found by place, linked to the erasure', async () => {
   const store = new IndexStore(join(dir, 'a.db'));
   store.insert(
     [0, 1, 2, 3, 4].map((i) => ({ row: row(i, i % 2 ? 'k-erin' : 'k-day'), text: `secret-${i} word` })),
@@ -87,13 +107,9 @@ test('erasing keys turns rows into tombstones: gone from content queries, found 
   assert.deepEqual(store.searchWithGaps(q('index:99'), since, { limit: 10, order: 'asc' }).map(at), ['g3']);
 
   // The erasure entry (index 5) links the gaps of keys of its subject destroyed before it was received.
-  const keys = new Database(':memory:');
-  keys.exec('CREATE TABLE keys (id TEXT, tier TEXT, day TEXT, subject TEXT, state TEXT, destroyed TEXT)');
-  keys
-    .prepare("INSERT INTO keys VALUES ('k-erin', 'compliance', '2026-11-01', 'h-erin', 'erased', ?)")
-    .run('2026-11-02T00:00:00.000Z');
+  const keys = await keyStore([key('k-erin', 'compliance', '2026-11-01', 'h-erin', 'erased', '2026-11-02T00:00:00.000Z')]);
   const received = Date.parse('2026-11-02T00:00:01Z') * 1000;
-  store.insert([], 6, [], [{ kind: 'erasure', index: 5, received, subjectHash: 'h-erin' }], keys);
+  store.insert([], 6, [], [await gapLink(keys, { kind: 'erasure', index: 5, received, subjectHash: 'h-erin' })]);
   const gaps = store.searchWithGaps(q(''), g(''), { limit: 10, order: 'asc' }).filter((m) => m.kind === 'gap');
   assert.deepEqual(
     gaps.map((m) => (m.kind === 'gap' ? [m.gap.idx, m.gap.state, m.gap.erasure, m.gap.tier] : [])),
@@ -103,33 +119,32 @@ test('erasing keys turns rows into tombstones: gone from content queries, found 
     ],
   );
   // A later erasure of the same subject does not take them over.
-  store.insert([], 7, [], [{ kind: 'erasure', index: 6, received: received + 1, subjectHash: 'h-erin' }], keys);
+  store.insert([], 7, [], [await gapLink(keys, { kind: 'erasure', index: 6, received: received + 1, subjectHash: 'h-erin' })]);
   assert.ok(
     store.searchWithGaps(q(''), g(''), { limit: 10, order: 'asc' }).every((m) => m.kind === 'entry' || m.gap.erasure === 5),
   );
-  keys.close();
   store.close();
 });
 
-test('an expiry run links only keys destroyed no later than it was received', () => {
+test('an expiry run links only keys destroyed no later than it was received', async () => {
   const store = new IndexStore(join(dir, 'b.db'));
   store.insert([], 3, [
     { idx: 0, time: T0, tier: 'operational', state: 'expired', key_id: 'k1', erasure: null },
     { idx: 1, time: T0, tier: 'operational', state: 'expired', key_id: 'k2', erasure: null },
   ]);
-  const keys = new Database(':memory:');
-  keys.exec('CREATE TABLE keys (id TEXT, tier TEXT, day TEXT, subject TEXT, state TEXT, destroyed TEXT)');
-  keys.prepare("INSERT INTO keys VALUES ('k1', 'operational', '2026-08-01', NULL, 'expired', '2026-11-02T00:00:00.000Z')").run();
-  // k2: same slot day but held until a later run
-  keys.prepare("INSERT INTO keys VALUES ('k2', 'operational', '2026-08-01', 'h', 'expired', '2026-11-09T00:00:00.000Z')").run();
+  const keys = await keyStore([
+    key('k1', 'operational', '2026-08-01', null, 'expired', '2026-11-02T00:00:00.000Z'),
+    // k2: same slot day but held until a later run
+    key('k2', 'operational', '2026-08-01', 'h', 'expired', '2026-11-09T00:00:00.000Z'),
+  ]);
   const slots = [{ tier: 'operational', day: '2026-08-01' }];
-  store.insert([], 4, [], [{ kind: 'expiry', index: 2, received: Date.parse('2026-11-02T00:00:01Z') * 1000, slots }], keys);
-  store.insert([], 5, [], [{ kind: 'expiry', index: 4, received: Date.parse('2026-11-09T00:00:01Z') * 1000, slots }], keys);
+  const received = (t: string) => Date.parse(t) * 1000;
+  store.insert([], 4, [], [await gapLink(keys, { kind: 'expiry', index: 2, received: received('2026-11-02T00:00:01Z'), slots })]);
+  store.insert([], 5, [], [await gapLink(keys, { kind: 'expiry', index: 4, received: received('2026-11-09T00:00:01Z'), slots })]);
   const g = compileGapQuery('', NOW);
   const links = store
     .searchWithGaps(compileQuery('index:99', NOW), g, { limit: 10, order: 'asc' })
     .map((m) => (m.kind === 'gap' ? m.gap.erasure : -1));
   assert.deepEqual(links, [2, 4]);
-  keys.close();
   store.close();
 });

@@ -16,11 +16,11 @@ export interface OpenedEntry {
  * Opens a leaf: decodes it and, when sealed, decrypts the event (and, for v2, its ingest) with its
  * data key. Throws SteleError 410 'expired'/'erased' when the key was destroyed (see keyNotReadable).
  */
-export function openEntry(keys: KeyStore, index: number, leaf: Buffer, withMessageKey = false): OpenedEntry {
+export async function openEntry(keys: KeyStore, index: number, leaf: Buffer, withMessageKey = false): Promise<OpenedEntry> {
   const record = decodeLeaf(leaf);
   if (record.event) return { record, event: record.event, ingest: record.ingest as Ingest };
   const keyId = record.key as string;
-  const l = keys.lookup(keyId);
+  const l = keys.cached(keyId) ?? (await keys.lookup(keyId));
   if (l?.state !== 'active') throw keyNotReadable(index, l, keyId);
   const sealed = Buffer.from(record.sealed as string, 'base64');
   const { event, ingest } = sealedContent(record, unseal(l.key, sealed, leafAad(record)));

@@ -27,6 +27,12 @@ export type ErasureLink =
   | { kind: 'erasure'; index: number; received: number; subjectHash: string }
   | { kind: 'expiry'; index: number; received: number; slots: { tier: string; day: string }[] };
 
+/** A stele.erasure / stele.retention.run entry and the keys it destroyed (worked out from an ErasureLink). */
+export interface GapLink {
+  index: number;
+  keyIds: readonly string[];
+}
+
 export interface SearchPage {
   /** Only entries before (desc) or after (asc) this index: the previous page's last. */
   cursor?: number;
@@ -139,8 +145,7 @@ export class IndexStore {
     rows: readonly { row: IndexRow; text: string }[],
     upto: number,
     gaps: readonly GapRow[] = [],
-    links: readonly ErasureLink[] = [],
-    keysDb?: Database.Database,
+    links: readonly GapLink[] = [],
   ): void {
     this.db.transaction(() => {
       for (const r of rows) {
@@ -148,38 +153,15 @@ export class IndexStore {
         this.insertText.run(r.row.idx, r.text);
       }
       for (const g of gaps) this.insertGap.run(g);
-      if (keysDb) for (const l of links) this.linkErasure(l, keysDb);
+      for (const l of links) this.link(l);
       this.setUpto.run(String(upto));
     })();
   }
 
-  /**
-   * Records which stele.erasure / stele.retention.run entry destroyed the keys of unlinked gaps
-   * before it: for an erasure, the keys of its subject erased; for a retention run, the keys of its
-   * expired (tier, day)s — in both cases destroyed no later than the entry was received (a key
-   * destroyed by a later run is that run's). Derived from the log and the key store alone, so
-   * `stele reindex` links the same gaps as the live server, where the gaps come first (the key is
-   * destroyed, then the entry appended).
-   */
-  private linkErasure(l: ErasureLink, keysDb: Database.Database): void {
-    const destroyedBy = (destroyed: string | null) => destroyed !== null && Date.parse(destroyed) * 1000 <= l.received;
-    const ids: string[] = [];
-    if (l.kind === 'erasure') {
-      const rows = keysDb.prepare("SELECT id, destroyed FROM keys WHERE subject = ? AND state = 'erased'").all(l.subjectHash) as {
-        id: string;
-        destroyed: string | null;
-      }[];
-      for (const r of rows) if (destroyedBy(r.destroyed)) ids.push(r.id);
-    } else {
-      const st = keysDb.prepare("SELECT id, destroyed FROM keys WHERE tier = ? AND day = ? AND state = 'expired'");
-      for (const s of l.slots) {
-        for (const r of st.all(s.tier, s.day) as { id: string; destroyed: string | null }[]) {
-          if (destroyedBy(r.destroyed)) ids.push(r.id);
-        }
-      }
-    }
+  /** Records entry `l.index` as what destroyed the keys of the unlinked gaps before it. */
+  private link(l: GapLink): void {
     const upd = this.db.prepare('UPDATE gaps SET erasure = ? WHERE key_id = ? AND erasure IS NULL AND idx < ?');
-    for (const id of ids) upd.run(l.index, id, l.index);
+    for (const id of l.keyIds) upd.run(l.index, id, l.index);
   }
 
   /**

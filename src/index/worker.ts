@@ -14,8 +14,9 @@ import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import type { TileSource } from '../tlog/verify.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
+import { gapLink } from './gap-links.js';
 import { type CompiledQuery, compileGapQuery, compileQuery } from './query.js';
-import { openEntry } from './reader.js';
+import { type OpenedEntry, openEntry } from './reader.js';
 import type { ErasureLink, GapRow, IndexStore, Order } from './store.js';
 
 /** What the index thread's owner gives it to start. */
@@ -121,7 +122,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     }
   }
 
-  function add(first: number, leaves: Buffer[], published: number): void {
+  async function add(first: number, leaves: Buffer[], published: number): Promise<void> {
     prune(published);
     const rows: { row: IndexRow; text: string }[] = [];
     const gaps: GapRow[] = [];
@@ -132,9 +133,9 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       if (idx >= published) recent.set(idx, leaf);
       if (idx < next) continue; // already indexed (catch-up overlap)
       try {
-        const { record, event, ingest } = openEntry(keys, idx, leaf);
+        const { record, event, ingest } = await openEntry(keys, idx, leaf);
         const tier = record.key
-          ? (keys.lookup(record.key)?.info.tier as string)
+          ? (keys.cached(record.key)?.info.tier as string)
           : tiers.tierFor(event.action, event.source.kind).name;
         rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
         const link = erasureLink(idx, record.received, event);
@@ -146,7 +147,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       }
     }
     const upto = Math.max(next, first + leaves.length);
-    store.insert(rows, upto, gaps, links, keys.db);
+    store.insert(rows, upto, gaps, await Promise.all(links.map((l) => gapLink(keys, l))));
     next = upto;
   }
 
@@ -201,9 +202,9 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       }
       const r = m.row;
       const leaf = await leafAt(r.idx, published);
-      let opened: ReturnType<typeof openEntry>;
+      let opened: OpenedEntry;
       try {
-        opened = openEntry(keys, r.idx, leaf, req.withLeaves);
+        opened = await openEntry(keys, r.idx, leaf, req.withLeaves);
       } catch (err) {
         if (!(err instanceof SteleError && err.status === 410)) throw err;
         // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
@@ -248,14 +249,16 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
   async function handle(m: ToIndex): Promise<unknown> {
     switch (m.type) {
       case 'add':
-        add(m.first, unpack(m.leaves), m.published);
+        await add(m.first, unpack(m.leaves), m.published);
         port.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
         return;
       case 'search':
         return search(m.req, m.published);
       case 'deleteKeys': {
         keys.forget(m.ids);
-        const n = store.deleteByKeys(m.ids, (id) => (keys.lookup(id)?.state === 'expired' ? 'expired' : 'erased'));
+        const found = await keys.lookupMany(m.ids);
+        const expired = new Set(m.ids.filter((_, i) => found[i]?.state === 'expired'));
+        const n = store.deleteByKeys(m.ids, (id) => (expired.has(id) ? 'expired' : 'erased'));
         // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
         return { later: scrub().then(() => n) };
       }
@@ -305,7 +308,9 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     port.postMessage({ type: 'reply', seq, ok: true, value } satisfies FromIndex);
   }
 
-  port.on('message', (m: ToIndex) => {
+  port.on('message', handleMessage);
+
+  function handleMessage(m: ToIndex): void {
     chain = chain.then(async () => {
       const seq = 'seq' in m ? m.seq : undefined;
       try {
@@ -333,7 +338,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
         } satisfies FromIndex);
       }
     });
-  });
+  }
 }
 
 /** Narrows a query to entries of the given tiers (none: it matches nothing). */

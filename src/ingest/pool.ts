@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { LIMITS } from '../core/config/settings.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
-import type { KeyStore } from '../keys/keystore.js';
+import type { KeyStore, SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
 import { bytes, unpack } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
@@ -10,7 +10,7 @@ import type { SequencedEntry } from '../log/storage.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
 import { type Prepared, prepareBody, prepareEvents } from './prepare.js';
-import { Sealing } from './sealing.js';
+import { Sealing, type SlotRequest } from './sealing.js';
 import type { FromWorker, IngestWorkerData, ToWorker } from './worker.js';
 
 const INLINE_BYTES = 4096;
@@ -86,7 +86,10 @@ export class IngestPool {
   private async live(prepare: () => Promise<Prepared>): Promise<Prepared> {
     for (let attempt = 0; ; attempt++) {
       const p = await prepare();
-      if (attempt === 2 || !p.keyIds.some((id) => this.keys.isDestroyed(id))) return p;
+      const destroyed = p.keyIds.filter((id) => this.keys.isDestroyed(id));
+      if (attempt === 2 || destroyed.length === 0) return p;
+      // The key may have reached the cache after its destruction was announced.
+      this.sealing.forget(destroyed);
     }
   }
 
@@ -113,6 +116,17 @@ export class IngestPool {
     }
   }
 
+  /**
+   * Slot keys for a worker. Checked again after the wait: a key destroyed meanwhile must not
+   * reach a worker after the 'forget' that went out for it (messages to it keep their order).
+   */
+  private async slotKeys(reqs: SlotRequest[]): Promise<SlotKey[]> {
+    for (;;) {
+      const keys = await this.keys.slots(reqs);
+      if (!keys.some((k) => this.keys.isDestroyed(k.id))) return keys;
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
@@ -128,13 +142,11 @@ export class IngestPool {
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (r: FromWorker) => {
       if (r.type === 'keys') {
-        let reply: ToWorker;
-        try {
-          reply = { type: 'keys', seq: r.seq, keys: this.keys.slots(r.reqs) };
-        } catch (err) {
-          reply = { type: 'keys', seq: r.seq, error: `the key store failed: ${(err as Error).message}` };
-        }
-        worker.postMessage(reply);
+        this.slotKeys(r.reqs).then(
+          (keys) => worker.postMessage({ type: 'keys', seq: r.seq, keys } satisfies ToWorker),
+          (err: Error) =>
+            worker.postMessage({ type: 'keys', seq: r.seq, error: `the key store failed: ${err.message}` } satisfies ToWorker),
+        );
         return;
       }
       const p = this.pending.get(r.seq);

@@ -1,27 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import { SteleError } from '../core/errors.js';
-import type { KeyInfo } from './keystore.js';
+import type { Hold, HoldRecords } from './hold-records.js';
+import type { KeyInfo } from './key-records.js';
 import { subjectHash } from './subject.js';
 
-/** A legal hold: while active, no key it covers may be expired or erased. Every given criterion must match. */
-export interface Hold {
-  id: string;
-  reason: string;
-  tier: string | null;
-  actor: string | null;
-  subject: string | null;
-  /** Keyed hash of `subject` (what events and erasure checks use). */
-  subject_hash: string | null;
-  /** Event receipt-time range it covers (µs), by the UTC days of the keys. */
-  since: number | null;
-  until: number | null;
-  created: string;
-  created_by: string;
-  released: string | null;
-  released_by: string | null;
-  release_reason: string | null;
-}
+export type { Hold } from './hold-records.js';
 
 export interface HoldCriteria {
   tier?: string;
@@ -30,24 +13,6 @@ export interface HoldCriteria {
   since?: number;
   until?: number;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS holds (
-  id TEXT PRIMARY KEY,
-  reason TEXT NOT NULL,
-  tier TEXT,
-  actor TEXT,
-  subject TEXT,
-  subject_hash TEXT,
-  since INTEGER,
-  until INTEGER,
-  created TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  released TEXT,
-  released_by TEXT,
-  release_reason TEXT
-);
-`;
 
 const DAY_US = 86_400_000_000;
 
@@ -66,16 +31,14 @@ export function refuseNaming(reason: string, subject: string, code: string, what
   }
 }
 
-/** Legal holds, kept in the key store's database (they guard its keys). */
+/** Legal holds (kept by the backend beside the data keys they guard): their rules. */
 export class HoldStore {
   constructor(
-    private readonly db: Database.Database,
+    private readonly records: HoldRecords,
     private readonly pepper: Buffer,
-  ) {
-    db.exec(SCHEMA);
-  }
+  ) {}
 
-  add(c: HoldCriteria, reason: string, by: string): Hold {
+  async add(c: HoldCriteria, reason: string, by: string): Promise<Hold> {
     if (!reason.trim()) throw new SteleError('bad_hold', 'a legal hold needs a reason');
     if (c.subject !== undefined) refuseNaming(reason, c.subject, 'bad_hold', "the hold's reason");
     if (
@@ -90,76 +53,73 @@ export class HoldStore {
     if (c.since !== undefined && c.until !== undefined && c.since >= c.until) {
       throw new SteleError('bad_hold', 'the hold\'s "since" must be before its "until"');
     }
-    const id = randomUUID();
-    this.db
-      .prepare(
-        `INSERT INTO holds (id, reason, tier, actor, subject, subject_hash, since, until, created, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
-        reason,
-        c.tier ?? null,
-        c.actor ?? null,
-        c.subject ?? null,
-        c.subject === undefined ? null : subjectHash(this.pepper, c.subject),
-        c.since ?? null,
-        c.until ?? null,
-        new Date().toISOString(),
-        by,
-      );
-    return this.get(id) as Hold;
+    const hold: Hold = {
+      id: randomUUID(),
+      reason,
+      tier: c.tier ?? null,
+      actor: c.actor ?? null,
+      subject: c.subject ?? null,
+      subject_hash: c.subject === undefined ? null : subjectHash(this.pepper, c.subject),
+      since: c.since ?? null,
+      until: c.until ?? null,
+      created: new Date().toISOString(),
+      created_by: by,
+      released: null,
+      released_by: null,
+      release_reason: null,
+    };
+    await this.records.insert(hold);
+    return hold;
   }
 
-  get(id: string): Hold | undefined {
-    return this.db.prepare(`SELECT ${COLS} FROM holds WHERE id = ?`).get(id) as Hold | undefined;
+  get(id: string): Promise<Hold | undefined> {
+    return this.records.get(id);
   }
 
-  list(includeReleased = false): Hold[] {
-    const where = includeReleased ? '' : 'WHERE released IS NULL';
-    return this.db.prepare(`SELECT ${COLS} FROM holds ${where} ORDER BY created`).all() as Hold[];
+  list(includeReleased = false): Promise<Hold[]> {
+    return this.records.list(includeReleased);
   }
 
-  release(id: string, reason: string, by: string): Hold {
+  async release(id: string, reason: string, by: string): Promise<Hold> {
     if (!reason.trim()) throw new SteleError('bad_hold', 'releasing a legal hold needs a reason');
-    const h = this.get(id);
+    const h = await this.get(id);
     if (!h) throw new SteleError('not_found', `no legal hold ${id}`, 404);
     if (h.released) throw new SteleError('already_released', `legal hold ${id} was released at ${h.released}`, 409);
     if (h.subject !== null) refuseNaming(reason, h.subject, 'bad_hold', 'the release reason');
-    this.db
-      .prepare('UPDATE holds SET released = ?, released_by = ?, release_reason = ? WHERE id = ?')
-      .run(new Date().toISOString(), by, reason, id);
-    return this.get(id) as Hold;
+    if (!(await this.records.release(id, new Date().toISOString(), by, reason))) {
+      throw new SteleError('already_released', `legal hold ${id} was released meanwhile`, 409);
+    }
+    return (await this.get(id)) as Hold;
   }
 
   /**
-   * The active holds covering a key. `keysOfActor` gives, per held actor, the keys sealing that
-   * actor's entries (keys are per tier, day and subject, not per actor, so a hold on an actor keeps
-   * every key holding one of their events).
+   * Which active holds cover a key: a test over the holds active now (read once, for a whole
+   * retention run or erasure). `keysOfActor` gives, per held actor, the keys sealing that actor's
+   * entries (keys are per tier, day and subject, not per actor, so a hold on an actor keeps every
+   * key holding one of their events).
    */
-  covering(key: KeyInfo, keysOfActor: ReadonlyMap<string, ReadonlySet<string>>): Hold[] {
-    const dayStart = Date.parse(`${key.day}T00:00:00Z`) * 1000;
-    const dayEnd = dayStart + DAY_US;
-    return this.active().filter(
-      (h) =>
-        (h.tier === null || h.tier === key.tier) &&
-        (h.subject_hash === null || h.subject_hash === key.subject) &&
-        (h.since === null || dayEnd > h.since) &&
-        (h.until === null || dayStart < h.until) &&
-        (h.actor === null || (keysOfActor.get(h.actor)?.has(key.id) ?? false)),
-    );
+  async covering(keysOfActor: ReadonlyMap<string, ReadonlySet<string>>): Promise<(key: KeyInfo) => Hold[]> {
+    const active = await this.list();
+    return (key) => {
+      const dayStart = Date.parse(`${key.day}T00:00:00Z`) * 1000;
+      const dayEnd = dayStart + DAY_US;
+      return active.filter(
+        (h) =>
+          (h.tier === null || h.tier === key.tier) &&
+          (h.subject_hash === null || h.subject_hash === key.subject) &&
+          (h.since === null || dayEnd > h.since) &&
+          (h.until === null || dayStart < h.until) &&
+          (h.actor === null || (keysOfActor.get(h.actor)?.has(key.id) ?? false)),
+      );
+    };
   }
 
   /**
    * After an erasure: released holds keep only the subject's hash, and a released hold on the
    * subject as an actor keeps the actor only as `#h:<hash>` (the same person, named another way).
    */
-  forgetSubject(subject: string): void {
-    let n = this.db.prepare('UPDATE holds SET subject = NULL WHERE subject = ? AND released IS NOT NULL').run(subject).changes;
-    n += this.db
-      .prepare('UPDATE holds SET actor = ? WHERE actor = ? AND released IS NOT NULL')
-      .run(`#h:${subjectHash(this.pepper, subject.normalize('NFC'))}`, subject).changes;
-    if (n > 0) this.db.pragma('wal_checkpoint(TRUNCATE)'); // the old row images go from the WAL too
+  async forgetSubject(subject: string): Promise<void> {
+    await this.records.forgetReleased(subject, `#h:${subjectHash(this.pepper, subject.normalize('NFC'))}`);
   }
 
   /**
@@ -179,14 +139,11 @@ export class HoldStore {
   }
 
   /** Actors named by active holds. */
-  heldActors(): string[] {
-    return [...new Set(this.active().flatMap((h) => (h.actor === null ? [] : [h.actor])))];
+  async heldActors(): Promise<string[]> {
+    return [...new Set((await this.list()).flatMap((h) => (h.actor === null ? [] : [h.actor])))];
   }
 
-  private active(): Hold[] {
-    return this.db.prepare(`SELECT ${COLS} FROM holds WHERE released IS NULL`).all() as Hold[];
+  close(): Promise<void> {
+    return this.records.close();
   }
 }
-
-const COLS =
-  'id, reason, tier, actor, subject, subject_hash, since, until, created, created_by, released, released_by, release_reason';

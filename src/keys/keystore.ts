@@ -1,35 +1,22 @@
 /**
- * The key store (`keys/keystore.db`, SQLite): one data key per (retention tier, UTC day, data
- * subject or none), each wrapped by the master key. It is the source of truth beside the log —
- * unlike the query store it cannot be rebuilt — so every change is committed with a full fsync
- * before it is relied on (a key exists durably before any leaf sealed with it is acknowledged).
+ * The key store: one data key per (retention tier, UTC day, data subject or none), each wrapped by
+ * the master key and kept as a record by the backend (KeyRecords, key-records.ts). It is the
+ * source of truth beside the log — unlike the query store it cannot be rebuilt — so every change
+ * is durable before it is relied on (a key exists before any leaf sealed with it is acknowledged).
  *
- * Forgetting is destroying: expiry and erasure drop the wrapped key and keep a tombstone row (so
- * reading an entry can say "expired" or "erased", not "not found"). `secure_delete` zeroes the
- * freed bytes and a WAL checkpoint(TRUNCATE) removes the old page images, so the key material is
- * gone from every file, not just unreferenced.
+ * Forgetting is destroying: expiry and erasure drop the wrapped key and keep a tombstone (so
+ * reading an entry can say "expired" or "erased", not "not found"); the driver scrubs the old
+ * bytes from its storage.
+ *
+ * Keys are cached once unwrapped, so sealing and reading a cached key touch no record.
  */
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
-import { createPrivate } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
+import { keyInfo as info, type KeyFilter, type KeyInfo, type KeyRecord, type KeyRecords, type SlotName } from './key-records.js';
 import { type MasterKey, unwrapKey, wrapKey } from './master.js';
 import { subjectHash } from './subject.js';
 
-export type KeyState = 'active' | 'expired' | 'erased';
-
-export interface KeyInfo {
-  id: string;
-  tier: string;
-  /** UTC day (YYYY-MM-DD) of the receipt times of the events it seals. */
-  day: string;
-  /** Keyed hash of the data subject (see subjectHash), or null. */
-  subject: string | null;
-  created: string;
-  state: KeyState;
-  destroyed: string | null;
-  reason: string | null;
-}
+export type { KeyInfo, KeyState } from './key-records.js';
 
 export type KeyLookup = { state: 'active'; key: Buffer; info: KeyInfo } | { state: 'expired' | 'erased'; info: KeyInfo };
 
@@ -38,40 +25,7 @@ export interface SlotKey {
   key: Buffer;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (
-  id TEXT PRIMARY KEY,
-  tier TEXT NOT NULL,
-  day TEXT NOT NULL,
-  subject TEXT,
-  wrapped BLOB,
-  master TEXT,
-  created TEXT NOT NULL,
-  state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'expired', 'erased')),
-  destroyed TEXT,
-  reason TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS keys_slot ON keys (tier, day, ifnull(subject, '')) WHERE state = 'active';
-CREATE INDEX IF NOT EXISTS keys_subject ON keys (subject) WHERE subject IS NOT NULL;
-CREATE INDEX IF NOT EXISTS keys_expiry ON keys (state, tier, day);
-`;
-
-interface KeyRow extends KeyInfo {
-  wrapped: Buffer | null;
-  master: string | null;
-}
-
-const info = (r: KeyRow): KeyInfo => ({
-  id: r.id,
-  tier: r.tier,
-  day: r.day,
-  subject: r.subject,
-  created: r.created,
-  state: r.state,
-  destroyed: r.destroyed,
-  reason: r.reason,
-});
+const slotName = (s: SlotName) => `${s.tier}\n${s.day}\n${s.subject ?? ''}`;
 
 export interface KeyStoreOptions {
   /** Open for lookups only (the index thread): no keys are created or destroyed through it. */
@@ -79,53 +33,42 @@ export interface KeyStoreOptions {
 }
 
 export class KeyStore {
-  readonly db: Database.Database;
-  private readonly pepper: Buffer;
   private readonly slotCache = new Map<string, SlotKey>();
   private readonly lookups = new Map<string, KeyLookup>();
   private readonly destroyedListeners: ((ids: string[]) => void)[] = [];
   /** Keys destroyed by this process (what a cache elsewhere may still hold). */
   private readonly destroyedIds = new Set<string>();
+  /** Counts forget()s: a record read while one happened is not cached (it may be a destroyed key). */
+  private forgets = 0;
+  /** Slot creation, one batch at a time (two batches missing one slot must not both create it). */
+  private creating: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    db: Database.Database,
+    private readonly records: KeyRecords,
     private readonly masters: readonly MasterKey[],
-  ) {
-    this.db = db;
-    this.pepper = this.loadPepper();
-  }
+    private readonly pepper: Buffer,
+    private readonly readonly: boolean,
+  ) {}
 
-  static open(path: string, masters: readonly MasterKey[], opts: KeyStoreOptions = {}): KeyStore {
-    if (!opts.readonly) createPrivate(path);
-    const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  /** Opens the key store over its records; the first open (not read-only) makes the subject pepper. */
+  static async open(records: KeyRecords, masters: readonly MasterKey[], opts: KeyStoreOptions = {}): Promise<KeyStore> {
+    const readonly = (opts.readonly ?? false) || records.readonly;
     try {
-      db.pragma('busy_timeout = 5000');
-      if (!opts.readonly) {
-        db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = FULL');
-        db.pragma('secure_delete = ON');
-        db.exec(SCHEMA);
-      }
-      return new KeyStore(db, masters);
+      return new KeyStore(records, masters, await KeyStore.loadPepper(records, masters, readonly), readonly);
     } catch (err) {
-      db.close();
+      await records.close();
       throw err;
     }
   }
 
   /** The subject pepper: a random secret, so a subject's hash cannot be found by hashing guesses. */
-  private loadPepper(): Buffer {
-    const row = this.db.prepare("SELECT v FROM meta WHERE k = 'pepper'").get() as { v: Buffer } | undefined;
-    const master = this.db.prepare("SELECT v FROM meta WHERE k = 'pepper_master'").get() as { v: string } | undefined;
-    if (row && master) return unwrapKey(this.masters, master.v, 'pepper', row.v);
-    if (this.db.readonly) throw new Error('the key store has no subject pepper yet');
+  private static async loadPepper(records: KeyRecords, masters: readonly MasterKey[], readonly: boolean): Promise<Buffer> {
+    const stored = await records.pepper();
+    if (stored) return unwrapKey(masters, stored.master, 'pepper', stored.wrapped);
+    if (readonly) throw new Error('the key store has no subject pepper yet');
     const pepper = randomBytes(32);
-    const m = this.masters[0] as MasterKey;
-    const put = this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
-    this.db.transaction(() => {
-      put.run('pepper', wrapKey(m, 'pepper', pepper));
-      put.run('pepper_master', m.id);
-    })();
+    const m = masters[0] as MasterKey;
+    await records.setPepper({ wrapped: wrapKey(m, 'pepper', pepper), master: m.id });
     return pepper;
   }
 
@@ -138,94 +81,116 @@ export class KeyStore {
     return this.pepper;
   }
 
-  /** The active data key of a (tier, day, subject) slot, created (durably) on first use. */
-  slot(tier: string, day: string, subject: string | null): SlotKey {
-    const cacheKey = `${tier}\n${day}\n${subject ?? ''}`;
-    const cached = this.slotCache.get(cacheKey);
-    if (cached) return cached;
-    const row = this.db
-      .prepare("SELECT * FROM keys WHERE tier = ? AND day = ? AND ifnull(subject, '') = ? AND state = 'active'")
-      .get(tier, day, subject ?? '') as KeyRow | undefined;
-    let slot: SlotKey;
-    if (row) slot = { id: row.id, key: this.unwrap(row) };
-    else {
-      if (this.db.readonly) throw new Error('cannot create data keys through a read-only key store');
+  /**
+   * The active data keys of slots, created (durably, in one step: one fsync for a batch) on first
+   * use. Cached slots need no record.
+   */
+  async slots(reqs: readonly SlotName[]): Promise<SlotKey[]> {
+    const cached = reqs.map((r) => this.slotCache.get(slotName(r)));
+    if (cached.every((s) => s !== undefined)) return cached as SlotKey[];
+    const run = this.creating.then(() => this.fetchSlots(reqs));
+    this.creating = run.catch(() => {});
+    return run;
+  }
+
+  private async fetchSlots(reqs: readonly SlotName[]): Promise<SlotKey[]> {
+    const missing = [...new Map(reqs.filter((r) => !this.slotCache.has(slotName(r))).map((r) => [slotName(r), r])).values()];
+    const forgets = this.forgets;
+    const found = missing.length > 0 ? await this.records.activeSlots(missing) : [];
+    const made: KeyRecord[] = [];
+    const got = new Map<string, SlotKey>();
+    for (const [i, r] of missing.entries()) {
+      const row = found[i];
+      if (row) {
+        got.set(slotName(r), { id: row.id, key: this.unwrap(row) });
+        continue;
+      }
+      if (this.readonly) throw new Error('cannot create data keys through a read-only key store');
       const id = randomBytes(16).toString('base64url');
       const key = randomBytes(32);
       const m = this.masters[0] as MasterKey;
-      this.db
-        .prepare('INSERT INTO keys (id, tier, day, subject, wrapped, master, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(id, tier, day, subject, wrapKey(m, id, key), m.id, new Date().toISOString());
-      slot = { id, key };
+      made.push({
+        id,
+        ...r,
+        wrapped: wrapKey(m, id, key),
+        master: m.id,
+        created: new Date().toISOString(),
+        state: 'active',
+        destroyed: null,
+        reason: null,
+      });
+      got.set(slotName(r), { id, key });
     }
-    this.slotCache.set(cacheKey, slot);
-    return slot;
+    if (made.length > 0) await this.records.insert(made);
+    // A key destroyed while it was being read is not cached (and was not active when made).
+    if (forgets === this.forgets) for (const [k, s] of got) this.slotCache.set(k, s);
+    return reqs.map((r) => (this.slotCache.get(slotName(r)) ?? got.get(slotName(r))) as SlotKey);
   }
 
-  /** slot() of several slots, created (if need be) in one transaction: one fsync for a batch. */
-  slots(reqs: readonly { tier: string; day: string; subject: string | null }[]): SlotKey[] {
-    try {
-      return this.db.transaction(() => reqs.map((r) => this.slot(r.tier, r.day, r.subject)))();
-    } catch (err) {
-      this.slotCache.clear(); // keys cached inside the failed transaction were never stored
-      throw err;
-    }
+  /** A cached data key (or tombstone) by id, without touching a record; undefined if not cached. */
+  cached(id: string): KeyLookup | undefined {
+    return this.lookups.get(id);
   }
 
   /** A data key by id: the key when active, its tombstone when destroyed, undefined when unknown. */
-  lookup(id: string): KeyLookup | undefined {
-    const cached = this.lookups.get(id);
-    if (cached) return cached;
-    const row = this.db.prepare('SELECT * FROM keys WHERE id = ?').get(id) as KeyRow | undefined;
-    if (!row) return undefined;
-    const l: KeyLookup =
-      row.state === 'active'
-        ? { state: 'active', key: this.unwrap(row), info: info(row) }
-        : { state: row.state, info: info(row) };
-    // Tombstones are final; active keys are cached until forget() (the writer tells readers).
-    this.lookups.set(id, l);
-    return l;
+  async lookup(id: string): Promise<KeyLookup | undefined> {
+    return this.lookups.get(id) ?? (await this.lookupMany([id]))[0];
   }
 
-  private unwrap(row: KeyRow): Buffer {
+  /** lookup() of several keys, the uncached ones read together. */
+  async lookupMany(ids: readonly string[]): Promise<(KeyLookup | undefined)[]> {
+    const missing = [...new Set(ids.filter((id) => !this.lookups.has(id)))];
+    if (missing.length === 0) return ids.map((id) => this.lookups.get(id));
+    const forgets = this.forgets;
+    const rows = await this.records.get(missing);
+    const got = new Map<string, KeyLookup>();
+    for (const row of rows) {
+      if (!row) continue;
+      const l: KeyLookup =
+        row.state === 'active'
+          ? { state: 'active', key: this.unwrap(row), info: info(row) }
+          : { state: row.state, info: info(row) };
+      got.set(row.id, l);
+      // Tombstones are final; active keys are cached until forget() (the writer tells readers).
+      if (l.state !== 'active' || forgets === this.forgets) this.lookups.set(row.id, l);
+    }
+    return ids.map((id) => this.lookups.get(id) ?? got.get(id));
+  }
+
+  private unwrap(row: KeyRecord): Buffer {
     if (!row.wrapped || !row.master) throw new Error(`data key ${row.id} is ${row.state}`);
     return unwrapKey(this.masters, row.master, row.id, row.wrapped);
   }
 
+  /** Keys (without key material) matching a filter, by day, tier and creation. */
+  select(filter: KeyFilter = {}): Promise<KeyInfo[]> {
+    return this.records.select(filter);
+  }
+
   /** Active keys of a tier for days before `beforeDay` (YYYY-MM-DD): the ones retention may expire. */
-  activeBefore(tier: string, beforeDay: string): KeyInfo[] {
-    return (
-      this.db
-        .prepare("SELECT * FROM keys WHERE state = 'active' AND tier = ? AND day < ? ORDER BY day")
-        .all(tier, beforeDay) as KeyRow[]
-    ).map(info);
+  activeBefore(tier: string, beforeDay: string): Promise<KeyInfo[]> {
+    return this.records.select({ state: 'active', tier, beforeDay });
   }
 
   /** Active keys of a subject (by subjectHash), in every tier and day. */
-  activeForSubject(subjectHash: string): KeyInfo[] {
-    return (this.db.prepare("SELECT * FROM keys WHERE state = 'active' AND subject = ?").all(subjectHash) as KeyRow[]).map(info);
+  activeForSubject(subjectHash: string): Promise<KeyInfo[]> {
+    return this.records.select({ state: 'active', subject: subjectHash });
   }
 
   /** All keys (without key material), for listing. */
-  list(): KeyInfo[] {
-    return (this.db.prepare('SELECT * FROM keys ORDER BY day, tier, created').all() as KeyRow[]).map(info);
+  list(): Promise<KeyInfo[]> {
+    return this.records.select({});
   }
 
   /**
-   * Destroys active keys for good: drops the wrapped key, keeps a tombstone saying why, and scrubs
-   * the old bytes from the database and its WAL. Returns how many were active.
+   * Destroys active keys for good: drops the wrapped key and keeps a tombstone saying why (the
+   * driver scrubs the old bytes). Returns how many were active.
    */
-  destroy(ids: readonly string[], state: 'expired' | 'erased', reason: string): number {
+  async destroy(ids: readonly string[], state: 'expired' | 'erased', reason: string): Promise<number> {
     if (ids.length === 0) return 0;
-    const upd = this.db.prepare(
-      "UPDATE keys SET wrapped = NULL, master = NULL, state = ?, destroyed = ?, reason = ? WHERE id = ? AND state = 'active'",
-    );
-    const now = new Date().toISOString();
-    let n = 0;
-    this.db.transaction(() => {
-      for (const id of ids) n += upd.run(state, now, reason, id).changes;
-    })();
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (this.readonly) throw new Error('cannot destroy data keys through a read-only key store');
+    this.forgets++; // a slot or lookup read meanwhile may be of a key going now
+    const n = await this.records.destroy(ids, state, reason, new Date().toISOString());
     for (const id of ids) this.destroyedIds.add(id);
     this.forget(ids);
     for (const l of this.destroyedListeners) l([...ids]);
@@ -234,6 +199,7 @@ export class KeyStore {
 
   /** Drops cached keys (a reader does this when the writer reports them destroyed). */
   forget(ids: readonly string[]): void {
+    this.forgets++;
     const gone = new Set(ids);
     for (const id of ids) {
       const l = this.lookups.get(id);
@@ -252,38 +218,28 @@ export class KeyStore {
   }
 
   /**
-   * Re-wraps every live data key (and the pepper) under `next` in one transaction; the log is not
+   * Re-wraps every live data key (and the pepper) under `next` in one step; the log is not
    * touched. Returns how many keys were re-wrapped.
    */
-  rewrap(next: MasterKey): number {
-    const rows = this.db.prepare("SELECT * FROM keys WHERE state = 'active'").all() as KeyRow[];
-    const upd = this.db.prepare('UPDATE keys SET wrapped = ?, master = ? WHERE id = ?');
-    const put = this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)');
-    this.db.transaction(() => {
-      for (const r of rows) upd.run(wrapKey(next, r.id, this.unwrap(r)), next.id, r.id);
-      put.run('pepper', wrapKey(next, 'pepper', this.pepper));
-      put.run('pepper_master', next.id);
-    })();
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  async rewrap(next: MasterKey): Promise<number> {
+    const rows = await this.records.active();
+    await this.records.rewrap(
+      rows.map((r) => ({ id: r.id, wrapped: wrapKey(next, r.id, this.unwrap(r)), master: next.id })),
+      { wrapped: wrapKey(next, 'pepper', this.pepper), master: next.id },
+    );
     return rows.length;
   }
 
   /** Master key ids still in use (normally one; two only mid-rotation). */
-  mastersInUse(): string[] {
-    const rows = this.db.prepare("SELECT DISTINCT master FROM keys WHERE state = 'active' AND master IS NOT NULL").all() as {
-      master: string;
-    }[];
-    const pepper = this.db.prepare("SELECT v FROM meta WHERE k = 'pepper_master'").get() as { v: string } | undefined;
-    return [...new Set([...rows.map((r) => r.master), ...(pepper ? [pepper.v] : [])])];
+  mastersInUse(): Promise<string[]> {
+    return this.records.mastersInUse();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     for (const l of this.lookups.values()) if (l.state === 'active') l.key.fill(0);
-    this.db.close();
+    await this.records.close();
   }
 }
-
-/** The keyed hash that stands for a data subject in the key store (never the subject itself). */
 
 /** UTC day (YYYY-MM-DD) of a time in microseconds. */
 export function utcDay(micros: bigint | number): string {

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type { Env } from '../core/config/env.js';
 import { syncDir, writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
+import type { KeyRecords } from './key-records.js';
 import { KeyStore } from './keystore.js';
 import {
   generateMasterKey,
@@ -33,7 +34,7 @@ export interface RotateResult {
  * $STELE_MASTER_KEY, the new key comes from $STELE_NEW_MASTER_KEY, which the operator then moves
  * into $STELE_MASTER_KEY.
  */
-export async function rotateMasterKey(dir: string, keystore: string, env: Env): Promise<RotateResult> {
+export async function rotateMasterKey(dir: string, openRecords: () => KeyRecords, env: Env): Promise<RotateResult> {
   const viaEnv = Boolean(env[MASTER_ENV]);
   let next: MasterKey;
   if (viaEnv) {
@@ -53,13 +54,14 @@ export async function rotateMasterKey(dir: string, keystore: string, env: Env): 
   }
   const masters = loadMasterKeys(dir, env);
   if (!masters.some((m) => m.id === next.id)) masters.push(next);
-  const keys = KeyStore.open(keystore, masters);
+  const keys = await KeyStore.open(openRecords(), masters);
   let rewrapped: number;
-  const from = keys.mastersInUse();
+  let from: string[];
   try {
-    rewrapped = keys.rewrap(next);
+    from = await keys.mastersInUse();
+    rewrapped = await keys.rewrap(next);
   } finally {
-    keys.close();
+    await keys.close();
   }
   if (!viaEnv) {
     await rename(nextMasterKeyPath(dir), masterKeyPath(dir));

@@ -1,9 +1,9 @@
-import type { ApiKeyStore } from '../auth/apikeys.js';
+import type { ApiKeyRecords } from '../auth/apikey-records.js';
 import type { ThreadHandle, ThreadPort } from '../core/thread.js';
 import type { IndexStore } from '../index/store.js';
 import type { IndexThreadData } from '../index/worker.js';
-import type { KeyStore, KeyStoreOptions } from '../keys/keystore.js';
-import type { MasterKey } from '../keys/master.js';
+import type { HoldRecords } from '../keys/hold-records.js';
+import type { KeyRecords } from '../keys/key-records.js';
 import type { IdIndex } from '../log/id-index.js';
 import type { LogStorage, TileStore } from '../log/storage.js';
 import type { TileSource } from '../tlog/verify.js';
@@ -23,7 +23,7 @@ export interface ThreadData {
 }
 export type ThreadKind = keyof ThreadData;
 /** A thread's code (src/storage/threads): serves `port` on the stores of `backend`. */
-export type ThreadMain<K extends ThreadKind> = (port: ThreadPort, data: ThreadData[K], backend: Backend) => void;
+export type ThreadMain<K extends ThreadKind> = (port: ThreadPort, data: ThreadData[K], backend: Backend) => void | Promise<void>;
 
 /**
  * Every store a Stele keeps, behind one seam (issue 13). A driver implements all of it; the
@@ -42,10 +42,12 @@ export interface Backend {
   tiles(): TileSource;
   /** Event id → log index (deduplication). */
   ids(): IdIndex;
-  /** Data keys, their tombstones, and legal holds. */
-  keys(masters: readonly MasterKey[], opts?: KeyStoreOptions): KeyStore;
+  /** Data keys (wrapped) and their tombstones; read-only: lookups beside a writer (the index thread). */
+  keys(opts?: { readonly?: boolean }): KeyRecords;
+  /** Legal holds. */
+  holds(): HoldRecords;
   /** API keys. */
-  apiKeys(): ApiKeyStore;
+  apiKeys(): ApiKeyRecords;
   /** The query store (a cache of the readable entries, rebuilt from the log). */
   queryStore(): IndexStore;
   /**

@@ -449,10 +449,11 @@ sealed leaf's `record' does not name them)."
                                       (stele-test--segment-files stele-spool-directory)))
                 (+ n 500)))
     ;; A bound far above the 100 us target (the message above reports the
-    ;; real figure), so that a busy 2-core machine does not fail it (669 us
-    ;; was seen under load) but a hook that blocks on the network would.
-    (should (< per 2000))
-    (should (< watch-per 2000)))
+    ;; real figure), so that a busy 2-core machine does not fail it (2.4 ms
+    ;; was seen at a load of 15 on 2 cores) but a hook that waits on the
+    ;; network or the disk on every event would.
+    (should (< per 10000))
+    (should (< watch-per 10000)))
   (stele-test--reset))
 
 ;; Issue 17, item 11: every save scanned the whole buffer's text

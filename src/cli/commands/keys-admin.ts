@@ -1,10 +1,11 @@
 import { existsSync, rmSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { indexPath, keystorePath, openStele } from '../../app/stele.js';
+import { indexPath, openStele } from '../../app/stele.js';
 import { processEnv } from '../../core/config/env.js';
 import { dataDir } from '../../core/config/resolve.js';
 import { plural } from '../../core/plural.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
+import { FsBackend } from '../../storage/fs/backend.js';
 import { lockDataDir } from '../../storage/fs/lock.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
@@ -50,7 +51,7 @@ export async function rotateCommand(opts: { dir?: string; json?: boolean }): Pro
   const d = dataDir(opts.dir);
   const unlock = lockDataDir(d);
   try {
-    const r = await rotateMasterKey(d, keystorePath(d), processEnv());
+    const r = await rotateMasterKey(d, () => new FsBackend(d).keys(), processEnv());
     if (opts.json) console.log(JSON.stringify(r));
     else
       console.log(

@@ -1,10 +1,10 @@
 import { textHash, valueHash } from '../../app/audit-query.js';
-import { keystorePath } from '../../app/stele.js';
 import { processEnv } from '../../core/config/env.js';
 import { dataDir } from '../../core/config/resolve.js';
 import { SteleError } from '../../core/errors.js';
 import { KeyStore } from '../../keys/keystore.js';
 import { loadMasterKeys } from '../../keys/master.js';
+import { FsBackend } from '../../storage/fs/backend.js';
 
 /**
  * `stele subject-hash <value>...`: the keyed hashes under which the log's own records name a value
@@ -16,7 +16,7 @@ export async function subjectHashCommand(values: string[], opts: { dir?: string;
   const d = dataDir(opts.dir);
   let keys: KeyStore;
   try {
-    keys = KeyStore.open(keystorePath(d), loadMasterKeys(d, processEnv()), { readonly: true });
+    keys = await KeyStore.open(new FsBackend(d).keys({ readonly: true }), loadMasterKeys(d, processEnv()), { readonly: true });
   } catch (err) {
     if (err instanceof SteleError) throw err;
     throw new SteleError('no_key_store', `cannot read the key store of ${d}: ${(err as Error).message}`);
@@ -37,6 +37,6 @@ export async function subjectHashCommand(values: string[], opts: { dir?: string;
       );
     }
   } finally {
-    keys.close();
+    await keys.close();
   }
 }

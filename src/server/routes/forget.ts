@@ -54,7 +54,7 @@ export const forgetRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       },
     },
     async (req) => {
-      const holds = stele.holds.list(req.query.all ?? false);
+      const holds = await stele.holds.list(req.query.all ?? false);
       await stele.audit.record('stele.access.list', principalOf(req), { what: 'holds', results: holds.length });
       return { holds };
     },

@@ -39,7 +39,7 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       if (!req.principal) return entry;
       const event = await readEntry(stele, principalOf(req), i, leaf);
       // Who wrote it: a v2 sealed leaf seals it with the event, so it is shown only to a reader.
-      return { ...entry, event, ingest: openEntry(stele.keys, i, leaf).ingest };
+      return { ...entry, event, ingest: (await openEntry(stele.keys, i, leaf)).ingest };
     },
   );
 

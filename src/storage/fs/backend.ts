@@ -1,15 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ApiKeyStore } from '../../auth/apikeys.js';
 import type { ThreadHandle } from '../../core/thread.js';
 import { IndexStore } from '../../index/store.js';
-import { KeyStore, type KeyStoreOptions } from '../../keys/keystore.js';
-import type { MasterKey } from '../../keys/master.js';
 import { FsLogStorage } from '../../log/fs-storage.js';
 import { JournalIdIndex } from '../../log/id-index.js';
 import { DirTileSource } from '../../log/tile-source.js';
 import type { Backend, ThreadData, ThreadKind } from '../backend.js';
 import { spawnWorker } from '../threads/spawn.js';
+import { FsApiKeyRecords } from './apikeys.js';
+import { FsHoldRecords } from './holds.js';
+import { FsKeyRecords, keystoreDb } from './keys.js';
 import { lockDataDir } from './lock.js';
 
 /**
@@ -54,12 +54,16 @@ export class FsBackend implements Backend {
     return new JournalIdIndex(join(this.dir, 'state', 'ids.journal'));
   }
 
-  keys(masters: readonly MasterKey[], opts?: KeyStoreOptions): KeyStore {
-    return KeyStore.open(join(this.dir, 'keys', 'keystore.db'), masters, opts);
+  keys(opts: { readonly?: boolean } = {}): FsKeyRecords {
+    return new FsKeyRecords(keystoreDb(join(this.dir, 'keys', 'keystore.db'), opts.readonly ?? false));
   }
 
-  apiKeys(): ApiKeyStore {
-    return ApiKeyStore.load(join(this.dir, 'auth', 'apikeys.json'), join(this.dir, 'auth', 'tokens.json'));
+  holds(): FsHoldRecords {
+    return new FsHoldRecords(keystoreDb(join(this.dir, 'keys', 'keystore.db'), false));
+  }
+
+  apiKeys(): FsApiKeyRecords {
+    return new FsApiKeyRecords(join(this.dir, 'auth', 'apikeys.json'), join(this.dir, 'auth', 'tokens.json'));
   }
 
   queryStore(): IndexStore {

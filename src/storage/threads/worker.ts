@@ -9,4 +9,4 @@ import type { WorkerData } from './spawn.js';
 
 const { kind, spec, data } = workerData as WorkerData;
 const main = await threadMain(kind);
-if (parentPort) main(parentPort, data as never, openBackend(spec));
+if (parentPort) await main(parentPort, data as never, openBackend(spec));
