@@ -161,7 +161,9 @@ export async function initDataDir(dir: string, origin = defaultOrigin()): Promis
   try {
     key = generateKey(origin);
   } catch (err) {
-    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
+    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const { skey, vkey } = key;
   for (const d of ['keys', 'auth']) mkdirSync(join(dir, d), { recursive: true, mode: DIR_MODE });

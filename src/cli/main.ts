@@ -5,7 +5,7 @@
  * `stele --version` and `stele --help` start in a fraction of the time.
  */
 import { Command, Option } from 'commander';
-import { SteleError } from '../core/errors.js';
+import { printError } from './errors.js';
 import { tokenOptions } from './options.js';
 
 // Everything the CLI and the server create is owner-only (data directories, exports, spools);
@@ -304,7 +304,6 @@ hooks
   .action(lazy(() => import('./commands/hooks.js'), 'hooksDrainCommand'));
 
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof SteleError) console.error(`stele: ${err.message}`);
-  else console.error(`stele: ${(err as Error).stack ?? String(err)}`);
+  printError(err);
   process.exit(1);
 });

@@ -4,7 +4,7 @@
  * and messages are handled in order, a search sent after an acknowledgement sees that entry.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SteleError } from '../core/errors.js';
+import { SteleError, toWire, type WireError } from '../core/errors.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { KeyStore } from '../keys/keystore.js';
@@ -93,8 +93,8 @@ export type ToIndex =
 
 export type FromIndex =
   | { type: 'reply'; seq: number; ok: true; value: unknown }
-  | { type: 'reply'; seq: number; ok: false; code: string; message: string; status: number; detail?: Record<string, unknown> }
-  | { type: 'failed'; message: string }
+  | { type: 'reply'; seq: number; ok: false; error: WireError }
+  | { type: 'failed'; error: WireError }
   | { type: 'indexed'; upto: number };
 
 const data = workerData as IndexWorkerData;
@@ -312,19 +312,10 @@ port?.on('message', (m: ToIndex) => {
     } catch (err) {
       if (seq === undefined) {
         // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
-        port?.postMessage({ type: 'failed', message: (err as Error).message } satisfies FromIndex);
+        port?.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex);
         return;
       }
-      const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
-      port?.postMessage({
-        type: 'reply',
-        seq,
-        ok: false,
-        code: e.code,
-        message: e.message,
-        status: e.status,
-        ...(e.detail ? { detail: e.detail } : {}),
-      } satisfies FromIndex);
+      port?.postMessage({ type: 'reply', seq, ok: false, error: toWire(err) } satisfies FromIndex);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { SteleError } from '../core/errors.js';
+import { type ErrorCode, SteleError } from '../core/errors.js';
 import type { KeyInfo } from './keystore.js';
 import { subjectHash } from './subject.js';
 
@@ -56,7 +56,7 @@ const DAY_US = 86_400_000_000;
  * the clear in the log (and the key store) after the subject is erased. Catches the plain
  * spelling only (any case, NFC); docs/http-api.md asks operators not to name people in reasons.
  */
-export function refuseNaming(reason: string, subject: string, code: string, what: string): void {
+export function refuseNaming(reason: string, subject: string, code: ErrorCode, what: string): void {
   const norm = (s: string) => s.normalize('NFC').toLowerCase();
   if (subject.trim() && norm(reason).includes(norm(subject.trim()))) {
     throw new SteleError(
@@ -123,8 +123,8 @@ export class HoldStore {
   release(id: string, reason: string, by: string): Hold {
     if (!reason.trim()) throw new SteleError('bad_hold', 'releasing a legal hold needs a reason');
     const h = this.get(id);
-    if (!h) throw new SteleError('not_found', `no legal hold ${id}`, 404);
-    if (h.released) throw new SteleError('already_released', `legal hold ${id} was released at ${h.released}`, 409);
+    if (!h) throw new SteleError('not_found', `no legal hold ${id}`);
+    if (h.released) throw new SteleError('already_released', `legal hold ${id} was released at ${h.released}`);
     if (h.subject !== null) refuseNaming(reason, h.subject, 'bad_hold', 'the release reason');
     this.db
       .prepare('UPDATE holds SET released = ?, released_by = ?, release_reason = ? WHERE id = ?')

@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import { toWire, type WireError } from '../core/errors.js';
 import { newSigner } from '../tlog/note.js';
 import { TileBuilder } from '../tlog/tile.js';
 import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
@@ -31,7 +32,7 @@ export type FromIntegrator =
   | { type: 'ready' }
   | { type: 'published'; published: Published }
   | { type: 'synced'; size: number }
-  | { type: 'failed'; message: string }
+  | { type: 'failed'; error: WireError }
   | { type: 'closed' };
 
 const port = parentPort;
@@ -44,7 +45,7 @@ let queue: Promise<void> = Promise.resolve();
 function fail(err: unknown): void {
   if (failed) return;
   failed = true;
-  send({ type: 'failed', message: (err as Error).message });
+  send({ type: 'failed', error: toWire(err) });
 }
 
 async function handle(m: ToIntegrator): Promise<void> {

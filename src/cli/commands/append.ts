@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { defaultDir } from '../../app/datadir.js';
 import { openStele } from '../../app/stele.js';
-import { SteleError } from '../../core/errors.js';
+import { eventAt, SteleError } from '../../core/errors.js';
 import type { Appended } from '../../ingest/append.js';
 import { reservedName } from '../../ingest/identity.js';
 import { api, defaultUrl, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded } from '../client.js';
@@ -89,7 +89,7 @@ function refuseReservedInputs(events: readonly unknown[]): void {
     const action = typeof ev?.action === 'string' ? ev.action : '';
     const kind = typeof ev?.source?.kind === 'string' ? ev.source.kind : '';
     const why = reservedName(action, kind);
-    if (why) throw new SteleError('reserved', `${events.length > 1 ? `event ${i}: ` : ''}${why}`, 403);
+    if (why) throw new SteleError('reserved', why, eventAt(events.length > 1 ? i : undefined));
   }
 }
 

@@ -69,7 +69,7 @@ function durationOption(name: string, v: string): number {
   try {
     ms = parseDuration(v);
   } catch (err) {
-    throw new SteleError('bad_option', `${name}: ${(err as Error).message}`);
+    throw new SteleError('bad_option', `${name}: ${(err as Error).message}`, { cause: err });
   }
   if (ms < 1) throw new SteleError('bad_option', `${name} must be longer than 0, got "${v}"`);
   return ms;
@@ -123,7 +123,7 @@ export async function serveCommand(opts: {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new SteleError('bad_tls', `${flag} ${file}: ${(err as Error).message}`);
+      throw new SteleError('bad_tls', `${flag} ${file}: ${(err as Error).message}`, { cause: err });
     }
   };
   const tls =
