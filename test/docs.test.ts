@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ERROR_STATUS } from '../src/core/errors.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -100,4 +101,12 @@ test('every page of docs/, contrib/ and the Emacs client is reachable from the R
     PAGES.filter((p) => !seen.has(p)),
     [],
   );
+});
+
+test('docs/http-api.md lists every error code with the status ERROR_STATUS gives it, and no other', () => {
+  const page = prose('docs/http-api.md');
+  const section = page.slice(page.indexOf('\n## Errors\n'));
+  const documented: Record<string, number> = {};
+  for (const m of section.matchAll(/^\| `([a-z0-9_]+)` \| (\d{3}) \|/gm)) documented[m[1] as string] = Number(m[2]);
+  assert.deepEqual(documented, { ...ERROR_STATUS });
 });

@@ -141,7 +141,9 @@ function newLogKey(origin: string): { skey: string; vkey: string } {
   try {
     return generateKey(origin);
   } catch (err) {
-    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`);
+    throw new SteleError('bad_origin', `origin ${JSON.stringify(origin)} cannot name a signing key: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

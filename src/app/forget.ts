@@ -115,8 +115,10 @@ export async function eraseSubject(ctx: ForgetContext, given: string, reason: st
   // A hold naming the subject blocks even when nothing about them is stored yet.
   for (const h of await ctx.holds.list()) if (h.subject !== null && nfc(h.subject) === subject) blocking.add(h.id);
   if (blocking.size) {
-    throw new SteleError('held', `a legal hold covers this subject (${[...blocking].join(', ')}); release it first`, 409, {
-      holds: [...blocking],
+    throw new SteleError('held', `a legal hold covers this subject (${[...blocking].join(', ')}); release it first`, {
+      detail: {
+        holds: [...blocking],
+      },
     });
   }
   const ids = keys.map((k) => k.id);

@@ -65,15 +65,17 @@ export async function readEntry(stele: Stele, p: Principal, index: number, _leaf
   );
   const m = found.hits[0];
   if (!m || !stele.access.allowed(p, 'read', entryResource(stele, m))) {
-    throw new SteleError('forbidden', `${who(p)} may not read entry ${index}`, 403, { action: 'read' });
+    throw new SteleError('forbidden', `${who(p)} may not read entry ${index}`, { detail: { action: 'read' } });
   }
   if (m.kind === 'gap') {
     const by = m.erasure === undefined ? '' : ` by entry ${m.erasure}`;
-    throw new SteleError(m.state, `entry ${index} has been ${m.state}${by}; its data key was destroyed`, 410, {
-      index,
-      state: m.state,
-      tier: m.tier,
-      ...(m.erasure === undefined ? {} : { erasure: m.erasure }),
+    throw new SteleError(m.state, `entry ${index} has been ${m.state}${by}; its data key was destroyed`, {
+      detail: {
+        index,
+        state: m.state,
+        tier: m.tier,
+        ...(m.erasure === undefined ? {} : { erasure: m.erasure }),
+      },
     });
   }
   await stele.audit.record('stele.access.read', p, { index });
@@ -198,7 +200,6 @@ async function countVisible(
       throw new SteleError(
         'count_unavailable',
         `counting stops at ${COUNT_BUDGET} matching entries under this policy; narrow the query (index:, since:, tier:) or leave out count`,
-        422,
       );
     }
     cursor = r.next;

@@ -179,13 +179,16 @@ export async function openStele(dir: string, options: SteleOptions = {}): Promis
           next = resolvePolicy(dd.dir, policyFile);
           access.setPolicy(next);
         } catch (err) {
-          const e = err instanceof SteleError ? err : new SteleError('bad_policy', (err as Error).message);
+          const e = err instanceof SteleError ? err : new SteleError('bad_policy', (err as Error).message, { cause: err });
           await audit.record('stele.policy.refused', by, { message: e.message, ...(e.detail ?? {}) }, e.message);
+          // The reload request was fine; the file was not: never a 5xx.
           throw new SteleError(
-            e.code,
+            e.status < 500 ? e.code : 'bad_policy',
             `policy refused, the old one stays in force: ${e.message}`,
-            e.status < 500 ? e.status : 400,
-            e.detail,
+            {
+              ...(e.detail ? { detail: e.detail } : {}),
+              cause: err,
+            },
           );
         }
         pool.setPolicy(next);

@@ -6,7 +6,7 @@
  */
 
 import type { Claim } from '../core/claim.js';
-import { SteleError } from '../core/errors.js';
+import { eventAt, SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { type AccessAction, type AccessResource, Authorizer } from '../policy/access.js';
 import type { Policy } from '../policy/policy.js';
@@ -80,8 +80,10 @@ export class Access {
   require(p: Principal, action: AccessAction, resource: AccessResource = { type: 'Log' }): void {
     if (this.allowed(p, action, resource)) return;
     const what = resource.type === 'Log' ? '' : ` on ${describe(resource)}`;
-    throw new SteleError('forbidden', `${who(p)} may not ${action}${what} (policy ${this.current.sha256.slice(0, 12)})`, 403, {
-      action,
+    throw new SteleError('forbidden', `${who(p)} may not ${action}${what} (policy ${this.current.sha256.slice(0, 12)})`, {
+      detail: {
+        action,
+      },
     });
   }
 
@@ -99,18 +101,16 @@ export class Access {
   readonly authorizeClaims = (p: Principal, claims: readonly Claim[]): void => {
     for (const c of claims) {
       const event = { type: 'Event', action: c.action, source: c.source, actor: c.actor } as const;
-      const at = claims.length > 1 || c.at > 0 ? `event ${c.at}: ` : '';
+      const at = claims.length > 1 || c.at > 0 ? c.at : undefined;
       if (!this.allowed(p, 'append', event)) {
-        throw new SteleError('forbidden', `${at}${who(p)} may not append ${c.action} events from source "${c.source}"`, 403, {
-          action: 'append',
-        });
+        const problem = `${who(p)} may not append ${c.action} events from source "${c.source}"`;
+        throw new SteleError('forbidden', problem, eventAt(at, { action: 'append' }));
       }
       if (c.vouch && !this.allowed(p, 'vouch', event)) {
         throw new SteleError(
           'forbidden',
-          `${at}actor "${c.actor}" is not ${who(p)}, and the policy does not let ${who(p)} vouch for other actors of ${c.action} events`,
-          403,
-          { action: 'vouch' },
+          `actor "${c.actor}" is not ${who(p)}, and the policy does not let ${who(p)} vouch for other actors of ${c.action} events`,
+          eventAt(at, { action: 'vouch' }),
         );
       }
     }

@@ -51,7 +51,7 @@ export class ApiKeyStore {
       );
     }
     if (this.records.some((r) => r.name === spec.name && !r.revoked)) {
-      throw new SteleError('conflict', `an API key named "${spec.name}" exists; revoke it first or choose another name`, 409);
+      throw new SteleError('conflict', `an API key named "${spec.name}" exists; revoke it first or choose another name`);
     }
     if (spec.roles.length === 0) throw new SteleError('bad_request', 'an API key needs at least one role (--role)');
     const key = `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
@@ -79,7 +79,7 @@ export class ApiKeyStore {
 
   async revoke(name: string, by: string, reason: string): Promise<ApiKeyInfo> {
     const rec = this.records.find((r) => r.name === name && !r.revoked);
-    if (!rec) throw new SteleError('not_found', `no active API key named "${name}"`, 404);
+    if (!rec) throw new SteleError('not_found', `no active API key named "${name}"`);
     const how = { at: new Date().toISOString(), by, reason };
     const revoked: ApiKeyRecord = { ...rec, revoked: how };
     // Refused at once in memory; the record follows.

@@ -78,15 +78,14 @@ export class AuthError extends SteleError {
     message: string,
     readonly reason: AuthFailureReason,
     extra: Record<string, unknown> = {},
-    status = 401,
-    code = 'invalid_token',
+    code: 'invalid_token' | 'idp_unavailable' = 'invalid_token',
   ) {
-    super(code, message, status, { reason, ...extra });
+    super(code, message, { detail: { reason, ...extra } });
     this.name = 'AuthError';
   }
 
   static unavailable(message: string, reason: 'idp_unreachable' | 'idp_misconfigured', issuer: string): AuthError {
-    return new AuthError(message, reason, { issuer }, 503, 'idp_unavailable');
+    return new AuthError(message, reason, { issuer }, 'idp_unavailable');
   }
 }
 

@@ -5,7 +5,7 @@ import { retryOverloaded } from './client.js';
 
 test('retryOverloaded retries 503 overloaded after its Retry-After, and nothing else', async () => {
   let calls = 0;
-  const busy = () => new SteleError('overloaded', '503: busy', 503, { retryAfter: 0 });
+  const busy = () => new SteleError('overloaded', '503: busy', { detail: { retryAfter: 0 } });
   assert.equal(
     await retryOverloaded(async () => {
       if (++calls < 3) throw busy();
@@ -18,7 +18,7 @@ test('retryOverloaded retries 503 overloaded after its Retry-After, and nothing 
   await assert.rejects(
     retryOverloaded(async () => {
       calls++;
-      throw new SteleError('invalid_event', '400: bad', 400);
+      throw new SteleError('invalid_event', '400: bad');
     }),
     /bad/,
   );

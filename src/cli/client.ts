@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Env, envValue, processEnv } from '../core/config/env.js';
 import { dataDir, setting } from '../core/config/resolve.js';
-import { SteleError } from '../core/errors.js';
+import { isErrorCode, SteleError } from '../core/errors.js';
 
 /** The server URL: --url, else $STELE_URL, else the address `stele serve` listens on by default. */
 export const serverUrl = (flag: string | undefined, env: Env = processEnv()): string => setting('url', { url: flag }, env);
@@ -37,6 +37,7 @@ export function readTokenFile(path: string): string {
     throw new SteleError(
       'no_token',
       `cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
     );
   }
   const mode = statSync(path).mode;
@@ -83,7 +84,9 @@ export async function api<T>(base: string, path: string, init: RequestInit & { t
   try {
     res = await fetch(`${base.replace(/\/+$/, '')}${path}`, { ...init, headers });
   } catch (err) {
-    throw new SteleError('unreachable', `cannot reach ${base}: ${(err as Error).cause ?? (err as Error).message}`, 503);
+    throw new SteleError('unreachable', `cannot reach ${base}: ${(err as Error).cause ?? (err as Error).message}`, {
+      cause: err,
+    });
   }
   const text = await res.text();
   let body: unknown;
@@ -95,7 +98,12 @@ export async function api<T>(base: string, path: string, init: RequestInit & { t
   if (!res.ok) {
     const e = (body as { error?: { code?: string; message?: string } & Record<string, unknown> } | undefined)?.error;
     const { code, message, ...detail } = e ?? {};
-    throw new SteleError(code ?? 'http_error', `${res.status}: ${message ?? text}`, res.status, detail);
+    const problem = `${res.status}: ${message ?? text}`;
+    // A Stele server's codes are ours; anything else (a proxy's page, another version) keeps its status as data.
+    if (isErrorCode(code)) throw new SteleError(code, problem, { detail });
+    throw new SteleError('http_error', problem, {
+      detail: { ...detail, httpStatus: res.status, ...(code === undefined ? {} : { remoteCode: code }) },
+    });
   }
   return body as T;
 }

@@ -25,7 +25,7 @@ export function parseEventsText(text: string, what: string): unknown[] {
     try {
       out.push(JSON.parse(line));
     } catch (err) {
-      throw new SteleError('invalid_json', `${what}, line ${i + 1}: not valid JSON (${(err as Error).message})`);
+      throw new SteleError('invalid_json', `${what}, line ${i + 1}: not valid JSON (${(err as Error).message})`, { cause: err });
     }
     checkIntegers(line, `${what}, line ${i + 1}: `);
   }

@@ -6,7 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import { type FlagName, helpText, SERVE_SETTINGS, SETTINGS } from '../core/config/settings.js';
-import { SteleError } from '../core/errors.js';
+import { printError } from './errors.js';
 import { tokenOptions } from './options.js';
 
 // Everything the CLI and the server create is owner-only (data directories, exports, spools);
@@ -281,7 +281,6 @@ hooks
   .action(lazy(() => import('./commands/hooks.js'), 'hooksDrainCommand'));
 
 program.parseAsync().catch((err: unknown) => {
-  if (err instanceof SteleError) console.error(`stele: ${err.message}`);
-  else console.error(`stele: ${(err as Error).stack ?? String(err)}`);
+  printError(err);
   process.exit(1);
 });

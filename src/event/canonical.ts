@@ -24,7 +24,7 @@ export const MAX_CANONICAL_DEPTH = 512;
 class Refusal {
   readonly path: string[] = [];
   constructor(
-    readonly code: string,
+    readonly code: 'invalid_json' | 'too_deep',
     readonly problem: string,
   ) {}
 }
@@ -261,8 +261,8 @@ function serialize<T>(value: unknown, take: (b: Buffer, length: number) => T, fr
   } catch (e) {
     if (!(e instanceof Refusal)) throw e;
     if (frame) e.path.unshift(frame.key);
-    const at = e.path.length === 0 ? 'the value' : pointer(e.path);
-    throw new SteleError(e.code, `${at} ${e.problem}`, 400);
+    const p = pointer(e.path);
+    throw new SteleError(e.code, `${p || 'the value'} ${e.problem}`, { detail: { pointer: p } });
   } finally {
     if (nested) {
       buf = outerBuf;

@@ -416,3 +416,24 @@ describe('uuidv7', () => {
     for (const ms of [-1, 2 ** 48, Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => uuidv7(ms), RangeError);
   });
 });
+
+test('a refused event carries its position and pointer as detail, not only in the message', () => {
+  const err = (input: unknown, position?: number) => {
+    try {
+      validateEvent(input, position);
+    } catch (e) {
+      assert.ok(e instanceof SteleError);
+      return e;
+    }
+    assert.fail('not refused');
+  };
+  const missing = err({ ...minimal(), actor: { id: 'alice' } }, 3);
+  assert.equal(missing.message, 'event 3: /actor/type is required');
+  assert.deepEqual(missing.detail, { pointer: '/actor/type', batchIndex: 3 });
+  const extra = err({ ...minimal(), colour: 'red' });
+  assert.deepEqual(extra.detail, { pointer: '/colour' });
+  const wrong = err({ ...minimal(), outcome: 'maybe' }, 0);
+  assert.deepEqual(wrong.detail, { pointer: '/outcome', batchIndex: 0 });
+  const surrogate = err({ ...minimal(), data: { a: ['ok', 'x\ud800'] } }, 1);
+  assert.deepEqual(surrogate.detail, { pointer: '/data/a/1', batchIndex: 1 });
+});

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { SteleError } from '../core/errors.js';
+import { eventAt, SteleError } from '../core/errors.js';
 import { nfc } from './nfc.js';
 import { formatMicros } from './record.js';
 import { eventSchema } from './schema.js';
@@ -119,8 +119,8 @@ function scan(root: unknown, max: number, strings: boolean): Finding | undefined
   return found;
 }
 
-function depthMessage(prefix: string, f: Finding, max: number): string {
-  return `${prefix}${f.path || 'the value'} is nested deeper than the limit of ${max} levels`;
+function depthMessage(f: Finding, max: number): string {
+  return `${f.path || 'the value'} is nested deeper than the limit of ${max} levels`;
 }
 
 /**
@@ -129,7 +129,7 @@ function depthMessage(prefix: string, f: Finding, max: number): string {
  */
 export function checkDepth(value: unknown, max = MAX_DEPTH): void {
   const f = scan(value, max, false);
-  if (f) throw new SteleError('too_deep', depthMessage('', f, max), 400);
+  if (f) throw new SteleError('too_deep', depthMessage(f, max), { detail: { pointer: f.path } });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,17 +162,25 @@ const ARTICLE: Record<string, string> = {
   boolean: 'a boolean',
 };
 
+/** The JSON pointer of what schema error `e` is about: the missing or extra property itself, or the value. */
+function pointerOf(e: ErrorObject): string {
+  const p = e.params as Record<string, unknown>;
+  if (e.keyword === 'required') return `${e.instancePath}/${escapeSegment(String(p.missingProperty))}`;
+  if (e.keyword === 'additionalProperties') return `${e.instancePath}/${escapeSegment(String(p.additionalProperty))}`;
+  return e.instancePath;
+}
+
 function describe(e: ErrorObject): string {
   const at = e.instancePath || 'the event';
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'required': {
-      const missing = `${e.instancePath}/${escapeSegment(String(p.missingProperty))}`;
+      const missing = pointerOf(e);
       if (e.schemaPath.includes('/then/')) return `${missing} is required when /actor/type is ai_agent`;
       return `${missing} is required`;
     }
     case 'additionalProperties': {
-      const extra = `${e.instancePath}/${escapeSegment(String(p.additionalProperty))}`;
+      const extra = pointerOf(e);
       if (extra === '/actor/issuer') return `${extra} is set by the server; a client cannot send it`;
       return `${extra} is not an allowed property`;
     }
@@ -207,13 +215,14 @@ function describe(e: ErrorObject): string {
  * Checks one client event against `eventSchema`, the nesting limit and canonical-JSON
  * representability. Throws SteleError 400: 'invalid_event' (or 'too_deep') with a message naming
  * the event's position (when given) and the JSON pointer of the problem, e.g.
- * `event 3: /actor/type must be one of human, service, ai_agent`.
+ * `event 3: /actor/type must be one of human, service, ai_agent`; the same two are
+ * `detail.batchIndex` and `detail.pointer`.
  */
 export function validateEvent(input: unknown, position?: number): void {
   if (!validate(input)) {
     const err = validate.errors?.[0];
-    const prefix = position === undefined ? '' : `event ${position}: `;
-    throw new SteleError('invalid_event', prefix + (err ? describe(err) : 'is invalid'), 400);
+    const detail = { pointer: err ? pointerOf(err) : '' };
+    throw new SteleError('invalid_event', err ? describe(err) : 'is invalid', eventAt(position, detail));
   }
   // After the schema, which settles the common mistakes with better messages. Outside `data` the
   // schema bounds the depth, so only the free-form strings there need a surrogate check; `data`
@@ -225,10 +234,10 @@ export function validateEvent(input: unknown, position?: number): void {
     if (f) f.path = `/data${f.path}`;
   }
   if (f) {
-    const prefix = position === undefined ? '' : `event ${position}: `;
-    if (f.code === 'too_deep') throw new SteleError('too_deep', depthMessage(prefix, f, MAX_DEPTH), 400);
+    const at = eventAt(position, { pointer: f.path });
+    if (f.code === 'too_deep') throw new SteleError('too_deep', depthMessage(f, MAX_DEPTH), at);
     const what = f.key ? `${f.path} has a key that contains` : `${f.path} contains`;
-    throw new SteleError('invalid_event', `${prefix}${what} a lone UTF-16 surrogate, which canonical JSON cannot represent`, 400);
+    throw new SteleError('invalid_event', `${what} a lone UTF-16 surrogate, which canonical JSON cannot represent`, at);
   }
 }
 

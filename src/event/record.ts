@@ -71,7 +71,7 @@ const MS_400_YEARS = 146097 * 86400000;
  */
 export function parseMicros(s: string): bigint {
   const m = TIME_RE.exec(s);
-  const bad = (why: string) => new SteleError('invalid_time', `${JSON.stringify(s)} ${why}`, 400);
+  const bad = (why: string) => new SteleError('invalid_time', `${JSON.stringify(s)} ${why}`);
   if (!m) throw bad('is not an RFC 3339 date-time such as 2026-11-22T10:15:03.140211Z');
   const y = +(m[1] as string);
   const mo = +(m[2] as string);
@@ -125,7 +125,7 @@ export function nowMicros(): bigint {
 
 function tooLarge(n: number, sealed = false): SteleError {
   const as = sealed ? 'a sealed leaf (encrypted and base64-encoded)' : 'a leaf';
-  return new SteleError('too_large', `event is ${n} bytes as ${as}; the limit is ${MAX_LEAF_BYTES} bytes`, 413);
+  return new SteleError('too_large', `event is ${n} bytes as ${as}; the limit is ${MAX_LEAF_BYTES} bytes`);
 }
 
 /**

@@ -372,7 +372,7 @@ export async function verifyBundle(
     try {
       trustedVerifier = newVerifier(opts.vkey);
     } catch (e) {
-      throw new SteleError('bad_vkey', `the trusted verifier key is malformed: ${(e as Error).message}`);
+      throw new SteleError('bad_vkey', `the trusted verifier key is malformed: ${(e as Error).message}`, { cause: e });
     }
   }
 

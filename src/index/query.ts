@@ -86,7 +86,7 @@ export const QUERY_FIELDS: readonly string[] = Object.freeze(Object.keys(FIELDS)
 const col = (pos: number) => `column ${pos + 1}`;
 
 function fail(position: number, token: string, message: string): never {
-  throw new SteleError('bad_query', message, 400, { position, token });
+  throw new SteleError('bad_query', message, { detail: { position, token } });
 }
 
 const quote = (s: string) => JSON.stringify(s);

@@ -1,5 +1,5 @@
 import { LIMITS } from '../core/config/settings.js';
-import { SteleError } from '../core/errors.js';
+import { fromWire, SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
 import { bytes, pack, transferList } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
@@ -72,7 +72,8 @@ export class IndexThread {
   private constructor(private readonly worker: ThreadHandle) {
     worker.on('message', (m: FromIndex) => {
       if (m.type === 'failed') {
-        this.fail(new Error(`indexing stopped: ${m.message}`));
+        const e = fromWire(m.error);
+        this.fail(new Error(`indexing stopped: ${e.message}`, { cause: e }));
         return;
       }
       if (m.type === 'indexed') {
@@ -83,7 +84,7 @@ export class IndexThread {
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
       if (m.ok) w?.resolve(m.value);
-      else w?.reject(new SteleError(m.code, m.message, m.status, m.detail));
+      else w?.reject(fromWire(m.error));
     });
     worker.on('error', (err) => this.fail(new Error(`the index thread failed: ${err.message}`)));
   }
@@ -100,7 +101,8 @@ export class IndexThread {
   private fail(err: Error): void {
     this.failure ??= err;
     this.roomWaiters.release();
-    for (const w of this.waiting.values()) w.reject(new SteleError('index_unavailable', this.failure.message, 503));
+    for (const w of this.waiting.values())
+      w.reject(new SteleError('index_unavailable', this.failure.message, { cause: this.failure }));
     this.waiting.clear();
   }
 
@@ -110,7 +112,7 @@ export class IndexThread {
   }
 
   private call<T>(req: Request): Promise<T> {
-    if (this.failure) return Promise.reject(new SteleError('index_unavailable', this.failure.message, 503));
+    if (this.failure) return Promise.reject(new SteleError('index_unavailable', this.failure.message, { cause: this.failure }));
     const seq = ++this.seq;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });

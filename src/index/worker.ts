@@ -3,7 +3,7 @@
  * searches, one message at a time. Because appends are posted here before they are acknowledged
  * and messages are handled in order, a search sent after an acknowledgement sees that entry.
  */
-import { SteleError } from '../core/errors.js';
+import { SteleError, toWire, type WireError } from '../core/errors.js';
 import type { ThreadPort } from '../core/thread.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
@@ -100,8 +100,8 @@ export type ToIndex =
 
 export type FromIndex =
   | { type: 'reply'; seq: number; ok: true; value: unknown }
-  | { type: 'reply'; seq: number; ok: false; code: string; message: string; status: number; detail?: Record<string, unknown> }
-  | { type: 'failed'; message: string }
+  | { type: 'reply'; seq: number; ok: false; error: WireError }
+  | { type: 'failed'; error: WireError }
   | { type: 'indexed'; upto: number };
 
 /**
@@ -323,19 +323,10 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       } catch (err) {
         if (seq === undefined) {
           // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
-          port.postMessage({ type: 'failed', message: (err as Error).message } satisfies FromIndex);
+          port.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex);
           return;
         }
-        const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
-        port.postMessage({
-          type: 'reply',
-          seq,
-          ok: false,
-          code: e.code,
-          message: e.message,
-          status: e.status,
-          ...(e.detail ? { detail: e.detail } : {}),
-        } satisfies FromIndex);
+        port.postMessage({ type: 'reply', seq, ok: false, error: toWire(err) } satisfies FromIndex);
       }
     });
   }

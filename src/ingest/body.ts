@@ -1,4 +1,4 @@
-import { SteleError } from '../core/errors.js';
+import { eventAt, SteleError } from '../core/errors.js';
 import { findUnsafeInteger, mayHoldUnsafeInteger, unsafeIntegerMessage } from './ijson.js';
 
 export type BodyKind = 'json' | 'ndjson';
@@ -25,15 +25,18 @@ export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
     try {
       v = JSON.parse(text);
     } catch (err) {
-      throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
+      throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
     if (mayHoldUnsafeInteger(text)) {
       const u = findUnsafeInteger(text);
       if (u) {
-        // In an array, name the event as the other validation errors do: "event 3: /data/n".
-        const m = Array.isArray(v) ? /^\/(\d+)(.*)$/.exec(u.pointer) : null;
-        const where = m ? `event ${m[1]}: ${unsafeIntegerMessage(u, m[2])}` : unsafeIntegerMessage(u);
-        throw new SteleError('unsafe_integer', where, 400, { pointer: u.pointer });
+        if (!Array.isArray(v))
+          throw new SteleError('unsafe_integer', unsafeIntegerMessage(u), { detail: { pointer: u.pointer } });
+        // In an array, place it as the other validation errors do: "event 3: /data/n", the pointer within the event.
+        const cut = u.pointer.indexOf('/', 1);
+        const pointer = cut < 0 ? '' : u.pointer.slice(cut);
+        const event = Number(u.pointer.slice(1, cut < 0 ? undefined : cut));
+        throw new SteleError('unsafe_integer', unsafeIntegerMessage(u, pointer), eventAt(event, { pointer }));
       }
     }
     return Array.isArray(v) ? v : [v];
@@ -51,10 +54,18 @@ export function parseEventsBody(body: Uint8Array, kind: BodyKind): unknown[] {
     try {
       out.push(JSON.parse(s));
     } catch (err) {
-      throw new SteleError('invalid_json', `line ${line} is not valid JSON: ${(err as Error).message}`);
+      throw new SteleError('invalid_json', `line ${line} is not valid JSON: ${(err as Error).message}`, {
+        detail: { line },
+        cause: err,
+      });
     }
     const u = scan && mayHoldUnsafeInteger(s) ? findUnsafeInteger(s) : undefined;
-    if (u) throw new SteleError('unsafe_integer', `line ${line}: ${unsafeIntegerMessage(u)}`, 400, { pointer: u.pointer });
+    if (u) {
+      throw new SteleError('unsafe_integer', unsafeIntegerMessage(u), {
+        at: `line ${line}`,
+        detail: { line, pointer: u.pointer },
+      });
+    }
   }
   if (out.length === 0) throw new SteleError('invalid_json', 'the request body has no events');
   return out;

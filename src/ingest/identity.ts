@@ -6,7 +6,7 @@
  */
 
 import type { Claim } from '../core/claim.js';
-import { SteleError } from '../core/errors.js';
+import { eventAt, SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { Event } from '../event/types.js';
 import { compileGlobs } from '../policy/tiers.js';
@@ -40,19 +40,19 @@ export function applyIdentity(events: Event[], p: Principal): Claim[] {
   const many = events.length > 1;
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as Event;
-    const where = many ? `event ${i}: ` : '';
+    const where = eventAt(many ? i : undefined);
     if (r?.sources && !r.sources.test(e.source.kind)) {
       throw new SteleError(
         'forbidden',
-        `${where}API key "${p.id}" may only append events from sources ${p.restrict?.sources?.join(', ')}, not "${e.source.kind}"`,
-        403,
+        `API key "${p.id}" may only append events from sources ${p.restrict?.sources?.join(', ')}, not "${e.source.kind}"`,
+        where,
       );
     }
     if (r?.actions && !r.actions.test(e.action)) {
       throw new SteleError(
         'forbidden',
-        `${where}API key "${p.id}" may only append actions ${p.restrict?.actions?.join(', ')}, not "${e.action}"`,
-        403,
+        `API key "${p.id}" may only append actions ${p.restrict?.actions?.join(', ')}, not "${e.action}"`,
+        where,
       );
     }
     const self = isSelf(e, p);
@@ -95,6 +95,6 @@ export function reservedName(action: string, sourceKind: string): string | null 
 export function refuseReserved(claims: readonly Claim[]): void {
   for (const c of claims) {
     const why = reservedName(c.action, c.source);
-    if (why) throw new SteleError('reserved', `${claims.length > 1 || c.at > 0 ? `event ${c.at}: ` : ''}${why}`, 403);
+    if (why) throw new SteleError('reserved', why, eventAt(claims.length > 1 || c.at > 0 ? c.at : undefined));
   }
 }

@@ -130,5 +130,5 @@ export function unsafeIntegerMessage(u: UnsafeInteger, where = u.pointer): strin
 export function checkIntegers(text: string, what = ''): void {
   if (!mayHoldUnsafeInteger(text)) return;
   const u = findUnsafeInteger(text);
-  if (u) throw new SteleError('unsafe_integer', `${what}${unsafeIntegerMessage(u)}`, 400, { pointer: u.pointer });
+  if (u) throw new SteleError('unsafe_integer', `${what}${unsafeIntegerMessage(u)}`, { detail: { pointer: u.pointer } });
 }

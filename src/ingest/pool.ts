@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { LIMITS } from '../core/config/settings.js';
-import { SteleError } from '../core/errors.js';
+import { fromWire, SteleError, toWire } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { KeyStore, SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
@@ -96,7 +96,7 @@ export class IngestPool {
   private async prepareOnce(body: Uint8Array, kind: BodyKind, principal: Principal, received: bigint): Promise<Prepared> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
     if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, principal, received, this.sealing);
-    if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down', 503);
+    if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down');
     if (this.pendingBytes > 0 && this.pendingBytes + body.length > MAX_PENDING_BYTES) {
       throw overloaded(`${this.pendingBytes} bytes of events are waiting to be prepared`);
     }
@@ -145,14 +145,18 @@ export class IngestPool {
         this.slotKeys(r.reqs).then(
           (keys) => worker.postMessage({ type: 'keys', seq: r.seq, keys } satisfies ToWorker),
           (err: Error) =>
-            worker.postMessage({ type: 'keys', seq: r.seq, error: `the key store failed: ${err.message}` } satisfies ToWorker),
+            worker.postMessage({
+              type: 'keys',
+              seq: r.seq,
+              error: toWire(new SteleError('key_store', `the key store failed: ${err.message}`, { cause: err })),
+            } satisfies ToWorker),
         );
         return;
       }
       const p = this.pending.get(r.seq);
       if (!p) return;
       this.pending.delete(r.seq);
-      if (!r.ok) return p.reject(new SteleError(r.code, r.message, r.status));
+      if (!r.ok) return p.reject(fromWire(r.error));
       const leaves = unpack(r.leaves);
       const d = bytes(r.digests);
       const entries: SequencedEntry[] = r.ids.map((id, i) => ({
@@ -166,7 +170,7 @@ export class IngestPool {
       // A crashed worker fails what it held and is replaced; requests never hang on it.
       for (const [seq, p] of this.pending) {
         if (p.slot !== slot) continue;
-        p.reject(new SteleError('internal', `ingest worker failed: ${err.message}`, 500));
+        p.reject(new SteleError('internal', `ingest worker failed: ${err.message}`, { cause: err }));
         this.pending.delete(seq);
       }
       if (!this.closed) this.slots[this.slots.indexOf(slot)] = this.spawn();

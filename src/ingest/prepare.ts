@@ -37,7 +37,7 @@ export async function prepareEvents(
 ): Promise<Prepared> {
   if (inputs.length === 0) throw new SteleError('invalid_event', 'no events in the request');
   if (inputs.length > MAX_BATCH_EVENTS) {
-    throw new SteleError('too_many_events', `${inputs.length} events in one request; the limit is ${MAX_BATCH_EVENTS}`, 413);
+    throw new SteleError('too_many_events', `${inputs.length} events in one request; the limit is ${MAX_BATCH_EVENTS}`);
   }
   const events: Event[] = new Array(inputs.length);
   // Which events' time the server fills in: the content digest leaves that time out.

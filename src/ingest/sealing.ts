@@ -1,4 +1,4 @@
-import { SteleError } from '../core/errors.js';
+import { inEvent, SteleError } from '../core/errors.js';
 import { buildLeaf, buildSealedLeaf, formatMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import type { SlotKey } from '../keys/keystore.js';
@@ -108,8 +108,7 @@ export class Sealing {
           out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => seal(k.key, plain, aad), digest);
         }
       } catch (err) {
-        if (err instanceof SteleError && events.length > 1)
-          throw new SteleError(err.code, `event ${i}: ${err.message}`, err.status);
+        if (err instanceof SteleError && events.length > 1) throw inEvent(err, i);
         throw err;
       }
     }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Claim } from '../core/claim.js';
-import { SteleError } from '../core/errors.js';
+import { fromWire, toWire, type WireError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
@@ -20,7 +20,7 @@ export interface IngestWorkerData {
 export type ToWorker =
   | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; principal: Principal; received: bigint }
   | { type: 'keys'; seq: number; keys: SlotKey[] }
-  | { type: 'keys'; seq: number; error: string }
+  | { type: 'keys'; seq: number; error: WireError }
   | { type: 'forget'; ids: string[] }
   | { type: 'policy'; policy: Policy };
 
@@ -37,7 +37,7 @@ export type FromWorker =
       keyIds: string[];
       claims: Claim[];
     }
-  | { type: 'done'; seq: number; ok: false; code: string; message: string; status: number }
+  | { type: 'done'; seq: number; ok: false; error: WireError }
   | { type: 'keys'; seq: number; reqs: SlotRequest[] };
 
 const data = workerData as IngestWorkerData;
@@ -66,8 +66,7 @@ async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void>
     const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids, leaves, digests, keyIds, claims };
     port?.postMessage(reply, [...transferList(leaves), digests.buffer]);
   } catch (err) {
-    const e = err instanceof SteleError ? err : new SteleError('internal', (err as Error).message, 500);
-    const reply: FromWorker = { type: 'done', seq: m.seq, ok: false, code: e.code, message: e.message, status: e.status };
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: false, error: toWire(err) };
     port?.postMessage(reply);
   }
 }
@@ -80,7 +79,7 @@ port?.on('message', (m: ToWorker) => {
     case 'keys': {
       const w = waiting.get(m.seq);
       waiting.delete(m.seq);
-      if ('error' in m) w?.reject(new SteleError('key_store', m.error, 503));
+      if ('error' in m) w?.reject(fromWire(m.error));
       else w?.resolve(m.keys.map((k) => ({ id: k.id, key: Buffer.from(k.key) })));
       break;
     }

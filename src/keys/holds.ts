@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SteleError } from '../core/errors.js';
+import { type ErrorCode, SteleError } from '../core/errors.js';
 import type { Hold, HoldRecords } from './hold-records.js';
 import type { KeyInfo } from './key-records.js';
 import { subjectHash } from './subject.js';
@@ -21,7 +21,7 @@ const DAY_US = 86_400_000_000;
  * the clear in the log (and the key store) after the subject is erased. Catches the plain
  * spelling only (any case, NFC); docs/http-api.md asks operators not to name people in reasons.
  */
-export function refuseNaming(reason: string, subject: string, code: string, what: string): void {
+export function refuseNaming(reason: string, subject: string, code: ErrorCode, what: string): void {
   const norm = (s: string) => s.normalize('NFC').toLowerCase();
   if (subject.trim() && norm(reason).includes(norm(subject.trim()))) {
     throw new SteleError(
@@ -83,11 +83,11 @@ export class HoldStore {
   async release(id: string, reason: string, by: string): Promise<Hold> {
     if (!reason.trim()) throw new SteleError('bad_hold', 'releasing a legal hold needs a reason');
     const h = await this.get(id);
-    if (!h) throw new SteleError('not_found', `no legal hold ${id}`, 404);
-    if (h.released) throw new SteleError('already_released', `legal hold ${id} was released at ${h.released}`, 409);
+    if (!h) throw new SteleError('not_found', `no legal hold ${id}`);
+    if (h.released) throw new SteleError('already_released', `legal hold ${id} was released at ${h.released}`);
     if (h.subject !== null) refuseNaming(reason, h.subject, 'bad_hold', 'the release reason');
     if (!(await this.records.release(id, new Date().toISOString(), by, reason))) {
-      throw new SteleError('already_released', `legal hold ${id} was released meanwhile`, 409);
+      throw new SteleError('already_released', `legal hold ${id} was released meanwhile`);
     }
     return (await this.get(id)) as Hold;
   }

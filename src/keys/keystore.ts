@@ -248,18 +248,11 @@ export function utcDay(micros: bigint | number): string {
 
 export function keyNotReadable(index: number, l: KeyLookup | undefined, keyId: string): SteleError {
   if (!l)
-    return new SteleError(
-      'key_missing',
-      `entry ${index} is sealed with data key ${keyId}, which the key store does not have`,
-      500,
-    );
+    return new SteleError('key_missing', `entry ${index} is sealed with data key ${keyId}, which the key store does not have`);
   const i = l.info;
   const why = l.state === 'expired' ? `expired (tier ${i.tier}, day ${i.day})` : 'erased';
-  return new SteleError(l.state, `entry ${index} has been ${why}; its data key was destroyed at ${i.destroyed}`, 410, {
-    index,
-    state: l.state,
-    tier: i.tier,
-    day: i.day,
-    destroyed: i.destroyed,
+  const code = l.state === 'expired' ? 'expired' : 'erased';
+  return new SteleError(code, `entry ${index} has been ${why}; its data key was destroyed at ${i.destroyed}`, {
+    detail: { index, state: l.state, tier: i.tier, day: i.day, destroyed: i.destroyed },
   });
 }

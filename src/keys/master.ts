@@ -66,7 +66,7 @@ export function wrapKey(master: MasterKey, id: string, dataKey: Buffer): Buffer 
 export function unwrapKey(masters: readonly MasterKey[], masterId: string, id: string, wrapped: Buffer): Buffer {
   const master = masters.find((m) => m.id === masterId);
   if (!master) {
-    throw new SteleError('wrong_master_key', `data key ${id} is wrapped by master key ${masterId}, which is not loaded`, 500);
+    throw new SteleError('wrong_master_key', `data key ${id} is wrapped by master key ${masterId}, which is not loaded`);
   }
   const d = createDecipheriv('aes-256-gcm', master.key, wrapped.subarray(0, 12));
   d.setAAD(wrapAad(id));
@@ -74,10 +74,6 @@ export function unwrapKey(masters: readonly MasterKey[], masterId: string, id: s
   try {
     return Buffer.concat([d.update(wrapped.subarray(12, wrapped.length - 16)), d.final()]);
   } catch {
-    throw new SteleError(
-      'bad_wrapped_key',
-      `data key ${id} does not unwrap under master key ${masterId}: altered key store?`,
-      500,
-    );
+    throw new SteleError('bad_wrapped_key', `data key ${id} does not unwrap under master key ${masterId}: altered key store?`);
   }
 }

@@ -1,4 +1,4 @@
-import { SteleError } from '../core/errors.js';
+import { fromWire, SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import type { FromIntegrator, ToIntegrator } from './integrator-worker.js';
@@ -68,7 +68,7 @@ export class IntegratorThread {
           resolve(t);
         } else if (m.type === 'failed') {
           void worker.terminate();
-          reject(new Error(m.message));
+          reject(fromWire(m.error));
         } else {
           t.receive(m);
         }
@@ -123,7 +123,7 @@ export class IntegratorThread {
       };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new SteleError('checkpoint_timeout', `no checkpoint covered size ${size} within ${timeoutMs} ms`, 503));
+        reject(new SteleError('checkpoint_timeout', `no checkpoint covered size ${size} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(w);
     });
@@ -158,7 +158,7 @@ export class IntegratorThread {
         this.syncing = this.syncing.then(() => this.onSynced(m.size)).catch((err: Error) => this.fail(err));
         break;
       case 'failed':
-        this.fail(new Error(m.message));
+        this.fail(fromWire(m.error));
         break;
       case 'closed':
         this.closing?.();

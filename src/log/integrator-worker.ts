@@ -1,3 +1,4 @@
+import { toWire, type WireError } from '../core/errors.js';
 import type { ThreadPort } from '../core/thread.js';
 import { newSigner } from '../tlog/note.js';
 import { TileBuilder } from '../tlog/tile.js';
@@ -29,7 +30,7 @@ export type FromIntegrator =
   | { type: 'ready' }
   | { type: 'published'; published: Published }
   | { type: 'synced'; size: number }
-  | { type: 'failed'; message: string }
+  | { type: 'failed'; error: WireError }
   | { type: 'closed' };
 
 /** Serves the integrator thread's messages on `port` (its owner is IntegratorThread), writing to `tiles`. */
@@ -43,7 +44,7 @@ export function serveIntegrator(port: ThreadPort, tiles: TileStore): void {
   function fail(err: unknown): void {
     if (failed) return;
     failed = true;
-    send({ type: 'failed', message: (err as Error).message });
+    send({ type: 'failed', error: toWire(err) });
   }
 
   async function handle(m: ToIntegrator): Promise<void> {

@@ -140,7 +140,7 @@ test('a repeated id with another content digest is refused (409) with the first 
   await assert.rejects(s.log.append([withDigest(2, 2), withDigest(0, 9)]), (e: Error & { status?: number; detail?: unknown }) => {
     assert.equal(e.status, 409);
     assert.match(e.message, /event 1: id \S+ is already in the log at index 0, with different content/);
-    assert.deepEqual(e.detail, { id: leaf(0).id, index: 0 });
+    assert.deepEqual(e.detail, { id: leaf(0).id, index: 0, batchIndex: 1 });
     return true;
   });
   assert.equal(s.log.size, 2, 'all or nothing: the fresh event of the refused batch was not appended');

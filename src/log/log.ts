@@ -114,7 +114,7 @@ export class Log {
     // Fail-stop: with the integrator down nothing new would be checkpointed or leave the WAL.
     const failed = this.integrator.failed;
     if (failed) {
-      return Promise.reject(new SteleError('log_unavailable', `the log stopped integrating entries: ${failed.message}`, 503));
+      return Promise.reject(new SteleError('log_unavailable', `the log stopped integrating entries: ${failed.message}`));
     }
     return this.sequencer.append(entries, opts);
   }
@@ -145,7 +145,7 @@ export class Log {
     if (index < published) return this.reader.entry(index, published);
     const pending = this.integrator.pendingEntry(index);
     if (pending) return pending;
-    throw new SteleError('not_found', `entry ${index} does not exist; the log has ${plural(this.size, 'entry', 'entries')}`, 404);
+    throw new SteleError('not_found', `entry ${index} does not exist; the log has ${plural(this.size, 'entry', 'entries')}`);
   }
 
   inclusionProof(index: number, size = this.checkpoint.size): Promise<Buffer[]> {

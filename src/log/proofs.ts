@@ -3,19 +3,19 @@ import { consistencyPlan, inclusionPlan, rehash } from '../tlog/proof.js';
 import type { TreeReader } from './tree-reader.js';
 
 function checkIndex(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new SteleError('bad_request', `${name} must be a non-negative integer`, 400);
+  if (!Number.isSafeInteger(n) || n < 0) throw new SteleError('bad_request', `${name} must be a non-negative integer`);
 }
 
 function checkSize(size: number, published: number): void {
   checkIndex('size', size);
-  if (size > published) throw new SteleError('bad_request', `size ${size} is beyond the latest checkpoint (${published})`, 400);
+  if (size > published) throw new SteleError('bad_request', `size ${size} is beyond the latest checkpoint (${published})`);
 }
 
 /** Inclusion proof of `index` in the tree of `size`, from the tiles of the tree of `published` entries. */
 export async function proveInclusion(reader: TreeReader, index: number, size: number, published: number): Promise<Buffer[]> {
   checkIndex('index', index);
   checkSize(size, published);
-  if (index >= size) throw new SteleError('bad_request', `index ${index} is not below tree size ${size}`, 400);
+  if (index >= size) throw new SteleError('bad_request', `index ${index} is not below tree size ${size}`);
   const plan = inclusionPlan(index, size);
   return rehash(plan, await reader.hashes(plan.ids, published));
 }
@@ -24,7 +24,7 @@ export async function proveInclusion(reader: TreeReader, index: number, size: nu
 export async function proveConsistency(reader: TreeReader, from: number, to: number, published: number): Promise<Buffer[]> {
   checkIndex('from', from);
   checkSize(to, published);
-  if (from > to) throw new SteleError('bad_request', `from (${from}) is larger than to (${to})`, 400);
+  if (from > to) throw new SteleError('bad_request', `from (${from}) is larger than to (${to})`);
   const plan = consistencyPlan(from, to);
   return rehash(plan, await reader.hashes(plan.ids, published));
 }

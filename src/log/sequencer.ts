@@ -1,5 +1,5 @@
 import { defaultOf } from '../core/config/resolve.js';
-import { SteleError } from '../core/errors.js';
+import { eventAt, SteleError } from '../core/errors.js';
 import type { IdIndex } from './id-index.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 
@@ -31,8 +31,10 @@ export const DEFAULT_MAX_QUEUED_ENTRIES = defaultOf('maxQueuedEvents');
 
 /** Backpressure: the 503 of an append refused because the write path is full; nothing was appended. */
 export function overloaded(what: string, retryAfter = 1): SteleError {
-  return new SteleError('overloaded', `the server is overloaded (${what}); nothing was appended, retry in ${retryAfter} s`, 503, {
-    retryAfter,
+  return new SteleError('overloaded', `the server is overloaded (${what}); nothing was appended, retry in ${retryAfter} s`, {
+    detail: {
+      retryAfter,
+    },
   });
 }
 
@@ -85,7 +87,7 @@ export class Sequencer {
 
   async append(entries: readonly SequencedEntry[], opts: AppendOptions = {}): Promise<number[]> {
     if (this.failure) throw unavailable(this.failure);
-    if (this.closed) throw new SteleError('shutting_down', 'the log is shutting down', 503);
+    if (this.closed) throw new SteleError('shutting_down', 'the log is shutting down');
     // Before anything is registered, so a refusal leaves no trace.
     if (opts.bounded && this.pending > 0 && this.pending + entries.length > this.maxQueued) {
       throw overloaded(`${this.pending} events are waiting to be written`);
@@ -112,7 +114,7 @@ export class Sequencer {
     };
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as SequencedEntry;
-      const where = many ? `event ${i}: ` : '';
+      const where = many ? i : undefined;
       const prior = known.get(e.id);
       if (prior !== undefined) {
         if (!sameContent(this.ids.digestAt(prior), e.digest)) return refuse(idConflict(where, e.id, prior));
@@ -213,25 +215,23 @@ function sameContent(a: Buffer | null | undefined, b: Buffer | null | undefined)
   return !a || !b || a.equals(b);
 }
 
-function idConflict(where: string, id: string, index: number | undefined): SteleError {
+function idConflict(where: number | undefined, id: string, index: number | undefined): SteleError {
   const at = index === undefined ? 'in an append still being written' : `at index ${index}`;
   return new SteleError(
     'id_conflict',
-    `${where}id ${id} is already in the log ${at}, with different content; a retry must repeat the event exactly, and a new event needs a new id`,
-    409,
-    { id, ...(index !== undefined ? { index } : {}) },
+    `id ${id} is already in the log ${at}, with different content; a retry must repeat the event exactly, and a new event needs a new id`,
+    eventAt(where, { id, ...(index !== undefined ? { index } : {}) }),
   );
 }
 
-function batchConflict(where: string, id: string, at: number): SteleError {
+function batchConflict(where: number | undefined, id: string, at: number): SteleError {
   return new SteleError(
     'id_conflict',
-    `${where}id ${id} is also the id of event ${at} of this request, with different content; an id names one event`,
-    409,
-    { id, event: at },
+    `id ${id} is also the id of event ${at} of this request, with different content; an id names one event`,
+    eventAt(where, { id, event: at }),
   );
 }
 
 function unavailable(cause: Error): SteleError {
-  return new SteleError('log_unavailable', `the log stopped accepting writes after a storage failure: ${cause.message}`, 503);
+  return new SteleError('log_unavailable', `the log stopped accepting writes after a storage failure: ${cause.message}`);
 }

@@ -207,7 +207,7 @@ export class Authorizer {
     }
     if (problems.length > 0) {
       const lines = problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
-      throw new SteleError('bad_policy', lines.join('\n'), 400, { problems });
+      throw new SteleError('bad_policy', lines.join('\n'), { detail: { problems } });
     }
     return new Authorizer(policy, schema, [...generated, ...custom], opts.pepper);
   }

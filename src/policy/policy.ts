@@ -589,7 +589,7 @@ function roleFindings(data: unknown): Finding[] {
 
 function problemsError(problems: PolicyProblem[]): SteleError {
   const lines = problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
-  return new SteleError('bad_policy', lines.join('\n'), 400, { problems });
+  return new SteleError('bad_policy', lines.join('\n'), { detail: { problems } });
 }
 
 const YAML_MESSAGES: Partial<Record<string, string>> = {
@@ -792,7 +792,7 @@ export function parsePolicy(text: string, file: string, opts: { cedar?: { text: 
  */
 export function loadPolicyFile(path: string, opts: { cedar?: string } = {}): Policy {
   const yaml = readText(path, 'policy');
-  if (!yaml) throw new SteleError('policy_missing', `${path}: no such policy file`, 404, { file: path });
+  if (!yaml) throw new SteleError('policy_missing', `${path}: no such policy file`, { detail: { file: path } });
   const cedarPath = opts.cedar ?? join(dirname(path), CEDAR_FILE_NAME);
   const cedar = readText(cedarPath, 'Cedar');
   if (!cedar && opts.cedar !== undefined) {

@@ -1,13 +1,13 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Stele } from '../app/stele.js';
 import { defaultOf } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { overloaded } from '../log/sequencer.js';
 import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
-import { sendError } from './reply.js';
+import { errorHandler } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
@@ -143,39 +143,19 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     });
   };
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    // Refused before its body arrived (no credential, too large, throttled): close the connection
-    // rather than read the rest, which an attacker may send slowly or never.
-    if (!req.raw.complete && req.raw.httpVersionMajor === 1) reply.header('connection', 'close');
-    if (err instanceof SteleError) {
-      // Backpressure (a full write queue) says when to come back.
-      if (err.status === 503 && typeof err.detail?.retryAfter === 'number')
-        reply.header('retry-after', String(err.detail.retryAfter));
-      if (err.status === 401 || err.status === 403) denied(req, err);
-      // Appends escape the per-principal rate limit; their refusals are throttled like bad tokens.
-      if (err.status === 403 && req.denialKey && isAppend(req)) throttle.note(req.denialKey);
-      if (err.status === 401) {
-        reply.header('www-authenticate', `Bearer realm="stele"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
-      }
-      return sendError(reply, err.status, err.code, err.message, err.detail);
-    }
-    if (err.validation) return sendError(reply, 400, 'bad_request', `${err.validationContext ?? 'request'} ${err.message}`);
-    switch (err.code) {
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendError(reply, 413, 'body_too_large', `the request body is larger than the limit of ${bodyLimit} bytes`);
-      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return sendError(reply, 415, 'unsupported_media_type', 'send application/json or application/x-ndjson');
-      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-        return sendError(reply, 400, 'bad_request', err.message);
-    }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      return sendError(reply, err.statusCode, 'bad_request', err.message);
-    }
-    req.log.error({ err }, 'request failed');
-    return sendError(reply, 500, 'internal', 'internal error; see the server log');
+  app.setErrorHandler(
+    errorHandler({
+      bodyLimit,
+      onRefused(req, err) {
+        denied(req, err);
+        // Appends escape the per-principal rate limit; their refusals are throttled like bad tokens.
+        if (err.status === 403 && req.denialKey && isAppend(req)) throttle.note(req.denialKey);
+      },
+    }),
+  );
+  app.setNotFoundHandler(async (req) => {
+    throw new SteleError('not_found', `no route for ${req.method} ${req.url}`);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route for ${req.method} ${req.url}`));
 
   await app.register(swagger, {
     openapi: {
@@ -222,7 +202,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     allowList: (req) => !req.principal || unlimitedPath(req.url) || isAppend(req),
     keyGenerator: (req) => (req.principal ? `${req.principal.method}:${req.principal.id}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) =>
-      new SteleError('rate_limited', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`, 429),
+      new SteleError('rate_limited', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
   });
 
   await app.register(eventRoutes(stele));

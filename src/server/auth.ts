@@ -105,7 +105,7 @@ export function authenticate(stele: Stele, throttle: WindowLimit, anonymous: Win
     const wait = throttle.wait(req.denialKey);
     if (wait > 0) {
       reply.header('retry-after', String(wait));
-      throw new SteleError('too_many_denials', `this credential was refused too often from ${req.ip}; retry in ${wait} s`, 429);
+      throw new SteleError('too_many_denials', `this credential was refused too often from ${req.ip}; retry in ${wait} s`);
     }
     const cert = peerCert(req);
     if (auth === undefined && !cert) {
@@ -115,10 +115,9 @@ export function authenticate(stele: Stele, throttle: WindowLimit, anonymous: Win
         throw new SteleError(
           'rate_limited',
           `too many requests without credentials from ${req.ip}; retry in ${busy} s (authenticated clients have their own limit)`,
-          429,
         );
       }
-      if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN, 401);
+      if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN);
       return;
     }
     const creds: Credentials = {
@@ -127,13 +126,13 @@ export function authenticate(stele: Stele, throttle: WindowLimit, anonymous: Win
     };
     const p = await stele.access.authenticate(creds);
     if (p) req.principal = p;
-    else if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN, 401);
+    else if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN);
   };
 }
 
 /** The authenticated principal, or 401. */
 export function principalOf(req: FastifyRequest): Principal {
-  if (!req.principal) throw new SteleError('unauthorized', NEEDS_TOKEN, 401);
+  if (!req.principal) throw new SteleError('unauthorized', NEEDS_TOKEN);
   return req.principal;
 }
 

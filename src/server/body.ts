@@ -22,7 +22,7 @@ export function jsonBody(req: FastifyRequest): unknown {
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
+    throw new SteleError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   // Source payloads (Kubernetes, CloudTrail) become events: an integer would be rounded into the log.
   checkIntegers(text, 'the request body: ');

@@ -76,7 +76,7 @@ export function parseLogFile(buf: Buffer, name: string): LogFileContent {
     try {
       raw = gunzipSync(buf);
     } catch (err) {
-      throw new SteleError('bad_file', `${name}: not a valid gzip file (${(err as Error).message})`);
+      throw new SteleError('bad_file', `${name}: not a valid gzip file (${(err as Error).message})`, { cause: err });
     }
   }
   let v: unknown;
@@ -85,7 +85,7 @@ export function parseLogFile(buf: Buffer, name: string): LogFileContent {
     text = utf8.decode(raw);
     v = JSON.parse(text);
   } catch (err) {
-    throw new SteleError('bad_file', `${name}: not a JSON CloudTrail log file (${(err as Error).message})`);
+    throw new SteleError('bad_file', `${name}: not a JSON CloudTrail log file (${(err as Error).message})`, { cause: err });
   }
   checkIntegers(text, `${name}: `);
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {

@@ -27,7 +27,7 @@ export const cloudtrailEventId = (eventID: string) => derivedId('aws.cloudtrail'
 // Checking records
 
 function bad(path: string, message: string): SteleError {
-  return new SteleError('invalid_source_event', `${path}: ${message}`, 400);
+  return new SteleError('invalid_source_event', `${path}: ${message}`);
 }
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -64,7 +64,7 @@ function git(cwd: string, args: string[]): string {
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new SteleError('no_git', 'git is not installed (or not on PATH)');
-    throw new SteleError('git_failed', `git ${args.join(' ')} in ${cwd}: ${(e.stderr ?? e.message).trim()}`);
+    throw new SteleError('git_failed', `git ${args.join(' ')} in ${cwd}: ${(e.stderr ?? e.message).trim()}`, { cause: e });
   }
 }
 

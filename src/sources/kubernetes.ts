@@ -41,7 +41,7 @@ export interface KubernetesOptions {
 // Checking the source payload
 
 function bad(path: string, message: string): SteleError {
-  return new SteleError('invalid_source_event', `${path}: ${message}`, 400);
+  return new SteleError('invalid_source_event', `${path}: ${message}`);
 }
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -61,5 +61,5 @@ export const MAX_VALUE_DEPTH = 32;
 
 /** A 400 naming where in the request the problem is. */
 export function otlpError(path: string, message: string): SteleError {
-  return new SteleError('invalid_otlp', path ? `${path}: ${message}` : message, 400);
+  return new SteleError('invalid_otlp', path ? `${path}: ${message}` : message);
 }

@@ -24,7 +24,7 @@
  * attribute the bad value came from; nothing is stored.
  */
 import { createHash } from 'node:crypto';
-import { SteleError } from '../core/errors.js';
+import { batchIndexOf, relabel, SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { canonicalBytes } from '../event/canonical.js';
 import { validateEvent } from '../event/normalize.js';
@@ -294,11 +294,12 @@ function mapRecord(
   return { event, from };
 }
 
-/** "/actor/type must be …" + " (from attribute stele.actor.type)", for the longest known pointer. */
-function withProvenance(message: string, from: Map<string, string>): string {
-  const m = /^(\/[A-Za-z0-9_/]+)/.exec(message);
-  if (!m) return message;
-  let p = m[1] as string;
+/** "/actor/type must be …" + " (from attribute stele.actor.type)", for the longest known prefix of the error's pointer. */
+function withProvenance(err: SteleError, from: Map<string, string>): string {
+  const message = err.message;
+  const pointer = err.detail?.pointer;
+  if (typeof pointer !== 'string' || pointer === '') return message;
+  let p = pointer;
   for (;;) {
     const src = from.get(p);
     if (src) return `${message} (from ${src})`;
@@ -320,7 +321,7 @@ export function mapLogs(req: OtlpLogsRequest): MappedLogs {
   let total = 0;
   for (const rl of req.resourceLogs) for (const sl of rl.scopeLogs) total += sl.logRecords.length;
   if (total > MAX_BATCH_EVENTS) {
-    throw new SteleError('too_many_events', `${total} log records in one request; the limit is ${MAX_BATCH_EVENTS}`, 413);
+    throw new SteleError('too_many_events', `${total} log records in one request; the limit is ${MAX_BATCH_EVENTS}`);
   }
   const events: Record<string, unknown>[] = [];
   const paths: string[] = [];
@@ -332,8 +333,7 @@ export function mapLogs(req: OtlpLogsRequest): MappedLogs {
         try {
           validateEvent(event);
         } catch (err) {
-          if (err instanceof SteleError)
-            throw new SteleError(err.code, `${r.path}: ${withProvenance(err.message, from)}`, err.status);
+          if (err instanceof SteleError) throw relabel(err, r.path, withProvenance(err, from));
           throw err;
         }
         if (event.id === undefined && event.time !== undefined) {
@@ -369,10 +369,9 @@ export async function appendOtlpLogs(stele: Appender, principal: Principal, req:
     return await stele.appendAs(events, principal);
   } catch (err) {
     if (err instanceof SteleError && err.status < 500) {
-      const m = /^event (\d+): /.exec(err.message);
-      const path = m ? paths[Number(m[1])] : paths.length === 1 ? paths[0] : undefined;
-      const rest = m ? err.message.slice(m[0].length) : err.message;
-      if (path) throw new SteleError(err.code, `${path}: ${rest}`, err.status, err.detail);
+      const i = batchIndexOf(err);
+      const path = i !== undefined ? paths[i] : paths.length === 1 ? paths[0] : undefined;
+      if (path) throw relabel(err, path, i !== undefined ? err.problem : err.message);
     }
     throw err;
   }

@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import { openStele } from '../../app/stele.js';
 import { parseInteger } from '../../core/config/parse.js';
 import { dataDir } from '../../core/config/resolve.js';
-import { SteleError } from '../../core/errors.js';
+import { eventAt, SteleError } from '../../core/errors.js';
 import type { Appended } from '../../ingest/append.js';
 import { reservedName } from '../../ingest/identity.js';
 import { api, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded, serverUrl } from '../client.js';
@@ -89,7 +89,7 @@ function refuseReservedInputs(events: readonly unknown[]): void {
     const action = typeof ev?.action === 'string' ? ev.action : '';
     const kind = typeof ev?.source?.kind === 'string' ? ev.source.kind : '';
     const why = reservedName(action, kind);
-    if (why) throw new SteleError('reserved', `${events.length > 1 ? `event ${i}: ` : ''}${why}`, 403);
+    if (why) throw new SteleError('reserved', why, eventAt(events.length > 1 ? i : undefined));
   }
 }
 

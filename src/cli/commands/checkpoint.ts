@@ -1,4 +1,4 @@
-import { jsonOnFailure } from '../json-result.js';
+import { jsonOnFailure } from '../errors.js';
 import { openSource, readVerifiedCheckpoint, type SourceOptions } from './source.js';
 
 /** `stele checkpoint`: the latest signed checkpoint, after checking its signature. */

@@ -40,7 +40,7 @@ export async function exportCommand(words: string[], opts: ExportOptions): Promi
   const res = await fetch(`${url.replace(/\/+$/, '')}/v1/export?${params}`, {
     headers: { authorization: `Bearer ${token}` },
   }).catch((err: Error) => {
-    throw new SteleError('unreachable', `cannot reach ${url}: ${err.cause ?? err.message}`, 503);
+    throw new SteleError('unreachable', `cannot reach ${url}: ${err.cause ?? err.message}`, { cause: err });
   });
   if (!res.ok || !res.body) {
     const text = await res.text();
@@ -50,7 +50,7 @@ export async function exportCommand(words: string[], opts: ExportOptions): Promi
     } catch {
       // not JSON: keep the text
     }
-    throw new SteleError('export_failed', `${res.status}: ${message}`, res.status);
+    throw new SteleError('export_failed', `${res.status}: ${message}`, { detail: { httpStatus: res.status } });
   }
   const bar = showBar ? new SingleBar({ format: 'export {bar} {value}/{total} entries  {eta_formatted}' }) : null;
   bar?.start(total, 0);

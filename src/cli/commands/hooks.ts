@@ -63,7 +63,6 @@ export function hooksDrainCommand(opts: { repo?: string; json?: boolean }): void
     throw new SteleError(
       'not_sent',
       `could not send the queue (${plural(r.queued, 'event')} left); stele hooks status tells why`,
-      503,
     );
   console.log('queue sent');
 }

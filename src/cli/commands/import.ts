@@ -185,7 +185,8 @@ async function send(url: string, token: string, body: string, retries: number, d
       return res.entries;
     } catch (err) {
       if (!(err instanceof SteleError)) throw err;
-      const transient = err.code === 'unreachable' || err.status >= 500 || err.status === 429;
+      const status = typeof err.detail?.httpStatus === 'number' ? err.detail.httpStatus : err.status;
+      const transient = err.code === 'unreachable' || status >= 500 || status === 429;
       if (transient && attempt < retries) {
         await sleep(Math.min(30_000, 1000 * 2 ** attempt));
         continue;
@@ -193,7 +194,7 @@ async function send(url: string, token: string, body: string, retries: number, d
       throw new SteleError(
         err.code,
         `${err.message}\n${done()}; run the same command again to resume (files already imported are skipped)`,
-        err.status,
+        { ...(err.detail ? { detail: err.detail } : {}), cause: err },
       );
     }
   }

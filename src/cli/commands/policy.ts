@@ -3,6 +3,7 @@ import { type Env, envValue, processEnv } from '../../core/config/env.js';
 import { SteleError } from '../../core/errors.js';
 import { Authorizer } from '../../policy/access.js';
 import { formatDuration, formatKeep, loadPolicyFile, type PolicyProblem } from '../../policy/policy.js';
+import { errorJson } from '../errors.js';
 
 /**
  * The policy file `stele policy check` reads when none is named: $STELE_POLICY, else the policy of
@@ -31,7 +32,7 @@ export async function policyCheckCommand(file: string | undefined, opts: { json?
   } catch (err) {
     if (opts.json && err instanceof SteleError) {
       const problems = (err.detail?.problems as PolicyProblem[] | undefined) ?? [];
-      console.log(JSON.stringify({ ok: false, file: path, error: { code: err.code, message: err.message }, problems }));
+      console.log(JSON.stringify({ ok: false, file: path, error: errorJson(err), problems }));
     }
     throw err;
   }

@@ -8,6 +8,7 @@ import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { leafHash } from '../../tlog/hash.js';
 import { openNote, type Verifier } from '../../tlog/note.js';
 import { rootFromNodes, rootPlan, verifyConsistency, verifyInclusion } from '../../tlog/proof.js';
+import { errorJson } from '../errors.js';
 import { openSource, readVerifiedCheckpoint, type SourceOptions } from './source.js';
 
 const b64 = (h: Buffer) => h.toString('base64');
@@ -39,13 +40,16 @@ function readPoint(name: string, v: string, verifier: Verifier, latest: Checkpoi
     throw new SteleError(
       'bad_option',
       `${name} must be a tree size or a checkpoint file; cannot read ${v}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   let cp: Checkpoint;
   try {
     cp = parseCheckpoint(openNote(note, [verifier]).text);
   } catch (err) {
-    throw new SteleError('verify_failed', `${name} ${v}: the checkpoint does not verify: ${(err as Error).message}`);
+    throw new SteleError('verify_failed', `${name} ${v}: the checkpoint does not verify: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (cp.origin !== latest.origin) {
     throw new SteleError('verify_failed', `${name} ${v} is a checkpoint of ${cp.origin}, not of this log (${latest.origin})`);
@@ -75,7 +79,7 @@ async function rootAt(reader: TreeReader, size: number, cp: Checkpoint): Promise
 
 function failed(err: unknown): SteleError {
   if (err instanceof SteleError) return err;
-  return new SteleError('verify_failed', `proof does not verify: ${(err as Error).message}`);
+  return new SteleError('verify_failed', `proof does not verify: ${(err as Error).message}`, { cause: err });
 }
 
 /**
@@ -91,7 +95,7 @@ export async function proveCommand(opts: ProveOptions): Promise<void> {
     console.log(JSON.stringify(await prove(opts)));
   } catch (err) {
     const e = failed(err);
-    console.log(JSON.stringify({ verified: false, error: { code: e.code, message: e.message } }));
+    console.log(JSON.stringify({ verified: false, error: errorJson(e) }));
     throw e;
   }
 }

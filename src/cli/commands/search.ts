@@ -83,5 +83,8 @@ function withCaret(err: unknown, q: string): unknown {
   if (!(err instanceof SteleError) || err.code !== 'bad_query' || typeof err.detail?.position !== 'number') return err;
   const pos = err.detail.position;
   const len = Math.max(1, String(err.detail.token ?? ' ').length);
-  return new SteleError(err.code, `${err.message}\n  ${q}\n  ${' '.repeat(pos)}${'^'.repeat(len)}`, err.status, err.detail);
+  return new SteleError(err.code, `${err.message}\n  ${q}\n  ${' '.repeat(pos)}${'^'.repeat(len)}`, {
+    detail: err.detail,
+    cause: err,
+  });
 }

@@ -55,7 +55,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new SteleError('bad_tls', `${flag} ${file}: ${(err as Error).message}`);
+      throw new SteleError('bad_tls', `${flag} ${file}: ${(err as Error).message}`, { cause: err });
     }
   };
   const t = settings.tls;

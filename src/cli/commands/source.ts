@@ -30,7 +30,7 @@ function parseVkey(vkey: string): Verifier {
   try {
     return newVerifier(vkey);
   } catch (err) {
-    throw new SteleError('bad_vkey', `--vkey: ${(err as Error).message}`);
+    throw new SteleError('bad_vkey', `--vkey: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -44,6 +44,6 @@ export async function readVerifiedCheckpoint(
   try {
     return { note, checkpoint: parseCheckpoint(openNote(note, [verifier]).text) };
   } catch (err) {
-    throw new SteleError('bad_checkpoint', `the checkpoint does not verify: ${(err as Error).message}`);
+    throw new SteleError('bad_checkpoint', `the checkpoint does not verify: ${(err as Error).message}`, { cause: err });
   }
 }

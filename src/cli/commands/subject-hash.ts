@@ -19,7 +19,7 @@ export async function subjectHashCommand(values: string[], opts: { dir?: string;
     keys = await KeyStore.open(new FsBackend(d).keys({ readonly: true }), loadMasterKeys(d, processEnv()), { readonly: true });
   } catch (err) {
     if (err instanceof SteleError) throw err;
-    throw new SteleError('no_key_store', `cannot read the key store of ${d}: ${(err as Error).message}`);
+    throw new SteleError('no_key_store', `cannot read the key store of ${d}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const rows = values.map((value) => ({

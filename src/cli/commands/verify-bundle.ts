@@ -11,7 +11,7 @@ import { decodeBase64Strict } from '../../tlog/base64.js';
 import { parseCheckpoint } from '../../tlog/checkpoint.js';
 import { newVerifier, openNote } from '../../tlog/note.js';
 import { verifyConsistency } from '../../tlog/proof.js';
-import { jsonOnFailure } from '../json-result.js';
+import { jsonOnFailure } from '../errors.js';
 
 /**
  * With --url: the live log (its latest checkpoint, signed by the trusted key) still extends the
@@ -21,7 +21,7 @@ import { jsonOnFailure } from '../json-result.js';
 async function checkLive(url: string, vkey: string, r: BundleReport): Promise<{ url: string; size: number }> {
   const source = new HttpTileSource(`${url.replace(/\/+$/, '')}/log`);
   const note = await source.readCheckpoint().catch((err: Error) => {
-    throw new SteleError('unreachable', `cannot read ${url}/log/checkpoint: ${err.message}`);
+    throw new SteleError('unreachable', `cannot read ${url}/log/checkpoint: ${err.message}`, { cause: err });
   });
   if (note === null) throw new SteleError('verify_failed', `${url} has no checkpoint`);
   let latest: ReturnType<typeof parseCheckpoint>;
@@ -31,6 +31,7 @@ async function checkLive(url: string, vkey: string, r: BundleReport): Promise<{ 
     throw new SteleError(
       'verify_failed',
       `the checkpoint of ${url} does not verify with the trusted key: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   const at = { size: r.export.record_checkpoint_size, root: decodeBase64Strict(r.export.record_checkpoint_root) as Buffer };
@@ -48,6 +49,7 @@ async function checkLive(url: string, vkey: string, r: BundleReport): Promise<{ 
     throw new SteleError(
       'verify_failed',
       `the log at ${url} (size ${latest.size}) does not extend the bundle's checkpoint of size ${at.size}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   return { url, size: latest.size };

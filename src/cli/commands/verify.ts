@@ -3,14 +3,14 @@ import { SingleBar } from 'cli-progress';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
-import { jsonOnFailure } from '../json-result.js';
+import { jsonOnFailure } from '../errors.js';
 import { openSource, type SourceOptions } from './source.js';
 
 function readSince(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SteleError('bad_file', `--since: cannot read ${file}: ${(err as Error).message}`);
+    throw new SteleError('bad_file', `--since: cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -46,7 +46,7 @@ async function verifyLogCommand(opts: SourceOptions & { since?: string; json?: b
       );
   } catch (err) {
     bar?.stop();
-    if (err instanceof VerifyError) throw new SteleError('verify_failed', `verification FAILED: ${err.message}`);
+    if (err instanceof VerifyError) throw new SteleError('verify_failed', `verification FAILED: ${err.message}`, { cause: err });
     throw err;
   }
 }

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { readEntry } from '../../app/reading.js';
 import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
 import { openEntry } from '../../index/reader.js';
 import { policySchema } from '../../policy/schema.js';
 import { leafHash } from '../../tlog/hash.js';
 import { principalOf } from '../auth.js';
-import { sendError } from '../reply.js';
 
 const b64 = (h: Buffer) => h.toString('base64');
 const index = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
@@ -97,16 +97,9 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     reply.type('application/schema+json').send(policySchema),
   );
 
-  app.get('/healthz', { schema: { summary: "Liveness and the log's sizes" } }, async (_req, reply) => {
+  app.get('/healthz', { schema: { summary: "Liveness and the log's sizes" } }, async () => {
     const failure = log.failure;
-    const body = {
-      status: failure ? 'failed' : 'ok',
-      origin: log.origin,
-      size: log.size,
-      checkpoint_size: log.checkpoint.size,
-      ...(failure ? { error: failure.message } : {}),
-    };
-    if (failure) return sendError(reply, 503, 'log_failed', failure.message);
-    return body;
+    if (failure) throw new SteleError('log_failed', failure.message, { cause: failure });
+    return { status: 'ok', origin: log.origin, size: log.size, checkpoint_size: log.checkpoint.size };
   });
 };

@@ -60,15 +60,11 @@ function decoded(req: FastifyRequest, limit: number): Buffer {
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-      throw new SteleError('body_too_large', `the decompressed request body is larger than the limit of ${limit} bytes`, 413);
+      throw new SteleError('body_too_large', `the decompressed request body is larger than the limit of ${limit} bytes`);
     }
-    throw new SteleError('bad_request', `the request body is not valid ${enc} (${(err as Error).message})`, 400);
+    throw new SteleError('bad_request', `the request body is not valid ${enc} (${(err as Error).message})`, { cause: err });
   }
-  throw new SteleError(
-    'unsupported_media_type',
-    `Content-Encoding "${enc}" is not supported; send gzip, deflate, br or none`,
-    415,
-  );
+  throw new SteleError('unsupported_media_type', `Content-Encoding "${enc}" is not supported; send gzip, deflate, br or none`);
 }
 
 /**
@@ -123,11 +119,7 @@ export const otlpRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       const principal = principalOf(req);
       const type = mediaType(req);
       if (type !== PROTOBUF && type !== 'application/json') {
-        throw new SteleError(
-          'unsupported_media_type',
-          `send OTLP as ${PROTOBUF} or application/json, not ${type || 'no type'}`,
-          415,
-        );
+        throw new SteleError('unsupported_media_type', `send OTLP as ${PROTOBUF} or application/json, not ${type || 'no type'}`);
       }
       const body = decoded(req, limit);
       const logs = type === PROTOBUF ? decodeLogsProto(body) : decodeLogsJson(body);

@@ -3,20 +3,21 @@
  * type, the answer schema, and append errors renamed to the source's item paths.
  */
 import type { FastifyInstance } from 'fastify';
-import { SteleError } from '../../core/errors.js';
+import { batchIndexOf, relabel, SteleError } from '../../core/errors.js';
 
 /**
- * Awaits an append of events mapped one to one from a source payload, renaming the "event N" of
- * its errors (invalid, too large, forbidden) to the payload's own name for the item, e.g. `items[3]`.
+ * Awaits an append of events mapped one to one from a source payload, naming the item of its
+ * errors (invalid, too large, forbidden) by the payload's own name, e.g. `items[3]` for the
+ * "event 3" of `detail.batchIndex`.
  */
 export async function withItemNames<T>(append: Promise<T>, name: (i: number) => string, count: number): Promise<T> {
   try {
     return await append;
   } catch (err) {
     if (!(err instanceof SteleError) || err.status >= 500 || err.status === 429) throw err;
-    const m = /^event (\d+): /.exec(err.message);
-    if (m) throw new SteleError(err.code, `${name(Number(m[1]))}: ${err.message.slice(m[0].length)}`, err.status, err.detail);
-    if (count === 1) throw new SteleError(err.code, `${name(0)}: ${err.message}`, err.status, err.detail);
+    const i = batchIndexOf(err);
+    if (i !== undefined) throw relabel(err, name(i));
+    if (count === 1) throw relabel(err, name(0), err.message);
     throw err;
   }
 }

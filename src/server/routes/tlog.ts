@@ -2,8 +2,8 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
 import { parseTilePath } from '../../tlog/tile.js';
-import { sendError } from '../reply.js';
 
 /**
  * The C2SP tlog-tiles read API. Tiles and bundles never change once written, so they may be cached
@@ -23,9 +23,9 @@ export const tlogRoutes = (stele: Stele) => async (app: FastifyInstance) => {
     async (req, reply) => {
       const path = `tile/${req.params['*']}`;
       const t = parseTilePath(path);
-      if (!t) return sendError(reply, 400, 'bad_tile_path', `${path} is not a C2SP tile path`);
+      if (!t) throw new SteleError('bad_tile_path', `${path} is not a C2SP tile path`);
       const data = await stele.log.readTile(t.level, t.index, t.width);
-      if (!data) return sendError(reply, 404, 'not_found', `${path} does not exist`);
+      if (!data) throw new SteleError('not_found', `${path} does not exist`);
       reply.type('application/octet-stream').header('cache-control', 'public, max-age=31536000, immutable');
       // Entry bundles are JSON text and SHOULD be compressed (c2sp.org/tlog-tiles); hashes do not compress.
       if (t.level === 'entries') {

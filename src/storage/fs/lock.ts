@@ -32,12 +32,12 @@ export function lockDataDir(dir: string): () => void {
       // reuse the pid of the process that left a stale one).
       const held = pid === process.pid ? heldLocks.has(lock) : Number.isInteger(pid) && pid > 0 && alive(pid);
       if (held) {
-        throw new SteleError('locked', `${dir} is in use by process ${pid} (a running "stele serve"?)`, 409);
+        throw new SteleError('locked', `${dir} is in use by process ${pid} (a running "stele serve"?)`);
       }
       unlinkSync(lock);
     }
   }
-  throw new SteleError('locked', `could not lock ${dir}`, 409);
+  throw new SteleError('locked', `could not lock ${dir}`);
 }
 
 function alive(pid: number): boolean {
