@@ -56,6 +56,11 @@ export function entriesPath(index: number, width = TILE_WIDTH): string {
   return `tile/entries/${encodeIndex(index)}${suffix(width)}`;
 }
 
+/** The C2SP path of a tile (`level` ≥ 0) or entry bundle (`level` = 'entries'). */
+export function tileFilePath(level: number | 'entries', index: number, width = TILE_WIDTH): string {
+  return level === 'entries' ? entriesPath(index, width) : tilePath(level, index, width);
+}
+
 const TILE_PATH_RE = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*)([0-9]{3})(?:\.p\/([1-9][0-9]{0,2}))?$/;
 
 /**

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { defaultDir, readVerifierKey } from '../../app/datadir.js';
 import { SteleError } from '../../core/errors.js';
-import { DirTileSource, HttpTileSource } from '../../log/tile-source.js';
+import { HttpTileSource } from '../../log/http-tile-source.js';
+import { DirTileSource } from '../../storage/fs/tile-source.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { newVerifier, openNote, type Verifier } from '../../tlog/note.js';
 import type { TileSource } from '../../tlog/verify.js';

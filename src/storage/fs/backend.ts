@@ -5,12 +5,12 @@ import type { ThreadHandle } from '../../core/thread.js';
 import { IndexStore } from '../../index/store.js';
 import { KeyStore, type KeyStoreOptions } from '../../keys/keystore.js';
 import type { MasterKey } from '../../keys/master.js';
-import { FsLogStorage } from '../../log/fs-storage.js';
-import { JournalIdIndex } from '../../log/id-index.js';
-import { DirTileSource } from '../../log/tile-source.js';
 import type { Backend, ThreadData, ThreadKind } from '../backend.js';
 import { spawnWorker } from '../threads/spawn.js';
+import { JournalIdIndex } from './id-index.js';
 import { lockDataDir } from './lock.js';
+import { FsLogStorage } from './log-storage.js';
+import { DirTileSource } from './tile-source.js';
 
 /**
  * The embedded driver: one data directory on a local file system, SQLite for the key store and

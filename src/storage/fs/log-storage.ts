@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { access, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { syncDir, writeDurably } from '../core/durable.js';
-import { entriesPath, tilePath } from '../tlog/tile.js';
-import type { LogStorage, SequencedEntry, StorageState, TileData } from './storage.js';
+import { syncDir, writeDurably } from '../../core/durable.js';
+import type { LogStorage, SequencedEntry, StorageState, TileData } from '../../log/storage.js';
+import { entriesPath, tilePath } from '../../tlog/tile.js';
 import { DirTileSource } from './tile-source.js';
 import { WriteAheadLog } from './wal.js';
 
