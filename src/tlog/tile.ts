@@ -61,6 +61,12 @@ export function tileFilePath(level: number | 'entries', index: number, width = T
   return level === 'entries' ? entriesPath(index, width) : tilePath(level, index, width);
 }
 
+/** The tree size at which a full tile (or entry bundle: level 'entries') is complete. */
+export function fullTileSize(t: { level: number | 'entries'; index: number }): number {
+  const level = t.level === 'entries' ? 0 : t.level;
+  return (t.index + 1) * TILE_WIDTH ** (level + 1);
+}
+
 const TILE_PATH_RE = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*)([0-9]{3})(?:\.p\/([1-9][0-9]{0,2}))?$/;
 
 /**
