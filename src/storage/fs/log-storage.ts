@@ -138,6 +138,8 @@ export class FsLogStorage implements LogStorage {
     // The data-directory lock makes this the only writer, so nothing moves between compare and rename.
     const stored = await this.readCheckpoint();
     if (stored !== previous) throw checkpointConflict(stored);
+    // A TileStore is used without `open` (the integrator's thread), maybe on a new directory.
+    if (stored === null) await mkdir(this.logDir, { recursive: true, mode: 0o700 });
     await writeDurably(join(this.logDir, 'checkpoint'), next);
   }
 
