@@ -74,7 +74,7 @@ export class Log {
     const entries = await storage.recoverSequenced(from);
     const end = from + entries.length;
     if (end < published.size) {
-      throw new Error(`the checkpoint covers ${published.size} entries but only ${end} can be recovered`);
+      throw new Error(`the checkpoint covers ${plural(published.size, 'entry', 'entries')} but only ${end} can be recovered`);
     }
     ids.add(from, entries);
 

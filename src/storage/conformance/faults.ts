@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { Log } from '../../log/log.js';
 import type { SequencedEntry } from '../../log/storage.js';
 import { generateKey, newVerifier } from '../../tlog/note.js';
@@ -87,7 +88,7 @@ export function faultConformance(d: DriverUnderTest): void {
         const again = await openLog(healthy);
         try {
           const size = again.size;
-          assert.ok(size >= acked.size, `${size} entries recovered of ${acked.size} acknowledged`);
+          assert.ok(size >= acked.size, `${plural(size, 'entry', 'entries')} recovered of ${acked.size} acknowledged`);
           for (const [index, e] of acked) assert.deepEqual(await again.entry(index), e.leaf, `entry ${index}`);
           // Appending the acknowledged again finds them; the unacknowledged are in the log wholly or not at all.
           const known = await again.append([...acked.values()]);

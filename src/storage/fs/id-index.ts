@@ -1,6 +1,7 @@
 import { getRandomValues } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { writeDurably } from '../../core/durable.js';
+import { plural } from '../../core/plural.js';
 import { DIGEST_BYTES, type IdEntry, type IdIndex } from '../../log/id-index.js';
 
 const NO_DIGEST = Buffer.alloc(DIGEST_BYTES);
@@ -156,7 +157,8 @@ export class JournalIdIndex implements IdIndex {
   }
 
   add(first: number, entries: readonly IdEntry[]): void {
-    if (first > this.covered) throw new Error(`id index covers ${this.covered} entries; cannot add from ${first}`);
+    if (first > this.covered)
+      throw new Error(`id index covers ${plural(this.covered, 'entry', 'entries')}; cannot add from ${first}`);
     const skip = this.covered - first;
     if (skip >= entries.length) return;
     const n = entries.length - skip;

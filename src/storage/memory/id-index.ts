@@ -1,3 +1,4 @@
+import { plural } from '../../core/plural.js';
 import type { IdEntry, IdIndex } from '../../log/id-index.js';
 
 /** What the memory driver keeps of the id index: every id added, and how many a flush covered. */
@@ -39,7 +40,7 @@ export class MemoryIdIndex implements IdIndex {
 
   add(first: number, entries: readonly IdEntry[]): void {
     const covered = this.state.ids.length;
-    if (first > covered) throw new Error(`id index covers ${covered} entries; cannot add from ${first}`);
+    if (first > covered) throw new Error(`id index covers ${plural(covered, 'entry', 'entries')}; cannot add from ${first}`);
     for (let i = covered - first; i < entries.length; i++) {
       const e = entries[i] as IdEntry;
       if (!this.map.has(e.id)) this.map.set(e.id, first + i);

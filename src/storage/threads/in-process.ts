@@ -12,10 +12,10 @@ import { threadMain } from './entries.js';
 export function spawnInProcess<K extends ThreadKind>(backend: Backend, kind: K, data: ThreadData[K]): ThreadHandle {
   const { port1, port2 } = new MessageChannel();
   const handle = new InProcessThread(port1, port2);
-  threadMain(kind).then(
-    (main) => main(port2, structuredClone(data), backend),
-    (err: Error) => handle.emit('error', err),
-  );
+  // A failure to start (the code, or a store it opens) is the thread's 'error', as from a worker.
+  threadMain(kind)
+    .then((main) => main(port2, structuredClone(data), backend))
+    .catch((err: Error) => handle.emit('error', err));
   return handle;
 }
 
