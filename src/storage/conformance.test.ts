@@ -13,8 +13,10 @@ import { MemoryBackend } from './memory/backend.js';
 import { openBackend } from './open.js';
 
 const dirs: string[] = [];
+const names: string[] = [];
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const n of names) MemoryBackend.drop(n);
 });
 
 const drivers: DriverUnderTest[] = [
@@ -29,7 +31,10 @@ const drivers: DriverUnderTest[] = [
   },
   {
     name: 'memory',
-    create: async () => MemoryBackend.named(randomUUID()),
+    async create() {
+      names.push(randomUUID());
+      return MemoryBackend.named(names.at(-1) as string);
+    },
     reopen: (b) => openBackend(b.spec),
   },
 ];

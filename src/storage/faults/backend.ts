@@ -1,7 +1,7 @@
 import type { ThreadHandle } from '../../core/thread.js';
 import type { IdIndex } from '../../log/id-index.js';
 import type { LogStorage, TileStore } from '../../log/storage.js';
-import type { Backend, BackendSpec, FaultSpec, ThreadData, ThreadKind } from '../backend.js';
+import type { Backend, BackendSpec, ThreadData, ThreadKind } from '../backend.js';
 import { spawnInProcess } from '../threads/in-process.js';
 import { spawnWorker } from '../threads/spawn.js';
 
@@ -18,10 +18,6 @@ export class FaultsBackend implements Backend {
     readonly spec: Extract<BackendSpec, { driver: 'faults' }>,
     private readonly inner: Backend,
   ) {}
-
-  get fail(): FaultSpec {
-    return this.spec.fail;
-  }
 
   lock(): () => void {
     return this.inner.lock();

@@ -119,7 +119,11 @@ export class FsLogStorage implements LogStorage {
       await rm(tmp);
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // A file system without hard links: check, then rename (the directory lock keeps writers out).
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') {
+        if (!(await exists(path))) return rename(tmp, path);
+      } else if (code !== 'EEXIST') throw err;
     }
     const old = await readFile(path);
     if (old.equals(t.data)) return void (await rm(tmp));

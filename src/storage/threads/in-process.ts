@@ -14,9 +14,44 @@ export function spawnInProcess<K extends ThreadKind>(backend: Backend, kind: K, 
   const handle = new InProcessThread(port1, port2);
   // A failure to start (the code, or a store it opens) is the thread's 'error', as from a worker.
   threadMain(kind)
-    .then((main) => main(port2, structuredClone(data), backend))
+    .then((main) =>
+      main(
+        port2,
+        structuredClone(data),
+        fenced(backend, () => handle.alive),
+      ),
+    )
     .catch((err: Error) => handle.emit('error', err));
   return handle;
+}
+
+/**
+ * `backend` as the thread sees it: once the thread is terminated, every store it opened refuses
+ * work. Terminating a worker stops its code; here its timers would go on (an integrator writing
+ * tiles and checkpoints beside its successor's), so its stores stop it instead.
+ */
+function fenced(backend: Backend, alive: () => boolean): Backend {
+  const guard = <T extends object>(store: T): T =>
+    new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (!alive()) throw new Error('the thread was terminated');
+          return value.apply(target, args);
+        };
+      },
+    });
+  return new Proxy(backend, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const opened = value.apply(target, args);
+        return typeof opened === 'object' && opened !== null ? guard(opened) : opened;
+      };
+    },
+  });
 }
 
 /** The owner's end: messages over `port`, 'error' when the code failed to start. */
@@ -45,7 +80,10 @@ class InProcessThread extends EventEmitter implements ThreadHandle {
     return this;
   }
 
+  alive = true;
+
   async terminate(): Promise<number> {
+    this.alive = false;
     this.port.close();
     this.other.close();
     return 0;
