@@ -55,6 +55,23 @@ const batch = (n: number): SequencedEntry[] =>
  */
 export function faultConformance(d: DriverUnderTest): void {
   describe(`${d.name}: a failure at each step stops the log cleanly`, () => {
+    test('a checkpoint moved by another writer stops the log (the compare-and-swap refuses its next one)', async () => {
+      const b = await d.create();
+      const log = await openLog(b);
+      try {
+        await log.append(batch(3));
+        const mine = await log.waitForCheckpoint(3);
+        // Another integrator (a lease lost and taken over) publishes its own checkpoint.
+        const other = b.tileStore();
+        await other.writeCheckpoint(mine.note, `${mine.note}\n`);
+        await log.append(batch(3));
+        await assert.rejects(log.waitForCheckpoint(6), /stored checkpoint is not the one this writer last published/);
+        await assert.rejects(log.append(batch(1)), (err: SteleError) => err.code === 'log_unavailable' && err.status === 503);
+      } finally {
+        await log.close().catch(() => {});
+      }
+    });
+
     for (const fail of FAULTS) {
       test(`${fail.op} fails after ${fail.after} calls`, async () => {
         const inner = await d.create();
