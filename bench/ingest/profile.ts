@@ -76,8 +76,8 @@ const RULES: [string, string, (f: CallFrame) => boolean][] = [
   ['canonical', 'canonicalize (RFC 8785 leaf bytes: ser, writeString)', (f) => f.url.includes('/event/canonical.')],
   ['record', 'leaf record (buildLeaf, formatMicros, nowMicros)', (f) => f.url.includes('/event/record.')],
   ['hash', 'SHA-256 leaf/node hashing (leafHash, nodeHash → crypto.hash)', (f) => f.url.includes('/tlog/hash.')],
-  ['idIndex', 'id index (uuidBytes, IdTable, journal writes)', (f) => f.url.includes('/log/id-index.')],
-  ['wal', 'WAL encode + write (encodeRecords, crc32)', (f) => f.url.includes('/log/wal.')],
+  ['idIndex', 'id index (uuidBytes, IdTable, journal writes)', (f) => f.url.includes('/id-index.')],
+  ['wal', 'WAL encode + write (encodeRecords, crc32)', (f) => f.url.includes('/storage/fs/wal.')],
   ['sequencer', 'sequencer (queue, in-flight map, promises)', (f) => f.url.includes('/log/sequencer.')],
   [
     'integratorHandoff',
@@ -94,13 +94,13 @@ const RULES: [string, string, (f: CallFrame) => boolean][] = [
   [
     'tileFiles',
     'tile files (FsLogStorage.writeTiles/writeTile/syncTiles, flushFiles)',
-    (f) => ['/log/fs-storage.', '/log/tile-store.'].some((u) => f.url.includes(u)),
+    (f) => ['/storage/fs/log-storage.'].some((u) => f.url.includes(u)),
   ],
   ['durable', 'durable files (writeDurably, syncDir)', (f) => f.url.includes('/log/durable.')],
   [
     'logGlue',
     'log glue (Log, tree reader, tile source, proofs)',
-    (f) => ['/log/log.', '/log/tree-reader.', '/log/tile-source.', '/log/proofs.'].some((u) => f.url.includes(u)),
+    (f) => ['/log/log.', '/log/tree-reader.', '/storage/fs/tile-source.', '/log/proofs.'].some((u) => f.url.includes(u)),
   ],
   ['ingestGlue', 'ingest glue (appendEvents, appendBody, prepareEvents)', (f) => f.url.includes('/ingest/')],
   ['routes', 'Stele routes/auth', (f) => f.url.includes('/server/')],

@@ -14,6 +14,7 @@ import { KeyStore } from '../keys/keystore.js';
 import { generateMasterKey, loadMasterKeys, type MasterKey, masterKeyPath } from '../keys/master.js';
 import { Log, type LogOptions } from '../log/log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
+import type { Backend } from '../storage/backend.js';
 import { FsBackend } from '../storage/fs/backend.js';
 import { Audit } from './audit.js';
 import { type DataDir, defaultPolicyPath, loadDataDir } from './datadir.js';
@@ -93,9 +94,16 @@ async function mastersFor(dir: string, records: KeyRecords, env: Env): Promise<M
 }
 
 /** Opens (and recovers) an initialised data directory, taking its write lock. */
-export async function openStele(dir: string, options: SteleOptions = {}): Promise<Stele> {
+export function openStele(dir: string, options: SteleOptions = {}): Promise<Stele> {
+  return openSteleOn(new FsBackend(dir), dir, options);
+}
+
+/**
+ * Opens a Stele whose stores are `backend`'s (the lock, the log, the id index, ...), configured by
+ * the data directory `dir` (its origin, signing key and policy). openStele is this on the fs driver.
+ */
+export async function openSteleOn(backend: Backend, dir: string, options: SteleOptions = {}): Promise<Stele> {
   const dd = loadDataDir(dir);
-  const backend = new FsBackend(dd.dir);
   const unlock = backend.lock();
   const cleanup: (() => unknown)[] = [unlock];
   const undo = async () => {

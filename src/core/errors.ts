@@ -75,6 +75,8 @@ export const ERROR_STATUS = {
   held: 409,
   id_conflict: 409,
   locked: 409,
+  checkpoint_conflict: 409,
+  immutable_change: 409,
   already_released: 409,
   expired: 410,
   erased: 410,

@@ -132,7 +132,7 @@ export class Integrator {
       if (size > this.published.size) {
         const root = this.builder.root();
         const note = signNote(formatCheckpoint({ origin: this.origin, size, root, extensions: [] }), [this.signer]);
-        await this.store.writeCheckpoint(note);
+        await this.store.writeCheckpoint(this.published.note, note);
         this.published = { size, root, note };
         this.events.published(this.published);
       }

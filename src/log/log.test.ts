@@ -8,10 +8,10 @@ import { openStele } from '../app/stele.js';
 import { writeDurably } from '../core/durable.js';
 import { buildLeaf } from '../event/record.js';
 import type { Event } from '../event/types.js';
+import { DirTileSource } from '../storage/fs/tile-source.js';
 import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { openNote, signNote } from '../tlog/note.js';
 import { verifyLog } from '../tlog/verify.js';
-import { DirTileSource } from './tile-source.js';
 
 const dirs: string[] = [];
 after(() => {

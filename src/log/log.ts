@@ -53,7 +53,7 @@ export class Log {
       // A new log publishes the empty tree, so verifiers have a starting point from the first second.
       const root = emptyRoot();
       const note = signNote(formatCheckpoint({ origin, size: 0, root, extensions: [] }), [newSigner(p.skey)]);
-      await storage.writeCheckpoint(note);
+      await storage.writeCheckpoint(null, note);
       published = { size: 0, root, note };
     } else {
       const c = parseCheckpoint(openNote(state.checkpoint, [p.verifier]).text);
@@ -74,7 +74,7 @@ export class Log {
     const entries = await storage.recoverSequenced(from);
     const end = from + entries.length;
     if (end < published.size) {
-      throw new Error(`the checkpoint covers ${published.size} entries but only ${end} can be recovered`);
+      throw new Error(`the checkpoint covers ${plural(published.size, 'entry', 'entries')} but only ${end} can be recovered`);
     }
     ids.add(from, entries);
 

@@ -1,8 +1,11 @@
+import { SteleError } from '../core/errors.js';
+
 /**
  * Where a log keeps its bytes. The sequencer appends entries durably (`appendSequenced`); the
  * integrator turns them into C2SP tiles, entry bundles and checkpoints (`writeTiles`,
  * `writeCheckpoint`); `sync` then makes the tiles durable and lets the storage forget sequenced
- * entries the tiles now hold. Drivers: `fs` (embedded default); PostgreSQL comes later.
+ * entries the tiles now hold. Drivers live in src/storage/ (`fs`, `memory`); their conformance
+ * suite (src/storage/conformance) checks the guarantees written here.
  */
 export interface SequencedEntry {
   /** The event id, the idempotency key. */
@@ -36,11 +39,21 @@ export interface StorageState {
  * runs on its own thread, on the TileStore its backend opens there (Backend.tileStore).
  */
 export interface TileStore {
-  /** Writes tiles and bundles; they need not be durable until `syncTiles`. A reader may see them at once. */
+  /**
+   * Writes tiles and bundles; they need not be durable until `syncTiles`. A reader may see them at
+   * once. A full tile or bundle (width 256) never changes once durable: writing other bytes over
+   * one is refused with an immutableChange error, the same bytes are a no-op (a driver may refuse
+   * a change before `syncTiles` too; fs allows it, since a crash may have torn an unsynced file).
+   */
   writeTiles(tiles: readonly TileData[]): Promise<void>;
   readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null>;
-  /** Atomically and durably replaces the checkpoint. */
-  writeCheckpoint(note: string): Promise<void>;
+  /**
+   * Atomically and durably replaces the checkpoint `previous` (null: there is none yet) with
+   * `next`: a compare-and-swap, refused with a checkpointConflict error when the stored checkpoint
+   * is not `previous` (another writer moved it, or this one is stale). It is what keeps one
+   * integrator per log when the lock is a lease (PostgreSQL) rather than a file.
+   */
+  writeCheckpoint(previous: string | null, next: string): Promise<void>;
   readCheckpoint(): Promise<string | null>;
   /** Makes every tile written so far (covering `size` entries) durable and records `size` as synced. */
   syncTiles(size: number): Promise<void>;
@@ -58,4 +71,18 @@ export interface LogStorage extends TileStore {
   /** Forgets sequenced entries below `index`: they are durable in tiles and every index. */
   dropSequencedBefore(index: number): void;
   close(): Promise<void>;
+}
+
+/** The stored checkpoint was not the one a writer replaced (see TileStore.writeCheckpoint). */
+export function checkpointConflict(stored: string | null): SteleError {
+  const what = stored === null ? 'there is none' : `it is at size ${stored.split('\n')[1] ?? '?'}`;
+  return new SteleError('checkpoint_conflict', `the stored checkpoint is not the one this writer last published (${what})`);
+}
+
+/** A full tile or entry bundle would change (see TileStore.writeTiles). */
+export function immutableChange(level: number | 'entries', index: number): SteleError {
+  const what = level === 'entries' ? `entry bundle ${index}` : `tile ${level}/${index}`;
+  return new SteleError('immutable_change', `full ${what} already holds other bytes; full tiles never change`, {
+    detail: { level, index },
+  });
 }

@@ -12,7 +12,22 @@ import type { TileSource } from '../tlog/verify.js';
  * How to open a backend: plain data, so a worker thread (or another process) reopens the same
  * stores from it. Each driver lives in its own folder under src/storage/ and is named here.
  */
-export type BackendSpec = { driver: 'fs'; dir: string };
+export type BackendSpec =
+  | { driver: 'fs'; dir: string }
+  /** In this process's memory; the same name opens the same stores (src/storage/memory). */
+  | { driver: 'memory'; name: string }
+  /** Another backend whose operation `fail.op` throws, after `fail.after` calls (src/storage/faults). */
+  | { driver: 'faults'; inner: BackendSpec; fail: FaultSpec };
+
+/**
+ * Which operation the faults driver fails: a LogStorage or TileStore method ('appendSequenced',
+ * 'writeTiles', 'writeCheckpoint', 'syncTiles', ...) or an id index one ('ids.add', 'ids.flush').
+ * The first `after` calls (default 0) succeed; every later one throws.
+ */
+export interface FaultSpec {
+  op: string;
+  after?: number;
+}
 
 /** A backend's threads (src/storage/threads) by name, each with what its owner posts to start it. */
 export interface ThreadData {

@@ -56,6 +56,17 @@ export function entriesPath(index: number, width = TILE_WIDTH): string {
   return `tile/entries/${encodeIndex(index)}${suffix(width)}`;
 }
 
+/** The C2SP path of a tile (`level` ≥ 0) or entry bundle (`level` = 'entries'). */
+export function tileFilePath(level: number | 'entries', index: number, width = TILE_WIDTH): string {
+  return level === 'entries' ? entriesPath(index, width) : tilePath(level, index, width);
+}
+
+/** The tree size at which a full tile (or entry bundle: level 'entries') is complete. */
+export function fullTileSize(t: { level: number | 'entries'; index: number }): number {
+  const level = t.level === 'entries' ? 0 : t.level;
+  return (t.index + 1) * TILE_WIDTH ** (level + 1);
+}
+
 const TILE_PATH_RE = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*)([0-9]{3})(?:\.p\/([1-9][0-9]{0,2}))?$/;
 
 /**

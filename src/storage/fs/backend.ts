@@ -2,15 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ThreadHandle } from '../../core/thread.js';
 import { IndexStore } from '../../index/store.js';
-import { FsLogStorage } from '../../log/fs-storage.js';
-import { JournalIdIndex } from '../../log/id-index.js';
-import { DirTileSource } from '../../log/tile-source.js';
 import type { Backend, ThreadData, ThreadKind } from '../backend.js';
 import { spawnWorker } from '../threads/spawn.js';
 import { FsApiKeyRecords } from './apikeys.js';
 import { FsHoldRecords } from './holds.js';
+import { JournalIdIndex } from './id-index.js';
 import { FsKeyRecords, keystoreDb } from './keys.js';
 import { lockDataDir } from './lock.js';
+import { FsLogStorage } from './log-storage.js';
+import { DirTileSource } from './tile-source.js';
 
 /**
  * The embedded driver: one data directory on a local file system, SQLite for the key store and

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { syncDir } from '../core/durable.js';
-import type { SequencedEntry } from './storage.js';
+import { syncDir } from '../../core/durable.js';
+import type { SequencedEntry } from '../../log/storage.js';
 
 /**
  * The sequencer's write-ahead log: the durable home of every entry from the moment it is

@@ -1,11 +1,18 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { access, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { syncDir, writeDurably } from '../core/durable.js';
-import { entriesPath, tilePath } from '../tlog/tile.js';
-import type { LogStorage, SequencedEntry, StorageState, TileData } from './storage.js';
+import { syncDir, writeDurably } from '../../core/durable.js';
+import {
+  checkpointConflict,
+  immutableChange,
+  type LogStorage,
+  type SequencedEntry,
+  type StorageState,
+  type TileData,
+} from '../../log/storage.js';
+import { fullTileSize, tileFilePath } from '../../tlog/tile.js';
 import { DirTileSource } from './tile-source.js';
 import { WriteAheadLog } from './wal.js';
 
@@ -45,13 +52,17 @@ export class FsLogStorage implements LogStorage {
 
   async open(): Promise<StorageState> {
     for (const d of [this.logDir, this.walDir, dirname(this.stateFile)]) mkdirSync(d, { recursive: true, mode: 0o700 });
-    let syncedSize = 0;
+    return { checkpoint: await this.readCheckpoint(), syncedSize: this.readSynced() };
+  }
+
+  /** The tree size up to which tiles are durable (state/synced.json). */
+  private readSynced(): number {
     try {
-      syncedSize = (JSON.parse(readFileSync(this.stateFile, 'utf8')) as { size: number }).size;
+      return (JSON.parse(readFileSync(this.stateFile, 'utf8')) as { size: number }).size;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return 0;
     }
-    return { checkpoint: await this.readCheckpoint(), syncedSize };
   }
 
   async recoverSequenced(from: number): Promise<SequencedEntry[]> {
@@ -74,29 +85,66 @@ export class FsLogStorage implements LogStorage {
   }
 
   private async writeTile(t: TileData): Promise<void> {
-    const rel = t.level === 'entries' ? entriesPath(t.index, t.width) : tilePath(t.level, t.index, t.width);
-    const path = join(this.logDir, rel);
+    const path = join(this.logDir, tileFilePath(t.level, t.index, t.width));
     const dir = dirname(path);
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       this.madeDirs.add(dir);
     }
-    // Write then rename, so a static server never serves half a tile.
+    // Write then rename (or link), so a static server never serves half a tile.
     const tmp = `${path}.tmp`;
     await writeFile(tmp, t.data, { mode: 0o600 });
-    await rename(tmp, path);
+    if (t.width < 256) {
+      await rename(tmp, path);
+      this.partialDirs.add(dir);
+    } else {
+      await this.placeFull(tmp, path, t);
+    }
     this.unsynced.push(path);
-    if (t.width < 256) this.partialDirs.add(dir);
     // Partials from before a restart are not in partialDirs; one stat per 256 entries finds them.
-    else if (this.partialDirs.delete(`${path}.p`) || (await exists(`${path}.p`))) this.obsoletePartials.push(`${path}.p`);
+    if (t.width === 256 && (this.partialDirs.delete(`${path}.p`) || (await exists(`${path}.p`)))) {
+      this.obsoletePartials.push(`${path}.p`);
+    }
+  }
+
+  /**
+   * Puts a full tile in place without replacing one that is there unseen: link(2) refuses an
+   * existing name. The same bytes again (recovery rewrites what it cannot know was durable) are a
+   * no-op; other bytes are refused once the tile was synced. Before that a crash may have left a
+   * torn file where the tile was, and the rewrite repairs it.
+   */
+  private async placeFull(tmp: string, path: string, t: TileData): Promise<void> {
+    try {
+      await link(tmp, path);
+      await rm(tmp);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A file system without hard links: check, then rename (the directory lock keeps writers out).
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') {
+        if (!(await exists(path))) return rename(tmp, path);
+      } else if (code !== 'EEXIST') throw err;
+    }
+    const old = await readFile(path);
+    if (old.equals(t.data)) return void (await rm(tmp));
+    if (fullTileSize(t) <= this.readSynced()) {
+      await rm(tmp);
+      throw immutableChange(t.level, t.index);
+    }
+    await rename(tmp, path);
   }
 
   readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null> {
     return this.reader.readTile(level, index, width);
   }
 
-  async writeCheckpoint(note: string): Promise<void> {
-    await writeDurably(join(this.logDir, 'checkpoint'), note);
+  async writeCheckpoint(previous: string | null, next: string): Promise<void> {
+    // The data-directory lock makes this the only writer, so nothing moves between compare and rename.
+    const stored = await this.readCheckpoint();
+    if (stored !== previous) throw checkpointConflict(stored);
+    // A TileStore is used without `open` (the integrator's thread), maybe on a new directory.
+    if (stored === null) await mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    await writeDurably(join(this.logDir, 'checkpoint'), next);
   }
 
   readCheckpoint(): Promise<string | null> {

@@ -1,0 +1,199 @@
+import { getRandomValues } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { writeDurably } from '../../core/durable.js';
+import { plural } from '../../core/plural.js';
+import { DIGEST_BYTES, type IdEntry, type IdIndex } from '../../log/id-index.js';
+
+const NO_DIGEST = Buffer.alloc(DIGEST_BYTES);
+
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX[(i < 10 ? 48 : 87) + i] = i; // 0-9, a-f
+  if (i >= 10) HEX[55 + i] = i; // A-F
+}
+
+/** The 16 bytes of a UUID string (the schema has checked the form; this runs twice per event, so it is hand-rolled). */
+export function uuidBytes(id: string): Buffer {
+  const out = Buffer.allocUnsafe(16);
+  if (id.length !== 36) throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+  let j = 0;
+  for (let i = 0; i < 36; i += 2) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (id.charCodeAt(i) !== 45) throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+      i--;
+      continue;
+    }
+    const hi = HEX[id.charCodeAt(i) & 127] as number;
+    const lo = HEX[id.charCodeAt(i + 1) & 127] as number;
+    if (hi < 0 || lo < 0 || id.charCodeAt(i) > 127 || id.charCodeAt(i + 1) > 127) {
+      throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
+    }
+    out[j++] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+/**
+ * The pure part: a hash table from 128-bit keys to indices that keeps only a 32-bit tag per key.
+ * Tags are mixed with a random per-process seed, so clients cannot choose ids that pile into one
+ * probe chain. `confirm(index, key)` tells whether the entry at `index` really has `key`.
+ */
+export class IdTable {
+  private tags: Uint32Array;
+  private idx: Float64Array;
+  private count = 0;
+  private readonly seed = getRandomValues(new Uint32Array(4));
+
+  constructor(capacity = 1 << 16) {
+    this.tags = new Uint32Array(capacity);
+    this.idx = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  tag(key: Uint8Array): number {
+    const v = new DataView(key.buffer, key.byteOffset, 16);
+    const s = this.seed;
+    let h =
+      Math.imul(v.getUint32(0) ^ (s[0] as number), 0x9e3779b1) ^
+      Math.imul(v.getUint32(4) ^ (s[1] as number), 0x85ebca77) ^
+      Math.imul(v.getUint32(8) ^ (s[2] as number), 0xc2b2ae3d) ^
+      Math.imul(v.getUint32(12) ^ (s[3] as number), 0x27d4eb2f);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    h = Math.imul(h, 0x297a2d39);
+    h ^= h >>> 15;
+    return h >>> 0 || 1; // 0 marks an empty slot
+  }
+
+  find(key: Uint8Array, confirm: (index: number, key: Uint8Array) => boolean): number | undefined {
+    const t = this.tag(key);
+    const mask = this.tags.length - 1;
+    for (let i = t & mask; ; i = (i + 1) & mask) {
+      const s = this.tags[i] as number;
+      if (s === 0) return undefined;
+      if (s === t && confirm(this.idx[i] as number, key)) return this.idx[i] as number;
+    }
+  }
+
+  insert(key: Uint8Array, index: number): void {
+    if ((this.count + 1) * 10 > this.tags.length * 7) this.grow();
+    this.place(this.tag(key), index);
+    this.count++;
+  }
+
+  private place(t: number, index: number): void {
+    const mask = this.tags.length - 1;
+    let i = t & mask;
+    while (this.tags[i] !== 0) i = (i + 1) & mask;
+    this.tags[i] = t;
+    this.idx[i] = index;
+  }
+
+  private grow(): void {
+    const tags = this.tags;
+    const idx = this.idx;
+    this.tags = new Uint32Array(tags.length * 2);
+    this.idx = new Float64Array(tags.length * 2);
+    // The slot depends only on the tag, so rehashing needs no keys.
+    for (let i = 0; i < tags.length; i++) if (tags[i] !== 0) this.place(tags[i] as number, idx[i] as number);
+  }
+}
+
+/**
+ * The embedded IdIndex: an in-memory open-addressing hash table of 32-bit tags and indices (12
+ * bytes a slot), backed by an append-only journal holding the 16 bytes of each entry's UUID at
+ * offset 16 × index. A tag match is confirmed against the journal, so distinct ids never collide.
+ * The journal is not fsync'd per batch: `flush` makes it durable and records how far.
+ *
+ * Concretely, an IdTable over `<state>/ids.journal` (16 bytes of UUID per entry) and
+ * `<state>/ids.journal.digests` (16 bytes of content digest per entry, all zero when unknown),
+ * both durable up to `<state>/ids.journal.json`. A journal from before digests gets a digest file
+ * of zeros up to its durable mark: those entries' content is unknown, and a repeat of their ids is
+ * answered with the first index, as it was when they were written.
+ */
+export class JournalIdIndex implements IdIndex {
+  private readonly table = new IdTable();
+  private readonly fd: number;
+  private readonly dfd: number;
+  private covered: number;
+  private readonly buf = Buffer.alloc(16);
+  private readonly confirm = (index: number, key: Uint8Array) => {
+    readSync(this.fd, this.buf, 0, 16, index * 16);
+    return this.buf.equals(key);
+  };
+
+  constructor(private readonly path: string) {
+    const marker = `${path}.json`;
+    this.covered = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { upto: number }).upto : 0;
+    this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
+    const dpath = `${path}.digests`;
+    this.dfd = openSync(dpath, existsSync(dpath) ? 'r+' : 'w+', 0o600);
+    // Past the durable mark the journals may hold anything a crash left; the WAL replays it.
+    // A shorter digest journal (one from before digests) is extended with zeros: unknown.
+    ftruncateSync(this.fd, this.covered * 16);
+    if (fstatSync(this.dfd).size !== this.covered * DIGEST_BYTES) ftruncateSync(this.dfd, this.covered * DIGEST_BYTES);
+    const all = this.covered ? readFileSync(path) : Buffer.alloc(0);
+    for (let i = 0; i < this.covered; i++) this.table.insert(all.subarray(i * 16, i * 16 + 16), i);
+  }
+
+  lookup(ids: readonly string[]): Map<string, number> {
+    const found = new Map<string, number>();
+    for (const id of ids) {
+      const index = this.table.find(uuidBytes(id), this.confirm);
+      if (index !== undefined) found.set(id, index);
+    }
+    return found;
+  }
+
+  digestAt(index: number): Buffer | null {
+    if (index >= this.covered) return null;
+    const d = Buffer.alloc(DIGEST_BYTES);
+    readSync(this.dfd, d, 0, DIGEST_BYTES, index * DIGEST_BYTES);
+    return d.equals(NO_DIGEST) ? null : d;
+  }
+
+  add(first: number, entries: readonly IdEntry[]): void {
+    if (first > this.covered)
+      throw new Error(`id index covers ${plural(this.covered, 'entry', 'entries')}; cannot add from ${first}`);
+    const skip = this.covered - first;
+    if (skip >= entries.length) return;
+    const n = entries.length - skip;
+    const out = Buffer.allocUnsafe(n * 16);
+    const digests = Buffer.alloc(n * DIGEST_BYTES);
+    for (let i = skip; i < entries.length; i++) {
+      const e = entries[i] as IdEntry;
+      const key = uuidBytes(e.id);
+      key.copy(out, (i - skip) * 16);
+      if (e.digest) digests.set(e.digest.subarray(0, DIGEST_BYTES), (i - skip) * DIGEST_BYTES);
+      this.table.insert(key, first + i);
+    }
+    writeAll(this.fd, out, this.covered * 16);
+    writeAll(this.dfd, digests, this.covered * DIGEST_BYTES);
+    this.covered = first + entries.length;
+  }
+
+  upto(): number {
+    return this.covered;
+  }
+
+  async flush(): Promise<void> {
+    const upto = this.covered;
+    const sync = (fd: number) => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    await Promise.all([sync(this.fd), sync(this.dfd)]);
+    await writeDurably(`${this.path}.json`, `${JSON.stringify({ upto })}\n`);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    closeSync(this.dfd);
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, at: number): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, at + off);
+}
