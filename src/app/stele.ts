@@ -66,7 +66,6 @@ export interface PolicyLoad {
   cedar?: { source: string; sha256: string };
 }
 
-export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
 export const keystorePath = (dir: string) => join(dir, 'keys', 'keystore.db');
 
 export function resolvePolicy(dir: string, file = process.env.STELE_POLICY): Policy {

@@ -1,6 +1,6 @@
 import type { ApiKeyStore } from '../auth/apikeys.js';
 import type { ThreadHandle, ThreadPort } from '../core/thread.js';
-import type { IndexStore } from '../index/store.js';
+import type { QueryStore } from '../index/query-store.js';
 import type { IndexThreadData } from '../index/worker.js';
 import type { KeyStore, KeyStoreOptions } from '../keys/keystore.js';
 import type { MasterKey } from '../keys/master.js';
@@ -47,7 +47,9 @@ export interface Backend {
   /** API keys. */
   apiKeys(): ApiKeyStore;
   /** The query store (a cache of the readable entries, rebuilt from the log). */
-  queryStore(): IndexStore;
+  queryStore(): QueryStore;
+  /** Deletes the query store and everything in it (`stele reindex` then rebuilds it; no store of it may be open). */
+  dropQueryStore(): Promise<void>;
   /**
    * Starts one of the backend's threads (src/storage/threads) on this backend's stores: a worker
    * thread that reopens the backend from `spec`, or, for a driver whose stores cannot be shared

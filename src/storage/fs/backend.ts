@@ -1,8 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ApiKeyStore } from '../../auth/apikeys.js';
 import type { ThreadHandle } from '../../core/thread.js';
-import { IndexStore } from '../../index/store.js';
 import { KeyStore, type KeyStoreOptions } from '../../keys/keystore.js';
 import type { MasterKey } from '../../keys/master.js';
 import { FsLogStorage } from '../../log/fs-storage.js';
@@ -11,6 +10,7 @@ import { DirTileSource } from '../../log/tile-source.js';
 import type { Backend, ThreadData, ThreadKind } from '../backend.js';
 import { spawnWorker } from '../threads/spawn.js';
 import { lockDataDir } from './lock.js';
+import { SqliteQueryStore } from './query-store.js';
 
 /**
  * The embedded driver: one data directory on a local file system, SQLite for the key store and
@@ -62,8 +62,17 @@ export class FsBackend implements Backend {
     return ApiKeyStore.load(join(this.dir, 'auth', 'apikeys.json'), join(this.dir, 'auth', 'tokens.json'));
   }
 
-  queryStore(): IndexStore {
-    return new IndexStore(join(this.dir, 'index', 'stele.db'));
+  queryStore(): SqliteQueryStore {
+    return new SqliteQueryStore(this.queryStorePath);
+  }
+
+  async dropQueryStore(): Promise<void> {
+    const db = this.queryStorePath;
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+  }
+
+  private get queryStorePath(): string {
+    return join(this.dir, 'index', 'stele.db');
   }
 
   spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {
