@@ -17,7 +17,7 @@ import { SCHEMA_SQL, SCHEMA_VERSION } from './query-schema.js';
 import { type CompiledQuery, compileStoreQuery } from './query-sql.js';
 
 /** Entries a field query looks at in log order before it asks the indexes (about 2 ms when none match). */
-export const PROBE_ROWS = 16_384;
+const PROBE_ROWS = 16_384;
 
 /** `q` within a bounded scan: at or after `bound` (desc), before it (asc). */
 function bounded(q: CompiledQuery, bound: number, order: Order): CompiledQuery {
@@ -51,7 +51,7 @@ export const COLUMNS = [
  * query-sql.ts): a cache of the log's readable entries, rebuilt by `stele reindex`.
  * Writes are batched in transactions with synchronous=NORMAL (a crash may lose the last batches;
  * the server re-indexes from `upto` on start). Deletions scrub: secure_delete for the tables,
- * FTS5's secure-delete plus a merge for the tokens (see mergeStep), and a WAL checkpoint(TRUNCATE).
+ * FTS5's secure-delete plus a merge for the tokens (see scrubStep), and a WAL checkpoint(TRUNCATE).
  */
 export class SqliteQueryStore implements QueryStore {
   private readonly db: Database.Database;
