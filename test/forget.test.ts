@@ -4,17 +4,17 @@
  * forgotten plaintext gone from every file of the data directory.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { initDataDir } from '../src/app/datadir.js';
 import { runRetention } from '../src/app/forget.js';
 import { SERVER } from '../src/app/self-event.js';
-import { indexPath, openStele, type Stele } from '../src/app/stele.js';
+import { openStele, type Stele } from '../src/app/stele.js';
 import { verifyBundle } from '../src/export/bundle.js';
 import { buildServer } from '../src/server/app.js';
 import { DirTileSource } from '../src/storage/fs/tile-source.js';
+import { openBackend } from '../src/storage/open.js';
 import { newVerifier } from '../src/tlog/note.js';
 import { verifyLog } from '../src/tlog/verify.js';
 import { cleanup, filesContaining, tempDir } from './helpers/stele.js';
@@ -73,7 +73,7 @@ async function proofsStillVerify(): Promise<void> {
 async function reopenWithoutIndex(): Promise<void> {
   await app.close();
   await stele.close();
-  rmSync(indexPath(dir));
+  await openBackend({ driver: 'fs', dir }).dropQueryStore();
   stele = await openStele(dir, { checkpointIntervalMs: 10 });
   app = await buildServer(stele);
 }

@@ -1,9 +1,9 @@
 /**
  * Builds (or reuses) the benchmark's query stores under bench/.cache/:
  *
- * - the Stele store: the real schema, filled with `IndexStore.insert` in transactions of 10,000
+ * - the Stele store: the real schema, filled with `SqliteQueryStore.insert` in transactions of 10,000
  *   rows (as the index thread does, only bigger), then the planner statistics as `stele reindex`
- *   leaves them (a count over everything, then `IndexStore.optimize()`, i.e. PRAGMA optimize);
+ *   leaves them (a count over everything, then `SqliteQueryStore.optimize()`, i.e. PRAGMA optimize);
  * - the peer store: the same rows in one plain table (the indexed columns plus the full-text text
  *   as a column) with no secondary index and no FTS, for the naive comparison.
  *
@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { compileQuery } from '../../src/index/query.js';
-import { SCHEMA_SQL, SCHEMA_VERSION } from '../../src/index/schema.js';
-import { COLUMNS, IndexStore } from '../../src/index/store.js';
+import { SCHEMA_SQL, SCHEMA_VERSION } from '../../src/storage/fs/query-schema.js';
+import { COLUMNS, SqliteQueryStore } from '../../src/storage/fs/query-store.js';
+import { compileQuery } from './compile.js';
 import { EventStream, GEN_VERSION, type GenRow } from './gen.js';
 
 export const CACHE_DIR = fileURLToPath(new URL('../../../bench/.cache/', import.meta.url));
@@ -31,7 +31,7 @@ export interface BuildInfo {
   rows: number;
   /** Wall time of the build (generation overlapped on a worker thread), seconds. */
   buildS: number;
-  /** Time inside IndexStore.insert (or the peer's inserts), seconds. */
+  /** Time inside SqliteQueryStore.insert (or the peer's inserts), seconds. */
   insertS: number;
   /** Time of the count + PRAGMA optimize after the load, seconds. */
   optimizeS: number;
@@ -148,7 +148,7 @@ export async function steleStore(rows: number, loadNow: () => string): Promise<S
   log(`query store: building ${rows.toLocaleString('en-US')} rows into ${tmp}`);
   const loadAtStart = loadNow();
   const t0 = performance.now();
-  const store = new IndexStore(tmp);
+  const store = new SqliteQueryStore(tmp);
   let insertMs = 0;
   const tenths: number[] = [];
   let tenthMs = 0;
@@ -156,7 +156,7 @@ export async function steleStore(rows: number, loadNow: () => string): Promise<S
   const report = progress('build', rows, t0);
   await generate(rows, (batch, upto) => {
     const a = performance.now();
-    store.insert(batch, upto);
+    store.insertSync({ rows: batch, upto });
     const d = performance.now() - a;
     insertMs += d;
     tenthMs += d;
@@ -170,7 +170,7 @@ export async function steleStore(rows: number, loadNow: () => string): Promise<S
   });
   // What `stele reindex` does after loading: a count over everything, then PRAGMA optimize.
   const o = performance.now();
-  const n = store.count(compileQuery('', Date.now()));
+  const n = store.countEntries(compileQuery('', Date.now()));
   if (n !== rows) throw new Error(`built ${n} rows, expected ${rows}`);
   store.optimize();
   const optimizeMs = performance.now() - o;

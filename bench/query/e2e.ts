@@ -8,19 +8,19 @@
  *   `withLeaves: false` (the index thread queries the store, reads each leaf from the tiles and
  *   decrypts it), each hit written as `jsonLine` to /dev/null;
  * - search: first pages of 50 for a few queries through the index thread, next to
- *   `IndexStore.search` on a second connection to the same store file, so the difference is what
+ *   `SqliteQueryStore.searchEntries` on a second connection to the same store file, so the difference is what
  *   the server adds per page (the thread hop, 50 leaf reads and decryptions).
  */
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initDataDir } from '../../src/app/datadir.js';
-import { indexPath, openStele } from '../../src/app/stele.js';
+import { openStele } from '../../src/app/stele.js';
 import type { Principal } from '../../src/core/principal.js';
 import { jsonLine } from '../../src/export/formats.js';
-import { compileQuery } from '../../src/index/query.js';
-import { IndexStore } from '../../src/index/store.js';
+import { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { sleep } from '../ingest/stats.js';
+import { compileQuery } from './compile.js';
 import { EventStream, humanId, SEED } from './gen.js';
 import { PAGE, type Summary, summarise } from './measure.js';
 
@@ -31,7 +31,7 @@ export interface E2EResult {
   /** Wait after the last append until everything was indexed and checkpointed. */
   settleS: number;
   exports: { rows: number; ms: number; bytes: number; rowsPerS: number }[];
-  /** The same paging through IndexStore.search alone (no leaves), JSON lines of the rows. */
+  /** The same paging through SqliteQueryStore.searchEntries alone (no leaves), JSON lines of the rows. */
   storeExports: { rows: number; ms: number; rowsPerS: number }[];
   searches: { q: string; hits: number; server: Summary; store: Summary }[];
 }
@@ -74,7 +74,7 @@ export async function e2e(events: number, opts: { repeats: number; samples: numb
         `e2e: appended ${size} events in ${appendS.toFixed(1)} s (${Math.round(size / appendS)}/s), indexed and checkpointed ${settleS.toFixed(1)} s later`,
       );
 
-      const store = new IndexStore(indexPath(dir));
+      const store = new SqliteQueryStore(join(dir, 'index', 'stele.db'));
       const fd = openSync('/dev/null', 'w');
       const exports: E2EResult['exports'] = [];
       const storeExports: E2EResult['storeExports'] = [];
@@ -112,7 +112,7 @@ export async function e2e(events: number, opts: { repeats: number; samples: numb
           n = 0;
           t = performance.now();
           for (;;) {
-            const rows = store.search(compileQuery('', Date.now()), {
+            const rows = store.searchEntries(compileQuery('', Date.now()), {
               ...(cursor === undefined ? {} : { cursor }),
               limit: 1000,
               order: 'desc',
@@ -144,7 +144,7 @@ export async function e2e(events: number, opts: { repeats: number; samples: numb
             );
             const a = performance.now() - t;
             t = performance.now();
-            store.search(compileQuery(q, Date.now()), PAGE);
+            store.searchEntries(compileQuery(q, Date.now()), PAGE);
             const b = performance.now() - t;
             hits = r.hits.length;
             if (i >= 3) {

@@ -1,6 +1,6 @@
 /**
  * Export rate on the query-store side: page through the newest `rows` entries with
- * `IndexStore.search` (pages of 1000, newest first, the previous page's last index as the cursor,
+ * `SqliteQueryStore.searchEntries` (pages of 1000, newest first, the previous page's last index as the cursor,
  * as GET /v1/events and `stele search --all` page) and write each row as one JSON line to
  * /dev/null. The real export also reads each entry's leaf from the log and decrypts it; that part
  * is measured end to end in e2e.ts, not here.
@@ -8,9 +8,9 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { IndexRow } from '../../src/index/extract.js';
-import { compileQuery } from '../../src/index/query.js';
-import type { IndexStore } from '../../src/index/store.js';
+import type { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { ROW_COLUMNS } from './build.js';
+import { compileQuery } from './compile.js';
 
 export const EXPORT_PAGE = 1000;
 
@@ -51,11 +51,11 @@ function drain(page: Page, rows: number, format: boolean): ExportRun {
   }
 }
 
-/** IndexStore.search pages, each row as a JSON line (the headline). */
-export function exportStele(store: IndexStore, rows: number, format = true): ExportRun {
+/** SqliteQueryStore.searchEntries pages, each row as a JSON line (the headline). */
+export function exportStele(store: SqliteQueryStore, rows: number, format = true): ExportRun {
   return drain(
     (cursor) =>
-      store.search(compileQuery('', Date.now()), {
+      store.searchEntries(compileQuery('', Date.now()), {
         ...(cursor === undefined ? {} : { cursor }),
         limit: EXPORT_PAGE,
         order: 'desc',

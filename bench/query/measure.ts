@@ -1,17 +1,18 @@
 /**
  * Timing loops: each case (a query type and one of its values) runs the way the server runs it
- * (`IndexStore.search(compileQuery(q, now), { limit: 50, order: 'desc' })`), next to the raw limit
+ * (`SqliteQueryStore.searchEntries(compileQuery(q, now), { limit: 50, order: 'desc' })`), next to the raw limit
  * (the same SQL and parameters as a statement prepared once on a second connection, so no query
  * compilation and no SQL preparation per call) and, where given, the peer. Every round visits the
  * cases in a fresh shuffled order and alternates which implementation goes first; the first
  * rounds are warm-up and not recorded.
  */
 import type Database from 'better-sqlite3';
-import { compileQuery } from '../../src/index/query.js';
-import type { IndexStore, SearchPage } from '../../src/index/store.js';
+import type { SearchPage } from '../../src/index/query-store.js';
+import type { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { rng } from '../../test/helpers/prng.js';
 import { percentileSorted, sortedCopy } from '../ingest/stats.js';
 import { ROW_COLUMNS } from './build.js';
+import { compileQuery } from './compile.js';
 import { likePattern, type QueryType } from './queries.js';
 
 export const PAGE: SearchPage = { limit: 50, order: 'desc' };
@@ -19,12 +20,12 @@ export const PAGE: SearchPage = { limit: 50, order: 'desc' };
 export interface Case {
   type: QueryType;
   value: string;
-  /** The SQL IndexStore.search ran, and its parameters (captured from the store's connection). */
+  /** The SQL SqliteQueryStore.searchEntries ran, and its parameters (captured from the store's connection). */
   sql: string;
   params: unknown[];
   /** EXPLAIN QUERY PLAN of that SQL with those parameters, one step per line ("  " per level). */
   plan: string[];
-  /** Entries the query matches in the store (IndexStore.count). */
+  /** Entries the query matches in the store (SqliteQueryStore.countEntries). */
   matches: number;
   /** Indices of the first page, newest first. */
   firstPage: number[];
@@ -45,11 +46,11 @@ export function summarise(xs: readonly number[]): Summary {
 type Db = Database.Database;
 type Stmt = Database.Statement;
 
-/** Runs one IndexStore.search while recording the SQL it prepared and the parameters it bound. */
-function capture(store: IndexStore, value: string): { sql: string; params: unknown[]; rows: { idx: number }[] } {
+/** Runs one SqliteQueryStore.searchEntries while recording the SQL it prepared and the parameters it bound. */
+function capture(store: SqliteQueryStore, value: string): { sql: string; params: unknown[]; rows: { idx: number }[] } {
   const db = (store as unknown as { db: Db }).db;
   if (!db || typeof db.prepare !== 'function')
-    throw new Error('IndexStore no longer keeps its connection in `db`: update capture()');
+    throw new Error('SqliteQueryStore no longer keeps its connection in `db`: update capture()');
   const prepare = db.prepare;
   let sql: string | undefined;
   let params: unknown[] | undefined;
@@ -64,8 +65,8 @@ function capture(store: IndexStore, value: string): { sql: string; params: unkno
     return st;
   } as Db['prepare'];
   try {
-    const rows = store.search(compileQuery(value, Date.now()), PAGE) as { idx: number }[];
-    if (sql === undefined || params === undefined) throw new Error('IndexStore.search prepared no statement');
+    const rows = store.searchEntries(compileQuery(value, Date.now()), PAGE) as { idx: number }[];
+    if (sql === undefined || params === undefined) throw new Error('SqliteQueryStore.searchEntries prepared no statement');
     return { sql, params, rows };
   } finally {
     db.prepare = prepare;
@@ -82,21 +83,21 @@ export function explain(db: Db, sql: string, params: readonly unknown[]): string
   });
 }
 
-export function prepareCases(store: IndexStore, raw: Db, types: readonly QueryType[]): Case[] {
+export function prepareCases(store: SqliteQueryStore, raw: Db, types: readonly QueryType[]): Case[] {
   const out: Case[] = [];
   for (const type of types) {
     for (const value of type.values) {
       const { sql, params, rows } = capture(store, value);
       const firstPage = rows.map((r) => r.idx);
       const again = (raw.prepare(sql).all(...params) as { idx: number }[]).map((r) => r.idx);
-      if (again.join() !== firstPage.join()) throw new Error(`raw SQL and IndexStore.search disagree on ${value}`);
+      if (again.join() !== firstPage.join()) throw new Error(`raw SQL and SqliteQueryStore.searchEntries disagree on ${value}`);
       out.push({
         type,
         value,
         sql,
         params,
         plan: explain(raw, sql, params),
-        matches: store.count(compileQuery(value, Date.now())),
+        matches: store.countEntries(compileQuery(value, Date.now())),
         firstPage,
       });
     }
@@ -107,8 +108,8 @@ export function prepareCases(store: IndexStore, raw: Db, types: readonly QueryTy
 /** One implementation's way of running a case once; returns the rows' indices. */
 export type Runner = (c: Case) => { idx: number }[];
 
-export function steleRunner(store: IndexStore): Runner {
-  return (c) => store.search(compileQuery(c.value, Date.now()), PAGE);
+export function steleRunner(store: SqliteQueryStore): Runner {
+  return (c) => store.searchEntries(compileQuery(c.value, Date.now()), PAGE);
 }
 
 /** The raw limit: the captured SQL, prepared once per case on `raw`, bound and stepped. */

@@ -173,12 +173,12 @@ export function renderSection(r: Results): string {
   const tenths = st.rateByTenth;
   p(
     `- **Build**: ${st.cached ? `cached (built ${st.builtAt.slice(0, 16).replace('T', ' ')} UTC, load then ${st.load})` : `this run (load ${st.load})`}: ` +
-      `${fmtInt(st.rows)} rows in ${fmtInt(st.buildS)} s = **${fmtInt(st.rowsPerS)} rows/s** with \`IndexStore.insert\` ` +
+      `${fmtInt(st.rows)} rows in ${fmtInt(st.buildS)} s = **${fmtInt(st.rowsPerS)} rows/s** with \`SqliteQueryStore.insert\` ` +
       `in transactions of 10,000 rows (events generated on a worker thread meanwhile; ${fmtInt(st.insertS)} s inside \`insert\`)` +
       (tenths.length > 1
         ? `; the insert rate fell from ${fmtInt(tenths[0] as number)} rows/s in the first tenth to ${fmtInt(tenths.at(-1) as number)} in the last as the indexes grew`
         : '') +
-      `. Then, as \`stele reindex\` does, a count of everything and \`IndexStore.optimize()\` (\`PRAGMA optimize\`): ${fmtMs(st.optimizeS * 1000)} ms, ` +
+      `. Then, as \`stele reindex\` does, a count of everything and \`SqliteQueryStore.optimize()\` (\`PRAGMA optimize\`): ${fmtMs(st.optimizeS * 1000)} ms, ` +
       `leaving ${st.stat1} rows in \`sqlite_stat1\` and ${st.stat4} in \`sqlite_stat4\`.`,
   );
   p(`- **Size on disk**: **${gib(st.bytes)}** (${fmtInt(st.bytes / st.rows)} bytes per event): ${sizeBreakdown(st)}.`);
@@ -190,7 +190,7 @@ export function renderSection(r: Results): string {
 
   p(`### Search latency, first page of 50, newest first (ms, ${fmtInt(st.rows)} events)`, '');
   p(
-    "Each query runs exactly as the server runs it: `IndexStore.search(compileQuery(q, Date.now()), { limit: 50, order: 'desc' })` " +
+    "Each query runs exactly as the server runs it: `SqliteQueryStore.searchEntries(compileQuery(q, Date.now()), { limit: 50, order: 'desc' })` " +
       '(the compiled SQL is prepared on every call, as the store does), in process, on a warm store (page cache and statement ' +
       `cache warm: ${c.warmup} unrecorded warm-up rounds). Each type has several values (different actors and weeks, prefixes, words); ` +
       `every one of ${c.rounds} rounds runs every value once in a shuffled order, so each type has ${c.rounds} × its number of values samples. ` +
@@ -217,7 +217,7 @@ export function renderSection(r: Results): string {
     '',
   );
 
-  p('Per value (ms; matches: entries the query matches in the whole store, `IndexStore.count`):', '');
+  p('Per value (ms; matches: entries the query matches in the whole store, `SqliteQueryStore.countEntries`):', '');
   p('| type | query | matches | Stele median | p95 | max | raw median | raw p95 |');
   p('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const x of r.cases) {
@@ -297,7 +297,7 @@ export function renderSection(r: Results): string {
   const bytesPerRow = (ex.stele[0]?.bytes ?? 0) / (ex.stele[0]?.rows || 1);
   p(`### Export rate (${fmtInt(ex.rows)} rows)`, '');
   p(
-    `The newest ${fmtInt(ex.rows)} entries (query \`""\`: everything), paged as GET /v1/events and \`stele search --all\` page: \`IndexStore.search\` ` +
+    `The newest ${fmtInt(ex.rows)} entries (query \`""\`: everything), paged as GET /v1/events and \`stele search --all\` page: \`SqliteQueryStore.searchEntries\` ` +
       "with `limit: 1000`, newest first, the previous page's last index as the cursor; each row written as one JSON line " +
       `(\`JSON.stringify\` of the row, ${fmtInt(bytesPerRow)} bytes on average) to /dev/null. **This is the query-store side only**: the real ` +
       "export also reads each entry's leaf from the log and decrypts it, which the end-to-end run below includes. " +
@@ -308,10 +308,10 @@ export function renderSection(r: Results): string {
   p('|---|---:|---:|---|');
   const mbps = (runs: readonly ExportRun[]) => median(runs.map((x) => x.bytes / (x.ms / 1000) / 1e6));
   p(
-    `| **IndexStore.search pages + JSON lines** (headline) | **${fmtInt(exS)}** | ${mbps(ex.stele).toFixed(1)} | ${ex.stele.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
+    `| **SqliteQueryStore.searchEntries pages + JSON lines** (headline) | **${fmtInt(exS)}** | ${mbps(ex.stele).toFixed(1)} | ${ex.stele.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
   );
   p(
-    `| IndexStore.search pages, rows not formatted | ${fmtInt(exNoFmt)} | | ${ex.steleNoFormat.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
+    `| SqliteQueryStore.searchEntries pages, rows not formatted | ${fmtInt(exNoFmt)} | | ${ex.steleNoFormat.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
   );
   p(
     `| Raw limit: the same paging SQL, prepared once, + JSON lines | ${fmtInt(exRaw)} | ${mbps(ex.raw).toFixed(1)} | ${ex.raw.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
@@ -342,7 +342,7 @@ export function renderSection(r: Results): string {
       `| **Export through the index thread (rows + leaves + decryption + jsonLine)** | **${fmtInt(srv)}** | ${e.exports.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
     );
     p(
-      `| The same paging on the same store file with IndexStore.search alone + JSON lines of the rows | ${fmtInt(alone)} | ${e.storeExports.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
+      `| The same paging on the same store file with SqliteQueryStore.searchEntries alone + JSON lines of the rows | ${fmtInt(alone)} | ${e.storeExports.map((x) => fmtInt(x.rowsPerS)).join(', ')} |`,
     );
     p('');
     p(
@@ -351,7 +351,7 @@ export function renderSection(r: Results): string {
       '',
     );
     p(
-      'First page of 50 through the index thread (what GET /v1/events does, minus HTTP) vs. IndexStore.search on the same store (ms):',
+      'First page of 50 through the index thread (what GET /v1/events does, minus HTTP) vs. SqliteQueryStore.searchEntries on the same store (ms):',
       '',
     );
     p('| query | hits | server median | server p95 | store median | store p95 |');
@@ -442,7 +442,7 @@ function interpret(r: Results): string[] {
   );
   const st = r.store;
   out.push(
-    `**Build rate**: ${fmtInt(st.rowsPerS)} rows/s through \`IndexStore.insert\` (${fmtInt(1e6 / (st.rows / st.insertS))} µs per row inside insert: the row, ` +
+    `**Build rate**: ${fmtInt(st.rowsPerS)} rows/s through \`SqliteQueryStore.insert\` (${fmtInt(1e6 / (st.rows / st.insertS))} µs per row inside insert: the row, ` +
       'nine secondary indexes and the FTS5 tokens). The index thread inserts the same way as entries are acknowledged, so this also bounds how ' +
       'fast a server can index a sustained stream and how long `stele reindex` takes ' +
       `(${fmtInt(st.rows / st.rowsPerS / 60)} min for ${fmtInt(st.rows)} events at this rate, generation excluded).`,

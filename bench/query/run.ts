@@ -1,12 +1,12 @@
 /**
  * Query-store benchmark: `npm run bench:query` (builds, then runs this file). In one run:
  *   1. a query store of `--rows` generated events (default 10,000,000), built once with
- *      IndexStore.insert and cached under bench/.cache/ (see build.ts, gen.ts);
+ *      SqliteQueryStore.insert and cached under bench/.cache/ (see build.ts, gen.ts);
  *   2. first pages (50, newest first) of five query types, several values each, as the server runs
  *      them, next to the raw limit (the same SQL as a reused prepared statement);
  *   3. the peer: the same queries on a store of `--peer-rows` (1,000,000) with no secondary index
  *      and no FTS (brute-force scans, LIKE '%word%'), next to Stele on a store of the same rows;
- *   4. the export rate: `--export-rows` (1,000,000) rows paged through IndexStore.search as JSON lines;
+ *   4. the export rate: `--export-rows` (1,000,000) rows paged through SqliteQueryStore.searchEntries as JSON lines;
  *   5. end to end on a real data directory: `--e2e-events` (200,000) appended, then exported and
  *      searched through the index thread (leaves read from the tiles and decrypted).
  * Prints the section and rewrites only the `<!-- bench:query -->` section of BENCHMARKS.md.
@@ -21,10 +21,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { compileQuery } from '../../src/index/query.js';
-import { IndexStore } from '../../src/index/store.js';
+import { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { median } from '../ingest/stats.js';
 import { CACHE_DIR, peerStore, type StoreFile, steleStore } from './build.js';
+import { compileQuery } from './compile.js';
 import { e2e } from './e2e.js';
 import { exportRaw, exportStele } from './export.js';
 import { DAYS, END_MS, GEN_VERSION, START_MS } from './gen.js';
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
   if (cfg.buildOnly) return;
 
   // 1. Stele and the raw limit on the main store.
-  const idx = new IndexStore(store.path);
+  const idx = new SqliteQueryStore(store.path);
   const raw = new Database(store.path);
   const cases = prepareCases(idx, raw, QUERY_TYPES);
   const over = overheads(cases, raw);
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     ex.raw.push(exportRaw(raw, cfg.exportRows));
     ex.steleNoFormat.push(exportStele(idx, cfg.exportRows, false));
     log(
-      `  ${i + 1}: IndexStore.search + JSON lines ${Math.round(ex.stele.at(-1)?.rowsPerS ?? 0)} rows/s; raw ${Math.round(ex.raw.at(-1)?.rowsPerS ?? 0)}; no formatting ${Math.round(ex.steleNoFormat.at(-1)?.rowsPerS ?? 0)}`,
+      `  ${i + 1}: SqliteQueryStore.searchEntries + JSON lines ${Math.round(ex.stele.at(-1)?.rowsPerS ?? 0)} rows/s; raw ${Math.round(ex.raw.at(-1)?.rowsPerS ?? 0)}; no formatting ${Math.round(ex.steleNoFormat.at(-1)?.rowsPerS ?? 0)}`,
     );
   }
   idx.close();
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
 
   // 3. The peer, next to Stele on a store of the same rows.
   log(`peer: ${cfg.peerRows} rows, ${cfg.peerRounds} rounds`);
-  const sIdx = small === store ? new IndexStore(store.path) : new IndexStore(small.path);
+  const sIdx = small === store ? new SqliteQueryStore(store.path) : new SqliteQueryStore(small.path);
   const sRaw = new Database(small.path);
   const pDb = new Database(peer.path);
   const sCases = prepareCases(sIdx, sRaw, QUERY_TYPES);

@@ -1,7 +1,7 @@
 import { bundleEntry, bundleGap, bundleHeader, bundleTrailer } from '../export/bundle.js';
 import { csvHeader, csvRow, jsonLine } from '../export/formats.js';
 import { EntryDigest, formatManifest, manifestHash, signManifest } from '../export/manifest.js';
-import { compileQuery } from '../index/query.js';
+import { parseQuery } from '../index/query.js';
 import { openEntry } from '../index/reader.js';
 import type { Match } from '../index/thread.js';
 import type { Stele } from './stele.js';
@@ -47,7 +47,7 @@ const PAGE = 1000;
  * checkpoint, taken when the export starts (entries appended later are not in it).
  */
 export async function* exportLines(stele: Stele, req: ExportRequest, scope: ExportScope = {}): AsyncGenerator<string> {
-  compileQuery(req.q, Date.now()); // a bad query fails here, before any line is sent
+  parseQuery(req.q); // a bad query fails here, before any line is sent
   const bundle = req.format === 'bundle';
   if (bundle && !scope.manifest) throw new Error('exportLines: a bundle needs the manifest scope');
   const cp = bundle ? await stele.log.waitForCheckpoint(stele.log.size) : null;

@@ -8,7 +8,7 @@ import { who } from '../auth/access.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { Event } from '../event/types.js';
-import { compileQuery } from '../index/query.js';
+import { parseQuery } from '../index/query.js';
 import type { Match } from '../index/thread.js';
 import type { SearchRequest } from '../index/worker.js';
 import { subjectHash } from '../keys/subject.js';
@@ -215,7 +215,7 @@ async function countVisible(
  */
 export async function* exportEvents(stele: Stele, p: Principal, req: ExportRequest): AsyncGenerator<string> {
   stele.access.require(p, 'export');
-  compileQuery(req.q, Date.now()); // a bad query is refused before anything is recorded
+  parseQuery(req.q); // a bad query is refused before anything is recorded
   const started = await stele.audit.record('stele.access.export', p, { query: req.q, format: req.format, order: req.order });
   let count = 0;
   let complete = false;

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Access } from '../auth/access.js';
 import { ApiKeyStore } from '../auth/apikeys.js';
 import { type Env, envValue, processEnv } from '../core/config/env.js';
@@ -72,8 +71,6 @@ export interface PolicyLoad {
   sha256: string;
   cedar?: { source: string; sha256: string };
 }
-
-export const indexPath = (dir: string) => join(dir, 'index', 'stele.db');
 
 /** The policy `file` names (--policy or $STELE_POLICY), else the data directory's, else the built-in one. */
 export function resolvePolicy(dir: string, file: string | undefined): Policy {

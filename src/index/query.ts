@@ -16,22 +16,16 @@
  * In field values `*` is a wildcard (`*` alone: the field is present). Bare words and phrases are
  * full-text terms; a trailing `*` makes a prefix search.
  *
- * Tokenizer (with positions) → recursive-descent parser (AST, validating every value) → SQL.
- * Every user-supplied string ends up in a bound parameter, never in SQL text, and every full-text
- * term is quoted as an FTS5 string, so user input can never inject SQL or FTS5 syntax.
+ * Tokenizer (with positions) → recursive-descent parser → a neutral AST, every value validated.
+ * The query store's drivers evaluate the AST their own way (src/storage/fs/query-sql.ts compiles it
+ * to SQL with every user string a bound parameter; src/storage/memory/query-store.ts walks it);
+ * the helpers at the end say what every driver must agree on.
  */
 import { isDuration, parseDuration } from '../core/duration.js';
 import { SteleError } from '../core/errors.js';
 import { nfc } from '../event/nfc.js';
 import { parseMicros } from '../event/record.js';
-
-export interface CompiledQuery {
-  /** An FTS5 MATCH expression every hit must satisfy (from top-level, non-negated full-text terms ANDed together), or null. */
-  match: string | null;
-  /** SQL boolean expression over table alias `e` (table `entries`), with `?` placeholders; '1' when the query has no other condition. */
-  where: string;
-  params: (string | number)[];
-}
+import type { IndexRow } from './extract.js';
 
 /** What a field's value tests. Times are kept relative (`agoMs`) until compiled against a clock. */
 export type FieldTest =
@@ -49,31 +43,31 @@ export type QueryNode =
 
 type FieldKind = 'text' | 'enum' | 'bool' | 'index' | 'time';
 interface FieldSpec {
-  column: string;
+  key: keyof IndexRow;
   kind: FieldKind;
   nullable?: boolean;
   values?: readonly string[];
 }
 
 const FIELDS: Record<string, FieldSpec> = {
-  actor: { column: 'actor', kind: 'text' },
-  type: { column: 'actor_type', kind: 'enum', values: ['human', 'service', 'ai_agent'] },
-  on_behalf_of: { column: 'on_behalf_of', kind: 'text', nullable: true },
-  verified: { column: 'verified', kind: 'bool' },
-  action: { column: 'action', kind: 'text' },
-  source: { column: 'source', kind: 'text' },
-  host: { column: 'host', kind: 'text', nullable: true },
-  resource: { column: 'resource_id', kind: 'text', nullable: true },
-  resource_type: { column: 'resource_type', kind: 'text', nullable: true },
-  outcome: { column: 'outcome', kind: 'enum', values: ['success', 'failure', 'denied'] },
-  subject: { column: 'subject', kind: 'text', nullable: true },
-  tier: { column: 'tier', kind: 'text' },
-  key: { column: 'key_id', kind: 'text', nullable: true },
-  principal: { column: 'principal', kind: 'text' },
-  id: { column: 'id', kind: 'text' },
-  index: { column: 'idx', kind: 'index' },
-  since: { column: 'time', kind: 'time' },
-  until: { column: 'time', kind: 'time' },
+  actor: { key: 'actor', kind: 'text' },
+  type: { key: 'actor_type', kind: 'enum', values: ['human', 'service', 'ai_agent'] },
+  on_behalf_of: { key: 'on_behalf_of', kind: 'text', nullable: true },
+  verified: { key: 'verified', kind: 'bool' },
+  action: { key: 'action', kind: 'text' },
+  source: { key: 'source', kind: 'text' },
+  host: { key: 'host', kind: 'text', nullable: true },
+  resource: { key: 'resource_id', kind: 'text', nullable: true },
+  resource_type: { key: 'resource_type', kind: 'text', nullable: true },
+  outcome: { key: 'outcome', kind: 'enum', values: ['success', 'failure', 'denied'] },
+  subject: { key: 'subject', kind: 'text', nullable: true },
+  tier: { key: 'tier', kind: 'text' },
+  key: { key: 'key_id', kind: 'text', nullable: true },
+  principal: { key: 'principal', kind: 'text' },
+  id: { key: 'id', kind: 'text' },
+  index: { key: 'idx', kind: 'index' },
+  since: { key: 'time', kind: 'time' },
+  until: { key: 'time', kind: 'time' },
 };
 const ALIASES: Record<string, string> = { actor_type: 'type' };
 const NFC_FIELDS = new Set(['actor', 'on_behalf_of', 'subject']);
@@ -351,100 +345,29 @@ export function parseQuery(q: string): QueryNode | null {
   return new Parser(q, tokenize(q)).parse();
 }
 
-// ---- compiler ---------------------------------------------------------------------------------
+// ---- helpers over the AST (for the query store's drivers) -------------------------------------
 
-/** `text` as an FTS5 string (a phrase of its tokens), so no character of it is FTS5 syntax. */
-function ftsTerm(node: Extract<QueryNode, { kind: 'text' }>): string {
-  // NUL would end FTS5's parse of the string; it is a separator to the tokenizer anyway.
-  const s = `"${node.text.replaceAll('"', '""').replaceAll('\0', ' ')}"`;
-  return node.prefix ? `${s} *` : s;
+/** The row property (IndexRow, and the SQLite column of the same name) a field tests. */
+export function fieldKey(field: string): keyof IndexRow {
+  const spec = FIELDS[field];
+  if (!spec) throw new Error(`no field ${field}`); // the parser admits only FIELDS
+  return spec.key;
 }
 
-/** Whether the SQL for `node` can be NULL (a comparison on a NULL column), which NOT must not see. */
-function nullable(node: QueryNode): boolean {
-  switch (node.kind) {
-    case 'and':
-    case 'or':
-      return node.children.some(nullable);
-    case 'field':
-      return (node.test.op === 'eq' || node.test.op === 'glob') && FIELDS[node.field]?.nullable === true;
-    default:
-      return false;
-  }
+/** Whether a field's row property may be null (an entry without it): NOT of a test on it must keep such entries. */
+export function fieldNullable(field: string): boolean {
+  return FIELDS[field]?.nullable === true;
 }
 
-function sql(node: QueryNode, params: (string | number)[], nowMs: number): string {
-  switch (node.kind) {
-    case 'and':
-    case 'or':
-      return `(${node.children.map((c) => sql(c, params, nowMs)).join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
-    case 'not':
-      if (node.child.kind === 'text') {
-        params.push(ftsTerm(node.child));
-        return 'e.idx NOT IN (SELECT rowid FROM fts WHERE fts MATCH ?)';
-      }
-      // NOT NULL is NULL: without coalesce, -host:x would also drop entries that have no host.
-      return nullable(node.child)
-        ? `NOT coalesce(${sql(node.child, params, nowMs)}, 0)`
-        : `NOT (${sql(node.child, params, nowMs)})`;
-    case 'text':
-      params.push(ftsTerm(node));
-      return 'e.idx IN (SELECT rowid FROM fts WHERE fts MATCH ?)';
-    case 'field': {
-      const c = `e.${(FIELDS[node.field] as FieldSpec).column}`;
-      const t = node.test;
-      switch (t.op) {
-        case 'eq':
-          params.push(t.value);
-          return `${c} = ?`;
-        case 'glob':
-          params.push(t.pattern);
-          return `${c} GLOB ?`;
-        case 'present':
-          return `${c} IS NOT NULL`;
-        case 'range': {
-          const conds: string[] = [];
-          if (t.min !== null) {
-            conds.push(`${c} >= ?`);
-            params.push(t.min);
-          }
-          if (t.max !== null) {
-            conds.push(`${c} <= ?`);
-            params.push(t.max);
-          }
-          return conds.length === 1 ? (conds[0] as string) : `(${conds.join(' AND ')})`;
-        }
-        case 'since':
-        case 'until':
-          params.push('agoMs' in t.time ? (nowMs - t.time.agoMs) * 1000 : t.time.micros);
-          return t.op === 'since' ? `${c} >= ?` : `${c} < ?`;
-      }
-    }
-  }
-}
-
-/**
- * Compiles a query for the store: `match` gathers the full-text terms that every hit must have
- * (top-level, not negated), `where` everything else. An empty or blank query matches every entry
- * (`{match: null, where: '1', params: []}`), and a query of only negations matches everything but
- * what they exclude. `nowMs` anchors relative times (`since:7d`). Throws SteleError 'bad_query'
- * as parseQuery does.
- */
-export function compileQuery(q: string, nowMs: number): CompiledQuery {
-  const root = parseQuery(q);
-  if (!root) return { match: null, where: '1', params: [] };
-  const conjuncts = root.kind === 'and' ? root.children : [root];
-  const texts = conjuncts.filter((n): n is Extract<QueryNode, { kind: 'text' }> => n.kind === 'text');
-  const rest = conjuncts.filter((n) => n.kind !== 'text');
-  const params: (string | number)[] = [];
-  const where = rest.map((n) => sql(n, params, nowMs)).join(' AND ') || '1';
-  return { match: texts.length > 0 ? texts.map(ftsTerm).join(' AND ') : null, where, params };
+/** The µs bound a since:/until: test compares `time` with; `nowMs` anchors relative times (`since:7d`). */
+export function timeMicros(time: { agoMs: number } | { micros: number }, nowMs: number): number {
+  return 'agoMs' in time ? (nowMs - time.agoMs) * 1000 : time.micros;
 }
 
 /** Fields a gap (the tombstone of an expired or erased entry) has: none says what the event was. */
 const GAP_FIELDS: ReadonlySet<string> = new Set(['index', 'tier', 'since', 'until']);
 
-/** Whether a query tests nothing but where an entry is (index, tier, receipt time): only such a query may match gaps. */
+/** Whether a query tests nothing but where an entry is (index, tier, receipt time). */
 function testsOnlyPlace(node: QueryNode): boolean {
   switch (node.kind) {
     case 'and':
@@ -460,13 +383,11 @@ function testsOnlyPlace(node: QueryNode): boolean {
 }
 
 /**
- * Compiles a query for the store's gaps (schema.ts), or null when it tests anything about the event
- * (a field other than index:, tier:, since:/until:, or full text): such a query matches no gap, even
- * through NOT, so whether a gap is found never depends on what the destroyed entry said. On gaps,
- * since:/until: compare the receipt time.
+ * Whether a query may match gaps (the store's tombstones): only when it tests nothing but index:,
+ * tier:, since:/until: (null, the empty query, matches everything). A query testing anything
+ * about the event matches no gap, even through NOT, so whether a gap is found never depends on
+ * what the destroyed entry said. On gaps, since:/until: compare the receipt time.
  */
-export function compileGapQuery(q: string, nowMs: number): CompiledQuery | null {
-  const root = parseQuery(q);
-  if (root !== null && !testsOnlyPlace(root)) return null;
-  return compileQuery(q, nowMs);
+export function canMatchGaps(root: QueryNode | null): boolean {
+  return root === null || testsOnlyPlace(root);
 }

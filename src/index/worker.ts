@@ -13,11 +13,11 @@ import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import type { TileSource } from '../tlog/verify.js';
+import { destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
-import { gapLink } from './gap-links.js';
-import { type CompiledQuery, compileGapQuery, compileQuery } from './query.js';
+import { canMatchGaps, parseQuery } from './query.js';
+import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
-import type { ErasureLink, GapRow, IndexStore, Order } from './store.js';
 
 /** What the index thread's owner gives it to start. */
 export interface IndexThreadData {
@@ -28,7 +28,7 @@ export interface IndexThreadData {
 
 /** What the index thread works on: opened by the backend the thread belongs to. */
 export interface IndexStores {
-  store: IndexStore;
+  store: QueryStore;
   /** Read-only: the main thread's key store creates and destroys keys (deleteKeys says which). */
   keys: KeyStore;
   tiles: TileSource;
@@ -113,7 +113,14 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
   const reader = new TreeReader(tiles);
   /** Leaves not yet covered by a checkpoint (so not yet readable from tiles), by index. */
   const recent = new Map<number, Buffer>();
-  let next = store.upto();
+  /** Entries below this are in the store (read from it before the first message is handled). */
+  let next = 0;
+  let chain: Promise<void> = store.upto().then(
+    (n) => {
+      next = n;
+    },
+    (err: Error) => port.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex),
+  );
 
   function prune(published: number): void {
     for (const i of recent.keys()) {
@@ -126,7 +133,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     prune(published);
     const rows: { row: IndexRow; text: string }[] = [];
     const gaps: GapRow[] = [];
-    const links: ErasureLink[] = [];
+    const refs: ErasureRef[] = [];
     for (let k = 0; k < leaves.length; k++) {
       const idx = first + k;
       const leaf = leaves[k] as Buffer;
@@ -138,8 +145,8 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
           ? (keys.cached(record.key)?.info.tier as string)
           : tiers.tierFor(event.action, event.source.kind).name;
         rows.push({ row: indexRow(idx, record, event, tier, ingest), text: ftsText(event) });
-        const link = erasureLink(idx, record.received, event);
-        if (link) links.push(link);
+        const ref = erasureRef(idx, record.received, event);
+        if (ref) refs.push(ref);
       } catch (err) {
         // Expired or erased before it was indexed: its tombstone, and nothing of what it said.
         if (!(err instanceof SteleError && err.status === 410)) throw err;
@@ -147,7 +154,10 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       }
     }
     const upto = Math.max(next, first + leaves.length);
-    store.insert(rows, upto, gaps, await Promise.all(links.map((l) => gapLink(keys, l))));
+    // Rare (erasures, daily retention runs), so the key records are read only when there is one.
+    const keyInfos = refs.length > 0 ? await keys.list() : [];
+    const links = refs.map((r) => ({ index: r.index, keyIds: destroyedBy(r, keyInfos) }));
+    await store.insert({ rows, gaps, links, upto });
     next = upto;
   }
 
@@ -164,23 +174,6 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     };
   }
 
-  /** What a server-written stele.erasure / stele.retention.run entry destroyed, to link its gaps (store.linkErasure). */
-  function erasureLink(index: number, received: string, e: Event): ErasureLink | null {
-    if (e.source.kind !== 'stele' || (e.action !== 'stele.erasure' && e.action !== 'stele.retention.run')) return null;
-    const d = (e.data ?? {}) as Record<string, unknown>;
-    const at = Number(parseMicros(received));
-    if (e.action === 'stele.erasure') {
-      return typeof d.subject_hash === 'string' ? { kind: 'erasure', index, received: at, subjectHash: d.subject_hash } : null;
-    }
-    const slots = Array.isArray(d.expired)
-      ? d.expired.filter(
-          (x): x is { tier: string; day: string } =>
-            typeof x === 'object' && x !== null && typeof x.tier === 'string' && typeof x.day === 'string',
-        )
-      : [];
-    return slots.length > 0 ? { kind: 'expiry', index, received: at, slots } : null;
-  }
-
   async function leafAt(index: number, published: number): Promise<Buffer> {
     if (index < published) return reader.entry(index, published);
     const l = recent.get(index);
@@ -189,11 +182,10 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
   }
 
   async function search(req: SearchRequest, published: number): Promise<SearchResult> {
-    const q = withinTiers(compileQuery(req.q, req.nowMs), req.tiers);
-    const gapQuery = compileGapQuery(req.q, req.nowMs);
-    const gq = gapQuery && withinTiers(gapQuery, req.tiers);
+    const root = parseQuery(req.q);
+    const q: StoreQuery = { root, nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
     const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
-    const found = store.searchWithGaps(q, gq, page);
+    const found = await store.search(q, page);
     const hits: WireMatch[] = [];
     for (const m of found) {
       if (m.kind === 'gap') {
@@ -209,7 +201,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
         if (!(err instanceof SteleError && err.status === 410)) throw err;
         // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
         const g = gapRow(r.idx, leaf, err);
-        if (gq !== null) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
+        if (canMatchGaps(root)) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
         continue;
       }
       const { record, event, ingest } = opened;
@@ -226,11 +218,11 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       });
     }
     const last = found[found.length - 1];
-    const gaps = req.count && gq !== null ? store.countGaps(gq) : 0;
+    const counted = req.count ? await store.count(q) : undefined;
     return {
       hits,
       ...(found.length === req.limit && last ? { next: last.kind === 'entry' ? last.row.idx : last.gap.idx } : {}),
-      ...(req.count ? { total: store.count(q) + gaps, gaps } : {}),
+      ...(counted ? { total: counted.entries + counted.gaps, gaps: counted.gaps } : {}),
     };
   }
 
@@ -258,7 +250,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
         keys.forget(m.ids);
         const found = await keys.lookupMany(m.ids);
         const expired = new Set(m.ids.filter((_, i) => found[i]?.state === 'expired'));
-        const n = store.deleteByKeys(m.ids, (id) => (expired.has(id) ? 'expired' : 'erased'));
+        const n = await store.deleteByKeys(m.ids, (id) => (expired.has(id) ? 'expired' : 'erased'));
         // Answered once the deleted words are off the disk, without holding up the queue meanwhile.
         return { later: scrub().then(() => n) };
       }
@@ -273,8 +265,6 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
         return store.optimize();
     }
   }
-
-  let chain: Promise<void> = Promise.resolve();
 
   // Scrubbing after deletions: full merge passes of steps queued behind whatever messages are
   // waiting; then the WAL is truncated and the waiters answered. A deletion during a pass may land in
@@ -293,9 +283,9 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     });
   }
   function scrubStep(): void {
-    chain = chain.then(() => {
-      if (store.mergeStep()) return void setImmediate(scrubStep);
-      store.truncateWal();
+    chain = chain.then(async () => {
+      if (await store.scrubStep()) return void setImmediate(scrubStep);
+      await store.scrubbed();
       for (const w of passWaiters) w();
       passWaiters = nextWaiters;
       nextWaiters = [];
@@ -330,11 +320,4 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       }
     });
   }
-}
-
-/** Narrows a query to entries of the given tiers (none: it matches nothing). */
-function withinTiers(q: CompiledQuery, tiers: string[] | undefined): CompiledQuery {
-  if (tiers === undefined) return q;
-  if (tiers.length === 0) return { ...q, where: `(${q.where}) AND 0` };
-  return { ...q, where: `(${q.where}) AND e.tier IN (${tiers.map(() => '?').join(', ')})`, params: [...q.params, ...tiers] };
 }

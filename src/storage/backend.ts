@@ -1,6 +1,6 @@
 import type { ApiKeyRecords } from '../auth/apikey-records.js';
 import type { ThreadHandle, ThreadPort } from '../core/thread.js';
-import type { IndexStore } from '../index/store.js';
+import type { QueryStore } from '../index/query-store.js';
 import type { IndexThreadData } from '../index/worker.js';
 import type { HoldRecords } from '../keys/hold-records.js';
 import type { KeyRecords } from '../keys/key-records.js';
@@ -64,7 +64,9 @@ export interface Backend {
   /** API keys. */
   apiKeys(): ApiKeyRecords;
   /** The query store (a cache of the readable entries, rebuilt from the log). */
-  queryStore(): IndexStore;
+  queryStore(): QueryStore;
+  /** Deletes the query store and everything in it (`stele reindex` then rebuilds it; no store of it may be open). */
+  dropQueryStore(): Promise<void>;
   /**
    * Starts one of the backend's threads (src/storage/threads) on this backend's stores: a worker
    * thread that reopens the backend from `spec`, or, for a driver whose stores cannot be shared

@@ -1,20 +1,23 @@
-import { existsSync, rmSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { indexPath, openStele } from '../../app/stele.js';
+import { openStele } from '../../app/stele.js';
 import { processEnv } from '../../core/config/env.js';
 import { dataDir } from '../../core/config/resolve.js';
 import { plural } from '../../core/plural.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
 import { FsBackend } from '../../storage/fs/backend.js';
 import { lockDataDir } from '../../storage/fs/lock.js';
+import { openBackend } from '../../storage/open.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
 export async function reindexCommand(opts: { dir?: string; json?: boolean }): Promise<void> {
   const d = dataDir(opts.dir);
-  const unlock = lockDataDir(d); // refuse before deleting anything if a server has the directory
-  unlock();
-  const db = indexPath(d);
-  for (const f of [db, `${db}-wal`, `${db}-shm`]) if (existsSync(f)) rmSync(f);
+  const backend = openBackend({ driver: 'fs', dir: d });
+  const unlock = backend.lock(); // refuse before deleting anything if a server has the directory
+  try {
+    await backend.dropQueryStore();
+  } finally {
+    unlock();
+  }
   const bar =
     process.stderr.isTTY && !opts.json
       ? new SingleBar({ format: 'reindex {bar} {value}/{total} entries  {eta_formatted}' })

@@ -55,6 +55,10 @@ export class FaultsBackend implements Backend {
     return this.inner.queryStore();
   }
 
+  dropQueryStore() {
+    return this.inner.dropQueryStore();
+  }
+
   spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {
     // Threads must see this backend, not the inner one: in-process where the inner's stores live
     // in this thread's memory, else a worker that reopens the faults spec.

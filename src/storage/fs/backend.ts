@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ThreadHandle } from '../../core/thread.js';
-import { IndexStore } from '../../index/store.js';
 import type { Backend, ThreadData, ThreadKind } from '../backend.js';
 import { spawnWorker } from '../threads/spawn.js';
 import { FsApiKeyRecords } from './apikeys.js';
@@ -10,6 +9,7 @@ import { JournalIdIndex } from './id-index.js';
 import { FsKeyRecords, keystoreDb } from './keys.js';
 import { lockDataDir } from './lock.js';
 import { FsLogStorage } from './log-storage.js';
+import { SqliteQueryStore } from './query-store.js';
 import { DirTileSource } from './tile-source.js';
 
 /**
@@ -66,8 +66,17 @@ export class FsBackend implements Backend {
     return new FsApiKeyRecords(join(this.dir, 'auth', 'apikeys.json'), join(this.dir, 'auth', 'tokens.json'));
   }
 
-  queryStore(): IndexStore {
-    return new IndexStore(join(this.dir, 'index', 'stele.db'));
+  queryStore(): SqliteQueryStore {
+    return new SqliteQueryStore(this.queryStorePath);
+  }
+
+  async dropQueryStore(): Promise<void> {
+    const db = this.queryStorePath;
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+  }
+
+  private get queryStorePath(): string {
+    return join(this.dir, 'index', 'stele.db');
   }
 
   spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {

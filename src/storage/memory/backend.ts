@@ -1,5 +1,4 @@
 import type { ThreadHandle } from '../../core/thread.js';
-import type { IndexStore } from '../../index/store.js';
 import type { Backend, ThreadData, ThreadKind } from '../backend.js';
 import { spawnInProcess } from '../threads/in-process.js';
 import { MemoryApiKeyRecords } from './apikeys.js';
@@ -9,6 +8,7 @@ import { MemoryIdIndex, MemoryIds } from './id-index.js';
 import { MemoryKeyRecords } from './keys.js';
 import { MemoryLock } from './lock.js';
 import { MemoryLogStorage, MemoryWal } from './log.js';
+import { MemoryQueryStore, QueryData } from './query-store.js';
 import { MemoryTileStore, MemoryTiles } from './tiles.js';
 
 /** Every memory backend of this process by name, so opening one by its spec again finds the same stores. */
@@ -27,6 +27,7 @@ export class MemoryBackend implements Backend {
   private readonly keyRecords = new MemoryKeyRecords();
   private readonly holdRecords = new MemoryHoldRecords();
   private readonly apiKeyRecords = new MemoryApiKeyRecords();
+  private queryData = new QueryData();
   private readonly writeLock: MemoryLock;
 
   private constructor(readonly name: string) {
@@ -84,15 +85,15 @@ export class MemoryBackend implements Backend {
     return this.apiKeyRecords;
   }
 
-  queryStore(): IndexStore {
-    return notYet('the query store');
+  queryStore(): MemoryQueryStore {
+    return new MemoryQueryStore(this.queryData);
+  }
+
+  async dropQueryStore(): Promise<void> {
+    this.queryData = new QueryData();
   }
 
   spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {
     return spawnInProcess(this, kind, data);
   }
-}
-
-function notYet(what: string): never {
-  throw new Error(`${what} is not implemented by the memory driver yet`);
 }

@@ -1,49 +1,23 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { createPrivate } from '../core/durable.js';
-import type { IndexRow } from './extract.js';
-import type { CompiledQuery } from './query.js';
-import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
-
-export type Order = 'desc' | 'asc';
-
-/** One `gaps` row (schema.ts): an entry whose data key was destroyed. */
-export interface GapRow {
-  idx: number;
-  /** The leaf's received (µs). */
-  time: number;
-  tier: string;
-  state: 'expired' | 'erased';
-  key_id: string;
-  erasure: number | null;
-}
-
-/** What a search finds in the store: a readable entry's row, or the tombstone of a destroyed one. */
-export type StoreMatch = { kind: 'entry'; row: IndexRow } | { kind: 'gap'; gap: GapRow };
-
-/** How a stele.erasure / stele.retention.run entry names the keys it destroyed (see linkErasure). */
-export type ErasureLink =
-  | { kind: 'erasure'; index: number; received: number; subjectHash: string }
-  | { kind: 'expiry'; index: number; received: number; slots: { tier: string; day: string }[] };
-
-/** A stele.erasure / stele.retention.run entry and the keys it destroyed (worked out from an ErasureLink). */
-export interface GapLink {
-  index: number;
-  keyIds: readonly string[];
-}
-
-export interface SearchPage {
-  /** Only entries before (desc) or after (asc) this index: the previous page's last. */
-  cursor?: number;
-  limit: number;
-  order: Order;
-  /** Only entries at or after (desc) or before (asc) this index: the end of a bounded scan. */
-  bound?: number;
-}
+import { createPrivate } from '../../core/durable.js';
+import type { IndexRow } from '../../index/extract.js';
+import type {
+  ErasureLink,
+  GapRow,
+  IndexBatch,
+  Order,
+  QueryStore,
+  SearchPage,
+  StoreMatch,
+  StoreQuery,
+} from '../../index/query-store.js';
+import { SCHEMA_SQL, SCHEMA_VERSION } from './query-schema.js';
+import { type CompiledQuery, compileStoreQuery } from './query-sql.js';
 
 /** Entries a field query looks at in log order before it asks the indexes (about 2 ms when none match). */
-export const PROBE_ROWS = 16_384;
+const PROBE_ROWS = 16_384;
 
 /** `q` within a bounded scan: at or after `bound` (desc), before it (asc). */
 function bounded(q: CompiledQuery, bound: number, order: Order): CompiledQuery {
@@ -73,22 +47,24 @@ export const COLUMNS = [
 ] as const;
 
 /**
- * The SQLite query store: a cache of the log's readable entries, rebuilt by `stele reindex`.
+ * The SQLite query store (the fs driver's; schema in query-schema.ts, queries compiled by
+ * query-sql.ts): a cache of the log's readable entries, rebuilt by `stele reindex`.
  * Writes are batched in transactions with synchronous=NORMAL (a crash may lose the last batches;
  * the server re-indexes from `upto` on start). Deletions scrub: secure_delete for the tables,
- * FTS5's secure-delete plus a merge for the tokens (see mergeStep), and a WAL checkpoint(TRUNCATE).
+ * FTS5's secure-delete plus a merge for the tokens (see scrubStep), and a WAL checkpoint(TRUNCATE).
  */
-export class IndexStore {
+export class SqliteQueryStore implements QueryStore {
   private readonly db: Database.Database;
   private readonly insertRow: Database.Statement;
   private readonly insertText: Database.Statement;
   private readonly insertGap: Database.Statement;
   private readonly setUpto: Database.Statement;
   private readonly totalChanges: Database.Statement;
+  private readonly linkGaps: Database.Statement;
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.db = IndexStore.openFile(path);
+    this.db = SqliteQueryStore.openFile(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('secure_delete = ON');
@@ -108,6 +84,7 @@ export class IndexStore {
     );
     this.setUpto = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('upto', ?)");
     this.totalChanges = this.db.prepare('SELECT total_changes() AS n');
+    this.linkGaps = this.db.prepare('UPDATE gaps SET erasure = ? WHERE key_id = ? AND erasure IS NULL AND idx < ?');
   }
 
   /**
@@ -132,21 +109,12 @@ export class IndexStore {
     return (this.db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: string } | undefined)?.v;
   }
 
-  /** Entries [0, upto) have been indexed (or were unreadable). */
-  upto(): number {
+  async upto(): Promise<number> {
     return Number(this.meta('upto') ?? 0);
   }
 
-  /**
-   * Indexes rows and tombstones, links erasures (after the rows, so gaps of the same batch are
-   * linked), and records that everything before `upto` is done, in one transaction.
-   */
-  insert(
-    rows: readonly { row: IndexRow; text: string }[],
-    upto: number,
-    gaps: readonly GapRow[] = [],
-    links: readonly GapLink[] = [],
-  ): void {
+  /** One transaction (synchronous: the benchmark's build times it alone). */
+  insertSync({ rows, gaps = [], links = [], upto }: IndexBatch): void {
     this.db.transaction(() => {
       for (const r of rows) {
         this.insertRow.run(r.row);
@@ -158,10 +126,12 @@ export class IndexStore {
     })();
   }
 
-  /** Records entry `l.index` as what destroyed the keys of the unlinked gaps before it. */
-  private link(l: GapLink): void {
-    const upd = this.db.prepare('UPDATE gaps SET erasure = ? WHERE key_id = ? AND erasure IS NULL AND idx < ?');
-    for (const id of l.keyIds) upd.run(l.index, id, l.index);
+  async insert(batch: IndexBatch): Promise<void> {
+    this.insertSync(batch);
+  }
+
+  private link(l: ErasureLink): void {
+    for (const id of l.keyIds) this.linkGaps.run(l.index, id, l.index);
   }
 
   /**
@@ -171,7 +141,7 @@ export class IndexStore {
    * that window holds fewer than a page, the indexes find the matching indices (a covering index
    * scan plus a sort of integers, not of whole rows) and only the page's rows are read.
    */
-  search(query: CompiledQuery, page: SearchPage): IndexRow[] {
+  searchEntries(query: CompiledQuery, page: SearchPage): IndexRow[] {
     const q = page.bound === undefined ? query : bounded(query, page.bound, page.order);
     const cols = COLUMNS.map((c) => `e.${c}`).join(', ');
     const dir = page.order === 'desc' ? 'DESC' : 'ASC';
@@ -190,12 +160,12 @@ export class IndexStore {
     return this.db.prepare(sql).all(...q.params, ...cursor, page.limit) as IndexRow[];
   }
 
-  /**
-   * A page of entries and gaps in log order: search() merged with the gaps `gq` matches (null: the
-   * query tests the content of events, which a gap has none of, so it matches no gap).
-   */
-  searchWithGaps(q: CompiledQuery, gq: CompiledQuery | null, page: SearchPage): StoreMatch[] {
-    const rows: StoreMatch[] = this.search(q, page).map((row) => ({ kind: 'entry', row }));
+  /** searchEntries merged with the gaps the query matches (compileStoreQuery says which). */
+  async search(sq: StoreQuery, page: SearchPage): Promise<StoreMatch[]> {
+    const c = compileStoreQuery(sq);
+    if (c === null) return [];
+    const rows: StoreMatch[] = this.searchEntries(c.entries, page).map((row) => ({ kind: 'entry', row }));
+    const gq = c.gaps;
     if (gq === null) return rows;
     const gaps: StoreMatch[] = this.searchGaps(gq, page).map((gap) => ({ kind: 'gap', gap }));
     if (gaps.length === 0) return rows;
@@ -219,9 +189,15 @@ export class IndexStore {
     return this.db.prepare(sql).all(...params, page.limit) as GapRow[];
   }
 
-  /** Number of gaps a gap query matches. */
-  countGaps(gq: CompiledQuery): number {
-    return (this.db.prepare(`SELECT count(*) AS n FROM gaps e WHERE (${gq.where})`).get(...gq.params) as { n: number }).n;
+  async count(sq: StoreQuery): Promise<{ entries: number; gaps: number }> {
+    const c = compileStoreQuery(sq);
+    if (c === null) return { entries: 0, gaps: 0 };
+    const gq = c.gaps;
+    const gaps =
+      gq === null
+        ? 0
+        : (this.db.prepare(`SELECT count(*) AS n FROM gaps e WHERE (${gq.where})`).get(...gq.params) as { n: number }).n;
+    return { entries: this.countEntries(c.entries), gaps };
   }
 
   /** The page from the PROBE_ROWS entries next in log order, if they hold a whole page or are all there is. */
@@ -249,8 +225,8 @@ export class IndexStore {
     return rows.length === page.limit || whole ? rows : null;
   }
 
-  /** Number of entries a query matches. */
-  count(q: CompiledQuery): number {
+  /** Number of entries a compiled query matches. */
+  countEntries(q: CompiledQuery): number {
     const sql =
       q.match !== null
         ? `SELECT count(*) AS n FROM fts JOIN entries e ON e.idx = fts.rowid WHERE fts MATCH ? AND (${q.where})`
@@ -260,19 +236,14 @@ export class IndexStore {
   }
 
   /** Data keys that seal entries of any of these actors (legal holds by actor keep them). */
-  keysOfActors(actors: readonly string[]): string[] {
+  async keysOfActors(actors: readonly string[]): Promise<string[]> {
     const st = this.db.prepare('SELECT DISTINCT key_id FROM entries WHERE actor = ? AND key_id IS NOT NULL');
     const out = new Set<string>();
     for (const a of actors) for (const r of st.all(a) as { key_id: string }[]) out.add(r.key_id);
     return [...out];
   }
 
-  /**
-   * Replaces every entry sealed by these keys with its tombstone in `gaps` (then mergeStep until
-   * done, and truncateWal, to scrub the searchable fields). `state` says how each key was destroyed.
-   * Returns how many.
-   */
-  deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased' = () => 'erased'): number {
+  async deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased'): Promise<number> {
     const select = this.db.prepare('SELECT idx, received, tier FROM entries WHERE key_id = ? LIMIT 10000');
     const delRow = this.db.prepare('DELETE FROM entries WHERE idx = ?');
     const delText = this.db.prepare('DELETE FROM fts WHERE rowid = ?');
@@ -303,23 +274,23 @@ export class IndexStore {
    * any more in its segment, so a unique word would still be on disk; merging rewrites the segments
    * without it. In steps (tens of ms each) so searches and indexing go on in between.
    */
-  mergeStep(): boolean {
+  async scrubStep(): Promise<boolean> {
     const before = this.totalChanges.get() as { n: number };
     this.db.exec("INSERT INTO fts (fts, rank) VALUES ('merge', -200)");
     return (this.totalChanges.get() as { n: number }).n - before.n > 1;
   }
 
   /** Removes the WAL's old page images (after deletions, so nothing deleted survives there). */
-  truncateWal(): void {
+  async scrubbed(): Promise<void> {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   /** Refreshes the planner's statistics (after bulk loads). */
-  optimize(): void {
+  async optimize(): Promise<void> {
     this.db.pragma('optimize');
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

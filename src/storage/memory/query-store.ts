@@ -1,0 +1,266 @@
+/**
+ * The in-memory query store: the same answers as the SQLite store (the conformance suite runs
+ * both, and compares them on random data), by walking the query's AST over every row. Full text
+ * uses FTS5's tokenizer rebuilt in JavaScript (unicode61.ts). For tests and the memory backend:
+ * every search is a scan.
+ */
+import type { IndexRow } from '../../index/extract.js';
+import { canMatchGaps, fieldKey, type QueryNode, timeMicros } from '../../index/query.js';
+import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
+import { tokenize } from './unicode61.js';
+
+interface Entry {
+  row: IndexRow;
+  tokens: string[];
+}
+
+/** What the AST's tests read: a readable entry's row and tokens, or a gap (only place fields). */
+type Subject = { row: Record<string, unknown>; tokens: readonly string[] };
+
+/** SQLite's GLOB as a RegExp: `*` any run, `?` one character, `[c]` the character c (all query.ts emits). */
+function globRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '*') re += '[\\s\\S]*';
+    else if (c === '?') re += '[\\s\\S]';
+    else if (c === '[' && pattern[i + 2] === ']') {
+      re += literal(pattern[i + 1] as string);
+      i += 2;
+    } else re += literal(c);
+  }
+  return new RegExp(`^${re}$`, 'u');
+}
+
+const literal = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+
+/** Whether `tokens` hold the phrase `want` (its last token a prefix when `prefix`) at consecutive positions. */
+function hasPhrase(tokens: readonly string[], want: readonly string[], prefix: boolean): boolean {
+  if (want.length === 0) return false;
+  const last = want.length - 1;
+  outer: for (let i = 0; i + want.length <= tokens.length; i++) {
+    for (let k = 0; k < want.length; k++) {
+      const t = tokens[i + k] as string;
+      const w = want[k] as string;
+      if (k === last && prefix ? !t.startsWith(w) : t !== w) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** The AST as a predicate; a test on a field an entry lacks (null) is false, and NOT of it true, as in SQL with coalesce. */
+function predicate(node: QueryNode, nowMs: number): (s: Subject) => boolean {
+  switch (node.kind) {
+    case 'and': {
+      const cs = node.children.map((c) => predicate(c, nowMs));
+      return (s) => cs.every((c) => c(s));
+    }
+    case 'or': {
+      const cs = node.children.map((c) => predicate(c, nowMs));
+      return (s) => cs.some((c) => c(s));
+    }
+    case 'not': {
+      const c = predicate(node.child, nowMs);
+      return (s) => !c(s);
+    }
+    case 'text': {
+      const want = tokenize(node.text);
+      return (s) => hasPhrase(s.tokens, want, node.prefix);
+    }
+    case 'field': {
+      const key = fieldKey(node.field);
+      const t = node.test;
+      switch (t.op) {
+        case 'eq':
+          return (s) => s.row[key] === t.value;
+        case 'glob': {
+          const re = globRegExp(t.pattern);
+          return (s) => typeof s.row[key] === 'string' && re.test(s.row[key] as string);
+        }
+        case 'present':
+          return (s) => s.row[key] !== null && s.row[key] !== undefined;
+        case 'range':
+          return (s) => {
+            const v = s.row[key] as number;
+            return (t.min === null || v >= t.min) && (t.max === null || v <= t.max);
+          };
+        case 'since':
+        case 'until': {
+          const bound = timeMicros(t.time, nowMs);
+          return t.op === 'since' ? (s) => (s.row[key] as number) >= bound : (s) => (s.row[key] as number) < bound;
+        }
+      }
+    }
+  }
+}
+
+/** Indices in log order, kept sorted (inserts come in order; deletions are rare). */
+class Sorted<T> {
+  readonly byIdx = new Map<number, T>();
+  private order: number[] = [];
+  private sorted = true;
+  private stale = false;
+
+  set(idx: number, v: T): void {
+    if (!this.byIdx.has(idx)) {
+      if (this.order.length > 0 && idx < (this.order.at(-1) as number)) this.sorted = false;
+      this.order.push(idx);
+    }
+    this.byIdx.set(idx, v);
+  }
+
+  delete(idx: number): void {
+    if (this.byIdx.delete(idx)) this.stale = true;
+  }
+
+  /** The indices, ascending. */
+  indices(): readonly number[] {
+    if (this.stale) {
+      // A deleted index set again is in the list twice.
+      this.order = [...new Set(this.order)].filter((i) => this.byIdx.has(i));
+      this.stale = false;
+    }
+    if (!this.sorted) {
+      this.order.sort((a, b) => a - b);
+      this.sorted = true;
+    }
+    return this.order;
+  }
+}
+
+/** What a memory query store holds: kept by its backend, so the store opened again finds it. */
+export class QueryData {
+  readonly entries = new Sorted<Entry>();
+  readonly gaps = new Sorted<GapRow>();
+  done = 0;
+}
+
+export class MemoryQueryStore implements QueryStore {
+  private closed = false;
+
+  constructor(private readonly data = new QueryData()) {}
+
+  private check(): void {
+    if (this.closed) throw new Error('the query store is closed');
+  }
+
+  async upto(): Promise<number> {
+    this.check();
+    return this.data.done;
+  }
+
+  async insert({ rows, gaps = [], links = [], upto }: IndexBatch): Promise<void> {
+    this.check();
+    // All or nothing, as the SQLite store's transaction: check before changing anything.
+    const seen = new Set<number>();
+    for (const { row } of rows) {
+      if (this.data.entries.byIdx.has(row.idx) || seen.has(row.idx)) throw new Error(`entry ${row.idx} is already indexed`);
+      seen.add(row.idx);
+    }
+    for (const { row, text } of rows) this.data.entries.set(row.idx, { row: { ...row }, tokens: tokenize(text) });
+    for (const g of gaps) this.data.gaps.set(g.idx, { ...g });
+    for (const l of links) {
+      const ids = new Set(l.keyIds);
+      for (const g of this.data.gaps.byIdx.values()) {
+        if (g.erasure === null && g.idx < l.index && ids.has(g.key_id)) g.erasure = l.index;
+      }
+    }
+    this.data.done = upto;
+  }
+
+  /** The matching entries and gaps, in page order, with at most `limit` (undefined: all) of them. */
+  private matches(q: StoreQuery, page: Omit<SearchPage, 'limit'>, limit?: number): StoreMatch[] {
+    this.check();
+    if (q.tiers?.length === 0) return [];
+    const tiers = q.tiers ? new Set(q.tiers) : null;
+    const test = q.root ? predicate(q.root, q.nowMs) : () => true;
+    const inPage = (idx: number) =>
+      page.order === 'desc'
+        ? (page.cursor === undefined || idx < page.cursor) && (page.bound === undefined || idx >= page.bound)
+        : (page.cursor === undefined || idx > page.cursor) && (page.bound === undefined || idx < page.bound);
+    const walk = <T>(s: Sorted<T>, hit: (v: T) => StoreMatch | null): StoreMatch[] => {
+      const out: StoreMatch[] = [];
+      const idxs = s.indices();
+      const n = idxs.length;
+      for (let k = 0; k < n && (limit === undefined || out.length < limit); k++) {
+        const idx = idxs[page.order === 'desc' ? n - 1 - k : k] as number;
+        if (!inPage(idx)) continue;
+        const m = hit(s.byIdx.get(idx) as T);
+        if (m) out.push(m);
+      }
+      return out;
+    };
+    const found = walk(this.data.entries, (e) =>
+      (!tiers || tiers.has(e.row.tier)) && test({ row: e.row as unknown as Record<string, unknown>, tokens: e.tokens })
+        ? { kind: 'entry', row: { ...e.row } }
+        : null,
+    );
+    if (!canMatchGaps(q.root)) return found;
+    const gaps = walk(this.data.gaps, (g) =>
+      (!tiers || tiers.has(g.tier)) && test({ row: g as unknown as Record<string, unknown>, tokens: [] })
+        ? { kind: 'gap', gap: { ...g } }
+        : null,
+    );
+    const at = (m: StoreMatch) => (m.kind === 'entry' ? m.row.idx : m.gap.idx);
+    const sign = page.order === 'desc' ? -1 : 1;
+    const all = [...found, ...gaps].sort((a, b) => sign * (at(a) - at(b)));
+    return limit === undefined ? all : all.slice(0, limit);
+  }
+
+  async search(q: StoreQuery, page: SearchPage): Promise<StoreMatch[]> {
+    return this.matches(q, page, page.limit);
+  }
+
+  async count(q: StoreQuery): Promise<{ entries: number; gaps: number }> {
+    const all = this.matches(q, { order: 'asc' });
+    const gaps = all.filter((m) => m.kind === 'gap').length;
+    return { entries: all.length - gaps, gaps };
+  }
+
+  async keysOfActors(actors: readonly string[]): Promise<string[]> {
+    this.check();
+    const want = new Set(actors);
+    const out = new Set<string>();
+    for (const { row } of this.data.entries.byIdx.values()) if (want.has(row.actor) && row.key_id !== null) out.add(row.key_id);
+    return [...out];
+  }
+
+  async deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased'): Promise<number> {
+    this.check();
+    const keys = new Set(keyIds);
+    let n = 0;
+    for (const { row } of [...this.data.entries.byIdx.values()]) {
+      if (row.key_id === null || !keys.has(row.key_id)) continue;
+      this.data.entries.delete(row.idx);
+      this.data.gaps.set(row.idx, {
+        idx: row.idx,
+        time: row.received,
+        tier: row.tier,
+        state: state(row.key_id),
+        key_id: row.key_id,
+        erasure: null,
+      });
+      n++;
+    }
+    return n;
+  }
+
+  /** Nothing is on a disk: deleted rows are gone once deleteByKeys returns. */
+  async scrubStep(): Promise<boolean> {
+    this.check();
+    return false;
+  }
+
+  async scrubbed(): Promise<void> {
+    this.check();
+  }
+
+  async optimize(): Promise<void> {
+    this.check();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
