@@ -95,6 +95,8 @@ const ZERO = /^0+$/;
 const SEEN_MAX = 5000;
 const BATCH = 500;
 const SPOOL_ROTATE = 256 * 1024;
+const QUIET_MS = 300;
+const MAX_WAIT_MS = 5000;
 
 // ---------------------------------------------------------------------------------------------
 // git
@@ -318,6 +320,11 @@ export function hasNewWork(p: SenderPaths, s: State): boolean {
   const files = reflogFiles(p.common);
   if (files.length !== Object.keys(s.logs).length) return true;
   return files.some((rel) => sizeOf(join(p.common, rel)) !== s.logs[rel]?.at);
+}
+
+/** The sizes of the spool and the reflogs: when it stops changing, git is done for now. */
+function activity(p: SenderPaths): string {
+  return [p.spool, ...reflogFiles(p.common).map((rel) => join(p.common, rel))].map((f) => `${f}:${sizeOf(f)}`).join(' ');
 }
 
 function myEmail(common: string): string {
@@ -645,7 +652,13 @@ export async function runSender(commonDir: string, opts: RunOptions): Promise<Ru
     }
   }
   const linger = opts.background ? (opts.lingerMs ?? 2000) : 0;
-  const tick = opts.tickMs ?? 200;
+  const tick = opts.tickMs ?? 100;
+  // In a burst (a rebase) git is busy: the sender waits for it to be quiet so as not to take the CPU
+  // it needs, and does the round then (or after MAX_WAIT, so a long burst is still sent as it goes).
+  const quiet = opts.background ? QUIET_MS : 0;
+  let seen = '';
+  let changedAt = 0;
+  let pendingSince = 0;
   let s = loadState(p) ?? initState(p.common, Math.floor(Date.now() / 1000) - 60);
   s.starts = (s.starts ?? 0) + (opts.background ? 1 : 0);
   saveState(p, s);
@@ -662,8 +675,20 @@ export async function runSender(commonDir: string, opts: RunOptions): Promise<Ru
     } catch {
       // removed under us: owns() says so next round
     }
-    const work = first || hasNewWork(p, s);
+    let work = first || hasNewWork(p, s);
+    if (work && quiet && !first) {
+      const now = Date.now();
+      const a = activity(p);
+      if (a !== seen) {
+        seen = a;
+        changedAt = now;
+        lastActivity = now;
+      }
+      pendingSince ||= now;
+      work = now - changedAt >= quiet || now - pendingSince >= MAX_WAIT_MS;
+    }
     if (work) {
+      pendingSince = 0;
       cfg = readSenderConfig(p.common); // it may have changed (a new URL) since the last round
       if (collect(p, s, cfg, first) >= 0) lastActivity = Date.now();
       first = false;
