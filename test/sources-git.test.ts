@@ -311,6 +311,16 @@ describe('client hooks', () => {
       { reflog: 'reset: moving to HEAD~1', old: c2, new: d, removed: [c2] },
     );
     assert.equal(updates.filter((u) => u.kind === 'fast-forward').length, 0, 'fast-forwards are the commits themselves');
+
+    // Deleted while no sender runs: its reflog goes with it; the last line read of it says what it was.
+    git(repo, ['checkout', '-q', 'main']);
+    git(repo, ['branch', '-q', '-D', 'feature']);
+    await drain(repo);
+    const deleted = inRepo(await search('action:git.ref.update'), repo).map((h) => h.event.data as J);
+    assert.deepEqual(
+      deleted.filter((u) => u.kind === 'delete').map((u) => [u.ref, u.old, u.new, u.removed_count]),
+      [['refs/heads/feature', d, '0'.repeat(40), 0]],
+    );
   });
 
   test('a commit reported twice is stored once; the same commit as Emacs reports it is another event: 409 naming the first', async () => {

@@ -47,7 +47,7 @@ import {
   type RefUpdate,
   refUpdateEvent,
 } from './git-events.js';
-import { type Cursor, cursorAtEnd, type ReflogEntry, readNew, reflogFiles, sizeOf } from './git-reflog.js';
+import { type Cursor, cursorAtEnd, parseEntry, type ReflogEntry, readNew, reflogFiles, sizeOf } from './git-reflog.js';
 
 export interface SenderPaths {
   common: string;
@@ -277,7 +277,68 @@ interface Found {
   make: () => Json | undefined;
 }
 
-function readSpool(p: SenderPaths, s: State): string[] {
+/**
+ * What has been read and not yet made into events. Reading is cheap (no git) and done every tick,
+ * even while the sender waits for git to be quiet, because deleting a branch deletes its reflog: a
+ * branch made and deleted in one burst is still seen. The state's cursors are saved only with the
+ * events made from what they passed.
+ */
+export interface Pending {
+  spool: string[];
+  fresh: Map<string, ReflogEntry[]>;
+  /** Reflogs gone since (a branch deleted or renamed), with the last line read of each. */
+  gone: Map<string, string>;
+  /** spool.1 has been read to its end: remove it once the state says so. */
+  oldSpoolRead: boolean;
+  changed: boolean;
+}
+
+export const newPending = (): Pending => ({
+  spool: [],
+  fresh: new Map(),
+  gone: new Map(),
+  oldSpoolRead: false,
+  changed: false,
+});
+
+/** Reads what is new into `pend`, advancing the cursors of `s` in memory. Whether anything was. */
+export function gather(p: SenderPaths, s: State, pend: Pending): boolean {
+  const lines = readSpool(p, s, pend);
+  let changed = lines.length > 0;
+  pend.spool.push(...lines);
+  const files = reflogFiles(p.common);
+  for (const rel of files) {
+    const cur = s.logs[rel] ?? { at: 0, last: '' };
+    if (sizeOf(join(p.common, rel)) === cur.at && s.logs[rel]) continue;
+    const r = readNew(join(p.common, rel), cur);
+    s.logs[rel] = r.cursor;
+    if (r.entries.length) pend.fresh.set(rel, [...(pend.fresh.get(rel) ?? []), ...r.entries]);
+    changed = true;
+  }
+  for (const rel of Object.keys(s.logs)) {
+    if (files.includes(rel)) continue;
+    pend.gone.set(rel, (s.logs[rel] as Cursor).last);
+    delete s.logs[rel];
+    changed = true;
+  }
+  pend.changed ||= changed;
+  return changed;
+}
+
+/** After the state is saved: spool.1 removed once read, the spool rotated once read to its end and large. */
+function tidySpool(p: SenderPaths, s: State, pend: Pending): void {
+  const old = `${p.spool}.1`;
+  if (pend.oldSpoolRead) rmQuiet(old);
+  // A hook appending right now still lands in spool.1: it is read in the next round.
+  if (s.spoolOld === undefined && s.spool >= SPOOL_ROTATE && s.spool === sizeOf(p.spool)) {
+    renameSync(p.spool, old);
+    s.spoolOld = s.spool;
+    s.spool = 0;
+    saveState(p, s);
+  }
+}
+
+function readSpool(p: SenderPaths, s: State, pend: Pending): string[] {
   const lines: string[] = [];
   const take = (path: string, from: number): number => {
     const size = sizeOf(path);
@@ -288,21 +349,14 @@ function readSpool(p: SenderPaths, s: State): string[] {
     lines.push(...text.slice(0, end).split('\n'));
     return from + Buffer.byteLength(text.slice(0, end)) + 1;
   };
-  const old = `${p.spool}.1`;
   if (s.spoolOld !== undefined) {
-    take(old, s.spoolOld);
-    rmQuiet(old);
+    take(`${p.spool}.1`, s.spoolOld);
     delete s.spoolOld;
+    pend.oldSpoolRead = true;
   }
   const size = sizeOf(p.spool);
   if (size >= 0 && size < s.spool) s.spool = 0; // replaced
   s.spool = take(p.spool, s.spool);
-  // Rotated once read to the end; a hook appending right now still lands in spool.1, read next round.
-  if (s.spool >= SPOOL_ROTATE && s.spool === sizeOf(p.spool)) {
-    renameSync(p.spool, old);
-    s.spoolOld = s.spool;
-    s.spool = 0;
-  }
   return lines.filter((l) => l !== '');
 }
 
@@ -320,11 +374,6 @@ export function hasNewWork(p: SenderPaths, s: State): boolean {
   const files = reflogFiles(p.common);
   if (files.length !== Object.keys(s.logs).length) return true;
   return files.some((rel) => sizeOf(join(p.common, rel)) !== s.logs[rel]?.at);
-}
-
-/** The sizes of the spool and the reflogs: when it stops changing, git is done for now. */
-function activity(p: SenderPaths): string {
-  return [p.spool, ...reflogFiles(p.common).map((rel) => join(p.common, rel))].map((f) => `${f}:${sizeOf(f)}`).join(' ');
 }
 
 function myEmail(common: string): string {
@@ -351,26 +400,12 @@ function removedBy(common: string, old: string, args: string[]): { shas: string[
  * (one atomic write). `force` compares the refs even when no file changed (drain). Returns how many
  * events were made, or -1 when nothing was new at all.
  */
-export function collect(p: SenderPaths, s: State, cfg: SenderConfig, force = false): number {
-  const spoolLines = readSpool(p, s);
+export function collect(p: SenderPaths, s: State, cfg: SenderConfig, force = false, pend = newPending()): number {
+  gather(p, s, pend);
+  if (!pend.changed && !force) return -1;
   const files = reflogFiles(p.common);
-  const fresh: { rel: string; entries: ReflogEntry[] }[] = [];
-  let changed = spoolLines.length > 0;
-  for (const rel of files) {
-    const cur = s.logs[rel] ?? { at: 0, last: '' };
-    if (sizeOf(join(p.common, rel)) === cur.at && s.logs[rel]) continue;
-    const r = readNew(join(p.common, rel), cur);
-    s.logs[rel] = r.cursor;
-    if (r.entries.length) fresh.push({ rel, entries: r.entries });
-    changed = true;
-  }
-  for (const rel of Object.keys(s.logs)) {
-    if (!files.includes(rel)) {
-      delete s.logs[rel];
-      changed = true;
-    }
-  }
-  if (!changed && !force) return -1;
+  const fresh = [...pend.fresh].map(([rel, entries]) => ({ rel, entries }));
+  const spoolLines = pend.spool;
   const common = p.common;
   const ctx: Context = { repo: cfg.repo, host: hostname() };
   const found: Found[] = [];
@@ -380,10 +415,15 @@ export function collect(p: SenderPaths, s: State, cfg: SenderConfig, force = fal
   } catch {
     // an empty repository: nothing to compare
   }
+  const done = (made: number) => {
+    saveState(p, s);
+    tidySpool(p, s, pend);
+    Object.assign(pend, newPending());
+    return made;
+  };
   if (!cfg.enabled) {
     s.refs = refs;
-    saveState(p, s);
-    return 0;
+    return done(0);
   }
 
   // Which branch a HEAD line belongs to: git writes the same line to both reflogs.
@@ -414,18 +454,30 @@ export function collect(p: SenderPaths, s: State, cfg: SenderConfig, force = fal
     }
   }
 
-  // Tags, and branches without a reflog (deleted ones among them): compared with the last snapshot.
   const now = Math.floor(Date.now() / 1000);
   let me: string | undefined;
   const actor = () => {
     me ??= myEmail(common);
     return me;
   };
+  // Branches whose reflog is gone and that are gone too: deleted, from the last value their reflog gave.
+  const deleted = new Set<string>();
+  for (const [rel, last] of pend.gone) {
+    const ref = rel.slice('logs/'.length);
+    const old = parseEntry(last)?.new;
+    if (!ref.startsWith('refs/heads/') || refs[ref] !== undefined || !old || ZERO.test(old)) continue;
+    deleted.add(ref);
+    const u: RefUpdate = { ref, old, new: ZERO_OID, kind: 'delete', time: isoUtc(now), actor: actor() };
+    u.removed = removedBy(common, old, ['--not', '--all']);
+    found.push({ epoch: now, make: () => refUpdateEvent(ctx, u) });
+  }
+
+  // Tags, and branches without a reflog: compared with the last snapshot.
   for (const ref of new Set([...Object.keys(s.refs), ...Object.keys(refs)])) {
     const before = s.refs[ref];
     const after = refs[ref];
-    if (before === after) continue;
-    if (ref.startsWith('refs/heads/') && after !== undefined && files.includes(`logs/${ref}`)) continue;
+    if (before === after || deleted.has(ref)) continue;
+    if (ref.startsWith('refs/heads/') && files.includes(`logs/${ref}`)) continue;
     const time = isoUtc(now);
     const u: RefUpdate = { ref, old: before ?? ZERO_OID, new: after ?? ZERO_OID, kind: 'rewrite', time, actor: actor() };
     if (before === undefined) u.kind = 'create';
@@ -453,8 +505,7 @@ export function collect(p: SenderPaths, s: State, cfg: SenderConfig, force = fal
     }
   }
   s.seen = [...seen].slice(-SEEN_MAX);
-  saveState(p, s);
-  return made;
+  return done(made);
 }
 
 const ZERO_OID = '0000000000000000000000000000000000000000';
@@ -656,10 +707,10 @@ export async function runSender(commonDir: string, opts: RunOptions): Promise<Ru
   // In a burst (a rebase) git is busy: the sender waits for it to be quiet so as not to take the CPU
   // it needs, and does the round then (or after MAX_WAIT, so a long burst is still sent as it goes).
   const quiet = opts.background ? QUIET_MS : 0;
-  let seen = '';
+  const pend = newPending();
   let changedAt = 0;
   let pendingSince = 0;
-  let s = loadState(p) ?? initState(p.common, Math.floor(Date.now() / 1000) - 60);
+  const s = loadState(p) ?? initState(p.common, Math.floor(Date.now() / 1000) - 60);
   s.starts = (s.starts ?? 0) + (opts.background ? 1 : 0);
   saveState(p, s);
   let cfg: SenderConfig | undefined;
@@ -675,22 +726,17 @@ export async function runSender(commonDir: string, opts: RunOptions): Promise<Ru
     } catch {
       // removed under us: owns() says so next round
     }
-    let work = first || hasNewWork(p, s);
-    if (work && quiet && !first) {
-      const now = Date.now();
-      const a = activity(p);
-      if (a !== seen) {
-        seen = a;
-        changedAt = now;
-        lastActivity = now;
-      }
+    const now = Date.now();
+    if (gather(p, s, pend)) {
+      changedAt = now;
+      lastActivity = now;
       pendingSince ||= now;
-      work = now - changedAt >= quiet || now - pendingSince >= MAX_WAIT_MS;
     }
+    const work = first || (pend.changed && (now - changedAt >= quiet || now - pendingSince >= MAX_WAIT_MS));
     if (work) {
       pendingSince = 0;
       cfg = readSenderConfig(p.common); // it may have changed (a new URL) since the last round
-      if (collect(p, s, cfg, first) >= 0) lastActivity = Date.now();
+      collect(p, s, cfg, first, pend);
       first = false;
     }
     if (s.outbox.length && Date.now() >= nextSend) {
@@ -704,11 +750,10 @@ export async function runSender(commonDir: string, opts: RunOptions): Promise<Ru
       }
     }
     const idle = Date.now() - lastActivity >= linger;
-    if (idle && (s.outbox.length === 0 || !lastOk)) {
+    if (idle && !pend.changed && (s.outbox.length === 0 || !lastOk)) {
       rmQuiet(p.lock);
       // A hook that found the lock before it went appended to the spool first: look once more.
       if (!hasNewWork(p, s) || !tryLock(p)) return { sent: lastOk && s.outbox.length === 0, queued: s.outbox.length };
-      s = loadState(p) ?? s;
       continue;
     }
     await sleep(tick);
