@@ -18,7 +18,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOOK_SCRIPT, hookFile, SCRIPT_NAME } from '../../src/sources/git-hooks.js';
@@ -120,6 +120,20 @@ function runOps(r: Result): void {
   git(repo, ['checkout', '-q', 'main']);
 }
 
+/**
+ * A hook file run alone, `n` times, as git runs it (cwd the work tree, git's input on stdin): its
+ * own cost, without the noise of the git command around it.
+ */
+function hookAlone(repo: string, hook: string, input: string, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    spawnSync(hook, ['origin', 'https://example.com/x.git'], { cwd: repo, env, input, stdio: ['pipe', 'ignore', 'ignore'] });
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
 /** A copy of the template with its own bare origin. */
 function copy(template: string, root: string, name: string): string {
   const repo = join(root, name);
@@ -182,6 +196,7 @@ async function senderDone(repo: string): Promise<{ outbox: unknown[]; starts: nu
 }
 
 async function main(): Promise<void> {
+  const loadStart = loadavg()[0] as number;
   const root = tempDir('stele-bench-hooks-');
   const data = await initDir('bench.hooks/log');
   const server = await SteleServer.start(data.dir);
@@ -239,6 +254,20 @@ async function main(): Promise<void> {
       }
     }
 
+    // Each hook alone, against an empty hook run the same way.
+    const alone = copy(template, root, 'alone');
+    install(alone, server.url);
+    writeHooks(alone, { empty });
+    const head = git(alone, ['rev-parse', 'HEAD']);
+    const pushLine = `refs/heads/main ${head} refs/heads/main ${head}\n`;
+    const hookDir = join(alone, '.git', 'hooks');
+    const hookTimes = {
+      empty: hookAlone(alone, join(hookDir, 'empty'), '', 200),
+      'post-commit': hookAlone(alone, join(hookDir, 'post-commit'), '', 200),
+      'pre-push': hookAlone(alone, join(hookDir, 'pre-push'), pushLine, 200),
+    };
+    await senderDone(alone);
+
     // The rebase burst alone, the log up: how many times Node starts, and that everything arrives.
     const burst = copy(template, root, 'burst');
     install(burst, server.url);
@@ -254,7 +283,8 @@ async function main(): Promise<void> {
       (h) => h.event.data.repo === `${burst}-origin.git`, // events name a repository by its origin
     );
 
-    const md = render(results, counts, {
+    const md = render(results, counts, hookTimes, {
+      load: [loadStart, loadavg()[0] as number],
       rebaseMs,
       deliveredMs,
       starts: state.starts,
@@ -279,9 +309,16 @@ interface Burst {
   starts: number;
   commitsStored: number;
   outbox: number;
+  /** The 1-minute load average at the start and the end: the machine may be shared. */
+  load: [number, number];
 }
 
-function render(results: Result[], counts: Record<string, Record<string, number>>, burst: Burst): string {
+function render(
+  results: Result[],
+  counts: Record<string, Record<string, number>>,
+  hookTimes: Record<string, number[]>,
+  burst: Burst,
+): string {
   const base = results.find((r) => r.name === 'none') as Result;
   const med = (xs: number[]) => pct(xs, 50);
   const rebasePer100 = (r: Result) => (med(r.rebase) * 100) / r.sizes.rebased;
@@ -304,7 +341,9 @@ function render(results: Result[], counts: Record<string, Record<string, number>
     '',
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${f0(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
       `${execFileSync('git', ['version'], { encoding: 'utf8' }).trim()}, /bin/sh → dash. One run, all variants in it, ` +
-      'each in its own copy of one prepared repository, against one `stele serve` on 127.0.0.1.',
+      'each in its own copy of one prepared repository, against one `stele serve` on 127.0.0.1. ' +
+      `Load average (1 min) ${f1(burst.load[0])} at the start, ${f1(burst.load[1])} at the end: other work shared the ` +
+      'machine, so single numbers are noisy; compare rows of the same run.',
     '',
     `Sizes: two passes (the second in the other order) of ${base.sizes.commits} commits, ${base.sizes.amends} amends, ` +
       `${base.sizes.pushes} pushes to a local bare repository and ${base.sizes.rebases} × \`git rebase\` of ${REBASED} ` +
@@ -315,6 +354,13 @@ function render(results: Result[], counts: Record<string, Record<string, number>
     '| hooks | commit ms, median / p95 | added ms, median / p95 | amend ms | rebase of 100, ms | added ms | push ms | added ms |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    'Each hook file run alone 200 times as git runs it (the sender running for the first; the log up), ms — the ' +
+      "hook's own share of the time added, without the noise of the git command around it:",
+    '',
+    '| hook | median | p95 | max |',
+    '| --- | --- | --- | --- |',
+    ...Object.entries(hookTimes).map(([h, xs]) => `| ${h} | ${f1(pct(xs, 50))} | ${f1(pct(xs, 95))} | ${f1(Math.max(...xs))} |`),
     '',
     `Rebase burst, the log up: \`git rebase\` of ${REBASED} commits took ${f0(burst.rebaseMs)} ms; Node started ` +
       `${burst.starts} time(s); all ${burst.commitsStored} rebased commits were in the log ${f0(burst.deliveredMs)} ms ` +
