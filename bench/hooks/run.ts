@@ -375,13 +375,13 @@ function render(
     '### Where the time went',
     '',
     '- **Before (v1):** every hook ran `stele-hook`, a 700-line sh script that ran `git` several times, `awk`, ' +
-      'a hash per event and started a background `sh` to send: ~0.4 s per commit. With reference-transaction ' +
+      'a hash per event and started a background `sh` to send: 0.2–0.4 s per commit. With reference-transaction ' +
       'installed git runs a hook ten times per rebased commit (the table above), so a rebase paid for ~1,000 hook ' +
       'processes; even empty, they are the "empty + r-t" row.',
     '- **Now:** the hooks are post-commit and pre-push only, made of shell builtins (no `git`, no `awk`; ' +
       '`date` once per push): one `sh` per commit, close to the "empty" floor. Commits, amends, rebases, resets and ' +
-      'branch creations are read by the sender from the reflogs git writes anyway; tags and deletions from a ' +
-      '`for-each-ref` snapshot; pushes from the spool. Node (~0.2 s to start) starts once per burst, in the ' +
+      'branch creations are read by the sender from the reflogs git writes anyway; tags from a ' +
+      '`for-each-ref` snapshot, a deleted branch from the last line read of its reflog; pushes from the spool. Node (~0.2 s to start) starts once per burst, in the ' +
       'background; what it costs the rebase is CPU it shares with git on this machine.',
     '- **The log down** changes nothing for git: the hooks do not talk to it; the sender retries with backoff and ' +
       'stops after 2 s of quiet, the next hook or `stele hooks drain` starts it again.',
