@@ -1,13 +1,16 @@
 /**
- * The git hooks (clients/git/stele-hook, `stele hooks install`), driven with real `git` in
- * temporary repositories against a real `stele serve`: commits, amend, rebase, reset, pushes to a
- * local bare repository with the server hooks (pusher, SSH-signed commits checked), the log down
- * (commits stay fast, the queue grows) and back (the queue drains), deduplication by commit SHA,
- * and a refused event that must not block the queue.
+ * The git hooks (`stele hooks install`: the client hooks and their background sender, the server
+ * hooks of clients/git/stele-hook), driven with real `git` in temporary repositories against a real
+ * `stele serve`: commits, amend, rebase, reset, pushes to a local bare repository with the server
+ * hooks (pusher, SSH-signed commits checked), the log down (commits stay fast, the queue grows) and
+ * back (the queue drains), the sender killed with SIGKILL in the middle of a batch (sent again,
+ * stored once), one sender per burst, deduplication by commit SHA, and a refused event that must
+ * not block the queue.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -81,6 +84,24 @@ async function search(q: string): Promise<Hit[]> {
 }
 const inRepo = (hits: Hit[], repo: string) => hits.filter((h) => (h.event.data as J).repo === repo);
 
+/** The client sender's state: its outbox (events not yet taken) and how often it was started. */
+const senderState = (repo: string) =>
+  JSON.parse(readFileSync(join(repo, '.git', 'stele', 'state.json'), 'utf8')) as { outbox: J[]; starts: number };
+
+/** Waits until `check` holds (the background sender works on its own time). */
+async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(100)) if (await check()) return;
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+/** Every event of the repository stored exactly once (ids are what makes a resend harmless). */
+async function assertStoredOnce(repo: string): Promise<Hit[]> {
+  const hits = inRepo(await search('source:git'), repo);
+  const ids = hits.map((h) => h.event.id as string);
+  assert.equal(new Set(ids).size, ids.length, 'no event stored twice');
+  return hits;
+}
+
 /** A port nothing listens on. */
 async function deadPort(): Promise<number> {
   const s = createServer();
@@ -147,10 +168,18 @@ describe('stele hooks install', () => {
     const mine = '#!/bin/sh\necho "mine $1" >> "$(git rev-parse --git-dir)/mine.log"\nexit 0\n';
     writeFileSync(join(repo, '.githooks', 'pre-push'), mine, { mode: 0o755 });
 
+    // What an earlier version installed: its reference-transaction, chaining the user's own.
+    writeFileSync(join(repo, '.githooks', 'reference-transaction'), '#!/bin/sh\n# stele-hooks: reference-transaction\n', {
+      mode: 0o755,
+    });
+    writeFileSync(join(repo, '.githooks', 'reference-transaction.pre-stele'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+
     const first = JSON.parse(await install(repo)) as J;
     assert.equal(first.hooksDir, join(repo, '.githooks'));
-    assert.deepEqual(first.installed, ['stele-hook', 'post-commit', 'reference-transaction', 'pre-push']);
+    assert.deepEqual(first.installed, ['post-commit', 'pre-push']);
     assert.deepEqual(first.chained, ['pre-push']);
+    assert.deepEqual(first.removed, ['reference-transaction'], 'no longer needed: the sender reads the reflogs');
+    assert.equal(readFileSync(join(repo, '.githooks', 'reference-transaction'), 'utf8'), '#!/bin/sh\nexit 0\n');
     assert.equal(readFileSync(join(repo, '.githooks', 'pre-push.pre-stele'), 'utf8'), mine);
     assert.match(readFileSync(join(repo, '.githooks', 'pre-push'), 'utf8'), /^#!\/bin\/sh\n# stele-hooks: pre-push/);
     assert.equal(git(repo, ['config', 'stele.url']), server.url);
@@ -159,22 +188,34 @@ describe('stele hooks install', () => {
     const second = JSON.parse(await install(repo)) as J;
     assert.deepEqual(second.installed, []);
     assert.deepEqual(second.chained, []);
-    assert.deepEqual(second.unchanged, ['post-commit', 'reference-transaction', 'pre-push']);
+    assert.deepEqual(second.unchanged, ['post-commit', 'pre-push']);
     assert.equal(readFileSync(join(repo, '.githooks', 'pre-push.pre-stele'), 'utf8'), mine, 'not chained twice');
 
     const status = JSON.parse(await stele(['hooks', 'status', '--repo', repo, '--json'])) as J;
     assert.deepEqual(status.hooks, [
       { name: 'post-commit', chained: false },
-      { name: 'reference-transaction', chained: false },
       { name: 'pre-push', chained: true },
     ]);
 
+    // The chained pre-push still runs, with git's input, in a real push.
+    const bare = newRepo('install-origin.git', true);
+    git(repo, ['remote', 'add', 'origin', bare]);
+    const sha = commit(repo, 'f', '1\n', 'one');
+    git(repo, ['push', '-q', 'origin', 'main']);
+    assert.equal(readFileSync(join(repo, '.git', 'mine.log'), 'utf8'), `mine origin\n`);
+    await drain(repo);
+    assert.equal((await search(`id:${commitEventId(sha)}`)).length, 1);
+    assert.equal(inRepo(await search('action:git.push'), bare).length, 1);
+
     const un = JSON.parse(await stele(['hooks', 'uninstall', '--repo', repo, '--json'])) as J;
     assert.deepEqual(un.restored, ['pre-push']);
+    assert.deepEqual(un.unset, ['stele.url', 'stele.tokenFile']);
     assert.equal(readFileSync(join(repo, '.githooks', 'pre-push'), 'utf8'), mine);
-    for (const f of ['post-commit', 'reference-transaction', 'stele-hook', 'pre-push.pre-stele']) {
+    for (const f of ['post-commit', 'stele-hook', 'pre-push.pre-stele', 'reference-transaction.pre-stele']) {
       assert.equal(existsSync(join(repo, '.githooks', f)), false, f);
     }
+    assert.equal(spawnSync('git', ['config', '--get-regexp', '^stele\\.'], { cwd: repo, env: gitEnv() }).status, 1);
+    assert.equal(git(repo, ['config', 'core.hooksPath']), '.githooks', "core.hooksPath is the user's: kept");
   });
 
   test('refuses what it cannot do safely, with the reason', async () => {
@@ -270,6 +311,16 @@ describe('client hooks', () => {
       { reflog: 'reset: moving to HEAD~1', old: c2, new: d, removed: [c2] },
     );
     assert.equal(updates.filter((u) => u.kind === 'fast-forward').length, 0, 'fast-forwards are the commits themselves');
+
+    // Deleted while no sender runs: its reflog goes with it; the last line read of it says what it was.
+    git(repo, ['checkout', '-q', 'main']);
+    git(repo, ['branch', '-q', '-D', 'feature']);
+    await drain(repo);
+    const deleted = inRepo(await search('action:git.ref.update'), repo).map((h) => h.event.data as J);
+    assert.deepEqual(
+      deleted.filter((u) => u.kind === 'delete').map((u) => [u.ref, u.old, u.new, u.removed_count]),
+      [['refs/heads/feature', d, '0'.repeat(40), 0]],
+    );
   });
 
   test('a commit reported twice is stored once; the same commit as Emacs reports it is another event: 409 naming the first', async () => {
@@ -319,19 +370,19 @@ describe('client hooks', () => {
     }
     const drained = JSON.parse(await drain(repo)) as { sent: boolean; queued: number };
     assert.equal(drained.sent, false);
-    assert.ok(drained.queued >= 4, `queued ${drained.queued}: 3 commits (+ the branch creation), each maybe twice`);
-    assert.match(readFileSync(join(repo, '.git', 'stele-hook.log'), 'utf8'), /cannot reach http:\/\/127\.0\.0\.1:\d+/);
+    assert.equal(drained.queued, 4, '3 commits and the branch creation, each once');
+    assert.match(readFileSync(join(repo, '.git', 'stele', 'log'), 'utf8'), /cannot reach http:\/\/127\.0\.0\.1:\d+/);
     assert.equal(inRepo(await search('source:git'), repo).length, 0);
 
-    // Back up: the next commit's background send takes everything.
+    // Back up: the next commit's background sender takes everything, each event once.
     git(repo, ['config', 'stele.url', server.url]);
     shas.push(commit(repo, 'f', 'online\n', 'online again'));
-    for (let i = 0; i < 100 && inRepo(await search('action:git.commit'), repo).length < 4; i++) await sleep(100);
+    await until('the commits', async () => inRepo(await search('action:git.commit'), repo).length >= 4);
     const stored = inRepo(await search('action:git.commit'), repo).map((h) => (h.event.resource as J).id);
     assert.deepEqual(stored.sort(), [...shas].sort());
     await drain(repo);
-    assert.equal(existsSync(join(repo, '.git', 'stele-queue.ndjson')), false);
-    assert.equal(existsSync(join(repo, '.git', 'stele-queue.sending.ndjson')), false);
+    assert.equal(senderState(repo).outbox.length, 0);
+    assert.equal((await assertStoredOnce(repo)).length, 5);
   });
 
   test('pre-push never blocks, and keeps credentials out of the log', async () => {
@@ -352,12 +403,9 @@ describe('client hooks', () => {
     );
     assert.equal(r.status, 0, r.stderr);
     await drain(repo);
-    const queued = readFileSync(join(repo, '.git', 'stele-queue.sending.ndjson'), 'utf8');
-    assert.doesNotMatch(queued, /s3cret|bob:/);
-    const push = queued
-      .split('\n')
-      .filter((l) => l.includes('"git.push"'))
-      .map((l) => JSON.parse(l) as J)[0] as J;
+    for (const f of ['spool', 'state.json'])
+      assert.doesNotMatch(readFileSync(join(repo, '.git', 'stele', f), 'utf8'), /s3cret|bob:/);
+    const push = senderState(repo).outbox.filter((e) => e.action === 'git.push')[0] as J;
     assert.deepEqual(push.data, {
       repo,
       remote: 'origin',
@@ -372,19 +420,21 @@ describe('client hooks', () => {
     assert.equal(push.id, derivedId('git.push', `https://github.com/acme/app.git:refs/heads/main:${zero}:${sha}`));
   });
 
-  test('a refused event goes to the rejected file and does not block the queue; the stele CLI as the client', async () => {
+  test("a refused event goes to the rejected file and does not block the queue; an older version's queue is taken over", async () => {
     const repo = newRepo('poison');
-    await install(repo, '--client', 'stele', '--stele-command', `${process.execPath} ${CLI}`);
+    // Left queued by the shell client hooks of an earlier version.
     writeFileSync(
       join(repo, '.git', 'stele-queue.ndjson'),
       `${JSON.stringify({ actor: { id: 'x', type: 'robot' }, action: 'git.commit', source: { kind: 'git' }, outcome: 'success' })}\n`,
     );
+    await install(repo);
+    assert.equal(existsSync(join(repo, '.git', 'stele-queue.ndjson')), false);
     const sha = commit(repo, 'f', 'x\n', 'after a bad event');
     await drain(repo);
     assert.equal((await search(`id:${commitEventId(sha)}`)).length, 1);
-    assert.match(readFileSync(join(repo, '.git', 'stele-queue.rejected.ndjson'), 'utf8'), /"robot"/);
+    assert.match(readFileSync(join(repo, '.git', 'stele', 'rejected.ndjson'), 'utf8'), /"robot"/);
     assert.match(
-      readFileSync(join(repo, '.git', 'stele-hook.log'), 'utf8'),
+      readFileSync(join(repo, '.git', 'stele', 'log'), 'utf8'),
       /\/actor\/type must be one of human, service, ai_agent/,
     );
     const status = JSON.parse(await stele(['hooks', 'status', '--repo', repo, '--json'])) as J;
@@ -500,5 +550,80 @@ describe('pushes', () => {
     const again = JSON.parse(await install(bare, '--server')) as J;
     assert.deepEqual(again.removed, ['pre-receive']);
     assert.equal(existsSync(join(bare, 'hooks', 'pre-receive')), false);
+  });
+});
+
+describe('the background sender', () => {
+  test('one sender per burst: 15 commits start Node once, and each commit is sent once', async () => {
+    const repo = newRepo('burst');
+    await install(repo);
+    const shas: string[] = [];
+    for (let i = 0; i < 15; i++) shas.push(commit(repo, `f${i}`, `${i}\n`, `burst ${i}`));
+    await until('the commits', async () => inRepo(await search('action:git.commit'), repo).length === 15);
+    await until('the sender to stop', () => !existsSync(join(repo, '.git', 'stele', 'sender.pid')));
+    assert.equal(senderState(repo).starts, 1);
+    assert.equal((await assertStoredOnce(repo)).length, 16, '15 commits and the branch creation');
+  });
+
+  test('kill -9 of the sender mid-batch: the batch is sent again by the next one and stored once', async () => {
+    // A server that passes the batch on to the log, then never answers: the sender is killed
+    // after the log has stored the batch and before it knows.
+    let forwarded: (body: string) => void = () => {};
+    const got = new Promise<string>((r) => {
+      forwarded = r;
+    });
+    const hanging = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        await fetch(`${server.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/x-ndjson' },
+          body,
+        });
+        forwarded(body);
+        res.on('close', () => {});
+      });
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    try {
+      const repo = newRepo('killed');
+      await install(repo);
+      git(repo, ['config', 'stele.url', `http://127.0.0.1:${(hanging.address() as { port: number }).port}`]);
+      const shas = [commit(repo, 'f', '1\n', 'one'), commit(repo, 'f', '2\n', 'two')];
+      const batch = await got;
+      assert.ok(batch.includes(commitEventId(shas[0] as string)), 'the batch holds the first commit');
+      const pid = Number(readFileSync(join(repo, '.git', 'stele', 'sender.pid'), 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      await until('the sender to die', () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      assert.ok(senderState(repo).outbox.length > 0, 'the batch is still in the outbox: not known to be sent');
+
+      // The log is reachable again; a commit made now starts a new sender (the dead one's pid file is stale).
+      git(repo, ['config', 'stele.url', server.url]);
+      shas.push(commit(repo, 'f', '3\n', 'three'));
+      await until('the commits', async () => inRepo(await search('action:git.commit'), repo).length === 3);
+      await drain(repo);
+      const hits = await assertStoredOnce(repo);
+      assert.deepEqual(
+        hits
+          .filter((h) => h.event.action === 'git.commit')
+          .map((h) => (h.event.resource as J).id)
+          .sort(),
+        [...shas].sort(),
+      );
+      assert.equal(hits.length, 4, 'three commits and the branch creation, each stored once');
+      assert.equal(senderState(repo).outbox.length, 0);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
   });
 });

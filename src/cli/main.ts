@@ -263,7 +263,9 @@ hooks
   .action(lazy(() => import('./commands/hooks.js'), 'hooksInstallCommand'));
 hooks
   .command('uninstall')
-  .description("remove Stele's hooks and put back the hooks they chained (config and queue stay)")
+  .description(
+    "remove Stele's hooks, put back the hooks they chained, remove the stele.* settings install added (the queue stays)",
+  )
   .option('--repo <dir>', 'the repository (default: the current directory)')
   .option('--json', 'print JSON')
   .action(lazy(() => import('./commands/hooks.js'), 'hooksUninstallCommand'));

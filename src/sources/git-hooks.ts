@@ -1,11 +1,14 @@
 /**
- * Installing the git hooks (clients/git/stele-hook) into a repository: the hooks directory git
- * really uses (core.hooksPath respected), existing hooks kept and chained rather than overwritten,
- * idempotent, and the `stele.*` git config the hooks read. `stele hooks install|uninstall|status|drain`
- * (src/cli/commands/hooks.ts) are thin over these.
+ * Installing the git hooks into a repository: the hooks directory git really uses (core.hooksPath
+ * respected), existing hooks kept and chained rather than overwritten, idempotent, and the `stele.*`
+ * git config the hooks read. `stele hooks install|uninstall|status|drain` (src/cli/commands/hooks.ts)
+ * are thin over these.
  *
- * What the hooks record (the events' shape) is documented in docs/sources/git.md;
- * the script itself is POSIX sh so that it runs wherever git does, servers included.
+ * Client hooks (post-commit, pre-push) are a few lines of sh builtins written here (`clientHookFile`):
+ * they append a line to `<git dir>/stele/spool` and start the background sender (git-send.ts) when
+ * none runs; the sender reads the reflogs for commits and rewrites. Server hooks run
+ * clients/git/stele-hook, POSIX sh, so that they work where there is no Node.js.
+ * What the hooks record (the events' shape) is documented in docs/sources/git.md.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -23,9 +26,12 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Env, envValue } from '../core/config/env.js';
 import { SteleError } from '../core/errors.js';
+import { initState, loadState, runSender, saveState, senderPaths } from './git-send.js';
 
 /** The hook script shipped with Stele (this file is dist/src/sources/git-hooks.js; the script is clients/git/). */
 export const HOOK_SCRIPT = fileURLToPath(new URL('../../../clients/git/stele-hook', import.meta.url));
+/** The client hooks' template (post-commit and pre-push are the same file). */
+export const CLIENT_HOOK_SCRIPT = fileURLToPath(new URL('../../../clients/git/stele-client-hook', import.meta.url));
 /** Its name in the hooks directory. */
 export const SCRIPT_NAME = 'stele-hook';
 /** A line every hook file Stele writes carries. */
@@ -33,14 +39,22 @@ export const MARKER = '# stele-hooks:';
 const SCRIPT_MARKER = 'stele-hook: records a git repository';
 /** Suffix of a hook that was there before Stele's, which Stele's runs first. */
 export const CHAINED_SUFFIX = '.pre-stele';
+/** The background sender the client hooks start (this file is dist/src/sources/git-hooks.js). */
+export const SENDER_SCRIPT = fileURLToPath(new URL('../cli/commands/hooks-sender.js', import.meta.url));
 
-export const CLIENT_HOOKS = ['post-commit', 'reference-transaction', 'pre-push'] as const;
+export const CLIENT_HOOKS = ['post-commit', 'pre-push'] as const;
+/**
+ * Client hooks earlier versions installed: removed on install. reference-transaction ran ten times
+ * per rebased commit (docs/sources/git.md); the sender reads the same updates from the reflogs.
+ */
+const RETIRED_HOOKS = ['reference-transaction'] as const;
 export const SERVER_HOOKS = ['post-receive', 'pre-receive'] as const;
-const ALL_HOOKS = [...CLIENT_HOOKS, ...SERVER_HOOKS];
+const ALL_HOOKS = [...CLIENT_HOOKS, ...RETIRED_HOOKS, ...SERVER_HOOKS];
 
 /** What each hook file says it does (its second line). */
 const PURPOSE: Record<string, string> = {
-  'post-commit': 'records each new commit (git.commit)',
+  'post-commit':
+    'wakes the sender, which records new commits and branch/tag rewrites, creations, deletions from the reflogs (git.commit, git.ref.update)',
   'reference-transaction': 'records new commits and branch/tag rewrites, creations, deletions (git.commit, git.ref.update)',
   'pre-push': 'records pushes (git.push); never blocks one',
   'post-receive': 'records what was pushed, by whom, with signature checks (git.receive)',
@@ -56,6 +70,27 @@ export function hookFile(name: string): string {
     `exec sh "$(dirname "$0")/${SCRIPT_NAME}" ${name} "$@"`,
     '',
   ].join('\n');
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+
+/**
+ * A client hook: only sh builtins on the way (one process per run, ~3 ms here; `date` once per
+ * push), because git runs post-commit for every commit and every rebased one. It finds the common
+ * git directory without running git, appends to the spool, and starts the sender unless the pid in
+ * `stele/sender.pid` is alive (`set -C`: one hook of a burst creates the file and starts it).
+ */
+/**
+ * A client hook: clients/git/stele-client-hook with the name, Node.js and the sender filled in.
+ * Builtins only on the way (one process per run, ~3 ms here), because git runs post-commit for
+ * every commit and every rebased one.
+ */
+export function clientHookFile(name: string, node = process.execPath, sender = SENDER_SCRIPT): string {
+  return readFileSync(CLIENT_HOOK_SCRIPT, 'utf8')
+    .replaceAll('@NAME@', name)
+    .replace('@PURPOSE@', PURPOSE[name] ?? '')
+    .replace('@NODE@', shq(node))
+    .replace('@SENDER@', shq(sender));
 }
 
 function git(cwd: string, args: string[]): string {
@@ -99,13 +134,6 @@ export function findRepo(dir: string): Repo {
   const gitVersion = v ? [Number(v[1]), Number(v[2]), Number(v[3] ?? 0)] : [0, 0, 0];
   return { base, gitDir, hooksDir, bare, gitVersion };
 }
-
-const atLeast = (v: number[], want: number[]) => {
-  for (let i = 0; i < want.length; i++) {
-    if ((v[i] ?? 0) !== (want[i] as number)) return (v[i] ?? 0) > (want[i] as number);
-  }
-  return true;
-};
 
 const isOurs = (path: string) => {
   try {
@@ -186,12 +214,6 @@ export function installHooks(opts: InstallOptions, env: Env): InstallReport {
   }
   if (opts.requireLog && !opts.server) throw new SteleError('bad_option', '--require-log is for server hooks: add --server');
   if (opts.server && !repo.bare) warnings.push(`${repo.base} is not a bare repository; server hooks run when others push to it`);
-  if (!opts.server && !atLeast(repo.gitVersion, [2, 28])) {
-    warnings.push(
-      `git ${repo.gitVersion.join('.')} has no reference-transaction hook (git 2.28 and later): amend, rebase and reset ` +
-        'are recorded only as the commits post-commit sees',
-    );
-  }
   if (opts.client !== undefined && !['auto', 'curl', 'stele'].includes(opts.client)) {
     throw new SteleError('bad_option', `--client must be auto, curl or stele, got "${opts.client}"`);
   }
@@ -212,7 +234,7 @@ export function installHooks(opts: InstallOptions, env: Env): InstallReport {
   // Others may run these hooks (pushes to a shared bare repository): not owner-only, whatever the umask.
   if (mkdirSync(repo.hooksDir, { recursive: true }) !== undefined) chmodSync(repo.hooksDir, 0o755);
   const scriptPath = join(repo.hooksDir, SCRIPT_NAME);
-  if (exists(scriptPath) && !readFileSync(scriptPath, 'utf8').includes(SCRIPT_MARKER)) {
+  if (opts.server && exists(scriptPath) && !readFileSync(scriptPath, 'utf8').includes(SCRIPT_MARKER)) {
     throw new SteleError('hook_conflict', `${scriptPath} exists and is not Stele's; move it away first`);
   }
   const report: InstallReport = {
@@ -225,7 +247,7 @@ export function installHooks(opts: InstallOptions, env: Env): InstallReport {
     chained: [],
     removed: [],
     config: {},
-    queue: join(repo.gitDir, 'stele-queue.ndjson'),
+    queue: opts.server ? join(repo.gitDir, 'stele-queue.ndjson') : senderPaths(repo.gitDir).state,
     warnings,
   };
   const wanted: string[] = opts.server ? ['post-receive', ...(opts.requireLog ? ['pre-receive'] : [])] : [...CLIENT_HOOKS];
@@ -241,16 +263,19 @@ export function installHooks(opts: InstallOptions, env: Env): InstallReport {
     }
   }
 
-  const scriptChanged = writeIfChanged(scriptPath, readFileSync(HOOK_SCRIPT, 'utf8'));
-  if (scriptChanged) report.installed.push(SCRIPT_NAME);
+  if (opts.server && writeIfChanged(scriptPath, readFileSync(HOOK_SCRIPT, 'utf8'))) report.installed.push(SCRIPT_NAME);
   for (const name of wanted) {
     const path = join(repo.hooksDir, name);
     if (exists(path) && !isOurs(path)) {
       renameSync(path, `${path}${CHAINED_SUFFIX}`);
       report.chained.push(name);
     }
-    if (writeIfChanged(path, hookFile(name))) report.installed.push(name);
+    if (writeIfChanged(path, opts.server ? hookFile(name) : clientHookFile(name))) report.installed.push(name);
     else report.unchanged.push(name);
+  }
+  if (!opts.server) {
+    for (const name of RETIRED_HOOKS) if (removeHook(repo.hooksDir, name)) report.removed.push(name);
+    startQueue(repo.gitDir);
   }
   if (opts.server && !opts.requireLog && removeHook(repo.hooksDir, 'pre-receive')) report.removed.push('pre-receive');
 
@@ -278,12 +303,23 @@ export interface UninstallReport {
   restored: string[];
   /** Events still queued (left in place: `stele hooks drain` before uninstalling sends them). */
   queued: number;
+  /** The `stele.*` settings `install` adds, removed from the repository's own config. */
+  unset: string[];
 }
 
-/** `stele hooks uninstall`: removes Stele's hooks, restores the chained ones; leaves config and queue. */
+/** The settings `stele hooks install` may add to a repository's config. */
+const INSTALL_KEYS = ['stele.url', 'stele.tokenFile', 'stele.client', 'stele.command', 'stele.timeout', 'stele.repo'];
+
+/** `stele hooks uninstall`: removes Stele's hooks, restores the chained ones, removes the settings install added; leaves the queue. */
 export function uninstallHooks(opts: { repo?: string }): UninstallReport {
   const repo = findRepo(opts.repo ?? '.');
-  const report: UninstallReport = { hooksDir: repo.hooksDir, removed: [], restored: [], queued: queuedEvents(repo.gitDir) };
+  const report: UninstallReport = {
+    hooksDir: repo.hooksDir,
+    removed: [],
+    restored: [],
+    queued: queuedEvents(repo.gitDir),
+    unset: [],
+  };
   for (const name of ALL_HOOKS) {
     const chained = exists(join(repo.hooksDir, `${name}${CHAINED_SUFFIX}`));
     if (removeHook(repo.hooksDir, name)) {
@@ -296,7 +332,47 @@ export function uninstallHooks(opts: { repo?: string }): UninstallReport {
     unlinkSync(script);
     report.removed.push(SCRIPT_NAME);
   }
+  const local = readConfig(repo.base, ['--local']);
+  for (const key of INSTALL_KEYS) {
+    if (local[key.toLowerCase()] === undefined) continue;
+    git(repo.base, ['config', '--local', '--unset-all', key]);
+    report.unset.push(key);
+  }
+  // An empty [stele] section would stay behind otherwise.
+  if (report.unset.length && Object.keys(readConfig(repo.base, ['--local'])).length === 0) {
+    try {
+      git(repo.base, ['config', '--local', '--remove-section', 'stele']);
+    } catch {
+      // no section left
+    }
+  }
   return report;
+}
+
+/**
+ * The client hooks' queue: `<git dir>/stele/` with the sender's state, its cursors at the reflogs'
+ * ends (history from before installing is not reported). Events the shell hooks of earlier versions
+ * left queued move into its outbox.
+ */
+function startQueue(gitDir: string): void {
+  const p = senderPaths(gitDir);
+  mkdirSync(p.dir, { recursive: true });
+  const s = loadState(p) ?? initState(gitDir);
+  let moved = false;
+  for (const f of ['stele-queue.sending.ndjson', 'stele-queue.ndjson']) {
+    const path = join(gitDir, f);
+    if (!existsSync(path)) continue;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      try {
+        if (line.trim()) s.outbox.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line cut short by a crash: the shell hooks would have failed to send it too
+      }
+    }
+    unlinkSync(path);
+    moved = true;
+  }
+  if (moved || !existsSync(p.state)) saveState(p, s);
 }
 
 function lines(path: string): number {
@@ -309,15 +385,20 @@ function lines(path: string): number {
   }
 }
 
+/** Events the server hooks' queue holds, and the client sender's outbox. */
 function queuedEvents(gitDir: string): number {
-  return lines(join(gitDir, 'stele-queue.ndjson')) + lines(join(gitDir, 'stele-queue.sending.ndjson'));
+  return (
+    lines(join(gitDir, 'stele-queue.ndjson')) +
+    lines(join(gitDir, 'stele-queue.sending.ndjson')) +
+    (loadState(senderPaths(gitDir))?.outbox.length ?? 0)
+  );
 }
 
 /** The repository's `stele.*` git config (keys lower-cased, as git prints them). */
-export function readConfig(base: string): Record<string, string> {
+export function readConfig(base: string, scope: string[] = []): Record<string, string> {
   let out = '';
   try {
-    out = git(base, ['config', '--get-regexp', '^stele\\.']);
+    out = git(base, ['config', ...scope, '--get-regexp', '^stele\\.']);
   } catch {
     return {}; // exit 1: none set
   }
@@ -343,18 +424,23 @@ export interface HooksStatus {
   problems: string[];
 }
 
-export function hooksStatus(opts: { repo?: string }): HooksStatus {
-  const repo = findRepo(opts.repo ?? '.');
-  const log = join(repo.gitDir, 'stele-hook.log');
-  let problems: string[] = [];
+const tail = (path: string) => {
   try {
-    problems = readFileSync(log, 'utf8')
+    return readFileSync(path, 'utf8')
       .split('\n')
       .filter((l) => l.trim() !== '')
       .slice(-5);
   } catch {
-    // no log: no problems
+    return []; // no log: no problems
   }
+};
+
+export function hooksStatus(opts: { repo?: string }): HooksStatus {
+  const repo = findRepo(opts.repo ?? '.');
+  const p = senderPaths(repo.gitDir);
+  const client = isOurs(join(repo.hooksDir, 'post-commit')) || existsSync(p.state);
+  const log = client ? p.log : join(repo.gitDir, 'stele-hook.log');
+  const rejectedFile = client ? p.rejected : join(repo.gitDir, 'stele-queue.rejected.ndjson');
   return {
     hooksDir: repo.hooksDir,
     hooks: ALL_HOOKS.filter((n) => isOurs(join(repo.hooksDir, n))).map((name) => ({
@@ -363,25 +449,34 @@ export function hooksStatus(opts: { repo?: string }): HooksStatus {
     })),
     config: readConfig(repo.base),
     queued: queuedEvents(repo.gitDir),
-    rejected: lines(join(repo.gitDir, 'stele-queue.rejected.ndjson')),
-    queue: join(repo.gitDir, 'stele-queue.ndjson'),
-    rejectedFile: join(repo.gitDir, 'stele-queue.rejected.ndjson'),
+    rejected: lines(rejectedFile),
+    queue: client ? p.state : join(repo.gitDir, 'stele-queue.ndjson'),
+    rejectedFile,
     log,
-    problems,
+    problems: tail(log),
   };
 }
 
-/** Sends what is queued now, in the foreground (the installed script's `drain --wait`). */
-export function drainQueue(opts: { repo?: string }): { sent: boolean; queued: number } {
+/**
+ * Sends what is queued now, in the foreground: the client hooks' sender (after a running one
+ * finishes; what the reflogs say that is not sent yet included), and the server hooks' queue
+ * (the installed script's `drain --wait`).
+ */
+export async function drainQueue(opts: { repo?: string }): Promise<{ sent: boolean; queued: number }> {
   const repo = findRepo(opts.repo ?? '.');
   const script = join(repo.hooksDir, SCRIPT_NAME);
-  if (!existsSync(script))
-    throw new SteleError('not_installed', `no ${SCRIPT_NAME} in ${repo.hooksDir}: run stele hooks install first`);
+  const server = existsSync(script);
+  const client = existsSync(senderPaths(repo.gitDir).state);
+  if (!server && !client)
+    throw new SteleError('not_installed', `no Stele hooks in ${repo.hooksDir}: run stele hooks install first`);
   let sent = true;
-  try {
-    execFileSync('sh', [script, 'drain', '--wait'], { cwd: repo.base, stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch {
-    sent = false;
+  if (client) sent = (await runSender(repo.gitDir, { background: false, waitMs: 60_000 })).sent;
+  if (server) {
+    try {
+      execFileSync('sh', [script, 'drain', '--wait'], { cwd: repo.base, stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch {
+      sent = false;
+    }
   }
   return { sent, queued: queuedEvents(repo.gitDir) };
 }

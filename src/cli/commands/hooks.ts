@@ -18,8 +18,10 @@ export function hooksInstallCommand(
   console.log(`Stele ${opts.server ? 'server ' : ''}hooks in ${r.hooksDir}: ${names.join(', ')}`);
   if (r.installed.length === 0) console.log('  already installed; nothing changed');
   for (const n of r.chained) console.log(`  your existing ${n} hook is kept as ${n}.pre-stele and runs first`);
-  for (const n of r.removed) console.log(`  removed ${n} (install again with --require-log to keep it)`);
+  for (const n of r.removed) if (n === 'pre-receive') console.log(`  removed ${n} (install again with --require-log to keep it)`);
   for (const [k, v] of Object.entries(r.config)) console.log(`  git config ${k} ${v}`);
+  for (const n of r.removed)
+    if (n !== 'pre-receive') console.log(`  removed ${n}: no longer needed (the sender reads the reflogs)`);
   console.log(`  queue: ${r.queue} (sent in the background; stele hooks status shows it)`);
   for (const w of r.warnings) console.error(`stele: warning: ${w}`);
 }
@@ -33,6 +35,7 @@ export function hooksUninstallCommand(opts: { repo?: string; json?: boolean }): 
   if (r.removed.length === 0) console.log(`no Stele hooks in ${r.hooksDir}`);
   else console.log(`removed ${r.removed.join(', ')} from ${r.hooksDir}`);
   for (const n of r.restored) console.log(`  ${n}: your earlier hook is back`);
+  if (r.unset.length) console.log(`  git config --unset ${r.unset.join(', ')}`);
   if (r.queued)
     console.error(
       `stele: warning: ${plural(r.queued, 'event is', 'events are')} still queued and will not be sent; stele hooks drain first`,
@@ -53,8 +56,8 @@ export function hooksStatusCommand(opts: { repo?: string; json?: boolean }): voi
   if (s.problems.length) console.log(`recent problems (${s.log}):\n  ${s.problems.join('\n  ')}`);
 }
 
-export function hooksDrainCommand(opts: { repo?: string; json?: boolean }): void {
-  const r = drainQueue(opts);
+export async function hooksDrainCommand(opts: { repo?: string; json?: boolean }): Promise<void> {
+  const r = await drainQueue(opts);
   if (opts.json) {
     out(r);
     return;
