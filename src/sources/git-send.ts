@@ -32,8 +32,10 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { envValue, processEnv } from '../core/config/env.js';
+import { setting } from '../core/config/resolve.js';
 import {
   type Context,
   commitEvent,
@@ -103,7 +105,7 @@ const MAX_WAIT_MS = 5000;
 
 /** The hook's environment without what points git at a worktree or index (the sender reads the common directory). */
 function gitEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env = { ...processEnv() };
   for (const k of [
     'GIT_DIR',
     'GIT_WORK_TREE',
@@ -181,7 +183,7 @@ export function readSenderConfig(common: string): SenderConfig {
   let repo = cfg['stele.repo'] || (cfg['remote.origin.url'] ? stripUrl(cfg['remote.origin.url']) : '');
   if (!repo) repo = basename(common) === '.git' ? realpathSync(dirname(common)) : common;
   return {
-    url: (cfg['stele.url'] || process.env.STELE_URL || 'http://127.0.0.1:7433').replace(/\/+$/, ''),
+    url: setting('url', { url: cfg['stele.url'] || undefined }, processEnv()).replace(/\/+$/, ''),
     ...(cfg['stele.tokenfile'] ? { tokenFile: cfg['stele.tokenfile'] } : {}),
     timeout: Number.isInteger(timeout) && timeout > 0 ? timeout : 10,
     enabled: cfg['stele.enabled'] !== 'false',
@@ -562,14 +564,14 @@ function parsePushLine(common: string, line: string, actor: () => string): Push 
 
 function token(cfg: SenderConfig): string {
   if (cfg.tokenFile) {
-    const file = cfg.tokenFile.startsWith('~/') ? join(process.env.HOME ?? '', cfg.tokenFile.slice(2)) : cfg.tokenFile;
+    const file = cfg.tokenFile.startsWith('~/') ? join(homedir(), cfg.tokenFile.slice(2)) : cfg.tokenFile;
     try {
       return readFileSync(file, 'utf8').trim();
     } catch {
       return '';
     }
   }
-  return process.env.STELE_TOKEN ?? '';
+  return envValue(processEnv(), 'STELE_TOKEN') ?? '';
 }
 
 type Sent = 'ok' | 'refused' | 'failed';
