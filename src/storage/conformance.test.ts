@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import type { DriverUnderTest } from './conformance/driver.js';
 import { faultConformance } from './conformance/faults.js';
 import { idsConformance } from './conformance/ids.js';
@@ -45,5 +45,3 @@ for (const d of drivers) {
   lockConformance(d);
   faultConformance(d);
 }
-
-test.todo('a whole Stele runs on the memory backend (needs the memory key, hold, API-key and query stores)');
