@@ -342,8 +342,8 @@ function render(
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${f0(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
       `${execFileSync('git', ['version'], { encoding: 'utf8' }).trim()}, /bin/sh → dash. One run, all variants in it, ` +
       'each in its own copy of one prepared repository, against one `stele serve` on 127.0.0.1. ' +
-      `Load average (1 min) ${f1(burst.load[0])} at the start, ${f1(burst.load[1])} at the end: other work shared the ` +
-      'machine, so single numbers are noisy; compare rows of the same run.',
+      `Load average (1 min) ${f1(burst.load[0])} at the start, ${f1(burst.load[1])} at the end (on 2 shared cores ` +
+      'single numbers are noisy: compare rows of the same run).',
     '',
     `Sizes: two passes (the second in the other order) of ${base.sizes.commits} commits, ${base.sizes.amends} amends, ` +
       `${base.sizes.pushes} pushes to a local bare repository and ${base.sizes.rebases} × \`git rebase\` of ${REBASED} ` +
@@ -375,7 +375,7 @@ function render(
     '### Where the time went',
     '',
     '- **Before (v1):** every hook ran `stele-hook`, a 700-line sh script that ran `git` several times, `awk`, ' +
-      'a hash per event and started a background `sh` to send: 0.2–0.4 s per commit. With reference-transaction ' +
+      'a hash per event and started a background `sh` to send: the "v1 (before)" row. With reference-transaction ' +
       'installed git runs a hook ten times per rebased commit (the table above), so a rebase paid for ~1,000 hook ' +
       'processes; even empty, they are the "empty + r-t" row.',
     '- **Now:** the hooks are post-commit and pre-push only, made of shell builtins (no `git`, no `awk`; ' +
