@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { LIMITS } from '../core/config/settings.js';
 import { fromWire, SteleError, toWire } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
+import type { SlotName } from '../keys/key-records.js';
 import type { KeyStore, SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
 import { bytes, unpack } from '../log/packed.js';
@@ -10,7 +11,7 @@ import type { SequencedEntry } from '../log/storage.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
 import { type Prepared, prepareBody, prepareEvents } from './prepare.js';
-import { Sealing, type SlotRequest } from './sealing.js';
+import { Sealing } from './sealing.js';
 import type { FromWorker, IngestWorkerData, ToWorker } from './worker.js';
 
 const INLINE_BYTES = 4096;
@@ -120,7 +121,7 @@ export class IngestPool {
    * Slot keys for a worker. Checked again after the wait: a key destroyed meanwhile must not
    * reach a worker after the 'forget' that went out for it (messages to it keep their order).
    */
-  private async slotKeys(reqs: SlotRequest[]): Promise<SlotKey[]> {
+  private async slotKeys(reqs: SlotName[]): Promise<SlotKey[]> {
     for (;;) {
       const keys = await this.keys.slots(reqs);
       if (!keys.some((k) => this.keys.isDestroyed(k.id))) return keys;

@@ -1,6 +1,7 @@
 import { inEvent, SteleError } from '../core/errors.js';
 import { buildLeaf, buildSealedLeaf, formatMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
+import { type SlotName, slotName } from '../keys/key-records.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { seal } from '../keys/seal.js';
 import { subjectHash } from '../keys/subject.js';
@@ -8,18 +9,8 @@ import type { Policy } from '../policy/policy.js';
 import { type Tier, TierMatcher } from '../policy/tiers.js';
 import { digestKey, eventDigest } from './digest.js';
 
-/** A data-key slot: events of one tier, received on one UTC day, about one data subject (or none). */
-export interface SlotRequest {
-  tier: string;
-  day: string;
-  /** subjectHash of the event's subject, or null. */
-  subject: string | null;
-}
-
 /** Where a Sealing gets slot keys it has not cached: the key store itself, or (on a worker) the main thread. */
-export type SlotSource = (reqs: SlotRequest[]) => SlotKey[] | Promise<SlotKey[]>;
-
-const slotName = (r: SlotRequest) => `${r.tier}\n${r.day}\n${r.subject ?? ''}`;
+export type SlotSource = (reqs: SlotName[]) => SlotKey[] | Promise<SlotKey[]>;
 
 /**
  * Turns normalised events into leaves under the retention policy: each event's tier decides
@@ -67,8 +58,8 @@ export class Sealing {
     day: string,
     timeDefaulted?: readonly boolean[],
   ): Promise<{ leaves: Buffer[]; digests: Buffer[]; keyIds: string[] }> {
-    const slots: (SlotRequest | null)[] = new Array(events.length);
-    const missing = new Map<string, SlotRequest>();
+    const slots: (SlotName | null)[] = new Array(events.length);
+    const missing = new Map<string, SlotName>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as Event;
       const tier = this.tierFor(e);
@@ -76,7 +67,7 @@ export class Sealing {
         slots[i] = null;
         continue;
       }
-      const r: SlotRequest = {
+      const r: SlotName = {
         tier: tier.name,
         day,
         subject: e.subject === undefined ? null : subjectHash(this.pepper, e.subject),

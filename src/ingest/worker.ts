@@ -2,13 +2,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Claim } from '../core/claim.js';
 import { fromWire, toWire, type WireError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
+import type { SlotName } from '../keys/key-records.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
 import { type Packed, pack, transferList } from '../log/packed.js';
 import type { Policy } from '../policy/policy.js';
 import type { BodyKind } from './body.js';
 import { prepareBody } from './prepare.js';
-import { Sealing, type SlotRequest } from './sealing.js';
+import { Sealing } from './sealing.js';
 
 /** What an ingest worker starts with (see IngestPool). */
 export interface IngestWorkerData {
@@ -38,7 +39,7 @@ export type FromWorker =
       claims: Claim[];
     }
   | { type: 'done'; seq: number; ok: false; error: WireError }
-  | { type: 'keys'; seq: number; reqs: SlotRequest[] };
+  | { type: 'keys'; seq: number; reqs: SlotName[] };
 
 const data = workerData as IngestWorkerData;
 const port = parentPort;

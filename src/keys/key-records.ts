@@ -51,8 +51,12 @@ export const keyInfo = (r: KeyRecord): KeyInfo => ({
 export interface SlotName {
   tier: string;
   day: string;
+  /** subjectHash of the events' subject, or null. */
   subject: string | null;
 }
+
+/** A slot as one string (a cache key). */
+export const slotName = (s: SlotName) => `${s.tier}\n${s.day}\n${s.subject ?? ''}`;
 
 /** A secret wrapped by a master key (the subject pepper). */
 export interface WrappedSecret {

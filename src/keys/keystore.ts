@@ -12,7 +12,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SteleError } from '../core/errors.js';
-import { keyInfo as info, type KeyFilter, type KeyInfo, type KeyRecord, type KeyRecords, type SlotName } from './key-records.js';
+import {
+  keyInfo as info,
+  type KeyFilter,
+  type KeyInfo,
+  type KeyRecord,
+  type KeyRecords,
+  type SlotName,
+  slotName,
+} from './key-records.js';
 import { type MasterKey, unwrapKey, wrapKey } from './master.js';
 import { subjectHash } from './subject.js';
 
@@ -24,8 +32,6 @@ export interface SlotKey {
   id: string;
   key: Buffer;
 }
-
-const slotName = (s: SlotName) => `${s.tier}\n${s.day}\n${s.subject ?? ''}`;
 
 export interface KeyStoreOptions {
   /** Open for lookups only (the index thread): no keys are created or destroyed through it. */
