@@ -56,6 +56,21 @@ test('stele search prints hits newest first, and points at a bad token', async (
   assert.match(bad.stderr, /at column 21\n {2}actor:alice outcome:maybe\n {22}\^{5}\n/);
 });
 
+test('stele search --after reads your own write; an index not appended yet is refused', async () => {
+  const ev = JSON.stringify({
+    actor: { id: 'carol', type: 'human' },
+    action: 'ci.job.run',
+    source: { kind: 'ci' },
+    outcome: 'success',
+  });
+  const { index } = JSON.parse((await ok(['append', ...api(), ev])).stdout.trim()) as { index: number };
+  const r = await ok(['search', ...api(), '--json', '--after', String(index), 'actor:carol']);
+  assert.equal(JSON.parse(r.stdout.trim()).index, index);
+  const ahead = await runStele(['search', ...api(), '--after', String(index + 1000), 'actor:carol']);
+  assert.equal(ahead.code, 1);
+  assert.match(ahead.stderr, /has not been appended/);
+});
+
 test('stele export writes a bundle that stele verify-bundle checks offline, and rejects when altered', async () => {
   const file = join(tempDir(), 'alice.stele-bundle.jsonl');
   await ok(['export', ...api(), '--format', 'bundle', '--output', file, 'actor:alice']);

@@ -5,7 +5,9 @@
  * what before the answer goes out. Routes call these; the CLI reaches them through the API.
  */
 import { who } from '../auth/access.js';
+import { LIMITS } from '../core/config/settings.js';
 import { SteleError } from '../core/errors.js';
+import { plural } from '../core/plural.js';
 import type { Principal } from '../core/principal.js';
 import type { Event } from '../event/types.js';
 import { parseQuery } from '../index/query.js';
@@ -82,7 +84,10 @@ export async function readEntry(stele: Stele, p: Principal, index: number, _leaf
   return m.event;
 }
 
-export type SearchInput = Omit<SearchRequest, 'nowMs' | 'withLeaves' | 'tiers' | 'bound'>;
+export type SearchInput = Omit<SearchRequest, 'nowMs' | 'withLeaves' | 'tiers' | 'bound'> & {
+  /** Read your writes: answer only once entry `after` (e.g. an append's index) is searchable. */
+  after?: number;
+};
 
 /**
  * Log positions a search scans past its cursor (SCAN_SPAN) when the policy may hide entries of a
@@ -101,13 +106,29 @@ interface Page {
   total?: number;
 }
 
+/** A search's answer: its page, and how far the index had got (every entry below is in this answer's view). */
+export interface SearchPage extends Page {
+  indexedThrough: number;
+}
+
 /**
  * `GET /v1/events`: a page of what `p` may see (entries and gaps), newest first by default.
  * `hits`, `next` and `total` are computed over what `p` may see only, so that neither the count
  * nor the cursor tells anything about an entry hidden from `p` (see SCAN_SPAN, COUNT_BUDGET).
  */
-export async function searchEvents(stele: Stele, p: Principal, req: SearchInput): Promise<Page> {
+export async function searchEvents(stele: Stele, p: Principal, req: SearchInput): Promise<SearchPage> {
   stele.access.require(p, 'search');
+  if (req.after !== undefined) {
+    if (req.after >= stele.log.size) {
+      throw new SteleError(
+        'not_found',
+        `entry ${req.after} has not been appended (the log has ${plural(stele.log.size, 'entry', 'entries')})`,
+      );
+    }
+    await stele.index.whenIndexed(req.after + 1, LIMITS.searchAfterWaitMs);
+  }
+  // Read before the search is sent: the thread answers it after every entry handed to it before.
+  const indexedThrough = stele.index.indexedThrough;
   const base = { q: req.q, order: req.order, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') };
   const see = (m: Match) => stele.access.allowed(p, 'search', entryResource(stele, m));
   const published = stele.log.checkpoint.size;
@@ -135,7 +156,7 @@ export async function searchEvents(stele: Stele, p: Principal, req: SearchInput)
     results: page.hits.length,
     indices: page.hits.map((h) => h.index),
   });
-  return page;
+  return { ...page, indexedThrough };
 }
 
 type ScanRequest = Omit<SearchRequest, 'count' | 'bound' | 'withLeaves'>;

@@ -106,7 +106,8 @@ apiOptions(
     .option('--all', 'page through every hit')
     .option('--cursor <index>', 'continue after this entry (printed as "more: --cursor N")')
     .option('--order <order>', 'desc (newest first) or asc', 'desc')
-    .option('--count', 'also print how many entries match'),
+    .option('--count', 'also print how many entries match')
+    .option('--after <index>', "answer once this entry (an append's index) is searchable (read your writes)"),
 ).action(lazy(() => import('./commands/search.js'), 'searchCommand'));
 
 apiOptions(

@@ -105,6 +105,7 @@ export const ERROR_STATUS = {
   log_unavailable: 503,
   log_failed: 503,
   index_unavailable: 503,
+  index_behind: 503,
   checkpoint_timeout: 503,
   key_store: 503,
   idp_unavailable: 503,

@@ -68,6 +68,8 @@ export class IndexThread {
   private posted = 0;
   private indexed = 0;
   private readonly roomWaiters = new Room(MAX_BACKLOG);
+  /** Searches waiting for the index to reach an entry (read your writes): resolved as `indexed` grows. */
+  private indexedWaiters: { upto: number; done: (err?: Error) => void }[] = [];
 
   private constructor(private readonly worker: ThreadHandle) {
     worker.on('message', (m: FromIndex) => {
@@ -79,6 +81,7 @@ export class IndexThread {
       if (m.type === 'indexed') {
         this.indexed = Math.max(this.indexed, m.upto);
         this.roomWaiters.update(this.backlog);
+        this.releaseIndexed();
         return;
       }
       const w = this.waiting.get(m.seq);
@@ -104,6 +107,49 @@ export class IndexThread {
     for (const w of this.waiting.values())
       w.reject(new SteleError('index_unavailable', this.failure.message, { cause: this.failure }));
     this.waiting.clear();
+    for (const w of this.indexedWaiters.splice(0)) w.done(new SteleError('index_unavailable', this.failure.message));
+  }
+
+  private releaseIndexed(): void {
+    if (!this.indexedWaiters.some((w) => w.upto <= this.indexed)) return;
+    const ready = this.indexedWaiters.filter((w) => w.upto <= this.indexed);
+    this.indexedWaiters = this.indexedWaiters.filter((w) => w.upto > this.indexed);
+    for (const w of ready) w.done();
+  }
+
+  /** Entries [0, indexedThrough) are searchable. */
+  get indexedThrough(): number {
+    return this.indexed;
+  }
+
+  /**
+   * Resolves once entries [0, upto) are searchable (read your writes); after `maxWaitMs` rejects
+   * with 503 'index_behind' and a Retry-After, and the search is not run.
+   */
+  whenIndexed(upto: number, maxWaitMs: number): Promise<void> {
+    if (this.failure) return Promise.reject(new SteleError('index_unavailable', this.failure.message));
+    if (upto <= this.indexed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = {
+        upto,
+        done: (err?: Error) => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.indexedWaiters = this.indexedWaiters.filter((x) => x !== w);
+        reject(
+          new SteleError(
+            'index_behind',
+            `the query store has not reached entry ${upto - 1} within ${maxWaitMs} ms (it has ${this.indexed} entries); retry`,
+            { detail: { retryAfter: 1, indexedThrough: this.indexed } },
+          ),
+        );
+      }, maxWaitMs);
+      this.indexedWaiters.push(w);
+    });
   }
 
   /** Why indexing stopped, if it did. */

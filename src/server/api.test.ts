@@ -195,6 +195,24 @@ describe('reading', () => {
     }
   });
 
+  test('search says how far the index got; after=<index> reads your write; an index not appended is 404', async () => {
+    const res = await post(JSON.stringify(event({ action: 'test.read.own' })));
+    const { index } = res.json().entries[0];
+    const found = await app.inject({
+      url: `/v1/events?q=${encodeURIComponent('action:test.read.own')}&after=${index}`,
+      headers: auth(),
+    });
+    assert.equal(found.statusCode, 200, found.body);
+    const page = found.json();
+    assert.ok(page.indexed_through > index, `indexed_through ${page.indexed_through}`);
+    assert.ok(page.hits.some((h: { index: number }) => h.index === index));
+    const ahead = await app.inject({ url: `/v1/events?after=${stele.log.size + 10}`, headers: auth() });
+    assert.equal(ahead.statusCode, 404, ahead.body);
+    assert.equal(ahead.json().error.code, 'not_found');
+    const bad = await app.inject({ url: '/v1/events?after=-1', headers: auth() });
+    assert.equal(bad.statusCode, 400, bad.body);
+  });
+
   test('publishes the event schema and an OpenAPI document', async () => {
     const s = await app.inject({ url: '/v1/schema/event' });
     assert.equal(s.statusCode, 200);

@@ -14,6 +14,7 @@ export interface SearchOptions {
   all?: boolean;
   json?: boolean;
   count?: boolean;
+  after?: string;
 }
 
 interface Hit {
@@ -57,11 +58,13 @@ export async function searchCommand(words: string[], opts: SearchOptions): Promi
   const limit = parseInteger(opts.limit, '--limit', 1);
   if (!['asc', 'desc'].includes(opts.order)) throw new SteleError('bad_option', '--order must be asc or desc');
   let cursor = opts.cursor === undefined ? undefined : parseInteger(opts.cursor, '--cursor');
+  const after = opts.after === undefined ? undefined : parseInteger(opts.after, '--after');
   let shown = 0;
   for (;;) {
     const params = new URLSearchParams({ q, limit: String(Math.min(limit, 1000)), order: opts.order });
     if (cursor !== undefined) params.set('cursor', String(cursor));
     if (opts.count && shown === 0) params.set('count', 'true');
+    if (after !== undefined && shown === 0) params.set('after', String(after));
     let page: Page;
     try {
       page = await api<Page>(url, `/v1/events?${params}`, { token });

@@ -257,6 +257,11 @@ export const LIMITS = {
    * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
    */
   appendWaitMs: 5_000,
+  /**
+   * Longest a search with `after` waits for the index to reach that entry before it is answered
+   * 503 with Retry-After (read your writes, bounded).
+   */
+  searchAfterWaitMs: 5_000,
   /** Request bytes handed to ingest workers and not yet prepared, past which a body gets 503. */
   ingestPendingBytes: 256 * 1024 * 1024,
   /** Time between two syncs of the tiles (after which the write-ahead log can shrink), ms. */

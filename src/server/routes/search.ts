@@ -27,7 +27,9 @@ const hit = {
 } as const;
 
 export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
-  app.get<{ Querystring: { q?: string; cursor?: number; limit?: number; order?: 'desc' | 'asc'; count?: boolean } }>(
+  app.get<{
+    Querystring: { q?: string; cursor?: number; limit?: number; order?: 'desc' | 'asc'; count?: boolean; after?: number };
+  }>(
     '/v1/events',
     {
       schema: {
@@ -40,7 +42,9 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
           '(index, received, tier, state, erasure; no event), found only by queries that test nothing but index:, tier: and ' +
           'since:/until: (receipt time). hits, next and total cover only what the caller may see: when the policy may ' +
           'hide entries within a tier, a page scans at most 100,000 log positions and may come back short (or empty) with a ' +
-          '`next`; count=true answers 422 past 100,000 matches.',
+          '`next`; count=true answers 422 past 100,000 matches. `indexed_through` says how far the index had got: every ' +
+          "entry below it is in the answer's view. Read your writes: `after=<index>` (an append's index) answers once that " +
+          'entry is searchable, or after at most 5 s with 503 `index_behind` and Retry-After; an index not yet appended is 404.',
         security: [{ bearer: [] }],
         querystring: {
           type: 'object',
@@ -50,6 +54,7 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 },
             order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
             count: { type: 'boolean', default: false },
+            after: { type: 'integer', minimum: 0 },
           },
           additionalProperties: false,
         },
@@ -60,14 +65,23 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
               hits: { type: 'array', items: hit },
               next: { type: 'integer', description: 'Cursor of the next page; absent on the last.' },
               total: { type: 'integer', description: 'Number of matches, with count=true.' },
+              indexed_through: { type: 'integer', description: 'Entries below this index were searchable for this answer.' },
             },
           },
         },
       },
     },
     async (req) => {
-      const { q = '', cursor, limit = 50, order = 'desc', count = false } = req.query;
-      return searchEvents(stele, principalOf(req), { q, ...(cursor === undefined ? {} : { cursor }), limit, order, count });
+      const { q = '', cursor, limit = 50, order = 'desc', count = false, after } = req.query;
+      const { indexedThrough, ...page } = await searchEvents(stele, principalOf(req), {
+        q,
+        ...(cursor === undefined ? {} : { cursor }),
+        ...(after === undefined ? {} : { after }),
+        limit,
+        order,
+        count,
+      });
+      return { ...page, indexed_through: indexedThrough };
     },
   );
 };
