@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Event } from '../event/types.js';
 import type { KeyInfo } from '../keys/keystore.js';
-import { destroyedBy, erasureRef } from './erasure.js';
+import { candidates, destroyedBy, erasureRef } from './erasure.js';
 
 const key = (id: string, k: Partial<KeyInfo>): KeyInfo => ({
   id,
@@ -40,6 +40,19 @@ test('a retention run explains the expired keys of its (tier, day)s destroyed no
   const run = (received: string) => destroyedBy({ kind: 'expiry', index: 2, received: us(received), slots }, keys);
   assert.deepEqual(run('2026-11-02T00:00:01Z'), ['k1']);
   assert.deepEqual(run('2026-11-09T00:00:01Z'), ['k1', 'k2']);
+});
+
+test('candidates: the key records an erasure or a retention run can name, read by subject or by slot', () => {
+  const erasure = { kind: 'erasure', index: 5, received: 0, subjectHash: 'h-erin' } as const;
+  assert.deepEqual(candidates(erasure), [{ state: 'erased', subject: 'h-erin' }]);
+  const slots = [
+    { tier: 'operational', day: '2026-08-01' },
+    { tier: 'debug', day: '2026-08-02' },
+  ];
+  assert.deepEqual(candidates({ kind: 'expiry', index: 2, received: 0, slots }), [
+    { state: 'expired', tier: 'operational', day: '2026-08-01' },
+    { state: 'expired', tier: 'debug', day: '2026-08-02' },
+  ]);
 });
 
 test('only server-written erasure and retention entries name what they destroyed', () => {

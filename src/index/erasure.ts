@@ -6,6 +6,7 @@
  */
 import { parseMicros } from '../event/record.js';
 import type { Event } from '../event/types.js';
+import type { KeyFilter } from '../keys/key-records.js';
 import type { KeyInfo } from '../keys/keystore.js';
 
 /** How a server-written stele.erasure / stele.retention.run entry names the keys it destroyed. */
@@ -47,4 +48,11 @@ export function destroyedBy(ref: ErasureRef, keys: readonly KeyInfo[]): string[]
     if (hit) ids.push(k.id);
   }
   return ids;
+}
+
+/** The key records `ref` can name (destroyedBy narrows them): one select per subject or expired slot, not every key. */
+export function candidates(ref: ErasureRef): KeyFilter[] {
+  return ref.kind === 'erasure'
+    ? [{ state: 'erased', subject: ref.subjectHash }]
+    : ref.slots.map((s) => ({ state: 'expired', tier: s.tier, day: s.day }));
 }

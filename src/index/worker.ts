@@ -13,7 +13,7 @@ import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import type { TileSource } from '../tlog/verify.js';
-import { destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
+import { candidates, destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
 import { ftsText, type IndexRow, indexRow } from './extract.js';
 import { canMatchGaps, parseQuery } from './query.js';
 import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
@@ -154,9 +154,12 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       }
     }
     const upto = Math.max(next, first + leaves.length);
-    // Rare (erasures, daily retention runs), so the key records are read only when there is one.
-    const keyInfos = refs.length > 0 ? await keys.list() : [];
-    const links = refs.map((r) => ({ index: r.index, keyIds: destroyedBy(r, keyInfos) }));
+    // Rare (erasures, daily retention runs): the key records each one names are read when there is one.
+    const links = [];
+    for (const r of refs) {
+      const named = (await Promise.all(candidates(r).map((f) => keys.select(f)))).flat();
+      links.push({ index: r.index, keyIds: destroyedBy(r, named) });
+    }
     await store.insert({ rows, gaps, links, upto });
     next = upto;
   }
