@@ -34,8 +34,10 @@ import {
 } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { envValue, processEnv } from '../core/config/env.js';
 import { setting } from '../core/config/resolve.js';
+import { processAlive } from '../core/process.js';
 import {
   type Context,
   commitEvent,
@@ -627,15 +629,6 @@ export async function sendOutbox(p: SenderPaths, s: State, cfg: SenderConfig): P
 // ---------------------------------------------------------------------------------------------
 // The lock and the loop
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 function lockHolder(p: SenderPaths): { pid: number; stale: boolean } | undefined {
   let text: string;
   let mtime: number;
@@ -647,7 +640,7 @@ function lockHolder(p: SenderPaths): { pid: number; stale: boolean } | undefined
   }
   const pid = Number(text.trim());
   const old = Date.now() - mtime > 60_000;
-  return { pid, stale: !Number.isInteger(pid) || pid <= 0 ? old : !alive(pid) || old };
+  return { pid, stale: !Number.isInteger(pid) || pid <= 0 ? old : !processAlive(pid) || old };
 }
 
 function tryLock(p: SenderPaths): boolean {
@@ -666,7 +659,6 @@ function tryLock(p: SenderPaths): boolean {
 }
 
 const owns = (p: SenderPaths) => lockHolder(p)?.pid === process.pid;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface RunOptions {
   /** Started by a hook (which wrote our pid into the lock) and staying `lingerMs` after the last activity. */

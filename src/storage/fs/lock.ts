@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SteleError } from '../../core/errors.js';
+import { processAlive } from '../../core/process.js';
 
 /** Lock files this process took (see lockDataDir): its own pid in a lock file proves nothing alone. */
 const heldLocks = new Set<string>();
@@ -30,7 +31,7 @@ export function lockDataDir(dir: string): () => void {
       const pid = Number(readFileSync(lock, 'utf8').trim());
       // Our own pid counts as alive only if this process really took the lock (a container may
       // reuse the pid of the process that left a stale one).
-      const held = pid === process.pid ? heldLocks.has(lock) : Number.isInteger(pid) && pid > 0 && alive(pid);
+      const held = pid === process.pid ? heldLocks.has(lock) : Number.isInteger(pid) && pid > 0 && processAlive(pid);
       if (held) {
         throw new SteleError('locked', `${dir} is in use by process ${pid} (a running "stele serve"?)`);
       }
@@ -38,13 +39,4 @@ export function lockDataDir(dir: string): () => void {
     }
   }
   throw new SteleError('locked', `could not lock ${dir}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
