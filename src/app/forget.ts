@@ -18,6 +18,11 @@ export interface ForgetContext {
   keys: KeyStore;
   holds: HoldStore;
   index: { deleteKeys(ids: string[]): Promise<number>; keysOfActors(actors: string[]): Promise<string[]> };
+  /**
+   * Resolves once the query store has every entry appended so far (503 index_behind past its
+   * bound): which keys a legal hold covers, and how many events an erasure removes, are read there.
+   */
+  caughtUp(): Promise<void>;
   policy(): Policy;
   append(events: unknown[], by: Principal): Promise<{ index: number }[]>;
 }
@@ -55,6 +60,7 @@ async function actorKeys(ctx: ForgetContext): Promise<Map<string, Set<string>>> 
 
 /** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
 export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Date.now()): Promise<RetentionReport> {
+  await ctx.caughtUp();
   const policy = ctx.policy();
   const covering = await ctx.holds.covering(await actorKeys(ctx));
   const expire: KeyInfo[] = [];
@@ -108,6 +114,7 @@ export async function eraseSubject(ctx: ForgetContext, given: string, reason: st
   const subject = nfc(given);
   const [hash, ...legacy] = subjectHashes(ctx.keys.subjectPepper, subject) as [string, ...string[]];
   refuseNaming(reason, subject, 'bad_erasure', "the erasure's reason");
+  await ctx.caughtUp();
   const keys = (await Promise.all([hash, ...legacy].map((h) => ctx.keys.activeForSubject(h)))).flat();
   const covering = await ctx.holds.covering(await actorKeys(ctx));
   const blocking = new Set<string>();

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Access } from '../auth/access.js';
 import { ApiKeyStore } from '../auth/apikeys.js';
 import { type Env, envValue, processEnv } from '../core/config/env.js';
+import { LIMITS } from '../core/config/settings.js';
 import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
@@ -145,7 +146,11 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     });
     const opened = log;
     cleanup.push(() => opened.close());
-    await catchUpIndex(opened, index, onIndexProgress);
+    index.follow(
+      () => ({ size: opened.size, published: opened.checkpoint.size }),
+      await unpublished(opened),
+    );
+    if (onIndexProgress) await indexAll(opened.size, index, onIndexProgress);
 
     const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
     const access = new Access(apikeys, policy, keys.subjectPepper);
@@ -176,7 +181,14 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
       holds,
       access,
       audit,
-      forget: { keys, holds, index, policy: () => access.policy, append },
+      forget: {
+        keys,
+        holds,
+        index,
+        caughtUp: () => index.whenIndexed(opened.size, LIMITS.indexCatchUpWaitMs),
+        policy: () => access.policy,
+        append,
+      },
       recordPolicy,
       async reloadPolicy(by: Principal): Promise<PolicyLoad> {
         let next: Policy;
@@ -227,20 +239,20 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
   }
 }
 
-/** Indexes the entries the query store lacks (after a crash, `stele append --local`, or `stele reindex`). */
-async function catchUpIndex(log: Log, index: IndexThread, progress?: (done: number, total: number) => void): Promise<void> {
-  const size = log.size;
-  let at = await index.upto();
-  if (at > size) throw new Error(`the query store has ${at} entries but the log only ${size}: run "stele reindex"`);
-  const CHUNK = 1024;
-  while (at < size) {
-    const end = Math.min(size, at + CHUNK);
-    const leaves: Buffer[] = [];
-    for (let i = at; i < end; i++) leaves.push(await log.entry(i));
-    index.add(at, leaves, log.checkpoint.size);
-    at = end;
-    progress?.(at, size);
-    if (at % (CHUNK * 64) === 0) await index.upto(); // bounded backlog in the thread's queue
+/** The leaves after the newest checkpoint: only the log's memory holds them until it is written. */
+async function unpublished(log: Log): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (let i = log.checkpoint.size; i < log.size; i++) out.push(await log.entry(i));
+  return out;
+}
+
+/** Waits until the query store has every entry of the log (`stele reindex`, key rotation), reporting progress. */
+async function indexAll(size: number, index: IndexThread, progress: (done: number, total: number) => void): Promise<void> {
+  progress(index.indexedThrough, size);
+  const stop = index.onProgress((n) => progress(Math.min(n, size), size));
+  try {
+    await index.whenIndexed(size, Number.POSITIVE_INFINITY);
+  } finally {
+    stop();
   }
-  await index.upto();
 }

@@ -13,63 +13,49 @@ export type Gap = Omit<WireGap, 'leaf'> & { leaf?: Buffer };
 /** What a search finds, in log order. */
 export type Match = Hit | Gap;
 
-/** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
+/**
+ * Entries the index may be behind the log before client appends are refused with 503 and
+ * Retry-After (a few minutes of its work at peak). Below it appends never wait for the index.
+ */
 export const MAX_BACKLOG = LIMITS.indexBacklog;
 
-/** Waiters for a backlog under `limit`: resolved together when it gets there, or refused after their own wait. */
-export class Room {
-  private waiters: (() => void)[] = [];
+/**
+ * Entries whose leaves are posted to the index thread while it is behind: past this it reads
+ * them back from the tiles itself once they are checkpointed, so a backlog costs disk, not memory.
+ */
+export const LEAF_WINDOW = 32_768;
 
-  constructor(private readonly limit: number) {}
+/** How often the index thread hears of new checkpoints while it reads behind the log, ms. */
+const TAIL_MS = 200;
 
-  /** The backlog now; releases every waiter once it is under the limit. */
-  update(backlog: number): void {
-    if (backlog < this.limit) this.release();
-  }
-
-  release(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  /**
-   * Undefined when `backlog` is under the limit; else a promise resolved once it is, which
-   * rejects with 503 'overloaded' after `maxWaitMs` (when given).
-   */
-  wait(backlog: number, maxWaitMs?: number): Promise<void> | undefined {
-    if (backlog < this.limit) return undefined;
-    if (maxWaitMs === undefined) return new Promise((resolve) => this.waiters.push(resolve));
-    return new Promise((resolve, reject) => {
-      let expired = false;
-      const timer = setTimeout(() => {
-        expired = true;
-        reject(overloaded(`the query store is more than ${this.limit} entries behind`));
-      }, maxWaitMs);
-      this.waiters.push(() => {
-        if (expired) return;
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
+/** Where the log is: its durable size and its newest checkpoint's size (the tiles readable). */
+export interface LogTail {
+  size: number;
+  published: number;
 }
 
 type Request = ToIndex extends infer T ? (T extends { seq: number } ? Omit<T, 'seq'> : never) : never;
 
 /**
- * The main thread's handle on the index thread (worker.ts): posts sequenced entries to it and
- * sends it searches and deletions. SQLite work, leaf reads and decryption for searches all happen
- * there, so a long query never blocks sequencing.
+ * The main thread's handle on the index thread (worker.ts). The thread indexes acknowledged
+ * entries at its own pace: appends hand it their leaves (`add`) without waiting, and while it is
+ * more than LEAF_WINDOW entries behind it reads them back from the tiles instead. Searches,
+ * deletions and SQLite work all happen there, so a long query never blocks sequencing.
  */
 export class IndexThread {
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private seq = 0;
   private failure: Error | null = null;
-  /** Entries handed to the thread, and entries it has indexed: the difference is its backlog. */
-  private posted = 0;
+  /** Entries the log has (as far as the thread was told), and entries it has indexed: the difference is its backlog. */
+  private known = 0;
   private indexed = 0;
-  private readonly roomWaiters = new Room(MAX_BACKLOG);
   /** Searches waiting for the index to reach an entry (read your writes): resolved as `indexed` grows. */
   private indexedWaiters: { upto: number; done: (err?: Error) => void }[] = [];
+  private readonly progress = new Set<(indexed: number) => void>();
+  /** The log, once followed: read for checkpoints while the thread reads behind it. */
+  private tail: (() => LogTail) | undefined;
+  private tailTimer: NodeJS.Timeout | undefined;
+  private toldPublished = 0;
 
   private constructor(private readonly worker: ThreadHandle) {
     worker.on('message', (m: FromIndex) => {
@@ -80,8 +66,8 @@ export class IndexThread {
       }
       if (m.type === 'indexed') {
         this.indexed = Math.max(this.indexed, m.upto);
-        this.roomWaiters.update(this.backlog);
         this.releaseIndexed();
+        for (const p of this.progress) p(this.indexed);
         return;
       }
       const w = this.waiting.get(m.seq);
@@ -97,13 +83,26 @@ export class IndexThread {
     const t = new IndexThread(thread);
     // Opening the store can fail (e.g. an old schema): fail here, not later.
     t.indexed = await t.upto();
-    t.posted = t.indexed;
+    t.known = t.indexed;
     return t;
+  }
+
+  /**
+   * Starts indexing what the log has and the store lacks (after a crash, `stele append --local`
+   * or `stele reindex`), in the background: the thread reads checkpointed entries from the tiles;
+   * `unpublished` are the leaves after the checkpoint, which only the log's memory holds.
+   */
+  follow(tail: () => LogTail, unpublished: readonly Buffer[]): void {
+    this.tail = tail;
+    const { size, published } = tail();
+    if (this.indexed > size) throw new Error(`the query store has ${this.indexed} entries but the log only ${size}: run "stele reindex"`);
+    this.tellTail(size, published);
+    if (unpublished.length) this.post(size - unpublished.length, unpublished, published);
   }
 
   private fail(err: Error): void {
     this.failure ??= err;
-    this.roomWaiters.release();
+    this.stopTail();
     for (const w of this.waiting.values())
       w.reject(new SteleError('index_unavailable', this.failure.message, { cause: this.failure }));
     this.waiting.clear();
@@ -111,6 +110,7 @@ export class IndexThread {
   }
 
   private releaseIndexed(): void {
+    if (this.indexed >= this.known) this.stopTail();
     if (!this.indexedWaiters.some((w) => w.upto <= this.indexed)) return;
     const ready = this.indexedWaiters.filter((w) => w.upto <= this.indexed);
     this.indexedWaiters = this.indexedWaiters.filter((w) => w.upto > this.indexed);
@@ -122,9 +122,20 @@ export class IndexThread {
     return this.indexed;
   }
 
+  /** Entries acknowledged but not indexed yet. */
+  get backlog(): number {
+    return this.known - this.indexed;
+  }
+
+  /** Calls `listener` with the entries indexed so far each time the thread indexes more; returns the unsubscriber. */
+  onProgress(listener: (indexed: number) => void): () => void {
+    this.progress.add(listener);
+    return () => this.progress.delete(listener);
+  }
+
   /**
    * Resolves once entries [0, upto) are searchable (read your writes); after `maxWaitMs` rejects
-   * with 503 'index_behind' and a Retry-After, and the search is not run.
+   * with 503 'index_behind' and a Retry-After, and the search is not run. Infinity waits for good.
    */
   whenIndexed(upto: number, maxWaitMs: number): Promise<void> {
     if (this.failure) return Promise.reject(new SteleError('index_unavailable', this.failure.message));
@@ -138,18 +149,23 @@ export class IndexThread {
           else resolve();
         },
       };
-      const timer = setTimeout(() => {
+      const timer = !Number.isFinite(maxWaitMs) ? undefined : setTimeout(() => {
         this.indexedWaiters = this.indexedWaiters.filter((x) => x !== w);
         reject(
           new SteleError(
             'index_behind',
             `the query store has not reached entry ${upto - 1} within ${maxWaitMs} ms (it has ${this.indexed} entries); retry`,
-            { detail: { retryAfter: 1, indexedThrough: this.indexed } },
+            { detail: { retryAfter: this.retryAfter(), indexedThrough: this.indexed } },
           ),
         );
       }, maxWaitMs);
       this.indexedWaiters.push(w);
     });
+  }
+
+  /** Seconds a refused caller should wait: the backlog at a conservative 10,000 entries/s, 1 to 60. */
+  private retryAfter(): number {
+    return Math.min(60, Math.max(1, Math.ceil(this.backlog / 10_000)));
   }
 
   /** Why indexing stopped, if it did. */
@@ -166,28 +182,50 @@ export class IndexThread {
     });
   }
 
-  /** Entries handed over but not indexed yet. */
-  get backlog(): number {
-    return this.posted - this.indexed;
-  }
-
   /**
-   * Resolves once the backlog is under MAX_BACKLOG. Appends wait for this before they are
-   * sequenced, so under sustained load ingest slows to the index's pace instead of the backlog
-   * (memory, and how long a search waits to see every acknowledged entry) growing without bound.
-   * With `maxWaitMs` (client appends), rejects with 503 'overloaded' once it has waited that long.
+   * Refuses a client append (503 'overloaded', Retry-After, nothing appended) while the index is
+   * MAX_BACKLOG entries or more behind; below that appends never wait for it. A failed index
+   * refuses nothing: the log goes on, and searches answer 503 until a restart.
    */
-  room(maxWaitMs?: number): Promise<void> | undefined {
-    if (this.failure) return undefined;
-    return this.roomWaiters.wait(this.backlog, maxWaitMs);
+  admit(): void {
+    if (this.failure || this.backlog < MAX_BACKLOG) return;
+    throw overloaded(`the query store is ${this.backlog} entries behind the log`, this.retryAfter());
   }
 
-  /** Hands durable entries to the index (before they are acknowledged). */
+  /** Hands durable entries to the index (before they are acknowledged); never waits. */
   add(first: number, leaves: readonly Buffer[], published: number): void {
     if (this.failure) return;
-    this.posted = Math.max(this.posted, first + leaves.length);
+    const size = first + leaves.length;
+    // Far behind: the thread reads these from the tiles once checkpointed, not from memory.
+    if (size - this.indexed > LEAF_WINDOW) this.tellTail(size, published);
+    else this.post(first, leaves, published);
+  }
+
+  private post(first: number, leaves: readonly Buffer[], published: number): void {
+    this.known = Math.max(this.known, first + leaves.length);
+    this.toldPublished = Math.max(this.toldPublished, published);
     const packed = pack(leaves);
     this.worker.postMessage({ type: 'add', first, leaves: packed, published } satisfies ToIndex, transferList(packed));
+  }
+
+  private tellTail(size: number, published: number): void {
+    this.known = Math.max(this.known, size);
+    this.toldPublished = Math.max(this.toldPublished, published);
+    this.worker.postMessage({ type: 'tail', size, published } satisfies ToIndex);
+    // Until it catches up, the thread must hear of each checkpoint: the entries it has to read
+    // from the tiles become readable only then.
+    if (!this.tailTimer && this.tail && this.indexed < this.known) {
+      this.tailTimer = setInterval(() => {
+        const t = this.tail?.();
+        if (t && t.published > this.toldPublished) this.tellTail(t.size, t.published);
+      }, TAIL_MS);
+      this.tailTimer.unref();
+    }
+  }
+
+  private stopTail(): void {
+    clearInterval(this.tailTimer);
+    this.tailTimer = undefined;
   }
 
   async search(req: SearchRequest, published: number): Promise<{ hits: Match[]; next?: number; total?: number; gaps?: number }> {
@@ -227,9 +265,13 @@ export class IndexThread {
     this.worker.postMessage({ type: 'policy', policy } satisfies ToIndex);
   }
 
-  /** Waits for queued work, then stops the thread. */
-  async close(): Promise<void> {
-    if (!this.failure) await this.upto().catch(() => {});
+  /**
+   * Stops the thread after it indexes what it can within `budgetMs` (a larger backlog is
+   * finished by the next start, from the log).
+   */
+  async close(budgetMs = 2_000): Promise<void> {
+    this.stopTail();
+    if (!this.failure) await this.call({ type: 'settle', budgetMs }).catch(() => {});
     await this.worker.terminate();
   }
 }

@@ -1,7 +1,11 @@
 /**
- * The index thread: keeps the query store up to date as entries are sequenced and answers
- * searches, one message at a time. Because appends are posted here before they are acknowledged
- * and messages are handled in order, a search sent after an acknowledgement sees that entry.
+ * The index thread: keeps the query store up to date with the log at its own pace and answers
+ * searches. Leaves arrive with their appends (`add`) or, while the thread is far behind, are read
+ * from the tiles once checkpointed (`tail` says how far the log and its checkpoint are). It
+ * indexes in large transactions between messages, so searches interleave with indexing; a search
+ * first indexes a small backlog (SEARCH_CATCHUP), so under light load it sees every entry
+ * acknowledged before it was sent, and under heavy load answers at once (indexed_through says
+ * how far it saw).
  */
 import { SteleError, toWire, type WireError } from '../core/errors.js';
 import type { ThreadPort } from '../core/thread.js';
@@ -18,6 +22,15 @@ import { ftsText, type IndexRow, indexRow } from './extract.js';
 import { canMatchGaps, parseQuery } from './query.js';
 import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
+
+/** Entries indexed in one store transaction (large transactions are most of the speed). */
+export const BATCH = 5_000;
+
+/**
+ * A search first indexes a backlog this small (a batch or two), so under light load it sees every
+ * entry acknowledged before it was sent; a larger backlog it does not wait for.
+ */
+export const SEARCH_CATCHUP = 10_000;
 
 /** What the index thread's owner gives it to start. */
 export interface IndexThreadData {
@@ -91,6 +104,8 @@ export interface SearchResult {
 
 export type ToIndex =
   | { type: 'add'; first: number; leaves: Packed; published: number }
+  | { type: 'tail'; size: number; published: number }
+  | { type: 'settle'; seq: number; budgetMs: number }
   | { type: 'search'; seq: number; published: number; req: SearchRequest }
   | { type: 'deleteKeys'; seq: number; ids: string[] }
   | { type: 'keysOfActors'; seq: number; actors: string[] }
@@ -111,34 +126,92 @@ export type FromIndex =
 export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores, policy: Policy): void {
   let tiers = new TierMatcher(policy);
   const reader = new TreeReader(tiles);
-  /** Leaves not yet covered by a checkpoint (so not yet readable from tiles), by index. */
+  /** Leaves handed over with their appends and not yet both indexed and checkpointed, by index. */
   const recent = new Map<number, Buffer>();
   /** Entries below this are in the store (read from it before the first message is handled). */
   let next = 0;
+  /** The log's size and its newest checkpoint's, as far as this thread was told. */
+  let known = 0;
+  let published = 0;
   let chain: Promise<void> = store.upto().then(
     (n) => {
       next = n;
+      known = Math.max(known, n);
     },
     (err: Error) => port.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex),
   );
 
-  function prune(published: number): void {
+  /** Leaves below both the checkpoint and `next` are read from the tiles if ever needed again. */
+  function prune(): void {
+    const below = Math.min(published, next);
     for (const i of recent.keys()) {
-      if (i >= published) break; // Map keeps insertion order, which is index order
+      if (i >= below) break; // Map keeps insertion order, which is index order
       recent.delete(i);
     }
   }
 
-  async function add(first: number, leaves: Buffer[], published: number): Promise<void> {
-    prune(published);
+  /** The next entries to index, from memory or the tiles, up to BATCH; empty when none is readable yet. */
+  async function readable(): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    const end = Math.min(known, next + BATCH);
+    for (let i = next; i < end; ) {
+      const leaf = recent.get(i);
+      if (leaf) {
+        out.push(leaf);
+        i++;
+        continue;
+      }
+      if (i >= published) break; // neither handed over nor checkpointed yet: wait for a `tail`
+      const bundle = await reader.bundle(Math.floor(i / 256), published);
+      const upto = Math.min(end, published, (Math.floor(i / 256) + 1) * 256);
+      for (; i < upto; i++) out.push(bundle[i % 256] as Buffer);
+    }
+    return out;
+  }
+
+  /** Indexes one batch of what is readable; false when nothing was. */
+  async function step(): Promise<boolean> {
+    const leaves = await readable();
+    if (!leaves.length) return false;
+    await add(next, leaves);
+    prune();
+    port.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
+    return true;
+  }
+
+  /** Indexes everything readable now, or until `deadline` (ms, performance clock) passes. */
+  async function catchUp(deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    while (performance.now() < deadline && (await step()));
+  }
+
+  // Background indexing: one batch per turn of the message chain, so messages that arrive
+  // meanwhile (searches) are served between batches.
+  let pumping = false;
+  function pump(): void {
+    if (pumping || next >= known) return;
+    pumping = true;
+    chain = chain.then(async () => {
+      let more = false;
+      try {
+        more = await step();
+      } catch (err) {
+        // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
+        port.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex);
+        return;
+      } finally {
+        pumping = false;
+      }
+      if (more) setImmediate(pump);
+    });
+  }
+
+  async function add(first: number, leaves: Buffer[]): Promise<void> {
     const rows: { row: IndexRow; text: string }[] = [];
     const gaps: GapRow[] = [];
     const refs: ErasureRef[] = [];
     for (let k = 0; k < leaves.length; k++) {
       const idx = first + k;
       const leaf = leaves[k] as Buffer;
-      if (idx >= published) recent.set(idx, leaf);
-      if (idx < next) continue; // already indexed (catch-up overlap)
       try {
         const { record, event, ingest } = await openEntry(keys, idx, leaf);
         const tier = record.key
@@ -153,7 +226,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
         gaps.push(gapRow(idx, leaf, err));
       }
     }
-    const upto = Math.max(next, first + leaves.length);
+    const upto = first + leaves.length;
     // Rare (erasures, daily retention runs): the key records each one names are read when there is one.
     const links = [];
     for (const r of refs) {
@@ -177,14 +250,15 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     };
   }
 
-  async function leafAt(index: number, published: number): Promise<Buffer> {
+  async function leafAt(index: number): Promise<Buffer> {
     if (index < published) return reader.entry(index, published);
     const l = recent.get(index);
     if (!l) throw new Error(`entry ${index} is neither checkpointed nor recent`);
     return l;
   }
 
-  async function search(req: SearchRequest, published: number): Promise<SearchResult> {
+  async function search(req: SearchRequest): Promise<SearchResult> {
+    if (known - next <= SEARCH_CATCHUP) await catchUp();
     const root = parseQuery(req.q);
     const q: StoreQuery = { root, nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
     const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
@@ -192,11 +266,11 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     const hits: WireMatch[] = [];
     for (const m of found) {
       if (m.kind === 'gap') {
-        hits.push(wireGap(m.gap, req.withLeaves ? await leafAt(m.gap.idx, published) : undefined));
+        hits.push(wireGap(m.gap, req.withLeaves ? await leafAt(m.gap.idx) : undefined));
         continue;
       }
       const r = m.row;
-      const leaf = await leafAt(r.idx, published);
+      const leaf = await leafAt(r.idx);
       let opened: OpenedEntry;
       try {
         opened = await openEntry(keys, r.idx, leaf, req.withLeaves);
@@ -243,12 +317,11 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
 
   async function handle(m: ToIndex): Promise<unknown> {
     switch (m.type) {
-      case 'add':
-        await add(m.first, unpack(m.leaves), m.published);
-        port.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
-        return;
       case 'search':
-        return search(m.req, m.published);
+        return search(m.req);
+      case 'settle':
+        await catchUp(performance.now() + m.budgetMs);
+        return next;
       case 'deleteKeys': {
         keys.forget(m.ids);
         const found = await keys.lookupMany(m.ids);
@@ -303,7 +376,24 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
 
   port.on('message', handleMessage);
 
+  /** Where the log is: taken at once, not queued, so the chain's next batch sees it. */
+  function learn(size: number, at: number): void {
+    known = Math.max(known, size);
+    published = Math.max(published, at);
+  }
+
   function handleMessage(m: ToIndex): void {
+    if (m.type === 'add') {
+      const leaves = unpack(m.leaves);
+      for (let k = 0; k < leaves.length; k++) recent.set(m.first + k, leaves[k] as Buffer);
+      learn(m.first + leaves.length, m.published);
+      return pump();
+    }
+    if (m.type === 'tail') {
+      learn(m.size, m.published);
+      return pump();
+    }
+    if ('published' in m) learn(0, m.published);
     chain = chain.then(async () => {
       const seq = 'seq' in m ? m.seq : undefined;
       try {
@@ -314,11 +404,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
           (value.later as Promise<unknown>).then((v) => reply(s, v));
         } else reply(seq, value);
       } catch (err) {
-        if (seq === undefined) {
-          // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
-          port.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex);
-          return;
-        }
+        if (seq === undefined) return;
         port.postMessage({ type: 'reply', seq, ok: false, error: toWire(err) } satisfies FromIndex);
       }
     });

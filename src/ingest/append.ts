@@ -1,5 +1,4 @@
 import type { Claim } from '../core/claim.js';
-import { LIMITS } from '../core/config/settings.js';
 import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { Log } from '../log/log.js';
@@ -9,17 +8,11 @@ import type { IngestPool } from './pool.js';
 import type { Prepared } from './prepare.js';
 
 /**
- * Longest a client append waits for the index to catch up before it is refused with 503 and
- * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
- */
-export const APPEND_WAIT_MS = LIMITS.appendWaitMs;
-
-/**
- * What appends wait on before sequencing: the query store's backlog (IndexThread.room). Client
- * appends wait at most `maxWaitMs`, then are refused with 503 (backpressure).
+ * What a client append asks before sequencing: whether the query store is so far behind that the
+ * append is refused (IndexThread.admit: 503 with Retry-After, nothing appended). Nothing waits.
  */
 export interface Pace {
-  room(maxWaitMs?: number): Promise<void> | undefined;
+  admit(): void;
 }
 
 /**
@@ -74,10 +67,11 @@ async function sequence(
     refuseReserved(prepared.claims);
     authorize(principal, prepared.claims);
   }
-  // Client appends (those authorised against the policy) get backpressure: a bounded wait, then
-  // 503 with nothing appended. The server's own events (audit, erasure records) always wait.
+  // Client appends (those authorised against the policy) get backpressure: 503 with nothing
+  // appended when the index or the write path is too far behind. The server's own events (audit,
+  // erasure records) always go.
   const bounded = authorize !== undefined;
-  await pace.room(bounded ? APPEND_WAIT_MS : undefined);
+  if (bounded) pace.admit();
   const entries = prepared.entries;
   const indices = await log.append(entries, { bounded });
   return entries.map((e, i) => ({ id: e.id, index: indices[i] as number }));

@@ -250,13 +250,17 @@ export type SettingName = keyof typeof SETTINGS;
  * default of a running server is in this one file. The modules that use them say what they bound.
  */
 export const LIMITS = {
-  /** Entries the index thread may be behind before appends wait for it (a few seconds of its work). */
-  indexBacklog: 20_000,
   /**
-   * Longest a client append waits for the index to catch up before it is refused with 503 and
-   * Retry-After (nothing appended): long enough to ride out a stall, short enough for a client to act.
+   * Entries the query store may be behind the log before client appends are refused with 503 and
+   * Retry-After (nothing appended): minutes of peak ingest. Below it appends never wait for the
+   * index; searches answer at once and say how far it has got (indexed_through).
    */
-  appendWaitMs: 5_000,
+  indexBacklog: 10_000_000,
+  /**
+   * Longest retention runs and erasures wait for the query store to have every entry (they read
+   * legal holds' keys and count events there) before 503 index_behind.
+   */
+  indexCatchUpWaitMs: 60_000,
   /**
    * Longest a search with `after` waits for the index to reach that entry before it is answered
    * 503 with Retry-After (read your writes, bounded).
