@@ -53,8 +53,10 @@
 ;; auth-source; events are then recorded under your verified identity.
 ;; Without a login, an API key from auth-source is used.
 ;;
-;; `stele-status' shows the queue and the last error; `stele-verify-entry'
-;; checks that an entry is in the log, against the signed checkpoint.
+;; `stele-status' shows the queue and the last error; `stele-events'
+;; shows your events in the log, your latest acknowledged one included
+;; (read your writes); `stele-verify-entry' checks that an entry is in
+;; the log, against the signed checkpoint.
 ;;
 ;; Quick start:
 ;;
@@ -373,6 +375,18 @@ What is not sent by then stays in the spool for the next session.
 Zero sends nothing on exit."
   :type 'number)
 
+(defcustom stele-events-limit 50
+  "How many events `stele-events' shows."
+  :type 'natnum)
+
+(defcustom stele-index-wait-max 10
+  "Longest wait, in seconds, before `stele-events' asks once more.
+When the server's search index has not yet reached your latest
+event, it answers 503 with a Retry-After: `stele-events' asks again
+once after that many seconds if they are at most this, and then
+shows what is searchable, saying that your latest event is not."
+  :type 'number)
+
 (defcustom stele-enqueue-functions nil
   "Functions called with each event (an alist) once it is queued."
   :type 'hook)
@@ -425,6 +439,10 @@ request."
 (defvar stele--retry-at nil)
 (defvar stele--backoff nil
   "Current retry delay in seconds, or nil after a success.")
+(defvar stele--written nil
+  "Alist of (SERVER . INDEX): the highest index each server acknowledged.
+Only this session's events count.  `stele-events' asks the server to
+answer once that entry is searchable (read your writes).")
 (defvar stele--last-error nil
   "The last failure: (TIME . MESSAGE).")
 (defvar stele--last-ack nil
@@ -1146,7 +1164,8 @@ BATCH is a list of lines, or nil for the whole segment."
           (setq acked (nreverse acked))
           (when acked
             (let ((last (car (last acked))))
-              (setq stele--last-ack (list (current-time) (cdr last) (car last))))))
+              (setq stele--last-ack (list (current-time) (cdr last) (car last))))
+            (stele--note-written (or (stele--segment-server seg) (stele--server)) acked)))
         (cl-incf stele--sent n)
         (setq stele--queued (max 0 (- stele--queued n)))
         (setq stele--backoff nil)
@@ -1174,6 +1193,14 @@ BATCH is a list of lines, or nil for the whole segment."
         ;; refreshes the access token or reads the API key again.
         (setq stele--access-token nil stele--api-key nil))
       (stele--send-failed (stele--error-message res) (plist-get res :retry-after))))))
+
+(defun stele--note-written (server acked)
+  "Remember the highest index of ACKED, (ID . INDEX) pairs, for SERVER."
+  (let ((top (apply #'max -1 (cl-remove-if-not #'natnump (mapcar #'cdr acked))))
+        (cell (assoc server stele--written)))
+    (cond ((< top 0))
+          (cell (setcdr cell (max (cdr cell) top)))
+          (t (push (cons server top) stele--written)))))
 
 (defun stele--refused-events-p (res)
   "Whether the answer RES refuses particular events, not the request.
@@ -3234,6 +3261,205 @@ In a noninteractive Emacs the mode stays off unless
     (if noninteractive
         (buffer-string)
       (pop-to-buffer (current-buffer)))))
+
+;;;; Your events
+
+(declare-function stele-verify-entry "stele-verify" (index))
+
+(defun stele--query-quote (value)
+  "VALUE as a quoted value of a Stele query."
+  (concat "\"" (replace-regexp-in-string "[\"\\\\*]" "\\\\\\&" value) "\""))
+
+(defun stele--own-query ()
+  "The query of your own events: actor:\"<you>\"."
+  (concat "actor:" (stele--query-quote (stele--actor-id))))
+
+(defvar-local stele--events-query nil
+  "The query of this *stele-events* buffer.")
+
+(defvar stele-events-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map "g" #'stele-events-refresh)
+    (define-key map "s" #'stele-events-search)
+    (define-key map "v" #'stele-events-verify)
+    (define-key map (kbd "RET") #'stele-events-verify)
+    (define-key map "q" #'quit-window)
+    map)
+  "Keymap of `stele-events-mode'.")
+
+(define-derived-mode stele-events-mode special-mode "Stele-Events"
+  "Major mode of the *stele-events* buffer: a search of the Stele log.
+\\{stele-events-mode-map}")
+
+;;;###autoload
+(defun stele-events (&optional query)
+  "Show the events of the log that QUERY matches, newest first.
+QUERY is a Stele search query; by default your own events,
+actor:\"<you>\".  With a prefix argument, ask for it.
+
+The search asks the server to answer only once the last of your
+events it acknowledged is searchable (after=INDEX), so what you just
+did is shown even while the server's search index catches up.  If
+the index is behind, the server answers 503 with a Retry-After: the
+search is asked once more after it (at most `stele-index-wait-max'
+seconds), then shows what is searchable and says so.
+
+The search runs in the background.  In the buffer,
+\\<stele-events-mode-map>\\[stele-events-refresh] runs it again, with your newest events,
+\\[stele-events-search] asks for another query and
+\\[stele-events-verify] checks the entry on its line."
+  (interactive
+   (list (and current-prefix-arg (read-string "Stele query: " (stele--own-query)))))
+  (let ((buffer (get-buffer-create "*stele-events*")))
+    (with-current-buffer buffer
+      (unless (derived-mode-p 'stele-events-mode) (stele-events-mode))
+      (setq stele--events-query (or query (stele--own-query))))
+    (stele-events-refresh buffer)
+    (unless noninteractive (pop-to-buffer buffer))
+    buffer))
+
+(defun stele-events-search (query)
+  "Show the events QUERY matches in the *stele-events* buffer."
+  (interactive (list (read-string "Stele query: " stele--events-query)))
+  (stele-events query))
+
+(defun stele-events-refresh (&optional buffer)
+  "Run the search of the *stele-events* BUFFER again (default: this one)."
+  (interactive)
+  (let* ((buffer (or buffer (current-buffer)))
+         (query (buffer-local-value 'stele--events-query buffer))
+         (server (stele--server))
+         (after (cdr (assoc server stele--written))))
+    (stele--events-render buffer query nil "Searching..." nil)
+    (stele--events-fetch buffer query server after nil)))
+
+(defun stele--events-url (server query after)
+  "The search URL on SERVER for QUERY, read-your-writes AFTER an index."
+  (require 'url-util)
+  (format "%s/v1/events?q=%s&limit=%d%s" server (url-hexify-string query)
+          (max 1 (min 1000 stele-events-limit))
+          (if after (format "&after=%d" after) "")))
+
+(defun stele--events-get (buffer query server after callback)
+  "Search SERVER for QUERY, after entry AFTER (or nil); call CALLBACK.
+CALLBACK gets the answer (see `stele--http').  Without credentials,
+BUFFER says so instead."
+  (stele--authorization
+   (lambda (header err)
+     (stele--safely
+       (if (null header)
+           (stele--events-render buffer query nil (format "Cannot search: %s" err) nil)
+         (stele--http
+          "GET" (stele--events-url server query after)
+          `(("Accept" . "application/json") ("Authorization" . ,header))
+          nil
+          (lambda (res) (stele--safely (funcall callback res)))))))))
+
+(defun stele--events-fetch (buffer query server after retried)
+  "Search SERVER for QUERY, after entry AFTER (or nil), into BUFFER.
+RETRIED says whether this is the retry after an index that was behind."
+  (stele--events-get buffer query server after
+                     (lambda (res) (stele--events-answer buffer query server after retried res))))
+
+(defun stele--events-answer (buffer query server after retried res)
+  "Show the answer RES to the search of QUERY on SERVER after AFTER.
+BUFFER shows it; RETRIED as for `stele--events-fetch'."
+  (let* ((status (plist-get res :status))
+         (json (plist-get res :json))
+         (code (stele--get json 'error 'code))
+         (wait (or (plist-get res :retry-after) (stele--get json 'error 'retryAfter) 1)))
+    (cond
+     ((and status (<= 200 status 299))
+      (stele--events-render buffer query json nil after))
+     ((and after (eql status 503) (equal code "index_behind"))
+      (if (and (not retried) (<= wait stele-index-wait-max))
+          (progn
+            (message "Stele: the search index has not reached your event #%d yet; asking again in %s s"
+                     after wait)
+            (stele--events-render buffer query nil
+                                  (format "Waiting %s s for the search index to reach your event #%d..." wait after)
+                                  nil)
+            (run-with-timer wait nil #'stele--events-fetch buffer query server after t))
+        (let ((through (stele--get json 'error 'indexedThrough)))
+          (stele--events-behind
+           buffer query server
+           (format "Your latest event, #%d, is not searchable yet%s; below is what is.  Press g to try again."
+                   after (if (and (natnump through) (> through 0))
+                             (format " (the index has reached #%d)" (1- through))
+                           ""))))))
+     ((and after (eql status 404))
+      ;; An index this log does not have (the server was reset): search without it.
+      (stele--events-behind
+       buffer query server
+       (format "This server's log has no entry #%d (the last it acknowledged to this Emacs)." after)))
+     (t (stele--events-render buffer query nil
+                              (format "Search failed: %s" (stele--error-message res)) nil)))))
+
+(defun stele--events-behind (buffer query server note)
+  "Search SERVER for QUERY into BUFFER without read-your-writes, with NOTE."
+  (message "Stele: %s" note)
+  (stele--events-render buffer query nil note nil)
+  (stele--events-get
+   buffer query server nil
+   (lambda (res)
+     (let ((status (plist-get res :status)))
+       (if (and status (<= 200 status 299))
+           (stele--events-render buffer query (plist-get res :json) note nil)
+         (stele--events-render buffer query nil
+                               (format "%s\nSearch failed: %s" note (stele--error-message res))
+                               nil))))))
+
+(defun stele--events-line (hit)
+  "One line for the search HIT (an entry, or a gap)."
+  (let ((index (stele--get hit 'index))
+        (event (stele--get hit 'event)))
+    (propertize
+     (if event
+         (let ((resource (stele--get event 'resource)))
+           (format "#%-6s %s  %s  %s  %s%s\n" index
+                   (stele--get event 'time)
+                   (stele--get event 'actor 'id)
+                   (stele--get event 'action)
+                   (stele--get event 'outcome)
+                   (if resource
+                       (format "  %s:%s" (stele--get resource 'type) (stele--get resource 'id))
+                     "")))
+       (format "#%-6s %s  (%s: its data key was destroyed)\n" index
+               (stele--get hit 'received) (stele--get hit 'state)))
+     'stele-index index)))
+
+(defun stele--events-render (buffer query json note after)
+  "Show in BUFFER the answer JSON to QUERY, with NOTE on top.
+AFTER is the index the answer was asked to include, or nil."
+  (when (buffer-live-p buffer)
+    (with-current-buffer buffer
+      (let ((inhibit-read-only t)
+            (line (line-number-at-pos))
+            (hits (append (stele--get json 'hits) nil)))
+        (erase-buffer)
+        (insert (propertize (format "Stele events: %s\n" query) 'face 'bold)
+                (format "Server: %s%s\n" (stele--server)
+                        (let ((through (stele--get json 'indexed_through)))
+                          (if (and (natnump through) (> through 0))
+                              (format ", searchable through #%d" (1- through)) "")))
+                (if after (format "Includes your latest event, #%d.\n" after) "")
+                (if (> stele--queued 0)
+                    (format "%d of your events wait in the queue, not sent yet (M-x stele-flush).\n"
+                            stele--queued)
+                  "")
+                (if note (concat (propertize note 'face 'warning) "\n") "")
+                "\n")
+        (cond (hits (mapc (lambda (h) (insert (stele--events-line h))) hits))
+              (json (insert "No events match.\n")))
+        (goto-char (point-min))
+        (forward-line (1- line))))))
+
+(defun stele-events-verify ()
+  "Check the entry on this line of the *stele-events* buffer."
+  (interactive)
+  (let ((index (get-text-property (line-beginning-position) 'stele-index)))
+    (unless index (user-error "No entry on this line"))
+    (funcall-interactively #'stele-verify-entry index)))
 
 ;;;; Verification (in stele-verify.el, loaded on first use)
 

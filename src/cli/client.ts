@@ -98,6 +98,9 @@ export async function api<T>(base: string, path: string, init: RequestInit & { t
   if (!res.ok) {
     const e = (body as { error?: { code?: string; message?: string } & Record<string, unknown> } | undefined)?.error;
     const { code, message, ...detail } = e ?? {};
+    // Retry-After (whole seconds) is the HTTP way to say when to come back; the body may say it too.
+    const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+    if (detail.retryAfter === undefined && Number.isSafeInteger(retryAfter) && retryAfter >= 0) detail.retryAfter = retryAfter;
     const problem = `${res.status}: ${message ?? text}`;
     // A Stele server's codes are ours; anything else (a proxy's page, another version) keeps its status as data.
     if (isErrorCode(code)) throw new SteleError(code, problem, { detail });
@@ -145,5 +148,49 @@ export async function retryOverloaded<T>(call: () => Promise<T>, attempts = 30):
       const after = typeof err.detail?.retryAfter === 'number' ? err.detail.retryAfter : 1;
       await new Promise((r) => setTimeout(r, after * 1000));
     }
+  }
+}
+
+/**
+ * Read your writes: resolves once entry `index` is searchable on the server at `url`, with how far
+ * the index had got then (`indexed_through`). Each try is a search for that entry with
+ * `after=<index>`: the server answers once the entry is searchable, or after its own bound with
+ * 503 `index_behind` and a Retry-After, when this tries again, no sooner than that, until
+ * `timeoutMs` has passed since the call. Then it throws `index_behind` (with `indexedThrough`, how
+ * far the index had got, when the server said). Any other refusal (no `search` right, an index the
+ * log does not have) is thrown as it came.
+ */
+export async function waitSearchable(
+  url: string,
+  token: string,
+  index: number,
+  timeoutMs: number,
+): Promise<{ indexedThrough: number | undefined }> {
+  const deadline = Date.now() + timeoutMs;
+  const params = new URLSearchParams({ q: `index:${index}`, limit: '1', after: String(index) });
+  let behind: SteleError | undefined;
+  const timedOut = () => {
+    const through = behind?.detail?.indexedThrough;
+    return new SteleError(
+      'index_behind',
+      `entry ${index} was not searchable within ${timeoutMs / 1000} s` +
+        (typeof through === 'number' ? ` (only the entries below ${through} were)` : ''),
+      { detail: { ...(typeof through === 'number' ? { indexedThrough: through } : {}) }, cause: behind },
+    );
+  };
+  for (;;) {
+    const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    try {
+      const page = await api<{ indexed_through?: number }>(url, `/v1/events?${params}`, { token, signal });
+      return { indexedThrough: page.indexed_through };
+    } catch (err) {
+      if (signal.aborted) throw timedOut();
+      if (!(err instanceof SteleError) || err.code !== 'index_behind') throw err;
+      behind = err;
+    }
+    const retryAfter = typeof behind.detail?.retryAfter === 'number' ? behind.detail.retryAfter * 1000 : 1000;
+    // Honour Retry-After: no try before it; when it falls past the deadline, stop now.
+    if (Date.now() + retryAfter >= deadline) throw timedOut();
+    await new Promise((r) => setTimeout(r, retryAfter));
   }
 }

@@ -61,7 +61,11 @@ tokenOptions(program.commands.at(-1) as Command)
   .addOption(dirOption())
   .option('--local', 'append straight into --dir without a server (the directory must not be in use)')
   .option('--batch <n>', 'events per request', '1000')
-  .option('--wait', "wait for a checkpoint and print each entry's inclusion proof")
+  .option(
+    '--wait',
+    "wait until the events are in a signed checkpoint (printing each entry's inclusion proof) and searchable (read your writes)",
+  )
+  .option('--wait-timeout <duration>', 'with --wait: how long to wait for the index to make them searchable', '30s')
   .action(lazy(() => import('./commands/append.js'), 'appendCommand'));
 
 program

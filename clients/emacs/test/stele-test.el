@@ -66,7 +66,7 @@
   (stele--cancel-timers)
   (stele--login-cancel)
   (setq stele--open nil stele--segments nil stele--queued 0 stele--inflight nil
-        stele--backoff nil stele--last-error nil stele--last-ack nil
+        stele--backoff nil stele--last-error nil stele--last-ack nil stele--written nil
         stele--access-token nil stele--access-expiry nil stele--refresh-token nil
         stele--refresh-loaded nil stele--api-key nil stele--token-actor nil
         stele--login nil stele--oidc-config nil stele--refreshing nil
@@ -1596,6 +1596,183 @@ Each is (NAME VERSION REQS KIND); a tar package is built with tar."
     (should-not (string-match-p "stele-refresh-token"
                                 (with-temp-buffer (insert-file-contents authinfo) (buffer-string))))
     (delete-file authinfo))
+  (stele-test--reset))
+
+;;;; Your events (read your writes)
+
+(defun stele-test--admin-authinfo ()
+  "An authinfo file whose API key for the test server is the admin key.
+The writer key may not search; the admin key may."
+  (let ((file (make-temp-file "stele-admin-authinfo-")))
+    (with-temp-file file
+      (insert (format "machine %s login stele-api-key password %s\n"
+                      (url-host (url-generic-parse-url (stele-test--env "STELE_TEST_URL")))
+                      (stele-test--env "STELE_TEST_ADMIN_TOKEN"))))
+    (set-file-modes file #o600)
+    file))
+
+(defvar stele-test--requests nil
+  "(TIME . URL) of the requests `stele--http' sent, newest first.")
+
+(defun stele-test--note-request (_method url &rest _)
+  "Before `stele--http': remember URL."
+  (push (cons (float-time) url) stele-test--requests))
+
+(defun stele-test--events-text ()
+  "The text of the *stele-events* buffer."
+  (with-current-buffer "*stele-events*" (buffer-string)))
+
+(defun stele-test--events-wait (regexp &optional timeout)
+  "Wait until the *stele-events* buffer matches REGEXP; return its text."
+  (stele-test--wait (lambda () (and (get-buffer "*stele-events*")
+                                    (string-match-p regexp (stele-test--events-text))
+                                    (stele-test--events-text)))
+                    timeout))
+
+(defun stele-test--stub (handler)
+  "A local HTTP server that answers each request with HANDLER's answer.
+HANDLER gets the request line and returns (STATUS HEADERS BODY):
+HEADERS an alist, BODY a string.  Returns the server process."
+  (make-network-process
+   :name "stele-stub" :server t :host "127.0.0.1" :service t :family 'ipv4 :noquery t
+   :sentinel #'ignore
+   :filter (lambda (proc chunk)
+             (let ((data (concat (or (process-get proc :data) "") chunk)))
+               (process-put proc :data data)
+               (when (string-match-p "\r\n\r\n" data)
+                 (pcase-let* ((`(,status ,headers ,text) (funcall handler (car (split-string data "\r\n"))))
+                              (body (encode-coding-string text 'utf-8)))
+                   (process-send-string
+                    proc
+                    (concat (format "HTTP/1.1 %d %s\r\n" status (if (= status 200) "OK" "Unavailable"))
+                            "Content-Type: application/json\r\n"
+                            (format "Content-Length: %d\r\nConnection: close\r\n" (length body))
+                            (mapconcat (lambda (h) (format "%s: %s\r\n" (car h) (cdr h))) headers "")
+                            "\r\n" body))
+                   (process-send-eof proc)))))))
+
+(defun stele-test--stub-url (stub)
+  "The URL of the STUB server."
+  (format "http://127.0.0.1:%d" (process-contact stub :service)))
+
+(defconst stele-test--behind
+  "{\"error\":{\"code\":\"index_behind\",\"message\":\"the query store has not reached entry 7 within 5000 ms\",\"retryAfter\":1,\"indexedThrough\":3}}"
+  "The body of a 503 index_behind answer.")
+
+(defconst stele-test--page
+  "{\"hits\":[{\"index\":2,\"received\":\"2026-12-06T10:00:00Z\",\"tier\":\"compliance\",\"event\":{\"id\":\"x\",\"time\":\"2026-12-06T10:00:00Z\",\"actor\":{\"id\":\"tester@example.com\",\"type\":\"human\"},\"action\":\"emacs.eval\",\"source\":{\"kind\":\"emacs\"},\"outcome\":\"success\"}}],\"indexed_through\":3}"
+  "The body of a search answer with one hit, entry 2.")
+
+(ert-deftest stele-test-query-quote ()
+  "Query values are quoted with the query language's escapes."
+  (should (equal (stele--query-quote "a@b.c") "\"a@b.c\""))
+  (should (equal (stele--query-quote "say \"hi\\\" *") "\"say \\\"hi\\\\\\\" \\*\""))
+  (let ((stele--token-actor "me@example.com"))
+    (should (equal (stele--own-query) "actor:\"me@example.com\""))))
+
+(ert-deftest stele-test-events-read-your-writes ()
+  "stele-events asks the real server for the user's latest acknowledged event (after=)."
+  (let ((authinfo (stele-test--admin-authinfo)))
+    (stele-test--setup :authinfo authinfo)
+    (setq stele-test--requests nil)
+    (advice-add 'stele--http :before #'stele-test--note-request)
+    (unwind-protect
+        (let* ((id (stele--record "emacs.eval" :data '((form . ((text . "(read-your-writes)"))))))
+               (index (stele-test--index id)))
+          (should index)
+          (should (eql (cdr (assoc (stele--server) stele--written)) index))
+          (when (get-buffer "*stele-events*") (kill-buffer "*stele-events*"))
+          (stele-events)
+          (let ((text (stele-test--events-wait (format "^#%-6d .*emacs\\.eval" index))))
+            (should text)
+            (should (string-match-p (format "Includes your latest event, #%d\\." index) text))
+            (should (string-match-p "^Stele events: actor:\"tester@example.com\"" text))
+            (should-not (string-match-p "not searchable" text)))
+          (should (cl-some (lambda (r) (string-match-p (format "/v1/events\\?q=.*&after=%d\\'" index) (cdr r)))
+                           stele-test--requests))
+          ;; RET on the entry's line verifies it (once a checkpoint covers it).
+          (let ((stele-verifier-key (stele-test--env "STELE_TEST_VKEY")))
+            (should (stele-test--wait
+                     (lambda ()
+                       (with-current-buffer "*stele-events*"
+                         (goto-char (point-min))
+                         (re-search-forward (format "^#%d " index))
+                         (ignore-errors (stele-events-verify)))
+                       (and (get-buffer "*stele-entry*")
+                            (string-match-p "Verdict: +VERIFIED"
+                                            (with-current-buffer "*stele-entry*" (buffer-string)))))
+                     10)))
+          ;; g runs it again, with the newest event.
+          (let* ((id2 (stele--record "emacs.eval" :data '((form . ((text . "(again)"))))))
+                 (index2 (stele-test--index id2)))
+            (with-current-buffer "*stele-events*" (stele-events-refresh))
+            (should (stele-test--events-wait (format "Includes your latest event, #%d\\." index2)))
+            (should (string-match-p (format "^#%-6d " index2) (stele-test--events-text)))))
+      (advice-remove 'stele--http #'stele-test--note-request)
+      (delete-file authinfo)))
+  (stele-test--reset))
+
+(ert-deftest stele-test-events-refused ()
+  "A credential that may not search gets a clear message, not a crash."
+  (stele-test--setup)
+  (when (get-buffer "*stele-events*") (kill-buffer "*stele-events*"))
+  (stele-events "action:emacs.eval")
+  (should (stele-test--events-wait "Search failed: HTTP 403 forbidden"))
+  (stele-test--reset))
+
+(ert-deftest stele-test-events-index-behind ()
+  "503 index_behind: one retry after Retry-After, then what is searchable, said clearly.
+A local HTTP server stands in for a Stele server whose index is behind."
+  (let* ((requests nil)
+         (ready nil)
+         (stub (stele-test--stub
+                (lambda (line)
+                  (push (cons (float-time) line) requests)
+                  (if (and (string-match-p "after=7" line) (not ready))
+                      (list 503 '(("Retry-After" . "1")) stele-test--behind)
+                    (list 200 nil stele-test--page))))))
+    (unwind-protect
+        (progn
+          (stele-test--setup :url (stele-test--stub-url stub) :enable nil)
+          (setq stele--written (list (cons (stele--server) 7)))
+          (when (get-buffer "*stele-events*") (kill-buffer "*stele-events*"))
+          ;; Still behind after the retry: the searchable events, and why the latest is missing.
+          (stele-events)
+          (let ((text (stele-test--events-wait "^#2 " 15)))
+            (should text)
+            (should (string-match-p
+                     "Your latest event, #7, is not searchable yet (the index has reached #2); below is what is\\.  Press g to try again\\."
+                     text))
+            (should-not (string-match-p "Includes your latest event" text)))
+          (setq requests (nreverse requests))
+          (should (= (length requests) 3))
+          (should (string-match-p "after=7" (cdr (nth 0 requests))))
+          (should (string-match-p "after=7" (cdr (nth 1 requests))))
+          (should-not (string-match-p "after=" (cdr (nth 2 requests))))
+          ;; The retry honoured Retry-After: 1.
+          (should (>= (- (car (nth 1 requests)) (car (nth 0 requests))) 0.95))
+          ;; The index catches up during the wait: the retry is answered.
+          (setq requests nil)
+          (kill-buffer "*stele-events*")
+          (stele-events)
+          (should (stele-test--wait (lambda () requests) 5))
+          (setq ready t)
+          (let ((text (stele-test--events-wait "Includes your latest event, #7\\." 15)))
+            (should text)
+            (should (string-match-p "^#2 " text))
+            (should-not (string-match-p "not searchable" text)))
+          (should (= (length requests) 2))
+          ;; A Retry-After past `stele-index-wait-max' is not waited for.
+          (setq requests nil ready nil)
+          (kill-buffer "*stele-events*")
+          (let ((stele-index-wait-max 0.5)
+                (start (float-time)))
+            (stele-events)
+            (should (stele-test--events-wait "not searchable yet" 10))
+            (should (stele-test--events-wait "^#2 " 10))
+            (should (< (- (float-time) start) 0.9))
+            (should (= (length requests) 2))))
+      (delete-process stub)))
   (stele-test--reset))
 
 ;;;; Verification

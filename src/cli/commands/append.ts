@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { openStele } from '../../app/stele.js';
-import { parseInteger } from '../../core/config/parse.js';
+import { parseInteger, parsePositiveDuration } from '../../core/config/parse.js';
 import { dataDir } from '../../core/config/resolve.js';
 import { eventAt, SteleError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import type { Appended } from '../../ingest/append.js';
 import { reservedName } from '../../ingest/identity.js';
-import { api, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded, serverUrl } from '../client.js';
+import { api, NO_TOKEN_MESSAGE, resolveToken, retryOverloaded, serverUrl, waitSearchable } from '../client.js';
 import { parseEventsText, readStdin } from '../input.js';
 
 interface AppendOptions {
@@ -18,11 +19,18 @@ interface AppendOptions {
   local?: boolean;
   batch: string;
   wait?: boolean;
+  waitTimeout: string;
 }
 
 /**
  * `stele append`: events go to a server over HTTP (in batches), or with --local straight into a
  * data directory no server has open. Prints one `{"id","index"}` line per event.
+ *
+ * --wait (read your writes): the server answers each batch once a signed checkpoint covers it (each
+ * line then carries its inclusion proof, the checkpoint goes to standard error), and after the
+ * last batch the command waits until the highest index appended is searchable, at most
+ * --wait-timeout; past it, it says so and exits non-zero, the events being appended all the same.
+ * With --local the index is this process's own: it waits for it the same way before closing.
  */
 export async function appendCommand(args: string[], opts: AppendOptions): Promise<void> {
   const fromStdin = args.length === 0 && !opts.file;
@@ -39,6 +47,14 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
   if (events.length === 0)
     throw new SteleError('no_events', 'no events to append (give JSON arguments, --file, or standard input)');
   const batch = parseInteger(opts.batch, '--batch', 1);
+  const waitMs = parsePositiveDuration(opts.waitTimeout, '--wait-timeout');
+  let highest = -1;
+  let count = 0;
+  const appended = (entries: readonly { index: number }[]) => {
+    for (const e of entries) highest = Math.max(highest, e.index);
+    count += entries.length;
+    print(entries);
+  };
 
   if (opts.local) {
     // The operator holds the data directory, yet still may not write what looks like the
@@ -54,7 +70,18 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
           groups: [],
           roles: [],
         });
-        print(done);
+        appended(done);
+      }
+      if (opts.wait && highest >= 0) {
+        await stele.index.whenIndexed(highest + 1, waitMs).catch((err: unknown) => {
+          throw notSearchable(
+            err,
+            count,
+            highest,
+            waitMs,
+            'the query store catches up on them before this directory next serves a search',
+          );
+        });
       }
     } finally {
       await stele.close();
@@ -78,9 +105,33 @@ export async function appendCommand(args: string[], opts: AppendOptions): Promis
         body,
       }),
     );
-    print(res.entries);
+    appended(res.entries);
     if (res.checkpoint) process.stderr.write(res.checkpoint);
   }
+  if (opts.wait && highest >= 0) {
+    await waitSearchable(url, token, highest, waitMs).catch((err: unknown) => {
+      throw notSearchable(err, count, highest, waitMs, `\`stele search --after ${highest}\` waits for them`);
+    });
+  }
+}
+
+/**
+ * The error of a --wait that did not see its entries searchable: the events are appended whatever
+ * happened (their lines are printed), so the message says so first, then why the wait failed and
+ * what to do (`then`).
+ */
+function notSearchable(err: unknown, count: number, highest: number, waitMs: number, then: string): unknown {
+  if (!(err instanceof SteleError)) return err;
+  const done = `${plural(count, 'event is', 'events are')} appended (through entry ${highest})`;
+  const through = err.detail?.indexedThrough;
+  const why =
+    err.code === 'index_behind'
+      ? `but entry ${highest} was not searchable within ${waitMs / 1000} s` +
+        `${typeof through === 'number' ? ` (only the entries below ${through} were)` : ''}; ${then}`
+      : err.code === 'forbidden'
+        ? `but --wait cannot tell when they are searchable: this credential may not search (${err.message})`
+        : `but waiting until they are searchable failed: ${err.message}`;
+  return new SteleError(err.code, `${done}, ${why}`, { ...(err.detail ? { detail: err.detail } : {}), cause: err });
 }
 
 function refuseReservedInputs(events: readonly unknown[]): void {
