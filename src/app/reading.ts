@@ -127,8 +127,8 @@ export async function searchEvents(stele: Stele, p: Principal, req: SearchInput)
     }
     await stele.index.whenIndexed(req.after + 1, LIMITS.searchAfterWaitMs);
   }
-  // Read before the search is sent: the thread answers it after every entry handed to it before.
-  const indexedThrough = stele.index.indexedThrough;
+  // Read before the search is sent (every entry below was searchable); a single store search says exactly.
+  let indexedThrough = stele.index.indexedThrough;
   const base = { q: req.q, order: req.order, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') };
   const see = (m: Match) => stele.access.allowed(p, 'search', entryResource(stele, m));
   const published = stele.log.checkpoint.size;
@@ -138,6 +138,7 @@ export async function searchEvents(stele: Stele, p: Principal, req: SearchInput)
     // as long as every hit is indeed visible (if not, the scan below, which never relies on it).
     const r = await stele.index.search({ ...base, cursor: req.cursor, limit: req.limit, count: req.count }, published);
     if (r.hits.every(see)) {
+      indexedThrough = r.indexed;
       page = {
         hits: r.hits,
         ...(r.next !== undefined ? { next: r.next } : {}),

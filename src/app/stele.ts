@@ -29,6 +29,8 @@ export interface SteleOptions extends LogOptions {
   ingestWorkers?: number;
   /** Reports catching the query store up with the log on open: (indexed, total). */
   onIndexProgress?: (done: number, total: number) => void;
+  /** Entries the query store may be behind before client appends get 503 (default LIMITS.indexBacklog). */
+  indexBacklog?: number;
 }
 
 /**
@@ -123,10 +125,10 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     const apikeys = await ApiKeyStore.open(backend.apiKeys());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
-    const index = await IndexThread.start(backend.spawn('index', { masters, policy }));
+    const index = await IndexThread.start(backend.spawn('index', { masters, policy }), options.indexBacklog);
     cleanup.push(() => index.close());
 
-    const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, ...logOptions } = options;
+    const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, indexBacklog: _b, ...logOptions } = options;
     const storage = backend.log();
     const ids = backend.ids();
     let log: Log | undefined;

@@ -57,7 +57,10 @@ export class IndexThread {
   private tailTimer: NodeJS.Timeout | undefined;
   private toldPublished = 0;
 
-  private constructor(private readonly worker: ThreadHandle) {
+  private constructor(
+    private readonly worker: ThreadHandle,
+    private readonly maxBacklog: number,
+  ) {
     worker.on('message', (m: FromIndex) => {
       if (m.type === 'failed') {
         const e = fromWire(m.error);
@@ -79,8 +82,8 @@ export class IndexThread {
   }
 
   /** Takes over a started index thread (the backend's `spawn('index', …)`, which runs serveIndex). */
-  static async start(thread: ThreadHandle): Promise<IndexThread> {
-    const t = new IndexThread(thread);
+  static async start(thread: ThreadHandle, maxBacklog: number = MAX_BACKLOG): Promise<IndexThread> {
+    const t = new IndexThread(thread, maxBacklog);
     // Opening the store can fail (e.g. an old schema): fail here, not later.
     t.indexed = await t.upto();
     t.known = t.indexed;
@@ -184,11 +187,11 @@ export class IndexThread {
 
   /**
    * Refuses a client append (503 'overloaded', Retry-After, nothing appended) while the index is
-   * MAX_BACKLOG entries or more behind; below that appends never wait for it. A failed index
+   * `maxBacklog` (MAX_BACKLOG) entries or more behind; below that appends never wait for it. A failed index
    * refuses nothing: the log goes on, and searches answer 503 until a restart.
    */
   admit(): void {
-    if (this.failure || this.backlog < MAX_BACKLOG) return;
+    if (this.failure || this.backlog < this.maxBacklog) return;
     throw overloaded(`the query store is ${this.backlog} entries behind the log`, this.retryAfter());
   }
 
@@ -228,7 +231,11 @@ export class IndexThread {
     this.tailTimer = undefined;
   }
 
-  async search(req: SearchRequest, published: number): Promise<{ hits: Match[]; next?: number; total?: number; gaps?: number }> {
+  /** A page of matches; `indexed`: entries [0, indexed) were searchable for it, later ones were not. */
+  async search(
+    req: SearchRequest,
+    published: number,
+  ): Promise<{ hits: Match[]; next?: number; total?: number; gaps?: number; indexed: number }> {
     const r = await this.call<SearchResult>({ type: 'search', published, req });
     return {
       ...r,

@@ -100,6 +100,8 @@ export interface SearchResult {
   /** With count: the matches, and how many of them are gaps. */
   total?: number;
   gaps?: number;
+  /** Entries [0, indexed) were in the store for this search (and later ones were not). */
+  indexed: number;
 }
 
 export type ToIndex =
@@ -262,6 +264,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     const root = parseQuery(req.q);
     const q: StoreQuery = { root, nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
     const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
+    const indexed = next;
     const found = await store.search(q, page);
     const hits: WireMatch[] = [];
     for (const m of found) {
@@ -300,6 +303,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       hits,
       ...(found.length === req.limit && last ? { next: last.kind === 'entry' ? last.row.idx : last.gap.idx } : {}),
       ...(counted ? { total: counted.entries + counted.gaps, gaps: counted.gaps } : {}),
+      indexed,
     };
   }
 

@@ -1,0 +1,142 @@
+/**
+ * The query store off the acknowledgement path (issue 12): appends never wait for it below its
+ * bound, the bound answers 503, and a search while it catches up shows exactly what a brute-force
+ * scan of the acknowledged events shows below the answer's indexed_through. The index thread is
+ * the real one on the memory backend; only the store's inserts are held back by a gate.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SteleError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import type { QueryStore } from '../index/query-store.js';
+import { LEAF_WINDOW } from '../index/thread.js';
+import type { Backend, ThreadData, ThreadKind } from '../storage/backend.js';
+import { MemoryBackend } from '../storage/memory/backend.js';
+import { spawnInProcess } from '../storage/threads/in-process.js';
+import { initDataDir } from './datadir.js';
+import { searchEvents } from './reading.js';
+import { SERVER } from './self-event.js';
+import { openSteleOn } from './stele.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stele-index-lag-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Holds the query store's inserts until opened; once open, each insert takes `delayMs` (a slow disk). */
+class Gate {
+  private open = false;
+  private waiters: (() => void)[] = [];
+  delayMs = 0;
+  async pass(): Promise<void> {
+    if (!this.open) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.delayMs) await sleep(this.delayMs);
+  }
+  release(delayMs: number): void {
+    this.delayMs = delayMs;
+    this.open = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** The memory backend with a gate before every query-store insert. */
+function gatedBackend(name: string, gate: Gate): Backend {
+  const inner = MemoryBackend.named(name);
+  const backend: Backend = Object.create(inner);
+  backend.queryStore = (): QueryStore => {
+    const store = inner.queryStore();
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== 'insert') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<QueryStore['insert']>) => {
+          await gate.pass();
+          return target.insert(...args);
+        };
+      },
+    });
+  };
+  backend.spawn = <K extends ThreadKind>(kind: K, data: ThreadData[K]) => spawnInProcess(backend, kind, data);
+  return backend;
+}
+
+const client: Principal = { kind: 'apikey', id: 'ci', method: 'apikey', groups: [], roles: ['admin'] };
+const ACTORS = ['alice@example.com', 'bob@example.com', 'carol@example.com'];
+const event = (n: number) => ({
+  actor: { id: ACTORS[n % 3] as string, type: 'human' },
+  action: n % 50 === 0 ? 'deploy.start' : 'config.change',
+  source: { kind: 'test' },
+  outcome: 'success',
+  data: { n },
+});
+
+test('appends never wait for a stalled index below its bound; past it client appends get 503; a search while it catches up equals a brute-force scan below indexed_through', async () => {
+  await initDataDir(dir, 'lag.test/stele');
+  const gate = new Gate();
+  const BOUND = LEAF_WINDOW + 20_000;
+  const s = await openSteleOn(gatedBackend('index-lag', gate), dir, { checkpointIntervalMs: 20, indexBacklog: BOUND });
+  try {
+    // The index stores nothing while the gate is shut: every append still returns, durable.
+    const acked: { index: number; n: number }[] = [];
+    let n = 0;
+    while (s.index.backlog < BOUND) {
+      const batch = Array.from({ length: Math.min(1000, BOUND - s.index.backlog) }, (_, k) => event(n + k));
+      const out = await s.appendAs(batch, client);
+      out.forEach((a, k) => acked.push({ index: a.index, n: n + k }));
+      n += batch.length;
+    }
+    assert.equal(s.index.indexedThrough, 0, 'nothing was indexed: the appends did not wait for it');
+    assert.equal(s.index.backlog, s.log.size);
+
+    // At the bound: a client append is refused with nothing appended; the server's own events still go.
+    const size = s.log.size;
+    await assert.rejects(s.appendAs([event(n)], client), (err: SteleError) => {
+      assert.equal(err.status, 503);
+      assert.equal(err.code, 'overloaded');
+      assert.ok(Number(err.detail?.retryAfter) >= 1);
+      return true;
+    });
+    assert.equal(s.log.size, size, 'the refused append left nothing');
+    await s.append([{ ...event(0), actor: { id: 'stele-test', type: 'service' }, action: 'test.note' }], SERVER);
+    const last = s.log.size;
+
+    // Read your writes, bounded: the last acknowledged entry is not searchable yet.
+    await assert.rejects(s.index.whenIndexed(last, 50), (err: SteleError) => err.code === 'index_behind' && err.status === 503);
+
+    // Catching up (slowly: each 5,000-entry transaction waits 40 ms), every answer is exact below indexed_through.
+    gate.release(40);
+    const reference = (actor: string, below: number) =>
+      acked.filter((a) => a.index < below && a.n % 50 === 0 && a.n % 3 === ACTORS.indexOf(actor));
+    let checked = 0;
+    let partial = 0;
+    while (s.index.indexedThrough < last) {
+      const actor = ACTORS[checked % 3] as string;
+      const page = await searchEvents(s, client, { q: `actor:${actor} action:deploy.start`, order: 'asc', limit: 1000, count: true });
+      const want = reference(actor, page.indexedThrough);
+      assert.deepEqual(
+        page.hits.map((h) => h.index),
+        want.map((a) => a.index),
+        `actor:${actor} action:deploy.start at indexed_through ${page.indexedThrough}`,
+      );
+      assert.equal(page.total, want.length);
+      if (page.indexedThrough < last) partial++;
+      checked++;
+      await sleep(10);
+    }
+    assert.ok(partial > 0, 'some searches ran while the index was catching up');
+    await s.index.whenIndexed(last, 120_000);
+    const all = await searchEvents(s, client, { q: 'action:deploy.start', order: 'asc', limit: 1000, count: true });
+    const deploys = acked.filter((a) => a.n % 50 === 0).map((a) => a.index);
+    assert.equal(all.total, deploys.length);
+    assert.deepEqual(
+      all.hits.map((h) => h.index),
+      deploys.slice(0, 1000),
+    );
+  } finally {
+    gate.release(0);
+    await s.close();
+    MemoryBackend.drop('index-lag');
+  }
+});
