@@ -84,7 +84,7 @@ test('appends never wait for a stalled index below its bound; past it client app
     while (s.index.backlog < BOUND) {
       const batch = Array.from({ length: Math.min(1000, BOUND - s.index.backlog) }, (_, k) => event(n + k));
       const out = await s.appendAs(batch, client);
-      out.forEach((a, k) => acked.push({ index: a.index, n: n + k }));
+      for (const [k, a] of out.entries()) acked.push({ index: a.index, n: n + k });
       n += batch.length;
     }
     assert.equal(s.index.indexedThrough, 0, 'nothing was indexed: the appends did not wait for it');
@@ -113,7 +113,12 @@ test('appends never wait for a stalled index below its bound; past it client app
     let partial = 0;
     while (s.index.indexedThrough < last) {
       const actor = ACTORS[checked % 3] as string;
-      const page = await searchEvents(s, client, { q: `actor:${actor} action:deploy.start`, order: 'asc', limit: 1000, count: true });
+      const page = await searchEvents(s, client, {
+        q: `actor:${actor} action:deploy.start`,
+        order: 'asc',
+        limit: 1000,
+        count: true,
+      });
       const want = reference(actor, page.indexedThrough);
       assert.deepEqual(
         page.hits.map((h) => h.index),

@@ -148,10 +148,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     });
     const opened = log;
     cleanup.push(() => opened.close());
-    index.follow(
-      () => ({ size: opened.size, published: opened.checkpoint.size }),
-      await unpublished(opened),
-    );
+    index.follow(() => ({ size: opened.size, published: opened.checkpoint.size }), await unpublished(opened));
     if (onIndexProgress) await indexAll(opened.size, index, onIndexProgress);
 
     const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);

@@ -54,7 +54,11 @@ test('add never waits; far behind, leaves stay in the log (tail), and past MAX_B
   assert.equal(fake.posted.at(-1)?.type, 'add', 'a small backlog: the leaves go with the append');
   index.admit(); // far below the bound: nothing refused
   index.add(2, Array(LEAF_WINDOW).fill(leaf), 0);
-  assert.deepEqual(fake.posted.at(-1), { type: 'tail', size: LEAF_WINDOW + 2, published: 0 }, 'past the window: only where the log is');
+  assert.deepEqual(
+    fake.posted.at(-1),
+    { type: 'tail', size: LEAF_WINDOW + 2, published: 0 },
+    'past the window: only where the log is',
+  );
   assert.equal(index.backlog, LEAF_WINDOW + 2);
   index.add(LEAF_WINDOW + 2, Array(MAX_BACKLOG).fill(leaf), 0); // one add of MAX_BACKLOG leaves: the same array, cheap
   assert.throws(

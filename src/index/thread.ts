@@ -98,7 +98,8 @@ export class IndexThread {
   follow(tail: () => LogTail, unpublished: readonly Buffer[]): void {
     this.tail = tail;
     const { size, published } = tail();
-    if (this.indexed > size) throw new Error(`the query store has ${this.indexed} entries but the log only ${size}: run "stele reindex"`);
+    if (this.indexed > size)
+      throw new Error(`the query store has ${this.indexed} entries but the log only ${size}: run "stele reindex"`);
     this.tellTail(size, published);
     if (unpublished.length) this.post(size - unpublished.length, unpublished, published);
   }
@@ -152,16 +153,18 @@ export class IndexThread {
           else resolve();
         },
       };
-      const timer = !Number.isFinite(maxWaitMs) ? undefined : setTimeout(() => {
-        this.indexedWaiters = this.indexedWaiters.filter((x) => x !== w);
-        reject(
-          new SteleError(
-            'index_behind',
-            `the query store has not reached entry ${upto - 1} within ${maxWaitMs} ms (it has ${this.indexed} entries); retry`,
-            { detail: { retryAfter: this.retryAfter(), indexedThrough: this.indexed } },
-          ),
-        );
-      }, maxWaitMs);
+      const timer = !Number.isFinite(maxWaitMs)
+        ? undefined
+        : setTimeout(() => {
+            this.indexedWaiters = this.indexedWaiters.filter((x) => x !== w);
+            reject(
+              new SteleError(
+                'index_behind',
+                `the query store has not reached entry ${upto - 1} within ${maxWaitMs} ms (it has ${this.indexed} entries); retry`,
+                { detail: { retryAfter: this.retryAfter(), indexedThrough: this.indexed } },
+              ),
+            );
+          }, maxWaitMs);
       this.indexedWaiters.push(w);
     });
   }

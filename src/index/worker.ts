@@ -391,11 +391,13 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       const leaves = unpack(m.leaves);
       for (let k = 0; k < leaves.length; k++) recent.set(m.first + k, leaves[k] as Buffer);
       learn(m.first + leaves.length, m.published);
-      return pump();
+      pump();
+      return;
     }
     if (m.type === 'tail') {
       learn(m.size, m.published);
-      return pump();
+      pump();
+      return;
     }
     if ('published' in m) learn(0, m.published);
     chain = chain.then(async () => {
