@@ -238,9 +238,29 @@ export function buildSealedLeaf(
   const plain = canonicalBytesFramed(EVENT_PREFIX, 'event', event, suffix);
   onEvent?.(plain.subarray(EVENT_PREFIX.length, plain.length - suffix.length));
   const sealed = seal(plain, sealedAad(key, received)).toString('base64');
-  const bytes = canonicalBytes({ key, received, sealed, v: LEAF_VERSION });
-  if (bytes.length > MAX_LEAF_BYTES) throw tooLarge(bytes.length, true);
+  // canonicalBytes({key, received, sealed, v}), with the same bytes around every event's `sealed`
+  // made once: base64 needs no escaping, so it goes in as it is.
+  const f = sealedFrame(key, received);
+  const n = f.prefix.length + sealed.length + f.suffix.length;
+  if (n > MAX_LEAF_BYTES) throw tooLarge(n, true);
+  const bytes = Buffer.allocUnsafe(n);
+  f.prefix.copy(bytes, 0);
+  bytes.write(sealed, f.prefix.length, 'latin1');
+  f.suffix.copy(bytes, n - f.suffix.length);
   return bytes;
+}
+
+let lastFrame: { key: string; received: string; prefix: Buffer; suffix: Buffer } | null = null;
+
+/** The canonical bytes of a sealed leaf before and after its `sealed` string's content. */
+function sealedFrame(key: string, received: string): { prefix: Buffer; suffix: Buffer } {
+  const f = lastFrame;
+  if (f && f.key === key && f.received === received) return f;
+  const probe = canonicalBytes({ key, received, sealed: '', v: LEAF_VERSION });
+  // `sealed` sorts after `key` and `received`, whose own quotes are escaped: the last match is it.
+  const at = probe.lastIndexOf('"sealed":""') + '"sealed":"'.length;
+  lastFrame = { key, received, prefix: probe.subarray(0, at), suffix: probe.subarray(at) };
+  return lastFrame;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,3 +47,10 @@ test('source.agent (the delivery path) and a time the server filled in are left 
   // A client's own time is part of the event, even when it equals another request's receipt time.
   assert.notDeepEqual(d(at('2026-01-01T00:00:00.000001Z')), d(at('2026-01-01T00:00:00.000001Z'), '2026-01-01T00:00:00.000001Z'));
 });
+
+test('digests stay what data directories already hold (pinned bytes)', () => {
+  assert.equal(d(base).toString('hex'), '7b3c9da8adbd7170768ad68e95c0658b');
+  const at = { ...base, time: '2026-01-01T00:00:00.000001Z' };
+  assert.equal(d(at, '2026-01-01T00:00:00.000001Z').toString('hex'), '65a05bfbc732b3f7fb9b81dc835db8e4');
+  assert.equal(d({ ...base, source: { kind: 'git' } }).toString('hex'), 'e41461543c2558a01675c47ea39fafba');
+});

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { inEvent, SteleError } from '../core/errors.js';
 import { buildLeaf, buildSealedLeaf, formatMicros } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { type SlotName, slotName } from '../keys/key-records.js';
 import type { SlotKey } from '../keys/keystore.js';
-import { seal } from '../keys/seal.js';
+import { SEAL_RANDOM, SealingKey } from '../keys/seal.js';
 import { subjectHash } from '../keys/subject.js';
 import type { Policy } from '../policy/policy.js';
 import { type Tier, TierMatcher } from '../policy/tiers.js';
@@ -21,6 +22,8 @@ export type SlotSource = (reqs: SlotName[]) => SlotKey[] | Promise<SlotKey[]>;
 export class Sealing {
   private tiers: TierMatcher;
   private readonly cache = new Map<string, SlotKey>();
+  /** Data key id → its SealingKey (HMAC pads made once). */
+  private readonly sealers = new Map<string, SealingKey>();
   private readonly digestKey: Buffer;
 
   constructor(
@@ -44,6 +47,7 @@ export class Sealing {
   forget(ids: readonly string[]): void {
     const gone = new Set(ids);
     for (const [k, s] of this.cache) if (gone.has(s.id)) this.cache.delete(k);
+    for (const id of ids) this.sealers.delete(id);
   }
 
   /**
@@ -81,6 +85,11 @@ export class Sealing {
       const keys = await this.source(reqs);
       for (const [i, r] of reqs.entries()) this.cache.set(slotName(r), keys[i] as SlotKey);
     }
+    let sealedCount = 0;
+    for (const r of slots) if (r) sealedCount++;
+    // Salts and IVs for the whole batch in one call to the CSPRNG (each seal takes its own bytes).
+    const random = sealedCount > 0 ? randomBytes(sealedCount * SEAL_RANDOM) : undefined;
+    let nextRandom = 0;
     const out: Buffer[] = new Array(events.length);
     const digests: Buffer[] = new Array(events.length);
     const used = new Set<string>();
@@ -96,7 +105,10 @@ export class Sealing {
         else {
           const k = this.cache.get(slotName(r)) as SlotKey;
           used.add(k.id);
-          out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => seal(k.key, plain, aad), digest);
+          const sk = this.sealerFor(k);
+          const rnd = (random as Buffer).subarray(nextRandom, nextRandom + SEAL_RANDOM);
+          nextRandom += SEAL_RANDOM;
+          out[i] = buildSealedLeaf(e, ingest, received, k.id, (plain, aad) => sk.seal(rnd, plain, aad), digest);
         }
       } catch (err) {
         if (err instanceof SteleError && events.length > 1) throw inEvent(err, i);
@@ -104,5 +116,14 @@ export class Sealing {
       }
     }
     return { leaves: out, digests, keyIds: [...used] };
+  }
+
+  private sealerFor(k: SlotKey): SealingKey {
+    let sk = this.sealers.get(k.id);
+    if (!sk) {
+      sk = new SealingKey(k.key);
+      this.sealers.set(k.id, sk);
+    }
+    return sk;
   }
 }

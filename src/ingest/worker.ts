@@ -60,7 +60,11 @@ const sealing = new Sealing(
 async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void> {
   try {
     const { entries, keyIds, claims } = await prepareBody(m.body, m.kind, m.principal, m.received, sealing);
-    const leaves = pack(entries.map((e) => e.leaf));
+    // Shared: the main thread hands these very bytes on to the integrator thread without a copy.
+    const leaves = pack(
+      entries.map((e) => e.leaf),
+      true,
+    );
     const digests = new Uint8Array(entries.length * DIGEST_BYTES);
     for (let i = 0; i < entries.length; i++) digests.set(entries[i]?.digest as Buffer, i * DIGEST_BYTES);
     const ids = entries.map((e) => e.id);

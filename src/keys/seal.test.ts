@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { messageKey, openWithMessageKey, SEAL_OVERHEAD, seal, UnsealError, unseal } from './seal.js';
+import { messageKey, openWithMessageKey, SEAL_OVERHEAD, SEAL_RANDOM, SealingKey, seal, UnsealError, unseal } from './seal.js';
 
 const aad = Buffer.from(
   '{"ingest":{"method":"local","principal":"t"},"key":"k1","received":"2026-11-22T10:00:00.000000Z","v":1}',
@@ -51,4 +51,19 @@ test('a message key opens exactly its own event (what evidence bundles reveal)',
   const b = seal(key, Buffer.from('{"other":true}'), aad);
   assert.deepEqual(openWithMessageKey(messageKey(key, a), a, aad), event);
   assert.throws(() => openWithMessageKey(messageKey(key, a), b, aad), /commitment/);
+});
+
+test('SealingKey derives the message key createHmac derives, for any key length, and its seals open', () => {
+  for (const len of [1, 32, 64, 65, 100]) {
+    const key = randomBytes(len);
+    const sk = new SealingKey(key);
+    for (let i = 0; i < 3; i++) {
+      const rnd = randomBytes(SEAL_RANDOM);
+      const sealed = sk.seal(rnd, event, aad);
+      assert.deepEqual(sk.messageKey(rnd.subarray(0, 16)), messageKey(key, sealed), `key of ${len} bytes`);
+      assert.deepEqual(unseal(key, sealed, aad), event);
+      assert.deepEqual(sealed.subarray(1, 1 + SEAL_RANDOM), rnd);
+    }
+  }
+  assert.throws(() => new SealingKey(randomBytes(32)).seal(randomBytes(27), event, aad), RangeError);
 });

@@ -12,7 +12,7 @@
  * event also means a random IV never repeats under one key however many events a day key seals,
  * and an evidence bundle can reveal one event's message key without revealing its neighbours'.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SEAL_VERSION = 1;
 const SALT = 16;
@@ -42,17 +42,72 @@ function commitment(messageKey: Buffer): Buffer {
   return createHash('sha256').update(COMMIT_LABEL).update(messageKey).digest();
 }
 
+/** Random bytes one seal consumes: salt ‖ IV. */
+export const SEAL_RANDOM = SALT + IV;
+
+const BLOCK = 64; // SHA-256's block: HMAC's pad length
+
+/**
+ * One data key ready to seal many events: HMAC-SHA256's padded keys are made once, so each seal
+ * costs two one-shot SHA-256 calls for the message key (the same bytes createHmac gives) instead
+ * of an Hmac object's key set-up. Stateless between calls apart from reused scratch buffers.
+ */
+export class SealingKey {
+  /** K ⊕ ipad ‖ KEY_LABEL ‖ salt: the inner hash's input (the salt is written per seal). */
+  private readonly inner: Buffer;
+  /** K ⊕ opad ‖ inner digest. */
+  private readonly outer: Buffer;
+  /** COMMIT_LABEL ‖ message key. */
+  private readonly commit: Buffer;
+
+  constructor(dataKey: Uint8Array) {
+    const k = Buffer.alloc(BLOCK);
+    if (dataKey.length > BLOCK) hash('sha256', dataKey, 'buffer').copy(k);
+    else k.set(dataKey);
+    this.inner = Buffer.alloc(BLOCK + KEY_LABEL.length + SALT);
+    this.outer = Buffer.alloc(BLOCK + 32);
+    for (let i = 0; i < BLOCK; i++) {
+      this.inner[i] = (k[i] as number) ^ 0x36;
+      this.outer[i] = (k[i] as number) ^ 0x5c;
+    }
+    KEY_LABEL.copy(this.inner, BLOCK);
+    this.commit = Buffer.alloc(COMMIT_LABEL.length + 32);
+    COMMIT_LABEL.copy(this.commit);
+  }
+
+  /** HMAC-SHA256(data key, KEY_LABEL ‖ salt). */
+  messageKey(salt: Uint8Array): Buffer {
+    this.inner.set(salt, BLOCK + KEY_LABEL.length);
+    this.outer.set(hash('sha256', this.inner, 'buffer'), BLOCK);
+    return hash('sha256', this.outer, 'buffer');
+  }
+
+  /**
+   * seal() with the caller's SEAL_RANDOM random bytes (salt ‖ IV), so a batch can draw its
+   * randomness in one call. `random` must be fresh from a CSPRNG for every seal.
+   */
+  seal(random: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+    if (random.length !== SEAL_RANDOM) throw new RangeError(`seal: ${random.length} random bytes, not ${SEAL_RANDOM}`);
+    const mk = this.messageKey(random.subarray(0, SALT));
+    this.commit.set(mk, COMMIT_LABEL.length);
+    const cipher = createCipheriv('aes-256-gcm', mk, random.subarray(SALT));
+    cipher.setAAD(aad);
+    const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plaintext.length);
+    out[0] = SEAL_VERSION;
+    out.set(random, 1);
+    out.set(hash('sha256', this.commit, 'buffer'), 1 + SEAL_RANDOM);
+    const ct = cipher.update(plaintext);
+    out.set(ct, HEADER);
+    const rest = cipher.final(); // empty for GCM
+    if (rest.length > 0) throw new Error('seal: AES-GCM returned bytes at final');
+    out.set(cipher.getAuthTag(), HEADER + ct.length);
+    return out;
+  }
+}
+
 /** Encrypts `plaintext` under a 32-byte data key, bound to `aad`. */
 export function seal(dataKey: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const rnd = randomBytes(SALT + IV);
-  const salt = rnd.subarray(0, SALT);
-  const iv = rnd.subarray(SALT);
-  const mk = messageKeyFromSalt(dataKey, salt);
-  const cipher = createCipheriv('aes-256-gcm', mk, iv);
-  cipher.setAAD(aad);
-  const ct = cipher.update(plaintext);
-  cipher.final();
-  return Buffer.concat([Buffer.of(SEAL_VERSION), rnd, commitment(mk), ct, cipher.getAuthTag()]);
+  return new SealingKey(dataKey).seal(randomBytes(SEAL_RANDOM), plaintext, aad);
 }
 
 function parts(sealed: Uint8Array) {

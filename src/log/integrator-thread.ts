@@ -2,7 +2,7 @@ import { fromWire, SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import type { FromIntegrator, ToIntegrator } from './integrator-worker.js';
-import { pack, transferList } from './packed.js';
+import { pack, sharedRuns, transferList } from './packed.js';
 
 export interface IntegratorStart {
   /** The started thread (the backend's `spawn('integrator')`, which runs serveIntegrator). */
@@ -100,9 +100,10 @@ export class IntegratorThread {
     const next = this.pendingFrom + this.pending.length;
     if (first !== next) throw new Error(`integrator expected entry ${next}, got ${first}`);
     for (const l of leaves) this.pending.push(l);
-    const packed = pack(leaves);
-    const m: ToIntegrator = { type: 'add', first, packed };
-    this.worker.postMessage(m, transferList(packed));
+    // Leaves from the ingest workers already live in shared memory: pass views, copy nothing.
+    const parts = sharedRuns(leaves) ?? [pack(leaves)];
+    const m: ToIntegrator = { type: 'add', first, parts };
+    this.worker.postMessage(m, parts.flatMap(transferList));
   }
 
   /** Resolves with the first published checkpoint of at least `size`. */

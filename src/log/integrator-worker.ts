@@ -23,7 +23,7 @@ export type ToIntegrator =
       /** Recovery: the signed root those entries must reproduce. */
       expect?: { size: number; root: Uint8Array };
     }
-  | { type: 'add'; first: number; packed: Packed }
+  | { type: 'add'; first: number; parts: Packed[] }
   | { type: 'close' };
 
 export type FromIntegrator =
@@ -72,7 +72,7 @@ export function serveIntegrator(port: ThreadPort, tiles: TileStore): void {
       }
       send({ type: 'ready' });
     } else if (m.type === 'add') {
-      integrator?.add(m.first, unpack(m.packed));
+      integrator?.add(m.first, m.parts.length === 1 ? unpack(m.parts[0] as Packed) : m.parts.flatMap(unpack));
     } else {
       await integrator?.close();
       send({ type: 'closed' });

@@ -12,10 +12,14 @@ export interface Packed {
   lengths: Uint32Array;
 }
 
-export function pack(leaves: readonly Uint8Array[]): Packed {
+/**
+ * `shared`: the bytes go in a SharedArrayBuffer, so that the leaves unpacked from them can be
+ * handed on to yet another thread without a copy (see `sharedRuns`).
+ */
+export function pack(leaves: readonly Uint8Array[], shared = false): Packed {
   let total = 0;
   for (const l of leaves) total += l.length;
-  const data = new Uint8Array(total);
+  const data = shared ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
   const lengths = new Uint32Array(leaves.length);
   let off = 0;
   for (let i = 0; i < leaves.length; i++) {
@@ -39,5 +43,34 @@ export function unpack(p: Packed): Buffer[] {
   return out;
 }
 
-/** The ArrayBuffers of a Packed, for postMessage's transfer list. */
-export const transferList = (p: Packed): ArrayBuffer[] => [p.data.buffer as ArrayBuffer, p.lengths.buffer as ArrayBuffer];
+/**
+ * `leaves` as Packed runs over the SharedArrayBuffers they already live in (consecutive leaves
+ * that lie back to back in one buffer make one run): posting these shares the bytes, no copy.
+ * Null when any leaf is not in a SharedArrayBuffer.
+ */
+export function sharedRuns(leaves: readonly Uint8Array[]): Packed[] | null {
+  const runs: Packed[] = [];
+  let i = 0;
+  while (i < leaves.length) {
+    const a = leaves[i] as Uint8Array;
+    if (!(a.buffer instanceof SharedArrayBuffer)) return null;
+    let j = i + 1;
+    let end = a.byteOffset + a.byteLength;
+    for (; j < leaves.length; j++) {
+      const b = leaves[j] as Uint8Array;
+      if (b.buffer !== a.buffer || b.byteOffset !== end) break;
+      end += b.byteLength;
+    }
+    const lengths = new Uint32Array(j - i);
+    for (let k = i; k < j; k++) lengths[k - i] = (leaves[k] as Uint8Array).byteLength;
+    runs.push({ data: new Uint8Array(a.buffer, a.byteOffset, end - a.byteOffset), lengths });
+    i = j;
+  }
+  return runs;
+}
+
+/** The ArrayBuffers of a Packed, for postMessage's transfer list (shared bytes are shared, not moved). */
+export const transferList = (p: Packed): ArrayBuffer[] =>
+  p.data.buffer instanceof SharedArrayBuffer
+    ? [p.lengths.buffer as ArrayBuffer]
+    : [p.data.buffer as ArrayBuffer, p.lengths.buffer as ArrayBuffer];

@@ -47,8 +47,12 @@ export function defaultOf<N extends Defaulted>(name: N): ValueOf<N> {
 export const dataDir = (flag: string | undefined, env: Env = processEnv()): string =>
   resolvePath(setting('dir', { dir: flag }, env));
 
-/** One ingest worker per core beyond the main thread's, at least one. */
-export const defaultIngestWorkers = () => Math.max(1, availableParallelism() - 1);
+/**
+ * One ingest worker per core. Preparing events (parse, validate, canonical JSON, sealing) is most
+ * of ingest's CPU, while the main thread (HTTP, sequencing, the write-ahead log) needs a fraction of
+ * a core: with cores - 1 workers a 2-core machine ran one worker flat out with CPU to spare.
+ */
+export const defaultIngestWorkers = () => Math.max(1, availableParallelism());
 
 /** What the HTTP server takes (ServerOptions in src/server/app.ts, but logger and TLS). */
 export interface HttpSettings {

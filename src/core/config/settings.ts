@@ -88,7 +88,7 @@ export const SETTINGS = {
     arg: '<n>',
     kind: 'integer',
     min: 0,
-    shown: 'cores - 1, at least 1',
+    shown: 'one per core',
     doc: 'threads that parse and encode events (0: on the main thread)',
   },
   logLevel: { flag: '--log-level', arg: '<level>', kind: 'logLevel', default: 'info', doc: 'server log level' },

@@ -15,8 +15,14 @@ for (let i = 0; i < 16; i++) {
 /** The 16 bytes of a UUID string (the schema has checked the form; this runs twice per event, so it is hand-rolled). */
 export function uuidBytes(id: string): Buffer {
   const out = Buffer.allocUnsafe(16);
+  uuidInto(id, out, 0);
+  return out;
+}
+
+/** uuidBytes written into `out` at `at`, without allocating. */
+export function uuidInto(id: string, out: Uint8Array, at: number): void {
   if (id.length !== 36) throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
-  let j = 0;
+  let j = at;
   for (let i = 0; i < 36; i += 2) {
     if (i === 8 || i === 13 || i === 18 || i === 23) {
       if (id.charCodeAt(i) !== 45) throw new Error(`event id ${JSON.stringify(id)} is not a UUID`);
@@ -30,8 +36,11 @@ export function uuidBytes(id: string): Buffer {
     }
     out[j++] = (hi << 4) | lo;
   }
-  return out;
 }
+
+/** Big-endian uint32 at `at` of `b`. */
+const u32 = (b: Uint8Array, at: number): number =>
+  (((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)) >>> 0;
 
 /**
  * The pure part: a hash table from 128-bit keys to indices that keeps only a 32-bit tag per key.
@@ -53,14 +62,14 @@ export class IdTable {
     return this.count;
   }
 
-  tag(key: Uint8Array): number {
-    const v = new DataView(key.buffer, key.byteOffset, 16);
+  /** The tag of the 16-byte key at `at` of `key`. */
+  tag(key: Uint8Array, at = 0): number {
     const s = this.seed;
     let h =
-      Math.imul(v.getUint32(0) ^ (s[0] as number), 0x9e3779b1) ^
-      Math.imul(v.getUint32(4) ^ (s[1] as number), 0x85ebca77) ^
-      Math.imul(v.getUint32(8) ^ (s[2] as number), 0xc2b2ae3d) ^
-      Math.imul(v.getUint32(12) ^ (s[3] as number), 0x27d4eb2f);
+      Math.imul(u32(key, at) ^ (s[0] as number), 0x9e3779b1) ^
+      Math.imul(u32(key, at + 4) ^ (s[1] as number), 0x85ebca77) ^
+      Math.imul(u32(key, at + 8) ^ (s[2] as number), 0xc2b2ae3d) ^
+      Math.imul(u32(key, at + 12) ^ (s[3] as number), 0x27d4eb2f);
     h ^= h >>> 15;
     h = Math.imul(h, 0x2c1b3c6d);
     h ^= h >>> 12;
@@ -79,9 +88,10 @@ export class IdTable {
     }
   }
 
-  insert(key: Uint8Array, index: number): void {
+  /** Adds the 16-byte key at `at` of `key` (only its tag is kept). */
+  insert(key: Uint8Array, index: number, at = 0): void {
     if ((this.count + 1) * 10 > this.tags.length * 7) this.grow();
-    this.place(this.tag(key), index);
+    this.place(this.tag(key, at), index);
     this.count++;
   }
 
@@ -121,6 +131,8 @@ export class JournalIdIndex implements IdIndex {
   private readonly dfd: number;
   private covered: number;
   private readonly buf = Buffer.alloc(16);
+  /** Scratch for the key being looked up. */
+  private readonly key = Buffer.alloc(16);
   private readonly confirm = (index: number, key: Uint8Array) => {
     readSync(this.fd, this.buf, 0, 16, index * 16);
     return this.buf.equals(key);
@@ -137,13 +149,15 @@ export class JournalIdIndex implements IdIndex {
     ftruncateSync(this.fd, this.covered * 16);
     if (fstatSync(this.dfd).size !== this.covered * DIGEST_BYTES) ftruncateSync(this.dfd, this.covered * DIGEST_BYTES);
     const all = this.covered ? readFileSync(path) : Buffer.alloc(0);
-    for (let i = 0; i < this.covered; i++) this.table.insert(all.subarray(i * 16, i * 16 + 16), i);
+    for (let i = 0; i < this.covered; i++) this.table.insert(all, i, i * 16);
   }
 
   lookup(ids: readonly string[]): Map<string, number> {
     const found = new Map<string, number>();
+    const key = this.key;
     for (const id of ids) {
-      const index = this.table.find(uuidBytes(id), this.confirm);
+      uuidInto(id, key, 0);
+      const index = this.table.find(key, this.confirm);
       if (index !== undefined) found.set(id, index);
     }
     return found;
@@ -166,10 +180,10 @@ export class JournalIdIndex implements IdIndex {
     const digests = Buffer.alloc(n * DIGEST_BYTES);
     for (let i = skip; i < entries.length; i++) {
       const e = entries[i] as IdEntry;
-      const key = uuidBytes(e.id);
-      key.copy(out, (i - skip) * 16);
+      const at = (i - skip) * 16;
+      uuidInto(e.id, out, at);
       if (e.digest) digests.set(e.digest.subarray(0, DIGEST_BYTES), (i - skip) * DIGEST_BYTES);
-      this.table.insert(key, first + i);
+      this.table.insert(out, first + i, at);
     }
     writeAll(this.fd, out, this.covered * 16);
     writeAll(this.dfd, digests, this.covered * DIGEST_BYTES);

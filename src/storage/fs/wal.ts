@@ -25,35 +25,57 @@ export const MAX_GROUP_BYTES = 64 * 1024 * 1024;
 
 export function encodeRecords(entries: readonly SequencedEntry[]): Buffer {
   let total = 0;
-  const ids: Buffer[] = [];
-  for (const e of entries) {
-    const id = Buffer.from(e.id, 'utf8');
-    if (id.length > 255) throw new Error(`entry id is ${id.length} bytes; the write-ahead log allows 255`);
-    if (id.length === 0) throw new Error('entry id is empty');
-    ids.push(id);
-    total += HEADER + 1 + id.length + e.leaf.length + (e.digest ? 1 + DIGEST : 0);
+  const n = entries.length;
+  // Ids are ASCII (UUIDs) almost always: their byte length is their string length, and they are
+  // written straight into the output. Others are encoded once up front.
+  let encoded: (Buffer | undefined)[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i] as SequencedEntry;
+    let idLen = e.id.length;
+    if (!isAscii(e.id)) {
+      encoded ??= new Array(n);
+      const id = Buffer.from(e.id, 'utf8');
+      encoded[i] = id;
+      idLen = id.length;
+    }
+    if (idLen > 255) throw new Error(`entry id is ${idLen} bytes; the write-ahead log allows 255`);
+    if (idLen === 0) throw new Error('entry id is empty');
+    total += HEADER + 1 + idLen + e.leaf.length + (e.digest ? 1 + DIGEST : 0);
   }
   const out = Buffer.allocUnsafe(total);
   let off = 0;
-  entries.forEach((e, i) => {
-    const id = ids[i] as Buffer;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i] as SequencedEntry;
     const d = e.digest;
-    const pre = d ? 1 + DIGEST : 0;
-    const len = pre + 1 + id.length + e.leaf.length;
     const start = off + HEADER;
+    let p = start;
     if (d) {
       if (d.length !== DIGEST) throw new Error(`entry digest is ${d.length} bytes; the write-ahead log holds ${DIGEST}`);
-      out[start] = 0;
-      out.set(d, start + 1);
+      out[p++] = 0;
+      out.set(d, p);
+      p += DIGEST;
     }
-    out[start + pre] = id.length;
-    id.copy(out, start + pre + 1);
-    out.set(e.leaf, start + pre + 1 + id.length);
+    const id = encoded?.[i];
+    if (id) {
+      out[p++] = id.length;
+      p += id.copy(out, p);
+    } else {
+      out[p++] = e.id.length;
+      p += out.write(e.id, p, 'latin1');
+    }
+    out.set(e.leaf, p);
+    p += e.leaf.length;
+    const len = p - start;
     out.writeUInt32BE(len, off);
-    out.writeUInt32BE(crc32(out.subarray(start, start + len)), off + 4);
-    off = start + len;
-  });
+    out.writeUInt32BE(crc32(out.subarray(start, p)), off + 4);
+    off = p;
+  }
   return out;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 export interface DecodedSegment {
