@@ -1,7 +1,7 @@
 import { LIMITS } from '../core/config/settings.js';
 import { fromWire, SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
-import { bytes, pack, transferList } from '../log/packed.js';
+import { bytes, pack, sharedRuns, transferList } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
 import type { Policy } from '../policy/policy.js';
 import type { FromIndex, SearchRequest, SearchResult, ToIndex, WireGap, WireHit } from './worker.js';
@@ -210,8 +210,12 @@ export class IndexThread {
   private post(first: number, leaves: readonly Buffer[], published: number): void {
     this.known = Math.max(this.known, first + leaves.length);
     this.toldPublished = Math.max(this.toldPublished, published);
-    const packed = pack(leaves);
-    this.worker.postMessage({ type: 'add', first, leaves: packed, published } satisfies ToIndex, transferList(packed));
+    // Leaves prepared by ingest workers already live in shared memory: posted as they are, no copy.
+    let at = first;
+    for (const packed of sharedRuns(leaves) ?? [pack(leaves)]) {
+      this.worker.postMessage({ type: 'add', first: at, leaves: packed, published } satisfies ToIndex, transferList(packed));
+      at += packed.lengths.length;
+    }
   }
 
   private tellTail(size: number, published: number): void {
