@@ -478,6 +478,8 @@ function sustainSection(s: SustainResult): string[] {
     `- Read your writes under load: ${st(s.rywLoaded)}; median wait ${fmtMs(median(s.rywLoaded.filter((x) => x.status === 200).map((x) => x.waitMs)))} ms. ` +
       `Idle: ${st(s.rywIdle)}; median wait ${fmtMs(median(s.rywIdle.filter((x) => x.status === 200).map((x) => x.waitMs)))} ms.`,
   );
+  const wrong = [...s.rywLoaded, ...s.rywIdle].find((x) => x.detail);
+  if (wrong) p(`- First read-your-writes probe that went wrong: \`${wrong.detail}\``);
   if (s.load.failures) p(`- Load failures: ${s.load.failures} (${s.load.firstFailure ?? ''})`);
   if (s.sampleErrors) p(`- Samples that failed (timeout or error): ${s.sampleErrors}`);
   p('');

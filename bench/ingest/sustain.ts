@@ -41,6 +41,8 @@ export interface RywProbe {
   /** indexed_through covered the appended index (only meaningful with 200). */
   covered: boolean;
   retryAfter: string | null;
+  /** What went wrong, when the probe is not right (append refused, error, entry not covered). */
+  detail?: string;
 }
 
 export interface SustainResult {
@@ -100,20 +102,31 @@ export async function rywProbe(srv: SteleServer, r: () => number): Promise<RywPr
     body: JSON.stringify(makeEvent(r)),
     signal: AbortSignal.timeout(30_000),
   });
-  const ab = (await a.json()) as { entries?: { index: number }[] };
-  const index = ab.entries?.[0]?.index;
-  if (a.status !== 200 || index === undefined) return { status: a.status, waitMs: Number.NaN, covered: false, retryAfter: null };
+  const text = await a.text();
+  const index = a.status === 200 ? (JSON.parse(text) as { entries?: { index: number }[] }).entries?.[0]?.index : undefined;
+  if (a.status !== 200 || index === undefined)
+    return {
+      status: a.status,
+      waitMs: Number.NaN,
+      covered: false,
+      retryAfter: null,
+      detail: `append: ${a.status} ${text.slice(0, 160)}`,
+    };
   const t0 = performance.now();
   const s = await fetch(`${base(srv)}/v1/events?after=${index}&limit=1`, {
     headers: auth(srv),
     signal: AbortSignal.timeout(30_000),
   });
-  const sb = (await s.json()) as { indexed_through?: number };
+  const stext = await s.text();
+  const waitMs = performance.now() - t0;
+  const sb = JSON.parse(stext) as { indexed_through?: number };
+  const covered = s.status === 200 && typeof sb.indexed_through === 'number' && sb.indexed_through > index;
   return {
     status: s.status,
-    waitMs: performance.now() - t0,
-    covered: s.status === 200 && typeof sb.indexed_through === 'number' && sb.indexed_through > index,
+    waitMs,
+    covered,
     retryAfter: s.headers.get('retry-after'),
+    ...(covered ? {} : { detail: `search after=${index}: ${s.status} ${stext.slice(0, 160)}` }),
   };
 }
 
@@ -169,8 +182,8 @@ export async function sustain(
     while (!stop) {
       try {
         rywLoaded.push(await rywProbe(srv, r));
-      } catch {
-        rywLoaded.push({ status: 0, waitMs: Number.NaN, covered: false, retryAfter: null });
+      } catch (err) {
+        rywLoaded.push({ status: 0, waitMs: Number.NaN, covered: false, retryAfter: null, detail: (err as Error).message });
       }
       await sleep(2000);
     }
@@ -210,7 +223,9 @@ export async function sustain(
   const midT = first && last ? (first.t + last.t) / 2 : 0;
   const nearest = (t: number) =>
     samples.reduce((a, b) => (Math.abs(b.t - t) < Math.abs(a.t - t) ? b : a), samples[0] as SustainSample);
-  const second = samples.filter((s) => s.t >= midT && Number.isFinite(s.rssMiB));
+  // The second half of the run; all of it when that leaves fewer than 3 samples (a short run).
+  const half = samples.filter((s) => s.t >= midT && Number.isFinite(s.rssMiB));
+  const second = half.length >= 3 ? half : samples.filter((s) => Number.isFinite(s.rssMiB));
   const rssSlope = slope(
     second.map((s) => s.t),
     second.map((s) => s.rssMiB),

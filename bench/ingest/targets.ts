@@ -52,16 +52,29 @@ export function linesFrom(md: string, name: string): TargetLine[] | null {
       // fall through to the text
     }
   }
+  // Table rows whose last cell is a verdict: met / not met / yes / no (bold or not).
+  const verdictOf = (l: string) =>
+    l
+      .split('|')
+      .map((c) => c.trim().replace(/\*\*/g, '').toLowerCase())
+      .filter((c) => c !== '')
+      .at(-1);
   const said = s
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => /\b(not met|met|yes|no)\b/i.test(l) && /\d/.test(l) && !/^\|[-:| ]+\|$/.test(l));
+    .filter((l) => l.startsWith('|') && ['met', 'not met', 'yes', 'no'].includes(verdictOf(l) ?? ''));
   if (said.length === 0) return null;
-  return said.map((l) => ({
-    target: `${name}: ${l.replace(/\*\*/g, '').slice(0, 200)}`,
-    measured: 'see its section',
-    met: /not met|\*\*no\*\*|\|\s*no\s*\|/i.test(l) ? false : /\bmet\b|\byes\b/i.test(l) ? true : null,
-  }));
+  return said.map((l) => {
+    const cells = l
+      .split('|')
+      .map((c) => c.trim().replace(/\*\*/g, ''))
+      .filter((c) => c !== '');
+    return {
+      target: `${name}: ${cells[0] ?? ''}`.slice(0, 200),
+      measured: cells.slice(1, -1).join(' · ') || 'see its section',
+      met: ['met', 'yes'].includes(verdictOf(l) ?? ''),
+    };
+  });
 }
 
 export function targetLines(x: TargetInputs): TargetLine[] {
@@ -149,7 +162,7 @@ export function targetsMarkdown(ts: readonly TargetLine[]): string[] {
   return [
     '| target (issue 12) | measured (median) | |',
     '|---|---|:---:|',
-    ...ts.map((x) => `| ${x.target} | ${x.measured.replace(/\|/g, '\\|')} | ${verdict(x.met)} |`),
+    ...ts.map((x) => `| ${x.target.replace(/\|/g, '\\|')} | ${x.measured.replace(/\|/g, '\\|')} | ${verdict(x.met)} |`),
     '',
   ];
 }

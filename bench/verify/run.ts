@@ -24,7 +24,7 @@ import { decodeBundle, tileFilePath } from '../../src/tlog/tile.js';
 import { cleanupNow, installCleanupHandlers } from '../ingest/cleanup.js';
 import { throughput } from '../ingest/http-load.js';
 import { loadNow, machine } from '../ingest/report.js';
-import { CLI, type SteleServer, startStele } from '../ingest/server.js';
+import { CLI, machineBusySeconds, type SteleServer, startStele } from '../ingest/server.js';
 import { fmtInt, fmtMs, median, percentileSorted, sleep, sortedCopy } from '../ingest/stats.js';
 import type { TargetLine } from '../ingest/targets.js';
 import { buildLog } from './build.js';
@@ -84,6 +84,9 @@ interface ProofRun {
   p99: number;
   p999: number;
   logSize: number;
+  /** CPU cores the server, and everything else on the machine but it and this process, used meanwhile. */
+  serverCores: number;
+  otherCores: number;
 }
 
 function get(agent: http.Agent, srv: SteleServer, path: string): Promise<{ status: number; body: string }> {
@@ -116,6 +119,10 @@ async function proofs(srv: SteleServer, seconds: number, clients: number): Promi
   };
   const warmEnd = performance.now() + 1000;
   const end = warmEnd + seconds * 1000;
+  let cpu0 = { server: Number.NaN, machine: Number.NaN, self: process.cpuUsage() };
+  const mark = setTimeout(() => {
+    cpu0 = { server: srv.cpuSeconds(), machine: machineBusySeconds(), self: process.cpuUsage() };
+  }, 1000);
   const loop = async () => {
     while (performance.now() < end) {
       const t0 = performance.now();
@@ -133,6 +140,10 @@ async function proofs(srv: SteleServer, seconds: number, clients: number): Promi
     }
   };
   await Promise.all(Array.from({ length: clients }, loop));
+  clearTimeout(mark);
+  const server = srv.cpuSeconds() - cpu0.server;
+  const self = process.cpuUsage(cpu0.self);
+  const other = machineBusySeconds() - cpu0.machine - server - (self.user + self.system) / 1e6;
   agent.destroy();
   const s = sortedCopy(lat);
   return {
@@ -144,6 +155,8 @@ async function proofs(srv: SteleServer, seconds: number, clients: number): Promi
     p99: percentileSorted(s, 99),
     p999: percentileSorted(s, 99.9),
     logSize: size,
+    serverCores: server / seconds,
+    otherCores: Math.max(0, other / seconds),
   };
 }
 
@@ -208,7 +221,8 @@ async function main(): Promise<void> {
         const p = await proofs(srv, PROOF_S, PROOF_CLIENTS);
         proofRuns.push(p);
         log(
-          `[${i + 1}/${REPEATS}] inclusion proofs (log of ${fmtInt(p.logSize)}): ${fmtInt(p.proofsPerSec)}/s, p50 ${fmtMs(p.p50)} p99 ${fmtMs(p.p99)} ms, failures ${p.failures}${p.firstFailure ? ` (${p.firstFailure})` : ''}`,
+          `[${i + 1}/${REPEATS}] inclusion proofs (log of ${fmtInt(p.logSize)}): ${fmtInt(p.proofsPerSec)}/s, p50 ${fmtMs(p.p50)} p99 ${fmtMs(p.p99)} ms, ` +
+            `server ${p.serverCores.toFixed(2)} cores, other ${p.otherCores.toFixed(2)}, failures ${p.failures}${p.firstFailure ? ` (${p.firstFailure})` : ''}`,
         );
       }
     } finally {
@@ -271,8 +285,14 @@ async function main(): Promise<void> {
     `- **Inclusion proofs**: a fresh \`stele serve\` filled over HTTP for ${FILL_S} s (${fmtInt(fill)} events), index caught up, then ${PROOF_CLIENTS} ` +
       `closed-loop keep-alive clients without credentials (as monitors ask) requesting \`GET /v1/proofs/inclusion?index=<random>\` ` +
       `(size: the latest checkpoint) for ${PROOF_S} s after 1 s of warm-up; latency per request. Runs: ` +
-      proofRuns.map((x) => `${fmtInt(x.proofsPerSec)}/s p99 ${fmtMs(x.p99)} ms`).join('; ') +
-      '. The load generator shares the 2 cores with the server.',
+      proofRuns
+        .map(
+          (x) =>
+            `${fmtInt(x.proofsPerSec)}/s p99 ${fmtMs(x.p99)} ms, server ${x.serverCores.toFixed(2)} cores ` +
+            `(${fmtInt((x.serverCores / x.proofsPerSec) * 1e6)} µs a proof), other processes ${x.otherCores.toFixed(2)} cores`,
+        )
+        .join('; ') +
+      '. The load generator shares the 2 cores with the server; "other processes" is everything else on the machine (the noise).',
   );
   const firstFail = proofRuns.find((x) => x.firstFailure)?.firstFailure;
   if (firstFail) p(`- First proof failure: \`${firstFail}\``);
