@@ -1,7 +1,7 @@
 /**
  * What input may cost `stele serve`, end to end: unauthenticated uploads are refused before their
  * body is read (memory stays bounded, authenticated clients are served meanwhile), slow headers
- * and slow bodies are timed out, appends are not rate limited (reads are), an overloaded write
+ * and slow bodies are timed out, appends and proofs are not rate limited (other reads are), an overloaded write
  * path answers 503 with Retry-After and appends nothing, and integers a double cannot hold are
  * refused rather than silently changed.
  */
@@ -257,25 +257,50 @@ describe('appends: backpressure instead of rate limits', () => {
     }
   });
 
-  test('appends are not counted by --rate-limit; reads still are', async () => {
+  test('a burst of 1,200 single-event appends from one principal all succeed while its read burst is limited; proofs are not limited', async () => {
     const d = await initDir('limits.test/log');
-    const srv = await SteleServer.start(d.dir, { args: ['--rate-limit', '20'] });
+    const srv = await SteleServer.start(d.dir, { args: ['--rate-limit', '100', '--anonymous-limit', '5'] });
     try {
-      for (let i = 0; i < 60; i++) {
-        const r = await appendOne(srv.url, d.token);
-        assert.equal(r.status, 200, await r.text());
-      }
+      const auth = { authorization: `Bearer ${d.token}` };
+      assert.equal((await appendOne(srv.url, d.token)).status, 200);
+      await sleep(1500); // entry 0 in a checkpoint, for the reads below
+      const appends = new Map<number, number>();
+      let n = 0;
+      const appendLoop = async () => {
+        while (n < 1200) {
+          n++;
+          const r = await appendOne(srv.url, d.token);
+          appends.set(r.status, (appends.get(r.status) ?? 0) + 1);
+          await r.arrayBuffer();
+        }
+      };
+      // Reads by the same principal at the same time: 150 of them against a limit of 100.
       const reads: number[] = [];
-      for (let i = 0; i < 25; i++) {
-        const r = await fetch(`${srv.url}/v1/entries/0`, { headers: { authorization: `Bearer ${d.token}` } });
-        reads.push(r.status);
-        await r.arrayBuffer();
+      const readLoop = async () => {
+        for (let i = 0; i < 75; i++) {
+          const r = await fetch(`${srv.url}/v1/entries/0`, { headers: auth });
+          reads.push(r.status);
+          if (r.status === 429) assert.ok(Number(r.headers.get('retry-after')) >= 1);
+          await r.arrayBuffer();
+        }
+      };
+      await Promise.all([...Array.from({ length: 16 }, appendLoop), readLoop(), readLoop()]);
+      assert.deepEqual([...appends], [[200, 1200]]);
+      assert.equal(reads.filter((s) => s === 200).length, 100, reads.join());
+      assert.equal(reads.filter((s) => s === 429).length, 50, reads.join());
+
+      // Proofs are computed from the public tiles: limited neither per principal nor per address.
+      await sleep(1500); // a checkpoint covering the appends
+      for (const headers of [auth, {}]) {
+        for (let i = 0; i < 30; i++) {
+          const r = await fetch(`${srv.url}/v1/proofs/inclusion?index=${i}`, { headers });
+          assert.equal(r.status, 200, await r.text());
+        }
       }
-      assert.deepEqual(reads.slice(0, 20), Array(20).fill(200));
-      assert.ok(
-        reads.slice(20).every((s) => s === 429),
-        reads.join(),
-      );
+      // Other reads without credentials still are limited per address.
+      const anon: number[] = [];
+      for (let i = 0; i < 7; i++) anon.push((await fetch(`${srv.url}/v1/entries/0`)).status);
+      assert.deepEqual(anon, [200, 200, 200, 200, 200, 429, 429]);
     } finally {
       await srv.stop();
     }

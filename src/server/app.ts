@@ -24,7 +24,7 @@ export interface ServerOptions {
   logger?: boolean | { level: string };
   /** HTTPS: PEM certificate chain and key; with `clientCa`, client certificates signed by it authenticate (mutual TLS). */
   tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer };
-  /** Requests per minute per principal, appends apart (those get backpressure: 503 and Retry-After). */
+  /** Requests per minute per principal, appends apart (those get backpressure: 503 and Retry-After) and the public log paths (unlimitedPath). */
   rateLimit?: number;
   /** Requests per minute per client address without credentials (tiles and /healthz apart). */
   anonymousLimit?: number;

@@ -77,9 +77,13 @@ export function addressKey(ip: string): string {
     .join(':')}::/64`;
 }
 
-/** Paths any client may fetch without limit: the static, cacheable tlog-tiles API and the liveness probe. */
+/**
+ * Paths any client may fetch without limit: the static, cacheable tlog-tiles API, inclusion and
+ * consistency proofs (computed from those same public tiles, which a client could fetch unlimited
+ * and hash itself; monitors and verifiers ask for many), and the liveness probe.
+ */
 export function unlimitedPath(url: string): boolean {
-  return url.startsWith('/log/') || url === '/healthz';
+  return url.startsWith('/log/') || url.startsWith('/v1/proofs/') || url === '/healthz';
 }
 
 /** Methods whose routes all need a principal (every route taking a body does); refused before the body is read. */

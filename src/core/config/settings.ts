@@ -121,7 +121,7 @@ export const SETTINGS = {
     kind: 'integer',
     min: 1,
     default: '6000',
-    doc: 'requests per minute per principal, appends apart (they get 503 + Retry-After when overloaded)',
+    doc: 'reads and other non-append requests per minute per principal; appends are never counted (the write path answers 503 + Retry-After when full)',
   },
   anonymousLimit: {
     flag: '--anonymous-limit',
@@ -129,7 +129,7 @@ export const SETTINGS = {
     kind: 'integer',
     min: 1,
     default: '1200',
-    doc: 'requests per minute per address without credentials (/log/ and /healthz apart)',
+    doc: 'requests per minute per address without credentials (/log/, /v1/proofs/ and /healthz apart)',
   },
   denialLimit: {
     flag: '--denial-limit',
