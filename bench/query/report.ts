@@ -443,7 +443,7 @@ function interpret(r: Results): string[] {
   const st = r.store;
   out.push(
     `**Build rate**: ${fmtInt(st.rowsPerS)} rows/s through \`SqliteQueryStore.insert\` (${fmtInt(1e6 / (st.rows / st.insertS))} µs per row inside insert: the row, ` +
-      'nine secondary indexes and the FTS5 tokens). The index thread inserts the same way as entries are acknowledged, so this also bounds how ' +
+      'four secondary indexes and the FTS5 tokens). The index thread inserts the same way as entries are acknowledged, so this also bounds how ' +
       'fast a server can index a sustained stream and how long `stele reindex` takes ' +
       `(${fmtInt(st.rows / st.rowsPerS / 60)} min for ${fmtInt(st.rows)} events at this rate, generation excluded).`,
   );

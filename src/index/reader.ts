@@ -1,7 +1,7 @@
 import { decodeLeaf, leafAad, sealedContent } from '../event/record.js';
 import type { Event, Ingest, LeafRecord } from '../event/types.js';
 import { type KeyStore, keyNotReadable } from '../keys/keystore.js';
-import { messageKey, unseal } from '../keys/seal.js';
+import { unsealWithMessageKey } from '../keys/seal.js';
 
 export interface OpenedEntry {
   record: LeafRecord;
@@ -23,6 +23,7 @@ export async function openEntry(keys: KeyStore, index: number, leaf: Buffer, wit
   const l = keys.cached(keyId) ?? (await keys.lookup(keyId));
   if (l?.state !== 'active') throw keyNotReadable(index, l, keyId);
   const sealed = Buffer.from(record.sealed as string, 'base64');
-  const { event, ingest } = sealedContent(record, unseal(l.key, sealed, leafAad(record)));
-  return withMessageKey ? { record, event, ingest, messageKey: messageKey(l.key, sealed) } : { record, event, ingest };
+  const { plain, messageKey } = unsealWithMessageKey(l.key, sealed, leafAad(record));
+  const { event, ingest } = sealedContent(record, plain);
+  return withMessageKey ? { record, event, ingest, messageKey } : { record, event, ingest };
 }

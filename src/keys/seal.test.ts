@@ -67,3 +67,35 @@ test('SealingKey derives the message key createHmac derives, for any key length,
   }
   assert.throws(() => new SealingKey(randomBytes(32)).seal(randomBytes(27), event, aad), RangeError);
 });
+
+test('the reading side derives the same message key and commitment as sealing (HMAC-SHA256 by its definition)', async () => {
+  const { createHmac } = await import('node:crypto');
+  const { messageKeyFast } = await import('./seal.js');
+  for (let i = 0; i < 200; i++) {
+    const key = randomBytes(32);
+    const salt = randomBytes(16);
+    const want = createHmac('sha256', key).update('stele/seal/v1/key').update(salt).digest();
+    assert.deepEqual(messageKeyFast(key, salt), want);
+  }
+  const key = randomBytes(32);
+  const sealed = seal(key, event, aad);
+  assert.deepEqual(
+    messageKey(key, sealed),
+    createHmac('sha256', key).update('stele/seal/v1/key').update(sealed.subarray(1, 17)).digest(),
+  );
+  assert.deepEqual(openWithMessageKey(messageKey(key, sealed), sealed, aad), event);
+});
+
+test('a changed tag, ciphertext or AAD is refused after the commitment passes', () => {
+  const key = randomBytes(32);
+  const sealed = seal(key, event, aad);
+  for (const at of [sealed.length - 1, sealed.length - 20]) {
+    const bad = Buffer.from(sealed);
+    bad[at] = (bad[at] as number) ^ 1;
+    assert.throws(
+      () => unseal(key, bad, aad),
+      (e: Error) => e instanceof UnsealError && /authentication/.test(e.message),
+    );
+  }
+  assert.throws(() => unseal(key, sealed, Buffer.concat([aad, Buffer.from(' ')])), /authentication/);
+});

@@ -7,7 +7,7 @@
  * of the event — so a search can show the gap without learning what the entry was. Times are
  * microseconds since the Unix epoch.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) STRICT;
@@ -31,16 +31,15 @@ CREATE TABLE IF NOT EXISTS entries (
   key_id TEXT,                      -- data key id; NULL when the tier is not encrypted
   principal TEXT NOT NULL           -- ingest principal
 ) STRICT;
+-- Four secondary indexes, no more: each one costs every insert a b-tree write (version 3 had nine
+-- and indexed at under half the rate; BENCHMARKS.md, bench:index). Other fields are found by the
+-- probe of the newest entries in log order (SqliteQueryStore.probe), then a scan.
 CREATE INDEX IF NOT EXISTS entries_time ON entries (time);
 CREATE INDEX IF NOT EXISTS entries_actor ON entries (actor, time);
-CREATE INDEX IF NOT EXISTS entries_action ON entries (action, time);
-CREATE INDEX IF NOT EXISTS entries_source ON entries (source, time);
 -- outcome with action: "what failed in k8s.*" reads only index entries (outcome alone matches millions)
 CREATE INDEX IF NOT EXISTS entries_outcome ON entries (outcome, action, time);
-CREATE INDEX IF NOT EXISTS entries_resource ON entries (resource_id);
-CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject) WHERE subject IS NOT NULL;
+-- erasure and retention (deleteByKeys) and legal holds (keysOfActors reads entries_actor)
 CREATE INDEX IF NOT EXISTS entries_key ON entries (key_id) WHERE key_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_id ON entries (id);
 -- Column names match entries' where they mean the same, so a compiled query of only index:, tier:,
 -- since:/until: runs on both; in gaps "time" is the receipt time (the event's own time is gone).
 CREATE TABLE IF NOT EXISTS gaps (
