@@ -24,7 +24,7 @@ import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
 
 /** Entries indexed in one store transaction (large transactions are most of the speed). */
-export const BATCH = 5_000;
+export const BATCH = 10_000;
 
 /**
  * A search first indexes a backlog this small (a batch or two), so under light load it sees every

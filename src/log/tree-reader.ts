@@ -41,7 +41,7 @@ export class TreeReader {
     const key = `${level}/${index}/${width}`;
     let t = this.tiles.get(key);
     if (!t) {
-      const data = await this.storage.readTile(level, index, width);
+      const data = await this.read(level, index, width);
       if (!data) throw new Error(`storage is missing tile ${level}/${index} of width ${width}`);
       if (data.length !== width * 32) throw new Error(`tile ${level}/${index} of width ${width} is ${data.length} bytes`);
       t = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -61,12 +61,31 @@ export class TreeReader {
     const key = `${index}/${width}`;
     let entries = this.bundles.get(key);
     if (!entries) {
-      const data = await this.storage.readTile('entries', index, width);
+      const data = await this.read('entries', index, width);
       if (!data) throw new Error(`storage is missing entry bundle ${index} of width ${width}`);
-      entries = decodeBundle(data, width);
+      entries = data.length === width ? data : data.slice(0, width);
       this.bundles.set(key, entries);
     }
     return entries;
+  }
+
+  /**
+   * A tile (hashes; or for 'entries' its decoded leaves) at `width`. A partial tile is deleted
+   * once its full tile is durable (c2sp.org/tlog-tiles), so a reader of an older tree size may
+   * find only the full one: its first `width` hashes or leaves are the partial's, as tiles only grow.
+   */
+  private async read(level: number, index: number, width: number): Promise<Uint8Array | null>;
+  private async read(level: 'entries', index: number, width: number): Promise<Buffer[] | null>;
+  private async read(level: number | 'entries', index: number, width: number): Promise<Uint8Array | Buffer[] | null> {
+    let data = await this.storage.readTile(level, index, width);
+    let have = width;
+    if (!data && width < 256) {
+      data = await this.storage.readTile(level, index, 256);
+      have = 256;
+    }
+    if (!data) return null;
+    if (level === 'entries') return decodeBundle(data, have);
+    return have === width ? data : data.subarray(0, width * 32);
   }
 
   /** Hashes of perfect subtrees (complete in a tree of `size`), for proofs. */
