@@ -53,8 +53,14 @@ async function call(method: string, path: string, token?: string, body?: unknown
   return { status: res.status, body: text ? JSON.parse(text) : {} };
 }
 const size = async (): Promise<number> => (await call('GET', '/healthz')).body.size;
-const search = async (q: string) =>
-  (await call('GET', `/v1/events?q=${encodeURIComponent(q)}&limit=1000&count=true`, data.token)).body;
+/** A search that sees every entry appended before it (after=: read your writes; 503 index_behind retried). */
+async function search(q: string): Promise<Loose> {
+  const last = (await size()) - 1;
+  for (let tries = 0; ; tries++) {
+    const r = await call('GET', `/v1/events?q=${encodeURIComponent(q)}&limit=1000&count=true&after=${last}`, data.token);
+    if (r.status !== 503 || tries === 10) return r.body;
+  }
+}
 const countOf = async (q: string): Promise<number> => (await search(q)).total;
 
 before(async () => {

@@ -213,8 +213,9 @@ export class IndexThread {
     // Leaves prepared by ingest workers already live in shared memory: posted as they are, no copy.
     let at = first;
     for (const packed of sharedRuns(leaves) ?? [pack(leaves)]) {
+      const n = packed.lengths.length; // read before posting: the transfer detaches `lengths`
       this.worker.postMessage({ type: 'add', first: at, leaves: packed, published } satisfies ToIndex, transferList(packed));
-      at += packed.lengths.length;
+      at += n;
     }
   }
 
