@@ -27,9 +27,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { buildSealedLeaf, parseMicros } from '../../src/event/record.js';
+import { ftsText, type IndexRow, indexNote, indexRow, readNote } from '../../src/event/searchable.js';
 import type { Event, Ingest, LeafRecord } from '../../src/event/types.js';
 import { erasureRef } from '../../src/index/erasure.js';
-import { ftsText, type IndexRow, indexRow } from '../../src/index/extract.js';
 import { openEntry } from '../../src/index/reader.js';
 import { KeyStore, utcDay } from '../../src/keys/keystore.js';
 import { masterKeyId } from '../../src/keys/master.js';
@@ -169,6 +169,8 @@ function scratch(sql: string, n: number, base: GenRow[]): string {
 interface Leaves {
   keys: KeyStore;
   leaves: Buffer[];
+  /** Each leaf's index note, as the ingest worker that sealed it makes it (none for the log's own events). */
+  notes: (Buffer | undefined)[];
 }
 
 /** `count` real sealed leaves (encrypted as the server seals them), times past a store of n entries. */
@@ -178,6 +180,7 @@ async function sealedLeaves(count: number, n: number): Promise<Leaves> {
   const stream = new EventStream(BASE, SEED ^ 0x1d3);
   const shiftMs = (Math.floor(n / BASE) + 1) * SPAN_MS;
   const leaves: Buffer[] = [];
+  const notes: (Buffer | undefined)[] = [];
   for (let i = 0; i < count; i++) {
     const { event, record, tier, ingest } = stream.next() as { event: Event; record: LeafRecord; tier: string; ingest: Ingest };
     const received = parseMicros(record.received) + BigInt(shiftMs) * 1000n;
@@ -185,8 +188,9 @@ async function sealedLeaves(count: number, n: number): Promise<Leaves> {
     const [slot] = await keys.slots([{ tier, day: utcDay(received), subject: null }]);
     const k = slot as { id: string; key: Buffer };
     leaves.push(buildSealedLeaf(e, ingest, received, k.id, (p, aad) => seal(k.key, p, aad)));
+    notes.push(indexNote(e, received, tier, k.id, ingest.principal));
   }
-  return { keys, leaves };
+  return { keys, leaves, notes };
 }
 
 type Opened = { row: IndexRow; text: string };
@@ -270,7 +274,7 @@ function variantDb(path: string, v: Variant) {
 interface Measured {
   variant: string;
   size: number;
-  mode: 'rows' | 'full';
+  mode: 'rows' | 'full' | 'noted';
   rate: Rate;
 }
 
@@ -285,7 +289,7 @@ async function main(): Promise<void> {
   const builds: { size: number; variant: string; buildS: number; cached: boolean }[] = [];
   let openRate: Rate | undefined;
   for (const n of cfg.sizes) {
-    const { keys, leaves } = await sealedLeaves(total, n);
+    const { keys, leaves, notes } = await sealedLeaves(total, n);
     await open(keys, n, leaves[0] as Buffer); // the data keys are cached from here on
     // openEntry alone (CPU): the rows every store below is given.
     const opened: Opened[] = [];
@@ -324,6 +328,29 @@ async function main(): Promise<void> {
     const fr = rate(fms, cfg.batch);
     results.push({ variant: 'stele', size: n, mode: 'full', rate: fr });
     log(`  ${fmtInt(n)} stored, full index step (SqliteQueryStore, schema ${SCHEMA_VERSION}): ${fmtInt(fr.median)} rows/s`);
+    // The same from index notes: what the thread does for entries ingest workers handed over
+    // (src/index/worker.ts add(): read the note, check its data key is still active, insert).
+    const npath = scratch(SCHEMA_SQL, n, base);
+    const nstore = new SqliteQueryStore(npath);
+    const nms = await timeBatches(cfg.batches, async (k) => {
+      const rows: Opened[] = [];
+      for (let j = 0; j < cfg.batch; j++) {
+        const i = k * cfg.batch + j;
+        const note = notes[i];
+        if (!note) {
+          rows.push(await open(keys, n + i, leaves[i] as Buffer)); // the log's own events are opened
+          continue;
+        }
+        const noted = readNote(n + i, note);
+        if (keys.cached(noted.row.key_id as string)?.state !== 'active') throw new Error('bench: a key is not active');
+        rows.push(noted);
+      }
+      await nstore.insert({ rows, upto: n + (k + 1) * cfg.batch });
+    });
+    await nstore.close();
+    const nr = rate(nms, cfg.batch);
+    results.push({ variant: 'stele', size: n, mode: 'noted', rate: nr });
+    log(`  ${fmtInt(n)} stored, index step from notes: ${fmtInt(nr.median)} rows/s`);
     await keys.close();
   }
   rmSync(join(CACHE_DIR, 'index-measure.db'), { force: true });
@@ -372,12 +399,17 @@ function render(
     `Rows per second (median over segments of 10 batches of ${fmtInt(cfg.batch)}, min–max), ${fmtInt(cfg.batches)} batches measured after ${WARMUP} warm-up, ` +
       'on a fresh copy of a store already holding the given number of entries. **Full step** is what the index thread does per entry: ' +
       '`openEntry` of a real sealed leaf (canonical-JSON check, AES-256-GCM with its tag checked, parse), `indexRow`, `ftsText`, and ' +
-      '`SqliteQueryStore.insert` of the batch in one transaction. The other rows insert the same, already opened rows only.',
+      '`SqliteQueryStore.insert` of the batch in one transaction: the path for entries read back from the tiles (the index thread more than 32,768 entries behind, or after a restart). ' +
+      '**From index notes** is the path for entries the ingest workers hand over with their appends: the row and text the worker made while sealing (`indexNote`), read back (`readNote`), the data key checked still active, and the same insert. ' +
+      'The other rows insert the same, already opened rows only.',
     '',
   );
   out.push(`| | ${sizes.map((n) => `${fmtInt(n)} stored`).join(' | ')} |`, `|---|${sizes.map(() => '---:').join('|')}|`);
   out.push(
     `| **Full step, schema ${SCHEMA_VERSION} (this code)** | ${sizes.map((n) => cell(results.find((r) => r.mode === 'full' && r.size === n))).join(' | ')} |`,
+  );
+  out.push(
+    `| **Full step from index notes (this code, entries handed over by ingest)** | ${sizes.map((n) => cell(results.find((r) => r.mode === 'noted' && r.size === n))).join(' | ')} |`,
   );
   for (const v of variants) {
     out.push(

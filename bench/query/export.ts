@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import type { IndexRow } from '../../src/index/extract.js';
+import type { IndexRow } from '../../src/event/searchable.js';
 import type { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { ROW_COLUMNS } from './build.js';
 import { compileQuery } from './compile.js';

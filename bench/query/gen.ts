@@ -16,8 +16,8 @@
  * Changing anything here changes the store: bump GEN_VERSION so cached stores are rebuilt.
  */
 import { formatMicros } from '../../src/event/record.js';
+import { ftsText, type IndexRow, indexRow } from '../../src/event/searchable.js';
 import type { Event, Ingest, LeafRecord } from '../../src/event/types.js';
-import { ftsText, type IndexRow, indexRow } from '../../src/index/extract.js';
 import { rng } from '../../test/helpers/prng.js';
 
 export const GEN_VERSION = 1;

@@ -140,7 +140,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
       verifier: dd.verifier,
       origin: dd.config.origin,
       options: logOptions,
-      onSequenced: (first, leaves) => index.add(first, leaves, log?.checkpoint.size ?? 0),
+      onSequenced: (first, leaves, notes) => index.add(first, leaves, log?.checkpoint.size ?? 0, notes),
     }).catch(async (err: unknown) => {
       ids.close();
       await storage.close();

@@ -4,7 +4,7 @@
  * Async, because a driver may be across a network. Types here say nothing of how a driver stores
  * or evaluates anything; src/storage/conformance/query.ts says what every driver must do.
  */
-import type { IndexRow } from './extract.js';
+import type { IndexRow } from '../event/searchable.js';
 import type { QueryNode } from './query.js';
 
 export type Order = 'desc' | 'asc';

@@ -25,7 +25,7 @@ import { isDuration, parseDuration } from '../core/duration.js';
 import { SteleError } from '../core/errors.js';
 import { nfc } from '../event/nfc.js';
 import { parseMicros } from '../event/record.js';
-import type { IndexRow } from './extract.js';
+import type { IndexRow } from '../event/searchable.js';
 
 /** What a field's value tests. Times are kept relative (`agoMs`) until compiled against a clock. */
 export type FieldTest =

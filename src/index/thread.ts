@@ -25,6 +25,8 @@ export const MAX_BACKLOG = LIMITS.indexBacklog;
  */
 export const LEAF_WINDOW = 32_768;
 
+const NO_NOTE = Buffer.alloc(0);
+
 /** How often the index thread hears of new checkpoints while it reads behind the log, ms. */
 const TAIL_MS = 200;
 
@@ -198,23 +200,29 @@ export class IndexThread {
     throw overloaded(`the query store is ${this.backlog} entries behind the log`, this.retryAfter());
   }
 
-  /** Hands durable entries to the index (before they are acknowledged); never waits. */
-  add(first: number, leaves: readonly Buffer[], published: number): void {
+  /**
+   * Hands durable entries to the index (before they are acknowledged); never waits. `notes[i]`:
+   * leaf i's index note when its writer made one (the thread then need not open the leaf).
+   */
+  add(first: number, leaves: readonly Buffer[], published: number, notes?: readonly (Buffer | undefined)[]): void {
     if (this.failure) return;
     const size = first + leaves.length;
     // Far behind: the thread reads these from the tiles once checkpointed, not from memory.
     if (size - this.indexed > LEAF_WINDOW) this.tellTail(size, published);
-    else this.post(first, leaves, published);
+    else this.post(first, leaves, published, notes);
   }
 
-  private post(first: number, leaves: readonly Buffer[], published: number): void {
+  private post(first: number, leaves: readonly Buffer[], published: number, notes?: readonly (Buffer | undefined)[]): void {
     this.known = Math.max(this.known, first + leaves.length);
     this.toldPublished = Math.max(this.toldPublished, published);
     // Leaves prepared by ingest workers already live in shared memory: posted as they are, no copy.
+    // Notes (a few hundred bytes each) are copied, one buffer per run.
     let at = first;
     for (const packed of sharedRuns(leaves) ?? [pack(leaves)]) {
       const n = packed.lengths.length; // read before posting: the transfer detaches `lengths`
-      this.worker.postMessage({ type: 'add', first: at, leaves: packed, published } satisfies ToIndex, transferList(packed));
+      const runNotes = notes?.some((x) => x) ? pack(notes.slice(at - first, at - first + n).map((x) => x ?? NO_NOTE)) : undefined;
+      const msg: ToIndex = { type: 'add', first: at, leaves: packed, published, ...(runNotes ? { notes: runNotes } : {}) };
+      this.worker.postMessage(msg, [...transferList(packed), ...(runNotes ? transferList(runNotes) : [])]);
       at += n;
     }
   }

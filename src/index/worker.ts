@@ -10,6 +10,7 @@
 import { SteleError, toWire, type WireError } from '../core/errors.js';
 import type { ThreadPort } from '../core/thread.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
+import { ftsText, type IndexRow, indexRow, readNote } from '../event/searchable.js';
 import type { Event, Ingest } from '../event/types.js';
 import type { KeyStore } from '../keys/keystore.js';
 import { type Packed, unpack } from '../log/packed.js';
@@ -18,7 +19,6 @@ import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import type { TileSource } from '../tlog/verify.js';
 import { candidates, destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
-import { ftsText, type IndexRow, indexRow } from './extract.js';
 import { canMatchGaps, parseQuery } from './query.js';
 import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
@@ -105,7 +105,7 @@ export interface SearchResult {
 }
 
 export type ToIndex =
-  | { type: 'add'; first: number; leaves: Packed; published: number }
+  | { type: 'add'; first: number; leaves: Packed; published: number; notes?: Packed }
   | { type: 'tail'; size: number; published: number }
   | { type: 'settle'; seq: number; budgetMs: number }
   | { type: 'search'; seq: number; published: number; req: SearchRequest }
@@ -130,6 +130,8 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
   const reader = new TreeReader(tiles);
   /** Leaves handed over with their appends and not yet both indexed and checkpointed, by index. */
   const recent = new Map<number, Buffer>();
+  /** Index notes handed over with their leaves (event/searchable.ts indexNote), until indexed. */
+  const notes = new Map<number, Buffer>();
   /** Entries below this are in the store (read from it before the first message is handled). */
   let next = 0;
   /** The log's size and its newest checkpoint's, as far as this thread was told. */
@@ -149,6 +151,10 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     for (const i of recent.keys()) {
       if (i >= below) break; // Map keeps insertion order, which is index order
       recent.delete(i);
+    }
+    for (const i of notes.keys()) {
+      if (i >= next) break;
+      notes.delete(i);
     }
   }
 
@@ -214,6 +220,19 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     for (let k = 0; k < leaves.length; k++) {
       const idx = first + k;
       const leaf = leaves[k] as Buffer;
+      const note = notes.get(idx);
+      if (note) {
+        notes.delete(idx);
+        const noted = readNote(idx, note);
+        // The note is only good while its data key is: a key destroyed since (erasure, expiry)
+        // leaves a gap, which the leaf path below records.
+        const keyId = noted.row.key_id;
+        const l = keyId === null ? undefined : (keys.cached(keyId) ?? (await keys.lookup(keyId)));
+        if (keyId === null || l?.state === 'active') {
+          rows.push(noted);
+          continue;
+        }
+      }
       try {
         const { record, event, ingest } = await openEntry(keys, idx, leaf);
         const tier = record.key
@@ -390,6 +409,10 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     if (m.type === 'add') {
       const leaves = unpack(m.leaves);
       for (let k = 0; k < leaves.length; k++) recent.set(m.first + k, leaves[k] as Buffer);
+      if (m.notes) {
+        const n = unpack(m.notes);
+        for (let k = 0; k < n.length; k++) if ((n[k] as Buffer).length > 0) notes.set(m.first + k, n[k] as Buffer);
+      }
       learn(m.first + leaves.length, m.published);
       pump();
       return;

@@ -159,12 +159,14 @@ export class IngestPool {
       this.pending.delete(r.seq);
       if (!r.ok) return p.reject(fromWire(r.error));
       const leaves = unpack(r.leaves);
+      const notes = unpack(r.notes);
       const d = bytes(r.digests);
-      const entries: SequencedEntry[] = r.ids.map((id, i) => ({
-        id,
-        leaf: leaves[i] as Buffer,
-        digest: d.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
-      }));
+      const entries: SequencedEntry[] = r.ids.map((id, i) => {
+        const e: SequencedEntry = { id, leaf: leaves[i] as Buffer, digest: d.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES) };
+        const note = notes[i] as Buffer;
+        if (note.length > 0) e.note = note;
+        return e;
+      });
       p.resolve({ entries, keyIds: r.keyIds, claims: r.claims });
     });
     worker.on('error', (err) => {

@@ -3,6 +3,7 @@ import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { ingestOf } from '../core/principal.js';
 import { normalizeEvent, validateEvent } from '../event/normalize.js';
+import { indexNote } from '../event/searchable.js';
 import type { Event } from '../event/types.js';
 import { utcDay } from '../keys/keystore.js';
 import type { SequencedEntry } from '../log/storage.js';
@@ -50,15 +51,21 @@ export async function prepareEvents(
     events[i] = normalizeEvent(input as Record<string, unknown>, received);
   }
   const claims = applyIdentity(events, principal);
-  const { leaves, digests, keyIds } = await sealing.leaves(
+  const ingest = ingestOf(principal);
+  const { leaves, digests, keyIds, tiers, keyOf } = await sealing.leaves(
     events,
-    ingestOf(principal),
+    ingest,
     received,
     utcDay(received),
     timeDefaulted,
   );
   return {
-    entries: events.map((e, i) => ({ id: e.id, leaf: leaves[i] as Buffer, digest: digests[i] as Buffer })),
+    entries: events.map((e, i) => ({
+      id: e.id,
+      leaf: leaves[i] as Buffer,
+      digest: digests[i] as Buffer,
+      note: indexNote(e, received, tiers[i] as string, keyOf[i] ?? null, ingest.principal),
+    })),
     keyIds,
     claims,
   };

@@ -53,7 +53,7 @@ export class Sealing {
   /**
    * The leaves of `events`, in order, all received at `received` (µs) through `ingest`, their
    * content digests (ingest/digest.ts; `timeDefaulted[i]` when the server filled in event i's
-   * time), and the data keys used.
+   * time), the data keys used, and each event's tier and data key (null: not sealed).
    */
   async leaves(
     events: readonly Event[],
@@ -61,12 +61,15 @@ export class Sealing {
     received: bigint,
     day: string,
     timeDefaulted?: readonly boolean[],
-  ): Promise<{ leaves: Buffer[]; digests: Buffer[]; keyIds: string[] }> {
+  ): Promise<{ leaves: Buffer[]; digests: Buffer[]; keyIds: string[]; tiers: string[]; keyOf: (string | null)[] }> {
     const slots: (SlotName | null)[] = new Array(events.length);
+    const tiers: string[] = new Array(events.length);
+    const keyOf: (string | null)[] = new Array(events.length).fill(null);
     const missing = new Map<string, SlotName>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as Event;
       const tier = this.tierFor(e);
+      tiers[i] = tier.name;
       if (!tier.encrypt && e.subject === undefined) {
         slots[i] = null;
         continue;
@@ -105,6 +108,7 @@ export class Sealing {
         else {
           const k = this.cache.get(slotName(r)) as SlotKey;
           used.add(k.id);
+          keyOf[i] = k.id;
           const sk = this.sealerFor(k);
           const rnd = (random as Buffer).subarray(nextRandom, nextRandom + SEAL_RANDOM);
           nextRandom += SEAL_RANDOM;
@@ -115,7 +119,7 @@ export class Sealing {
         throw err;
       }
     }
-    return { leaves: out, digests, keyIds: [...used] };
+    return { leaves: out, digests, keyIds: [...used], tiers, keyOf };
   }
 
   private sealerFor(k: SlotKey): SealingKey {

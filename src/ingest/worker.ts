@@ -33,6 +33,8 @@ export type FromWorker =
       ok: true;
       ids: string[];
       leaves: Packed;
+      /** Each entry's index note (empty: none). */
+      notes: Packed;
       /** Each entry's content digest, DIGEST_BYTES apiece, in order. */
       digests: Uint8Array;
       keyIds: string[];
@@ -41,6 +43,7 @@ export type FromWorker =
   | { type: 'done'; seq: number; ok: false; error: WireError }
   | { type: 'keys'; seq: number; reqs: SlotName[] };
 
+const EMPTY = new Uint8Array(0);
 const data = workerData as IngestWorkerData;
 const port = parentPort;
 const waiting = new Map<number, { resolve: (keys: SlotKey[]) => void; reject: (e: Error) => void }>();
@@ -65,11 +68,12 @@ async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void>
       entries.map((e) => e.leaf),
       true,
     );
+    const notes = pack(entries.map((e) => e.note ?? EMPTY));
     const digests = new Uint8Array(entries.length * DIGEST_BYTES);
     for (let i = 0; i < entries.length; i++) digests.set(entries[i]?.digest as Buffer, i * DIGEST_BYTES);
     const ids = entries.map((e) => e.id);
-    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids, leaves, digests, keyIds, claims };
-    port?.postMessage(reply, [...transferList(leaves), digests.buffer]);
+    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids, leaves, notes, digests, keyIds, claims };
+    port?.postMessage(reply, [...transferList(leaves), ...transferList(notes), digests.buffer]);
   } catch (err) {
     const reply: FromWorker = { type: 'done', seq: m.seq, ok: false, error: toWire(err) };
     port?.postMessage(reply);

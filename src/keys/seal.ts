@@ -12,7 +12,7 @@
  * event also means a random IV never repeats under one key however many events a day key seals,
  * and an evidence bundle can reveal one event's message key without revealing its neighbours'.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SEAL_VERSION = 1;
 const SALT = 16;
@@ -32,14 +32,6 @@ export class UnsealError extends Error {
     super(message);
     this.name = 'UnsealError';
   }
-}
-
-function messageKeyFromSalt(dataKey: Buffer, salt: Buffer): Buffer {
-  return createHmac('sha256', dataKey).update(KEY_LABEL).update(salt).digest();
-}
-
-function commitment(messageKey: Buffer): Buffer {
-  return createHash('sha256').update(COMMIT_LABEL).update(messageKey).digest();
 }
 
 /** Random bytes one seal consumes: salt ‖ IV. */
@@ -124,7 +116,7 @@ function parts(sealed: Uint8Array) {
 }
 
 /**
- * messageKeyFromSalt on the reading side: the same bytes from two one-shot hashes (SealingKey),
+ * HMAC-SHA256(data key, KEY_LABEL ‖ salt) on the reading side: the same bytes from two one-shot hashes (SealingKey),
  * without an Hmac object per event: opening a leaf is the index thread's hottest path.
  */
 export function messageKeyFast(dataKey: Buffer, salt: Uint8Array): Buffer {

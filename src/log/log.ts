@@ -25,8 +25,11 @@ export interface LogParams {
   verifier: Verifier;
   origin: string;
   options?: LogOptions;
-  /** Called with each group commit's entries once durable, before their appends are acknowledged. */
-  onSequenced?: (first: number, leaves: readonly Buffer[]) => void;
+  /**
+   * Called with each group commit's entries once durable, before their appends are acknowledged:
+   * their leaves, and their index notes where the writer made them (SequencedEntry.note).
+   */
+  onSequenced?: (first: number, leaves: readonly Buffer[], notes: readonly (Buffer | undefined)[]) => void;
 }
 
 /**
@@ -102,7 +105,11 @@ export class Log {
       (first, batch) => {
         const leaves = batch.map((e) => e.leaf);
         integrator.add(first, leaves);
-        p.onSequenced?.(first, leaves);
+        p.onSequenced?.(
+          first,
+          leaves,
+          batch.map((e) => e.note),
+        );
       },
       p.options,
     );

@@ -17,6 +17,11 @@ export interface SequencedEntry {
    * apart from a retry. Absent when unknown: such an entry's id is deduplicated without a check.
    */
   digest?: Buffer;
+  /**
+   * The entry's index note (event/searchable.ts indexNote), handed to the query store with the
+   * leaf so that it need not open the leaf again; never stored with the entry.
+   */
+  note?: Buffer;
 }
 
 /** A tile (`level` ≥ 0) or entry bundle (`level` = 'entries') at a given width (256 = full). */

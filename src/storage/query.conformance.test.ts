@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SteleError } from '../core/errors.js';
-import type { IndexRow } from '../index/extract.js';
+import type { IndexRow } from '../event/searchable.js';
 import type { QueryStore, StoreMatch } from '../index/query-store.js';
 import { NOW, queryStoreConformance, storeQuery } from './conformance/query.js';
 import { SqliteQueryStore } from './fs/query-store.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { IndexRow } from '../../index/extract.js';
+import type { IndexRow } from '../../event/searchable.js';
 import { parseQuery } from '../../index/query.js';
 import type { Order, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
 

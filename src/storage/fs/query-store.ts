@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { createPrivate } from '../../core/durable.js';
-import type { IndexRow } from '../../index/extract.js';
+import type { IndexRow } from '../../event/searchable.js';
 import type {
   ErasureLink,
   GapRow,

@@ -4,7 +4,7 @@
  * uses FTS5's tokenizer rebuilt in JavaScript (unicode61.ts). For tests and the memory backend:
  * every search is a scan.
  */
-import type { IndexRow } from '../../index/extract.js';
+import type { IndexRow } from '../../event/searchable.js';
 import { canMatchGaps, fieldKey, type QueryNode, timeMicros } from '../../index/query.js';
 import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
 import { tokenize } from './unicode61.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Event } from '../event/types.js';
-import { ftsText } from './extract.js';
+import { ftsText } from './searchable.js';
+import type { Event } from './types.js';
 
 const base: Event = {
   id: '01890000-0000-7000-8000-000000000000',
