@@ -12,8 +12,10 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
+import { parseQuery } from '../index/query.js';
 import type { QueryStore } from '../index/query-store.js';
 import { LEAF_WINDOW } from '../index/thread.js';
+import { subjectHashes } from '../keys/subject.js';
 import type { Backend, ThreadData, ThreadKind } from '../storage/backend.js';
 import { MemoryBackend } from '../storage/memory/backend.js';
 import { spawnInProcess } from '../storage/threads/in-process.js';
@@ -41,12 +43,13 @@ class Gate {
   }
 }
 
-/** The memory backend with a gate before every query-store insert. */
-function gatedBackend(name: string, gate: Gate): Backend {
+/** The memory backend with a gate before every query-store insert; `opened` collects its query stores. */
+function gatedBackend(name: string, gate: Gate, opened: QueryStore[] = []): Backend {
   const inner = MemoryBackend.named(name);
   const backend: Backend = Object.create(inner);
   backend.queryStore = (): QueryStore => {
     const store = inner.queryStore();
+    opened.push(store);
     return new Proxy(store, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
@@ -143,5 +146,61 @@ test('appends never wait for a stalled index below its bound; past it client app
     gate.release(0);
     await s.close();
     MemoryBackend.drop('index-lag');
+  }
+});
+
+test('an entry handed to the index with its note, whose data key is destroyed before it is indexed, becomes a gap: nothing it said reaches the store', async () => {
+  const gate = new Gate();
+  const ldir = mkdtempSync(join(tmpdir(), 'stele-index-note-'));
+  await initDataDir(ldir, 'note.test/stele');
+  const stores: QueryStore[] = [];
+  const s = await openSteleOn(gatedBackend('index-note', gate, stores), ldir, { checkpointIntervalMs: 20 });
+  try {
+    // A first batch holds the index thread at the gate; the subject's events come after it, so
+    // the thread builds their rows only after the key is gone.
+    for (let n = 0; n < 11_000; n += 1000)
+      await s.appendAs(
+        Array.from({ length: 1000 }, (_, k) => event(n + k)),
+        client,
+      );
+    const about = Array.from({ length: 5 }, (_, k) => ({
+      ...event(k),
+      subject: 'erin@example.com',
+      data: { note: 'Zanzibar42' },
+    }));
+    const acked = await s.appendAs(about, client);
+    const [hash] = subjectHashes(s.keys.subjectPepper, 'erin@example.com') as [string];
+    const ids = (await s.keys.activeForSubject(hash)).map((k) => k.id);
+    assert.equal(ids.length, 1);
+    await s.keys.destroy(ids, 'erased', 'test');
+    const deleting = s.index.deleteKeys(ids);
+    // Its message is queued behind the held batch, ahead of the batch holding the subject's events.
+    await sleep(300);
+    gate.release(0);
+    await deleting;
+    await s.index.whenIndexed(s.log.size, 120_000);
+    // In the store itself, not only through the API (which also reopens each hit's leaf).
+    for (const q of ['Zanzibar42', 'subject:erin@example.com']) {
+      const counts = await Promise.all(stores.map((st) => st.count({ root: parseQuery(q), nowMs: Date.now() })));
+      assert.deepEqual(
+        counts.map((c) => c.entries),
+        stores.map(() => 0),
+        `${q}: no row of the erased events is in the query store`,
+      );
+    }
+    const newest = await searchEvents(s, client, { q: '', order: 'desc', limit: 50 });
+    const theirs = new Set(acked.map((a) => a.index));
+    assert.deepEqual(
+      newest.hits
+        .filter((h) => theirs.has(h.index))
+        .map((h) => [h.index, 'state' in h ? h.state : 'entry'])
+        .sort(),
+      acked.map((a) => [a.index, 'erased']).sort(),
+    );
+  } finally {
+    gate.release(0);
+    await s.close();
+    MemoryBackend.drop('index-note');
+    rmSync(ldir, { recursive: true, force: true });
   }
 });

@@ -25,6 +25,14 @@ export const MAX_BACKLOG = LIMITS.indexBacklog;
  */
 export const LEAF_WINDOW = 32_768;
 
+/**
+ * Past LEAF_WINDOW and up to this many entries behind, the thread is still handed each entry's
+ * index note (a few hundred bytes) without its leaf: indexing from a note costs a fraction of
+ * opening the leaf (bench:index), so a burst the index cannot absorb at once does not also make
+ * each entry dearer to index. At most ~100 MB of notes.
+ */
+export const NOTE_WINDOW = 262_144;
+
 const NO_NOTE = Buffer.alloc(0);
 
 /** How often the index thread hears of new checkpoints while it reads behind the log, ms. */
@@ -207,9 +215,15 @@ export class IndexThread {
   add(first: number, leaves: readonly Buffer[], published: number, notes?: readonly (Buffer | undefined)[]): void {
     if (this.failure) return;
     const size = first + leaves.length;
-    // Far behind: the thread reads these from the tiles once checkpointed, not from memory.
-    if (size - this.indexed > LEAF_WINDOW) this.tellTail(size, published);
-    else this.post(first, leaves, published, notes);
+    const behind = size - this.indexed;
+    if (behind <= LEAF_WINDOW) return this.post(first, leaves, published, notes);
+    // Far behind: the thread reads the leaves from the tiles once checkpointed, not from memory;
+    // within NOTE_WINDOW it keeps the notes, so it need not open those leaves.
+    this.tellTail(size, published);
+    if (behind <= NOTE_WINDOW && notes?.some((x) => x)) {
+      const msg: ToIndex = { type: 'notes', first, notes: pack(notes.map((x) => x ?? NO_NOTE)) };
+      this.worker.postMessage(msg, transferList(msg.notes));
+    }
   }
 
   private post(first: number, leaves: readonly Buffer[], published: number, notes?: readonly (Buffer | undefined)[]): void {

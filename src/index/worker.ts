@@ -12,7 +12,7 @@ import type { ThreadPort } from '../core/thread.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import { ftsText, type IndexRow, indexRow, readNote } from '../event/searchable.js';
 import type { Event, Ingest } from '../event/types.js';
-import type { KeyStore } from '../keys/keystore.js';
+import { type KeyStore, keyNotReadable } from '../keys/keystore.js';
 import { type Packed, unpack } from '../log/packed.js';
 import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
@@ -22,6 +22,12 @@ import { candidates, destroyedBy, type ErasureRef, erasureRef } from './erasure.
 import { canMatchGaps, parseQuery } from './query.js';
 import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
+
+/** One entry to index: its index note when its writer made one, else its leaf. */
+interface Item {
+  leaf?: Buffer;
+  note?: Buffer;
+}
 
 /** Entries indexed in one store transaction (large transactions are most of the speed). */
 export const BATCH = 10_000;
@@ -107,6 +113,8 @@ export interface SearchResult {
 export type ToIndex =
   | { type: 'add'; first: number; leaves: Packed; published: number; notes?: Packed }
   | { type: 'tail'; size: number; published: number }
+  /** Index notes of entries whose leaves the thread reads from the tiles (it is far behind); empty: none. */
+  | { type: 'notes'; first: number; notes: Packed }
   | { type: 'settle'; seq: number; budgetMs: number }
   | { type: 'search'; seq: number; published: number; req: SearchRequest }
   | { type: 'deleteKeys'; seq: number; ids: string[] }
@@ -158,21 +166,29 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     }
   }
 
-  /** The next entries to index, from memory or the tiles, up to BATCH; empty when none is readable yet. */
-  async function readable(): Promise<Buffer[]> {
-    const out: Buffer[] = [];
+  /**
+   * The next entries to index, up to BATCH, each as its note (handed over) or its leaf (handed over,
+   * or read from the tiles); empty when none is readable yet. An entry is indexed only once its
+   * leaf is readable too (in `recent` or checkpointed), so every search hit can be read back.
+   */
+  async function readable(): Promise<Item[]> {
+    const out: Item[] = [];
     const end = Math.min(known, next + BATCH);
-    for (let i = next; i < end; ) {
+    let bundle: Buffer[] = [];
+    let bundleAt = -1;
+    for (let i = next; i < end; i++) {
       const leaf = recent.get(i);
-      if (leaf) {
-        out.push(leaf);
-        i++;
+      const note = notes.get(i);
+      if (leaf || (note && i < published)) {
+        out.push({ leaf, note });
         continue;
       }
       if (i >= published) break; // neither handed over nor checkpointed yet: wait for a `tail`
-      const bundle = await reader.bundle(Math.floor(i / 256), published);
-      const upto = Math.min(end, published, (Math.floor(i / 256) + 1) * 256);
-      for (; i < upto; i++) out.push(bundle[i % 256] as Buffer);
+      if (bundleAt !== Math.floor(i / 256)) {
+        bundleAt = Math.floor(i / 256);
+        bundle = await reader.bundle(bundleAt, published);
+      }
+      out.push({ leaf: bundle[i % 256] as Buffer });
     }
     return out;
   }
@@ -213,26 +229,30 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     });
   }
 
-  async function add(first: number, leaves: Buffer[]): Promise<void> {
+  async function add(first: number, items: Item[]): Promise<void> {
     const rows: { row: IndexRow; text: string }[] = [];
     const gaps: GapRow[] = [];
     const refs: ErasureRef[] = [];
-    for (let k = 0; k < leaves.length; k++) {
+    for (let k = 0; k < items.length; k++) {
       const idx = first + k;
-      const leaf = leaves[k] as Buffer;
-      const note = notes.get(idx);
+      const { leaf, note } = items[k] as Item;
       if (note) {
         notes.delete(idx);
         const noted = readNote(idx, note);
         // The note is only good while its data key is: a key destroyed since (erasure, expiry)
-        // leaves a gap, which the leaf path below records.
+        // leaves the gap the leaf would have left.
         const keyId = noted.row.key_id;
         const l = keyId === null ? undefined : (keys.cached(keyId) ?? (await keys.lookup(keyId)));
         if (keyId === null || l?.state === 'active') {
           rows.push(noted);
           continue;
         }
+        const err = keyNotReadable(idx, l, keyId);
+        if (err.status !== 410) throw err; // as openEntry would: a missing key is not a gap
+        gaps.push(gapRow(idx, noted.row.received, keyId, err));
+        continue;
       }
+      if (!leaf) throw new Error(`entry ${idx}: neither its leaf nor its note`);
       try {
         const { record, event, ingest } = await openEntry(keys, idx, leaf);
         const tier = record.key
@@ -244,10 +264,10 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       } catch (err) {
         // Expired or erased before it was indexed: its tombstone, and nothing of what it said.
         if (!(err instanceof SteleError && err.status === 410)) throw err;
-        gaps.push(gapRow(idx, leaf, err));
+        gaps.push(leafGap(idx, leaf, err));
       }
     }
-    const upto = first + leaves.length;
+    const upto = first + items.length;
     // Rare (erasures, daily retention runs): the key records each one names are read when there is one.
     const links = [];
     for (const r of refs) {
@@ -259,14 +279,19 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
   }
 
   /** The tombstone of entry `idx`, whose leaf openEntry refused with 410 `err` (the key store's tombstone). */
-  function gapRow(idx: number, leaf: Buffer, err: SteleError): GapRow {
+  function leafGap(idx: number, leaf: Buffer, err: SteleError): GapRow {
     const record = decodeLeaf(leaf); // openEntry decoded it before it found the key destroyed
+    return gapRow(idx, Number(parseMicros(record.received)), record.key ?? '', err);
+  }
+
+  /** The tombstone of entry `idx`, received at `received` (µs), sealed under `keyId`, destroyed as `err` says. */
+  function gapRow(idx: number, received: number, keyId: string, err: SteleError): GapRow {
     return {
       idx,
-      time: Number(parseMicros(record.received)),
+      time: received,
       tier: String(err.detail?.tier ?? ''),
       state: err.code === 'expired' ? 'expired' : 'erased',
-      key_id: record.key ?? '',
+      key_id: keyId,
       erasure: null,
     };
   }
@@ -299,7 +324,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       } catch (err) {
         if (!(err instanceof SteleError && err.status === 410)) throw err;
         // Destroyed a moment ago (its row becomes a gap once deleteKeys runs): shown as the gap it is.
-        const g = gapRow(r.idx, leaf, err);
+        const g = leafGap(r.idx, leaf, err);
         if (canMatchGaps(root)) hits.push(wireGap(g, req.withLeaves ? leaf : undefined));
         continue;
       }
@@ -420,6 +445,12 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     if (m.type === 'tail') {
       learn(m.size, m.published);
       pump();
+      return;
+    }
+    if (m.type === 'notes') {
+      const n = unpack(m.notes);
+      for (let k = 0; k < n.length; k++)
+        if (m.first + k >= next && (n[k] as Buffer).length > 0) notes.set(m.first + k, n[k] as Buffer);
       return;
     }
     if ('published' in m) learn(0, m.published);
