@@ -127,6 +127,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     cleanup.push(() => pool.close());
     const index = await IndexThread.start(backend.spawn('index', { masters, policy }), options.indexBacklog);
     cleanup.push(() => index.close());
+    pool.notesWanted = () => index.wantsNotes;
 
     const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, indexBacklog: _b, ...logOptions } = options;
     const storage = backend.log();

@@ -136,6 +136,11 @@ export class IndexThread {
     return this.indexed;
   }
 
+  /** Whether an entry appended now would be handed over with its index note (see NOTE_WINDOW). */
+  get wantsNotes(): boolean {
+    return !this.failure && this.known - this.indexed < NOTE_WINDOW;
+  }
+
   /** Entries acknowledged but not indexed yet. */
   get backlog(): number {
     return this.known - this.indexed;
@@ -216,7 +221,10 @@ export class IndexThread {
     if (this.failure) return;
     const size = first + leaves.length;
     const behind = size - this.indexed;
-    if (behind <= LEAF_WINDOW) return this.post(first, leaves, published, notes);
+    if (behind <= LEAF_WINDOW) {
+      this.post(first, leaves, published, notes);
+      return;
+    }
     // Far behind: the thread reads the leaves from the tiles once checkpointed, not from memory;
     // within NOTE_WINDOW it keeps the notes, so it need not open those leaves.
     this.tellTail(size, published);

@@ -48,6 +48,11 @@ export class IngestPool {
   private pendingBytes = 0;
   /** Seals inline work and self-events; answers key requests from workers. */
   readonly sealing: Sealing;
+  /**
+   * Whether entries prepared now should carry index notes (event/searchable.ts): asked at each
+   * request, so the work is skipped while the index is too far behind to use them.
+   */
+  notesWanted: () => boolean = () => true;
 
   constructor(
     size: number,
@@ -76,7 +81,7 @@ export class IngestPool {
 
   /** Entries of already-parsed events (inline), sealed with live keys. */
   prepareParsed(inputs: readonly unknown[], principal: Principal, received: bigint): Promise<Prepared> {
-    return this.live(() => prepareEvents(inputs, principal, received, this.sealing));
+    return this.live(() => prepareEvents(inputs, principal, received, this.sealing, this.notesWanted()));
   }
 
   /**
@@ -96,7 +101,9 @@ export class IngestPool {
 
   private async prepareOnce(body: Uint8Array, kind: BodyKind, principal: Principal, received: bigint): Promise<Prepared> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
-    if (this.slots.length === 0 || body.length < INLINE_BYTES) return prepareBody(body, kind, principal, received, this.sealing);
+    const notes = this.notesWanted();
+    if (this.slots.length === 0 || body.length < INLINE_BYTES)
+      return prepareBody(body, kind, principal, received, this.sealing, notes);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down');
     if (this.pendingBytes > 0 && this.pendingBytes + body.length > MAX_PENDING_BYTES) {
       throw overloaded(`${this.pendingBytes} bytes of events are waiting to be prepared`);
@@ -108,7 +115,7 @@ export class IngestPool {
     try {
       return await new Promise<Prepared>((resolve, reject) => {
         this.pending.set(seq, { slot, resolve, reject });
-        const msg: ToWorker = { type: 'prepare', seq, body, kind, principal, received };
+        const msg: ToWorker = { type: 'prepare', seq, body, kind, principal, received, notes };
         slot.worker.postMessage(msg);
       });
     } finally {

@@ -25,7 +25,8 @@ export interface Prepared {
 export const MAX_BATCH_EVENTS = 10_000;
 
 /**
- * Validates, normalises and encodes events into leaves (sealed as the policy says), all or
+ * Validates, normalises and encodes events into leaves (sealed as the policy says), with their
+ * index notes when `notes` (event/searchable.ts), all or
  * nothing: the first bad event refuses the whole batch with a message naming its position. CPU
  * work apart from fetching a data key the first time a slot is used, so it runs on an ingest
  * worker thread as well as inline.
@@ -35,6 +36,7 @@ export async function prepareEvents(
   principal: Principal,
   received: bigint,
   sealing: Sealing,
+  notes = true,
 ): Promise<Prepared> {
   if (inputs.length === 0) throw new SteleError('invalid_event', 'no events in the request');
   if (inputs.length > MAX_BATCH_EVENTS) {
@@ -64,7 +66,7 @@ export async function prepareEvents(
       id: e.id,
       leaf: leaves[i] as Buffer,
       digest: digests[i] as Buffer,
-      note: indexNote(e, received, tiers[i] as string, keyOf[i] ?? null, ingest.principal),
+      ...(notes ? { note: indexNote(e, received, tiers[i] as string, keyOf[i] ?? null, ingest.principal) } : {}),
     })),
     keyIds,
     claims,
@@ -78,6 +80,7 @@ export function prepareBody(
   principal: Principal,
   received: bigint,
   sealing: Sealing,
+  notes = true,
 ): Promise<Prepared> {
-  return prepareEvents(parseEventsBody(body, kind), principal, received, sealing);
+  return prepareEvents(parseEventsBody(body, kind), principal, received, sealing, notes);
 }

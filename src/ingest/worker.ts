@@ -19,7 +19,7 @@ export interface IngestWorkerData {
 
 /** Main thread → worker. */
 export type ToWorker =
-  | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; principal: Principal; received: bigint }
+  | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; principal: Principal; received: bigint; notes: boolean }
   | { type: 'keys'; seq: number; keys: SlotKey[] }
   | { type: 'keys'; seq: number; error: WireError }
   | { type: 'forget'; ids: string[] }
@@ -62,7 +62,7 @@ const sealing = new Sealing(
 
 async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void> {
   try {
-    const { entries, keyIds, claims } = await prepareBody(m.body, m.kind, m.principal, m.received, sealing);
+    const { entries, keyIds, claims } = await prepareBody(m.body, m.kind, m.principal, m.received, sealing, m.notes);
     // Shared: the main thread hands these very bytes on to the integrator thread without a copy.
     const leaves = pack(
       entries.map((e) => e.leaf),
