@@ -441,7 +441,7 @@ function render(
       `Why: one index thread does both halves in turn, so its rate is at most 1 / (1/${fmtInt(open)} + 1/${fmtInt(store)}) = ` +
         `${fmtInt(1 / (1 / open + 1 / store))} rows/s at ${fmtInt(big)} stored (opening a leaf ${fmtInt(1e6 / open)} µs, inserting its row ` +
         `${fmtInt(1e6 / store)} µs). FTS5 alone (no index) and the four indexes alone (no FTS) are each below or near the target by themselves ` +
-        '(rows above); only bigger transactions (several batches of the index thread in one) and opening leaves on more than one thread move it further.',
+        '(rows above); index notes take the opening half away for entries handed over by the ingest workers (the row above it), which leaves the store: bigger transactions and smaller stores (time partitions) are what move it further.',
       '',
     );
   }
