@@ -127,6 +127,22 @@ export const VARIANTS: readonly Variant[] = [
     onlyAt: SMALL,
   },
   {
+    key: 'am8-tx',
+    label: 'Schema 4, 256 MiB cache, 10,240-row transactions, FTS5 automerge=8 (default 4)',
+    sql: `${SCHEMA_SQL}INSERT INTO fts (fts, rank) VALUES ('automerge', 8);\n`,
+    pragmas: BIG_CACHE,
+    txRows: 10_240,
+    onlyAt: SMALL,
+  },
+  {
+    key: 'am16-tx',
+    label: 'Schema 4, 256 MiB cache, 10,240-row transactions, FTS5 automerge=16, crisismerge=64',
+    sql: `${SCHEMA_SQL}INSERT INTO fts (fts, rank) VALUES ('automerge', 16);\nINSERT INTO fts (fts, rank) VALUES ('crisismerge', 64);\n`,
+    pragmas: BIG_CACHE,
+    txRows: 10_240,
+    onlyAt: SMALL,
+  },
+  {
     key: 'lean-column',
     label: '4 indexes + FTS5 detail=column (no phrase queries: not usable)',
     sql: schema(LEAN, FTS(", detail='column'")),

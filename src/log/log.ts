@@ -8,7 +8,7 @@ import { rightEdge } from '../tlog/tile.js';
 import type { IdIndex } from './id-index.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { IntegratorThread } from './integrator-thread.js';
-import { checkIndex, proveConsistency, proveInclusion } from './proofs.js';
+import { checkIndex, leafHashAt, proveConsistency, proveInclusion } from './proofs.js';
 import { type AppendOptions, Sequencer, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 import { TreeReader } from './tree-reader.js';
@@ -157,6 +157,11 @@ export class Log {
 
   inclusionProof(index: number, size = this.checkpoint.size): Promise<Buffer[]> {
     return proveInclusion(this.reader, index, size, this.checkpoint.size);
+  }
+
+  /** The leaf hash of a checkpointed entry, from the tiles (no entry bundle read). */
+  leafHash(index: number): Promise<Buffer> {
+    return leafHashAt(this.reader, index, this.checkpoint.size);
   }
 
   consistencyProof(from: number, to = this.checkpoint.size): Promise<Buffer[]> {

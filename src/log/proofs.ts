@@ -20,6 +20,16 @@ export async function proveInclusion(reader: TreeReader, index: number, size: nu
   return rehash(plan, await reader.hashes(plan.ids, published));
 }
 
+/**
+ * The leaf hash of entry `index` (< published) from the level-0 tile, which holds leaf hashes:
+ * a proof's answer needs no entry bundle read and decoded (256 leaves) for it.
+ */
+export async function leafHashAt(reader: TreeReader, index: number, published: number): Promise<Buffer> {
+  checkIndex('index', index);
+  if (index >= published) throw new SteleError('bad_request', `index ${index} is beyond the latest checkpoint (${published})`);
+  return (await reader.hashes([{ level: 0, index }], published))[0] as Buffer;
+}
+
 /** Consistency proof between trees of `from` and `to` entries. */
 export async function proveConsistency(reader: TreeReader, from: number, to: number, published: number): Promise<Buffer[]> {
   checkIndex('from', from);

@@ -3,22 +3,33 @@ import type { NodeId } from '../tlog/proof.js';
 import { decodeBundle, nodeLocation, tileWidth } from '../tlog/tile.js';
 import type { TileSource } from '../tlog/verify.js';
 
-/** A small least-recently-used map: Map keeps insertion order, so the first key is the oldest. */
+/**
+ * A bounded cache that keeps what was used recently: two generations of at most max/2 entries;
+ * a hit in the old one moves the entry to the young one, and when the young one is full it
+ * becomes the old one (the old one is dropped). Unlike a strict LRU (a delete and a set on every
+ * hit), a hit in the young generation is one Map lookup: proofs read hundreds of nodes each, and
+ * deletes in a Map of 10^5 entries made it rehash often (most of a proof's CPU, bench:verify).
+ */
 export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
+  private readonly half: number;
+  constructor(max: number) {
+    this.half = Math.max(1, Math.floor(max / 2));
+  }
   get(k: K): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
+    const v = this.young.get(k);
+    if (v !== undefined) return v;
+    const o = this.old.get(k);
+    if (o !== undefined) this.set(k, o);
+    return o;
   }
   set(k: K, v: V): void {
-    this.map.delete(k);
-    this.map.set(k, v);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+    if (this.young.size >= this.half) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(k, v);
   }
 }
 
