@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeBundle } from '../tlog/tile.js';
+import { leafHash } from '../tlog/hash.js';
+import { consistencyProof, inclusionProof } from '../tlog/proof.js';
+import { encodeBundle, TileBuilder } from '../tlog/tile.js';
+import { leafHashAt, proveConsistency, proveInclusion } from './proofs.js';
 import { Lru, TreeReader } from './tree-reader.js';
 
 test('a reader of an older tree size reads the full tile once its partial was deleted (partials only grow into it)', async () => {
@@ -39,4 +42,32 @@ test('Lru keeps what was used recently and holds at most its bound', () => {
   const kept = [...Array(1000).keys()].filter((i) => c.get(i) !== undefined);
   assert.ok(kept.length <= 4, `at most 4 kept, not ${kept.length}`);
   assert.ok(kept.includes(999), 'the newest is kept');
+});
+
+test("proofs from a tree's tiles equal the reference proofs from its leaves (inner tile levels, partial tiles, two tile levels)", async () => {
+  const size = 65_536 + 256 * 3 + 77; // a full level-1 tile, a partial one, and a partial bundle
+  const leafHashes = Array.from({ length: size }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+  const builder = TileBuilder.empty();
+  const tiles = new Map<string, Buffer>();
+  for (const h of leafHashes) builder.append(h);
+  for (const t of builder.drain()) tiles.set(`${t.level}/${t.index}/${t.width}`, t.data);
+  const reader = new TreeReader({
+    readTile: async (level, index, width) => tiles.get(`${level}/${index}/${width}`) ?? null,
+    readCheckpoint: async () => null,
+  });
+  const cases: [number, number][] = [];
+  for (const n of [1, 2, 255, 256, 257, 1000, 65_535, 65_536, 65_537, 66_000, size])
+    for (const i of [0, 1, 127, 128, 255, 256, 4097, 65_535, 65_536, n - 1]) if (i < n) cases.push([i, n]);
+  for (const [i, n] of cases) {
+    assert.deepEqual(await proveInclusion(reader, i, n, size), inclusionProof(i, n, leafHashes), `inclusion ${i} in ${n}`);
+    assert.deepEqual(await leafHashAt(reader, i, size), leafHashes[i], `leaf hash ${i}`);
+  }
+  for (const [a, b] of [
+    [1, size],
+    [256, 65_536],
+    [300, 66_000],
+    [65_536, size],
+    [65_537, size],
+  ] as const)
+    assert.deepEqual(await proveConsistency(reader, a, b, size), consistencyProof(a, b, leafHashes), `consistency ${a} → ${b}`);
 });

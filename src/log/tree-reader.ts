@@ -41,7 +41,8 @@ export class Lru<K, V> {
 export class TreeReader {
   private readonly tiles = new Lru<string, Buffer>(4096);
   private readonly bundles = new Lru<string, Buffer[]>(256);
-  private readonly nodes = new Lru<string, Buffer>(262144);
+  /** Inner levels of tiles proofs used (see inner()): ~8 KiB a tile, 32 MiB at most. */
+  private readonly innerLevels = new Lru<string, Buffer[]>(4096);
 
   constructor(private readonly storage: TileSource) {}
 
@@ -101,33 +102,44 @@ export class TreeReader {
 
   /** Hashes of perfect subtrees (complete in a tree of `size`), for proofs. */
   async hashes(ids: readonly NodeId[], size: number): Promise<Buffer[]> {
-    // Load every tile the nodes need first, then compute with a memo shared across requests.
-    const needed = new Map<string, { level: number; index: number }>();
+    const out: Buffer[] = [];
     for (const id of ids) {
       const loc = nodeLocation(id.level, id.index);
-      needed.set(`${loc.tileLevel}/${loc.tileIndex}`, { level: loc.tileLevel, index: loc.tileIndex });
+      const tile = await this.tile(loc.tileLevel, loc.tileIndex, size);
+      const r = id.level % 8;
+      if (r === 0) {
+        out.push(tile.subarray(loc.offset * 32, loc.offset * 32 + 32));
+        continue;
+      }
+      // A node inside a tile: one of the tile's inner levels (r = 1..7), hashed once per tile.
+      const level = this.inner(loc.tileLevel, loc.tileIndex, tile)[r - 1] as Buffer;
+      const at = (loc.offset >> r) * 32;
+      out.push(level.subarray(at, at + 32));
     }
-    const loaded = new Map<string, Buffer>();
-    await Promise.all([...needed].map(async ([k, t]) => loaded.set(k, await this.tile(t.level, t.index, size))));
-    return ids.map((id) => this.node(id.level, id.index, loaded));
+    return out;
   }
 
-  private node(level: number, index: number, loaded: Map<string, Buffer>): Buffer {
-    const key = `${level}/${index}`;
-    const hit = this.nodes.get(key);
-    if (hit) return hit;
-    let h: Buffer;
-    if (level % 8 === 0) {
-      const tileLevel = level / 8;
-      const tileIndex = Math.floor(index / 256);
-      const tile = loaded.get(`${tileLevel}/${tileIndex}`);
-      if (!tile) throw new Error(`tile ${tileLevel}/${tileIndex} was not loaded`);
-      const off = (index % 256) * 32;
-      h = tile.subarray(off, off + 32);
-    } else {
-      h = nodeHash(this.node(level - 1, 2 * index, loaded), this.node(level - 1, 2 * index + 1, loaded));
+  /**
+   * The inner levels of a tile (as hashed in a tree: level r holds the hashes of its complete runs
+   * of 2^r hashes), computed together the first time a proof needs any of them: a proof needs
+   * one node from up to seven of them, which would otherwise cost up to 254 hashes each time.
+   */
+  private inner(level: number, index: number, tile: Buffer): Buffer[] {
+    const key = `${level}/${index}/${tile.length / 32}`;
+    let levels = this.innerLevels.get(key);
+    if (!levels) {
+      levels = [];
+      let below = tile;
+      for (let r = 1; r < 8; r++) {
+        const n = Math.floor(below.length / 64);
+        const out = Buffer.allocUnsafe(n * 32);
+        for (let i = 0; i < n; i++)
+          out.set(nodeHash(below.subarray(i * 64, i * 64 + 32), below.subarray(i * 64 + 32, i * 64 + 64)), i * 32);
+        levels.push(out);
+        below = out;
+      }
+      this.innerLevels.set(key, levels);
     }
-    this.nodes.set(key, h);
-    return h;
+    return levels;
   }
 }
