@@ -5,7 +5,7 @@
  * the real one on the memory backend; only the store's inserts are held back by a gate.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,8 +15,10 @@ import type { Principal } from '../core/principal.js';
 import { parseQuery } from '../index/query.js';
 import type { QueryStore } from '../index/query-store.js';
 import { LEAF_WINDOW } from '../index/thread.js';
+import { NOTE_MEMORY } from '../index/worker.js';
 import { subjectHashes } from '../keys/subject.js';
 import type { Backend, ThreadData, ThreadKind } from '../storage/backend.js';
+import { FsBackend } from '../storage/fs/backend.js';
 import { MemoryBackend } from '../storage/memory/backend.js';
 import { spawnInProcess } from '../storage/threads/in-process.js';
 import { initDataDir } from './datadir.js';
@@ -43,9 +45,12 @@ class Gate {
   }
 }
 
-/** The memory backend with a gate before every query-store insert; `opened` collects its query stores. */
-function gatedBackend(name: string, gate: Gate, opened: QueryStore[] = []): Backend {
-  const inner = MemoryBackend.named(name);
+/**
+ * A backend (the memory one by default) with a gate before every query-store insert, its threads
+ * run in process; `opened` collects its query stores.
+ */
+function gatedBackend(name: string | Backend, gate: Gate, opened: QueryStore[] = []): Backend {
+  const inner = typeof name === 'string' ? MemoryBackend.named(name) : name;
   const backend: Backend = Object.create(inner);
   backend.queryStore = (): QueryStore => {
     const store = inner.queryStore();
@@ -202,5 +207,44 @@ test('an entry handed to the index with its note, whose data key is destroyed be
     await s.close();
     MemoryBackend.drop('index-note');
     rmSync(ldir, { recursive: true, force: true });
+  }
+});
+
+test('on the data directory, a backlog past what the index thread keeps in memory is indexed from notes queued on disk, and searches stay exact', async () => {
+  const fdir = mkdtempSync(join(tmpdir(), 'stele-index-spill-'));
+  await initDataDir(fdir, 'spill.test/stele');
+  const gate = new Gate();
+  const s = await openSteleOn(gatedBackend(new FsBackend(fdir), gate), fdir, { checkpointIntervalMs: 20 });
+  try {
+    const acked: { index: number; n: number }[] = [];
+    const total = NOTE_MEMORY + LEAF_WINDOW + 20_000;
+    for (let n = 0; n < total; n += 1000) {
+      const out = await s.appendAs(
+        Array.from({ length: 1000 }, (_, k) => event(n + k)),
+        client,
+      );
+      for (const [k, a] of out.entries()) acked.push({ index: a.index, n: n + k });
+    }
+    await sleep(300); // the last notes reach the thread
+    assert.ok(statSync(join(fdir, 'index', 'notes.spill')).size > 0, 'notes past the memory bound went to the spill file');
+    gate.release(0);
+    await s.index.whenIndexed(s.log.size, 300_000);
+    assert.equal(statSync(join(fdir, 'index', 'notes.spill')).size, 0, 'read back and emptied');
+    const page = await searchEvents(s, client, {
+      q: 'action:deploy.start actor:bob@example.com',
+      order: 'asc',
+      limit: 10_000,
+      count: true,
+    });
+    const want = acked.filter((a) => a.n % 50 === 0 && a.n % 3 === 1).map((a) => a.index);
+    assert.equal(page.total, want.length);
+    assert.deepEqual(
+      page.hits.map((h) => h.index),
+      want,
+    );
+  } finally {
+    gate.release(0);
+    await s.close();
+    rmSync(fdir, { recursive: true, force: true });
   }
 });

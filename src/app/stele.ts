@@ -125,7 +125,11 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     const apikeys = await ApiKeyStore.open(backend.apiKeys());
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
-    const index = await IndexThread.start(backend.spawn('index', { masters, policy }), options.indexBacklog);
+    const index = await IndexThread.start(
+      backend.spawn('index', { masters, policy }),
+      options.indexBacklog,
+      backend.noteSpill() !== null,
+    );
     cleanup.push(() => index.close());
     pool.notesWanted = () => index.wantsNotes;
 

@@ -4,7 +4,15 @@ import type { ThreadHandle } from '../core/thread.js';
 import { bytes, pack, sharedRuns, transferList } from '../log/packed.js';
 import { overloaded } from '../log/sequencer.js';
 import type { Policy } from '../policy/policy.js';
-import type { FromIndex, SearchRequest, SearchResult, ToIndex, WireGap, WireHit } from './worker.js';
+import {
+  type FromIndex,
+  NOTE_MEMORY,
+  type SearchRequest,
+  type SearchResult,
+  type ToIndex,
+  type WireGap,
+  type WireHit,
+} from './worker.js';
 
 /** A readable entry a search found: its event, and with withLeaves its leaf and message key. */
 export type Hit = Omit<WireHit, 'leaf' | 'messageKey'> & { leaf?: Buffer; messageKey?: Buffer };
@@ -24,14 +32,6 @@ export const MAX_BACKLOG = LIMITS.indexBacklog;
  * them back from the tiles itself once they are checkpointed, so a backlog costs disk, not memory.
  */
 export const LEAF_WINDOW = 32_768;
-
-/**
- * Past LEAF_WINDOW and up to this many entries behind, the thread is still handed each entry's
- * index note (a few hundred bytes) without its leaf: indexing from a note costs a fraction of
- * opening the leaf (bench:index), so a burst the index cannot absorb at once does not also make
- * each entry dearer to index. At most ~100 MB of notes.
- */
-export const NOTE_WINDOW = 262_144;
 
 const NO_NOTE = Buffer.alloc(0);
 
@@ -70,6 +70,8 @@ export class IndexThread {
   private constructor(
     private readonly worker: ThreadHandle,
     private readonly maxBacklog: number,
+    /** The thread queues notes on disk (Backend.noteSpill). */
+    private readonly spills: boolean,
   ) {
     worker.on('message', (m: FromIndex) => {
       if (m.type === 'failed') {
@@ -92,8 +94,8 @@ export class IndexThread {
   }
 
   /** Takes over a started index thread (the backend's `spawn('index', …)`, which runs serveIndex). */
-  static async start(thread: ThreadHandle, maxBacklog: number = MAX_BACKLOG): Promise<IndexThread> {
-    const t = new IndexThread(thread, maxBacklog);
+  static async start(thread: ThreadHandle, maxBacklog: number = MAX_BACKLOG, spills = false): Promise<IndexThread> {
+    const t = new IndexThread(thread, maxBacklog, spills);
     // Opening the store can fail (e.g. an old schema): fail here, not later.
     t.indexed = await t.upto();
     t.known = t.indexed;
@@ -136,9 +138,12 @@ export class IndexThread {
     return this.indexed;
   }
 
-  /** Whether an entry appended now would be handed over with its index note (see NOTE_WINDOW). */
+  /**
+   * Whether an entry appended now would be handed over with its index note: always when the
+   * thread can queue notes on disk, else while it is less than NOTE_MEMORY entries behind.
+   */
   get wantsNotes(): boolean {
-    return !this.failure && this.known - this.indexed < NOTE_WINDOW;
+    return !this.failure && (this.spills || this.known - this.indexed < NOTE_MEMORY);
   }
 
   /** Entries acknowledged but not indexed yet. */
@@ -225,10 +230,11 @@ export class IndexThread {
       this.post(first, leaves, published, notes);
       return;
     }
-    // Far behind: the thread reads the leaves from the tiles once checkpointed, not from memory;
-    // within NOTE_WINDOW it keeps the notes, so it need not open those leaves.
+    // Far behind: the thread reads the leaves from the tiles once checkpointed, not from memory,
+    // but is still handed the notes (it queues them on disk past NOTE_MEMORY), so it need not
+    // open those leaves: indexing from a note costs half as much (bench:index).
     this.tellTail(size, published);
-    if (behind <= NOTE_WINDOW && notes?.some((x) => x)) {
+    if (this.wantsNotes && notes?.some((x) => x)) {
       const msg: ToIndex = { type: 'notes', first, notes: pack(notes.map((x) => x ?? NO_NOTE)) };
       this.worker.postMessage(msg, transferList(msg.notes));
     }

@@ -19,6 +19,7 @@ import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import type { TileSource } from '../tlog/verify.js';
 import { candidates, destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
+import { NoteQueue } from './note-queue.js';
 import { canMatchGaps, parseQuery } from './query.js';
 import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
@@ -28,6 +29,9 @@ interface Item {
   leaf?: Buffer;
   note?: Buffer;
 }
+
+/** Index notes kept in memory (~400 bytes each); past this they queue on disk (NoteQueue). */
+export const NOTE_MEMORY = 65_536;
 
 /** Entries indexed in one store transaction (large transactions are most of the speed). */
 export const BATCH = 10_000;
@@ -51,6 +55,8 @@ export interface IndexStores {
   /** Read-only: the main thread's key store creates and destroys keys (deleteKeys says which). */
   keys: KeyStore;
   tiles: TileSource;
+  /** Where notes queue on disk past NOTE_MEMORY (Backend.noteSpill); null: they are dropped there. */
+  noteSpill?: string | null;
 }
 
 /** One search hit as it crosses threads: a readable entry and its event. */
@@ -133,13 +139,13 @@ export type FromIndex =
  * Serves the index thread's messages on `port` (its owner is IndexThread): one message at a
  * time, in order.
  */
-export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores, policy: Policy): void {
+export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = null }: IndexStores, policy: Policy): void {
   let tiers = new TierMatcher(policy);
   const reader = new TreeReader(tiles);
   /** Leaves handed over with their appends and not yet both indexed and checkpointed, by index. */
   const recent = new Map<number, Buffer>();
-  /** Index notes handed over with their leaves (event/searchable.ts indexNote), until indexed. */
-  const notes = new Map<number, Buffer>();
+  /** Index notes handed over with the entries (event/searchable.ts indexNote), until indexed. */
+  const notes = new NoteQueue(noteSpill, NOTE_MEMORY);
   /** Entries below this are in the store (read from it before the first message is handled). */
   let next = 0;
   /** The log's size and its newest checkpoint's, as far as this thread was told. */
@@ -160,10 +166,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       if (i >= below) break; // Map keeps insertion order, which is index order
       recent.delete(i);
     }
-    for (const i of notes.keys()) {
-      if (i >= next) break;
-      notes.delete(i);
-    }
+    notes.dropBelow(next);
   }
 
   /**
@@ -237,7 +240,6 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       const idx = first + k;
       const { leaf, note } = items[k] as Item;
       if (note) {
-        notes.delete(idx);
         const noted = readNote(idx, note);
         // The note is only good while its data key is: a key destroyed since (erasure, expiry)
         // leaves the gap the leaf would have left.
@@ -434,10 +436,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
     if (m.type === 'add') {
       const leaves = unpack(m.leaves);
       for (let k = 0; k < leaves.length; k++) recent.set(m.first + k, leaves[k] as Buffer);
-      if (m.notes) {
-        const n = unpack(m.notes);
-        for (let k = 0; k < n.length; k++) if ((n[k] as Buffer).length > 0) notes.set(m.first + k, n[k] as Buffer);
-      }
+      if (m.notes) notes.push(m.first, unpack(m.notes));
       learn(m.first + leaves.length, m.published);
       pump();
       return;
@@ -448,9 +447,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles }: IndexStores
       return;
     }
     if (m.type === 'notes') {
-      const n = unpack(m.notes);
-      for (let k = 0; k < n.length; k++)
-        if (m.first + k >= next && (n[k] as Buffer).length > 0) notes.set(m.first + k, n[k] as Buffer);
+      notes.push(m.first, unpack(m.notes));
       return;
     }
     if ('published' in m) learn(0, m.published);

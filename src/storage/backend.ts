@@ -65,6 +65,11 @@ export interface Backend {
   apiKeys(): ApiKeyRecords;
   /** The query store (a cache of the readable entries, rebuilt from the log). */
   queryStore(): QueryStore;
+  /**
+   * A file the index thread may queue index notes in while it is far behind (derived data,
+   * emptied when it starts; see src/index/note-queue.ts); null: the driver has no disk.
+   */
+  noteSpill(): string | null;
   /** Deletes the query store and everything in it (`stele reindex` then rebuilds it; no store of it may be open). */
   dropQueryStore(): Promise<void>;
   /**

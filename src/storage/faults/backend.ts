@@ -55,6 +55,10 @@ export class FaultsBackend implements Backend {
     return this.inner.queryStore();
   }
 
+  noteSpill() {
+    return this.inner.noteSpill();
+  }
+
   dropQueryStore() {
     return this.inner.dropQueryStore();
   }

@@ -70,6 +70,10 @@ export class FsBackend implements Backend {
     return new SqliteQueryStore(this.queryStorePath);
   }
 
+  noteSpill(): string {
+    return join(this.dir, 'index', 'notes.spill');
+  }
+
   async dropQueryStore(): Promise<void> {
     const db = this.queryStorePath;
     for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });

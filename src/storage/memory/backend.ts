@@ -89,6 +89,10 @@ export class MemoryBackend implements Backend {
     return new MemoryQueryStore(this.queryData);
   }
 
+  noteSpill(): null {
+    return null;
+  }
+
   async dropQueryStore(): Promise<void> {
     this.queryData = new QueryData();
   }
