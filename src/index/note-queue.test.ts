@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -47,4 +47,25 @@ test('runs the thread skipped (indexed from their leaves) are dropped unread; wi
   assert.deepEqual(mem.get(2), note(2));
   assert.equal(mem.get(5), undefined, 'no file: dropped');
   assert.ok(!existsSync(join(dir, 'null')));
+});
+
+test('the spill file holds no note in the clear, and a run altered on disk is dropped (its entries are then opened from their leaves)', () => {
+  const file = join(dir, 'c.spill');
+  const q = new NoteQueue(file, 2);
+  const secret = (i: number) => Buffer.from(`Zanzibar42 note ${i}`);
+  q.push(0, [secret(0), secret(1)]);
+  q.push(2, [secret(2), secret(3)]); // spilled
+  q.push(4, [secret(4), secret(5)]); // spilled
+  const bytes = readFileSync(file);
+  assert.ok(bytes.length > 0);
+  assert.ok(!bytes.includes('Zanzibar42'), 'sealed, not in the clear');
+  // Flip a byte of the first spilled run: it fails its tag and is dropped; the next run still reads.
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.from([(bytes[0] as number) ^ 1]), 0, 1, 0);
+  closeSync(fd);
+  q.dropBelow(2);
+  assert.equal(q.get(2), undefined);
+  assert.equal(q.get(3), undefined);
+  assert.deepEqual(q.get(4), secret(4));
+  q.close();
 });

@@ -6,7 +6,15 @@
  * leaves, bench:index) and costs disk, not memory. Without a file, notes past `memMax` are
  * dropped and those entries are opened from their leaves. The file holds derived data only: it is
  * emptied when the queue is created and whenever it drains.
+ *
+ * Notes are what the query store holds (searchable fields and text, in the clear), and a file's
+ * freed blocks are not scrubbed like the store's pages (secure-delete): so each run is sealed with
+ * AES-256-GCM under a key that only this thread's memory holds and that is replaced whenever the
+ * file drains. What an erasure or expiry leaves in the file's old blocks is unreadable once the
+ * queue has drained (an erasure first waits for the index to catch up) or the process has ended;
+ * a run whose tag does not check is dropped (those entries are opened from their leaves).
  */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 
 interface Spilled {
@@ -14,6 +22,8 @@ interface Spilled {
   count: number;
   offset: number;
   bytes: number;
+  iv: Buffer;
+  tag: Buffer;
 }
 
 export class NoteQueue {
@@ -22,6 +32,8 @@ export class NoteQueue {
   private spilled: Spilled[] = [];
   private fd: number | null;
   private end = 0;
+  /** Seals the runs in the file; replaced each time the file is emptied. */
+  private key = randomBytes(32);
 
   constructor(
     file: string | null,
@@ -41,11 +53,12 @@ export class NoteQueue {
     const head = Buffer.allocUnsafe(4 + 4 * notes.length);
     head.writeUInt32LE(notes.length, 0);
     for (let k = 0; k < notes.length; k++) head.writeUInt32LE((notes[k] as Buffer).length, 4 + 4 * k);
-    const run = Buffer.concat([head, ...notes]);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const run = Buffer.concat([cipher.update(Buffer.concat([head, ...notes])), cipher.final()]);
     writeSync(this.fd, run, 0, run.length, this.end);
-    const bytes = run.length;
-    this.spilled.push({ first, count: notes.length, offset: this.end, bytes });
-    this.end += bytes;
+    this.spilled.push({ first, count: notes.length, offset: this.end, bytes: run.length, iv, tag: cipher.getAuthTag() });
+    this.end += run.length;
   }
 
   /** The note of entry `i`, if queued (reading spilled runs back once `i` reaches them). */
@@ -64,10 +77,7 @@ export class NoteQueue {
     }
     while (this.spilled.length > 0 && this.spilled[0] && this.spilled[0].first + this.spilled[0].count <= next)
       this.spilled.shift();
-    if (this.spilled.length === 0 && this.end > 0 && this.fd !== null) {
-      ftruncateSync(this.fd, 0);
-      this.end = 0;
-    }
+    this.emptyIfDrained();
   }
 
   close(): void {
@@ -75,19 +85,32 @@ export class NoteQueue {
     this.fd = null;
   }
 
+  private emptyIfDrained(): void {
+    if (this.spilled.length > 0 || this.end === 0 || this.fd === null) return;
+    ftruncateSync(this.fd, 0);
+    this.end = 0;
+    this.key = randomBytes(32);
+  }
+
   private load(): void {
     const s = this.spilled.shift() as Spilled;
-    const buf = Buffer.allocUnsafe(s.bytes);
-    readSync(this.fd as number, buf, 0, s.bytes, s.offset);
+    const sealed = Buffer.allocUnsafe(s.bytes);
+    readSync(this.fd as number, sealed, 0, s.bytes, s.offset);
+    let buf: Buffer;
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.key, s.iv);
+      d.setAuthTag(s.tag);
+      buf = Buffer.concat([d.update(sealed), d.final()]);
+    } catch {
+      buf = Buffer.alloc(0); // altered on disk: these entries are opened from their leaves instead
+    }
+    this.emptyIfDrained();
+    if (buf.length === 0) return;
     let off = 4 + 4 * s.count;
     for (let k = 0; k < s.count; k++) {
       const n = buf.readUInt32LE(4 + 4 * k);
       if (n > 0) this.mem.set(s.first + k, buf.subarray(off, off + n));
       off += n;
-    }
-    if (this.spilled.length === 0 && this.fd !== null) {
-      ftruncateSync(this.fd, 0);
-      this.end = 0;
     }
   }
 }
