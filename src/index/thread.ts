@@ -34,6 +34,8 @@ export const MAX_BACKLOG = LIMITS.indexBacklog;
 export const LEAF_WINDOW = 32_768;
 
 const NO_NOTE = Buffer.alloc(0);
+/** Notes as one buffer for the thread (an entry without one: an empty note). */
+const packNotes = (notes: readonly (Buffer | undefined)[]) => pack(notes.map((x) => x ?? NO_NOTE));
 
 /** How often the index thread hears of new checkpoints while it reads behind the log, ms. */
 const TAIL_MS = 200;
@@ -235,7 +237,7 @@ export class IndexThread {
     // open those leaves: indexing from a note costs half as much (bench:index).
     this.tellTail(size, published);
     if (this.wantsNotes && notes?.some((x) => x)) {
-      const msg: ToIndex = { type: 'notes', first, notes: pack(notes.map((x) => x ?? NO_NOTE)) };
+      const msg: ToIndex = { type: 'notes', first, notes: packNotes(notes) };
       this.worker.postMessage(msg, transferList(msg.notes));
     }
   }
@@ -248,7 +250,7 @@ export class IndexThread {
     let at = first;
     for (const packed of sharedRuns(leaves) ?? [pack(leaves)]) {
       const n = packed.lengths.length; // read before posting: the transfer detaches `lengths`
-      const runNotes = notes?.some((x) => x) ? pack(notes.slice(at - first, at - first + n).map((x) => x ?? NO_NOTE)) : undefined;
+      const runNotes = notes?.some((x) => x) ? packNotes(notes.slice(at - first, at - first + n)) : undefined;
       const msg: ToIndex = { type: 'add', first: at, leaves: packed, published, ...(runNotes ? { notes: runNotes } : {}) };
       this.worker.postMessage(msg, [...transferList(packed), ...(runNotes ? transferList(runNotes) : [])]);
       at += n;
