@@ -141,31 +141,36 @@ function groupOf(f: CallFrame): { key: string; label: string } {
 }
 
 /** What kind of thread a profile comes from. */
-export type ThreadKind = 'main' | 'ingest' | 'integrator' | 'other';
+export type ThreadKind = 'main' | 'ingest' | 'integrator' | 'index' | 'other';
 
 /**
  * The kind of a worker thread's profile, from what its samples ran: the integrator thread runs
  * src/log/integrator*.ts and src/tlog/ (hashing, tiles, signing), an ingest worker src/ingest/ and
- * src/event/ (parse, validate, canonicalize). Weighted by sample count; a thread that ran neither
- * (idle throughout) is told apart by which entry module it loaded.
+ * src/event/ (parse, validate, canonicalize), the index thread src/index/ and SQLite (the query
+ * store). Weighted by sample count; a thread that ran none of them (idle throughout) is told apart
+ * by which entry module it loaded.
  */
 export function threadKind(path: string): ThreadKind {
   const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const isIntegrator = (u: string) => u.includes('/log/integrator') || u.includes('/tlog/');
   const isIngest = (u: string) => u.includes('/ingest/') || u.includes('/event/');
+  const isIndex = (u: string) => u.includes('/index/') || u.includes('better-sqlite3') || u.includes('/query-store.');
   const urlOf = new Map<number, string>();
   for (const n of p.nodes) urlOf.set(n.id, n.callFrame.url);
-  let integ = 0;
-  let ingest = 0;
+  const count = { integrator: 0, ingest: 0, index: 0 };
   for (const id of p.samples) {
     const u = urlOf.get(id) ?? '';
-    if (isIntegrator(u)) integ++;
-    else if (isIngest(u)) ingest++;
+    // Index first: the index thread also runs src/event/ (index notes), the others never src/index/.
+    if (isIndex(u)) count.index++;
+    else if (isIntegrator(u)) count.integrator++;
+    else if (isIngest(u)) count.ingest++;
   }
-  if (integ !== ingest) return integ > ingest ? 'integrator' : 'ingest';
+  const [top, second] = (Object.entries(count) as [ThreadKind, number][]).sort((a, b) => b[1] - a[1]);
+  if (top && second && top[1] > second[1]) return top[0];
   const urls = p.nodes.map((n) => n.callFrame.url);
   if (urls.some((u) => u.includes('/log/integrator-worker.'))) return 'integrator';
   if (urls.some((u) => u.includes('/ingest/worker.'))) return 'ingest';
+  if (urls.some((u) => u.includes('/threads/index.'))) return 'index';
   return 'other';
 }
 

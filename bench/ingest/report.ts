@@ -42,7 +42,9 @@ export interface Profile {
   ingest: ProfileSummary | null;
   /** The integrator thread: leaf/node hashing, tiles, bundles, tile files, checkpoints, syncs. */
   integrator: ProfileSummary | null;
-  /** Worker threads that ran neither (none expected). */
+  /** The index thread: index notes or leaves into the query store (SQLite), searches. */
+  index?: ProfileSummary | null;
+  /** Worker threads that ran none of these (none expected). */
   other: ProfileSummary | null;
   eps: number;
   serverCores: number;
@@ -418,7 +420,7 @@ const SATURATED = 0.9;
 /** The machine's CPU is the limit when everything together uses this share of its cores or more. */
 const MACHINE_FULL = 0.9;
 
-type Kind = 'main' | 'ingest' | 'integrator' | 'other';
+type Kind = 'main' | 'ingest' | 'integrator' | 'index' | 'other';
 
 interface ThreadLoad {
   kind: Kind;
@@ -505,6 +507,7 @@ export function threadLoads(P: Profile): ThreadLoad[] {
   add('main', P.main, 'main thread', 'main threads');
   add('ingest', P.ingest, 'ingest worker', 'ingest workers');
   add('integrator', P.integrator, 'integrator thread', 'integrator threads');
+  add('index', P.index ?? null, 'index thread', 'index threads');
   add('other', P.other, 'other worker thread', 'other worker threads');
   return out;
 }
@@ -585,6 +588,7 @@ const TITLES: Record<Kind, (n: number) => string> = {
   main: () => 'Main thread: HTTP, sequencer, WAL, id index, hand-offs to the other threads',
   ingest: (n) => `Ingest worker${n > 1 ? `s (${n} threads, summed)` : ' thread'}: parse, validate, canonicalize`,
   integrator: () => 'Integrator thread: leaf and node hashing, tiles and bundles, tile files, checkpoints, syncs',
+  index: () => 'Index thread: index notes and leaves into the query store (SQLite inserts, FTS5), searches',
   other: (n) => `Other worker thread${n > 1 ? `s (${n}, summed)` : ''}`,
 };
 

@@ -89,7 +89,7 @@ async function profileStele(): Promise<Profile> {
       await srv.stop(); // SIGTERM: serve.ts closes and exits, and --cpu-prof writes the profiles
     }
     // One file per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is main.
-    // The others are told apart by what they ran: ingest workers or the integrator thread.
+    // The others are told apart by what they ran: ingest workers, the integrator or the index thread.
     const files = readdirSync(profDir)
       .filter((f) => f.endsWith('.cpuprofile'))
       .map((f) => join(profDir, f));
@@ -105,6 +105,7 @@ async function profileStele(): Promise<Profile> {
       main: summariseProfiles(main, 20, r.window),
       ingest: of('ingest', 15),
       integrator: of('integrator', 15),
+      index: of('index', 15),
       other: of('other', 10),
       eps: r.eventsPerSec,
       serverCores: r.serverCores,
