@@ -206,9 +206,9 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
     return true;
   }
 
-  /** Indexes everything readable now, or until `deadline` (ms, performance clock) passes. */
-  async function catchUp(deadline = Number.POSITIVE_INFINITY): Promise<void> {
-    while (performance.now() < deadline && (await step()));
+  /** Indexes what is readable below `upto` (default: all of it), or until `deadline` (ms, performance clock) passes. */
+  async function catchUp(deadline = Number.POSITIVE_INFINITY, upto = Number.POSITIVE_INFINITY): Promise<void> {
+    while (next < upto && performance.now() < deadline && (await step()));
   }
 
   // Background indexing: one batch per turn of the message chain, so messages that arrive
@@ -306,7 +306,9 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
   }
 
   async function search(req: SearchRequest): Promise<SearchResult> {
-    if (known - next <= SEARCH_CATCHUP) await catchUp();
+    // Only what the log had when the search arrived: under a steady stream there is always more,
+    // and catching up with that would hold the search until the stream stops.
+    if (known - next <= SEARCH_CATCHUP) await catchUp(Number.POSITIVE_INFINITY, known);
     const root = parseQuery(req.q);
     const q: StoreQuery = { root, nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
     const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
