@@ -79,14 +79,14 @@ test('killed under load with the index following, nothing is lost: after the res
   }
 });
 
-test('a search sent under a steady stream of appends is answered while the stream goes on: it catches up only with what the log had when it arrived', async () => {
+test('a search sent while the index works through a backlog under a steady stream of appends is answered while the stream goes on', async () => {
   const { dir, token } = await initDir('stream.test/log');
   const server = await SteleServer.start(dir, { checkpointIntervalMs: 100 });
   let streaming = true;
   const stop = Date.now() + 90_000;
   const client = async (c: number) => {
     for (let b = 0; streaming && Date.now() < stop; b++) {
-      const events = Array.from({ length: 500 }, (_, k) => ({
+      const events = Array.from({ length: 1000 }, (_, k) => ({
         actor: { id: 'stream@example.com', type: 'human' },
         action: 'stream.test',
         source: { kind: 'e2e' },
@@ -96,16 +96,17 @@ test('a search sent under a steady stream of appends is answered while the strea
       await appendHttp(server.url, token, events);
     }
   };
-  const clients = [client(0), client(1)];
+  // Four clients as fast as the server takes them: more than the index keeps up with here.
+  const clients = [client(0), client(1), client(2), client(3)];
   try {
-    await sleep(2000);
-    // The index keeps close behind two clients, so this search finds a small backlog to index first
-    // and must stop there. (The starvation this guards against showed under a 60 s closed-loop load,
-    // with the index reading entries back from the tiles: each read let more arrive, and the search
-    // answered only once the load stopped. This test does not force that path; src/index/worker.ts
-    // bounds the catch-up to the log's size when the search arrived.)
+    await sleep(5000);
+    // Liveness: the search is answered while the index thread works through a backlog and the log
+    // keeps sending it a message per group commit. (Two starvations were found with a 60 s load and
+    // fixed in src/index/worker.ts: a search's catch-up chasing a stream, and batches started inside
+    // message delivery. This test does not reproduce them deterministically; the sustained-load
+    // samples of `npm run bench` search once a second under load.)
     const page = await getJson<Page>(`${server.url}/v1/events?q=action:stream.test&limit=1`, 120_000, token);
-    assert.ok(Date.now() < stop, 'answered while the appends were still streaming');
+    assert.ok(streaming && Date.now() < stop, 'answered while the appends were still streaming');
     assert.ok(page.indexed_through > 0);
   } finally {
     streaming = false;

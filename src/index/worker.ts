@@ -211,9 +211,21 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
     while (next < upto && performance.now() < deadline && (await step()));
   }
 
-  // Background indexing: one batch per turn of the message chain, so messages that arrive
-  // meanwhile (searches) are served between batches.
+  // Background indexing: one batch per turn of the event loop, so messages that arrive meanwhile
+  // (searches) are served between batches. A batch never starts from a message handler: Node runs
+  // the microtasks after each message it delivers, so a batch started there would run inside the
+  // delivery of the queue, and with the log sending a message per group commit the queue never
+  // emptied (a search waited behind a batch per message ahead of it: tens of seconds under load).
   let pumping = false;
+  let woken = false;
+  function wake(): void {
+    if (woken) return;
+    woken = true;
+    setImmediate(() => {
+      woken = false;
+      pump();
+    });
+  }
   function pump(): void {
     if (pumping || next >= known) return;
     pumping = true;
@@ -228,7 +240,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
       } finally {
         pumping = false;
       }
-      if (more) setImmediate(pump);
+      if (more) wake();
     });
   }
 
@@ -440,12 +452,12 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
       for (let k = 0; k < leaves.length; k++) recent.set(m.first + k, leaves[k] as Buffer);
       if (m.notes) notes.push(m.first, unpack(m.notes));
       learn(m.first + leaves.length, m.published);
-      pump();
+      wake();
       return;
     }
     if (m.type === 'tail') {
       learn(m.size, m.published);
-      pump();
+      wake();
       return;
     }
     if (m.type === 'notes') {
