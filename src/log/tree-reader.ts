@@ -7,8 +7,8 @@ import type { TileSource } from '../tlog/verify.js';
  * A bounded cache that keeps what was used recently: two generations of at most max/2 entries;
  * a hit in the old one moves the entry to the young one, and when the young one is full it
  * becomes the old one (the old one is dropped). Unlike a strict LRU (a delete and a set on every
- * hit), a hit in the young generation is one Map lookup: proofs read hundreds of nodes each, and
- * deletes in a Map of 10^5 entries made it rehash often (most of a proof's CPU, bench:verify).
+ * hit), a hit in the young generation is one Map lookup: a strict LRU of proof nodes spent most of
+ * a proof's CPU making its Map rehash after deletes (bench:verify).
  */
 export class Lru<K, V> {
   private young = new Map<K, V>();
