@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
+import { normalizeEvent } from '../event/normalize.js';
+import { buildLeaf, parseMicros } from '../event/record.js';
+import { KeyStore } from '../keys/keystore.js';
+import { masterKeyId } from '../keys/master.js';
+import { pack } from '../log/packed.js';
+import { DEFAULT_POLICY } from '../policy/policy.js';
+import { MemoryKeyRecords } from '../storage/memory/keys.js';
+import { MemoryQueryStore } from '../storage/memory/query-store.js';
+import type { QueryStore } from './query-store.js';
+import { type FromIndex, serveIndex, type ToIndex } from './worker.js';
+
+test("a search queued behind the log's messages is answered before the backlog they bring is indexed batch by batch", async () => {
+  const master = Buffer.alloc(32, 9);
+  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+  const inner = new MemoryQueryStore();
+  let inserts = 0;
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== 'insert') return typeof value === 'function' ? value.bind(target) : value;
+      return (...args: Parameters<QueryStore['insert']>) => {
+        inserts++;
+        return target.insert(...args);
+      };
+    },
+  });
+  const tiles = { readTile: async () => null, readCheckpoint: async () => null };
+  const { port1, port2 } = new MessageChannel();
+  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY);
+  const received = parseMicros('2026-12-06T12:00:00.000001Z');
+  const leaf = (n: number) =>
+    buildLeaf(
+      normalizeEvent(
+        { actor: { id: 'a', type: 'human' }, action: 'x.y', source: { kind: 't' }, outcome: 'success', data: { n } },
+        received,
+      ),
+      { principal: 't', method: 'local' },
+      received,
+    );
+  const replied = new Promise<number>((resolve) =>
+    port1.on('message', (m: FromIndex) => {
+      if (m.type === 'reply' && m.seq === 1) resolve(inserts);
+    }),
+  );
+  // What the log sends during a burst of group commits: one message each; then a search.
+  const MESSAGES = 20;
+  for (let k = 0; k < MESSAGES; k++) {
+    const msg: ToIndex = {
+      type: 'add',
+      first: k * 100,
+      leaves: pack(Array.from({ length: 100 }, (_, j) => leaf(k * 100 + j))),
+      published: 0,
+    };
+    port1.postMessage(msg);
+  }
+  port1.postMessage({
+    type: 'search',
+    seq: 1,
+    published: 0,
+    req: { q: '', limit: 1, order: 'desc', nowMs: Date.now() },
+  } satisfies ToIndex);
+  const before = await replied;
+  // Batches started inside the delivery of each message would have run one per message first.
+  assert.ok(before <= 2, `the search waited for ${before} batches`);
+  port1.close();
+  await keys.close();
+});
