@@ -70,12 +70,11 @@ test('SealingKey derives the message key createHmac derives, for any key length,
 
 test('the reading side derives the same message key and commitment as sealing (HMAC-SHA256 by its definition)', async () => {
   const { createHmac } = await import('node:crypto');
-  const { messageKeyFast } = await import('./seal.js');
   for (let i = 0; i < 200; i++) {
     const key = randomBytes(32);
     const salt = randomBytes(16);
     const want = createHmac('sha256', key).update('stele/seal/v1/key').update(salt).digest();
-    assert.deepEqual(messageKeyFast(key, salt), want);
+    assert.deepEqual(new SealingKey(key).messageKey(salt), want);
   }
   const key = randomBytes(32);
   const sealed = seal(key, event, aad);

@@ -49,8 +49,6 @@ export class SealingKey {
   private readonly inner: Buffer;
   /** K ⊕ opad ‖ inner digest. */
   private readonly outer: Buffer;
-  /** COMMIT_LABEL ‖ message key. */
-  private readonly commit: Buffer;
 
   constructor(dataKey: Uint8Array) {
     const k = Buffer.alloc(BLOCK);
@@ -63,8 +61,6 @@ export class SealingKey {
       this.outer[i] = (k[i] as number) ^ 0x5c;
     }
     KEY_LABEL.copy(this.inner, BLOCK);
-    this.commit = Buffer.alloc(COMMIT_LABEL.length + 32);
-    COMMIT_LABEL.copy(this.commit);
   }
 
   /** HMAC-SHA256(data key, KEY_LABEL ‖ salt). */
@@ -81,13 +77,12 @@ export class SealingKey {
   seal(random: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
     if (random.length !== SEAL_RANDOM) throw new RangeError(`seal: ${random.length} random bytes, not ${SEAL_RANDOM}`);
     const mk = this.messageKey(random.subarray(0, SALT));
-    this.commit.set(mk, COMMIT_LABEL.length);
     const cipher = createCipheriv('aes-256-gcm', mk, random.subarray(SALT));
     cipher.setAAD(aad);
     const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plaintext.length);
     out[0] = SEAL_VERSION;
     out.set(random, 1);
-    out.set(hash('sha256', this.commit, 'buffer'), 1 + SEAL_RANDOM);
+    out.set(commitment(mk), 1 + SEAL_RANDOM);
     const ct = cipher.update(plaintext);
     out.set(ct, HEADER);
     const rest = cipher.final(); // empty for GCM
@@ -115,21 +110,14 @@ function parts(sealed: Uint8Array) {
   };
 }
 
-/**
- * HMAC-SHA256(data key, KEY_LABEL ‖ salt) on the reading side: the same bytes from two one-shot hashes (SealingKey),
- * without an Hmac object per event: opening a leaf is the index thread's hottest path.
- */
-export function messageKeyFast(dataKey: Buffer, salt: Uint8Array): Buffer {
-  return new SealingKey(dataKey).messageKey(salt);
-}
-
-function commitmentFast(messageKey: Buffer): Buffer {
+/** SHA-256(COMMIT_LABEL ‖ message key): what a sealed event commits to. */
+function commitment(messageKey: Buffer): Buffer {
   return hash('sha256', Buffer.concat([COMMIT_LABEL, messageKey]), 'buffer');
 }
 
 /** The message key of one sealed event: what an evidence bundle reveals so an auditor can open just that event. */
 export function messageKey(dataKey: Buffer, sealed: Uint8Array): Buffer {
-  return messageKeyFast(dataKey, parts(sealed).salt);
+  return new SealingKey(dataKey).messageKey(parts(sealed).salt);
 }
 
 /**
@@ -141,7 +129,7 @@ export function openWithMessageKey(mk: Buffer, sealed: Uint8Array, aad: Uint8Arr
 }
 
 function openParts(mk: Buffer, p: ReturnType<typeof parts>, aad: Uint8Array): Buffer {
-  if (mk.length !== 32 || !timingSafeEqual(commitmentFast(mk), p.commit)) {
+  if (mk.length !== 32 || !timingSafeEqual(commitment(mk), p.commit)) {
     throw new UnsealError('the key does not match the commitment in the sealed event');
   }
   const decipher = createDecipheriv('aes-256-gcm', mk, p.iv);
@@ -163,7 +151,7 @@ export function unsealWithMessageKey(
   aad: Uint8Array,
 ): { plain: Buffer; messageKey: Buffer } {
   const p = parts(sealed);
-  const mk = messageKeyFast(dataKey, p.salt);
+  const mk = new SealingKey(dataKey).messageKey(p.salt);
   return { plain: openParts(mk, p, aad), messageKey: mk };
 }
 
