@@ -102,52 +102,37 @@ export function indexNote(
 ): Buffer | undefined {
   if (event.source.kind === 'stele') return undefined;
   const r = rowOf(0, event, Number(received), tier, keyId, principal);
-  return Buffer.from(
-    JSON.stringify([
-      r.id,
-      r.time,
-      r.received,
-      r.actor,
-      r.actor_type,
-      r.on_behalf_of,
-      r.verified,
-      r.action,
-      r.source,
-      r.host,
-      r.resource_type,
-      r.resource_id,
-      r.outcome,
-      r.subject,
-      r.tier,
-      r.key_id,
-      r.principal,
-      ftsText(event),
-    ]),
-  );
+  return Buffer.from(JSON.stringify([...NOTE_FIELDS.map((k) => r[k]), ftsText(event)]));
 }
+
+/** A note's row fields, in the order a note lists them (then the text): every IndexRow field but idx. */
+const NOTE_FIELDS = [
+  'id',
+  'time',
+  'received',
+  'actor',
+  'actor_type',
+  'on_behalf_of',
+  'verified',
+  'action',
+  'source',
+  'host',
+  'resource_type',
+  'resource_id',
+  'outcome',
+  'subject',
+  'tier',
+  'key_id',
+  'principal',
+] as const satisfies readonly Exclude<keyof IndexRow, 'idx'>[];
+// A field added to IndexRow and not to NOTE_FIELDS fails to compile here.
+const everyField: [Exclude<keyof IndexRow, 'idx' | (typeof NOTE_FIELDS)[number]>] extends [never] ? true : never = true;
+void everyField;
 
 /** The row (at `idx`) and text of an index note. */
 export function readNote(idx: number, note: Uint8Array): { row: IndexRow; text: string } {
   const a = JSON.parse(utf8.decode(note)) as unknown[];
-  const row: IndexRow = {
-    idx,
-    id: a[0] as string,
-    time: a[1] as number,
-    received: a[2] as number,
-    actor: a[3] as string,
-    actor_type: a[4] as string,
-    on_behalf_of: a[5] as string | null,
-    verified: a[6] as number,
-    action: a[7] as string,
-    source: a[8] as string,
-    host: a[9] as string | null,
-    resource_type: a[10] as string | null,
-    resource_id: a[11] as string | null,
-    outcome: a[12] as string,
-    subject: a[13] as string | null,
-    tier: a[14] as string,
-    key_id: a[15] as string | null,
-    principal: a[16] as string,
-  };
-  return { row, text: a[17] as string };
+  const row: Record<string, unknown> = { idx };
+  for (let k = 0; k < NOTE_FIELDS.length; k++) row[NOTE_FIELDS[k] as string] = a[k];
+  return { row: row as unknown as IndexRow, text: a[NOTE_FIELDS.length] as string };
 }
