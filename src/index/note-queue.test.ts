@@ -26,7 +26,6 @@ test('notes past the memory bound queue in the file and come back in order; the 
   // Pushes after a drain go to memory again.
   q.push(100, run(100, 3));
   assert.deepEqual(q.get(102), note(102));
-  q.close();
 });
 
 test('runs the thread skipped (indexed from their leaves) are dropped unread; without a file, notes past the bound are dropped', () => {
@@ -39,7 +38,6 @@ test('runs the thread skipped (indexed from their leaves) are dropped unread; wi
   assert.deepEqual(q.get(9), note(9));
   q.dropBelow(12);
   assert.equal(statSync(file).size, 0);
-  q.close();
 
   const mem = new NoteQueue(null, 4);
   mem.push(0, run(0, 4));
@@ -67,5 +65,4 @@ test('the spill file holds no note in the clear, and a run altered on disk is dr
   assert.equal(q.get(2), undefined);
   assert.equal(q.get(3), undefined);
   assert.deepEqual(q.get(4), secret(4));
-  q.close();
 });

@@ -15,7 +15,7 @@
  * a run whose tag does not check is dropped (those entries are opened from their leaves).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 
 interface Spilled {
   first: number;
@@ -30,16 +30,19 @@ export class NoteQueue {
   private readonly mem = new Map<number, Buffer>();
   /** Runs in the file not yet read back, oldest first; while any is, new runs go to the file too (order). */
   private spilled: Spilled[] = [];
-  private fd: number | null;
   private end = 0;
   /** Seals the runs in the file; replaced each time the file is emptied. */
   private key = randomBytes(32);
 
+  /**
+   * The file is opened for each run written or read back, not held open: the index thread has no
+   * shutdown of its own (it is terminated), and a descriptor held here would outlive it.
+   */
   constructor(
-    file: string | null,
+    private readonly file: string | null,
     private readonly memMax: number,
   ) {
-    this.fd = file === null ? null : openSync(file, 'w+', 0o600);
+    if (file !== null) writeFileSync(file, '', { mode: 0o600 });
   }
 
   /** Notes of entries first, first + 1, … (an empty note: none for that entry). */
@@ -48,7 +51,7 @@ export class NoteQueue {
       for (let k = 0; k < notes.length; k++) if ((notes[k] as Buffer).length > 0) this.mem.set(first + k, notes[k] as Buffer);
       return;
     }
-    if (this.fd === null) return;
+    if (this.file === null) return;
     // One record: the count, each note's length, then the notes back to back.
     const head = Buffer.allocUnsafe(4 + 4 * notes.length);
     head.writeUInt32LE(notes.length, 0);
@@ -56,7 +59,7 @@ export class NoteQueue {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     const run = Buffer.concat([cipher.update(Buffer.concat([head, ...notes])), cipher.final()]);
-    writeSync(this.fd, run, 0, run.length, this.end);
+    this.io('r+', (fd) => writeSync(fd, run, 0, run.length, this.end));
     this.spilled.push({ first, count: notes.length, offset: this.end, bytes: run.length, iv, tag: cipher.getAuthTag() });
     this.end += run.length;
   }
@@ -80,14 +83,18 @@ export class NoteQueue {
     this.emptyIfDrained();
   }
 
-  close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+  private io(flags: string, f: (fd: number) => void): void {
+    const fd = openSync(this.file as string, flags);
+    try {
+      f(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private emptyIfDrained(): void {
-    if (this.spilled.length > 0 || this.end === 0 || this.fd === null) return;
-    ftruncateSync(this.fd, 0);
+    if (this.spilled.length > 0 || this.end === 0 || this.file === null) return;
+    truncateSync(this.file, 0);
     this.end = 0;
     this.key = randomBytes(32);
   }
@@ -95,7 +102,7 @@ export class NoteQueue {
   private load(): void {
     const s = this.spilled.shift() as Spilled;
     const sealed = Buffer.allocUnsafe(s.bytes);
-    readSync(this.fd as number, sealed, 0, s.bytes, s.offset);
+    this.io('r', (fd) => readSync(fd, sealed, 0, s.bytes, s.offset));
     let buf: Buffer;
     try {
       const d = createDecipheriv('aes-256-gcm', this.key, s.iv);
