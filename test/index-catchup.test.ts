@@ -103,8 +103,8 @@ test('a search sent while the index works through a backlog under a steady strea
     // Liveness: the search is answered while the index thread works through a backlog and the log
     // keeps sending it a message per group commit. (Two starvations were found with a 60 s load and
     // fixed in src/index/worker.ts: a search's catch-up chasing a stream, and batches started inside
-    // message delivery. This test does not reproduce them deterministically; the sustained-load
-    // samples of `npm run bench` search once a second under load.)
+    // message delivery. This test does not reproduce them deterministically; src/index/worker.test.ts
+    // pins each against the real index thread.)
     const page = await getJson<Page>(`${server.url}/v1/events?q=action:stream.test&limit=1`, 120_000, token);
     assert.ok(streaming && Date.now() < stop, 'answered while the appends were still streaming');
     assert.ok(page.indexed_through > 0);

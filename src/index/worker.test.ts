@@ -9,8 +9,9 @@ import { pack } from '../log/packed.js';
 import { DEFAULT_POLICY } from '../policy/policy.js';
 import { MemoryKeyRecords } from '../storage/memory/keys.js';
 import { MemoryQueryStore } from '../storage/memory/query-store.js';
+import { encodeBundle } from '../tlog/tile.js';
 import type { QueryStore } from './query-store.js';
-import { type FromIndex, serveIndex, type ToIndex } from './worker.js';
+import { type FromIndex, type SearchResult, serveIndex, type ToIndex } from './worker.js';
 
 test("a search queued behind the log's messages is answered before the backlog they bring is indexed batch by batch", async () => {
   const master = Buffer.alloc(32, 9);
@@ -65,6 +66,53 @@ test("a search queued behind the log's messages is answered before the backlog t
   const before = await replied;
   // Batches started inside the delivery of each message would have run one per message first.
   assert.ok(before <= 2, `the search waited for ${before} batches`);
+  port1.close();
+  await keys.close();
+});
+
+test('a search catches up only with what the log had when it arrived, not with what arrives while it reads the tiles', async () => {
+  const master = Buffer.alloc(32, 8);
+  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+  const received = parseMicros('2026-12-06T12:00:00.000001Z');
+  const leaves = Array.from({ length: 5120 }, (_, n) =>
+    buildLeaf(
+      normalizeEvent(
+        { actor: { id: 'a', type: 'human' }, action: 'x.y', source: { kind: 't' }, outcome: 'success', data: { n } },
+        received,
+      ),
+      { principal: 't', method: 'local' },
+      received,
+    ),
+  );
+  const { port1, port2 } = new MessageChannel();
+  let size = 2048;
+  const tiles = {
+    // Every bundle read yields, and meanwhile the log grows by a bundle (as under a steady stream).
+    async readTile(level: number | 'entries', index: number, width: number) {
+      await new Promise((r) => setImmediate(r));
+      if (size < leaves.length) {
+        size += 256;
+        port1.postMessage({ type: 'tail', size, published: size } satisfies ToIndex);
+      }
+      return level === 'entries' ? encodeBundle(leaves.slice(index * 256, index * 256 + width)) : null;
+    },
+    readCheckpoint: async () => null,
+  };
+  serveIndex(port2, { store: new MemoryQueryStore(), keys, tiles }, DEFAULT_POLICY);
+  const replied = new Promise<SearchResult>((resolve) =>
+    port1.on('message', (m: FromIndex) => {
+      if (m.type === 'reply' && m.seq === 1 && m.ok) resolve(m.value as SearchResult);
+    }),
+  );
+  port1.postMessage({ type: 'tail', size, published: size } satisfies ToIndex);
+  port1.postMessage({
+    type: 'search',
+    seq: 1,
+    published: size,
+    req: { q: '', limit: 1, order: 'desc', nowMs: Date.now() },
+  } satisfies ToIndex);
+  const r = await replied;
+  assert.equal(r.indexed, 2048, 'it indexed the 2,048 entries the log had, then answered');
   port1.close();
   await keys.close();
 });
