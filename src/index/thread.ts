@@ -247,10 +247,11 @@ export class IndexThread {
     this.toldPublished = Math.max(this.toldPublished, published);
     // Leaves prepared by ingest workers already live in shared memory: posted as they are, no copy.
     // Notes (a few hundred bytes each) are copied, one buffer per run.
+    const noted = notes?.some((x) => x) ? notes : undefined;
     let at = first;
     for (const packed of sharedRuns(leaves) ?? [pack(leaves)]) {
       const n = packed.lengths.length; // read before posting: the transfer detaches `lengths`
-      const runNotes = notes?.some((x) => x) ? packNotes(notes.slice(at - first, at - first + n)) : undefined;
+      const runNotes = noted ? packNotes(noted.slice(at - first, at - first + n)) : undefined;
       const msg: ToIndex = { type: 'add', first: at, leaves: packed, published, ...(runNotes ? { notes: runNotes } : {}) };
       this.worker.postMessage(msg, [...transferList(packed), ...(runNotes ? transferList(runNotes) : [])]);
       at += n;
