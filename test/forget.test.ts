@@ -211,7 +211,7 @@ describe('forgetting', () => {
       ev('emacs.config.save', 'alice', { data: { note: 'Keepmarker7731' } }),
     ]);
     const [op, kept] = (r.json.entries as { index: number }[]).map((e) => e.index);
-    await stele.index.upto(); // indexed (searches wait for this by themselves)
+    await stele.index.whenIndexed(Math.max(op as number, kept as number) + 1, 60_000); // both in the query store
     assert.ok(filesWith('Expiremarker7731').length > 0, 'the marker is in the query store before expiry');
 
     // Now is today: nothing is 90 days old yet.
@@ -249,7 +249,7 @@ describe('forgetting', () => {
       ev('emacs.file.save', 'dana', { data: { note: 'Staymarker9182' } }),
     ]);
     const [about, other] = (r.json.entries as { index: number }[]).map((e) => e.index);
-    await stele.index.upto();
+    await stele.index.whenIndexed(Math.max(about as number, other as number) + 1, 60_000);
     assert.ok(filesWith('Erasemarker9182').length > 0);
 
     const hold = await post('/v1/holds', { subject: 'erin@example.com', reason: 'litigation 2026-17' });
