@@ -66,9 +66,15 @@ export interface ThroughputOptions {
   durationMs: number;
   /** Distinct pre-built bodies per client (each is re-stamped with new ids before every send). */
   bodiesPerClient?: number;
+  /**
+   * Offered events/s over all clients: each client sends a batch on a fixed schedule (sending at
+   * once when a reply came after its slot), so the server gets this rate or as much as it takes.
+   * Absent: closed loop, each client sends its next batch as soon as the last is answered.
+   */
+  ratePerSec?: number;
 }
 
-/** Closed-loop batch appends; counts only events acknowledged with 200 inside the window. */
+/** Batch appends, closed loop or paced (ratePerSec); counts only events acknowledged with 200 inside the window. */
 export async function throughput(srv: SteleServer, o: ThroughputOptions): Promise<ThroughputResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.clients });
   const perClient = o.bodiesPerClient ?? 4;
@@ -98,8 +104,15 @@ export async function throughput(srv: SteleServer, o: ThroughputOptions): Promis
     cpuAtEnd = { server: srv.cpuSeconds(), client: process.cpuUsage(cpuAtStart.client), machine: machineBusySeconds() };
   }, o.warmupMs + o.durationMs);
 
-  const loop = async (c: (typeof clients)[number]) => {
+  const periodMs = o.ratePerSec ? (1000 * o.clients * o.batch) / o.ratePerSec : 0;
+  const loop = async (c: (typeof clients)[number], j: number) => {
     for (let k = 0; performance.now() < windowEnd; k++) {
+      if (periodMs) {
+        // Client j's k-th slot, the clients spread evenly over one period.
+        const slot = t0 + (k + j / o.clients) * periodMs;
+        if (slot >= windowEnd) break;
+        await sleep(Math.max(0, slot - performance.now()));
+      }
       const body = c.bodies[k % c.bodies.length] as Body;
       if (o.withIds) c.ids.stamp(body);
       const sent = performance.now();
@@ -132,7 +145,7 @@ export async function throughput(srv: SteleServer, o: ThroughputOptions): Promis
       }
     }
   };
-  await Promise.all(clients.map(loop));
+  await Promise.all(clients.map((c, j) => loop(c, j)));
   clearTimeout(markStart);
   clearTimeout(markEnd);
   agent.destroy();

@@ -13,7 +13,7 @@ import type { FnTime, ProfileSummary } from './profile.js';
 import type { AppendRun } from './raw.js';
 import { fmtInt, fmtMs, fmtRatio, median } from './stats.js';
 
-import type { SustainResult } from './sustain.js';
+import { type HeldStep, STEP_LAG_S, type SustainResult } from './sustain.js';
 import { TARGET_EPS, TARGET_VS_HYPERCORE, TARGET_VS_RAW, type TargetLine, targetsMarkdown } from './targets.js';
 
 export { TARGET_EPS, TARGET_VS_HYPERCORE };
@@ -58,8 +58,12 @@ export interface Results {
   raw: AppendRun[];
   hyper: AppendRun[];
   latency: LatencyResult | null;
-  /** Issue 12 targets 3 and 4: sustained load with RSS and index lag, read your writes (null: not run). */
+  /** Issue 12 targets 3 and 4: sustained load at the held rate with RSS and index lag, read your writes (null: not run). */
   sustain: SustainResult | null;
+  /** The closed-loop peak run before the held-rate search (null: not run). */
+  sustainPeak: SustainResult | null;
+  /** The paced steps that found the held rate. */
+  heldSteps: HeldStep[];
   /** Every target of issue 12, met or not (targets.ts). */
   targets: TargetLine[];
   profile: Profile | null;
@@ -205,7 +209,7 @@ export function report(m: Machine, c: Config, r: Results): string {
     '',
   );
   p(...targetsMarkdown(r.targets));
-  if (r.sustain) p(...sustainSection(r.sustain));
+  if (r.sustain) p(...sustainSection(r.sustain, r.sustainPeak, r.heldSteps));
 
   p('## Throughput (events/s, higher is better)', '');
   p(`| | ${runs.join(' | ')} | median |`, `|---|${runs.map(() => '---:').join('|')}|---:|`);
@@ -438,39 +442,84 @@ interface ThreadLoad {
 }
 
 /** The profiled threads, main first. */
-function sustainSection(s: SustainResult): string[] {
+/** The samples of a sustained run (about 12 rows), RSS and the index lag in entries and seconds. */
+function sampleTable(s: SustainResult): string[] {
+  const o = ['| t (s) | RSS MiB | log size | indexed_through | lag, entries | lag, s |', '|---:|---:|---:|---:|---:|---:|'];
+  const step = Math.max(1, Math.round(s.samples.length / 12));
+  s.samples.forEach((x, i) => {
+    if (i % step === 0 || i === s.samples.length - 1)
+      o.push(
+        `| ${x.t.toFixed(0)} | ${x.rssMiB.toFixed(0)} | ${fmtInt(x.size)} | ${fmtInt(x.indexed)} | ${fmtInt(x.lagEntries)} | ${(x.lagEntries / s.ingestRate).toFixed(2)} |`,
+      );
+  });
+  o.push('');
+  return o;
+}
+
+function lagLine(s: SustainResult): string {
+  return (
+    `- Index lag at the end of the load: ${fmtInt(s.endLagEntries)} entries, ${s.endLagS.toFixed(2)} s; largest ${s.maxLagS.toFixed(2)} s. ` +
+    (Number.isFinite(s.catchUpS)
+      ? `After the load stopped the index reached the log's size in ${s.catchUpS.toFixed(1)} s.`
+      : "After the load stopped the index had not reached the log's size within the limit.")
+  );
+}
+
+function sustainSection(s: SustainResult, peak: SustainResult | null, steps: readonly HeldStep[]): string[] {
   const o: string[] = [];
   const p = (...lines: string[]) => o.push(...lines);
   p(`## Sustained load and read your writes (${s.seconds} s)`, '');
   p(
-    `One fresh server, the throughput load (${fmtInt(s.load.requests)} batch requests of 1000 events, 4 closed-loop clients, so ` +
-      'the server runs at the highest rate it acknowledges) for the whole run. Once a second: the server process RSS ' +
-      '(`VmRSS`, /proc), the log size (`/healthz` `size`, every durable entry) and `indexed_through` of `GET /v1/events?limit=1`. ' +
-      "The index lag is size − indexed_through, in seconds at the run's ingest rate " +
-      `(${fmtInt(s.ingestRate)} entries/s from the sampled sizes; the clients counted ${fmtInt(s.load.eventsPerSec)} acknowledged events/s). ` +
+    'One fresh server, three phases. Once a second in each: the server process RSS (`VmRSS`, /proc), the log size ' +
+      '(`/healthz` `size`, every durable entry) and `indexed_through` of `GET /v1/events?limit=1`; the index lag is ' +
+      "size − indexed_through, in seconds at the phase's ingest rate. The index catches up between phases.",
+    '',
+  );
+  if (peak) {
+    p(`### Peak: closed loop for ${peak.seconds} s`, '');
+    p(
+      `4 clients post 1000-event batches as fast as the server acknowledges: ${fmtInt(peak.ingestRate)} entries/s durable, ` +
+        `while the index thread, sharing the 2 cores with ingest, indexed ${fmtInt(peak.indexRate)} entries/s, so at this rate ` +
+        'the index falls behind without bound (appends never wait for it; they are refused with 503 only past the ' +
+        'documented backlog bound).',
+      '',
+    );
+    p(...sampleTable(peak));
+    p(lagLine(peak), '');
+  }
+  if (steps.length) {
+    p('### The highest rate the server holds', '');
+    p(
+      `Paced runs of a few seconds each (4 clients, 1000-event batches on a fixed schedule), from the index rate under the peak load, ×1.2 ` +
+        `while the server acknowledges ≥ 97 % of the offer and the index indexes ≥ 97 % of what is appended and ends less than ${STEP_LAG_S} s behind:`,
+      '',
+    );
+    p('| offered ev/s | acknowledged ev/s | indexed ev/s | index lag at end, s | held |', '|---:|---:|---:|---:|:---:|');
+    for (const x of steps)
+      p(
+        `| ${fmtInt(x.rate)} | ${fmtInt(x.taken)} | ${fmtInt(x.indexRate)} | ${x.endLagS.toFixed(2)} | ${x.held ? 'yes' : 'no'} |`,
+      );
+    p('');
+  }
+  p(
+    s.offeredRate === null
+      ? `### ${s.seconds} s closed loop`
+      : `### ${s.seconds} s at the held rate, ${fmtInt(s.offeredRate)} events/s offered`,
+    '',
+  );
+  p(
+    `${fmtInt(s.load.requests)} batch requests of 1000 events; ${fmtInt(s.ingestRate)} entries/s durable from the sampled sizes ` +
+      `(the clients counted ${fmtInt(s.load.eventsPerSec)} acknowledged events/s), ${fmtInt(s.indexRate)} indexed/s. ` +
       'Every 2 s during the load, and 10 times on the idle server after it, a read-your-writes probe appends one event and ' +
       'searches with `after=<its index>`.',
     '',
   );
-  p('| t (s) | RSS MiB | log size | indexed_through | lag, entries | lag, s |', '|---:|---:|---:|---:|---:|---:|');
-  const step = Math.max(1, Math.round(s.samples.length / 12));
-  s.samples.forEach((x, i) => {
-    if (i % step === 0 || i === s.samples.length - 1)
-      p(
-        `| ${x.t.toFixed(0)} | ${x.rssMiB.toFixed(0)} | ${fmtInt(x.size)} | ${fmtInt(x.indexed)} | ${fmtInt(x.lagEntries)} | ${(x.lagEntries / s.ingestRate).toFixed(2)} |`,
-      );
-  });
-  p('');
+  p(...sampleTable(s));
   p(
     `- RSS start / middle / end: ${s.rssStartMiB.toFixed(0)} / ${s.rssMidMiB.toFixed(0)} / ${s.rssEndMiB.toFixed(0)} MiB; ` +
       `least-squares slope over the second half ${s.rssSlopeMiBPerMin.toFixed(1)} MiB/min (${(s.rssGrowth * 100).toFixed(1)} % of the middle value over that half).`,
   );
-  p(
-    `- Index lag at the end of the load: ${fmtInt(s.endLagEntries)} entries, ${s.endLagS.toFixed(2)} s; largest ${s.maxLagS.toFixed(2)} s. ` +
-      (Number.isFinite(s.catchUpS)
-        ? `After the load stopped the index reached the log's size in ${s.catchUpS.toFixed(1)} s.`
-        : "After the load stopped the index had not reached the log's size within the limit."),
-  );
+  p(lagLine(s));
   const st = (ps: readonly { status: number }[]) => {
     const m = new Map<number, number>();
     for (const x of ps) m.set(x.status, (m.get(x.status) ?? 0) + 1);

@@ -5,8 +5,10 @@
  *   2. single-event latency, open loop at 1,000 events/s;
  *   3. the raw limit: SHA-256 + write + fdatasync per 1000-leaf batch, in process;
  *   4. hypercore appending the same leaves in the same batches, in process;
- *   5. sustained load (issue 12 target 3): the throughput load for BENCH_SUSTAIN_SECONDS with RSS
- *      and index lag sampled every second, and read-your-writes probes (target 4), sustain.ts;
+ *   5. sustained load (issue 12 target 3), sustain.ts, on one server: the closed-loop throughput load
+ *      for 30 s (the peak, where the index falls behind), then paced steps of 20 s ×1.2 to find the
+ *      highest rate at which the index keeps up, then BENCH_SUSTAIN_SECONDS at that rate; RSS and
+ *      index lag sampled every second, and read-your-writes probes (target 4);
  *   6. a CPU profile of the server under load when Stele misses its targets.
  * Prints every target of issue 12 with met / not met (targets.ts; targets 2 and 6 are read from the
  * `bench:index` and `bench:verify` sections their own scripts write) and writes BENCHMARKS.md at the
@@ -29,13 +31,16 @@ import { rawAppend, withNoise } from './raw.js';
 import { type Config, loadNow, machine, type Profile, type Results, report, TARGET_EPS, TARGET_VS_HYPERCORE } from './report.js';
 import { startBare, startStele } from './server.js';
 import { fmtInt, fmtMs, median, sleep } from './stats.js';
-import { sustain } from './sustain.js';
+import { findHeldRate, sustain } from './sustain.js';
 import { targetLines, targetsText } from './targets.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (quick ? 1 : 3));
 const HTTP_S = Number(process.env.BENCH_HTTP_SECONDS ?? (quick ? 3 : 10));
 const SUSTAIN_S = Number(process.env.BENCH_SUSTAIN_SECONDS ?? (quick ? 15 : 60));
+/** The closed-loop peak run before the held-rate search, and each paced step of that search. */
+const PEAK_S = quick ? 10 : 30;
+const STEP_S = quick ? 8 : 20;
 const CFG: Config = {
   clients: 4,
   batch: 1000,
@@ -133,6 +138,8 @@ async function main(): Promise<void> {
     hyper: [],
     latency: null,
     sustain: null,
+    sustainPeak: null,
+    heldSteps: [],
     targets: [],
     profile: null,
     hypercoreVersion: hypercoreVersion(),
@@ -205,17 +212,23 @@ async function main(): Promise<void> {
   }
 
   if (SUSTAIN_S > 0) {
-    log(`sustained load for ${SUSTAIN_S} s (RSS and index lag every second, read-your-writes probes)...`);
     const srv = await startStele();
     try {
-      r.sustain = await sustain(srv, {
-        seconds: SUSTAIN_S,
-        clients: CFG.clients,
-        batch: CFG.batch,
-        warmupMs: CFG.httpWarmupMs,
-        catchUpLimitS: 120,
-        log,
-      });
+      const base = { clients: CFG.clients, batch: CFG.batch, warmupMs: CFG.httpWarmupMs, catchUpLimitS: 300, log };
+      log(`peak: closed-loop load for ${PEAK_S} s (RSS and index lag every second, read-your-writes probes)...`);
+      r.sustainPeak = await sustain(srv, { ...base, seconds: PEAK_S });
+      const p = r.sustainPeak;
+      log(
+        `peak: ${fmtInt(p.ingestRate)} ev/s, indexed ${fmtInt(p.indexRate)}/s, index ${p.endLagS.toFixed(2)} s behind at the end`,
+      );
+      // The ladder starts at what the index managed under the peak load (it gets more CPU at less).
+      const start = Math.max(2000, Math.round(p.indexRate / 500) * 500);
+      log(`held rate: paced steps of ${STEP_S} s from ${fmtInt(start)} ev/s, ×1.2 while the index keeps up...`);
+      r.heldSteps = await findHeldRate(srv, { ...base, start, stepS: STEP_S, maxSteps: 8 });
+      const held = r.heldSteps.filter((x) => x.held).at(-1);
+      const rate = held?.rate ?? start;
+      log(`sustained: ${SUSTAIN_S} s at ${fmtInt(rate)} ev/s (RSS and index lag every second, read-your-writes probes)...`);
+      r.sustain = await sustain(srv, { ...base, seconds: SUSTAIN_S, rate });
     } finally {
       await srv.stop();
     }

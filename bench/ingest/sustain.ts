@@ -47,9 +47,13 @@ export interface RywProbe {
 
 export interface SustainResult {
   seconds: number;
+  /** Offered events/s (paced clients); null: closed loop, as fast as the server acknowledges. */
+  offeredRate: number | null;
   load: ThroughputResult;
   /** Durable entries per second over the sampled run (from /healthz sizes). */
   ingestRate: number;
+  /** Entries indexed per second over the sampled run (from indexed_through). */
+  indexRate: number;
   samples: SustainSample[];
   rssStartMiB: number;
   rssMidMiB: number;
@@ -150,7 +154,18 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
 
 export async function sustain(
   srv: SteleServer,
-  o: { seconds: number; clients: number; batch: number; warmupMs: number; catchUpLimitS: number; log: (s: string) => void },
+  o: {
+    seconds: number;
+    clients: number;
+    batch: number;
+    warmupMs: number;
+    catchUpLimitS: number;
+    log: (s: string) => void;
+    /** Offered events/s; absent: closed loop. */
+    rate?: number;
+    /** Read-your-writes probes (skipped by the quick steps of findHeldRate). */
+    probes?: boolean;
+  },
 ): Promise<SustainResult> {
   const samples: SustainSample[] = [];
   const rywLoaded: RywProbe[] = [];
@@ -179,7 +194,7 @@ export async function sustain(
   })();
   const prober = (async () => {
     await sleep(o.warmupMs);
-    while (!stop) {
+    while (!stop && o.probes !== false) {
       try {
         rywLoaded.push(await rywProbe(srv, r));
       } catch (err) {
@@ -194,6 +209,7 @@ export async function sustain(
     withIds: true,
     warmupMs: o.warmupMs,
     durationMs: o.seconds * 1000,
+    ...(o.rate ? { ratePerSec: o.rate } : {}),
   });
   stop = true;
   await Promise.all([sampler, prober]);
@@ -214,11 +230,12 @@ export async function sustain(
     sampleErrors++;
   }
   const rywIdle: RywProbe[] = [];
-  for (let i = 0; i < 10; i++) rywIdle.push(await rywProbe(srv, r));
+  for (let i = 0; i < (o.probes === false ? 0 : 10); i++) rywIdle.push(await rywProbe(srv, r));
 
   const first = samples[0];
   const last = samples.at(-1);
   const ingestRate = first && last && last.t > first.t ? (last.size - first.size) / (last.t - first.t) : load.eventsPerSec;
+  const indexRate = first && last && last.t > first.t ? (last.indexed - first.indexed) / (last.t - first.t) : Number.NaN;
   const lagS = (s: SustainSample) => s.lagEntries / ingestRate;
   const midT = first && last ? (first.t + last.t) / 2 : 0;
   const nearest = (t: number) =>
@@ -235,8 +252,10 @@ export async function sustain(
   const growth = (rssSlope * halfS) / rssMid;
   return {
     seconds: o.seconds,
+    offeredRate: o.rate ?? null,
     load,
     ingestRate,
+    indexRate,
     samples,
     rssStartMiB: first?.rssMiB ?? Number.NaN,
     rssMidMiB: rssMid,
@@ -253,5 +272,59 @@ export async function sustain(
     sampleErrors,
   };
 }
+
+/** One step of findHeldRate: a rate offered for a short run, and whether the index kept up. */
+export interface HeldStep {
+  rate: number;
+  /** Events/s the clients had acknowledged. */
+  taken: number;
+  /** Entries/s the index indexed. */
+  indexRate: number;
+  endLagS: number;
+  held: boolean;
+}
+
+/**
+ * A step holds when the server acknowledged ≥ 97 % of the offered rate, the index indexed ≥ 97 % of
+ * what was appended meanwhile (it is not falling behind), and it ended less than this behind.
+ */
+export const STEP_LAG_S = 1;
+
+/**
+ * The highest offered rate the server holds with its index keeping up: paced runs of `stepS`
+ * seconds from `start`, each ×1.2 the last, until one does not hold (see STEP_LAG_S). The index
+ * catches up between steps. Returns the steps; the last held one's rate is the answer.
+ */
+export async function findHeldRate(
+  srv: SteleServer,
+  o: { start: number; stepS: number; maxSteps: number; clients: number; batch: number; log: (s: string) => void },
+): Promise<HeldStep[]> {
+  const steps: HeldStep[] = [];
+  let rate = o.start;
+  for (let i = 0; i < o.maxSteps; i++) {
+    const s = await sustain(srv, {
+      seconds: o.stepS,
+      clients: o.clients,
+      batch: o.batch,
+      warmupMs: 1000,
+      catchUpLimitS: 300,
+      log: () => {},
+      rate,
+      probes: false,
+    });
+    const taken = s.load.eventsPerSec;
+    const held = taken >= 0.97 * rate && s.indexRate >= 0.97 * s.ingestRate && s.endLagS < STEP_LAG_S;
+    steps.push({ rate, taken, indexRate: s.indexRate, endLagS: s.endLagS, held });
+    o.log(
+      `  held-rate step ${fmtRate(rate)} ev/s: acknowledged ${fmtRate(taken)}/s, indexed ${fmtRate(s.indexRate)}/s, ` +
+        `index ${s.endLagS.toFixed(2)} s behind: ${held ? 'held' : 'not held'}`,
+    );
+    if (!held) break;
+    rate = Math.round((rate * 1.2) / 500) * 500;
+  }
+  return steps;
+}
+
+const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US');
 
 export const rywMedianMs = (ps: readonly RywProbe[]) => median(ps.filter((p) => p.status === 200).map((p) => p.waitMs));
