@@ -74,7 +74,7 @@ export async function e2e(events: number, opts: { repeats: number; samples: numb
         `e2e: appended ${size} events in ${appendS.toFixed(1)} s (${Math.round(size / appendS)}/s), indexed and checkpointed ${settleS.toFixed(1)} s later`,
       );
 
-      const store = new SqliteQueryStore(join(dir, 'index', 'stele.db'));
+      const store = new SqliteQueryStore(join(dir, 'index', 'query', 'p000000000000000.db')); // 200,000 entries: the first partition;
       const fd = openSync('/dev/null', 'w');
       const exports: E2EResult['exports'] = [];
       const storeExports: E2EResult['storeExports'] = [];

@@ -19,7 +19,7 @@ import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from 
  *     keys/master.key   the master key that wraps data keys (mode 0600; absent with $STELE_MASTER_KEY)
  *     keys/keystore.db  the data keys (wrapped), their tombstones, and legal holds
  *     stele.policy.yaml the policy (retention tiers), unless --policy names another file
- *     index/stele.db    the query store: a cache of the readable entries, rebuilt by "stele reindex"
+ *     index/query/      the query store: a cache of the readable entries, rebuilt by "stele reindex"
  *     auth/apikeys.json the API keys: hashes, names, roles, restrictions, revocations
  *     admin.token       the first admin API key in the clear (mode 0600), for the local operator
  *     log/ wal/ state/  the log itself (see FsLogStorage)

@@ -8,6 +8,7 @@ import { SteleError } from '../core/errors.js';
 import type { IndexRow } from '../event/searchable.js';
 import type { QueryStore, StoreMatch } from '../index/query-store.js';
 import { NOW, queryStoreConformance, storeQuery } from './conformance/query.js';
+import { PartitionedQueryStore } from './fs/partitioned-query-store.js';
 import { SqliteQueryStore } from './fs/query-store.js';
 import { MemoryQueryStore } from './memory/query-store.js';
 
@@ -16,8 +17,11 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const sqlite = async () => new SqliteQueryStore(join(dir, `${files++}.db`));
 const memory = async () => new MemoryQueryStore();
+/** Tiny partitions, so pages, counts and erasures cross several of them. */
+const partitioned = (size: number) => async () => new PartitionedQueryStore(join(dir, `${files++}`), size);
 
 describe('SQLite query store', () => queryStoreConformance(sqlite));
+describe('partitioned SQLite query store (4,096 entries a partition)', () => queryStoreConformance(partitioned(4096)));
 describe('memory query store', () => queryStoreConformance(memory));
 
 // ---- differential: the same rows and queries on both drivers -----------------------------------
@@ -65,7 +69,7 @@ const queryArb = fc
 
 const at = (m: StoreMatch) => (m.kind === 'entry' ? `e${m.row.idx}` : `g${m.gap.idx}:${m.gap.state}:${m.gap.erasure}`);
 
-test('SQLite and memory stores give the same answers on the same random rows and queries', async () => {
+test('SQLite, partitioned SQLite and memory stores give the same answers on the same random rows and queries', async () => {
   // How many of the comparisons had something to compare (so the property cannot pass vacuously).
   let entries = 0;
   let gaps = 0;
@@ -79,7 +83,7 @@ test('SQLite and memory stores give the same answers on the same random rows and
         { arbitrary: fc.subarray(['standard', 'audit', 'operational']), weight: 1 },
       ),
       async (gen, queries, erased, tiers) => {
-        const stores: QueryStore[] = [await sqlite(), await memory()];
+        const stores: QueryStore[] = [await sqlite(), await memory(), await partitioned(8)()];
         try {
           const rows = gen.flatMap((g, idx) => {
             if (g.skip) return [];
@@ -92,7 +96,7 @@ test('SQLite and memory stores give the same answers on the same random rows and
             await s.deleteByKeys(erased, (k) => (k === 'k1' ? 'expired' : 'erased'));
             await s.insert({ rows: [], upto: gen.length + 1, links: [{ index: gen.length, keyIds: ['k2'] }] });
           }
-          const [a, b] = stores as [QueryStore, QueryStore];
+          const [a, b, c] = stores as [QueryStore, QueryStore, QueryStore];
           for (const q of queries) {
             let sq: ReturnType<typeof storeQuery>;
             try {
@@ -106,18 +110,19 @@ test('SQLite and memory stores give the same answers on the same random rows and
               { limit: 5, order: 'desc' as const, cursor: 30 },
               { limit: 100, order: 'desc' as const, bound: 10 },
             ]) {
-              assert.deepEqual(
-                (await b.search(sq, page)).map(at),
-                (await a.search(sq, page)).map(at),
-                `${q} ${JSON.stringify(page)}`,
-              );
+              const want = (await a.search(sq, page)).map(at);
+              assert.deepEqual((await b.search(sq, page)).map(at), want, `${q} ${JSON.stringify(page)}`);
+              assert.deepEqual((await c.search(sq, page)).map(at), want, `partitioned: ${q} ${JSON.stringify(page)}`);
             }
             const count = await a.count(sq);
             assert.deepEqual(await b.count(sq), count, q);
+            assert.deepEqual(await c.count(sq), count, `partitioned: ${q}`);
             entries += count.entries;
             gaps += count.gaps;
           }
-          assert.deepEqual((await b.keysOfActors(['alice', 'bob'])).sort(), (await a.keysOfActors(['alice', 'bob'])).sort());
+          const keys = (await a.keysOfActors(['alice', 'bob'])).sort();
+          assert.deepEqual((await b.keysOfActors(['alice', 'bob'])).sort(), keys);
+          assert.deepEqual((await c.keysOfActors(['alice', 'bob'])).sort(), keys);
         } finally {
           for (const s of stores) await s.close();
         }

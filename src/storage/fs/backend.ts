@@ -9,7 +9,7 @@ import { JournalIdIndex } from './id-index.js';
 import { FsKeyRecords, keystoreDb } from './keys.js';
 import { lockDataDir } from './lock.js';
 import { FsLogStorage } from './log-storage.js';
-import { SqliteQueryStore } from './query-store.js';
+import { PartitionedQueryStore } from './partitioned-query-store.js';
 import { DirTileSource } from './tile-source.js';
 
 /**
@@ -20,7 +20,8 @@ import { DirTileSource } from './tile-source.js';
  *     log/ wal/ state/   the log itself (see FsLogStorage); state/ids.journal the id index
  *     keys/keystore.db   the data keys (wrapped), their tombstones, and legal holds
  *     auth/apikeys.json  the API keys (auth/tokens.json read too, from before roles existed)
- *     index/stele.db     the query store
+ *     index/query/       the query store, one SQLite file per 2^20 entries (PartitionedQueryStore)
+ *     index/notes.spill  index notes waiting for the index thread past its memory bound
  */
 export class FsBackend implements Backend {
   readonly dir: string;
@@ -66,8 +67,18 @@ export class FsBackend implements Backend {
     return new FsApiKeyRecords(join(this.dir, 'auth', 'apikeys.json'), join(this.dir, 'auth', 'tokens.json'));
   }
 
-  queryStore(): SqliteQueryStore {
-    return new SqliteQueryStore(this.queryStorePath);
+  queryStore(): PartitionedQueryStore {
+    this.dropLegacyQueryStore();
+    return new PartitionedQueryStore(this.queryStorePath);
+  }
+
+  /**
+   * The single-file store of earlier versions (index/stele.db): a cache like its successor, which
+   * rebuilds from the log; deleted rather than left on disk, where an erasure would no longer reach it.
+   */
+  private dropLegacyQueryStore(): void {
+    const db = join(this.dir, 'index', 'stele.db');
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
   }
 
   noteSpill(): string {
@@ -75,12 +86,12 @@ export class FsBackend implements Backend {
   }
 
   async dropQueryStore(): Promise<void> {
-    const db = this.queryStorePath;
-    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    this.dropLegacyQueryStore();
+    rmSync(this.queryStorePath, { recursive: true, force: true });
   }
 
   private get queryStorePath(): string {
-    return join(this.dir, 'index', 'stele.db');
+    return join(this.dir, 'index', 'query');
   }
 
   spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {

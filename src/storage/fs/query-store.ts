@@ -62,7 +62,8 @@ export class SqliteQueryStore implements QueryStore {
   private readonly totalChanges: Database.Statement;
   private readonly linkGaps: Database.Statement;
 
-  constructor(path: string) {
+  /** `cacheMiB`: the page cache's bound (default 256; a partition only searched needs less). */
+  constructor(path: string, opts: { cacheMiB?: number } = {}) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = SqliteQueryStore.openFile(path);
     this.db.pragma('journal_mode = WAL');
@@ -72,9 +73,10 @@ export class SqliteQueryStore implements QueryStore {
     // 256 MiB of page cache (SQLite's default is 2 MiB): an insert writes a leaf page of each index
     // and of the FTS segments; at 1M entries the pages a batch touches no longer fit in 2 MiB
     // (schema 4 at 1M: 12,700 rows/s with it, 9,700 without; BENCHMARKS.md, bench:index).
-    this.db.pragma('cache_size = -262144');
-    this.db.exec(SCHEMA_SQL);
-    if (this.meta('schema') === undefined) {
+    this.db.pragma(`cache_size = -${(opts.cacheMiB ?? 256) * 1024}`);
+    // A new file only: reopening a partition to search it writes nothing.
+    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'meta'").get()) {
+      this.db.exec(SCHEMA_SQL);
       this.db.prepare("INSERT INTO meta (k, v) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
     }
     // Plain INSERT: each index is indexed once (callers skip what is below upto), and OR REPLACE
@@ -136,6 +138,11 @@ export class SqliteQueryStore implements QueryStore {
 
   private link(l: ErasureLink): void {
     for (const id of l.keyIds) this.linkGaps.run(l.index, id, l.index);
+  }
+
+  /** Links gaps to erasures (as insert does) without moving upto: for a partition behind the newest. */
+  linkSync(links: readonly ErasureLink[]): void {
+    if (links.length) this.db.transaction(() => links.forEach((l) => this.link(l)))();
   }
 
   /**
@@ -291,6 +298,10 @@ export class SqliteQueryStore implements QueryStore {
 
   /** Refreshes the planner's statistics (after bulk loads). */
   async optimize(): Promise<void> {
+    this.optimizeSync();
+  }
+
+  optimizeSync(): void {
     this.db.pragma('optimize');
   }
 
