@@ -20,13 +20,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HOOK_SCRIPT, hookFile, SCRIPT_NAME } from '../../src/sources/git-hooks.js';
 import { CLI, cleanup, initDir, SteleServer, sleep, tempDir } from '../../test/helpers/stele.js';
+import { BENCHMARKS_MD, sectionMarkers, writeSection } from '../section.js';
 
-const OUT = fileURLToPath(new URL('../../../BENCHMARKS.md', import.meta.url));
-const BEGIN = '<!-- bench:hooks -->';
-const END = '<!-- /bench:hooks -->';
+const { begin: BEGIN, end: END } = sectionMarkers('hooks');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const home = tempDir('stele-bench-hooks-home-');
@@ -292,11 +290,8 @@ async function main(): Promise<void> {
       outbox: state.outbox.length,
     });
     process.stdout.write(`${md}\n`);
-    const before = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '# Benchmarks\n';
-    const [a, b] = [before.indexOf(BEGIN), before.indexOf(END)];
-    const next = a >= 0 && b > a ? before.slice(0, a) + md + before.slice(b + END.length) : `${before.trimEnd()}\n\n${md}\n`;
-    writeFileSync(OUT, next);
-    log(`wrote the bench:hooks section of ${OUT}`);
+    writeSection('hooks', md);
+    log(`wrote the bench:hooks section of ${BENCHMARKS_MD}`);
   } finally {
     await server.stop();
     await cleanup();

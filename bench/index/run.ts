@@ -41,13 +41,12 @@ import { COLUMNS, SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { MemoryKeyRecords } from '../../src/storage/memory/keys.js';
 import { fmtInt, median } from '../ingest/stats.js';
 import { DAYS, EventStream, GEN_VERSION, type GenRow, SEED } from '../query/gen.js';
+import { BENCHMARKS_MD, sectionMarkers, writeSection } from '../section.js';
 import { VARIANTS, type Variant } from './schemas.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CACHE_DIR = join(ROOT, 'bench/.cache');
-const OUT = join(ROOT, 'BENCHMARKS.md');
-const BEGIN = '<!-- bench:index -->';
-const END = '<!-- /bench:index -->';
+const { begin: BEGIN, end: END } = sectionMarkers('index');
 const TARGET = 50_000;
 /** Rows generated once and cycled to fill bigger stores. */
 const BASE = 1_000_000;
@@ -441,14 +440,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
   console.log(verdict);
   if (cfg.write) {
-    const before = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '# Benchmarks\n';
-    const a = before.indexOf(BEGIN);
-    const b = before.indexOf(END);
-    let next =
-      a >= 0 && b > a ? before.slice(0, a) + md.trimEnd() + before.slice(b + END.length) : `${before.trimEnd()}\n\n${md}`;
-    if (!next.endsWith('\n')) next += '\n';
-    writeFileSync(OUT, next);
-    log(`wrote the bench:index section of ${OUT}`);
+    writeSection('index', md);
+    log(`wrote the bench:index section of ${BENCHMARKS_MD}`);
   }
 }
 

@@ -3,18 +3,15 @@
  * between `<!-- bench:query -->` and `<!-- /bench:query -->` is ever rewritten (appended at the
  * end of the file when the markers are missing), so the ingest benchmark's part stays as it is.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { fmtInt, fmtMs, fmtRatio, median } from '../ingest/stats.js';
+import { sectionMarkers, writeSection as writeBenchSection } from '../section.js';
 import type { StoreFile } from './build.js';
 import type { E2EResult } from './e2e.js';
 import type { ExportRun } from './export.js';
 import type { Summary } from './measure.js';
 import { FIELD_TARGET_MS, TEXT_TARGET_MS } from './queries.js';
 
-export const BEGIN = '<!-- bench:query -->';
-export const END = '<!-- /bench:query -->';
-const OUT = fileURLToPath(new URL('../../../BENCHMARKS.md', import.meta.url));
+export const { begin: BEGIN, end: END } = sectionMarkers('query');
 
 export interface CaseResult {
   type: string;
@@ -451,13 +448,4 @@ function interpret(r: Results): string[] {
 }
 
 /** Replaces the section between the markers in BENCHMARKS.md (or appends it), leaving the rest as it is. */
-export function writeSection(md: string): void {
-  const before = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '# Benchmarks\n';
-  const a = before.indexOf(BEGIN);
-  const b = before.indexOf(END);
-  let next: string;
-  if (a >= 0 && b > a) next = before.slice(0, a) + md.trimEnd() + before.slice(b + END.length);
-  else next = `${before.trimEnd()}\n\n${md}`;
-  if (!next.endsWith('\n')) next += '\n';
-  writeFileSync(OUT, next);
-}
+export const writeSection = (md: string): void => writeBenchSection('query', md);

@@ -11,21 +11,19 @@
  * of BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { installCleanupHandlers } from '../ingest/cleanup.js';
 import { IdStamper, makeBody, rng } from '../ingest/events.js';
 import { type SteleServer, startStele } from '../ingest/server.js';
 import { fmtInt, sleep } from '../ingest/stats.js';
+import { BENCHMARKS_MD, sectionMarkers, writeSection } from '../section.js';
 
-const OUT = fileURLToPath(new URL('../../../BENCHMARKS.md', import.meta.url));
-const BEGIN = '<!-- bench:storage -->';
-const END = '<!-- /bench:storage -->';
+const { begin: BEGIN, end: END } = sectionMarkers('storage');
 const BATCH = 1000;
 const CLIENTS = 4;
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -158,14 +156,8 @@ async function main(): Promise<void> {
     const md = render({ events: cfg.events, size, raw, gz, all, objects, commit, cpu });
     process.stdout.write(`${md}\n`);
     if (cfg.write) {
-      const before = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '# Benchmarks\n';
-      const a = before.indexOf(BEGIN);
-      const b = before.indexOf(END);
-      let next =
-        a >= 0 && b > a ? before.slice(0, a) + md.trimEnd() + before.slice(b + END.length) : `${before.trimEnd()}\n\n${md}`;
-      if (!next.endsWith('\n')) next += '\n';
-      writeFileSync(OUT, next);
-      log(`wrote the bench:storage section of ${OUT}`);
+      writeSection('storage', md);
+      log(`wrote the bench:storage section of ${BENCHMARKS_MD}`);
     }
   } finally {
     await srv.stop();

@@ -105,8 +105,11 @@ export function indexNote(
   return Buffer.from(JSON.stringify([...NOTE_FIELDS.map((k) => r[k]), ftsText(event)]));
 }
 
-/** A note's row fields, in the order a note lists them (then the text): every IndexRow field but idx. */
-const NOTE_FIELDS = [
+/**
+ * Every IndexRow field but idx, in the order a note lists them (then the text) and a query store's
+ * columns follow idx.
+ */
+export const NOTE_FIELDS = [
   'id',
   'time',
   'received',

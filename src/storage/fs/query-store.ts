@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { createPrivate } from '../../core/durable.js';
-import type { IndexRow } from '../../event/searchable.js';
+import { type IndexRow, NOTE_FIELDS } from '../../event/searchable.js';
 import type {
   ErasureLink,
   GapRow,
@@ -25,26 +25,7 @@ function bounded(q: CompiledQuery, bound: number, order: Order): CompiledQuery {
 }
 
 /** The columns of `entries` (IndexRow), in schema order. */
-export const COLUMNS = [
-  'idx',
-  'id',
-  'time',
-  'received',
-  'actor',
-  'actor_type',
-  'on_behalf_of',
-  'verified',
-  'action',
-  'source',
-  'host',
-  'resource_type',
-  'resource_id',
-  'outcome',
-  'subject',
-  'tier',
-  'key_id',
-  'principal',
-] as const;
+export const COLUMNS = ['idx', ...NOTE_FIELDS] as const;
 
 /**
  * The SQLite query store (the fs driver's; schema in query-schema.ts, queries compiled by
