@@ -15,13 +15,23 @@
  * PRAGMA optimize) and cached under bench/.cache/; each measurement runs on a fresh copy.
  * Rewrites only the `<!-- bench:index -->` section of BENCHMARKS.md.
  *
- * Options: --sizes 0,1000000,10000000, --batch N (1024: the catch-up chunk of src/app/stele.ts),
+ * Options: --fill N (the partition filled; 0 skips), --fill-fts default,am16 (FTS5 settings of the fills), --sizes 0,1000000,10000000, --batch N (1024: the catch-up chunk of src/app/stele.ts),
  * --batches N (60 measured, after 4 warm-up), --variants all|name,name, --old-sizes (sizes the old
  * schema is measured at; default those up to 1M: its 10M store takes long to build), --no-write.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +79,7 @@ function args() {
     batches: Number(opt('--batches') ?? 60),
     variants: opt('--variants') ?? 'all',
     fill: Number(opt('--fill') ?? PARTITION_ENTRIES),
+    fillFts: (opt('--fill-fts') ?? 'default,am16').split(',') as (keyof typeof FILL_FTS)[],
     write: !a.includes('--no-write'),
   };
 }
@@ -264,7 +275,18 @@ async function threadSteps(
   return rate(ms, cfg.batch);
 }
 
+/** FTS5 merge settings a partition fill can be measured with (`--fill-fts`). */
+const FILL_FTS = {
+  default: { label: 'FTS5 defaults (automerge 4, crisismerge 16): what the server runs', sql: [] as string[] },
+  am8: { label: 'FTS5 automerge 8', sql: ["INSERT INTO fts (fts, rank) VALUES ('automerge', 8)"] },
+  am16: {
+    label: 'FTS5 automerge 16, crisismerge 64',
+    sql: ["INSERT INTO fts (fts, rank) VALUES ('automerge', 16)", "INSERT INTO fts (fts, rank) VALUES ('crisismerge', 64)"],
+  },
+} as const;
+
 interface Fill {
+  fts: keyof typeof FILL_FTS;
   size: number;
   /** Rows/s over the whole fill, and over its first and last tenth. */
   whole: number;
@@ -278,10 +300,17 @@ interface Fill {
  * index thread's transactions. Inserts touch only the newest partition, so this is the rate at 10M
  * or 100M entries as at the first million.
  */
-async function partitionFill(size: number, leaves: Leaves): Promise<Fill> {
+async function partitionFill(size: number, leaves: Leaves, fts: keyof typeof FILL_FTS): Promise<Fill> {
   const dir = join(CACHE_DIR, 'index-fill');
   rmSync(dir, { recursive: true, force: true });
   const store = new PartitionedQueryStore(dir, size);
+  await store.insert({ rows: [], upto: 0 }); // creates the partition, so the settings can go in first
+  if (FILL_FTS[fts].sql.length) {
+    // FTS5 keeps its settings in the file and rereads them when they change.
+    const db = new Database(join(dir, readdirSync(dir).find((f) => f.endsWith('.db')) as string));
+    for (const sql of FILL_FTS[fts].sql) db.exec(sql);
+    db.close();
+  }
   const tenth = Math.floor(size / 10);
   const marks: number[] = [performance.now()];
   let pending: Opened[] = [];
@@ -302,7 +331,7 @@ async function partitionFill(size: number, leaves: Leaves): Promise<Fill> {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   const per = (a: number, b: number, rows: number) => rows / (((marks[b] as number) - (marks[a] as number)) / 1000);
-  return { size, whole: per(0, marks.length - 1, size), first: per(0, 1, tenth), last: per(9, 10, tenth) };
+  return { fts, size, whole: per(0, marks.length - 1, size), first: per(0, 1, tenth), last: per(9, 10, tenth) };
 }
 
 /** A bare store for a schema variant: the same statements and pragmas as SqliteQueryStore's insert. */
@@ -406,17 +435,21 @@ async function main(): Promise<void> {
     log(`  ${fmtInt(n)} stored, index step from notes: ${fmtInt(nr.median)} rows/s`);
     await keys.close();
   }
-  let fill: Fill | undefined;
+  const fills: Fill[] = [];
   if (cfg.fill > 0) {
     const leaves = await sealedLeaves((WARMUP + cfg.batches) * cfg.batch, 0);
     // Every leaf opened once, so each day's data key is cached (as in the server, which opened them to seal).
     for (const [i, leaf] of leaves.leaves.entries()) await open(leaves.keys, i, leaf);
-    fill = await partitionFill(cfg.fill, leaves);
+    for (const fts of cfg.fillFts) {
+      const f = await partitionFill(cfg.fill, leaves, fts);
+      fills.push(f);
+      log(
+        `  partition of ${fmtInt(f.size)} filled from notes, ${fts}: ${fmtInt(f.whole)} rows/s (first tenth ${fmtInt(f.first)}, last ${fmtInt(f.last)})`,
+      );
+    }
     await leaves.keys.close();
-    log(
-      `  partition of ${fmtInt(fill.size)} filled from notes: ${fmtInt(fill.whole)} rows/s (first tenth ${fmtInt(fill.first)}, last ${fmtInt(fill.last)})`,
-    );
   }
+  const fill = fills.find((f) => f.fts === 'default');
   rmSync(join(CACHE_DIR, 'index-measure.db'), { force: true });
   for (const s of ['-wal', '-shm']) rmSync(join(CACHE_DIR, `index-measure.db${s}`), { force: true });
 
@@ -433,7 +466,7 @@ async function main(): Promise<void> {
     `from index notes ${f(noted(1_000_000))} at 1M, ${f(noted(10_000_000))} at 10M` +
     (fill ? `; the partitioned store from notes ${f(fill.whole)} at any size` : '');
   const line = [{ target: '2. indexing ≥ 50,000 events/s at 1M and at 10M entries stored', measured, met }];
-  const md = render(m, cfg, results, builds, openRate, verdict, variants, fill).replace(
+  const md = render(m, cfg, results, builds, openRate, verdict, variants, fills).replace(
     END,
     `<!-- targets: ${JSON.stringify(line)} -->\n${END}`,
   );
@@ -453,8 +486,9 @@ function render(
   openRate: Rate | undefined,
   verdict: string,
   variants: readonly Variant[],
-  fill: Fill | undefined,
+  fills: readonly Fill[],
 ): string {
+  const fill = fills.find((f) => f.fts === 'default');
   const sizes = cfg.sizes;
   const cell = (r: Measured | undefined) => (r ? `${fmtInt(r.rate.median)} (${fmtInt(r.rate.min)}–${fmtInt(r.rate.max)})` : '—');
   const out: string[] = [BEGIN, '## Indexing rate (`npm run bench:index`)', ''];
@@ -523,6 +557,15 @@ function render(
         'after the load) and flatter the rate of their 60 measured batches. The fill is the figure to plan with.',
       '',
     );
+  if (fills.length > 1) {
+    out.push(
+      'The same fill with other FTS5 merge settings (fewer merges while inserting leave more segments for full-text searches to read):',
+      '',
+    );
+    out.push('| partition fill from notes | rows/s, whole fill | first tenth | last tenth |', '|---|---:|---:|---:|');
+    for (const f of fills) out.push(`| ${FILL_FTS[f.fts].label} | ${fmtInt(f.whole)} | ${fmtInt(f.first)} | ${fmtInt(f.last)} |`);
+    out.push('');
+  }
   out.push(`**${verdict}**`, '', END);
   return out.join('\n');
 }
