@@ -13,6 +13,19 @@ import { encodeBundle } from '../tlog/tile.js';
 import type { QueryStore } from './query-store.js';
 import { type FromIndex, type SearchResult, serveIndex, type ToIndex } from './worker.js';
 
+const RECEIVED = parseMicros('2026-12-06T12:00:00.000001Z');
+
+/** The clear (unsealed) leaf of a small event numbered `n`. */
+const leaf = (n: number) =>
+  buildLeaf(
+    normalizeEvent(
+      { actor: { id: 'a', type: 'human' }, action: 'x.y', source: { kind: 't' }, outcome: 'success', data: { n } },
+      RECEIVED,
+    ),
+    { principal: 't', method: 'local' },
+    RECEIVED,
+  );
+
 test("a search queued behind the log's messages is answered before the backlog they bring is indexed batch by batch", async () => {
   const master = Buffer.alloc(32, 9);
   const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
@@ -31,16 +44,6 @@ test("a search queued behind the log's messages is answered before the backlog t
   const tiles = { readTile: async () => null, readCheckpoint: async () => null };
   const { port1, port2 } = new MessageChannel();
   serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY);
-  const received = parseMicros('2026-12-06T12:00:00.000001Z');
-  const leaf = (n: number) =>
-    buildLeaf(
-      normalizeEvent(
-        { actor: { id: 'a', type: 'human' }, action: 'x.y', source: { kind: 't' }, outcome: 'success', data: { n } },
-        received,
-      ),
-      { principal: 't', method: 'local' },
-      received,
-    );
   const replied = new Promise<number>((resolve) =>
     port1.on('message', (m: FromIndex) => {
       if (m.type === 'reply' && m.seq === 1) resolve(inserts);
@@ -73,17 +76,7 @@ test("a search queued behind the log's messages is answered before the backlog t
 test('a search catches up only with what the log had when it arrived, not with what arrives while it reads the tiles', async () => {
   const master = Buffer.alloc(32, 8);
   const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
-  const received = parseMicros('2026-12-06T12:00:00.000001Z');
-  const leaves = Array.from({ length: 5120 }, (_, n) =>
-    buildLeaf(
-      normalizeEvent(
-        { actor: { id: 'a', type: 'human' }, action: 'x.y', source: { kind: 't' }, outcome: 'success', data: { n } },
-        received,
-      ),
-      { principal: 't', method: 'local' },
-      received,
-    ),
-  );
+  const leaves = Array.from({ length: 5120 }, (_, n) => leaf(n));
   const { port1, port2 } = new MessageChannel();
   let size = 2048;
   const tiles = {

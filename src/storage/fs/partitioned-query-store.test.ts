@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { filesContaining } from '../../../test/helpers/stele.js';
 import type { IndexRow } from '../../event/searchable.js';
 import { FsBackend } from './backend.js';
 import { PartitionedQueryStore } from './partitioned-query-store.js';
@@ -40,15 +41,6 @@ const row = (idx: number): { row: IndexRow; text: string } => ({
   text: `save ${word(idx)}`,
 });
 
-/** Files under `root` whose bytes hold `needle`. */
-function filesWith(root: string, needle: string): string[] {
-  return readdirSync(root).flatMap((f) => {
-    const p = join(root, f);
-    if (statSync(p).isDirectory()) return filesWith(p, needle);
-    return readFileSync(p).toString('latin1').includes(needle) ? [p] : [];
-  });
-}
-
 test('an erasure scrubs every partition: the erased entries’ words and fields are in no file afterwards', async () => {
   const d = join(dir, 'scrub');
   const store = new PartitionedQueryStore(d, 4);
@@ -56,12 +48,12 @@ test('an erasure scrubs every partition: the erased entries’ words and fields 
   for (let i = 0; i < 20; i += 5) await store.insert({ rows: [5, 4, 3, 2, 1].map((k) => row(i + 5 - k)), upto: i + 5 });
   assert.equal(readdirSync(d).filter((f) => f.endsWith('.db')).length, 5);
   await store.scrubbed(); // page images out of the WALs, so the check below reads the files
-  assert.ok(filesWith(d, onDisk(7)).length > 0, 'the word is on disk before');
+  assert.ok(filesContaining(d, onDisk(7)).length > 0, 'the word is on disk before');
   assert.equal(await store.deleteByKeys(['k-odd'], () => 'erased'), 10);
   while (await store.scrubStep());
   await store.scrubbed();
   for (let i = 0; i < 20; i++) {
-    const left = [...filesWith(d, onDisk(i)), ...filesWith(d, `zqactor${i}x`)];
+    const left = [...filesContaining(d, onDisk(i)), ...filesContaining(d, `zqactor${i}x`)];
     if (i % 2) assert.deepEqual(left, [], `entry ${i}`);
     else assert.ok(left.length > 0, `entry ${i} (not erased) is still there`);
   }

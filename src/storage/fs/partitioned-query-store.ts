@@ -16,6 +16,9 @@ const OLD_CACHE_MIB = 16;
 const OLD_OPEN = 32;
 
 const FILE = /^p(\d{15})\.db$/;
+
+/** What one batch puts into one partition. */
+type PartBatch = { rows: IndexBatch['rows'][number][]; gaps: GapRow[] };
 const fileName = (first: number) => `p${String(first).padStart(15, '0')}.db`;
 
 /**
@@ -100,7 +103,7 @@ export class PartitionedQueryStore implements QueryStore {
 
   async insert(batch: IndexBatch): Promise<void> {
     const last = this.firstOf(Math.max(0, batch.upto - 1));
-    const byPart = new Map<number, { rows: IndexBatch['rows'][number][]; gaps: GapRow[] }>();
+    const byPart = new Map<number, PartBatch>();
     const of = (idx: number) => {
       const first = this.firstOf(idx);
       let p = byPart.get(first);
@@ -111,16 +114,12 @@ export class PartitionedQueryStore implements QueryStore {
     for (const g of batch.gaps ?? []) of(g.idx).gaps.push(g);
     // Older partitions first, each complete to its end; links into partitions behind the batch's
     // last (an erasure's gaps may be anywhere before it) before the last, which records upto.
-    for (const first of [...byPart.keys()].sort((a, b) => a - b)) {
-      if (first >= last) continue;
-      const p = byPart.get(first) as { rows: IndexBatch['rows'][number][]; gaps: GapRow[] };
-      this.part(first).insertSync({ rows: p.rows, gaps: p.gaps, upto: first + this.size });
-    }
+    for (const [first, p] of [...byPart].sort((a, b) => a[0] - b[0]))
+      if (first < last) this.part(first).insertSync({ ...p, upto: first + this.size });
     const links = batch.links ?? [];
     if (links.length)
       for (const first of [...this.firsts]) if (first < last) this.part(first).linkSync(links.filter((l) => l.index > first));
-    const p = byPart.get(last) ?? { rows: [], gaps: [] };
-    this.part(last).insertSync({ rows: p.rows, gaps: p.gaps, links, upto: batch.upto });
+    this.part(last).insertSync({ ...(byPart.get(last) ?? { rows: [], gaps: [] }), links, upto: batch.upto });
   }
 
   /** The partitions a page walks, in its order, from its cursor to its bound. */
