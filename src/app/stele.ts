@@ -31,6 +31,8 @@ export interface SteleOptions extends LogOptions {
   onIndexProgress?: (done: number, total: number) => void;
   /** Entries the query store may be behind before client appends get 503 (default LIMITS.indexBacklog). */
   indexBacklog?: number;
+  /** Entries per query-store file in the data directory (openStele; default PARTITION_ENTRIES). */
+  queryPartition?: number;
 }
 
 /**
@@ -95,7 +97,8 @@ async function mastersFor(dir: string, records: KeyRecords, env: Env): Promise<M
 
 /** Opens (and recovers) an initialised data directory, taking its write lock. */
 export function openStele(dir: string, options: SteleOptions = {}): Promise<Stele> {
-  return openSteleOn(new FsBackend(dir), dir, options);
+  const { queryPartition } = options;
+  return openSteleOn(new FsBackend(dir, queryPartition ? { queryPartition } : {}), dir, options);
 }
 
 /**

@@ -13,7 +13,8 @@ import type { TileSource } from '../tlog/verify.js';
  * stores from it. Each driver lives in its own folder under src/storage/ and is named here.
  */
 export type BackendSpec =
-  | { driver: 'fs'; dir: string }
+  /** A data directory; `queryPartition`: entries per query-store file (PARTITION_ENTRIES unless set). */
+  | { driver: 'fs'; dir: string; queryPartition?: number }
   /** In this process's memory; the same name opens the same stores (src/storage/memory). */
   | { driver: 'memory'; name: string }
   /** Another backend whose operation `fail.op` throws, after `fail.after` calls (src/storage/faults). */

@@ -7,7 +7,7 @@ import { MemoryBackend } from './memory/backend.js';
 export function openBackend(spec: BackendSpec): Backend {
   switch (spec.driver) {
     case 'fs':
-      return new FsBackend(spec.dir);
+      return new FsBackend(spec.dir, spec.queryPartition ? { queryPartition: spec.queryPartition } : {});
     case 'memory':
       return MemoryBackend.named(spec.name);
     case 'faults':

@@ -72,6 +72,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     checkpointIntervalMs: settings.checkpointIntervalMs,
     ingestWorkers: settings.ingestWorkers,
     maxQueuedEntries: settings.maxQueuedEvents,
+    queryPartition: settings.queryPartition,
     ...(settings.policy ? { policyFile: settings.policy } : {}),
   });
   const app = await buildServer(stele, serverOptions);

@@ -53,6 +53,7 @@ describe('resolveServe', () => {
       checkpointIntervalMs: 100,
       ingestWorkers: defaultIngestWorkers(),
       maxQueuedEvents: 100_000,
+      queryPartition: 1_048_576,
       logLevel: 'info',
       http: {
         bodyLimit: 16 * 1024 * 1024,

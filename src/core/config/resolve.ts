@@ -82,6 +82,7 @@ export interface ServeSettings {
   checkpointIntervalMs: number;
   ingestWorkers: number;
   maxQueuedEvents: number;
+  queryPartition: number;
   logLevel: string;
   http: HttpSettings;
 }
@@ -106,6 +107,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
     checkpointIntervalMs: need('checkpointInterval'),
     ingestWorkers: get('ingestWorkers') ?? defaultIngestWorkers(),
     maxQueuedEvents: need('maxQueuedEvents'),
+    queryPartition: need('queryPartition'),
     logLevel: need('logLevel'),
     http: {
       bodyLimit: need('bodyLimit'),

@@ -201,6 +201,14 @@ export const SETTINGS = {
     default: '100000',
     doc: 'events waiting to be written before appends are answered 503 + Retry-After',
   },
+  queryPartition: {
+    flag: '--query-partition',
+    arg: '<entries>',
+    kind: 'integer',
+    min: 1,
+    default: String(2 ** 20),
+    doc: 'entries per query-store file; a change rebuilds the search index from the log',
+  },
   url: {
     flag: '--url',
     arg: '<url>',
@@ -318,6 +326,7 @@ export const SERVE_SETTINGS = [
   'maxConnections',
   'maxBodyMemory',
   'maxQueuedEvents',
+  'queryPartition',
   'trustProxy',
 ] as const satisfies readonly FlagName[];
 

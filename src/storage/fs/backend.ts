@@ -20,18 +20,22 @@ import { DirTileSource } from './tile-source.js';
  *     log/ wal/ state/   the log itself (see FsLogStorage); state/ids.journal the id index
  *     keys/keystore.db   the data keys (wrapped), their tombstones, and legal holds
  *     auth/apikeys.json  the API keys (auth/tokens.json read too, from before roles existed)
- *     index/query/       the query store, one SQLite file per 2^20 entries (PartitionedQueryStore)
+ *     index/query/       the query store, one SQLite file per 2^20 entries or `queryPartition` (PartitionedQueryStore)
  *     index/notes.spill  index notes waiting for the index thread past its memory bound
  */
 export class FsBackend implements Backend {
   readonly dir: string;
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    private readonly opts: { queryPartition?: number } = {},
+  ) {
     this.dir = resolve(dir);
   }
 
   get spec() {
-    return { driver: 'fs', dir: this.dir } as const;
+    const { queryPartition } = this.opts;
+    return { driver: 'fs', dir: this.dir, ...(queryPartition ? { queryPartition } : {}) } as const;
   }
 
   lock(): () => void {
@@ -69,7 +73,7 @@ export class FsBackend implements Backend {
 
   queryStore(): PartitionedQueryStore {
     this.dropLegacyQueryStore();
-    return new PartitionedQueryStore(this.queryStorePath);
+    return new PartitionedQueryStore(this.queryStorePath, this.opts.queryPartition);
   }
 
   /**

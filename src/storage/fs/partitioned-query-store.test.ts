@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -85,4 +85,28 @@ test('the fs driver deletes the single-file store of earlier versions, which era
   assert.ok(!existsSync(join(d, 'index', 'stele.db')) && !existsSync(join(d, 'index', 'stele.db-wal')));
   assert.equal(await store.upto(), 0);
   await store.close();
+});
+
+test('partitions cut with another size are dropped (rebuilt from the log); files without a record were cut with 2^20', async () => {
+  const d = join(dir, 'resize');
+  const a = new PartitionedQueryStore(d, 4);
+  await a.insert({ rows: [0, 1, 2, 3, 4, 5].map(row), upto: 6 });
+  await a.close();
+  const same = new PartitionedQueryStore(d, 4);
+  assert.equal(await same.upto(), 6, 'the same size keeps them');
+  await same.close();
+  const other = new PartitionedQueryStore(d, 8);
+  assert.equal(await other.upto(), 0);
+  assert.equal(readFileSync(join(d, 'PARTITION'), 'utf8'), '8\n');
+  await other.insert({ rows: [0, 1].map(row), upto: 2 });
+  await other.close();
+  // Without its record, a store from before the setting: kept at 2^20, dropped at any other size.
+  rmSync(join(d, 'PARTITION'));
+  const legacy = new PartitionedQueryStore(d);
+  assert.equal(await legacy.upto(), 2);
+  await legacy.close();
+  rmSync(join(d, 'PARTITION'));
+  const resized = new PartitionedQueryStore(d, 8);
+  assert.equal(await resized.upto(), 0);
+  await resized.close();
 });

@@ -1,5 +1,6 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultOf } from '../../core/config/resolve.js';
 import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
 import { SqliteQueryStore } from './query-store.js';
 
@@ -9,13 +10,42 @@ import { SqliteQueryStore } from './query-store.js';
  * 1M); a bounded partition keeps the cost of an insert what it is in the first million, whatever
  * the log's size, and bounds what an erasure's scrub rewrites.
  */
-export const PARTITION_ENTRIES = 2 ** 20;
+export const PARTITION_ENTRIES = defaultOf('queryPartition'); // 2^20
 /** Partitions behind the newest are only searched (and erased from): a smaller page cache each. */
 const OLD_CACHE_MIB = 16;
 /** Partitions behind the newest kept open at once (least recently used closed first). */
 const OLD_OPEN = 32;
 
 const FILE = /^p(\d{15})\.db$/;
+/** The file that records the partition size the files on disk were cut with. */
+const SIZE_FILE = 'PARTITION';
+
+/**
+ * Partitions cut with another size than `size` cannot be walked with it: they are deleted (the store
+ * is a cache, rebuilt from the log) and the new size recorded. Files without a record were cut
+ * with PARTITION_ENTRIES, the only size before the setting existed.
+ */
+function dropIfCutDifferently(dir: string, size: number): void {
+  const sizeFile = join(dir, SIZE_FILE);
+  const files = readdirSync(dir).filter((f) => /^p\d{15}\.db(-wal|-shm)?$/.test(f));
+  const was = existsSync(sizeFile) ? Number(readFileSync(sizeFile, 'utf8').trim()) : files.length ? PARTITION_ENTRIES : size;
+  if (was !== size) for (const f of files) rmSync(join(dir, f), { force: true });
+  if (was === size && existsSync(sizeFile)) return;
+  // Durable before any partition is cut with the new size, so no file is read with another.
+  const fd = openSync(sizeFile, 'w', 0o600);
+  try {
+    writeSync(fd, `${size}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
 
 /** What one batch puts into one partition. */
 type PartBatch = { rows: IndexBatch['rows'][number][]; gaps: GapRow[] };
@@ -41,7 +71,9 @@ export class PartitionedQueryStore implements QueryStore {
     private readonly dir: string,
     private readonly size = PARTITION_ENTRIES,
   ) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`partition size ${size} is not a positive integer`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    dropIfCutDifferently(dir, size);
     this.firsts = readdirSync(dir)
       .flatMap((f) => {
         const m = FILE.exec(f);
