@@ -138,8 +138,10 @@ export class PartitionedQueryStore implements QueryStore {
     const byPart = new Map<number, PartBatch>();
     const of = (idx: number) => {
       const first = this.firstOf(idx);
-      let p = byPart.get(first);
-      if (!p) byPart.set(first, (p = { rows: [], gaps: [] }));
+      const got = byPart.get(first);
+      if (got) return got;
+      const p: PartBatch = { rows: [], gaps: [] };
+      byPart.set(first, p);
       return p;
     };
     for (const r of batch.rows) of(r.row.idx).rows.push(r);

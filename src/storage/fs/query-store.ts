@@ -123,7 +123,10 @@ export class SqliteQueryStore implements QueryStore {
 
   /** Links gaps to erasures (as insert does) without moving upto: for a partition behind the newest. */
   linkSync(links: readonly ErasureLink[]): void {
-    if (links.length) this.db.transaction(() => links.forEach((l) => this.link(l)))();
+    if (!links.length) return;
+    this.db.transaction(() => {
+      for (const l of links) this.link(l);
+    })();
   }
 
   /**
