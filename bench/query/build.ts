@@ -11,11 +11,12 @@
  * to either rebuilds; a store is built under a temporary name and renamed when complete.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { PARTITION_ENTRIES, PartitionedQueryStore } from '../../src/storage/fs/partitioned-query-store.js';
 import { SCHEMA_SQL, SCHEMA_VERSION } from '../../src/storage/fs/query-schema.js';
 import { COLUMNS, SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { compileQuery } from './compile.js';
@@ -62,6 +63,9 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 export function storePath(rows: number): string {
   return join(CACHE_DIR, `stele-g${GEN_VERSION}-s${SCHEMA_VERSION}-${schemaHash()}-${rows}.db`);
+}
+export function partitionsPath(rows: number): string {
+  return join(CACHE_DIR, `parts-g${GEN_VERSION}-s${SCHEMA_VERSION}-${schemaHash()}-${PARTITION_ENTRIES}-${rows}`);
 }
 /** Bump when the peer table changes. */
 const PEER_VERSION = 2;
@@ -267,4 +271,80 @@ export async function peerStore(rows: number, loadNow: () => string): Promise<St
   };
   writeFileSync(meta, `${JSON.stringify(info, null, 2)}\n`);
   return describe(path, info, false);
+}
+
+export interface PartitionsInfo extends BuildInfo {
+  /** Bytes of every partition file, in log order. */
+  partitionBytes: number[];
+}
+
+const partitionFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => /^p\d+\.db$/.test(f))
+    .sort();
+
+/**
+ * The same rows as steleStore, as the server stores them: a PartitionedQueryStore (one file per
+ * PARTITION_ENTRIES, each optimized when the next begins, the newest at the end), filled in the
+ * same 10,000-row batches. Reused from the cache like the others.
+ */
+export async function partitionedStore(rows: number, loadNow: () => string): Promise<PartitionsInfo> {
+  ensureCacheDir();
+  const path = partitionsPath(rows);
+  const meta = `${path}.json`;
+  const sizes = () => partitionFiles(path).map((f) => statSync(join(path, f)).size);
+  if (existsSync(path) && existsSync(meta)) {
+    log(`partitioned store: reusing ${path}`);
+    return { ...(JSON.parse(readFileSync(meta, 'utf8')) as BuildInfo), partitionBytes: sizes() };
+  }
+  const tmp = `${path}.building`;
+  rmSync(tmp, { recursive: true, force: true });
+  log(`partitioned store: building ${rows.toLocaleString('en-US')} rows into ${tmp}`);
+  const loadAtStart = loadNow();
+  const t0 = performance.now();
+  const store = new PartitionedQueryStore(tmp);
+  let insertMs = 0;
+  const report = progress('partitions', rows, t0);
+  const tenths: number[] = [];
+  let tenthMs = 0;
+  let tenthRows = 0;
+  const pending: Promise<void>[] = [];
+  await generate(rows, (batch, upto) => {
+    const a = performance.now();
+    // insert is async in name only on this driver: the work is done before it returns.
+    pending.push(store.insert({ rows: batch, upto }));
+    const d = performance.now() - a;
+    insertMs += d;
+    tenthMs += d;
+    tenthRows += batch.length;
+    if (tenthRows >= rows / 10 || upto >= rows) {
+      tenths.push(tenthRows / (tenthMs / 1000));
+      tenthMs = 0;
+      tenthRows = 0;
+    }
+    report(upto);
+  });
+  await Promise.all(pending);
+  const o = performance.now();
+  await store.optimize();
+  const optimizeMs = performance.now() - o;
+  await store.close();
+  renameSync(tmp, path);
+  const buildS = (performance.now() - t0) / 1000;
+  const info: BuildInfo = {
+    path,
+    rows,
+    buildS,
+    insertS: insertMs / 1000,
+    optimizeS: optimizeMs / 1000,
+    rowsPerS: rows / buildS,
+    rateByTenth: tenths,
+    builtAt: new Date().toISOString(),
+    load: `${loadAtStart} → ${loadNow()}`,
+    stat1: 0,
+    stat4: 0,
+  };
+  writeFileSync(meta, `${JSON.stringify(info, null, 2)}\n`);
+  log(`partitioned store: ${rows} rows in ${buildS.toFixed(0)} s (${Math.round(info.rowsPerS)} rows/s)`);
+  return { ...info, partitionBytes: sizes() };
 }

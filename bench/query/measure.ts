@@ -7,7 +7,8 @@
  * rounds are warm-up and not recorded.
  */
 import type Database from 'better-sqlite3';
-import type { SearchPage } from '../../src/index/query-store.js';
+import { parseQuery } from '../../src/index/query.js';
+import type { QueryStore, SearchPage } from '../../src/index/query-store.js';
 import type { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { rng } from '../../test/helpers/prng.js';
 import { percentileSorted, sortedCopy } from '../ingest/stats.js';
@@ -106,10 +107,19 @@ export function prepareCases(store: SqliteQueryStore, raw: Db, types: readonly Q
 }
 
 /** One implementation's way of running a case once; returns the rows' indices. */
-export type Runner = (c: Case) => { idx: number }[];
+export type Runner = (c: Case) => { idx: number }[] | Promise<{ idx: number }[]>;
 
 export function steleRunner(store: SqliteQueryStore): Runner {
   return (c) => store.searchEntries(compileQuery(c.value, Date.now()), PAGE);
+}
+
+/**
+ * A case as the index thread runs it: QueryStore.search (entries and the gaps the query matches),
+ * on one file or on the partitions.
+ */
+export function searchRunner(store: QueryStore): Runner {
+  return async (c) =>
+    (await store.search({ root: parseQuery(c.value), nowMs: Date.now() }, PAGE)).map((m) => (m.kind === 'entry' ? m.row : m.gap));
 }
 
 /** The raw limit: the captured SQL, prepared once per case on `raw`, bound and stepped. */
@@ -170,14 +180,14 @@ export type Samples = Map<string, Map<Case, number[]>>;
  * `rounds` recorded rounds after `warmup` unrecorded ones. Within a round every case runs once per
  * runner, cases in a shuffled order, runners rotated from case to case.
  */
-export function runRounds(
+export async function runRounds(
   cases: readonly Case[],
   runners: Record<string, Runner>,
   rounds: number,
   warmup: number,
   seed: number,
   onRound?: (r: number) => void,
-): Samples {
+): Promise<Samples> {
   const r = rng(seed);
   const names = Object.keys(runners);
   const samples: Samples = new Map(names.map((n) => [n, new Map(cases.map((c) => [c, [] as number[]]))]));
@@ -194,7 +204,7 @@ export function runRounds(
         const name = names[(k + turn) % names.length] as string;
         const run = runners[name] as Runner;
         const t0 = performance.now();
-        const rows = run(c);
+        const rows = await run(c);
         const ms = performance.now() - t0;
         if (rows.length > PAGE.limit) throw new Error('page too long');
         if (round >= warmup) samples.get(name)?.get(c)?.push(ms);

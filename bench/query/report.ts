@@ -3,9 +3,12 @@
  * between `<!-- bench:query -->` and `<!-- /bench:query -->` is ever rewritten (appended at the
  * end of the file when the markers are missing), so the ingest benchmark's part stays as it is.
  */
+
+import { plural } from '../../src/core/plural.js';
+import { PARTITION_ENTRIES } from '../../src/storage/fs/partitioned-query-store.js';
 import { fmtInt, fmtMs, fmtRatio, median } from '../ingest/stats.js';
 import { sectionMarkers, writeSection as writeBenchSection } from '../section.js';
-import type { StoreFile } from './build.js';
+import type { PartitionsInfo, StoreFile } from './build.js';
 import type { E2EResult } from './e2e.js';
 import type { ExportRun } from './export.js';
 import type { Summary } from './measure.js';
@@ -85,6 +88,13 @@ export interface Results {
       overlap: number;
       count: number;
     }[];
+  };
+  /** Absent in results saved before the partitioned store was measured. */
+  partitions?: {
+    rounds: number;
+    build: PartitionsInfo;
+    types: { key: string; one: Summary; partitioned: Summary }[];
+    cases: { type: string; value: string; matches: number; one: Summary; partitioned: Summary }[];
   };
   export: { rows: number; stele: ExportRun[]; steleNoFormat: ExportRun[]; raw: ExportRun[] };
   e2e: E2EResult | null;
@@ -285,6 +295,38 @@ export function renderSection(r: Results): string {
       'right, never faster.',
     '',
   );
+
+  // ---- partitions
+  const pa = r.partitions;
+  if (pa) {
+    const b = pa.build;
+    const total = b.partitionBytes.reduce((x, y) => x + y, 0);
+    p(`### Partitions: the same ${fmtInt(b.rows)} events as the server stores them`, '');
+    p(
+      `The server's query store is not one file but one per ${fmtInt(PARTITION_ENTRIES)} entries (\`PartitionedQueryStore\`, ` +
+        `\`--query-partition\`): here ${plural(b.partitionBytes.length, 'file')}, ${gib(total)} in all (one file: ${gib(r.store.bytes)}), ` +
+        `filled in the same 10,000-row batches at ${fmtInt(b.rowsPerS)} rows/s (by tenth: ${b.rateByTenth.map((x) => fmtInt(x)).join(', ')}). ` +
+        'A search walks the files from the newest (or, ascending, the oldest) until its page is full, so a query whose 50 matches are ' +
+        'not all in the newest file costs one query per file it walks. Every case below runs `QueryStore.search` (entries and the gaps ' +
+        `the query matches, as the index thread does) on both, with the same first page checked before timing; ${pa.rounds} rounds after ` +
+        'one warm-up round, the two interleaved.',
+      '',
+    );
+    p('| query type | one file median | p95 | partitioned median | p95 | partitioned / one (median) |');
+    p('|---|---:|---:|---:|---:|---:|');
+    for (const t of pa.types)
+      p(
+        `| ${typeOf(t.key).label} | ${fmtMs(t.one.median)} | ${fmtMs(t.one.p95)} | ${fmtMs(t.partitioned.median)} | ${fmtMs(t.partitioned.p95)} | ${fmtRatio(t.partitioned.median / t.one.median)} |`,
+      );
+    p('');
+    p('| query | matches | one file median | partitioned median | partitioned / one |');
+    p('|---|---:|---:|---:|---:|');
+    for (const x of pa.cases)
+      p(
+        `| ${code(x.value)} | ${fmtInt(x.matches)} | ${fmtMs(x.one.median)} | ${fmtMs(x.partitioned.median)} | ${fmtRatio(x.partitioned.median / x.one.median)} |`,
+      );
+    p('');
+  }
 
   // ---- export
   const ex = r.export;

@@ -7,7 +7,9 @@
  *   3. the peer: the same queries on a store of `--peer-rows` (1,000,000) with no secondary index
  *      and no FTS (brute-force scans, LIKE '%word%'), next to Stele on a store of the same rows;
  *   4. the export rate: `--export-rows` (1,000,000) rows paged through SqliteQueryStore.searchEntries as JSON lines;
- *   5. end to end on a real data directory: `--e2e-events` (200,000) appended, then exported and
+ *   5. the same rows cut into partitions as the server keeps them (PartitionedQueryStore), every case
+ *      through QueryStore.search on the partitions next to the one file, interleaved;
+ *   6. end to end on a real data directory: `--e2e-events` (200,000) appended, then exported and
  *      searched through the index thread (leaves read from the tiles and decrypted).
  * Prints the section and rewrites only the `<!-- bench:query -->` section of BENCHMARKS.md.
  *
@@ -21,9 +23,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { PartitionedQueryStore } from '../../src/storage/fs/partitioned-query-store.js';
 import { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { median } from '../ingest/stats.js';
-import { CACHE_DIR, peerStore, type StoreFile, steleStore } from './build.js';
+import { CACHE_DIR, partitionedStore, peerStore, type StoreFile, steleStore } from './build.js';
 import { compileQuery } from './compile.js';
 import { e2e } from './e2e.js';
 import { exportRaw, exportStele } from './export.js';
@@ -36,6 +39,7 @@ import {
   prepareCases,
   rawRunner,
   runRounds,
+  searchRunner,
   steleRunner,
   summarise,
 } from './measure.js';
@@ -171,6 +175,7 @@ async function main(): Promise<void> {
   const store = await steleStore(cfg.rows, loadNow);
   const small = cfg.peerRows < cfg.rows ? await steleStore(cfg.peerRows, loadNow) : store;
   const peer = await peerStore(cfg.peerRows, loadNow);
+  const parts = await partitionedStore(cfg.rows, loadNow);
   if (cfg.buildOnly) return;
 
   // 1. Stele and the raw limit on the main store.
@@ -180,7 +185,7 @@ async function main(): Promise<void> {
   const over = overheads(cases, raw);
   log(`${cases.length} queries; ${cfg.warmup} warm-up + ${cfg.rounds} measured rounds, Stele and raw interleaved`);
   const t1 = performance.now();
-  const s = runRounds(cases, { stele: steleRunner(idx), raw: rawRunner(raw) }, cfg.rounds, cfg.warmup, 0x9e1, (r) => {
+  const s = await runRounds(cases, { stele: steleRunner(idx), raw: rawRunner(raw) }, cfg.rounds, cfg.warmup, 0x9e1, (r) => {
     if ((r + 1) % 10 === 0) log(`  round ${r + 1}/${cfg.warmup + cfg.rounds}, ${((performance.now() - t1) / 1000).toFixed(0)} s`);
   });
   const caseResults: CaseResult[] = cases.map((c) => ({
@@ -235,7 +240,7 @@ async function main(): Promise<void> {
   const samePage = new Map<Case, { same: boolean; overlap: number; count: number }>();
   const pRun = peerRunner(pDb, pCases);
   for (const c of sCases) {
-    const got = pRun(c).map((r) => r.idx);
+    const got = (await pRun(c)).map((r) => r.idx);
     const mine = new Set(c.firstPage);
     samePage.set(c, {
       same: got.join() === c.firstPage.join(),
@@ -244,7 +249,7 @@ async function main(): Promise<void> {
     });
   }
   const t3 = performance.now();
-  const ps = runRounds(sCases, { stele: steleRunner(sIdx), peer: pRun }, cfg.peerRounds, 1, 0x9e2, (r) => {
+  const ps = await runRounds(sCases, { stele: steleRunner(sIdx), peer: pRun }, cfg.peerRounds, 1, 0x9e2, (r) => {
     log(`  round ${r + 1}/${cfg.peerRounds + 1}, ${((performance.now() - t3) / 1000).toFixed(0)} s`);
   });
   const peerResults: Results['peer'] = {
@@ -273,7 +278,44 @@ async function main(): Promise<void> {
   sRaw.close();
   pDb.close();
 
-  // 4. End to end.
+  // 4. Partitions: the same cases through QueryStore.search, one file and partitioned, interleaved.
+  log(`partitions: ${parts.partitionBytes.length} files, ${cfg.peerRounds} rounds`);
+  const one = new SqliteQueryStore(store.path);
+  const cut = new PartitionedQueryStore(parts.path);
+  const oneRun = searchRunner(one);
+  const cutRun = searchRunner(cut);
+  for (const c of cases) {
+    const [a, b] = [(await oneRun(c)).map((x) => x.idx), (await cutRun(c)).map((x) => x.idx)];
+    if (a.join() !== b.join() || a.join() !== c.firstPage.join())
+      throw new Error(`partitioned and one-file search disagree on ${c.value}: ${b.slice(0, 5)} vs ${a.slice(0, 5)}`);
+  }
+  const t4 = performance.now();
+  const qs = await runRounds(cases, { one: oneRun, partitioned: cutRun }, cfg.peerRounds, 1, 0x9e3, (r) => {
+    log(`  round ${r + 1}/${cfg.peerRounds + 1}, ${((performance.now() - t4) / 1000).toFixed(0)} s`);
+  });
+  await one.close();
+  await cut.close();
+  const partitionsResult: Results['partitions'] = {
+    rounds: cfg.peerRounds,
+    build: parts,
+    types: QUERY_TYPES.map((t) => {
+      const mine = cases.filter((c) => c.type === t);
+      return {
+        key: t.key,
+        one: summarise(mine.flatMap((c) => qs.get('one')?.get(c) ?? [])),
+        partitioned: summarise(mine.flatMap((c) => qs.get('partitioned')?.get(c) ?? [])),
+      };
+    }),
+    cases: cases.map((c) => ({
+      type: c.type.key,
+      value: c.value,
+      matches: c.matches,
+      one: summarise(qs.get('one')?.get(c) ?? []),
+      partitioned: summarise(qs.get('partitioned')?.get(c) ?? []),
+    })),
+  };
+
+  // 5. End to end.
   let e2eResult: Results['e2e'] = null;
   if (cfg.e2eEvents > 0) {
     log(`e2e: ${cfg.e2eEvents} events through openStele`);
@@ -292,6 +334,7 @@ async function main(): Promise<void> {
     types,
     cases: caseResults,
     peer: peerResults,
+    partitions: partitionsResult,
     export: ex,
     e2e: e2eResult,
     loadEnd: loadNow(),
