@@ -8,7 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { normalizeEvent } from '../../src/event/normalize.js';
-import { buildLeaf, nowMicros } from '../../src/event/record.js';
+import { buildSealedLeaf, nowMicros } from '../../src/event/record.js';
+import { SEAL_RANDOM, SealingKey } from '../../src/keys/seal.js';
 
 import { rng } from '../../test/helpers/prng.js';
 
@@ -144,20 +145,24 @@ export class IdStamper {
 }
 
 /**
- * `count` batches of `size` leaves exactly as Stele stores them for these events (canonical JSON
- * of the record with server time, ingest principal and a unique id), for the raw and hypercore runs.
+ * `count` batches of `size` leaves exactly as Stele stores them for these events under its default
+ * policy (sealed: v3 leaves, the event and ingest principal compressed and encrypted under one data
+ * key, with server time and a unique id), for the raw and hypercore runs, so they write the bytes
+ * Stele writes.
  */
 export function makeLeafBatches(seed: number, count: number, size: number): Buffer[][] {
   const r = rng(seed);
   const ids = new IdStamper();
   const ingest = { principal: 'admin', method: 'apikey' as const };
+  const key = new SealingKey(randomBytes(32));
+  const keyId = randomBytes(16).toString('base64url');
   const out: Buffer[][] = [];
   for (let b = 0; b < count; b++) {
     const batch: Buffer[] = [];
     for (let i = 0; i < size; i++) {
       const received = nowMicros();
       const event = normalizeEvent({ id: ids.next(), ...makeEvent(r) }, received);
-      batch.push(buildLeaf(event, ingest, received));
+      batch.push(buildSealedLeaf(event, ingest, received, keyId, (p, aad) => key.seal(randomBytes(SEAL_RANDOM), p, aad)));
     }
     out.push(batch);
   }

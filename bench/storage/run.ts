@@ -1,8 +1,11 @@
 /**
- * Bytes on disk per event (issue 18): `npm run bench:storage [-- --events N]` (default 1,000,000).
- * One `stele serve` on a fresh data directory, the embedded default; N events of the ingest
- * benchmark's mix (bench/ingest/events.ts, a fresh event every time, ~300 bytes of JSON each) posted
- * by 4 clients in 1000-event batches; then, once the log is checkpointed and indexed and the server
+ * Bytes on disk per event (issue 18): `npm run bench:storage [-- --events N] [--corpus query|ingest]`
+ * (default 1,000,000 events of the query corpus). One `stele serve` on a fresh data directory, the
+ * embedded default; N events posted by 4 clients in 1000-event batches, from one of two corpora:
+ * `query` (bench/query/gen.ts: Emacs, git, Kubernetes, CloudTrail, CI and AI-agent events of 570
+ * actors with UUIDs, hashes, paths and messages, ~420 bytes of JSON; the seed the leaf dictionary
+ * was not trained on) or `ingest` (bench/ingest/events.ts: the ingest benchmark's five shapes, ~300
+ * bytes, far more repetitive); then, once the log is checkpointed and indexed and the server
  * has been idle for a few seconds, the space every part of the data directory takes (allocated
  * blocks, not apparent sizes), per event and as a multiple of the events' raw JSON, and the query
  * store's tables and indexes from SQLite's dbstat. In the same run, as references: the raw JSON
@@ -21,6 +24,7 @@ import { installCleanupHandlers } from '../ingest/cleanup.js';
 import { IdStamper, makeBody, rng } from '../ingest/events.js';
 import { type SteleServer, startStele } from '../ingest/server.js';
 import { fmtInt, sleep } from '../ingest/stats.js';
+import { EventStream, SEED } from '../query/gen.js';
 import { BENCHMARKS_MD, sectionMarkers, writeSection } from '../section.js';
 
 const { begin: BEGIN, end: END } = sectionMarkers('storage');
@@ -31,7 +35,41 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 function args() {
   const a = process.argv.slice(2);
   const i = a.indexOf('--events');
-  return { events: i < 0 ? 1_000_000 : Number(String(a[i + 1]).replaceAll('_', '')), write: !a.includes('--no-write') };
+  const c = a.indexOf('--corpus');
+  const corpus = c < 0 ? 'query' : String(a[c + 1]);
+  if (corpus !== 'query' && corpus !== 'ingest') throw new Error(`--corpus is query or ingest, not ${corpus}`);
+  return {
+    events: i < 0 ? 1_000_000 : Number(String(a[i + 1]).replaceAll('_', '')),
+    corpus: corpus as 'query' | 'ingest',
+    write: !a.includes('--no-write'),
+  };
+}
+
+/** Request bodies of `n` fresh events each, from the corpus. */
+function bodies(corpus: 'query' | 'ingest', total: number): (n: number) => Buffer {
+  if (corpus === 'ingest') {
+    const r = rng(0x5707);
+    const ids = new IdStamper();
+    return (n) => {
+      const body = makeBody(r, n, true);
+      ids.stamp(body);
+      return body.buf;
+    };
+  }
+  const stream = new EventStream(total * 2, SEED); // room for the stele.* events skipped
+  return (n) => {
+    const parts: string[] = [];
+    for (let k = 0; k < n; k++) {
+      let e = stream.next().event;
+      // The corpus has the server's own stele.* events, which no client may send.
+      while (e.action.startsWith('stele.')) e = stream.next().event;
+      // What a client sends: the server decides `verified`.
+      const { actor, ...rest } = e;
+      const { verified: _, ...who } = actor;
+      parts.push(JSON.stringify({ ...rest, actor: who }));
+    }
+    return Buffer.from(`[${parts.join(',')}]`);
+  };
 }
 
 function post(srv: SteleServer, body: Buffer): Promise<{ status: number; text: string }> {
@@ -120,8 +158,7 @@ async function main(): Promise<void> {
   const srv = await startStele();
   try {
     // Every event fresh (no body reused), so nothing compresses better than real traffic would.
-    const r = rng(0x5707);
-    const ids = new IdStamper();
+    const next = bodies(cfg.corpus, cfg.events);
     let raw = 0;
     const gzParts: Buffer[] = [];
     let sent = 0;
@@ -130,12 +167,11 @@ async function main(): Promise<void> {
       while (sent < cfg.events) {
         const n = Math.min(BATCH, cfg.events - sent);
         sent += n;
-        const body = makeBody(r, n, true);
-        ids.stamp(body);
+        const body = next(n);
         // The events' own JSON: the body without its brackets and the commas between events.
-        raw += body.buf.length - 2 - (n - 1);
-        gzParts.push(body.buf);
-        const res = await post(srv, body.buf);
+        raw += body.length - 2 - (n - 1);
+        gzParts.push(body);
+        const res = await post(srv, body);
         if (res.status !== 200) throw new Error(`append answered ${res.status}: ${res.text.slice(0, 200)}`);
       }
     };
@@ -153,7 +189,7 @@ async function main(): Promise<void> {
     const all = files(srv.dir);
     const objects = storeObjects(srv.dir);
     const gz = gzipSync(Buffer.concat(gzParts), { level: 6 }).length;
-    const md = render({ events: cfg.events, size, raw, gz, all, objects, commit, cpu });
+    const md = render({ events: cfg.events, corpus: cfg.corpus, size, raw, gz, all, objects, commit, cpu });
     process.stdout.write(`${md}\n`);
     if (cfg.write) {
       writeSection('storage', md);
@@ -166,6 +202,7 @@ async function main(): Promise<void> {
 
 function render(x: {
   events: number;
+  corpus: 'query' | 'ingest';
   size: number;
   raw: number;
   gz: number;
@@ -183,7 +220,7 @@ function render(x: {
   o.push(
     `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; ${os.cpus().length} CPUs (${x.cpu}), node ${process.version}, ${x.commit}.`,
     '',
-    `${fmtInt(x.events)} events of the ingest benchmark's mix (every one generated fresh, ${per(x.raw).toFixed(0)} bytes of JSON on average, ids included) ` +
+    `${fmtInt(x.events)} events of the ${x.corpus === 'query' ? "query benchmark's corpus (bench/query/gen.ts, held out from the leaf dictionary's training" : "ingest benchmark's mix (bench/ingest/events.ts, far more repetitive"}; every one generated fresh, ${per(x.raw).toFixed(0)} bytes of JSON on average, ids included) ` +
       `appended to one \`stele serve\` on a fresh data directory (log of ${fmtInt(x.size)} entries with the server's own), then measured ` +
       'once checkpointed, indexed and idle: allocated blocks of every file, per event and as a multiple of the raw JSON. ' +
       'Issue 18 target: the total ≤ 1.0× the raw JSON.',

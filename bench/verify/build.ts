@@ -4,9 +4,9 @@
  * own parts: `stele init` makes the data directory (signing key, origin), then the Integrator
  * (src/log/integrator.ts) with FsLogStorage writes the entry bundles, tiles and signed checkpoint,
  * exactly as the integrator thread of `stele serve` does, from leaves in Stele's leaf format
- * (bench/ingest/events.ts: canonical JSON of event, server time and ingest principal, ~445 bytes).
- * The leaves are 4,096 distinct templates whose id's last 12 hex digits are rewritten with the
- * entry's index, so every entry is distinct. No WAL, id index or query store is written: the
+ * (bench/ingest/events.ts: v3 sealed leaves, the event and ingest principal compressed and
+ * encrypted, with server time). The leaves are 4,096 distinct templates whose last 12 bytes are
+ * rewritten with the entry's index, so every entry is distinct. No WAL, id index or query store is written: the
  * directory is a log to verify (`stele verify --dir`), not one to serve.
  *
  * Cached under bench/.cache/ (git-ignored), keyed by the package version, the tlog format files'
@@ -101,13 +101,10 @@ export async function buildLog(size: number, log: (s: string) => void): Promise<
     { checkpointIntervalMs: 3_600_000, syncIntervalMs: 10_000 },
   );
 
-  // Templates: Stele leaves; each carries its id once, whose last 12 hex digits become the index.
+  // Templates: Stele's sealed leaves; each copy gets its index in its last 12 bytes (the seal's
+  // tag, which `stele verify` does not open: it checks hashes), so every leaf is distinct.
   const templates = makeLeafBatches(0x7e1f, 1, TEMPLATES)[0] as Buffer[];
-  const idAt = templates.map((t) => {
-    const m = /"id":"[0-9a-f-]{24}([0-9a-f]{12})"/.exec(t.toString('latin1'));
-    if (!m) throw new Error('bench: no id in a template leaf');
-    return m.index + m[0].length - 13;
-  });
+  const idAt = templates.map((t) => t.length - 12);
   const leafBytes = templates.reduce((a, t) => a + t.length, 0) / templates.length;
   let last = performance.now();
   for (let first = 0; first < size; first += CHUNK) {

@@ -15,7 +15,11 @@ import {
   MAX_LEAF_BYTES,
   nowMicros,
   parseMicros,
+  sealedAad,
   sealedContent,
+  sealedHeader,
+  sealedPlaintext,
+  sealedPlaintextOf,
 } from './record.js';
 import type { Event, Ingest, LeafRecord } from './types.js';
 
@@ -187,27 +191,58 @@ describe('buildLeaf', () => {
   });
 });
 
-describe('buildSealedLeaf (v2)', () => {
+describe('buildSealedLeaf (v3)', () => {
   const dataKey = Buffer.alloc(32, 7);
   const alice: Ingest = { method: 'oidc', principal: 'alice@example.com' };
+  const RECEIVED = 1795342503140211n; // 2026-11-22T10:15:03.140211Z
   const leafOf = (e: Event, who: Ingest, key = 'k1') =>
-    buildSealedLeaf(e, who, 1795342503140211n, key, (pt, aad) => seal(dataKey, pt, aad));
+    buildSealedLeaf(e, who, RECEIVED, key, (pt, aad) => seal(dataKey, pt, aad));
+  const open = (r: LeafRecord) => unseal(dataKey, Buffer.from(r.sealed as string, 'base64'), leafAad(r));
 
-  test('names nobody in the clear: {key, received, sealed, v: 2}', () => {
+  test('is binary and names nobody in the clear: 0x03, received, key id, compression, sealed', () => {
     const leaf = leafOf(event(), alice);
-    const r = decodeLeaf(leaf);
-    assert.deepEqual(Object.keys(r).sort(), ['key', 'received', 'sealed', 'v']);
-    assert.equal(r.v, 2);
+    assert.equal(leaf[0], 3);
+    assert.equal(leaf.readBigUInt64BE(1), RECEIVED);
+    assert.equal(leaf[9], 2);
+    assert.equal(leaf.toString('latin1', 10, 12), 'k1');
+    assert.equal(leaf[12], 1, 'zstd with dictionary 1');
     assert.ok(!leaf.toString('latin1').includes('alice'), 'no principal in the leaf bytes');
+    const r = decodeLeaf(leaf);
+    assert.deepEqual(r, {
+      v: 3,
+      received: '2026-11-22T10:15:03.140211Z',
+      key: 'k1',
+      sealed: leaf.subarray(13).toString('base64'),
+      compression: 'zstd-leaf-1',
+    });
   });
-  test('seals the canonical {"event","ingest"} bound to {key, received, v: 2}', () => {
+  test('seals the canonical {"event","ingest"}, compressed, bound to every byte before it', () => {
     const e = event();
-    const r = decodeLeaf(leafOf(e, alice));
-    const aad = leafAad(r);
-    assert.equal(aad.toString(), '{"key":"k1","received":"2026-11-22T10:15:03.140211Z","v":2}');
-    const plain = unseal(dataKey, Buffer.from(r.sealed as string, 'base64'), aad);
+    const leaf = leafOf(e, alice);
+    const r = decodeLeaf(leaf);
+    assert.ok(leafAad(r).equals(leaf.subarray(0, 13)));
+    const plain = sealedPlaintextOf(r, open(r));
     assert.equal(plain.toString(), canonicalize({ event: e, ingest: alice }));
-    assert.deepEqual(sealedContent(r, plain), { event: e, ingest: alice });
+    assert.deepEqual(sealedContent(r, open(r)), { event: e, ingest: alice });
+  });
+  test('is smaller than the v2 JSON leaf of the same event by more than half', () => {
+    const e = event({ message: 'Merge pull request #6412 from acme/handler-condition', branch: 'main', files: ['a/b/c.ts'] });
+    const v3 = leafOf(e, alice);
+    const v2 = encodeLeaf({
+      v: 2,
+      received: '2026-11-22T10:15:03.140211Z',
+      key: 'k1',
+      sealed: seal(dataKey, sealedPlaintext(e, alice), sealedAad('k1', '2026-11-22T10:15:03.140211Z')).toString('base64'),
+    });
+    assert.ok(v3.length * 2 < v2.length, `${v3.length} vs ${v2.length}`);
+  });
+  test('opens a leaf whose plaintext is stored as it is (compression 0, for what does not compress)', () => {
+    const e = event();
+    const header = sealedHeader(RECEIVED, 'k1', 0);
+    const leaf = Buffer.concat([header, seal(dataKey, sealedPlaintext(e, alice), header)]);
+    const r = decodeLeaf(leaf);
+    assert.equal(r.compression, undefined);
+    assert.deepEqual(sealedContent(r, open(r)), { event: e, ingest: alice });
   });
   test('the caches do not mix principals, keys or times', () => {
     const e = event();
@@ -220,14 +255,51 @@ describe('buildSealedLeaf (v2)', () => {
     ] as const) {
       const r = decodeLeaf(leafOf(e, who, key));
       assert.equal(r.key, key);
-      assert.deepEqual(sealedContent(r, unseal(dataKey, Buffer.from(r.sealed as string, 'base64'), leafAad(r))).ingest, who);
+      assert.deepEqual(sealedContent(r, open(r)).ingest, who);
     }
   });
-  test('a ciphertext moved to another key id or time no longer opens', () => {
+  test('a ciphertext moved to another key id, time or compression no longer opens', () => {
     const r = decodeLeaf(leafOf(event(), alice));
-    const ct = Buffer.from(r.sealed as string, 'base64');
-    assert.throws(() => unseal(dataKey, ct, leafAad({ ...r, key: 'k2' })));
-    assert.throws(() => unseal(dataKey, ct, leafAad({ ...r, received: '2026-11-22T10:15:03.140212Z' })));
+    assert.throws(() => open({ ...r, key: 'k2' }));
+    assert.throws(() => open({ ...r, received: '2026-11-22T10:15:03.140212Z' }));
+    const { compression: _, ...uncompressed } = r;
+    assert.throws(() => open(uncompressed));
+  });
+  test('refuses (413) a plaintext over the limit, even when it would compress under it', () => {
+    const e = event({ pad: 'x'.repeat(MAX_LEAF_BYTES) });
+    assert.throws(
+      () => leafOf(e, alice),
+      (err: unknown) => err instanceof SteleError && err.status === 413 && /what a sealed leaf encrypts/.test(err.message),
+    );
+  });
+  test('decodeLeaf refuses malformed v3 leaves, naming the problem', () => {
+    const leaf = leafOf(event(), alice);
+    const with_ = (i: number, v: number) => {
+      const b = Buffer.from(leaf);
+      b[i] = v;
+      return b;
+    };
+    assert.throws(() => decodeLeaf(leaf.subarray(0, 8)), /too short/);
+    assert.throws(() => decodeLeaf(leaf.subarray(0, 13)), /no sealed event/);
+    assert.throws(() => decodeLeaf(with_(9, 0)), /key id/);
+    assert.throws(() => decodeLeaf(with_(10, 0x2f)), /key id/); // "/" is not base64url
+    assert.throws(() => decodeLeaf(with_(12, 9)), /unknown compression 9/);
+    assert.throws(() => decodeLeaf(with_(1, 0xff)), /past the year 9999/);
+  });
+  test('v2 sealed leaves (existing data directories) still open as before', () => {
+    const e = event();
+    const received = '2026-11-22T10:15:03.140211Z';
+    const aad = sealedAad('k1', received);
+    assert.equal(aad.toString(), '{"key":"k1","received":"2026-11-22T10:15:03.140211Z","v":2}');
+    const v2: LeafRecord = {
+      v: 2,
+      received,
+      key: 'k1',
+      sealed: seal(dataKey, sealedPlaintext(e, alice), aad).toString('base64'),
+    };
+    const r = decodeLeaf(encodeLeaf(v2));
+    assert.deepEqual(r, v2);
+    assert.deepEqual(sealedContent(r, open(r)), { event: e, ingest: alice });
   });
   test('v1 sealed leaves (existing data directories) still open as before', () => {
     const e = event();

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { SteleError } from '../core/errors.js';
 import { canonicalBytes, canonicalBytesFramed } from './canonical.js';
+import { CODEC, compressPlaintext, decompressPlaintext } from './compress.js';
 import type { Event, Ingest, LeafContent, LeafRecord } from './types.js';
 
 /** An entry bundle stores each entry after a big-endian uint16 length (c2sp.org/tlog-tiles). */
@@ -15,6 +16,7 @@ export const MAX_LEAF_BYTES = 65535;
 
 const MIN_SEC = -62167219200; // 0000-01-01T00:00:00Z
 const END_SEC = 253402300800; // 10000-01-01T00:00:00Z: RFC 3339 years have 4 digits
+const END_MICROS = BigInt(END_SEC) * 1_000_000n;
 
 // Consecutive calls mostly fall in the same second: reuse its "YYYY-MM-DDTHH:MM:SS." prefix.
 let cachedSec = Number.NaN;
@@ -123,9 +125,13 @@ export function nowMicros(): bigint {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-function tooLarge(n: number, sealed = false): SteleError {
-  const as = sealed ? 'a sealed leaf (encrypted and base64-encoded)' : 'a leaf';
-  return new SteleError('too_large', `event is ${n} bytes as ${as}; the limit is ${MAX_LEAF_BYTES} bytes`);
+function tooLarge(n: number, as: 'leaf' | 'sealed' | 'plaintext' = 'leaf'): SteleError {
+  const what = {
+    leaf: 'a leaf',
+    sealed: 'a sealed leaf (compressed and encrypted)',
+    plaintext: 'canonical JSON with who sent it (what a sealed leaf encrypts)',
+  }[as];
+  return new SteleError('too_large', `event is ${n} bytes as ${what}; the limit is ${MAX_LEAF_BYTES} bytes`);
 }
 
 /**
@@ -139,8 +145,10 @@ export function encodeLeaf(record: LeafRecord): Buffer {
   return bytes;
 }
 
-/** The leaf version this code writes (see LeafRecord). */
+/** The version of the plain leaves this code writes (see LeafRecord). */
 export const LEAF_VERSION = 2;
+/** The version of the sealed leaves this code writes: binary, the plaintext compressed (see buildSealedLeaf). */
+export const SEALED_LEAF_VERSION = 3;
 
 const EVENT_PREFIX = Buffer.from('{"event":');
 let lastSuffix: { method: string; principal: string; received: bigint; bytes: Buffer } | null = null;
@@ -189,8 +197,9 @@ export function sealedAad(key: string, received: string): Buffer {
   return bytes;
 }
 
-/** The AAD of a sealed leaf of either version (v1 bound its clear `ingest` too). */
+/** The AAD of a sealed leaf of any version (v1 bound its clear `ingest` too; v3 its header). */
 export function leafAad(record: LeafRecord): Buffer {
+  if (record.v === 3) return sealedHeader(parseMicros(record.received), record.key as string, codecOf(record));
   if (record.v === 1) {
     const ingest = record.ingest as Ingest;
     return canonicalBytes({
@@ -221,46 +230,59 @@ export function sealedPlaintext(event: Event, ingest: Ingest): Buffer {
 }
 
 /**
- * encodeLeaf of a sealed record: `seal` encrypts the event together with `ingest` (sealedPlaintext)
- * under the data key `key` names, bound to `sealedAad`. The leaf itself, `{key, received, sealed,
- * v: 2}`, names nobody: once the key is destroyed, neither the event nor who sent it can be read.
+ * A sealed leaf (version 3). Binary, since JSON would base64 the ciphertext (a third more) and
+ * name every field (C2SP entries are opaque bytes; a JSON leaf starts with `{`, this with 0x03):
+ *
+ *     0x03 ‖ received (uint64 big-endian, µs since the Unix epoch) ‖ key id length (uint8) ‖
+ *     key id (ASCII) ‖ compression (uint8: 0 none, 1 zstd with dictionary leaf-1) ‖ sealed
+ *
+ * `sealed` (src/keys/seal.ts) encrypts sealedPlaintext(event, ingest), compressed on its own with
+ * the leaf dictionary (src/event/compress.ts) unless that does not make it smaller; the AEAD binds
+ * every byte before it (sealedHeader), so ciphertext cannot be moved to another leaf. The leaf
+ * names nobody: once the key is destroyed, neither the event nor who sent it can be read.
+ * Refused (413) when the plaintext or the leaf is over MAX_LEAF_BYTES.
  */
 export function buildSealedLeaf(
   event: Event,
   ingest: Ingest,
   receivedMicros: bigint,
   key: string,
-  seal: (plaintext: Buffer, aad: Buffer) => Buffer,
+  seal: (plaintext: Uint8Array, aad: Buffer) => Buffer,
   onEvent?: (bytes: Buffer) => void,
 ): Buffer {
-  const received = formatMicros(receivedMicros);
   const suffix = ingestSuffix(ingest);
   const plain = canonicalBytesFramed(EVENT_PREFIX, 'event', event, suffix);
+  if (plain.length > MAX_LEAF_BYTES) throw tooLarge(plain.length, 'plaintext');
   onEvent?.(plain.subarray(EVENT_PREFIX.length, plain.length - suffix.length));
-  const sealed = seal(plain, sealedAad(key, received)).toString('base64');
-  // canonicalBytes({key, received, sealed, v}), with the same bytes around every event's `sealed`
-  // made once: base64 needs no escaping, so it goes in as it is.
-  const f = sealedFrame(key, received);
-  const n = f.prefix.length + sealed.length + f.suffix.length;
-  if (n > MAX_LEAF_BYTES) throw tooLarge(n, true);
-  const bytes = Buffer.allocUnsafe(n);
-  f.prefix.copy(bytes, 0);
-  bytes.write(sealed, f.prefix.length, 'latin1');
-  f.suffix.copy(bytes, n - f.suffix.length);
-  return bytes;
+  const { codec, bytes: packed } = compressPlaintext(plain);
+  const header = sealedHeader(receivedMicros, key, codec);
+  const sealed = seal(packed, header);
+  const n = header.length + sealed.length;
+  if (n > MAX_LEAF_BYTES) throw tooLarge(n, 'sealed');
+  const leaf = Buffer.allocUnsafe(n);
+  header.copy(leaf, 0);
+  sealed.copy(leaf, header.length);
+  return leaf;
 }
 
-let lastFrame: { key: string; received: string; prefix: Buffer; suffix: Buffer } | null = null;
+const KEY_ID = /^[A-Za-z0-9_-]{1,255}$/;
+let lastHeader: { received: bigint; key: string; codec: number; bytes: Buffer } | null = null;
 
-/** The canonical bytes of a sealed leaf before and after its `sealed` string's content. */
-function sealedFrame(key: string, received: string): { prefix: Buffer; suffix: Buffer } {
-  const f = lastFrame;
-  if (f && f.key === key && f.received === received) return f;
-  const probe = canonicalBytes({ key, received, sealed: '', v: LEAF_VERSION });
-  // `sealed` sorts after `key` and `received`, whose own quotes are escaped: the last match is it.
-  const at = probe.lastIndexOf('"sealed":""') + '"sealed":"'.length;
-  lastFrame = { key, received, prefix: probe.subarray(0, at), suffix: probe.subarray(at) };
-  return lastFrame;
+/** The bytes of a v3 sealed leaf before `sealed`: its AAD (made once for a batch's shared values). */
+export function sealedHeader(receivedMicros: bigint, key: string, codec: number): Buffer {
+  const h = lastHeader;
+  if (h && h.received === receivedMicros && h.key === key && h.codec === codec) return h.bytes;
+  if (!KEY_ID.test(key)) throw new Error(`data key id ${JSON.stringify(key)} is not 1-255 base64url characters`);
+  if (receivedMicros < 0n || receivedMicros >= END_MICROS)
+    throw new RangeError(`received ${receivedMicros} is outside 1970-9999`);
+  const bytes = Buffer.allocUnsafe(11 + key.length);
+  bytes[0] = SEALED_LEAF_VERSION;
+  bytes.writeBigUInt64BE(receivedMicros, 1);
+  bytes[9] = key.length;
+  bytes.write(key, 10, 'latin1');
+  bytes[10 + key.length] = codec;
+  lastHeader = { received: receivedMicros, key, codec, bytes };
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +331,7 @@ export function decodeLeaf(bytes: Uint8Array): LeafRecord {
     throw new Error(`leaf: ${why}`);
   };
   if (bytes.length > MAX_LEAF_BYTES) fail(`is ${bytes.length} bytes; the limit is ${MAX_LEAF_BYTES}`);
+  if (bytes[0] === SEALED_LEAF_VERSION) return decodeSealedLeaf(bytes, fail);
   let text = '';
   try {
     text = utf8.decode(bytes);
@@ -358,18 +381,60 @@ export function decodeLeaf(bytes: Uint8Array): LeafRecord {
   return r as unknown as LeafRecord;
 }
 
+/** The leaf's compression name (LeafRecord.compression) by codec byte, and back. */
+const COMPRESSION = new Map<number, LeafRecord['compression']>([[CODEC.zstdLeaf1, 'zstd-leaf-1']]);
+function codecOf(record: LeafRecord): number {
+  return record.compression === 'zstd-leaf-1' ? CODEC.zstdLeaf1 : CODEC.none;
+}
+
+/**
+ * A v3 sealed leaf (see buildSealedLeaf) as its record: `received` in formatMicros form, `sealed`
+ * in base64 and `compression` named, like the JSON leaves, so every reader sees one shape. Every
+ * field has one encoding, so the record encodes back to these bytes.
+ */
+function decodeSealedLeaf(bytes: Uint8Array, fail: (why: string) => never): LeafRecord {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 11) fail('is too short for a version 3 leaf');
+  const micros = b.readBigUInt64BE(1);
+  if (micros >= END_MICROS) fail(`received ${micros} µs is past the year 9999`);
+  const n = b[9] as number;
+  const key = b.toString('latin1', 10, 10 + n);
+  if (!KEY_ID.test(key)) fail('has no data key id of 1-255 base64url characters');
+  if (b.length <= 11 + n) fail('has no sealed event');
+  const codec = b[10 + n] as number;
+  const compression = COMPRESSION.get(codec);
+  if (codec !== CODEC.none && !compression) fail(`has unknown compression ${codec}`);
+  const record: LeafRecord = {
+    v: 3,
+    received: formatMicros(micros),
+    key,
+    sealed: b.toString('base64', 11 + n),
+  };
+  if (compression) record.compression = compression;
+  return record;
+}
+
+/**
+ * What the AEAD of a sealed leaf `record` protects, from what it opened to: for v3 the
+ * plaintext decompressed (at most MAX_LEAF_BYTES), for v1 and v2 the same bytes.
+ */
+export function sealedPlaintextOf(record: LeafRecord, opened: Buffer): Buffer {
+  return record.v === 3 ? decompressPlaintext(codecOf(record), opened, MAX_LEAF_BYTES) : opened;
+}
+
 /**
  * What the decrypted `plain` of a sealed leaf `record` says: for v1 the plaintext is the event and
- * `ingest` is the leaf's; for v2 it is `{"event":…,"ingest":…}`. The AEAD already authenticated the
+ * `ingest` is the leaf's; for v2 it is `{"event":…,"ingest":…}`, and for v3 the same compressed
+ * (sealedPlaintextOf). The AEAD already authenticated the
  * bytes, so a failure here is a bug or a forged key: a plain Error naming the problem.
  */
-export function sealedContent(record: LeafRecord, plain: Buffer): LeafContent {
+export function sealedContent(record: LeafRecord, opened: Buffer): LeafContent {
   const fail = (why: string): never => {
     throw new Error(`sealed leaf: ${why}`);
   };
   let v: unknown;
   try {
-    v = JSON.parse(utf8.decode(plain));
+    v = JSON.parse(utf8.decode(sealedPlaintextOf(record, opened)));
   } catch (e) {
     fail(`the plaintext is not JSON (${(e as Error).message})`);
   }

@@ -50,7 +50,8 @@ export type { Ingest };
  * in the clear; version 1 (older data directories) kept `ingest` in the clear in every leaf.
  */
 export interface LeafRecord {
-  v: 1 | 2;
+  /** 1 and 2: JSON leaves; 3: a binary sealed leaf, shown in this shape (see buildSealedLeaf). */
+  v: 1 | 2 | 3;
   /** Server receipt time, RFC 3339 UTC with exactly 6 fractional digits (see `formatMicros`). */
   received: string;
   /** Who wrote it: in every v1 leaf and in v2 plain leaves; a v2 sealed leaf seals it with the event. */
@@ -64,6 +65,8 @@ export interface LeafRecord {
    * or of the canonical `{"event":…,"ingest":…}` (v2).
    */
   sealed?: string;
+  /** v3: how the plaintext was compressed before sealing ('zstd-leaf-1': zstd, dictionary 1); absent: not. */
+  compression?: 'zstd-leaf-1';
 }
 
 /** What a leaf says once opened: the event and who wrote it. */

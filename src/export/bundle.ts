@@ -36,7 +36,7 @@
 import { SteleError } from '../core/errors.js';
 import { plural } from '../core/plural.js';
 import { canonicalBytes } from '../event/canonical.js';
-import { decodeLeaf, leafAad, sealedPlaintext } from '../event/record.js';
+import { decodeLeaf, leafAad, sealedPlaintext, sealedPlaintextOf } from '../event/record.js';
 import type { Event, Ingest, LeafRecord } from '../event/types.js';
 import { openWithMessageKey } from '../keys/seal.js';
 import { decodeBase64Strict } from '../tlog/base64.js';
@@ -318,7 +318,12 @@ function eventProblem(entry: Obj, leaf: LeafRecord): string | null {
   } catch (e) {
     return `message_key does not open the leaf's sealed event: ${(e as Error).message}`;
   }
-  // v1 sealed the event alone; v2 seals {"event":…,"ingest":…}.
+  try {
+    plain = sealedPlaintextOf(leaf, plain);
+  } catch (e) {
+    return `the leaf's sealed event does not decompress: ${(e as Error).message}`;
+  }
+  // v1 sealed the event alone; v2 and v3 seal {"event":…,"ingest":…}.
   let expected: Buffer;
   try {
     expected = leaf.v === 1 ? eventBytes : sealedPlaintext(event as unknown as Event, ingest as unknown as Ingest);

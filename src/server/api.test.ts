@@ -79,7 +79,8 @@ describe('POST /v1/events', () => {
     assert.match(entry.record.received, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     assert.deepEqual(entry.ingest, { principal: 'admin', method: 'apikey' });
     assert.equal(entry.record.ingest, undefined, 'a sealed leaf names nobody in the clear');
-    assert.equal(entry.record.v, 2);
+    assert.equal(entry.record.v, 3);
+    assert.equal(entry.record.compression, 'zstd-leaf-1');
     assert.equal(entry.event.actor.verified, false);
     // Sealed at rest: the record carries the data key id and ciphertext, not the event.
     assert.equal(entry.record.event, undefined);
