@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { SCHEMA_VERSION } from '../src/storage/fs/query-schema.js';
 import { cleanup, type DataDir, filesContaining, initDir, type JsonAnswer, requestJson, SteleServer } from './helpers/stele.js';
 
 const EVENTS = 240;
@@ -112,7 +113,7 @@ test('the store is cut into files of 50 entries, and the size is recorded', () =
   const files = partitionFiles();
   assert.ok(files.length >= Math.ceil((indices.at(-1) as number) / 50), files.join(' '));
   for (const f of files) assert.equal(Number(/^p(\d+)\.db$/.exec(f)?.[1]) % 50, 0, f);
-  assert.equal(readFileSync(join(data.dir, 'index', 'query', 'PARTITION'), 'utf8'), '50\n');
+  assert.equal(readFileSync(join(data.dir, 'index', 'query', 'PARTITION'), 'utf8'), `50 ${SCHEMA_VERSION}\n`);
 });
 
 test('a search pages across partitions in both orders, as one store would', async () => {
@@ -148,7 +149,7 @@ test('a restart keeps the partitions; one with another size rebuilds them from t
   await server.stop();
   server = await SteleServer.start(data.dir, { checkpointIntervalMs: 20, args: ['--query-partition', '64'] });
   await indexed(indices.at(-1) as number);
-  assert.equal(readFileSync(join(data.dir, 'index', 'query', 'PARTITION'), 'utf8'), '64\n');
+  assert.equal(readFileSync(join(data.dir, 'index', 'query', 'PARTITION'), 'utf8'), `64 ${SCHEMA_VERSION}\n`);
   for (const f of partitionFiles()) assert.equal(Number(/^p(\d+)\.db$/.exec(f)?.[1]) % 64, 0, f);
   for (const order of ['asc', 'desc'] as const) {
     assert.deepEqual(await walk(QUERY, order, 11), expected(order, 'erased'));

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { PARTITION_ENTRIES, PartitionedQueryStore } from '../../src/storage/fs/partitioned-query-store.js';
-import { SCHEMA_SQL, SCHEMA_VERSION } from '../../src/storage/fs/query-schema.js';
+import { CODED_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION } from '../../src/storage/fs/query-schema.js';
 import { COLUMNS, SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { compileQuery } from './compile.js';
 import { EventStream, GEN_VERSION, type GenRow } from './gen.js';
@@ -68,7 +68,7 @@ export function partitionsPath(rows: number): string {
   return join(CACHE_DIR, `parts-g${GEN_VERSION}-s${SCHEMA_VERSION}-${schemaHash()}-${PARTITION_ENTRIES}-${rows}`);
 }
 /** Bump when the peer table changes. */
-const PEER_VERSION = 2;
+const PEER_VERSION = 3;
 export function peerPath(rows: number): string {
   return join(CACHE_DIR, `peer-g${GEN_VERSION}-p${PEER_VERSION}-${rows}.db`);
 }
@@ -237,7 +237,9 @@ export async function peerStore(rows: number, loadNow: () => string): Promise<St
   // The entries table of the real schema, without its indexes, plus the text.
   const table = /CREATE TABLE IF NOT EXISTS entries \(([\s\S]*?)\) STRICT;/.exec(SCHEMA_SQL)?.[1];
   if (!table) throw new Error('cannot find the entries table in SCHEMA_SQL');
-  db.exec(`CREATE TABLE entries (${table.replace(/--.*$/gm, '').trim()},\n  text TEXT NOT NULL) STRICT`);
+  // The peer keeps every value as it is: the columns Stele stores as term ids are TEXT here.
+  const plain = table.replace(/--.*$/gm, '').replace(new RegExp(`\\b(${CODED_COLUMNS.join('|')}) INTEGER`, 'g'), '$1 TEXT');
+  db.exec(`CREATE TABLE entries (${plain.trim()},\n  text TEXT NOT NULL) STRICT`);
   const cols = [...ROW_COLUMNS, 'text'];
   const ins = db.prepare(`INSERT INTO entries (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`);
   const tx = db.transaction((batch: GenRow[]) => {

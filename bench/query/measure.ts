@@ -154,7 +154,7 @@ export function peerCase(peer: Db, c: Case): PeerCase {
     sql = `SELECT ${cols} FROM entries e WHERE e.text LIKE ? ORDER BY e.idx DESC LIMIT ?`;
     params = [likePattern(c.value), PAGE.limit];
   } else {
-    const q = compileQuery(c.value, Date.now());
+    const q = compileQuery(c.value, Date.now(), new Set());
     sql = `SELECT ${cols} FROM entries e WHERE (${q.where}) ORDER BY e.idx DESC LIMIT ?`;
     params = [...q.params, PAGE.limit];
   }

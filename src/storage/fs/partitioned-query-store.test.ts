@@ -7,6 +7,7 @@ import { filesContaining } from '../../../test/helpers/stele.js';
 import type { IndexRow } from '../../event/searchable.js';
 import { FsBackend } from './backend.js';
 import { PartitionedQueryStore } from './partitioned-query-store.js';
+import { SCHEMA_VERSION } from './query-schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stele-partitions-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,7 +88,7 @@ test('the fs driver deletes the single-file store of earlier versions, which era
   await store.close();
 });
 
-test('partitions cut with another size are dropped (rebuilt from the log); files without a record were cut with 2^20', async () => {
+test('partitions cut with another size or schema are dropped (rebuilt from the log); files without a record were cut with 2^20 by schema 4', async () => {
   const d = join(dir, 'resize');
   const a = new PartitionedQueryStore(d, 4);
   await a.insert({ rows: [0, 1, 2, 3, 4, 5].map(row), upto: 6 });
@@ -97,16 +98,18 @@ test('partitions cut with another size are dropped (rebuilt from the log); files
   await same.close();
   const other = new PartitionedQueryStore(d, 8);
   assert.equal(await other.upto(), 0);
-  assert.equal(readFileSync(join(d, 'PARTITION'), 'utf8'), '8\n');
+  assert.equal(readFileSync(join(d, 'PARTITION'), 'utf8'), `8 ${SCHEMA_VERSION}\n`);
   await other.insert({ rows: [0, 1].map(row), upto: 2 });
   await other.close();
-  // Without its record, a store from before the setting: kept at 2^20, dropped at any other size.
+  // Another schema version: dropped whatever the size.
+  writeFileSync(join(d, 'PARTITION'), `8 ${SCHEMA_VERSION - 1}\n`);
+  const older = new PartitionedQueryStore(d, 8);
+  assert.equal(await older.upto(), 0);
+  await older.insert({ rows: [0, 1].map(row), upto: 2 });
+  await older.close();
+  // Without its record: a store from before the record, cut at 2^20 by schema 4, so dropped.
   rmSync(join(d, 'PARTITION'));
   const legacy = new PartitionedQueryStore(d);
-  assert.equal(await legacy.upto(), 2);
+  assert.equal(await legacy.upto(), 0);
   await legacy.close();
-  rmSync(join(d, 'PARTITION'));
-  const resized = new PartitionedQueryStore(d, 8);
-  assert.equal(await resized.upto(), 0);
-  await resized.close();
 });

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { defaultOf } from '../../core/config/resolve.js';
 import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
+import { SCHEMA_VERSION } from './query-schema.js';
 import { SqliteQueryStore } from './query-store.js';
 
 /**
@@ -17,24 +18,26 @@ const OLD_CACHE_MIB = 16;
 const OLD_OPEN = 32;
 
 const FILE = /^p(\d{15})\.db$/;
-/** The file that records the partition size the files on disk were cut with. */
-const SIZE_FILE = 'PARTITION';
+/** The file that records how the files on disk were made: `<partition size> <schema version>`. */
+const CUT_FILE = 'PARTITION';
 
 /**
- * Partitions cut with another size than `size` cannot be walked with it: they are deleted (the store
- * is a cache, rebuilt from the log) and the new size recorded. Files without a record were cut
- * with PARTITION_ENTRIES, the only size before the setting existed.
+ * Partitions cut with another size than `size`, or made by another schema version, cannot be
+ * walked with this code: they are all deleted (the store is a cache, rebuilt from the log) and the
+ * new cut recorded, so no rebuild ever mixes files of two kinds. Files without a record were cut
+ * with PARTITION_ENTRIES by schema 4, the last before the record existed.
  */
 function dropIfCutDifferently(dir: string, size: number): void {
-  const sizeFile = join(dir, SIZE_FILE);
+  const cutFile = join(dir, CUT_FILE);
+  const cut = `${size} ${SCHEMA_VERSION}`;
   const files = readdirSync(dir).filter((f) => /^p\d{15}\.db(-wal|-shm)?$/.test(f));
-  const was = existsSync(sizeFile) ? Number(readFileSync(sizeFile, 'utf8').trim()) : files.length ? PARTITION_ENTRIES : size;
-  if (was !== size) for (const f of files) rmSync(join(dir, f), { force: true });
-  if (was === size && existsSync(sizeFile)) return;
-  // Durable before any partition is cut with the new size, so no file is read with another.
-  const fd = openSync(sizeFile, 'w', 0o600);
+  const was = existsSync(cutFile) ? readFileSync(cutFile, 'utf8').trim() : files.length ? `${PARTITION_ENTRIES} 4` : cut;
+  if (was !== cut) for (const f of files) rmSync(join(dir, f), { force: true });
+  if (was === cut && existsSync(cutFile)) return;
+  // Durable before any partition is cut the new way, so no file is read as another kind.
+  const fd = openSync(cutFile, 'w', 0o600);
   try {
-    writeSync(fd, `${size}\n`);
+    writeSync(fd, `${cut}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -6,6 +6,11 @@
  */
 import { canMatchGaps, fieldKey, fieldNullable, type QueryNode, timeMicros } from '../../index/query.js';
 import type { StoreQuery } from '../../index/query-store.js';
+import { CODED_COLUMNS } from './query-schema.js';
+
+/** Columns whose values are `terms` ids (query-schema.ts); a table without terms passes none. */
+export type CodedColumns = ReadonlySet<string>;
+const CODED: CodedColumns = new Set(CODED_COLUMNS);
 
 export interface CompiledQuery {
   /** An FTS5 MATCH expression every hit must satisfy (from top-level, non-negated full-text terms ANDed together), or null. */
@@ -37,33 +42,37 @@ function nullable(node: QueryNode): boolean {
   }
 }
 
-function sql(node: QueryNode, params: (string | number)[], nowMs: number): string {
+function sql(node: QueryNode, params: (string | number)[], nowMs: number, coded: CodedColumns): string {
+  const sub = (n: QueryNode) => sql(n, params, nowMs, coded);
   switch (node.kind) {
     case 'and':
     case 'or':
-      return `(${node.children.map((c) => sql(c, params, nowMs)).join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
+      return `(${node.children.map(sub).join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
     case 'not':
       if (node.child.kind === 'text') {
         params.push(ftsTerm(node.child));
         return 'e.idx NOT IN (SELECT rowid FROM fts WHERE fts MATCH ?)';
       }
       // NOT NULL is NULL: without coalesce, -host:x would also drop entries that have no host.
-      return nullable(node.child)
-        ? `NOT coalesce(${sql(node.child, params, nowMs)}, 0)`
-        : `NOT (${sql(node.child, params, nowMs)})`;
+      return nullable(node.child) ? `NOT coalesce(${sub(node.child)}, 0)` : `NOT (${sub(node.child)})`;
     case 'text':
       params.push(ftsTerm(node));
       return 'e.idx IN (SELECT rowid FROM fts WHERE fts MATCH ?)';
     case 'field': {
-      const c = `e.${fieldKey(node.field)}`;
+      const key = fieldKey(node.field);
+      const c = `e.${key}`;
       const t = node.test;
+      // A coded column holds the term's id: the value is looked up in `terms`. IN, not `= (SELECT …)`:
+      // a value no entry has is no term, and IN of nothing is false where `= NULL` would be NULL
+      // (which NOT would keep NULL, dropping every row).
+      const isCoded = coded.has(key);
       switch (t.op) {
         case 'eq':
           params.push(t.value);
-          return `${c} = ?`;
+          return isCoded ? `${c} IN (SELECT id FROM terms WHERE value = ?)` : `${c} = ?`;
         case 'glob':
           params.push(t.pattern);
-          return `${c} GLOB ?`;
+          return isCoded ? `${c} IN (SELECT id FROM terms WHERE value GLOB ?)` : `${c} GLOB ?`;
         case 'present':
           return `${c} IS NOT NULL`;
         case 'range': {
@@ -98,15 +107,16 @@ function withinTiers(q: CompiledQuery, tiers: readonly string[] | undefined): Co
  * Compiles a query for `entries`: `match` gathers the full-text terms that every hit must have
  * (top-level, not negated), `where` everything else. The empty query (null) matches every entry
  * (`{match: null, where: '1', params: []}`), and a query of only negations matches everything but
- * what they exclude. `nowMs` anchors relative times (`since:7d`).
+ * what they exclude. `nowMs` anchors relative times (`since:7d`); `coded` names the columns that
+ * hold `terms` ids (the store's; a table of plain values, such as bench:query's peer, passes none).
  */
-export function compileQuery(root: QueryNode | null, nowMs: number): CompiledQuery {
+export function compileQuery(root: QueryNode | null, nowMs: number, coded: CodedColumns = CODED): CompiledQuery {
   if (!root) return { match: null, where: '1', params: [] };
   const conjuncts = root.kind === 'and' ? root.children : [root];
   const texts = conjuncts.filter((n): n is TextNode => n.kind === 'text');
   const rest = conjuncts.filter((n) => n.kind !== 'text');
   const params: (string | number)[] = [];
-  const where = rest.map((n) => sql(n, params, nowMs)).join(' AND ') || '1';
+  const where = rest.map((n) => sql(n, params, nowMs, coded)).join(' AND ') || '1';
   return { match: texts.length > 0 ? texts.map(ftsTerm).join(' AND ') : null, where, params };
 }
 

@@ -13,8 +13,9 @@ import type {
   StoreMatch,
   StoreQuery,
 } from '../../index/query-store.js';
-import { SCHEMA_SQL, SCHEMA_VERSION } from './query-schema.js';
+import { CODED_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION } from './query-schema.js';
 import { type CompiledQuery, compileStoreQuery } from './query-sql.js';
+import { type StoredRow, Terms } from './query-terms.js';
 
 /** Entries a field query looks at in log order before it asks the indexes (about 2 ms when none match). */
 const PROBE_ROWS = 16_384;
@@ -42,6 +43,7 @@ export class SqliteQueryStore implements QueryStore {
   private readonly setUpto: Database.Statement;
   private readonly totalChanges: Database.Statement;
   private readonly linkGaps: Database.Statement;
+  private readonly terms: Terms;
 
   /** `cacheMiB`: the page cache's bound (default 256; a partition only searched needs less). */
   constructor(path: string, opts: { cacheMiB?: number } = {}) {
@@ -51,6 +53,9 @@ export class SqliteQueryStore implements QueryStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('secure_delete = ON');
     this.db.pragma('busy_timeout = 5000');
+    // The WAL file keeps the size of the largest batch it took unless told to shrink back after
+    // a checkpoint (4 MiB: a batch of 10,000 rows writes more, so it grows and shrinks each time).
+    this.db.pragma('journal_size_limit = 4194304');
     // 256 MiB of page cache (SQLite's default is 2 MiB): an insert writes a leaf page of each index
     // and of the FTS segments; at 1M entries the pages a batch touches no longer fit in 2 MiB
     // (schema 4 at 1M: 12,700 rows/s with it, 9,700 without; BENCHMARKS.md, bench:index).
@@ -72,6 +77,22 @@ export class SqliteQueryStore implements QueryStore {
     this.setUpto = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('upto', ?)");
     this.totalChanges = this.db.prepare('SELECT total_changes() AS n');
     this.linkGaps = this.db.prepare('UPDATE gaps SET erasure = ? WHERE key_id = ? AND erasure IS NULL AND idx < ?');
+    this.terms = new Terms(this.db);
+  }
+
+  /** `fn` in one transaction; the terms' cache and counts are dropped if it rolls back. */
+  private tx<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      this.terms.reset();
+      throw err;
+    }
+  }
+
+  /** Rows as read (coded columns as term ids) to IndexRow. */
+  private decoded(rows: unknown[]): IndexRow[] {
+    return (rows as StoredRow[]).map((r) => this.terms.decode(r));
   }
 
   /**
@@ -102,15 +123,16 @@ export class SqliteQueryStore implements QueryStore {
 
   /** One transaction (synchronous: the benchmark's build times it alone). */
   insertSync({ rows, gaps = [], links = [], upto }: IndexBatch): void {
-    this.db.transaction(() => {
+    this.tx(() => {
       for (const r of rows) {
-        this.insertRow.run(r.row);
+        this.insertRow.run(this.terms.encode(r.row));
         this.insertText.run(r.row.idx, r.text);
       }
+      this.terms.flush();
       for (const g of gaps) this.insertGap.run(g);
       for (const l of links) this.link(l);
       this.setUpto.run(String(upto));
-    })();
+    });
   }
 
   async insert(batch: IndexBatch): Promise<void> {
@@ -124,9 +146,9 @@ export class SqliteQueryStore implements QueryStore {
   /** Links gaps to erasures (as insert does) without moving upto: for a partition behind the newest. */
   linkSync(links: readonly ErasureLink[]): void {
     if (!links.length) return;
-    this.db.transaction(() => {
+    this.tx(() => {
       for (const l of links) this.link(l);
-    })();
+    });
   }
 
   /**
@@ -145,14 +167,14 @@ export class SqliteQueryStore implements QueryStore {
     if (q.match !== null) {
       // Ordering by the FTS rowid (the same number) lets FTS5 stream matches in order instead of sorting them.
       const sql = `SELECT ${cols} FROM fts JOIN entries e ON e.idx = fts.rowid WHERE fts MATCH ? AND (${q.where})${after} ORDER BY fts.rowid ${dir} LIMIT ?`;
-      return this.db.prepare(sql).all(q.match, ...q.params, ...cursor, page.limit) as IndexRow[];
+      return this.decoded(this.db.prepare(sql).all(q.match, ...q.params, ...cursor, page.limit));
     }
     const probed = this.probe(q, page, cols);
     if (probed) return probed;
     const sql =
       `SELECT ${cols} FROM entries e WHERE e.idx IN ` +
       `(SELECT e.idx FROM entries e WHERE (${q.where})${after} ORDER BY e.idx ${dir} LIMIT ?) ORDER BY e.idx ${dir}`;
-    return this.db.prepare(sql).all(...q.params, ...cursor, page.limit) as IndexRow[];
+    return this.decoded(this.db.prepare(sql).all(...q.params, ...cursor, page.limit));
   }
 
   /** searchEntries merged with the gaps the query matches (compileStoreQuery says which). */
@@ -215,7 +237,7 @@ export class SqliteQueryStore implements QueryStore {
     }
     // NOT INDEXED: walk the window in log order rather than let the planner pick a field index.
     const sql = `SELECT ${cols} FROM entries e NOT INDEXED WHERE (${q.where}) AND e.idx >= ? AND e.idx < ? ORDER BY e.idx ${page.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...q.params, lo, hi, page.limit) as IndexRow[];
+    const rows = this.decoded(this.db.prepare(sql).all(...q.params, lo, hi, page.limit));
     const whole = page.order === 'desc' ? lo <= ends.lo : hi > ends.hi;
     return rows.length === page.limit || whole ? rows : null;
   }
@@ -232,14 +254,18 @@ export class SqliteQueryStore implements QueryStore {
 
   /** Data keys that seal entries of any of these actors (legal holds by actor keep them). */
   async keysOfActors(actors: readonly string[]): Promise<string[]> {
-    const st = this.db.prepare('SELECT DISTINCT key_id FROM entries WHERE actor = ? AND key_id IS NOT NULL');
+    const st = this.db
+      .prepare('SELECT DISTINCT key_id FROM entries WHERE actor = (SELECT id FROM terms WHERE value = ?) AND key_id IS NOT NULL')
+      .pluck();
     const out = new Set<string>();
-    for (const a of actors) for (const r of st.all(a) as { key_id: string }[]) out.add(r.key_id);
+    for (const a of actors) for (const id of st.all(a) as number[]) out.add(this.terms.value(id));
     return [...out];
   }
 
   async deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased'): Promise<number> {
-    const select = this.db.prepare('SELECT idx, received, tier FROM entries WHERE key_id = ? LIMIT 10000');
+    const select = this.db.prepare(
+      `SELECT idx, received, tier, ${CODED_COLUMNS.join(', ')} FROM entries WHERE key_id = (SELECT id FROM terms WHERE value = ?) LIMIT 10000`,
+    );
     const delRow = this.db.prepare('DELETE FROM entries WHERE idx = ?');
     const delText = this.db.prepare('DELETE FROM fts WHERE rowid = ?');
     let n = 0;
@@ -247,15 +273,17 @@ export class SqliteQueryStore implements QueryStore {
       const s = state(k);
       for (;;) {
         // Bounded transactions: a day of a busy tier can be millions of rows.
-        const done = this.db.transaction(() => {
-          const idxs = select.all(k) as { idx: number; received: number; tier: string }[];
-          for (const { idx, received, tier } of idxs) {
-            delRow.run(idx);
-            delText.run(idx);
-            this.insertGap.run({ idx, time: received, tier, state: s, key_id: k, erasure: null });
+        const done = this.tx(() => {
+          const rows = select.all(k) as (StoredRow & { idx: number; received: number; tier: string })[];
+          for (const r of rows) {
+            delRow.run(r.idx);
+            delText.run(r.idx);
+            this.terms.release(r);
+            this.insertGap.run({ idx: r.idx, time: r.received, tier: r.tier, state: s, key_id: k, erasure: null });
           }
-          return idxs.length;
-        })();
+          this.terms.flush();
+          return rows.length;
+        });
         n += done;
         if (done === 0) break;
       }
