@@ -39,6 +39,7 @@ interface Row {
 // Index = position. Rows without a time sit far in the past (2026-10-01 plus idx hours).
 const ROWS: Row[] = [
   /* 0 */ {
+    id: '3f2a9c1e-52d5-487e-88eb-af4dbead6b94',
     actor: 'alice',
     action: 'emacs.package.install',
     source: 'emacs',
@@ -50,6 +51,7 @@ const ROWS: Row[] = [
     text: 'installed magit from melpa; init.el updated',
   },
   /* 1 */ {
+    id: '3F2A9C1E-0000-487E-88EB-AF4DBEAD6B94', // not the lowercase form: the fs driver keeps it as text
     actor: 'alice',
     action: 'emacs.package.remove',
     source: 'emacs',
@@ -190,6 +192,21 @@ export function queryStoreConformance(open: OpenQueryStore): void {
     }
 
     describe('query language: fields', () => {
+      it('id, exact and wildcard, a UUID in either case or any other string', async () => {
+        await check([
+          ['id:3f2a9c1e-52d5-487e-88eb-af4dbead6b94', [0]],
+          ['id:3F2A9C1E-52D5-487E-88EB-AF4DBEAD6B94', []], // ids are case-sensitive
+          ['id:3F2A9C1E-0000-487E-88EB-AF4DBEAD6B94', [1]],
+          ['id:3f2a9c1e52d5487e88ebaf4dbead6b94', []], // the same bytes without dashes is another id
+          ['id:3f2a*', [0]],
+          ['id:*6b94', [0]],
+          ['id:*6B94', [1]],
+          ['id:ev-2', [2]],
+          ['id:ev-1*', [10, 11, 12]],
+        ]);
+        const [hit] = await store.search(storeQuery('id:3f2a*'), { limit: 1, order: 'asc' });
+        assert.equal(hit?.kind === 'entry' && hit.row.id, '3f2a9c1e-52d5-487e-88eb-af4dbead6b94');
+      });
       it('actor, exact and quoted', async () => {
         await check([
           ['actor:alice', [0, 1]],
@@ -259,7 +276,7 @@ export function queryStoreConformance(open: OpenQueryStore): void {
           ['action:emacs*edit', [5]],
           ['actor:alice*', [0, 1]],
           ['actor:Alice*', [3]],
-          ['id:ev-1*', [1, 10, 11, 12]],
+          ['id:ev-1*', [10, 11, 12]],
           ['principal:apikey:*', [2]],
         ]);
       });

@@ -9,13 +9,16 @@
  * of the event — so a search can show the gap without learning what the entry was. Times are
  * microseconds since the Unix epoch.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /**
- * The columns of `entries` stored as `terms` ids (schema 5: a quarter of schema 4's bytes for the
+ * The columns of `entries` stored as `terms` ids (schema 5 on: a quarter of schema 4's bytes for the
  * table and its indexes, bench:storage). Not the event id, resource id or subject (nearly one value
  * per entry: a term would cost more than the text), nor the tier (compared with `gaps.tier`).
  */
+/** An event id stored as its 16 bytes (a BLOB; 36 characters as TEXT): the canonical UUID form. */
+export const UUID_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export const CODED_COLUMNS = [
   'actor',
   'actor_type',
@@ -38,7 +41,7 @@ CREATE TABLE IF NOT EXISTS terms (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS entries (
   idx INTEGER PRIMARY KEY,          -- the entry's index in the log
-  id TEXT NOT NULL,                 -- event id
+  id ANY NOT NULL,                  -- event id: its 16 bytes when a lowercase UUID (UUID_ID), else TEXT
   time INTEGER NOT NULL,            -- event time (µs)
   received INTEGER NOT NULL,        -- server receipt time (µs)
   actor INTEGER NOT NULL,           -- term: actor.id

@@ -6,11 +6,34 @@
  */
 import { canMatchGaps, fieldKey, fieldNullable, type QueryNode, timeMicros } from '../../index/query.js';
 import type { StoreQuery } from '../../index/query-store.js';
-import { CODED_COLUMNS } from './query-schema.js';
+import { CODED_COLUMNS, UUID_ID } from './query-schema.js';
 
-/** Columns whose values are `terms` ids (query-schema.ts); a table without terms passes none. */
+/**
+ * Columns not stored as their plain values (query-schema.ts): `terms` ids, and `id` (a UUID as its
+ * bytes). A table of plain values passes none.
+ */
 export type CodedColumns = ReadonlySet<string>;
-const CODED: CodedColumns = new Set(CODED_COLUMNS);
+const CODED: CodedColumns = new Set([...CODED_COLUMNS, 'id']);
+
+/** `e.id` as text whether stored as a UUID's bytes or as TEXT. */
+const ID_TEXT =
+  "(CASE WHEN typeof(e.id) = 'blob' THEN lower(substr(hex(e.id), 1, 8) || '-' || substr(hex(e.id), 9, 4) || '-' || " +
+  "substr(hex(e.id), 13, 4) || '-' || substr(hex(e.id), 17, 4) || '-' || substr(hex(e.id), 21)) ELSE e.id END)";
+
+/** A comparison of the id column, which holds a lowercase UUID as its 16 bytes (Terms.encode). */
+function idSql(t: { op: 'eq'; value: string | number } | { op: 'glob'; pattern: string }, params: (string | number)[]): string {
+  if (t.op === 'glob') {
+    params.push(t.pattern);
+    return `${ID_TEXT} GLOB ?`;
+  }
+  const v = String(t.value);
+  if (!UUID_ID.test(v)) {
+    params.push(v);
+    return 'e.id = ?';
+  }
+  params.push(v.replaceAll('-', ''));
+  return 'e.id = unhex(?)';
+}
 
 export interface CompiledQuery {
   /** An FTS5 MATCH expression every hit must satisfy (from top-level, non-negated full-text terms ANDed together), or null. */
@@ -66,6 +89,7 @@ function sql(node: QueryNode, params: (string | number)[], nowMs: number, coded:
       // a value no entry has is no term, and IN of nothing is false where `= NULL` would be NULL
       // (which NOT would keep NULL, dropping every row).
       const isCoded = coded.has(key);
+      if (key === 'id' && isCoded && (t.op === 'eq' || t.op === 'glob')) return idSql(t, params);
       switch (t.op) {
         case 'eq':
           params.push(t.value);

@@ -1,10 +1,16 @@
 import type Database from 'better-sqlite3';
 import type { IndexRow } from '../../event/searchable.js';
-import { CODED_COLUMNS } from './query-schema.js';
+import { CODED_COLUMNS, UUID_ID } from './query-schema.js';
 
 type Coded = (typeof CODED_COLUMNS)[number];
-/** An `entries` row as stored: the coded columns as term ids. */
-export type StoredRow = Omit<IndexRow, Coded> & Record<Coded, number | null>;
+/** An `entries` row as stored: the coded columns as term ids, a UUID id as its bytes. */
+export type StoredRow = Omit<IndexRow, Coded | 'id'> & Record<Coded, number | null> & { id: string | Buffer };
+
+/** The text form of a UUID id stored as bytes. */
+function uuidText(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 
 /**
  * The `terms` of one query-store file (query-schema.ts): each coded value once, with the number of
@@ -61,6 +67,7 @@ export class Terms {
   /** `row` as stored, counting a use of each coded value. */
   encode(row: IndexRow): StoredRow {
     const out = { ...row } as unknown as Record<string, unknown>;
+    if (UUID_ID.test(row.id)) out.id = Buffer.from(row.id.replaceAll('-', ''), 'hex');
     for (const c of CODED_COLUMNS) {
       const v = row[c];
       out[c] = v === null ? null : this.use(v);
@@ -71,6 +78,7 @@ export class Terms {
   /** A stored row as IndexRow (in place). */
   decode(row: StoredRow): IndexRow {
     const r = row as unknown as Record<string, unknown>;
+    if (Buffer.isBuffer(r.id)) r.id = uuidText(r.id);
     for (const c of CODED_COLUMNS) {
       const id = r[c];
       if (typeof id === 'number') r[c] = this.value(id);
