@@ -48,6 +48,7 @@ import { seal } from '../../src/keys/seal.js';
 import { PARTITION_ENTRIES, PartitionedQueryStore } from '../../src/storage/fs/partitioned-query-store.js';
 import { SCHEMA_SQL, SCHEMA_VERSION } from '../../src/storage/fs/query-schema.js';
 import { COLUMNS, SqliteQueryStore } from '../../src/storage/fs/query-store.js';
+import { Terms } from '../../src/storage/fs/query-terms.js';
 import { MemoryKeyRecords } from '../../src/storage/memory/keys.js';
 import { fmtInt, median } from '../ingest/stats.js';
 import { DAYS, EventStream, GEN_VERSION, type GenRow, SEED } from '../query/gen.js';
@@ -147,14 +148,16 @@ function prefilled(sql: string, n: number, base: GenRow[]): { path: string; buil
   db.exec(withoutIndexes(sql));
   const ins = db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
   const text = sql.includes('fts5') ? db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)') : null;
+  const w = rowWriter(db, sql);
   const CHUNK = 100_000;
   for (let at = 0; at < n; at += CHUNK) {
     db.transaction(() => {
       for (let i = at; i < Math.min(n, at + CHUNK); i++) {
         const r = rowAt(base, i);
-        ins.run(r.row);
+        ins.run(w.row(r.row));
         text?.run(i, r.text);
       }
+      w.flush();
     })();
     if ((at / CHUNK) % 10 === 9) log(`  ${fmtInt(at + CHUNK)} rows, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
@@ -167,6 +170,17 @@ function prefilled(sql: string, n: number, base: GenRow[]): { path: string; buil
   writeFileSync(`${path}.json`, `${JSON.stringify({ buildS, builtAt: new Date().toISOString() })}\n`);
   log(`  built in ${buildS.toFixed(0)} s (${(statSync(path).size / 2 ** 20).toFixed(0)} MiB)`);
   return { path, buildS, cached: false };
+}
+
+/**
+ * How rows go into a schema's `entries`: through `terms` where the schema has them (the store's,
+ * schema 5 on), as SqliteQueryStore.insert does, else as they are (the old schema, text variants).
+ * `flush` writes the counted uses, before each commit.
+ */
+function rowWriter(db: Database.Database, sql: string): { row: (r: IndexRow) => unknown; flush: () => void } {
+  if (!/CREATE TABLE IF NOT EXISTS terms/.test(sql)) return { row: (r) => r, flush: () => {} };
+  const terms = new Terms(db);
+  return { row: (r) => terms.encode(r), flush: () => terms.flush() };
 }
 
 /** A fresh copy of the prefilled store (or an empty file for n = 0) to measure on. */
@@ -345,11 +359,13 @@ function variantDb(path: string, v: Variant) {
   const ins = db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
   const text = v.sql.includes('fts5') ? db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)') : null;
   const upto = db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('upto', ?)");
+  const w = rowWriter(db, v.sql);
   const put = (rows: Opened[]) => {
     for (const r of rows) {
-      ins.run(r.row);
+      ins.run(w.row(r.row));
       text?.run(r.row.idx, r.text);
     }
+    w.flush();
     upto.run(String((rows.at(-1)?.row.idx ?? 0) + 1));
   };
   if (!v.txRows) return { db, insert: db.transaction(put), close: () => db.close() };

@@ -51,7 +51,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, content='', contentless_
 INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1);
 `;
 
-import { SCHEMA_SQL } from '../../src/storage/fs/query-schema.js';
+import { SCHEMA_SQL, SCHEMA_VERSION } from '../../src/storage/fs/query-schema.js';
 
 export interface Variant {
   key: string;
@@ -88,16 +88,21 @@ export const VARIANTS: readonly Variant[] = [
   { key: 'old-cache', label: 'Old schema, 256 MiB page cache', sql: OLD_SCHEMA_SQL, pragmas: BIG_CACHE, onlyAt: SMALL },
   {
     key: 'lean',
-    label: 'Schema 4 (4 indexes: time, actor+time, outcome+action+time, key; FTS5 detail=full), 2 MiB page cache',
+    label: `Schema ${SCHEMA_VERSION} (4 indexes: time, actor+time, outcome+action+time, key; coded fields; FTS5 detail=full), 2 MiB page cache`,
     sql: SCHEMA_SQL,
     pragmas: ['cache_size = -2000'],
   },
-  { key: 'lean-cache', label: 'Schema 4, 256 MiB page cache (what SqliteQueryStore sets)', sql: SCHEMA_SQL, pragmas: BIG_CACHE },
+  {
+    key: 'lean-cache',
+    label: `Schema ${SCHEMA_VERSION}, 256 MiB page cache (what SqliteQueryStore sets)`,
+    sql: SCHEMA_SQL,
+    pragmas: BIG_CACHE,
+  },
   { key: 'lean-nofts', label: '4 indexes, no FTS', sql: schema(LEAN), pragmas: BIG_CACHE, onlyAt: SMALL },
   { key: 'fts-only', label: 'FTS5 detail=full only, no index', sql: schema(FTS('')), pragmas: BIG_CACHE, onlyAt: SMALL },
   {
     key: 'lean-tx',
-    label: 'Schema 4, 256 MiB cache, 10,240-row transactions',
+    label: `Schema ${SCHEMA_VERSION}, 256 MiB cache, 10,240-row transactions`,
     sql: SCHEMA_SQL,
     pragmas: BIG_CACHE,
     txRows: 10_240,
@@ -128,7 +133,7 @@ export const VARIANTS: readonly Variant[] = [
   },
   {
     key: 'am8-tx',
-    label: 'Schema 4, 256 MiB cache, 10,240-row transactions, FTS5 automerge=8 (default 4)',
+    label: `Schema ${SCHEMA_VERSION}, 256 MiB cache, 10,240-row transactions, FTS5 automerge=8 (default 4)`,
     sql: `${SCHEMA_SQL}INSERT INTO fts (fts, rank) VALUES ('automerge', 8);\n`,
     pragmas: BIG_CACHE,
     txRows: 10_240,
@@ -136,7 +141,7 @@ export const VARIANTS: readonly Variant[] = [
   },
   {
     key: 'am16-tx',
-    label: 'Schema 4, 256 MiB cache, 10,240-row transactions, FTS5 automerge=16, crisismerge=64',
+    label: `Schema ${SCHEMA_VERSION}, 256 MiB cache, 10,240-row transactions, FTS5 automerge=16, crisismerge=64`,
     sql: `${SCHEMA_SQL}INSERT INTO fts (fts, rank) VALUES ('automerge', 16);\nINSERT INTO fts (fts, rank) VALUES ('crisismerge', 64);\n`,
     pragmas: BIG_CACHE,
     txRows: 10_240,
