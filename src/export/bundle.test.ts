@@ -7,7 +7,7 @@ import { after, describe, it, mock } from 'node:test';
 import { verifyBundleCommand } from '../cli/commands/verify-bundle.js';
 import { SteleError } from '../core/errors.js';
 import { canonicalBytes } from '../event/canonical.js';
-import { buildLeaf, buildSealedLeaf, decodeLeaf, encodeLeaf } from '../event/record.js';
+import { buildLeaf, buildSealedLeaf, decodeLeaf, encodeLeaf, sealedAad, sealedPlaintext } from '../event/record.js';
 import type { Event, Ingest } from '../event/types.js';
 import { messageKey, seal } from '../keys/seal.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
@@ -402,6 +402,26 @@ describe('evidence bundle', () => {
     }
     const wrong = head + line({ ingest: { principal: 'x', method: 'oidc' } });
     await rejects(wrong.slice(0, -1).split('\n'), /^line 2 \(entry 0\): the ingest does not match the leaf's ingest/);
+  });
+
+  it('verifies a bundle of version 2 sealed leaves (JSON, not compressed), as written before version 3', async () => {
+    const e = events[0] as Event;
+    const received = '2026-11-22T10:15:03.140211Z';
+    const sealed = seal(dataKey, sealedPlaintext(e, ingest), sealedAad(KEY_ID, received));
+    const leaf = encodeLeaf({ v: 2, received, key: KEY_ID, sealed: sealed.toString('base64') });
+    const cp = signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: leafHash(leaf), extensions: [] }), [
+      newSigner(logKey.skey),
+    ]);
+    const line = (extra: Record<string, unknown>) =>
+      bundleEntry({ index: 0, leaf, event: e, messageKey: messageKey(dataKey, sealed), proof: [], checkpoint: cp, ...extra });
+    const head = bundleHeader({ vkey: logKey.vkey, checkpoint: cp, query: null });
+    // As above: the entry line passes when verification gets as far as the missing trailer.
+    await rejects(
+      (head + line({ ingest })).slice(0, -1).split('\n'),
+      /the bundle is truncated: no \{"type":"end"\} trailer after 1 entry/,
+    );
+    const wrong = head + line({ ingest: { principal: 'x', method: 'oidc' } });
+    await rejects(wrong.slice(0, -1).split('\n'), /^line 2 \(entry 0\): the ingest does not match the leaf's sealed ingest/);
   });
 
   it('rejects a leaf with a flipped byte', async () => {
