@@ -138,6 +138,36 @@ function progress(label: string, total: number, t0: number) {
   };
 }
 
+/**
+ * `rows` generated rows through `insert`, batch by batch: the time inside insert, and the insert
+ * rate of each tenth of the fill (to show how it changes as the store grows).
+ */
+async function fill(
+  rows: number,
+  report: (done: number) => void,
+  insert: (batch: GenRow[], upto: number) => unknown,
+): Promise<{ insertMs: number; tenths: number[] }> {
+  let insertMs = 0;
+  const tenths: number[] = [];
+  let tenthMs = 0;
+  let tenthRows = 0;
+  await generate(rows, (batch, upto) => {
+    const a = performance.now();
+    insert(batch, upto);
+    const d = performance.now() - a;
+    insertMs += d;
+    tenthMs += d;
+    tenthRows += batch.length;
+    if (tenthRows >= rows / 10 || upto >= rows) {
+      tenths.push(tenthRows / (tenthMs / 1000));
+      tenthMs = 0;
+      tenthRows = 0;
+    }
+    report(upto);
+  });
+  return { insertMs, tenths };
+}
+
 /** The Stele store of `rows` generated events: reused from the cache, or built. */
 export async function steleStore(rows: number, loadNow: () => string): Promise<StoreFile> {
   ensureCacheDir();
@@ -153,25 +183,9 @@ export async function steleStore(rows: number, loadNow: () => string): Promise<S
   const loadAtStart = loadNow();
   const t0 = performance.now();
   const store = new SqliteQueryStore(tmp);
-  let insertMs = 0;
-  const tenths: number[] = [];
-  let tenthMs = 0;
-  let tenthRows = 0;
-  const report = progress('build', rows, t0);
-  await generate(rows, (batch, upto) => {
-    const a = performance.now();
-    store.insertSync({ rows: batch, upto });
-    const d = performance.now() - a;
-    insertMs += d;
-    tenthMs += d;
-    tenthRows += batch.length;
-    if (tenthRows >= rows / 10 || upto >= rows) {
-      tenths.push(tenthRows / (tenthMs / 1000));
-      tenthMs = 0;
-      tenthRows = 0;
-    }
-    report(upto);
-  });
+  const { insertMs, tenths } = await fill(rows, progress('build', rows, t0), (batch, upto) =>
+    store.insertSync({ rows: batch, upto }),
+  );
   // What `stele reindex` does after loading: a count over everything, then PRAGMA optimize.
   const o = performance.now();
   const n = store.countEntries(compileQuery('', Date.now()));
@@ -305,27 +319,11 @@ export async function partitionedStore(rows: number, loadNow: () => string): Pro
   const loadAtStart = loadNow();
   const t0 = performance.now();
   const store = new PartitionedQueryStore(tmp);
-  let insertMs = 0;
-  const report = progress('partitions', rows, t0);
-  const tenths: number[] = [];
-  let tenthMs = 0;
-  let tenthRows = 0;
   const pending: Promise<void>[] = [];
-  await generate(rows, (batch, upto) => {
-    const a = performance.now();
-    // insert is async in name only on this driver: the work is done before it returns.
-    pending.push(store.insert({ rows: batch, upto }));
-    const d = performance.now() - a;
-    insertMs += d;
-    tenthMs += d;
-    tenthRows += batch.length;
-    if (tenthRows >= rows / 10 || upto >= rows) {
-      tenths.push(tenthRows / (tenthMs / 1000));
-      tenthMs = 0;
-      tenthRows = 0;
-    }
-    report(upto);
-  });
+  // insert is async in name only on this driver: the work is done before it returns.
+  const { insertMs, tenths } = await fill(rows, progress('partitions', rows, t0), (batch, upto) =>
+    pending.push(store.insert({ rows: batch, upto })),
+  );
   await Promise.all(pending);
   const o = performance.now();
   await store.optimize();
