@@ -66,7 +66,7 @@ test('random text of letters, marks, digits, punctuation and emoji tokenizes as 
   );
 });
 
-// Regenerating the table for another SQLite: STELE_WRITE_UNICODE61=1 node --test dist/src/storage/memory/unicode61.test.js
+// Regenerating the table for another SQLite: STELE_WRITE_UNICODE61=1 node --test dist/src/index/unicode61.test.js
 if (process.env.STELE_WRITE_UNICODE61) {
   const docs = everyCodePoint();
   const toks = fts5(docs);
@@ -95,7 +95,7 @@ if (process.env.STELE_WRITE_UNICODE61) {
   const chunk = (s: string) => (s.match(/.{1,100}/g) ?? []).map((p) => `  '${p}'`).join(' +\n');
   const version = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
   writeFileSync(
-    new URL('../../../../src/storage/memory/unicode61-table.ts', import.meta.url),
+    new URL('../../../src/index/unicode61-table.ts', import.meta.url),
     `// Generated from FTS5's unicode61 tokenizer (remove_diacritics 2) of SQLite ${version}, the one
 // better-sqlite3 bundles, by unicode61.test.ts (which checks it against FTS5). Hex code points.
 
