@@ -25,7 +25,7 @@ import Database from 'better-sqlite3';
 import { leafDictionary } from '../../src/event/compress.js';
 import { buildSealedLeaf, encodeLeaf, formatMicros, sealedAad, sealedPlaintext } from '../../src/event/record.js';
 import type { Event, Ingest } from '../../src/event/types.js';
-import { SEAL_RANDOM, SealingKey } from '../../src/keys/seal.js';
+import { SEAL_OVERHEAD, SEAL_RANDOM, SealingKey } from '../../src/keys/seal.js';
 import { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
 import { fmtInt, median } from '../ingest/stats.js';
 import { EventStream, SEED } from '../query/gen.js';
@@ -222,7 +222,7 @@ function main(): void {
     '',
     `**The leaf**: v2 (JSON, base64 of the uncompressed sealed plaintext) ${lv.v2.toFixed(1)} bytes/event; v3 (binary, zstd with the leaf ` +
       `dictionary, then sealed) ${lv.v3.toFixed(1)} bytes/event: ${(lv.v3 / lv.v2).toFixed(2)}× the v2 leaf. Both carry the seal's ` +
-      '77 bytes (version, salt, IV, key commitment, tag).',
+      `${SEAL_OVERHEAD} bytes (version, salt, key commitment, tag).`,
     '',
     "**The full-text index alone** (FTS5, contentless, the store's tokenizer, 10,000-row transactions):",
     '',

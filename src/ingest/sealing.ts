@@ -90,7 +90,7 @@ export class Sealing {
     }
     let sealedCount = 0;
     for (const r of slots) if (r) sealedCount++;
-    // Salts and IVs for the whole batch in one call to the CSPRNG (each seal takes its own bytes).
+    // Salts for the whole batch in one call to the CSPRNG (each seal takes its own bytes).
     const random = sealedCount > 0 ? randomBytes(sealedCount * SEAL_RANDOM) : undefined;
     let nextRandom = 0;
     const out: Buffer[] = new Array(events.length);

@@ -14,7 +14,7 @@ test('a sealed event opens with its data key and reveals nothing in the clear', 
   assert.equal(sealed.length, event.length + SEAL_OVERHEAD);
   assert.ok(!sealed.includes(Buffer.from('seal-test')));
   assert.deepEqual(unseal(key, sealed, aad), event);
-  assert.notDeepEqual(seal(key, event, aad), sealed, 'a fresh salt and IV every time');
+  assert.notDeepEqual(seal(key, event, aad), sealed, 'a fresh salt (so a fresh message key) every time');
 });
 
 test('key commitment: no other key opens a leaf, not even one that passes GCM', () => {
@@ -40,9 +40,32 @@ test('the AEAD binds the rest of the leaf and every ciphertext byte', () => {
     assert.throws(() => unseal(key, bad, aad), UnsealError, `byte ${at}`);
   }
   assert.throws(() => unseal(key, sealed.subarray(0, 40), aad), /shorter/);
-  const v2 = Buffer.from(sealed);
-  v2[0] = 2;
-  assert.throws(() => unseal(key, v2, aad), /version 2/);
+  const v1 = Buffer.from(sealed);
+  v1[0] = 1; // read with version 1's layout and labels: nothing lines up
+  assert.throws(() => unseal(key, v1, aad), UnsealError);
+  const v3 = Buffer.from(sealed);
+  v3[0] = 3;
+  assert.throws(() => unseal(key, v3, aad), /version 3; only 1 and 2 are known/);
+});
+
+test('version 2 stores no IV (each message key seals one event); version 1 seals still open', async () => {
+  const { createCipheriv, createHmac, hash } = await import('node:crypto');
+  const key = randomBytes(32);
+  const sealed = seal(key, event, aad);
+  assert.equal(sealed[0], 2);
+  assert.equal(SEAL_OVERHEAD, 1 + 16 + 32 + 16);
+  // Version 1 as earlier versions wrote it: 0x01 ‖ salt ‖ IV ‖ commitment ‖ ciphertext ‖ tag.
+  const salt = randomBytes(16);
+  const iv = randomBytes(12);
+  const mk = createHmac('sha256', key).update('stele/seal/v1/key').update(salt).digest();
+  const commit = hash('sha256', Buffer.concat([Buffer.from('stele/seal/v1/commit'), mk]), 'buffer');
+  const c = createCipheriv('aes-256-gcm', mk, iv);
+  c.setAAD(aad);
+  const ct = Buffer.concat([c.update(event), c.final()]);
+  const v1 = Buffer.concat([Buffer.from([1]), salt, iv, commit, ct, c.getAuthTag()]);
+  assert.deepEqual(unseal(key, v1, aad), event);
+  assert.deepEqual(messageKey(key, v1), mk);
+  assert.deepEqual(openWithMessageKey(mk, v1, aad), event);
 });
 
 test('a message key opens exactly its own event (what evidence bundles reveal)', () => {
@@ -73,14 +96,14 @@ test('the reading side derives the same message key and commitment as sealing (H
   for (let i = 0; i < 200; i++) {
     const key = randomBytes(32);
     const salt = randomBytes(16);
-    const want = createHmac('sha256', key).update('stele/seal/v1/key').update(salt).digest();
+    const want = createHmac('sha256', key).update('stele/seal/v2/key').update(salt).digest();
     assert.deepEqual(new SealingKey(key).messageKey(salt), want);
   }
   const key = randomBytes(32);
   const sealed = seal(key, event, aad);
   assert.deepEqual(
     messageKey(key, sealed),
-    createHmac('sha256', key).update('stele/seal/v1/key').update(sealed.subarray(1, 17)).digest(),
+    createHmac('sha256', key).update('stele/seal/v2/key').update(sealed.subarray(1, 17)).digest(),
   );
   assert.deepEqual(openWithMessageKey(messageKey(key, sealed), sealed, aad), event);
 });

@@ -1,30 +1,36 @@
 /**
  * Sealing: how an event is encrypted into a leaf (DESIGN.md, "The record"), with node:crypto only.
  *
- *     sealed = 0x01 ‖ salt (16) ‖ iv (12) ‖ commitment (32) ‖ AES-256-GCM ciphertext ‖ tag (16)
- *     message key = HMAC-SHA256(data key, "stele/seal/v1/key" ‖ salt)
- *     commitment  = SHA-256("stele/seal/v1/commit" ‖ message key)
- *     AAD         = canonical JSON of the rest of the leaf ({ingest, key, received, v})
+ *     sealed (version 2) = 0x02 ‖ salt (16) ‖ commitment (32) ‖ AES-256-GCM ciphertext ‖ tag (16)
+ *     message key = HMAC-SHA256(data key, "stele/seal/v2/key" ‖ salt)
+ *     commitment  = SHA-256("stele/seal/v2/commit" ‖ message key)
+ *     IV          = 12 zero bytes: each message key seals exactly one event
+ *     AAD         = what the leaf binds besides (record.ts: a v3 leaf's header)
  *
  * GCM alone is not key-committing: a crafted ciphertext can open under two keys to two different
  * events. The commitment binds the leaf to one message key and the message key to one data key
  * (HMAC is collision resistant), so no other key can open a leaf at all. A fresh message key per
- * event also means a random IV never repeats under one key however many events a day key seals,
- * and an evidence bundle can reveal one event's message key without revealing its neighbours'.
+ * event (a random 128-bit salt) means no key ever encrypts twice, so the IV need not be random or
+ * stored (version 1 stored a random one: 12 bytes an event); and an evidence bundle can reveal one
+ * event's message key without revealing its neighbours'. Version 1 (`0x01 ‖ salt ‖ IV (12) ‖
+ * commitment ‖ ciphertext ‖ tag`, labels "v1") is still opened.
  */
 import { createCipheriv, createDecipheriv, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const SEAL_VERSION = 1;
+export const SEAL_VERSION = 2;
 const SALT = 16;
 const IV = 12;
 const COMMIT = 32;
 const TAG = 16;
-const HEADER = 1 + SALT + IV + COMMIT;
-/** Bytes a sealed event adds to its plaintext (before base64). */
+const HEADER = 1 + SALT + COMMIT;
+/** Bytes a sealed event adds to its plaintext. */
 export const SEAL_OVERHEAD = HEADER + TAG;
+const ZERO_IV = Buffer.alloc(IV);
 
-const KEY_LABEL = Buffer.from('stele/seal/v1/key');
-const COMMIT_LABEL = Buffer.from('stele/seal/v1/commit');
+/** The labels of each version (the same length, so a SealingKey's buffers fit either). */
+const KEY_LABEL = { 1: Buffer.from('stele/seal/v1/key'), 2: Buffer.from('stele/seal/v2/key') } as const;
+const COMMIT_LABEL = { 1: Buffer.from('stele/seal/v1/commit'), 2: Buffer.from('stele/seal/v2/commit') } as const;
+type Version = keyof typeof KEY_LABEL;
 
 /** Why a sealed event could not be opened; callers turn it into their own error. */
 export class UnsealError extends Error {
@@ -34,8 +40,8 @@ export class UnsealError extends Error {
   }
 }
 
-/** Random bytes one seal consumes: salt ‖ IV. */
-export const SEAL_RANDOM = SALT + IV;
+/** Random bytes one seal consumes: its salt. */
+export const SEAL_RANDOM = SALT;
 
 const BLOCK = 64; // SHA-256's block: HMAC's pad length
 
@@ -45,7 +51,7 @@ const BLOCK = 64; // SHA-256's block: HMAC's pad length
  * of an Hmac object's key set-up. Stateless between calls apart from reused scratch buffers.
  */
 export class SealingKey {
-  /** K ⊕ ipad ‖ KEY_LABEL ‖ salt: the inner hash's input (the salt is written per seal). */
+  /** K ⊕ ipad ‖ key label ‖ salt: the inner hash's input (the label and salt written per call). */
   private readonly inner: Buffer;
   /** K ⊕ opad ‖ inner digest. */
   private readonly outer: Buffer;
@@ -54,35 +60,36 @@ export class SealingKey {
     const k = Buffer.alloc(BLOCK);
     if (dataKey.length > BLOCK) hash('sha256', dataKey, 'buffer').copy(k);
     else k.set(dataKey);
-    this.inner = Buffer.alloc(BLOCK + KEY_LABEL.length + SALT);
+    this.inner = Buffer.alloc(BLOCK + KEY_LABEL[2].length + SALT);
     this.outer = Buffer.alloc(BLOCK + 32);
     for (let i = 0; i < BLOCK; i++) {
       this.inner[i] = (k[i] as number) ^ 0x36;
       this.outer[i] = (k[i] as number) ^ 0x5c;
     }
-    KEY_LABEL.copy(this.inner, BLOCK);
   }
 
-  /** HMAC-SHA256(data key, KEY_LABEL ‖ salt). */
-  messageKey(salt: Uint8Array): Buffer {
-    this.inner.set(salt, BLOCK + KEY_LABEL.length);
+  /** HMAC-SHA256(data key, key label of `version` ‖ salt). */
+  messageKey(salt: Uint8Array, version: Version = SEAL_VERSION): Buffer {
+    const label = KEY_LABEL[version];
+    this.inner.set(label, BLOCK);
+    this.inner.set(salt, BLOCK + label.length);
     this.outer.set(hash('sha256', this.inner, 'buffer'), BLOCK);
     return hash('sha256', this.outer, 'buffer');
   }
 
   /**
-   * seal() with the caller's SEAL_RANDOM random bytes (salt ‖ IV), so a batch can draw its
+   * seal() with the caller's SEAL_RANDOM random bytes (the salt), so a batch can draw its
    * randomness in one call. `random` must be fresh from a CSPRNG for every seal.
    */
   seal(random: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
     if (random.length !== SEAL_RANDOM) throw new RangeError(`seal: ${random.length} random bytes, not ${SEAL_RANDOM}`);
-    const mk = this.messageKey(random.subarray(0, SALT));
-    const cipher = createCipheriv('aes-256-gcm', mk, random.subarray(SALT));
+    const mk = this.messageKey(random);
+    const cipher = createCipheriv('aes-256-gcm', mk, ZERO_IV);
     cipher.setAAD(aad);
     const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plaintext.length);
     out[0] = SEAL_VERSION;
     out.set(random, 1);
-    out.set(commitment(mk), 1 + SEAL_RANDOM);
+    out.set(commitment(mk, SEAL_VERSION), 1 + SALT);
     const ct = cipher.update(plaintext);
     out.set(ct, HEADER);
     const rest = cipher.final(); // empty for GCM
@@ -97,27 +104,32 @@ export function seal(dataKey: Buffer, plaintext: Uint8Array, aad: Uint8Array): B
   return new SealingKey(dataKey).seal(randomBytes(SEAL_RANDOM), plaintext, aad);
 }
 
+/** A sealed event's fields, by its version (1: with a stored IV; 2: the IV is zero). */
 function parts(sealed: Uint8Array) {
-  if (sealed.length < SEAL_OVERHEAD) throw new UnsealError(`sealed event is ${sealed.length} bytes, shorter than its header`);
-  if (sealed[0] !== SEAL_VERSION) throw new UnsealError(`sealed event has version ${sealed[0]}; only ${SEAL_VERSION} is known`);
+  const version = sealed[0];
+  if (version !== 1 && version !== 2) throw new UnsealError(`sealed event has version ${version}; only 1 and 2 are known`);
+  const header = version === 1 ? 1 + SALT + IV + COMMIT : HEADER;
+  if (sealed.length < header + TAG) throw new UnsealError(`sealed event is ${sealed.length} bytes, shorter than its header`);
   const b = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   return {
+    version: version as Version,
     salt: b.subarray(1, 1 + SALT),
-    iv: b.subarray(1 + SALT, 1 + SALT + IV),
-    commit: b.subarray(1 + SALT + IV, HEADER),
-    ct: b.subarray(HEADER, b.length - TAG),
+    iv: version === 1 ? b.subarray(1 + SALT, 1 + SALT + IV) : ZERO_IV,
+    commit: b.subarray(header - COMMIT, header),
+    ct: b.subarray(header, b.length - TAG),
     tag: b.subarray(b.length - TAG),
   };
 }
 
-/** SHA-256(COMMIT_LABEL ‖ message key): what a sealed event commits to. */
-function commitment(messageKey: Buffer): Buffer {
-  return hash('sha256', Buffer.concat([COMMIT_LABEL, messageKey]), 'buffer');
+/** SHA-256(commit label ‖ message key): what a sealed event commits to. */
+function commitment(messageKey: Buffer, version: Version): Buffer {
+  return hash('sha256', Buffer.concat([COMMIT_LABEL[version], messageKey]), 'buffer');
 }
 
 /** The message key of one sealed event: what an evidence bundle reveals so an auditor can open just that event. */
 export function messageKey(dataKey: Buffer, sealed: Uint8Array): Buffer {
-  return new SealingKey(dataKey).messageKey(parts(sealed).salt);
+  const p = parts(sealed);
+  return new SealingKey(dataKey).messageKey(p.salt, p.version);
 }
 
 /**
@@ -129,7 +141,7 @@ export function openWithMessageKey(mk: Buffer, sealed: Uint8Array, aad: Uint8Arr
 }
 
 function openParts(mk: Buffer, p: ReturnType<typeof parts>, aad: Uint8Array): Buffer {
-  if (mk.length !== 32 || !timingSafeEqual(commitment(mk), p.commit)) {
+  if (mk.length !== 32 || !timingSafeEqual(commitment(mk, p.version), p.commit)) {
     throw new UnsealError('the key does not match the commitment in the sealed event');
   }
   const decipher = createDecipheriv('aes-256-gcm', mk, p.iv);
@@ -151,7 +163,7 @@ export function unsealWithMessageKey(
   aad: Uint8Array,
 ): { plain: Buffer; messageKey: Buffer } {
   const p = parts(sealed);
-  const mk = new SealingKey(dataKey).messageKey(p.salt);
+  const mk = new SealingKey(dataKey).messageKey(p.salt, p.version);
   return { plain: openParts(mk, p, aad), messageKey: mk };
 }
 
