@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { uuidText } from '../core/uuid.js';
 
 /**
  * A deterministic event id for something that has its own identity elsewhere (a git commit, a
@@ -14,8 +15,7 @@ export function derivedId(kind: string, key: string): string {
   const b = createHash('sha256').update(`stele:${kind}:${key}`).digest().subarray(0, 16);
   b[6] = ((b[6] as number) & 0x0f) | 0x80;
   b[8] = ((b[8] as number) & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return uuidText(b);
 }
 
 /** The id of a commit's `git.commit` event, whoever reports it. */

@@ -1,16 +1,12 @@
 import type Database from 'better-sqlite3';
+import { uuidText } from '../../core/uuid.js';
 import type { IndexRow } from '../../event/searchable.js';
+import { uuidBytes } from './id-index.js';
 import { CODED_COLUMNS, UUID_ID } from './query-schema.js';
 
 type Coded = (typeof CODED_COLUMNS)[number];
 /** An `entries` row as stored: the coded columns as term ids, a UUID id as its bytes. */
 export type StoredRow = Omit<IndexRow, Coded | 'id'> & Record<Coded, number | null> & { id: string | Buffer };
-
-/** The text form of a UUID id stored as bytes. */
-function uuidText(b: Buffer): string {
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 /**
  * The `terms` of one query-store file (query-schema.ts): each coded value once, with the number of
@@ -67,7 +63,7 @@ export class Terms {
   /** `row` as stored, counting a use of each coded value. */
   encode(row: IndexRow): StoredRow {
     const out = { ...row } as unknown as Record<string, unknown>;
-    if (UUID_ID.test(row.id)) out.id = Buffer.from(row.id.replaceAll('-', ''), 'hex');
+    if (UUID_ID.test(row.id)) out.id = uuidBytes(row.id);
     for (const c of CODED_COLUMNS) {
       const v = row[c];
       out[c] = v === null ? null : this.use(v);
