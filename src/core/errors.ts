@@ -97,6 +97,9 @@ export const ERROR_STATUS = {
   // 502: the CLI got an answer it could not use from a server.
   http_error: 502,
   export_failed: 502,
+  // An S3 request failed, or a bucket holds what the log does not (a mirror of another log).
+  s3_failed: 502,
+  mirror_conflict: 502,
   // 503: try again later.
   unreachable: 503,
   overloaded: 503,

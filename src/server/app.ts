@@ -6,6 +6,7 @@ import { defaultOf } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { overloaded } from '../log/sequencer.js';
+import type { MirrorStatus } from '../storage/s3/mirror.js';
 import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
 import { errorHandler } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
@@ -50,6 +51,8 @@ export interface ServerOptions {
   trustProxy?: string;
   /** Refusals of one credential from one address per minute before it is answered 429 without checking. */
   denialLimit?: number;
+  /** How far the S3 mirror has got (`stele serve --mirror`), for /healthz. */
+  mirrorStatus?: () => MirrorStatus;
 }
 
 // The defaults of the settings table (src/core/config/settings.ts), which says why each is what it is.
@@ -210,7 +213,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   await app.register(cloudtrailRoutes(stele));
   await app.register(otlpRoutes(stele));
   await app.register(adminRoutes(stele));
-  await app.register(readRoutes(stele));
+  await app.register(readRoutes(stele, opts.mirrorStatus));
   await app.register(searchRoutes(stele));
   await app.register(exportRoutes(stele));
   await app.register(forgetRoutes(stele));

@@ -16,6 +16,7 @@ import {
   tileLevels,
   tilePath,
   tileRoot,
+  tilesBetween,
   tileWidth,
 } from './tile.js';
 
@@ -433,5 +434,36 @@ describe('rightEdge', () => {
       { level: 1, index: 0, width: 1 },
     ]);
     assert.deepEqual(rightEdge(0), []);
+  });
+});
+
+describe('tilesBetween', () => {
+  it("is every tile and bundle whose width differs between the two trees, at the larger tree's width", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300_000 }), fc.integer({ min: 0, max: 70_000 }), (from, more) => {
+        const to = from + more;
+        const want: string[] = [];
+        for (let level = 0; level < tileLevels(to); level++) {
+          for (let index = 0; tileWidth(level, index, to) > 0; index++) {
+            const w = tileWidth(level, index, to);
+            if (tileWidth(level, index, from) === w) continue;
+            want.push(`${level}/${index}/${w}`);
+            if (level === 0) want.push(`entries/${index}/${w}`);
+          }
+        }
+        const got = tilesBetween(from, to).map((t) => `${t.level}/${t.index}/${t.width}`);
+        assert.deepEqual(got.sort(), want.sort());
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('names the tiles of the spec example when a tree grows from 65,536 to 70,000', () => {
+    assert.deepEqual(
+      tilesBetween(65_536, 70_000).filter((t) => t.level !== 0 && t.level !== 'entries'),
+      [{ level: 1, index: 1, width: 17 }],
+    );
+    assert.equal(tilesBetween(70_000, 70_000).length, 0);
+    assert.equal(tilesBetween(5, 3).length, 0);
   });
 });

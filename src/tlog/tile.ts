@@ -129,6 +129,28 @@ export function rightEdge(treeSize: number): { level: number; index: number; wid
   return out;
 }
 
+/**
+ * The tiles and entry bundles a tree of `to` leaves has that a tree of `from` lacks or holds at a
+ * smaller width: what a copy of the log at size `from` needs to reach `to` (lowest level first,
+ * bundles beside level 0). Empty when `from` ≥ `to`.
+ */
+export function tilesBetween(from: number, to: number): { level: number | 'entries'; index: number; width: number }[] {
+  checkIndex('tree size', from);
+  const out: { level: number | 'entries'; index: number; width: number }[] = [];
+  if (from >= to) return out;
+  for (let level = 0; level < tileLevels(to); level++) {
+    const lo = storedCount(level, from);
+    const hi = storedCount(level, to);
+    if (hi === lo) continue;
+    for (let index = Math.floor(lo / TILE_WIDTH); index <= Math.floor((hi - 1) / TILE_WIDTH); index++) {
+      const width = tileWidth(level, index, to);
+      out.push({ level, index, width });
+      if (level === 0) out.push({ level: 'entries', index, width });
+    }
+  }
+  return out;
+}
+
 /** Entry bundle: each entry as a big-endian uint16 length followed by its bytes. */
 export function encodeBundle(entries: readonly Uint8Array[]): Buffer {
   let total = 0;

@@ -13,6 +13,30 @@ export interface TileSource {
   readCheckpoint(): Promise<string | null>;
 }
 
+/**
+ * `source` reading a partial tile or bundle its store has dropped as the full tile's prefix:
+ * c2sp.org/tlog-tiles lets a log delete a partial once a wider tile exists, so a reader of an
+ * older checkpoint (a mirror moving on while it is read) finds only the full one. What comes
+ * back is still checked like any tile: a wrong prefix fails verification as a wrong partial would.
+ */
+export function withFullTileFallback(source: TileSource): TileSource {
+  return {
+    readCheckpoint: () => source.readCheckpoint(),
+    async readTile(level, index, width) {
+      const data = await source.readTile(level, index, width);
+      if (data || width === 256) return data;
+      const whole = await source.readTile(level, index, 256);
+      if (!whole) return null;
+      if (level !== 'entries') return whole.subarray(0, width * 32);
+      // The first `width` entries of the bundle: each a big-endian uint16 length and its bytes.
+      let at = 0;
+      for (let k = 0; k < width && at + 2 <= whole.length; k++)
+        at += 2 + (((whole[at] as number) << 8) | (whole[at + 1] as number));
+      return whole.subarray(0, Math.min(at, whole.length));
+    },
+  };
+}
+
 export class VerifyError extends Error {
   override name = 'VerifyError';
 }
@@ -50,7 +74,8 @@ const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 /** Entry bundles read ahead of the one being hashed. */
 const READ_AHEAD = 16;
 
-export async function verifyLog(source: TileSource, verifier: Verifier, opts: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyLog(store: TileSource, verifier: Verifier, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const source = withFullTileFallback(store);
   const note = await source.readCheckpoint();
   if (note === null) throw new VerifyError('the log has no checkpoint');
   const cp = openCheckpoint(note, verifier, 'the checkpoint');

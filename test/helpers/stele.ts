@@ -128,6 +128,8 @@ export interface ServeOptions {
   args?: string[];
   /** Whether GET /healthz answers 200 at a URL (default: fetch; HTTPS with a private CA needs its own). */
   healthy?: (url: string) => Promise<boolean>;
+  /** More environment variables for the server (e.g. S3 credentials). */
+  env?: Record<string, string>;
 }
 
 /** A `stele serve` child process. */
@@ -173,7 +175,10 @@ export class SteleServer {
     const args = [CLI, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn'];
     if (opts.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval', String(opts.checkpointIntervalMs));
     args.push(...(opts.args ?? []));
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
     children.add(proc);
     const s = new SteleServer(proc, dir);
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);

@@ -1,16 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { initDataDir } from '../../app/datadir.js';
+import { join } from 'node:path';
+import { initDataDir, readVerifierKey } from '../../app/datadir.js';
 import { runRetention } from '../../app/forget.js';
 import { SERVER } from '../../app/self-event.js';
-import { openStele } from '../../app/stele.js';
+import { openStele, type Stele } from '../../app/stele.js';
 import { processEnv } from '../../core/config/env.js';
 import { formatListen } from '../../core/config/parse.js';
-import { type Flags, resolveServe } from '../../core/config/resolve.js';
+import { type Flags, type MirrorSettings, resolveServe } from '../../core/config/resolve.js';
 import { LIMITS } from '../../core/config/settings.js';
 import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import { buildServer, type ServerOptions } from '../../server/app.js';
+import { DirTileSource } from '../../storage/fs/tile-source.js';
+import { Bucket } from '../../storage/s3/bucket.js';
+import { LogMirror, mirrorRetention } from '../../storage/s3/mirror.js';
+import { newVerifier } from '../../tlog/note.js';
 
 /** Why the server cannot listen on host:port, as one line; other errors pass through. */
 export function listenError(host: string, port: number, err: unknown): unknown {
@@ -48,6 +53,35 @@ export async function checkListen(host: string, port: number): Promise<void> {
   }
 }
 
+/**
+ * The S3 mirror of the data directory's log (--mirror). A bucket without Object Lock is refused
+ * before the server starts; one that cannot be reached yet is not (the mirror catches up once it can).
+ */
+async function startMirror(dir: string, m: MirrorSettings, stele: Stele): Promise<LogMirror> {
+  const bucket = new Bucket(m.location, { region: m.region, ...(m.endpoint === undefined ? {} : { endpoint: m.endpoint }) });
+  let locked: boolean | undefined;
+  try {
+    locked = await bucket.objectLockEnabled();
+  } catch (err) {
+    process.stderr.write(`stele serve: ${(err as Error).message}; the mirror will retry\n`);
+  }
+  if (locked === false) {
+    bucket.close();
+    throw new SteleError(
+      'bad_option',
+      `--mirror ${bucket.url}: the bucket has no Object Lock (create it with Object Lock enabled)`,
+    );
+  }
+  const retainMs = mirrorRetention(
+    m.retainMs,
+    stele.policy.retention.tiers.map((t) => t.keepMs),
+  );
+  return new LogMirror(new DirTileSource(join(dir, 'log')), bucket, newVerifier(readVerifierKey(dir)), {
+    retainMs,
+    legalHold: m.legalHold,
+  });
+}
+
 /** `stele serve`: every option is resolved and checked (settings.ts) before the data directory is touched. */
 export async function serveCommand(flags: Flags): Promise<void> {
   const settings = resolveServe(flags, processEnv());
@@ -75,7 +109,9 @@ export async function serveCommand(flags: Flags): Promise<void> {
     queryPartition: settings.queryPartition,
     ...(settings.policy ? { policyFile: settings.policy } : {}),
   });
-  const app = await buildServer(stele, serverOptions);
+  const mirror = settings.mirror ? await startMirror(init.dir, settings.mirror, stele) : undefined;
+  const app = await buildServer(stele, { ...serverOptions, ...(mirror ? { mirrorStatus: () => mirror.status() } : {}) });
+  mirror?.start(settings.mirror?.intervalMs ?? 1000, app.log);
   await stele.recordPolicy(SERVER, 'start');
   // SIGHUP reloads the policy, as `stele policy reload` does; a bad file is refused and logged.
   process.on('SIGHUP', () => {
@@ -109,6 +145,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     // reading (a stalled export, a keep-alive socket) cannot hold the server up.
     setTimeout(() => app.server.closeAllConnections(), LIMITS.shutdownGraceMs).unref();
     await app.close();
+    await mirror?.stop();
     await stele.close();
     process.exit(0);
   };
@@ -121,6 +158,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     // Taken since checkListen: close what was opened (workers, lock) and say it in one line.
     clearTimeout(timer);
     await app.close();
+    await mirror?.stop();
     await stele.close();
     throw listenError(host, port, err);
   }

@@ -19,3 +19,12 @@ export function envValue(env: Env, name: EnvName): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
 }
+
+/**
+ * Silences the AWS SDK's warning (once per process, on stderr) that its releases after January
+ * 2027 need Node 22: package.json pins the SDK's version, so the warning is for Stele's
+ * maintainers, not its operators. The SDK reads the credentials from the environment itself.
+ */
+export function quietAwsSdk(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}

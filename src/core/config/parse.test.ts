@@ -8,6 +8,8 @@ import {
   parseLogLevel,
   parsePositiveDuration,
   parseProxies,
+  parseS3Location,
+  parseSwitch,
   parseText,
   parseUrl,
 } from './parse.js';
@@ -50,6 +52,26 @@ describe('setting parsers: a value, or an error naming where the text came from'
     assert.equal(formatListen({ host: 'localhost', port: 80 }), 'localhost:80');
     refuses(() => parseListen('7433'), 'bad_listen', '--listen must be host:port, got "7433"');
     refuses(() => parseListen('localhost:70000'), 'bad_listen', '--listen must be host:port, got "localhost:70000"');
+  });
+
+  test('parseS3Location: a bucket S3 allows and a prefix without slashes at either end', () => {
+    assert.deepEqual(parseS3Location('s3://audit-logs', '--mirror'), { bucket: 'audit-logs', prefix: '' });
+    assert.deepEqual(parseS3Location('s3://audit.logs/acme/prod/', '--mirror'), { bucket: 'audit.logs', prefix: 'acme/prod' });
+    const want = (t: string) =>
+      `--mirror must be s3://bucket or s3://bucket/prefix (a bucket name of 3 to 63 characters a-z 0-9 . -), got "${t}"`;
+    for (const t of ['https://b/x', 's3://', 's3://Audit', 's3://ab', 's3://-ab', `s3://${'a'.repeat(64)}`])
+      refuses(() => parseS3Location(t, '--mirror'), 'bad_option', want(t));
+    refuses(
+      () => parseS3Location('s3://audit/a/../b', '$STELE_MIRROR'),
+      'bad_option',
+      '$STELE_MIRROR: the prefix must not hold . or .. parts, got "s3://audit/a/../b"',
+    );
+  });
+
+  test('parseSwitch: on or off', () => {
+    assert.equal(parseSwitch('on', '--x'), true);
+    assert.equal(parseSwitch('off', '--x'), false);
+    refuses(() => parseSwitch('yes', '--mirror-legal-hold'), 'bad_option', '--mirror-legal-hold must be on or off, got "yes"');
   });
 
   test('parseLogLevel', () => {

@@ -90,6 +90,33 @@ export function parseText(text: string, where: string): string {
   return text;
 }
 
+/** Where a log is mirrored: an S3 bucket and a key prefix ('' for the bucket's root). */
+export interface S3Location {
+  bucket: string;
+  prefix: string;
+}
+
+/** `s3://bucket[/prefix]`: a bucket name as S3 allows it (3–63 of a-z 0-9 . -), a prefix without leading or trailing slashes. */
+export function parseS3Location(text: string, where: string): S3Location {
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(text);
+  const bucket = m?.[1] ?? '';
+  if (!m || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    throw bad(
+      `${where} must be s3://bucket or s3://bucket/prefix (a bucket name of 3 to 63 characters a-z 0-9 . -), got "${text}"`,
+    );
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((p) => p === '.' || p === '..'))
+    throw bad(`${where}: the prefix must not hold . or .. parts, got "${text}"`);
+  return { bucket, prefix };
+}
+
+/** on or off. */
+export function parseSwitch(text: string, where: string): boolean {
+  if (text === 'on') return true;
+  if (text === 'off') return false;
+  throw bad(`${where} must be on or off, got "${text}"`);
+}
+
 /** What each kind parses to. */
 export interface Parsed {
   integer: number;
@@ -98,6 +125,8 @@ export interface Parsed {
   logLevel: string;
   proxies: string;
   url: string;
+  s3: S3Location;
+  switch: boolean;
   text: string;
 }
 
@@ -109,5 +138,7 @@ export const PARSERS: { readonly [K in Kind]: (text: string, where: string, min?
   logLevel: parseLogLevel,
   proxies: parseProxies,
   url: parseUrl,
+  s3: parseS3Location,
+  switch: parseSwitch,
   text: parseText,
 };

@@ -94,6 +94,24 @@ describe('resolveServe', () => {
     assert.equal(s.http.idleTimeout, 5000);
   });
 
+  test('--mirror and its options', () => {
+    const s = resolveServe(
+      { mirror: 's3://b-1/p', mirrorRetain: '7y', mirrorLegalHold: 'on' },
+      { STELE_S3_ENDPOINT: 'http://127.0.0.1:9000' },
+    );
+    assert.deepEqual(s.mirror, {
+      location: { bucket: 'b-1', prefix: 'p' },
+      retainMs: 7 * 365 * 86_400_000,
+      legalHold: true,
+      intervalMs: 1000,
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+    });
+    assert.equal(resolveServe({}, { AWS_REGION: 'eu-west-1' }).mirror, undefined);
+    refuses(() => resolveServe({ mirrorRetain: '1y' }, {}), '--mirror-retain needs --mirror');
+    refuses(() => resolveServe({ s3Endpoint: 'http://x' }, {}), '--s3-endpoint needs --mirror');
+  });
+
   test('bad values and combinations', () => {
     refuses(() => resolveServe({ tlsCert: 'c.pem' }, {}), '--tls-cert and --tls-key go together');
     refuses(() => resolveServe({ tlsClientCa: 'ca.pem' }, {}), '--tls-client-ca needs --tls-cert and --tls-key');

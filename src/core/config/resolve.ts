@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { SteleError } from '../errors.js';
 import { type Env, envValue, processEnv } from './env.js';
-import { type Listen, PARSERS, type Parsed } from './parse.js';
+import { type Listen, PARSERS, type Parsed, type S3Location } from './parse.js';
 import { type EnvName, SETTINGS, type Setting, type SettingName } from './settings.js';
 
 /** Flag values by setting name, as commander gives them (text; absent when the flag is not given). */
@@ -85,6 +85,42 @@ export interface ServeSettings {
   queryPartition: number;
   logLevel: string;
   http: HttpSettings;
+  /** --mirror and its options; absent without --mirror. */
+  mirror?: MirrorSettings;
+}
+
+/** Where and how `stele serve` mirrors the log to S3 (src/storage/s3/mirror.ts). */
+export interface MirrorSettings {
+  location: S3Location;
+  /** COMPLIANCE retention; absent: from the policy. */
+  retainMs?: number;
+  legalHold: boolean;
+  intervalMs: number;
+  /** An S3-compatible endpoint; absent: AWS. */
+  endpoint?: string;
+  region: string;
+}
+
+/** The mirror's settings, or undefined without --mirror (its other options alone are refused as a likely mistake). */
+export function resolveMirror(flags: Flags, env: Env): MirrorSettings | undefined {
+  const location = setting('mirror', flags, env);
+  const retainMs = setting('mirrorRetain', flags, env);
+  if (location === undefined) {
+    const stray = (['mirrorRetain', 'mirrorLegalHold', 'mirrorInterval', 's3Endpoint', 's3Region'] as const).find(
+      (n) => flags[n] !== undefined,
+    );
+    if (stray) throw new SteleError('bad_option', `${SETTINGS[stray].flag} needs --mirror`);
+    return undefined;
+  }
+  const endpoint = setting('s3Endpoint', flags, env);
+  return {
+    location,
+    ...(retainMs === undefined ? {} : { retainMs }),
+    legalHold: setting('mirrorLegalHold', flags, env),
+    intervalMs: setting('mirrorInterval', flags, env),
+    region: setting('s3Region', flags, env),
+    ...(endpoint === undefined ? {} : { endpoint }),
+  };
 }
 
 /** The settings of `stele serve` from its flags and the environment; throws on the first bad one. */
@@ -98,6 +134,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
   const trustProxy = get('trustProxy');
   const origin = get('origin');
   const policy = get('policy');
+  const mirror = resolveMirror(flags, env);
   return {
     dir: dataDir(flags.dir, env),
     listen: need('listen'),
@@ -109,6 +146,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
     maxQueuedEvents: need('maxQueuedEvents'),
     queryPartition: need('queryPartition'),
     logLevel: need('logLevel'),
+    ...(mirror ? { mirror } : {}),
     http: {
       bodyLimit: need('bodyLimit'),
       rateLimit: need('rateLimit'),

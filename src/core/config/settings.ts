@@ -22,6 +22,10 @@ export type Kind =
   | 'proxies'
   /** An http or https URL. */
   | 'url'
+  /** s3://bucket or s3://bucket/prefix. */
+  | 's3'
+  /** on or off. */
+  | 'switch'
   /** Any text but empty (a file, an origin, a key). */
   | 'text';
 
@@ -209,6 +213,51 @@ export const SETTINGS = {
     default: String(2 ** 20),
     doc: 'entries per query-store file; a change rebuilds the search index from the log',
   },
+  mirror: {
+    flag: '--mirror',
+    arg: '<s3://bucket/prefix>',
+    env: 'STELE_MIRROR',
+    kind: 's3',
+    shown: 'no mirror',
+    doc: "copy the log's tiles, entry bundles and checkpoints to this S3 bucket (Object Lock required), under <prefix>/log/",
+  },
+  mirrorRetain: {
+    flag: '--mirror-retain',
+    arg: '<duration>',
+    kind: 'duration',
+    shown: "the policy's longest keep (100y for forever)",
+    doc: 'COMPLIANCE retention of each full tile and entry bundle the mirror writes (it cannot be shortened)',
+  },
+  mirrorLegalHold: {
+    flag: '--mirror-legal-hold',
+    arg: '<on|off>',
+    kind: 'switch',
+    default: 'off',
+    doc: 'also put an S3 legal hold on each full tile and entry bundle the mirror writes',
+  },
+  mirrorInterval: {
+    flag: '--mirror-interval',
+    arg: '<duration>',
+    kind: 'duration',
+    default: '1s',
+    doc: "how often the mirror copies the log's new checkpoint (and retries after a failure, backing off to 1m)",
+  },
+  s3Endpoint: {
+    flag: '--s3-endpoint',
+    arg: '<url>',
+    env: 'STELE_S3_ENDPOINT',
+    kind: 'url',
+    shown: "AWS S3; credentials from the AWS SDK's usual places ($AWS_ACCESS_KEY_ID, ~/.aws, ...)",
+    doc: 'S3 endpoint of an S3-compatible store (path-style requests), e.g. Ceph RGW or MinIO',
+  },
+  s3Region: {
+    flag: '--s3-region',
+    arg: '<region>',
+    env: 'AWS_REGION',
+    kind: 'text',
+    default: 'us-east-1',
+    doc: "the S3 bucket's region",
+  },
   url: {
     flag: '--url',
     arg: '<url>',
@@ -327,6 +376,12 @@ export const SERVE_SETTINGS = [
   'maxBodyMemory',
   'maxQueuedEvents',
   'queryPartition',
+  'mirror',
+  'mirrorRetain',
+  'mirrorLegalHold',
+  'mirrorInterval',
+  's3Endpoint',
+  's3Region',
   'trustProxy',
 ] as const satisfies readonly FlagName[];
 

@@ -6,6 +6,7 @@ import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
 import { openEntry } from '../../index/reader.js';
 import { policySchema } from '../../policy/schema.js';
+import type { MirrorStatus } from '../../storage/s3/mirror.js';
 import { leafHash } from '../../tlog/hash.js';
 import { principalOf } from '../auth.js';
 
@@ -13,7 +14,7 @@ const b64 = (h: Buffer) => h.toString('base64');
 const index = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 const proof = { type: 'array', items: { type: 'string' }, description: 'Base64 SHA-256 hashes, RFC 6962 order.' } as const;
 
-export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+export const readRoutes = (stele: Stele, mirrorStatus?: () => MirrorStatus) => async (app: FastifyInstance) => {
   const log = stele.log;
 
   app.get<{ Params: { index: number } }>(
@@ -99,6 +100,10 @@ export const readRoutes = (stele: Stele) => async (app: FastifyInstance) => {
   app.get('/healthz', { schema: { summary: "Liveness and the log's sizes" } }, async () => {
     const failure = log.failure;
     if (failure) throw new SteleError('log_failed', failure.message, { cause: failure });
-    return { status: 'ok', origin: log.origin, size: log.size, checkpoint_size: log.checkpoint.size };
+    const health = { status: 'ok', origin: log.origin, size: log.size, checkpoint_size: log.checkpoint.size };
+    if (!mirrorStatus) return health;
+    // How far the bucket has got, not which bucket or why it failed (that is in the server's log).
+    const m = mirrorStatus();
+    return { ...health, mirror: { size: m.size, ok: m.lastError === null, last_success: m.lastSuccess } };
   });
 };

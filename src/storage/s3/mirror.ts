@@ -1,0 +1,271 @@
+/**
+ * The S3 mirror of a log (`stele serve --mirror s3://bucket/prefix`): copies the log's C2SP files
+ * to `<prefix>/log/` in a bucket with Object Lock, so the bucket is a static tlog-tiles endpoint
+ * that not even the bucket's administrator can rewrite. Full tiles and entry bundles are written
+ * once, locked in COMPLIANCE mode; partial tiles are written unlocked and deleted once their full
+ * tile is there; the checkpoint is written last, so everything it commits to is already in the
+ * bucket. The bucket's checkpoint is the mirror's whole state: after an outage or a restart it
+ * resumes from there, after checking that this log extends it (a bucket of another log, or one
+ * tampered with, is refused, never overwritten). A full tile already in the bucket (a copy cut
+ * short) is compared, never rewritten.
+ */
+import { createHash } from 'node:crypto';
+import { SteleError } from '../../core/errors.js';
+import { proveConsistency } from '../../log/proofs.js';
+import { TreeReader } from '../../log/tree-reader.js';
+import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
+import { openNote, type Verifier } from '../../tlog/note.js';
+import { verifyConsistency } from '../../tlog/proof.js';
+import { encodeBundle, fullTileSize, tileFilePath, tilesBetween, tileWidth } from '../../tlog/tile.js';
+import type { TileSource } from '../../tlog/verify.js';
+import type { Bucket } from './bucket.js';
+
+export interface MirrorOptions {
+  /** COMPLIANCE retention of each full tile and bundle, from the time it is written. */
+  retainMs: number;
+  legalHold: boolean;
+}
+
+export interface MirrorStatus {
+  /** Entries the bucket's checkpoint covers (null until the bucket was first read). */
+  size: number | null;
+  /** When the last copy succeeded (ISO 8601), or null. */
+  lastSuccess: string | null;
+  /** Why the last attempt failed, or null when it did not. */
+  lastError: string | null;
+}
+
+/** Parallel PUTs: enough to hide a round trip, few enough to leave the gateway's CPU to others. */
+const CONCURRENCY = 8;
+
+const TILE_TYPE = 'application/octet-stream';
+// c2sp.org/tlog-tiles: full tiles never change; the checkpoint and partials do.
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+export class LogMirror {
+  /** The bucket's checkpoint as last read or written; undefined: read it first (start, or after a failure). */
+  private remote: { note: string; checkpoint: Checkpoint } | null | undefined;
+  /** Partial tiles this process wrote, by path: their version, deleted once the tile is full. */
+  private readonly partials = new Map<string, { versionId: string; level: number | 'entries'; index: number; width: number }>();
+  /**
+   * The tree size up to which full tiles may already be in the bucket past its checkpoint (a copy
+   * cut short by a failure or a crash wrote some): the log's size when the bucket was last read,
+   * since a copy before then had no larger tree to copy from. Such tiles are compared, not written.
+   */
+  private carefulUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private state: MirrorStatus = { size: null, lastSuccess: null, lastError: null };
+
+  constructor(
+    private readonly source: TileSource,
+    private readonly bucket: Bucket,
+    private readonly verifier: Verifier,
+    private readonly opts: MirrorOptions,
+  ) {}
+
+  /**
+   * Copies every `intervalMs` until stop(); after a failure waits twice as long each time (up to a
+   * minute), logging each new failure once and the recovery, so an outage neither floods the
+   * log nor the bucket.
+   */
+  start(intervalMs: number, log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }): void {
+    let delay = intervalMs;
+    let failing: string | null = null;
+    const tick = () => {
+      this.running = this.step().then(
+        (size) => {
+          if (failing !== null) log.info({ mirror: this.bucket.url, size }, 'mirror caught up after a failure');
+          failing = null;
+          delay = intervalMs;
+        },
+        (err: unknown) => {
+          const message = (err as Error).message;
+          if (message !== failing) log.error({ mirror: this.bucket.url, err: message }, 'mirror failed; retrying');
+          failing = message;
+          delay = Math.min(60_000, delay * 2);
+        },
+      );
+      void this.running.then(() => {
+        if (this.stopped) return;
+        this.timer = setTimeout(tick, delay);
+        this.timer.unref();
+      });
+    };
+    tick();
+  }
+
+  /** Stops the loop after the copy in progress (a last copy is not forced: the next start resumes). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    this.bucket.close();
+  }
+
+  status(): MirrorStatus {
+    return { ...this.state };
+  }
+
+  /**
+   * Copies what the log has and the bucket lacks, up to the log's current checkpoint; returns the
+   * size the bucket then holds. Throws (and the next call starts by reading the bucket again) on
+   * any failure; nothing it wrote is wrong, only incomplete.
+   */
+  async step(): Promise<number> {
+    try {
+      const size = await this.copy();
+      this.state = { size, lastSuccess: new Date().toISOString(), lastError: null };
+      return size;
+    } catch (err) {
+      this.remote = undefined;
+      this.state = { ...this.state, lastError: (err as Error).message };
+      throw err;
+    }
+  }
+
+  private async copy(): Promise<number> {
+    const note = await this.source.readCheckpoint();
+    const local = note === null ? null : this.open(note, 'the log');
+    if (this.remote === undefined) {
+      const remoteNote = (await this.bucket.get('log/checkpoint'))?.toString('utf8') ?? null;
+      this.remote = remoteNote === null ? null : { note: remoteNote, checkpoint: this.open(remoteNote, 'the bucket') };
+      this.carefulUntil = local?.size ?? 0;
+    }
+    const from = this.remote?.checkpoint.size ?? 0;
+    if (local === null || note === null) return from;
+    if (this.remote) await this.checkExtends(this.remote.checkpoint, local);
+    if (local.size === from) return from;
+    const reader = new TreeReader(this.source);
+    const todo = tilesBetween(from, local.size);
+    const full: string[] = [];
+    for (let i = 0; i < todo.length; i += CONCURRENCY) {
+      await Promise.all(todo.slice(i, i + CONCURRENCY).map((t) => this.copyTile(reader, t, local.size, full)));
+    }
+    await this.bucket.put('log/checkpoint', Buffer.from(note), {
+      contentType: 'text/plain; charset=utf-8',
+      cacheControl: 'no-cache',
+    });
+    this.remote = { note, checkpoint: local };
+    // Partials go only once the checkpoint that no longer needs them is in the bucket: a reader
+    // of the old one finds its partials (or, as the spec allows, the full tile's prefix).
+    await this.dropPartials(local.size);
+    for (const path of full) await this.sweepPartials(path);
+    return local.size;
+  }
+
+  /** A checkpoint's body, after checking its signature (the bucket's could be anyone's). */
+  private open(note: string, where: 'the log' | 'the bucket'): Checkpoint {
+    try {
+      return parseCheckpoint(openNote(note, [this.verifier]).text);
+    } catch (err) {
+      const what =
+        where === 'the bucket' ? `${this.bucket.url}/log/checkpoint is not this log's (another log's mirror?)` : 'the log';
+      throw new SteleError('mirror_conflict', `${what}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Refuses a bucket whose checkpoint this log does not extend (another log's, or a fork). */
+  private async checkExtends(remote: Checkpoint, local: Checkpoint): Promise<void> {
+    const where = `${this.bucket.url}/log/checkpoint`;
+    if (remote.origin !== local.origin)
+      throw new SteleError('mirror_conflict', `${where} is of ${remote.origin}, not ${local.origin}`);
+    if (remote.size > local.size)
+      throw new SteleError(
+        'mirror_conflict',
+        `${where} has ${remote.size} entries, more than this log (${local.size}): another copy of the log wrote there`,
+      );
+    try {
+      const proof = await proveConsistency(new TreeReader(this.source), remote.size, local.size, local.size);
+      verifyConsistency(remote.size, local.size, proof, remote.root, local.root);
+    } catch (err) {
+      throw new SteleError(
+        'mirror_conflict',
+        `${where} (size ${remote.size}) is not a prefix of this log: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** The bytes of a tile at `width` in the tree of `size`; a partial the integrator already replaced is cut from its full tile. */
+  private async tileBytes(
+    reader: TreeReader,
+    t: { level: number | 'entries'; index: number; width: number },
+    size: number,
+  ): Promise<Buffer> {
+    if (t.level === 'entries') return encodeBundle(await reader.bundle(t.index, size));
+    return Buffer.from(await reader.tile(t.level, t.index, size));
+  }
+
+  /** Copies one tile; a full one's path is added to `full`. */
+  private async copyTile(
+    reader: TreeReader,
+    t: { level: number | 'entries'; index: number; width: number },
+    size: number,
+    full: string[],
+  ): Promise<void> {
+    const path = `log/${tileFilePath(t.level, t.index, t.width)}`;
+    const data = await this.tileBytes(reader, t, size);
+    if (t.width < 256) {
+      const versionId = await this.bucket.put(path, data, { contentType: TILE_TYPE, cacheControl: 'no-cache' });
+      const before = this.partials.get(path);
+      if (versionId) this.partials.set(path, { versionId, ...t });
+      // The same partial again (a step retried after a failure): the older copy is garbage.
+      if (before && before.versionId !== versionId)
+        await this.bucket.deleteVersion(path, before.versionId).catch(() => undefined);
+      return;
+    }
+    if (fullTileSize(t) <= this.carefulUntil) {
+      const have = await this.bucket.md5(path);
+      if (have === md5(data)) return void full.push(path);
+      if (have !== null) {
+        throw new SteleError(
+          'mirror_conflict',
+          `${this.bucket.url}/${path} holds other bytes than this log's full tile; a locked object is never rewritten`,
+        );
+      }
+    }
+    await this.bucket.put(path, data, {
+      contentType: TILE_TYPE,
+      cacheControl: IMMUTABLE,
+      lock: { until: new Date(Date.now() + this.opts.retainMs), legalHold: this.opts.legalHold },
+    });
+    full.push(path);
+  }
+
+  /**
+   * Deletes the partial tiles this process wrote that a wider one replaced: c2sp.org/tlog-tiles
+   * lets a log drop a partial once a wider tile exists. Best effort: one left behind (a failure)
+   * is only bytes, and sweepPartials takes it once the tile is full.
+   */
+  private async dropPartials(size: number): Promise<void> {
+    for (const [path, p] of this.partials) {
+      if (tileWidth(p.level === 'entries' ? 0 : p.level, p.index, size) === p.width) continue;
+      this.partials.delete(path);
+      await this.bucket.deleteVersion(path, p.versionId).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Once a tile is full in the bucket, deletes every version of its partials there, whoever wrote
+   * them (this process before a restart, or a PUT whose answer an outage lost). None is locked.
+   */
+  private async sweepPartials(path: string): Promise<void> {
+    for (const v of await this.bucket.versions(`${path}.p/`)) {
+      this.partials.delete(v.path);
+      await this.bucket.deleteVersion(v.path, v.versionId);
+    }
+  }
+}
+
+/**
+ * Retention of the mirror's locked objects: given, else the policy's longest keep. A tile holds
+ * entries of every tier, and S3 has no "forever": a tier kept forever gives 100 years (the most
+ * AWS allows a bucket's default retention; an object's can be extended later, never shortened).
+ */
+export function mirrorRetention(given: number | undefined, keeps: readonly (number | null)[]): number {
+  if (given !== undefined) return given;
+  return keeps.some((k) => k === null) ? 100 * 365 * 86_400_000 : Math.max(...(keeps as number[]));
+}
