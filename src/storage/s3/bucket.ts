@@ -8,7 +8,6 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
-  HeadObjectCommand,
   ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
@@ -78,17 +77,6 @@ export class Bucket {
     }
   }
 
-  /** The object's MD5 (its ETag, for a single PUT) in hex, or null when there is none. */
-  async md5(path: string): Promise<string | null> {
-    try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(path) }));
-      return (r.ETag ?? '').replaceAll('"', '');
-    } catch (err) {
-      if (status(err) === 404) return null;
-      throw this.fail('HEAD', path, err);
-    }
-  }
-
   /** Writes the object (a new version in a versioned bucket); returns its version id. */
   async put(path: string, data: Buffer, opts: PutOptions): Promise<string | undefined> {
     try {
@@ -127,9 +115,12 @@ export class Bucket {
     }
   }
 
-  /** Every version of every object whose path starts with `pathPrefix` (relative to the prefix). */
-  async versions(pathPrefix: string): Promise<{ path: string; versionId: string }[]> {
-    const out: { path: string; versionId: string }[] = [];
+  /**
+   * Every version of every object whose path starts with `pathPrefix` (relative to the prefix),
+   * with its MD5 (the ETag of a single PUT) and whether it is the latest; delete markers have none.
+   */
+  async versions(pathPrefix: string): Promise<{ path: string; versionId: string; md5: string | null; latest: boolean }[]> {
+    const out: { path: string; versionId: string; md5: string | null; latest: boolean }[] = [];
     const strip = this.key('').length;
     let marker: { KeyMarker?: string; VersionIdMarker?: string } = {};
     try {
@@ -137,8 +128,17 @@ export class Bucket {
         const r = await this.client.send(
           new ListObjectVersionsCommand({ Bucket: this.location.bucket, Prefix: this.key(pathPrefix), ...marker }),
         );
-        for (const v of [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])])
-          if (v.Key && v.VersionId) out.push({ path: v.Key.slice(strip), versionId: v.VersionId });
+        for (const v of r.Versions ?? [])
+          if (v.Key && v.VersionId)
+            out.push({
+              path: v.Key.slice(strip),
+              versionId: v.VersionId,
+              md5: (v.ETag ?? '').replaceAll('"', ''),
+              latest: !!v.IsLatest,
+            });
+        for (const v of r.DeleteMarkers ?? [])
+          if (v.Key && v.VersionId)
+            out.push({ path: v.Key.slice(strip), versionId: v.VersionId, md5: null, latest: !!v.IsLatest });
         if (!r.IsTruncated) return out;
         marker = { KeyMarker: r.NextKeyMarker, VersionIdMarker: r.NextVersionIdMarker };
       }

@@ -16,7 +16,7 @@ import { TreeReader } from '../../log/tree-reader.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { openNote, type Verifier } from '../../tlog/note.js';
 import { verifyConsistency } from '../../tlog/proof.js';
-import { encodeBundle, fullTileSize, tileFilePath, tilesBetween, tileWidth } from '../../tlog/tile.js';
+import { encodeBundle, tileFilePath, tileLevels, tilesBetween, tileWidth } from '../../tlog/tile.js';
 import type { TileSource } from '../../tlog/verify.js';
 import type { Bucket } from './bucket.js';
 
@@ -42,6 +42,8 @@ const TILE_TYPE = 'application/octet-stream';
 // c2sp.org/tlog-tiles: full tiles never change; the checkpoint and partials do.
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
+type Tile = { level: number | 'entries'; index: number; width: number };
+
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 export class LogMirror {
@@ -50,11 +52,13 @@ export class LogMirror {
   /** Partial tiles this process wrote, by path: their version, deleted once the tile is full. */
   private readonly partials = new Map<string, { versionId: string; level: number | 'entries'; index: number; width: number }>();
   /**
-   * The tree size up to which full tiles may already be in the bucket past its checkpoint (a copy
-   * cut short by a failure or a crash wrote some): the log's size when the bucket was last read,
-   * since a copy before then had no larger tree to copy from. Such tiles are compared, not written.
+   * What the bucket held when it was last read (at start, or after a failure): the latest version's
+   * MD5 of each full tile, compared instead of written (a copy cut short may have written some past
+   * the checkpoint), and every version of a partial tile, deleted once the checkpoint passes them.
    */
-  private carefulUntil = 0;
+  private found: { full: Map<string, string>; partials: { path: string; versionId: string }[] } | null = null;
+  /** Partial tiles whose PUT failed: a version may be in the bucket all the same, found by listing that key. */
+  private readonly lost = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -133,7 +137,7 @@ export class LogMirror {
     if (this.remote === undefined) {
       const remoteNote = (await this.bucket.get('log/checkpoint'))?.toString('utf8') ?? null;
       this.remote = remoteNote === null ? null : { note: remoteNote, checkpoint: this.open(remoteNote, 'the bucket') };
-      this.carefulUntil = local?.size ?? 0;
+      this.found = await this.scan(local?.size ?? 0);
     }
     const from = this.remote?.checkpoint.size ?? 0;
     if (local === null || note === null) return from;
@@ -141,10 +145,12 @@ export class LogMirror {
     if (local.size === from) return from;
     const reader = new TreeReader(this.source);
     const todo = tilesBetween(from, local.size);
-    const full: string[] = [];
-    for (let i = 0; i < todo.length; i += CONCURRENCY) {
-      await Promise.all(todo.slice(i, i + CONCURRENCY).map((t) => this.copyTile(reader, t, local.size, full)));
-    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let i = next++; i < todo.length; i = next++) await this.copyTile(reader, todo[i] as Tile, local.size);
+      }),
+    );
     await this.bucket.put('log/checkpoint', Buffer.from(note), {
       contentType: 'text/plain; charset=utf-8',
       cacheControl: 'no-cache',
@@ -153,7 +159,6 @@ export class LogMirror {
     // Partials go only once the checkpoint that no longer needs them is in the bucket: a reader
     // of the old one finds its partials (or, as the spec allows, the full tile's prefix).
     await this.dropPartials(local.size);
-    for (const path of full) await this.sweepPartials(path);
     return local.size;
   }
 
@@ -199,17 +204,17 @@ export class LogMirror {
     return Buffer.from(await reader.tile(t.level, t.index, size));
   }
 
-  /** Copies one tile; a full one's path is added to `full`. */
-  private async copyTile(
-    reader: TreeReader,
-    t: { level: number | 'entries'; index: number; width: number },
-    size: number,
-    full: string[],
-  ): Promise<void> {
+  private async copyTile(reader: TreeReader, t: Tile, size: number): Promise<void> {
     const path = `log/${tileFilePath(t.level, t.index, t.width)}`;
     const data = await this.tileBytes(reader, t, size);
     if (t.width < 256) {
-      const versionId = await this.bucket.put(path, data, { contentType: TILE_TYPE, cacheControl: 'no-cache' });
+      let versionId: string | undefined;
+      try {
+        versionId = await this.bucket.put(path, data, { contentType: TILE_TYPE, cacheControl: 'no-cache' });
+      } catch (err) {
+        this.lost.add(path);
+        throw err;
+      }
       const before = this.partials.get(path);
       if (versionId) this.partials.set(path, { versionId, ...t });
       // The same partial again (a step retried after a failure): the older copy is garbage.
@@ -217,45 +222,61 @@ export class LogMirror {
         await this.bucket.deleteVersion(path, before.versionId).catch(() => undefined);
       return;
     }
-    if (fullTileSize(t) <= this.carefulUntil) {
-      const have = await this.bucket.md5(path);
-      if (have === md5(data)) return void full.push(path);
-      if (have !== null) {
-        throw new SteleError(
-          'mirror_conflict',
-          `${this.bucket.url}/${path} holds other bytes than this log's full tile; a locked object is never rewritten`,
-        );
-      }
+    const have = this.found?.full.get(path);
+    if (have !== undefined) {
+      if (have === md5(data)) return;
+      throw new SteleError(
+        'mirror_conflict',
+        `${this.bucket.url}/${path} holds other bytes than this log's full tile; a locked object is never rewritten`,
+      );
     }
     await this.bucket.put(path, data, {
       contentType: TILE_TYPE,
       cacheControl: IMMUTABLE,
       lock: { until: new Date(Date.now() + this.opts.retainMs), legalHold: this.opts.legalHold },
     });
-    full.push(path);
   }
 
   /**
-   * Deletes the partial tiles this process wrote that a wider one replaced: c2sp.org/tlog-tiles
-   * lets a log drop a partial once a wider tile exists. Best effort: one left behind (a failure)
-   * is only bytes, and sweepPartials takes it once the tile is full.
+   * The tiles in the bucket, listed level by level (at start and after a failure only: a list
+   * call per thousand objects), when the log has anything past the bucket's checkpoint.
+   */
+  private async scan(size: number): Promise<LogMirror['found']> {
+    const found: NonNullable<LogMirror['found']> = { full: new Map(), partials: [] };
+    if (size === 0) return found;
+    const levels: (number | 'entries')[] = ['entries'];
+    for (let l = 0; l < tileLevels(size); l++) levels.push(l);
+    for (const level of levels) {
+      for (const v of await this.bucket.versions(`log/tile/${level}/`)) {
+        if (v.path.includes('.p/')) found.partials.push(v);
+        else if (v.latest && v.md5) found.full.set(v.path, v.md5);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Deletes partial tiles a wider one replaced, once the checkpoint that no longer needs them is in
+   * the bucket (c2sp.org/tlog-tiles lets a log drop them; a reader of an older checkpoint finds
+   * the full tile's prefix): those this process wrote, those the last scan found, and any version
+   * a failed PUT may have left. None of them is locked. Best effort: a leftover is only bytes.
    */
   private async dropPartials(size: number): Promise<void> {
+    const drop = async (path: string, versionId: string) => {
+      await this.bucket.deleteVersion(path, versionId).catch(() => undefined);
+    };
     for (const [path, p] of this.partials) {
       if (tileWidth(p.level === 'entries' ? 0 : p.level, p.index, size) === p.width) continue;
       this.partials.delete(path);
-      await this.bucket.deleteVersion(path, p.versionId).catch(() => undefined);
+      await drop(path, p.versionId);
     }
-  }
-
-  /**
-   * Once a tile is full in the bucket, deletes every version of its partials there, whoever wrote
-   * them (this process before a restart, or a PUT whose answer an outage lost). None is locked.
-   */
-  private async sweepPartials(path: string): Promise<void> {
-    for (const v of await this.bucket.versions(`${path}.p/`)) {
-      this.partials.delete(v.path);
-      await this.bucket.deleteVersion(v.path, v.versionId);
+    // Written before this process or this scan; the bucket has a newer copy of any still current.
+    for (const v of this.found?.partials ?? []) await drop(v.path, v.versionId);
+    if (this.found) this.found.partials = [];
+    for (const path of this.lost) {
+      this.lost.delete(path);
+      for (const v of await this.bucket.versions(path))
+        if (v.versionId !== this.partials.get(path)?.versionId) await drop(path, v.versionId);
     }
   }
 }
