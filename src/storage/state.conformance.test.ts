@@ -1,11 +1,17 @@
 /**
  * The conformance suites of the state stores (data keys, legal holds, API keys) on every driver:
- * the fs driver in a fresh temporary data directory each time, and the in-memory classes.
+ * the fs driver in a fresh temporary data directory each time, the in-memory classes, and the
+ * PostgreSQL driver in a fresh database of a throwaway server (test/helpers/postgres.ts) each
+ * time. Without PostgreSQL its suites are skipped, except under CI=true where that is a failure.
  */
+
+import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, test } from 'node:test';
+import { Postgres, pgProblem } from '../../test/helpers/postgres.js';
+import { cleanup } from '../../test/helpers/stele.js';
 import { apiKeyRecordsConformance } from './conformance/apikeys.js';
 import type { Driver } from './conformance/driver.js';
 import { holdRecordsConformance } from './conformance/holds.js';
@@ -14,6 +20,10 @@ import { FsBackend } from './fs/backend.js';
 import { MemoryApiKeyRecords } from './memory/apikeys.js';
 import { MemoryHoldRecords } from './memory/holds.js';
 import { MemoryKeyRecords } from './memory/keys.js';
+import { PgApiKeyRecords } from './pg/apikeys.js';
+import { PgDatabase } from './pg/database.js';
+import { PgHoldRecords } from './pg/holds.js';
+import { PgKeyRecords } from './pg/keys.js';
 
 const root = mkdtempSync(join(tmpdir(), 'stele-state-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -62,3 +72,54 @@ apiKeyRecordsConformance(
   fsDriver((b) => b.apiKeys()),
 );
 apiKeyRecordsConformance('memory', { open: () => new MemoryApiKeyRecords() });
+
+const pgSkip = pgProblem();
+if (pgSkip !== null && process.env.CI === 'true')
+  test('PostgreSQL state stores', () => assert.fail(`CI must run them: ${pgSkip}`));
+if (pgSkip === null) {
+  let server: Promise<Postgres> | undefined;
+  let started: Postgres | undefined;
+  const pools: PgDatabase[] = [];
+  after(async () => {
+    for (const p of pools) await p.close();
+    await (await server)?.stop();
+    await cleanup();
+  });
+  let n = 0;
+  /** The store `pick` chooses, on a fresh database each open(); reopen() connects to it again. */
+  const pgDriver = <R>(pick: (db: PgDatabase) => R): Driver<R> & { same(): Promise<PgDatabase> } => {
+    let name = '';
+    let url = '';
+    const connect = async () => {
+      const db = await PgDatabase.open(url);
+      pools.push(db);
+      return db;
+    };
+    return {
+      open: async () => {
+        const s = await (server ??= Postgres.start());
+        started = s;
+        name = `state${++n}`;
+        url = s.createDb(name);
+        return pick(await connect());
+      },
+      reopen: async (r) => {
+        await (r as { close?(): Promise<void> }).close?.();
+        return pick(await connect());
+      },
+      // open() (which the suite awaits first) has started the server.
+      stored: () => (started as Postgres).tableBytes(name),
+      same: connect,
+    };
+  };
+  const pgKeys = pgDriver((db) => new PgKeyRecords(db));
+  keyRecordsConformance('postgres', { ...pgKeys, reader: async () => new PgKeyRecords(await pgKeys.same(), true) });
+  holdRecordsConformance(
+    'postgres',
+    pgDriver((db) => new PgHoldRecords(db)),
+  );
+  apiKeyRecordsConformance(
+    'postgres',
+    pgDriver((db) => new PgApiKeyRecords(db)),
+  );
+}
