@@ -3,24 +3,17 @@
  * as the SQLite store's SQL and FTS5 evaluate it (the conformance suite holds the two to the same
  * answers): the memory store's whole search, and what can confirm a candidate a coarser index found.
  */
-import { fieldKey, type QueryNode, timeMicros } from './query.js';
+import { fieldKey, globParts, type QueryNode, timeMicros } from './query.js';
 import { tokenize } from './unicode61.js';
 
 /** What the AST's tests read: a readable entry's row and tokens, or a gap (only place fields). */
 export type Subject = { row: Record<string, unknown>; tokens: readonly string[] };
 
-/** SQLite's GLOB as a RegExp: `*` any run, `?` one character, `[c]` the character c (all query.ts emits). */
+/** SQLite's GLOB as a RegExp (the patterns query.ts emits). */
 function globRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
-    if (c === '*') re += '[\\s\\S]*';
-    else if (c === '?') re += '[\\s\\S]';
-    else if (c === '[' && pattern[i + 2] === ']') {
-      re += literal(pattern[i + 1] as string);
-      i += 2;
-    } else re += literal(c);
-  }
+  const re = globParts(pattern)
+    .map((p) => (p === '*' ? '[\\s\\S]*' : p === '?' ? '[\\s\\S]' : literal(p.literal)))
+    .join('');
   return new RegExp(`^${re}$`, 'u');
 }
 

@@ -364,6 +364,36 @@ export function timeMicros(time: { agoMs: number } | { micros: number }, nowMs: 
   return 'agoMs' in time ? (nowMs - time.agoMs) * 1000 : time.micros;
 }
 
+/**
+ * Whether the SQL of `node` can be NULL in a store (a comparison on a column the entry lacks), which
+ * NOT must not see: every SQL compiler wraps such a NOT in coalesce.
+ */
+export function mayBeNull(node: QueryNode): boolean {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return node.children.some(mayBeNull);
+    case 'field':
+      return (node.test.op === 'eq' || node.test.op === 'glob') && fieldNullable(node.field);
+    default:
+      return false;
+  }
+}
+
+/** A glob pattern as the parser emits it, in parts: `*` any run, `?` one character, else a literal character (`[c]` is c). */
+export function globParts(pattern: string): ('*' | '?' | { literal: string })[] {
+  const out: ('*' | '?' | { literal: string })[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '*' || c === '?') out.push(c);
+    else if (c === '[' && pattern[i + 2] === ']') {
+      out.push({ literal: pattern[i + 1] as string });
+      i += 2;
+    } else out.push({ literal: c });
+  }
+  return out;
+}
+
 /** Fields a gap (the tombstone of an expired or erased entry) has: none says what the event was. */
 const GAP_FIELDS: ReadonlySet<string> = new Set(['index', 'tier', 'since', 'until']);
 

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { Postgres, pgProblem } from '../../test/helpers/postgres.js';
+import { cleanup } from '../../test/helpers/stele.js';
 import { SteleError } from '../core/errors.js';
 import type { IndexRow } from '../event/searchable.js';
 import type { QueryStore, StoreMatch } from '../index/query-store.js';
@@ -11,6 +13,8 @@ import { NOW, queryStoreConformance, storeQuery } from './conformance/query.js';
 import { PartitionedQueryStore } from './fs/partitioned-query-store.js';
 import { SqliteQueryStore } from './fs/query-store.js';
 import { MemoryQueryStore } from './memory/query-store.js';
+import { PgDatabase } from './pg/database.js';
+import { PgQueryStore } from './pg/query-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stele-query-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,7 +24,27 @@ const memory = async () => new MemoryQueryStore();
 /** Tiny partitions, so pages, counts and erasures cross several of them. */
 const partitioned = (size: number) => async () => new PartitionedQueryStore(join(dir, `${files++}`), size);
 
+// PostgreSQL: a schema of one throwaway server's database for each store.
+const pgSkip = pgProblem();
+let pgServer: Promise<{ pg: Postgres; url: string }> | undefined;
+const pools: PgDatabase[] = [];
+after(async () => {
+  for (const p of pools) await p.close();
+  await (await pgServer)?.pg.stop();
+  await cleanup();
+});
+let schemas = 0;
+const postgres = async () => {
+  pgServer ??= Postgres.start().then((pg) => ({ pg, url: pg.createDb('query') }));
+  const db = await PgDatabase.open((await pgServer).url, { schema: `q${schemas++}`, max: 2 });
+  pools.push(db);
+  // Partitions of 4,096 entries, so pages, counts and erasures cross several of them.
+  return new PgQueryStore(db, 4096);
+};
+if (pgSkip !== null && process.env.CI === 'true') test('PostgreSQL query store', () => assert.fail(`CI must run it: ${pgSkip}`));
+
 describe('SQLite query store', () => queryStoreConformance(sqlite));
+describe('PostgreSQL query store', { skip: pgSkip ?? false }, () => queryStoreConformance(postgres));
 describe('partitioned SQLite query store (4,096 entries a partition)', () => queryStoreConformance(partitioned(4096)));
 describe('memory query store', () => queryStoreConformance(memory));
 
@@ -69,7 +93,7 @@ const queryArb = fc
 
 const at = (m: StoreMatch) => (m.kind === 'entry' ? `e${m.row.idx}` : `g${m.gap.idx}:${m.gap.state}:${m.gap.erasure}`);
 
-test('SQLite, partitioned SQLite and memory stores give the same answers on the same random rows and queries', async () => {
+test('SQLite, partitioned SQLite, memory and PostgreSQL stores give the same answers on the same random rows and queries', async () => {
   // How many of the comparisons had something to compare (so the property cannot pass vacuously).
   let entries = 0;
   let gaps = 0;
@@ -83,7 +107,12 @@ test('SQLite, partitioned SQLite and memory stores give the same answers on the 
         { arbitrary: fc.subarray(['standard', 'audit', 'operational']), weight: 1 },
       ),
       async (gen, queries, erased, tiers) => {
-        const stores: QueryStore[] = [await sqlite(), await memory(), await partitioned(8)()];
+        const stores: QueryStore[] = [
+          await sqlite(),
+          await memory(),
+          await partitioned(8)(),
+          ...(pgSkip ? [] : [await postgres()]),
+        ];
         try {
           const rows = gen.flatMap((g, idx) => {
             if (g.skip) return [];
@@ -96,7 +125,7 @@ test('SQLite, partitioned SQLite and memory stores give the same answers on the 
             await s.deleteByKeys(erased, (k) => (k === 'k1' ? 'expired' : 'erased'));
             await s.insert({ rows: [], upto: gen.length + 1, links: [{ index: gen.length, keyIds: ['k2'] }] });
           }
-          const [a, b, c] = stores as [QueryStore, QueryStore, QueryStore];
+          const [a, b, c, d] = stores as [QueryStore, QueryStore, QueryStore, QueryStore | undefined];
           for (const q of queries) {
             let sq: ReturnType<typeof storeQuery>;
             try {
@@ -113,16 +142,19 @@ test('SQLite, partitioned SQLite and memory stores give the same answers on the 
               const want = (await a.search(sq, page)).map(at);
               assert.deepEqual((await b.search(sq, page)).map(at), want, `${q} ${JSON.stringify(page)}`);
               assert.deepEqual((await c.search(sq, page)).map(at), want, `partitioned: ${q} ${JSON.stringify(page)}`);
+              if (d) assert.deepEqual((await d.search(sq, page)).map(at), want, `postgres: ${q} ${JSON.stringify(page)}`);
             }
             const count = await a.count(sq);
             assert.deepEqual(await b.count(sq), count, q);
             assert.deepEqual(await c.count(sq), count, `partitioned: ${q}`);
+            if (d) assert.deepEqual(await d.count(sq), count, `postgres: ${q}`);
             entries += count.entries;
             gaps += count.gaps;
           }
           const keys = (await a.keysOfActors(['alice', 'bob'])).sort();
           assert.deepEqual((await b.keysOfActors(['alice', 'bob'])).sort(), keys);
           assert.deepEqual((await c.keysOfActors(['alice', 'bob'])).sort(), keys);
+          if (d) assert.deepEqual((await d.keysOfActors(['alice', 'bob'])).sort(), keys);
         } finally {
           for (const s of stores) await s.close();
         }

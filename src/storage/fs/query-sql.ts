@@ -4,7 +4,7 @@
  * in SQL text, and every full-text term is quoted as an FTS5 string, so user input can never
  * inject SQL or FTS5 syntax.
  */
-import { canMatchGaps, fieldKey, fieldNullable, type QueryNode, timeMicros } from '../../index/query.js';
+import { canMatchGaps, fieldKey, mayBeNull, type QueryNode, timeMicros } from '../../index/query.js';
 import type { StoreQuery } from '../../index/query-store.js';
 import { CODED_COLUMNS, UUID_ID } from './query-schema.js';
 
@@ -52,19 +52,6 @@ function ftsTerm(node: TextNode): string {
   return node.prefix ? `${s} *` : s;
 }
 
-/** Whether the SQL for `node` can be NULL (a comparison on a NULL column), which NOT must not see. */
-function nullable(node: QueryNode): boolean {
-  switch (node.kind) {
-    case 'and':
-    case 'or':
-      return node.children.some(nullable);
-    case 'field':
-      return (node.test.op === 'eq' || node.test.op === 'glob') && fieldNullable(node.field);
-    default:
-      return false;
-  }
-}
-
 function sql(node: QueryNode, params: (string | number)[], nowMs: number, coded: CodedColumns): string {
   const sub = (n: QueryNode) => sql(n, params, nowMs, coded);
   switch (node.kind) {
@@ -77,7 +64,7 @@ function sql(node: QueryNode, params: (string | number)[], nowMs: number, coded:
         return 'e.idx NOT IN (SELECT rowid FROM fts WHERE fts MATCH ?)';
       }
       // NOT NULL is NULL: without coalesce, -host:x would also drop entries that have no host.
-      return nullable(node.child) ? `NOT coalesce(${sub(node.child)}, 0)` : `NOT (${sub(node.child)})`;
+      return mayBeNull(node.child) ? `NOT coalesce(${sub(node.child)}, 0)` : `NOT (${sub(node.child)})`;
     case 'text':
       params.push(ftsTerm(node));
       return 'e.idx IN (SELECT rowid FROM fts WHERE fts MATCH ?)';

@@ -15,13 +15,25 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 export class PgDatabase {
   private constructor(readonly pool: pg.Pool) {}
 
-  /** Connects to `url` and brings the schema up to date. */
-  static async open(url: string, opts: { max?: number } = {}): Promise<PgDatabase> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000 });
+  /**
+   * Connects to `url` and brings the schema up to date. `schema`: the PostgreSQL schema Stele's
+   * tables live in (created if need be; default: the connection's search_path, usually public),
+   * so one database can hold several logs.
+   */
+  static async open(url: string, opts: { max?: number; schema?: string } = {}): Promise<PgDatabase> {
+    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema))
+      throw new SteleError('bad_option', `schema name ${JSON.stringify(opts.schema)}: use a-z, 0-9 and _ (not first a digit)`);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.max ?? 10,
+      connectionTimeoutMillis: 10_000,
+      ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+    });
     // An idle client's error (the server restarted) must not crash the process: the pool drops it.
     pool.on('error', () => {});
     const db = new PgDatabase(pool);
     try {
+      if (opts.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
       await db.migrate();
     } catch (err) {
       await pool.end();

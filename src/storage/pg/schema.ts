@@ -44,4 +44,46 @@ CREATE TABLE stele_apikeys (
   record jsonb NOT NULL             -- the ApiKeyRecord (only a SHA-256 of the key)
 );
 `,
+  // 2: the query store (query-store.ts): entries partitioned by index range, full text as a
+  // tsvector of FTS5's unicode61 tokens with positions, tombstones of destroyed entries.
+  `
+CREATE TABLE stele_q_meta (k text PRIMARY KEY, v text NOT NULL);
+CREATE TABLE stele_q_entries (
+  idx bigint NOT NULL,
+  id text NOT NULL,
+  time bigint NOT NULL,
+  received bigint NOT NULL,
+  actor text NOT NULL,
+  actor_type text NOT NULL,
+  on_behalf_of text,
+  verified smallint NOT NULL,
+  action text NOT NULL,
+  source text NOT NULL,
+  host text,
+  resource_type text,
+  resource_id text,
+  outcome text NOT NULL,
+  subject text,
+  tier text NOT NULL,
+  key_id text,
+  principal text NOT NULL,
+  tokens tsvector NOT NULL,
+  PRIMARY KEY (idx)
+) PARTITION BY RANGE (idx);
+CREATE INDEX stele_q_entries_time ON stele_q_entries (time);
+CREATE INDEX stele_q_entries_actor ON stele_q_entries (actor, time);
+CREATE INDEX stele_q_entries_outcome ON stele_q_entries (outcome, action, time);
+CREATE INDEX stele_q_entries_key ON stele_q_entries (key_id) WHERE key_id IS NOT NULL;
+CREATE INDEX stele_q_entries_tokens ON stele_q_entries USING gin (tokens);
+CREATE TABLE stele_q_gaps (
+  idx bigint PRIMARY KEY,
+  time bigint NOT NULL,
+  tier text NOT NULL,
+  state text NOT NULL CHECK (state IN ('expired', 'erased')),
+  key_id text NOT NULL,
+  erasure bigint
+);
+CREATE INDEX stele_q_gaps_time ON stele_q_gaps (time);
+CREATE INDEX stele_q_gaps_key ON stele_q_gaps (key_id) WHERE erasure IS NULL;
+`,
 ];

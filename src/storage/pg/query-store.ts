@@ -1,0 +1,212 @@
+/**
+ * The query store in PostgreSQL (tables in schema.ts, queries compiled by query-sql.ts): the same
+ * answers as the SQLite store (the conformance suite and its differential test hold them to it),
+ * in a database every node can reach. Entries are partitioned by index range (PARTITION_ENTRIES a
+ * partition, made on first use): B-trees stay small, and an erasure rewrites only the partitions
+ * that held the destroyed entries. Deleting rows leaves their old versions in the table files
+ * until those are rewritten, so scrubStep rewrites each touched partition (VACUUM FULL).
+ */
+import type { IndexRow } from '../../event/searchable.js';
+import { NOTE_FIELDS } from '../../event/searchable.js';
+import { canMatchGaps } from '../../index/query.js';
+import type { ErasureLink, GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
+import type { PgDatabase, Queryable } from './database.js';
+import { compilePg, tsvectorOf } from './query-sql.js';
+
+/** Entries a partition holds (as the fs driver's files: 2^20). */
+export const PARTITION_ENTRIES = 2 ** 20;
+
+const COLS = ['idx', ...NOTE_FIELDS] as const;
+/** Columns pg returns as text (int8) that a row holds as numbers. */
+const BIG = new Set(['idx', 'time', 'received']);
+/** Each column's array type for unnest. */
+const ARRAY_TYPE: Record<(typeof COLS)[number], string> = {
+  idx: 'bigint[]',
+  id: 'text[]',
+  time: 'bigint[]',
+  received: 'bigint[]',
+  actor: 'text[]',
+  actor_type: 'text[]',
+  on_behalf_of: 'text[]',
+  verified: 'smallint[]',
+  action: 'text[]',
+  source: 'text[]',
+  host: 'text[]',
+  resource_type: 'text[]',
+  resource_id: 'text[]',
+  outcome: 'text[]',
+  subject: 'text[]',
+  tier: 'text[]',
+  key_id: 'text[]',
+  principal: 'text[]',
+};
+
+function entryRow(r: Record<string, unknown>): IndexRow {
+  const out: Record<string, unknown> = {};
+  for (const c of COLS) out[c] = BIG.has(c) ? Number(r[c]) : r[c];
+  return out as unknown as IndexRow;
+}
+
+function gapRow(r: Record<string, unknown>): GapRow {
+  return {
+    idx: Number(r.idx),
+    time: Number(r.time),
+    tier: r.tier as string,
+    state: r.state as GapRow['state'],
+    key_id: r.key_id as string,
+    erasure: r.erasure === null ? null : Number(r.erasure),
+  };
+}
+
+export class PgQueryStore implements QueryStore {
+  /** Partitions known to exist (by number). */
+  private readonly made = new Set<number>();
+  /** Partitions that lost rows since the last scrub. */
+  private readonly touched = new Set<number>();
+
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly partition = PARTITION_ENTRIES,
+  ) {}
+
+  async upto(): Promise<number> {
+    const r = await this.db.query<{ v: string }>("SELECT v FROM stele_q_meta WHERE k = 'upto'");
+    return Number(r.rows[0]?.v ?? 0);
+  }
+
+  private async makePartitions(c: Queryable, rows: readonly { row: IndexRow }[]): Promise<void> {
+    for (const p of new Set(rows.map((r) => Math.floor(r.row.idx / this.partition)))) {
+      if (this.made.has(p)) continue;
+      // Two nodes may race to make it: the advisory lock of the transaction serialises them.
+      await c.query('SELECT pg_advisory_xact_lock($1)', [0x73746571 + p]);
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS stele_q_entries_${p} PARTITION OF stele_q_entries FOR VALUES FROM (${p * this.partition}) TO (${(p + 1) * this.partition})`,
+      );
+      this.made.add(p);
+    }
+  }
+
+  async insert({ rows, gaps = [], links = [], upto }: IndexBatch): Promise<void> {
+    await this.db.tx(async (c) => {
+      if (rows.length) {
+        await this.makePartitions(c, rows);
+        const cols = COLS.map((col) => rows.map((r) => r.row[col]));
+        const texts = rows.map((r) => tsvectorOf(r.text));
+        await c.query(
+          `INSERT INTO stele_q_entries (${COLS.join(', ')}, tokens) SELECT * FROM unnest(${COLS.map((col, i) => `$${i + 1}::${ARRAY_TYPE[col]}`).join(', ')}, $${COLS.length + 1}::tsvector[])`,
+          [...cols, texts],
+        );
+      }
+      for (const g of gaps)
+        await c.query(
+          `INSERT INTO stele_q_gaps (idx, time, tier, state, key_id, erasure) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (idx) DO UPDATE SET time = EXCLUDED.time, tier = EXCLUDED.tier, state = EXCLUDED.state, key_id = EXCLUDED.key_id, erasure = EXCLUDED.erasure`,
+          [g.idx, g.time, g.tier, g.state, g.key_id, g.erasure],
+        );
+      for (const l of links) await link(c, l);
+      await c.query("INSERT INTO stele_q_meta (k, v) VALUES ('upto', $1) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", [
+        String(upto),
+      ]);
+    });
+  }
+
+  /** The query's conditions and the page's, for table `e`: [where, params]. */
+  private page(q: StoreQuery, page: SearchPage): { where: string; params: unknown[]; dir: string } {
+    const c = compilePg(q.root, q.nowMs);
+    const conds = [c.where];
+    const params = [...c.params];
+    const bind = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (q.tiers) conds.push(`e.tier = ANY(${bind(q.tiers)}::text[])`);
+    const desc = page.order === 'desc';
+    if (page.cursor !== undefined) conds.push(`e.idx ${desc ? '<' : '>'} ${bind(page.cursor)}`);
+    if (page.bound !== undefined) conds.push(`e.idx ${desc ? '>=' : '<'} ${bind(page.bound)}`);
+    return { where: conds.map((x) => `(${x})`).join(' AND '), params, dir: desc ? 'DESC' : 'ASC' };
+  }
+
+  async search(q: StoreQuery, page: SearchPage): Promise<StoreMatch[]> {
+    if (q.tiers?.length === 0) return [];
+    const p = this.page(q, page);
+    const limit = `LIMIT ${Math.max(0, Math.floor(page.limit))}`;
+    const entries = await this.db.query(
+      `SELECT ${COLS.join(', ')} FROM stele_q_entries e WHERE ${p.where} ORDER BY e.idx ${p.dir} ${limit}`,
+      p.params,
+    );
+    const out: StoreMatch[] = entries.rows.map((r) => ({ kind: 'entry', row: entryRow(r) }));
+    if (!canMatchGaps(q.root)) return out;
+    const gaps = await this.db.query(
+      `SELECT idx, time, tier, state, key_id, erasure FROM stele_q_gaps e WHERE ${p.where} ORDER BY e.idx ${p.dir} ${limit}`,
+      p.params,
+    );
+    if (gaps.rows.length === 0) return out;
+    const at = (m: StoreMatch) => (m.kind === 'entry' ? m.row.idx : m.gap.idx);
+    const sign = page.order === 'desc' ? -1 : 1;
+    return [...out, ...gaps.rows.map((r): StoreMatch => ({ kind: 'gap', gap: gapRow(r) }))]
+      .sort((a, b) => sign * (at(a) - at(b)))
+      .slice(0, page.limit);
+  }
+
+  async count(q: StoreQuery): Promise<{ entries: number; gaps: number }> {
+    if (q.tiers?.length === 0) return { entries: 0, gaps: 0 };
+    const p = this.page(q, { limit: 0, order: 'asc' });
+    const n = async (table: string) =>
+      Number((await this.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} e WHERE ${p.where}`, p.params)).rows[0]?.n);
+    return { entries: await n('stele_q_entries'), gaps: canMatchGaps(q.root) ? await n('stele_q_gaps') : 0 };
+  }
+
+  async keysOfActors(actors: readonly string[]): Promise<string[]> {
+    const r = await this.db.query<{ key_id: string }>(
+      'SELECT DISTINCT key_id FROM stele_q_entries WHERE actor = ANY($1::text[]) AND key_id IS NOT NULL',
+      [actors],
+    );
+    return r.rows.map((x) => x.key_id);
+  }
+
+  async deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased'): Promise<number> {
+    let n = 0;
+    for (const k of keyIds) {
+      const deleted = await this.db.tx(async (c) => {
+        const r = await c.query<{ idx: string; received: string; tier: string }>(
+          'DELETE FROM stele_q_entries WHERE key_id = $1 RETURNING idx, received, tier',
+          [k],
+        );
+        for (const row of r.rows)
+          await c.query(
+            `INSERT INTO stele_q_gaps (idx, time, tier, state, key_id, erasure) VALUES ($1, $2, $3, $4, $5, NULL)
+             ON CONFLICT (idx) DO UPDATE SET time = EXCLUDED.time, tier = EXCLUDED.tier, state = EXCLUDED.state, key_id = EXCLUDED.key_id, erasure = NULL`,
+            [row.idx, row.received, row.tier, state(k), k],
+          );
+        return r.rows.map((row) => Number(row.idx));
+      });
+      for (const idx of deleted) this.touched.add(Math.floor(idx / this.partition));
+      n += deleted.length;
+    }
+    return n;
+  }
+
+  /** Rewrites one partition that lost rows (VACUUM FULL), so the deleted rows' old versions leave its files. */
+  async scrubStep(): Promise<boolean> {
+    const [p] = this.touched;
+    if (p === undefined) return false;
+    await this.db.query(`VACUUM FULL stele_q_entries_${p}`);
+    this.touched.delete(p);
+    return this.touched.size > 0;
+  }
+
+  async scrubbed(): Promise<void> {}
+
+  async optimize(): Promise<void> {
+    await this.db.query('ANALYZE stele_q_entries');
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function link(c: Queryable, l: ErasureLink): Promise<void> {
+  await c.query('UPDATE stele_q_gaps SET erasure = $1 WHERE key_id = ANY($2::text[]) AND erasure IS NULL AND idx < $1', [
+    l.index,
+    l.keyIds,
+  ]);
+}
