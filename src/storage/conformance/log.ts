@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { SequencedEntry, TileData } from '../../log/storage.js';
+import type { SequencedEntry, TileData, TileStore } from '../../log/storage.js';
+import type { Backend } from '../backend.js';
 import { type DriverUnderTest, withCode } from './driver.js';
 
 const entry = (n: number, digest = false): SequencedEntry => ({
@@ -16,8 +17,65 @@ const tile = (level: number | 'entries', index: number, width: number, fill: num
   data: Buffer.alloc(level === 'entries' ? 10 : width * 32, fill),
 });
 
+/** A TileStore under test: a fresh one, and the same store opened again (as another process would). */
+export interface TileStoreUnderTest {
+  name: string;
+  create(): Promise<TileStore>;
+  reopen(t: TileStore): Promise<TileStore> | TileStore;
+}
+
+/** What every TileStore must do: full tiles never change, the checkpoint is a compare-and-swap. */
+export function tileStoreConformance(d: TileStoreUnderTest): void {
+  describe(`${d.name}: tile store`, () => {
+    test('a full tile never changes: the same bytes again are a no-op, other bytes are refused', async () => {
+      const s = await d.create();
+      const full = [tile(0, 0, 256, 1), tile('entries', 0, 256, 2)];
+      await s.writeTiles(full);
+      await s.syncTiles(256);
+      await s.writeTiles(full);
+      for (const t of full) {
+        await assert.rejects(s.writeTiles([{ ...t, data: Buffer.alloc(t.data.length, 9) }]), withCode('immutable_change'));
+        assert.deepEqual(await s.readTile(t.level, t.index, 256), t.data, 'the refused write left the tile as it was');
+      }
+      const other = await d.reopen(s);
+      await assert.rejects(other.writeTiles([tile(0, 0, 256, 7)]), withCode('immutable_change'), 'after a reopen too');
+      // A partial tile is rewritten as the tree grows (at another width) and may be rewritten at its own.
+      await s.writeTiles([tile(0, 1, 3, 1)]);
+      await s.writeTiles([tile(0, 1, 3, 2)]);
+      assert.deepEqual(await s.readTile(0, 1, 3), tile(0, 1, 3, 2).data);
+      assert.equal(await s.readTile(0, 2, 256), null, 'an absent tile reads as null');
+    });
+
+    test('the checkpoint is a compare-and-swap: a conflicting or stale writer is refused', async () => {
+      const s = await d.create();
+      assert.equal(await s.readCheckpoint(), null);
+      await s.writeCheckpoint(null, 'origin\n1\nroot-a\n');
+      await assert.rejects(s.writeCheckpoint(null, 'origin\n1\nroot-x\n'), withCode('checkpoint_conflict'), 'a second first');
+      await s.writeCheckpoint('origin\n1\nroot-a\n', 'origin\n2\nroot-b\n');
+      await assert.rejects(
+        s.writeCheckpoint('origin\n1\nroot-a\n', 'origin\n3\nroot-c\n'),
+        withCode('checkpoint_conflict'),
+        'a stale previous',
+      );
+      assert.equal(await (await d.reopen(s)).readCheckpoint(), 'origin\n2\nroot-b\n');
+    });
+  });
+}
+
 /** What every driver's LogStorage must do: the write-ahead log, tiles, checkpoint and sync. */
 export function logConformance(d: DriverUnderTest): void {
+  // The tile side, on the backend's tile store; then what only the whole backend can show.
+  const backendOf = new WeakMap<TileStore, Backend>();
+  tileStoreConformance({
+    name: d.name,
+    create: async () => {
+      const b = await d.create();
+      const t = b.tileStore();
+      backendOf.set(t, b);
+      return t;
+    },
+    reopen: (t) => d.reopen(backendOf.get(t) as Backend).tileStore(),
+  });
   describe(`${d.name}: log storage`, () => {
     test('sequenced entries survive a reopen, in order, and appends go on after them', async () => {
       const b = await d.create();
@@ -65,42 +123,12 @@ export function logConformance(d: DriverUnderTest): void {
       await s.close();
     });
 
-    test('a full tile never changes: the same bytes again are a no-op, other bytes are refused', async () => {
+    test("the checkpoint a tile store wrote is the one the backend's readers and log storage see", async () => {
       const b = await d.create();
-      const s = b.tileStore();
-      const full = [tile(0, 0, 256, 1), tile('entries', 0, 256, 2)];
-      await s.writeTiles(full);
-      await s.syncTiles(256);
-      await s.writeTiles(full);
-      for (const t of full) {
-        await assert.rejects(s.writeTiles([{ ...t, data: Buffer.alloc(t.data.length, 9) }]), withCode('immutable_change'));
-        assert.deepEqual(await s.readTile(t.level, t.index, 256), t.data, 'the refused write left the tile as it was');
-      }
-      const other = d.reopen(b).tileStore();
-      await assert.rejects(other.writeTiles([tile(0, 0, 256, 7)]), withCode('immutable_change'), 'after a reopen too');
-      // A partial tile is rewritten as the tree grows (at another width) and may be rewritten at its own.
-      await s.writeTiles([tile(0, 1, 3, 1)]);
-      await s.writeTiles([tile(0, 1, 3, 2)]);
-      assert.deepEqual(await s.readTile(0, 1, 3), tile(0, 1, 3, 2).data);
-    });
-
-    test('the checkpoint is a compare-and-swap: a conflicting or stale writer is refused', async () => {
-      const b = await d.create();
-      const s = b.tileStore();
-      assert.equal(await s.readCheckpoint(), null);
-      await s.writeCheckpoint(null, 'origin\n1\nroot-a\n');
-      await assert.rejects(s.writeCheckpoint(null, 'origin\n1\nroot-x\n'), withCode('checkpoint_conflict'), 'a second first');
-      await s.writeCheckpoint('origin\n1\nroot-a\n', 'origin\n2\nroot-b\n');
-      await assert.rejects(
-        s.writeCheckpoint('origin\n1\nroot-a\n', 'origin\n3\nroot-c\n'),
-        withCode('checkpoint_conflict'),
-        'a stale previous',
-      );
+      await b.tileStore().writeCheckpoint(null, 'origin\n2\nroot-b\n');
       const again = d.reopen(b);
-      assert.equal(await again.tileStore().readCheckpoint(), 'origin\n2\nroot-b\n');
       assert.equal(await again.tiles().readCheckpoint(), 'origin\n2\nroot-b\n');
-      const state = await again.log().open();
-      assert.equal(state.checkpoint, 'origin\n2\nroot-b\n');
+      assert.equal((await again.log().open()).checkpoint, 'origin\n2\nroot-b\n');
     });
 
     test('syncTiles records the synced size, which a reopened log storage reports', async () => {

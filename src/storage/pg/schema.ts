@@ -86,4 +86,19 @@ CREATE TABLE stele_q_gaps (
 CREATE INDEX stele_q_gaps_time ON stele_q_gaps (time);
 CREATE INDEX stele_q_gaps_key ON stele_q_gaps (key_id) WHERE erasure IS NULL;
 `,
+  // 3: the log's tiles, entry bundles and state (the checkpoint, compared and swapped; the synced size).
+  `
+CREATE TABLE stele_tiles (
+  level smallint NOT NULL,          -- 0..63 for hash tiles, -1 for entry bundles
+  idx bigint NOT NULL,
+  width smallint NOT NULL,          -- 256: full (never changes); less: a partial tile
+  data bytea NOT NULL,
+  PRIMARY KEY (level, idx, width)
+);
+CREATE TABLE stele_log_state (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  checkpoint text,
+  synced bigint NOT NULL DEFAULT 0
+);
+`,
 ];
