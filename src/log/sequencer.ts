@@ -211,11 +211,11 @@ export class Sequencer {
 }
 
 /** Whether two content digests may be of the same event: equal, or either unknown (older entries). */
-function sameContent(a: Buffer | null | undefined, b: Buffer | null | undefined): boolean {
+export function sameContent(a: Buffer | null | undefined, b: Buffer | null | undefined): boolean {
   return !a || !b || a.equals(b);
 }
 
-function idConflict(where: number | undefined, id: string, index: number | undefined): SteleError {
+export function idConflict(where: number | undefined, id: string, index: number | undefined): SteleError {
   const at = index === undefined ? 'in an append still being written' : `at index ${index}`;
   return new SteleError(
     'id_conflict',
@@ -224,7 +224,7 @@ function idConflict(where: number | undefined, id: string, index: number | undef
   );
 }
 
-function batchConflict(where: number | undefined, id: string, at: number): SteleError {
+export function batchConflict(where: number | undefined, id: string, at: number): SteleError {
   return new SteleError(
     'id_conflict',
     `id ${id} is also the id of event ${at} of this request, with different content; an id names one event`,

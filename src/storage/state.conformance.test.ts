@@ -97,7 +97,8 @@ if (pgSkip === null) {
     };
     return {
       open: async () => {
-        const s = await (server ??= Postgres.start());
+        server ??= Postgres.start();
+        const s = await server;
         started = s;
         name = `state${++n}`;
         url = s.createDb(name);

@@ -101,4 +101,19 @@ CREATE TABLE stele_log_state (
   synced bigint NOT NULL DEFAULT 0
 );
 `,
+  // 4: sequencing shared by every node: the next index, every id with its index and content
+  // digest (deduplication), and the write-ahead log of entries not yet in the tiles.
+  `
+ALTER TABLE stele_log_state ADD COLUMN next bigint NOT NULL DEFAULT 0;
+CREATE TABLE stele_ids (
+  id text PRIMARY KEY,
+  idx bigint NOT NULL UNIQUE,
+  digest bytea
+);
+CREATE TABLE stele_wal (
+  idx bigint PRIMARY KEY,
+  leaf bytea NOT NULL,
+  note bytea
+);
+`,
 ];
