@@ -57,7 +57,8 @@ export class Postgres {
     return execFileSync(file, argv, { stdio: 'pipe', timeout: 60_000 }).toString();
   }
 
-  static async start(): Promise<Postgres> {
+  /** `durable`: fsync and synchronous commits on (a benchmark's honest durability); tests leave them off. */
+  static async start(opts: { durable?: boolean } = {}): Promise<Postgres> {
     const bin = binDir();
     if (!bin) throw new Error(`PostgreSQL is not installed (${PG_INSTALL})`);
     // A short path: the unix socket's must stay under 107 bytes.
@@ -70,9 +71,10 @@ export class Postgres {
     const port = await freePort();
     const pg = new Postgres(dir, port, bin);
     Postgres.run(bin, 'initdb', ['-D', pg.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-    // fsync off: the tests kill Stele nodes, never the machine; a committed row is in the OS's cache.
-    const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`;
-    Postgres.run(bin, 'pg_ctl', ['-D', pg.dataDir, '-l', join(dir, 'postgres.log'), '-w', '-t', '60', '-o', opts, 'start']);
+    // fsync off for tests: they kill Stele nodes, never the machine; a committed row is in the OS's cache.
+    const sync = opts.durable ? '-c fsync=on -c synchronous_commit=on' : '-c fsync=off -c full_page_writes=off';
+    const o = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 ${sync} -c max_connections=200`;
+    Postgres.run(bin, 'pg_ctl', ['-D', pg.dataDir, '-l', join(dir, 'postgres.log'), '-w', '-t', '60', '-o', o, 'start']);
     return pg;
   }
 
