@@ -1,5 +1,6 @@
 import { fromWire, SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
+import { CheckpointWaiters } from './checkpoint-waiters.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import type { FromIntegrator, ToIntegrator } from './integrator-worker.js';
 import { pack, sharedRuns, transferList } from './packed.js';
@@ -30,7 +31,7 @@ export class IntegratorThread {
   /** Entries handed over but not yet in a published checkpoint; pending[0] has index pendingFrom. */
   private pending: Buffer[] = [];
   private pendingFrom: number;
-  private waiters: { size: number; resolve: (p: Published) => void; reject: (e: Error) => void }[] = [];
+  private readonly waiters = new CheckpointWaiters();
   private failure: Error | null = null;
   private closing: (() => void) | null = null;
   private syncing: Promise<void> = Promise.resolve();
@@ -108,26 +109,8 @@ export class IntegratorThread {
 
   /** Resolves with the first published checkpoint of at least `size`. */
   waitFor(size: number, timeoutMs: number): Promise<Published> {
-    if (this.published.size >= size) return Promise.resolve(this.published);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const w = {
-        size,
-        resolve: (p: Published) => {
-          clearTimeout(t);
-          resolve(p);
-        },
-        reject: (e: Error) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      };
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new SteleError('checkpoint_timeout', `no checkpoint covered size ${size} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
+    if (this.failure && this.published.size < size) return Promise.reject(this.failure);
+    return this.waiters.wait(this.published, size, timeoutMs);
   }
 
   /** Integrates everything handed over, makes it durable, and stops the thread. */
@@ -149,9 +132,7 @@ export class IntegratorThread {
         this.pending.splice(0, p.size - this.pendingFrom);
         this.pendingFrom = p.size;
         this.published = p;
-        const ready = this.waiters.filter((w) => w.size <= p.size);
-        this.waiters = this.waiters.filter((w) => w.size > p.size);
-        for (const w of ready) w.resolve(p);
+        this.waiters.published(p);
         break;
       }
       case 'synced':
@@ -171,7 +152,7 @@ export class IntegratorThread {
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const w of this.waiters.splice(0)) w.reject(this.failure);
+    this.waiters.fail(this.failure);
     this.closing?.();
   }
 }

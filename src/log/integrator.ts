@@ -91,6 +91,16 @@ export class Integrator {
     await this.sync();
   }
 
+  /**
+   * Stops at once, integrating nothing more (a node that lost the integrator lease: another node
+   * integrates what is pending, and nothing this one would write may race it).
+   */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.failure ??= new Error('the integrator was stopped');
+  }
+
   private schedule(): void {
     if (this.timer || this.running || this.failure || this.pending.length === 0) return;
     const delay = Math.max(0, this.lastRun + this.interval - Date.now());
