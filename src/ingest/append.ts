@@ -1,4 +1,5 @@
 import type { Claim } from '../core/claim.js';
+import { metrics } from '../core/metrics.js';
 import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { Log } from '../log/log.js';
@@ -74,5 +75,10 @@ async function sequence(
   if (bounded) pace.admit();
   const entries = prepared.entries;
   const indices = await log.append(entries, { bounded });
+  if (bounded) {
+    let bytes = 0;
+    for (const e of entries) bytes += e.leaf.length;
+    metrics.appended(entries.length, bytes);
+  }
   return entries.map((e, i) => ({ id: e.id, index: indices[i] as number }));
 }

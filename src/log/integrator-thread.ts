@@ -32,6 +32,8 @@ export class IntegratorThread {
   private pending: Buffer[] = [];
   private pendingFrom: number;
   private readonly waiters = new CheckpointWaiters();
+  /** When the newest checkpoint was published (ms since the epoch; the start, before the first). */
+  publishedAt = Date.now();
   private failure: Error | null = null;
   private closing: (() => void) | null = null;
   private syncing: Promise<void> = Promise.resolve();
@@ -132,6 +134,7 @@ export class IntegratorThread {
         this.pending.splice(0, p.size - this.pendingFrom);
         this.pendingFrom = p.size;
         this.published = p;
+        this.publishedAt = Date.now();
         this.waiters.published(p);
         break;
       }

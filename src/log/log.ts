@@ -136,6 +136,11 @@ export class Log {
     return this.integrator.checkpoint;
   }
 
+  /** When the newest checkpoint was published by this process (ms since the epoch; its start, before the first). */
+  get checkpointTime(): number {
+    return this.integrator.publishedAt;
+  }
+
   /** Why the log stopped, if it did. */
   get failure(): Error | null {
     return this.sequencer.failed ?? this.integrator.failed;

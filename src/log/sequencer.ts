@@ -1,5 +1,6 @@
 import { defaultOf } from '../core/config/resolve.js';
 import { eventAt, SteleError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
 import type { IdIndex } from './id-index.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 
@@ -184,6 +185,7 @@ export class Sequencer {
         const entries = batch.length === 1 ? (batch[0] as Queued).entries : batch.flatMap((q) => q.entries);
         try {
           await this.storage.appendSequenced(first, entries);
+          metrics.groupCommit(entries.length);
           this.next += entries.length;
           this.ids.add(first, entries);
           this.onDurable(first, entries);

@@ -79,6 +79,8 @@ export class SharedLog {
   private running: Promise<void> = Promise.resolve();
   private readonly waiters = new CheckpointWaiters();
   private readonly reader: TreeReader;
+  /** When this node first saw the newest checkpoint (ms since the epoch). */
+  private publishedAt = Date.now();
 
   private constructor(
     private readonly p: SharedLogParams,
@@ -143,6 +145,7 @@ export class SharedLog {
 
   private publish(p: Published): void {
     if (p.size < this.published.size) return;
+    if (p.note !== this.published.note) this.publishedAt = Date.now();
     this.published = p;
     this.waiters.published(p);
   }
@@ -249,6 +252,10 @@ export class SharedLog {
 
   get checkpoint(): Published {
     return this.published;
+  }
+
+  get checkpointTime(): number {
+    return this.publishedAt;
   }
 
   /** A shared log does not stop on a failure: an append that fails says so, and the lease moves on. */

@@ -33,6 +33,7 @@ roles:
   auditor: { members: [group:audit, user:carol@acme.com], actions: [read, search, export], tiers: [compliance] }
   writer:  { actions: [append] }
   k8s:     { members: [key:k8s-webhook, cert:kube-apiserver], actions: [append], vouch: ["k8s.*"] }
+  monitoring: { members: [key:prometheus], actions: [metrics] }
 `;
 
 const CEDAR = `// Exports only of compliance entries, whoever asks.
@@ -102,6 +103,7 @@ const CASES: Record<string, [AccessAction, AccessResource]> = {
   erase: ['erase', { type: 'Log' }],
   hold: ['hold', { type: 'Log' }],
   admin: ['admin', { type: 'Log' }],
+  metrics: ['metrics', { type: 'Log' }],
 };
 
 const ADMIN = [
@@ -131,6 +133,7 @@ const PRINCIPALS: [string, Principal, string[]][] = [
   ['writer through the API key role', apikey('ci', ['writer']), WRITER],
   ['admin through the API key role', apikey('ops', ['admin']), ADMIN],
   ['k8s through key:k8s-webhook', apikey('k8s-webhook'), K8S],
+  ['monitoring through key:prometheus: metrics and nothing else', apikey('prometheus'), ['metrics']],
   ['k8s through cert:kube-apiserver', cert('kube-apiserver'), K8S],
   ['writer and k8s (credential role and membership)', apikey('k8s-webhook', ['writer']), K8S],
   ['auditor and writer: the union', { ...user('dave@acme.com', ['audit']), roles: ['writer'] }, ['append', ...AUDITOR]],
@@ -354,7 +357,7 @@ describe('the compiled Cedar', () => {
   test('roles become permits with stable ids, then stele.cedar follows', () => {
     const { schema, policies } = authz.describe();
     assert.match(schema, /^namespace Stele \{/);
-    assert.match(schema, /entity Role enum \["admin", "auditor", "writer", "k8s"\];/);
+    assert.match(schema, /entity Role enum \["admin", "auditor", "writer", "k8s", "monitoring"\];/);
     assert.match(schema, /entity Tier enum \["operational", "compliance"\];/);
     assert.ok(
       policies.includes(

@@ -90,6 +90,7 @@ const APPLIES: Record<AccessAction, readonly AccessResource['type'][]> = {
   erase: ['Log'],
   hold: ['Log'],
   admin: ['Log'],
+  metrics: ['Log'],
 };
 
 const ENTRY_ATTRS = ['tier', 'action', 'source', 'actor', 'actor_type', 'outcome', 'principal', 'subject_hash'] as const;

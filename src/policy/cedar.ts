@@ -93,7 +93,7 @@ export function cedarSchemaText(policy: Pick<Policy, 'retention' | 'roles'>): st
   action append, vouch appliesTo { principal: ${PRINCIPALS}, resource: [Event] };
   // On Log: may do it at all; on Entry: may see that entry.
   action read, search, export appliesTo { principal: ${PRINCIPALS}, resource: [Log, Entry] };
-  action erase, hold, admin appliesTo { principal: ${PRINCIPALS}, resource: [Log] };
+  action erase, hold, admin, metrics appliesTo { principal: ${PRINCIPALS}, resource: [Log] };
 }
 `;
 }

@@ -840,7 +840,7 @@ retention:
       keep: forever
 roles:
   admin:
-    actions: [append, read, search, export, erase, hold, admin]
+    actions: [append, read, search, export, erase, hold, admin, metrics]
     vouch: ["*"]
   writer:
     actions: [append]
@@ -902,7 +902,7 @@ retention:
 # (an API key made with "stele keys create --role writer"). Members: user:<id>, group:<name>,
 # key:<API key name>, cert:<client certificate CN>, service:<client id>, sub:<issuer>#<sub> (one OIDC
 # account of one issuer), or * (every authenticated principal).
-# Actions: append, read, search, export, erase, hold, admin. Access is decided by Cedar: each role becomes
+# Actions: append, read, search, export, erase, hold, admin, metrics (GET /metrics). Access is decided by Cedar: each role becomes
 # permit policies, and a stele.cedar file beside this one may add permits and forbids (stele policy check
 # --show-cedar prints them all).
 # vouch: action globs of the events a member may write with someone else as the actor (a git hook writing
@@ -910,12 +910,14 @@ retention:
 # events whose actor is itself.
 roles:
   admin:
-    actions: [append, read, search, export, erase, hold, admin]
+    actions: [append, read, search, export, erase, hold, admin, metrics]
     vouch: ["*"]
     # members: [group:sre, user:root@example.com]
   writer:
     actions: [append]
     vouch: ["*"]
+  # monitoring:                 # Prometheus: stele keys create --name prometheus --role monitoring
+  #   actions: [metrics]
   # auditor:
   #   members: [group:audit]
   #   actions: [read, search, export]

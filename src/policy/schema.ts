@@ -26,7 +26,7 @@ export const ROLE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
  */
 export const MEMBER_PATTERN = '^(?:\\*|(?:user|group|key|cert|service|sub):[^\\u0000-\\u001f\\u007f]+)$';
 /** What a role may grant, in the order `stele policy check` shows them. */
-export const ROLE_ACTIONS = ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'] as const;
+export const ROLE_ACTIONS = ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin', 'metrics'] as const;
 /** The JWS algorithms an issuer may use: asymmetric only (never `none`, never the HMAC HS*). */
 export const JWS_ALGORITHMS = [
   'RS256',
@@ -335,7 +335,7 @@ export const policySchema = {
     },
     action: {
       enum: ROLE_ACTIONS,
-      description: 'An action a role may allow: append, read, search, export, erase, hold or admin.',
+      description: 'An action a role may allow: append, read, search, export, erase, hold, admin or metrics (GET /metrics).',
     },
     algorithm: {
       enum: JWS_ALGORITHMS,

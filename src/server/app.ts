@@ -9,6 +9,7 @@ import { overloaded } from '../log/sequencer.js';
 import type { MirrorStatus } from '../storage/s3/mirror.js';
 import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
 import { errorHandler } from './errors.js';
+import { metricsRoutes, serverMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
@@ -146,9 +147,11 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     });
   };
 
+  const measured = serverMetrics(stele, opts.mirrorStatus);
   app.setErrorHandler(
     errorHandler({
       bodyLimit,
+      onAnswered: (code) => measured.error(code),
       onRefused(req, err) {
         denied(req, err);
         // Appends escape the per-principal rate limit; their refusals are throttled like bad tokens.
@@ -193,7 +196,10 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     reply.raw.once('close', req.releaseBody); // also when the connection drops mid-request
     return payload;
   });
-  app.addHook('onResponse', async (req) => req.releaseBody?.());
+  app.addHook('onResponse', async (req, reply) => {
+    req.releaseBody?.();
+    measured.request(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
   await app.register(rateLimit, {
     // After authentication, so the limit is per principal, not per proxy address. Requests without
     // credentials were limited per address before authentication (auth.ts). Appends are not
@@ -208,6 +214,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
       new SteleError('rate_limited', `more than ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
   });
 
+  await app.register(metricsRoutes(stele, measured));
   await app.register(eventRoutes(stele));
   await app.register(kubernetesRoutes(stele));
   await app.register(cloudtrailRoutes(stele));

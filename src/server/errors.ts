@@ -40,6 +40,8 @@ export interface ErrorHandlerOptions {
   bodyLimit: number;
   /** Called for every 401 and 403 before the answer is sent (the server records and throttles refusals). */
   onRefused(req: FastifyRequest, err: SteleError): void;
+  /** Called for every error answer, with its code (the metrics count them). */
+  onAnswered?(code: string): void;
 }
 
 /** The server's error handler (app.setErrorHandler). */
@@ -49,6 +51,7 @@ export function errorHandler(o: ErrorHandlerOptions) {
     // rather than read the rest, which an attacker may send slowly or never.
     if (!req.raw.complete && req.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     const err = thrown instanceof SteleError ? thrown : fromFramework(thrown, o.bodyLimit);
+    o.onAnswered?.(err?.code ?? 'internal');
     if (!err || err.status === 500) {
       req.log.error({ err: thrown }, 'request failed');
       return send(reply, err ?? new SteleError('internal', thrown.message, { cause: thrown }));

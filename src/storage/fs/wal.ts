@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { syncDir } from '../../core/durable.js';
+import { metrics } from '../../core/metrics.js';
 import type { SequencedEntry } from '../../log/storage.js';
 
 /**
@@ -183,7 +184,9 @@ export class WriteAheadLog {
       const { bytesWritten } = await fh.write(buf, off, buf.length - off);
       off += bytesWritten;
     }
+    const t = performance.now();
     await fh.datasync();
+    metrics.walSync((performance.now() - t) / 1000, buf.length);
     this.segBytes += buf.length;
     this.nextIndex += entries.length;
   }
