@@ -50,7 +50,7 @@ export class LogMirror {
   /** The bucket's checkpoint as last read or written; undefined: read it first (start, or after a failure). */
   private remote: { note: string; checkpoint: Checkpoint } | null | undefined;
   /** Partial tiles this process wrote, by path: their version, deleted once the tile is full. */
-  private readonly partials = new Map<string, { versionId: string; level: number | 'entries'; index: number; width: number }>();
+  private readonly partials = new Map<string, Tile & { versionId: string }>();
   /**
    * What the bucket held when it was last read (at start, or after a failure): the latest version's
    * MD5 of each full tile, compared instead of written (a copy cut short may have written some past
