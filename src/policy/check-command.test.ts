@@ -137,7 +137,7 @@ roles:
         {
           name: 'admin',
           members: [],
-          actions: ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin'],
+          actions: ['append', 'read', 'search', 'export', 'erase', 'hold', 'admin', 'metrics'],
           tiers: [],
           vouch: ['*'],
         },

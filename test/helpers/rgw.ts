@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { quietAwsSdk } from '../../src/core/config/env.js';
 import { sleep, tempDir } from './stele.js';
 
 export const RGW_BINARIES = ['/usr/bin/ceph-mon', '/usr/bin/ceph-osd', '/usr/bin/radosgw', '/usr/bin/monmaptool'];
@@ -44,6 +45,7 @@ export class Rgw {
 
   /** An S3 client of this gateway's user (the bucket's owner), for tests to set up and attack buckets. */
   client(): S3Client {
+    quietAwsSdk();
     return new S3Client({
       endpoint: this.endpoint,
       region: 'us-east-1',
