@@ -1,4 +1,4 @@
-import { fromWire, SteleError } from '../core/errors.js';
+import { fromWire } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
 import { CheckpointWaiters } from './checkpoint-waiters.js';
 import type { IntegratorOptions, Published } from './integrator.js';
