@@ -11,7 +11,7 @@ import { plural } from '../core/plural.js';
 import type { Principal } from '../core/principal.js';
 import type { Event } from '../event/types.js';
 import { parseQuery } from '../index/query.js';
-import type { Match } from '../index/thread.js';
+import type { Hit, Match } from '../index/thread.js';
 import type { SearchRequest } from '../index/worker.js';
 import { subjectHash } from '../keys/subject.js';
 import type { AccessResource } from '../policy/access.js';
@@ -225,6 +225,66 @@ async function countVisible(
       );
     }
     cursor = r.next;
+  }
+}
+
+/** Entries a live tail reads from the store at a time. */
+const STREAM_PAGE = 500;
+
+/**
+ * `GET /v1/stream` and `stele tail`: the entries `p` may see that match the query, in log order
+ * after `after` (default: from now on), then each new one as it becomes searchable, until `signal`
+ * aborts. Every entry passes the same access check as a search's; gaps (expired or erased entries)
+ * are never sent, and an entry erased before it was read is not found. It yields `null` once the
+ * stream is open, then every `idleMs` while it waits (a keep-alive for the connection). Recorded when it opens and when it closes,
+ * with how many entries it sent, not each page it read.
+ */
+export async function* streamEvents(
+  stele: Stele,
+  p: Principal,
+  req: { q: string; after?: number; signal: AbortSignal; idleMs?: number },
+): AsyncGenerator<Hit | null> {
+  stele.access.require(p, 'search');
+  parseQuery(req.q); // a bad query is refused before anything is recorded
+  const started = await stele.audit.record('stele.access.stream', p, {
+    query: req.q,
+    ...(req.after !== undefined ? { after: req.after } : {}),
+  });
+  const see = (m: Match) => stele.access.allowed(p, 'search', entryResource(stele, m));
+  // Exclusive: the last entry already sent, or scanned and not matching.
+  let cursor = req.after ?? stele.index.indexedThrough - 1;
+  let sent = 0;
+  try {
+    // At once, so the caller knows the stream is open (and a refusal came before it) without a match.
+    yield null;
+    while (!req.signal.aborted) {
+      // Everything below `indexed` is in the store: once scanned, the cursor may pass it.
+      const indexed = stele.index.indexedThrough;
+      const base = { q: req.q, order: 'asc' as const, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') };
+      const page = await scanVisible(stele, { ...base, cursor, limit: STREAM_PAGE }, see, stele.log.checkpoint.size);
+      for (const m of page.hits) {
+        cursor = m.index;
+        if (m.kind !== 'entry') continue;
+        sent++;
+        yield m;
+      }
+      if (page.next !== undefined) {
+        cursor = Math.max(cursor, page.next);
+        continue;
+      }
+      cursor = Math.max(cursor, indexed - 1);
+      // Wait for the index to pass what was scanned, or the keep-alive, or the end.
+      const more = stele.index.whenIndexed(indexed + 1, req.idleMs ?? 15_000).then(
+        () => true,
+        () => false,
+      );
+      const aborted = new Promise<boolean>((resolve) =>
+        req.signal.addEventListener('abort', () => resolve(false), { once: true }),
+      );
+      if (!(await Promise.race([more, aborted])) && !req.signal.aborted) yield null;
+    }
+  } finally {
+    await stele.audit.record('stele.access.stream.end', p, { started, entries: sent, last: cursor });
   }
 }
 

@@ -76,39 +76,50 @@ export function apiTarget(opts: TokenOptions & { url?: string }, env: Env = proc
   return { url, token };
 }
 
-/** Calls the Stele API and returns the JSON answer, turning an error answer into a SteleError. */
-export async function api<T>(base: string, path: string, init: RequestInit & { token?: string } = {}): Promise<T> {
+/** Sends a request to the Stele API with the token; a connection failure is `unreachable`. */
+export async function request(base: string, path: string, init: RequestInit & { token?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  let res: Response;
   try {
-    res = await fetch(`${base.replace(/\/+$/, '')}${path}`, { ...init, headers });
+    return await fetch(`${base.replace(/\/+$/, '')}${path}`, { ...init, headers });
   } catch (err) {
     throw new SteleError('unreachable', `cannot reach ${base}: ${(err as Error).cause ?? (err as Error).message}`, {
       cause: err,
     });
   }
-  const text = await res.text();
+}
+
+/** The SteleError an error answer (`res` not ok, its body `text`) stands for. */
+export function answerError(res: Response, text: string): SteleError {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
     body = undefined;
   }
-  if (!res.ok) {
-    const e = (body as { error?: { code?: string; message?: string } & Record<string, unknown> } | undefined)?.error;
-    const { code, message, ...detail } = e ?? {};
-    // Retry-After (whole seconds) is the HTTP way to say when to come back; the body may say it too.
-    const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
-    if (detail.retryAfter === undefined && Number.isSafeInteger(retryAfter) && retryAfter >= 0) detail.retryAfter = retryAfter;
-    const problem = `${res.status}: ${message ?? text}`;
-    // A Stele server's codes are ours; anything else (a proxy's page, another version) keeps its status as data.
-    if (isErrorCode(code)) throw new SteleError(code, problem, { detail });
-    throw new SteleError('http_error', problem, {
-      detail: { ...detail, httpStatus: res.status, ...(code === undefined ? {} : { remoteCode: code }) },
-    });
+  const e = (body as { error?: { code?: string; message?: string } & Record<string, unknown> } | undefined)?.error;
+  const { code, message, ...detail } = e ?? {};
+  // Retry-After (whole seconds) is the HTTP way to say when to come back; the body may say it too.
+  const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+  if (detail.retryAfter === undefined && Number.isSafeInteger(retryAfter) && retryAfter >= 0) detail.retryAfter = retryAfter;
+  const problem = `${res.status}: ${message ?? text}`;
+  // A Stele server's codes are ours; anything else (a proxy's page, another version) keeps its status as data.
+  if (isErrorCode(code)) return new SteleError(code, problem, { detail });
+  return new SteleError('http_error', problem, {
+    detail: { ...detail, httpStatus: res.status, ...(code === undefined ? {} : { remoteCode: code }) },
+  });
+}
+
+/** Calls the Stele API and returns the JSON answer, turning an error answer into a SteleError. */
+export async function api<T>(base: string, path: string, init: RequestInit & { token?: string } = {}): Promise<T> {
+  const res = await request(base, path, init);
+  const text = await res.text();
+  if (!res.ok) throw answerError(res, text);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined as T;
   }
-  return body as T;
 }
 
 /** The options every API command takes. */

@@ -116,6 +116,14 @@ apiOptions(
 
 apiOptions(
   program
+    .command('tail')
+    .description('follow the events a query matches as they arrive (reconnects, resuming where it stopped)')
+    .argument('[query...]', 'the query, as for search; none: everything')
+    .option('--after <index>', 'start after this entry (default: from now on)'),
+).action(lazy(() => import('./commands/tail.js'), 'tailCommand'));
+
+apiOptions(
+  program
     .command('export')
     .description('export the events a query matches as JSON Lines, CSV, or an evidence bundle (streamed)')
     .argument('[query...]', 'the query, as for search; none: everything')

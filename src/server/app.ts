@@ -14,7 +14,7 @@ import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
 import { readRoutes } from './routes/read.js';
-import { exportRoutes, searchRoutes } from './routes/search.js';
+import { exportRoutes, searchRoutes, streamRoutes } from './routes/search.js';
 import { cloudtrailRoutes } from './routes/sources-cloudtrail.js';
 import { kubernetesRoutes } from './routes/sources-kubernetes.js';
 import { otlpRoutes } from './routes/sources-otlp.js';
@@ -223,6 +223,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   await app.register(readRoutes(stele, opts.mirrorStatus));
   await app.register(searchRoutes(stele));
   await app.register(exportRoutes(stele));
+  await app.register(streamRoutes(stele));
   await app.register(forgetRoutes(stele));
   await app.register(tlogRoutes(stele));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { EXPORT_FORMATS, type ExportFormat } from '../../app/export.js';
-import { exportEvents, searchEvents } from '../../app/reading.js';
+import { exportEvents, searchEvents, streamEvents } from '../../app/reading.js';
 import type { Stele } from '../../app/stele.js';
+import type { Hit } from '../../index/thread.js';
 import { principalOf } from '../auth.js';
 
 export const MAX_PAGE = 1000;
@@ -82,6 +83,64 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         count,
       });
       return { ...page, indexed_through: indexedThrough };
+    },
+  );
+};
+
+/** One hit as an SSE message: its index is the event id (a reconnect sends it back as Last-Event-ID). */
+function sseEntry(h: Hit): string {
+  const body = {
+    index: h.index,
+    received: h.received,
+    ingest: h.ingest,
+    tier: h.tier,
+    ...(h.key ? { key: h.key } : {}),
+    event: h.event,
+  };
+  return `id: ${h.index}\nevent: entry\ndata: ${JSON.stringify(body)}\n\n`;
+}
+
+export const streamRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+  app.get<{ Querystring: { q?: string; after?: number } }>(
+    '/v1/stream',
+    {
+      schema: {
+        summary: 'Follow the events a query matches (server-sent events)',
+        description:
+          'text/event-stream: each matching entry the caller may see, as `event: entry` with `id: <index>` and the search ' +
+          'hit as `data`, in log order, as soon as it is searchable. From now on, or after `after` (an index), or after the ' +
+          '`Last-Event-ID` a reconnecting client sends. Expired, erased and forbidden entries are never sent. A comment ' +
+          'line every 15 s keeps the connection open. Recorded when it opens and closes (stele.access.stream, .end).',
+        security: [{ bearer: [] }],
+        querystring: {
+          type: 'object',
+          properties: { q: { type: 'string', maxLength: 4096 }, after: { type: 'integer', minimum: 0 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const last = req.headers['last-event-id'];
+      const resume = typeof last === 'string' && /^\d{1,15}$/.test(last) ? Number(last) : undefined;
+      const after = resume ?? req.query.after;
+      const closed = new AbortController();
+      req.raw.socket.once('close', () => closed.abort());
+      const entries = streamEvents(stele, principalOf(req), {
+        q: req.query.q ?? '',
+        ...(after === undefined ? {} : { after }),
+        signal: closed.signal,
+      });
+      // The first step checks access and the query and records the stream: a refusal is still a 4xx.
+      await entries.next();
+      async function* sse() {
+        yield 'retry: 2000\n\n';
+        for await (const h of entries) yield h === null ? ': keep-alive\n\n' : sseEntry(h);
+      }
+      return reply
+        .type('text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .header('x-accel-buffering', 'no')
+        .send(Readable.from(sse()));
     },
   );
 };
