@@ -16,7 +16,7 @@ import { TreeReader } from '../../log/tree-reader.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
 import { openNote, type Verifier } from '../../tlog/note.js';
 import { verifyConsistency } from '../../tlog/proof.js';
-import { encodeBundle, tileFilePath, tileLevels, tilesBetween, tileWidth } from '../../tlog/tile.js';
+import { encodeBundle, parseTilePath, tileFilePath, tileLevels, tilesBetween, tileWidth } from '../../tlog/tile.js';
 import type { TileSource } from '../../tlog/verify.js';
 import type { Bucket } from './bucket.js';
 
@@ -256,23 +256,31 @@ export class LogMirror {
   }
 
   /**
-   * Deletes partial tiles a wider one replaced, once the checkpoint that no longer needs them is in
-   * the bucket (c2sp.org/tlog-tiles lets a log drop them; a reader of an older checkpoint finds
-   * the full tile's prefix): those this process wrote, those the last scan found, and any version
-   * a failed PUT may have left. None of them is locked. Best effort: a leftover is only bytes.
+   * Deletes partial tiles once their tile is full in the bucket's checkpoint (c2sp.org/tlog-tiles:
+   * a reader of an older checkpoint then reads the full tile's prefix; until then every width a
+   * checkpoint in the bucket named stays, for its readers). Also a second copy of the same partial
+   * (a PUT retried, or one whose answer an outage lost). None of them is locked. Best effort: a
+   * leftover is only bytes.
    */
   private async dropPartials(size: number): Promise<void> {
     const drop = async (path: string, versionId: string) => {
       await this.bucket.deleteVersion(path, versionId).catch(() => undefined);
     };
+    const isFull = (t: Tile) => tileWidth(t.level === 'entries' ? 0 : t.level, t.index, size) === 256;
     for (const [path, p] of this.partials) {
-      if (tileWidth(p.level === 'entries' ? 0 : p.level, p.index, size) === p.width) continue;
+      if (!isFull(p)) continue;
       this.partials.delete(path);
       await drop(path, p.versionId);
     }
-    // Written before this process or this scan; the bucket has a newer copy of any still current.
-    for (const v of this.found?.partials ?? []) await drop(v.path, v.versionId);
-    if (this.found) this.found.partials = [];
+    // Found in the bucket when it was last read: written before this process, or lost.
+    const kept: { path: string; versionId: string }[] = [];
+    for (const v of this.found?.partials ?? []) {
+      const t = parseTilePath(v.path.slice('log/'.length));
+      const mine = this.partials.get(v.path);
+      if ((t && isFull(t)) || (mine && mine.versionId !== v.versionId)) await drop(v.path, v.versionId);
+      else kept.push(v);
+    }
+    if (this.found) this.found.partials = kept;
     for (const path of this.lost) {
       this.lost.delete(path);
       for (const v of await this.bucket.versions(path))
