@@ -79,6 +79,19 @@ program
   .action(lazy(() => import('./commands/verify.js'), 'verifyCommand'));
 
 program
+  .command('monitor')
+  .description('keep verifying a log from outside: each new checkpoint incrementally, in full at start and every --full-every')
+  .addOption(dirOption())
+  .addOption(logUrlOption())
+  .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
+  .option('--state <file>', 'keep the last verified checkpoint here, so a rollback or fork while the monitor was down is caught')
+  .option('--interval <duration>', 'how often to look for a new checkpoint', '10s')
+  .option('--full-every <duration>', 'how often to verify the whole log again', '24h')
+  .option('--once', 'one full verification, then exit 0 (verified) or 1')
+  .option('--json', 'print each run as a JSON line')
+  .action(lazy(() => import('./commands/monitor.js'), 'monitorCommand'));
+
+program
   .command('checkpoint')
   .description('print the latest signed checkpoint (verified when the key is known)')
   .addOption(dirOption())

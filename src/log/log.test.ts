@@ -87,6 +87,34 @@ test('verify reads an older checkpoint whose partial tiles the log dropped from 
   await assert.rejects(verifyLog(dropped(true), dd.verifier), /tile\/0\/001\.p\/44/);
 });
 
+test('verify can resume from a checkpoint it verified: it checks only what came after, and catches a change there', async () => {
+  const dir = await fresh();
+  const s = await openStele(dir, { checkpointIntervalMs: 5 });
+  await s.log.append(batch(0, 300));
+  const old = (await s.log.waitForCheckpoint(300)).note;
+  await s.log.append(batch(300, 400));
+  await s.log.waitForCheckpoint(700);
+  await s.close();
+  const dd = loadDataDir(dir);
+  const files = new DirTileSource(join(dir, 'log'));
+  let reads = 0;
+  const counted = {
+    readCheckpoint: () => files.readCheckpoint(),
+    readTile: (l: number | 'entries', i: number, w: number) => {
+      if (l === 'entries') reads++;
+      return files.readTile(l, i, w);
+    },
+  };
+  assert.equal((await verifyLog(counted, dd.verifier, { since: old, resume: true })).checkpoint.size, 700);
+  assert.equal(reads, 2, 'only the bundles past entry 299 are read (1 and 2)');
+  // An entry after the old checkpoint, altered: caught. One before it is the full verification's to find.
+  const bundle = join(dir, 'log', 'tile', 'entries', '002.p', String(700 - 512));
+  const bytes = readFileSync(bundle);
+  bytes[10] = (bytes[10] as number) ^ 1;
+  writeFileSync(bundle, bytes);
+  await assert.rejects(verifyLog(files, dd.verifier, { since: old, resume: true }), /entry 5\d\d .* does not match/);
+});
+
 test('recovery rebuilds tiles that were never made durable, from the write-ahead log', async () => {
   const dir = await fresh();
   let s = await openStele(dir, { checkpointIntervalMs: 5 });

@@ -44,6 +44,12 @@ export class VerifyError extends Error {
 export interface VerifyOptions {
   /** An older checkpoint note (same key): the log must be consistent with it. */
   since?: string;
+  /**
+   * With `since`, a checkpoint already verified in full: check only what came after it (the
+   * entries and tiles past its size, and that they extend its root), as a monitor does on each
+   * new checkpoint. The tree's right edge at that size is read back and must hash to its root.
+   */
+  resume?: boolean;
   onProgress?: (entries: number, total: number) => void;
 }
 
@@ -87,7 +93,8 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
     }
   }
   const size = cp.size;
-  const builder = TileBuilder.empty();
+  const start = opts.resume && old ? old.size : 0;
+  const builder = start === 0 ? TileBuilder.empty() : await resumeAt(source, old as Checkpoint);
   let entryMismatch: string | undefined;
   let tileMismatch: string | undefined;
   /** The first level ≥ 1 tile whose stored hash `k` disagrees with the tiles rebuilt below it. */
@@ -111,7 +118,7 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
     }
   };
 
-  let oldRootOk = !old || old.size === 0;
+  let oldRootOk = !old || old.size === 0 || start > 0;
   const bundles = Math.ceil(size / 256);
   // Reads run READ_AHEAD bundles (and their level-0 tiles) ahead of the hashing: the storage's
   // latency, not hashing, was most of the time. Each read is awaited in order below; the no-op
@@ -126,7 +133,7 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
     tile.catch(() => {});
     ahead.set(b, { bundle, tile });
   };
-  for (let b = 0; b < bundles; b++) {
+  for (let b = Math.floor(start / 256); b < bundles; b++) {
     for (let k = b; k < b + READ_AHEAD; k++) readAhead(k);
     const reads = ahead.get(b) as { bundle: Promise<Uint8Array | null>; tile: Promise<Uint8Array | null> };
     ahead.delete(b);
@@ -140,7 +147,8 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
     } catch (err) {
       throw new VerifyError(`${path} (entries ${b * 256}-${b * 256 + width - 1}) is malformed: ${(err as Error).message}`);
     }
-    for (const e of entries) {
+    // Resuming: the first bundle's entries below the start are in the tree already.
+    for (const e of b * 256 < start ? entries.slice(start - b * 256) : entries) {
       builder.append(leafHash(e));
       if (old && builder.size === old.size) {
         if (!same(builder.root(), old.root)) {
@@ -183,6 +191,22 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
     );
   }
   return { checkpoint: cp, note };
+}
+
+/** The tree at a verified checkpoint, from its right-edge tiles, which must hash to its signed root. */
+async function resumeAt(source: TileSource, at: Checkpoint): Promise<TileBuilder> {
+  const partials: Uint8Array[] = [];
+  for (const e of rightEdge(at.size)) {
+    const path = tilePath(e.level, e.index, e.width || 1);
+    const t = e.width ? await source.readTile(e.level, e.index, e.width) : new Uint8Array(0);
+    if (!t || t.length !== e.width * 32)
+      throw new VerifyError(`${path} (the right edge at the old checkpoint) is missing or malformed`);
+    partials.push(t);
+  }
+  const builder = new TileBuilder(at.size, partials);
+  if (!same(builder.root(), at.root))
+    throw new VerifyError(`the tiles at the old checkpoint's size (${at.size}) no longer hash to its root (rewritten history)`);
+  return builder;
 }
 
 /**
