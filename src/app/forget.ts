@@ -52,22 +52,25 @@ export interface ErasureReport {
 export const NO_EVENTS = 'no events carry this subject (none were recorded, or they were already erased or expired)';
 
 /** Active holds' actors → the keys sealing their entries. */
-async function actorKeys(ctx: ForgetContext): Promise<Map<string, Set<string>>> {
+async function actorKeys(ctx: Pick<ForgetContext, 'holds' | 'index'>): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
   for (const a of await ctx.holds.heldActors()) out.set(a, new Set(await ctx.index.keysOfActors([a])));
   return out;
 }
 
-/** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
-export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Date.now()): Promise<RetentionReport> {
-  await ctx.caughtUp();
-  const policy = ctx.policy();
+/**
+ * The active data keys the policy's retention has expired at `nowMs`, and those a legal hold keeps
+ * (a day's key expires once the whole day is older than its tier's keep).
+ */
+export async function dueForExpiry(
+  ctx: Pick<ForgetContext, 'keys' | 'holds' | 'policy' | 'index'>,
+  nowMs: number,
+): Promise<{ expire: KeyInfo[]; held: RetentionReport['held'] }> {
   const covering = await ctx.holds.covering(await actorKeys(ctx));
   const expire: KeyInfo[] = [];
   const held: RetentionReport['held'] = [];
-  for (const tier of policy.retention.tiers) {
+  for (const tier of ctx.policy().retention.tiers) {
     if (tier.keepMs === null) continue;
-    // A day's key expires once the whole day is older than keep: its day is before the cutoff's day.
     const cutoffDay = utcDay(BigInt(nowMs - tier.keepMs) * 1000n);
     for (const k of await ctx.keys.activeBefore(tier.name, cutoffDay)) {
       const holds = covering(k);
@@ -75,6 +78,14 @@ export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Da
       else expire.push(k);
     }
   }
+  return { expire, held };
+}
+
+/** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
+export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Date.now()): Promise<RetentionReport> {
+  await ctx.caughtUp();
+  const policy = ctx.policy();
+  const { expire, held } = await dueForExpiry(ctx, nowMs);
   const ids = expire.map((k) => k.id);
   await ctx.keys.destroy(ids, 'expired', `retention (policy ${policy.sha256.slice(0, 16)})`);
   const entries = await ctx.index.deleteKeys(ids);

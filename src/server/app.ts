@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Stele } from '../app/stele.js';
+import type { ValidationRun } from '../app/validation.js';
 import { defaultOf } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
@@ -54,6 +55,8 @@ export interface ServerOptions {
   denialLimit?: number;
   /** How far the S3 mirror has got (`stele serve --mirror`), for /healthz. */
   mirrorStatus?: () => MirrorStatus;
+  /** The server's last self-validation, for /metrics. */
+  validationStatus?: () => ValidationRun | null;
 }
 
 // The defaults of the settings table (src/core/config/settings.ts), which says why each is what it is.
@@ -147,7 +150,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     });
   };
 
-  const measured = serverMetrics(stele, opts.mirrorStatus);
+  const measured = serverMetrics(stele, opts.mirrorStatus, opts.validationStatus);
   app.setErrorHandler(
     errorHandler({
       bodyLimit,

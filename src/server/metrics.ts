@@ -9,6 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Stele } from '../app/stele.js';
+import type { ValidationRun } from '../app/validation.js';
 import { setMetricsSink } from '../core/metrics.js';
 import type { MirrorStatus } from '../storage/s3/mirror.js';
 import { principalOf } from './auth.js';
@@ -24,7 +25,7 @@ export interface ServerMetrics {
   error(code: string): void;
 }
 
-export function serverMetrics(stele: Stele, mirror?: () => MirrorStatus): ServerMetrics {
+export function serverMetrics(stele: Stele, mirror?: () => MirrorStatus, validation?: () => ValidationRun | null): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'stele_' });
   const reg = { registers: [registry] };
@@ -76,6 +77,16 @@ export function serverMetrics(stele: Stele, mirror?: () => MirrorStatus): Server
   gauge('stele_checkpoint_entries', 'Entries the newest signed checkpoint covers', () => stele.log.checkpoint.size);
   gauge('stele_checkpoint_timestamp_seconds', 'When the newest checkpoint was published', () => stele.log.checkpointTime / 1000);
   gauge('stele_index_lag_entries', 'Entries sequenced but not yet searchable', () => stele.log.size - stele.index.indexedThrough);
+  if (validation) {
+    gauge('stele_validation_last_timestamp_seconds', 'When the last self-validation ran', () => {
+      const v = validation();
+      return v === null ? null : v.at / 1000;
+    });
+    gauge('stele_validation_ok', 'Whether the last self-validation passed (1) or found a problem (0)', () => {
+      const v = validation();
+      return v === null ? null : v.ok ? 1 : 0;
+    });
+  }
   if (mirror) {
     gauge('stele_mirror_entries', "Entries the S3 mirror's checkpoint covers", () => mirror().size);
     gauge('stele_mirror_ok', 'Whether the last copy to the S3 mirror succeeded (1) or failed (0)', () =>

@@ -5,6 +5,7 @@ import { initDataDir, readVerifierKey } from '../../app/datadir.js';
 import { runRetention } from '../../app/forget.js';
 import { SERVER } from '../../app/self-event.js';
 import { openStele, type Stele } from '../../app/stele.js';
+import { Validator } from '../../app/validation.js';
 import { processEnv } from '../../core/config/env.js';
 import { formatListen } from '../../core/config/parse.js';
 import { type Flags, type MirrorSettings, resolveServe } from '../../core/config/resolve.js';
@@ -110,7 +111,12 @@ export async function serveCommand(flags: Flags): Promise<void> {
     ...(settings.policy ? { policyFile: settings.policy } : {}),
   });
   const mirror = settings.mirror ? await startMirror(init.dir, settings.mirror, stele) : undefined;
-  const app = await buildServer(stele, { ...serverOptions, ...(mirror ? { mirrorStatus: () => mirror.status() } : {}) });
+  const validator = new Validator(stele, SERVER, settings.validateFullEveryMs);
+  const app = await buildServer(stele, {
+    ...serverOptions,
+    ...(mirror ? { mirrorStatus: () => mirror.status() } : {}),
+    validationStatus: () => validator.last,
+  });
   mirror?.start(settings.mirror?.intervalMs ?? 1000, app.log);
   await stele.recordPolicy(SERVER, 'start');
   // SIGHUP reloads the policy, as `stele policy reload` does; a bad file is refused and logged.
@@ -136,11 +142,29 @@ export async function serveCommand(flags: Flags): Promise<void> {
     });
   }, stele.policy.retention.scheduleMs);
   timer.unref();
+  // Self-validation, every validateInterval (after the previous run ends); a failure is logged too.
+  let validating: Promise<unknown> = Promise.resolve();
+  let validateTimer = setTimeout(function validate() {
+    validating = validator
+      .run()
+      .then((r) => {
+        if (!r.ok) app.log.error({ validation: r }, 'validation FAILED');
+      })
+      .catch((err: unknown) => app.log.error({ err }, 'validation could not run'))
+      .finally(() => {
+        if (closing) return;
+        validateTimer = setTimeout(validate, settings.validateIntervalMs);
+        validateTimer.unref();
+      });
+  }, settings.validateIntervalMs);
+  validateTimer.unref();
   let closing = false;
   const shutdown = async () => {
     if (closing) return;
     closing = true;
     clearTimeout(timer);
+    clearTimeout(validateTimer);
+    await validating;
     // In-flight requests get a grace period; then every connection is cut, so a client that stopped
     // reading (a stalled export, a keep-alive socket) cannot hold the server up.
     setTimeout(() => app.server.closeAllConnections(), LIMITS.shutdownGraceMs).unref();

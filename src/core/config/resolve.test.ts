@@ -55,6 +55,8 @@ describe('resolveServe', () => {
       maxQueuedEvents: 100_000,
       queryPartition: 1_048_576,
       logLevel: 'info',
+      validateIntervalMs: 60_000,
+      validateFullEveryMs: 86_400_000,
       http: {
         bodyLimit: 16 * 1024 * 1024,
         rateLimit: 6000,

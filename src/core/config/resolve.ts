@@ -87,6 +87,8 @@ export interface ServeSettings {
   http: HttpSettings;
   /** --mirror and its options; absent without --mirror. */
   mirror?: MirrorSettings;
+  validateIntervalMs: number;
+  validateFullEveryMs: number;
 }
 
 /** Where and how `stele serve` mirrors the log to S3 (src/storage/s3/mirror.ts). */
@@ -147,6 +149,8 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
     queryPartition: need('queryPartition'),
     logLevel: need('logLevel'),
     ...(mirror ? { mirror } : {}),
+    validateIntervalMs: need('validateInterval'),
+    validateFullEveryMs: need('validateFullEvery'),
     http: {
       bodyLimit: need('bodyLimit'),
       rateLimit: need('rateLimit'),

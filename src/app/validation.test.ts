@@ -1,0 +1,63 @@
+/**
+ * The self-validation's policy check: a data key whose tier's retention has passed must have been
+ * destroyed (unless held); the run that finds one fails, naming the tier and day, and passes again
+ * once retention has run. (The log checks are tested end to end: test/validation.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { initDataDir } from './datadir.js';
+import { runRetention } from './forget.js';
+import { SERVER } from './self-event.js';
+import { openStele } from './stele.js';
+import { Validator } from './validation.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stele-validation-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const DAY = 86_400_000;
+
+test('a key past its retention and still active fails the run; after retention runs, it passes', async () => {
+  const data = join(dir, 'data');
+  await initDataDir(data, 'validation.test/log');
+  const policy = join(dir, 'policy.yaml');
+  // The log's own events (the retention run's among them) go to a tier kept forever.
+  writeFileSync(
+    policy,
+    'version: 1\nretention:\n  default: kept\n  tiers:\n    - name: short\n      keep: 1d\n      match:\n        actions: ["x.*"]\n    - name: kept\n      keep: forever\n',
+  );
+  const stele = await openStele(data, { checkpointIntervalMs: 10, policyFile: policy });
+  try {
+    await stele.append(
+      [
+        {
+          id: crypto.randomUUID(),
+          actor: { id: 'a@example.com', type: 'human' },
+          action: 'x.y',
+          source: { kind: 't' },
+          outcome: 'success',
+        },
+      ],
+      SERVER,
+    );
+    const v = new Validator(stele, SERVER, DAY);
+    const now = await v.run();
+    assert.equal(now.ok, true, now.problems.join('; '));
+    assert.equal(now.kind, 'full');
+    const later = Date.now() + 10 * DAY;
+    const overdue = await v.run({ nowMs: later });
+    assert.equal(overdue.ok, false);
+    assert.match(
+      overdue.problems.join('\n'),
+      /retention: \d+ data key\(s\) past their tier's keep are still active and not held \(short\/\d{4}-\d\d-\d\d/,
+    );
+    await stele.exclusive(() => runRetention(stele.forget, SERVER, later));
+    const fixed = await v.run({ nowMs: later });
+    assert.equal(fixed.ok, true, fixed.problems.join('; '));
+    assert.equal(fixed.kind, 'incremental');
+  } finally {
+    await stele.close();
+  }
+});

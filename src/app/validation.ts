@@ -1,0 +1,89 @@
+/**
+ * The server's own periodic validation (issue 15): it re-verifies the log it serves — each new
+ * checkpoint incrementally (only the entries and tiles past the last verified one, and that they
+ * extend it), the whole log on a schedule — and checks that the policy in force is applied: every
+ * data key whose retention has passed (by more than a retention run's period) is destroyed unless
+ * a hold keeps it, and the query store is not ahead of the log. Each run is appended as a
+ * `stele.validation.run` event with its outcome and what it covered, so the checks are on record
+ * like everything else; a failure is also the server's to raise (logged, and in /metrics).
+ */
+import type { Principal } from '../core/principal.js';
+import { VerifyError, verifyLog } from '../tlog/verify.js';
+import { dueForExpiry } from './forget.js';
+import type { Stele } from './stele.js';
+
+export interface ValidationRun {
+  ok: boolean;
+  kind: 'full' | 'incremental';
+  /** The verified tree: from the size last verified (0 for a full run) to this checkpoint's. */
+  from: number;
+  to: number;
+  checks: string[];
+  problems: string[];
+  /** When it ran (ms since the epoch) and how long it took (s). */
+  at: number;
+  seconds: number;
+  /** The stele.validation.run entry. */
+  index: number;
+}
+
+/** Keys may be this late past their retention before it is a problem: a run's period and an hour. */
+const RETENTION_SLACK_MS = 3_600_000;
+
+export class Validator {
+  private verified: string | undefined;
+  private lastFull = 0;
+  last: ValidationRun | null = null;
+
+  constructor(
+    private readonly stele: Stele,
+    private readonly by: Principal,
+    private readonly fullEveryMs: number,
+  ) {}
+
+  /** One run: full when due (or asked, or the first), else incremental since the last verified checkpoint. */
+  async run(opts: { full?: boolean; nowMs?: number } = {}): Promise<ValidationRun> {
+    const s = this.stele;
+    const at = opts.nowMs ?? Date.now();
+    const t0 = performance.now();
+    const full = opts.full || this.verified === undefined || at - this.lastFull >= this.fullEveryMs;
+    const checks: string[] = [];
+    const problems: string[] = [];
+    const source = { readTile: s.log.readTile.bind(s.log), readCheckpoint: async () => s.log.checkpoint.note };
+    let from = 0;
+    let to = s.log.checkpoint.size;
+    try {
+      const since = this.verified;
+      const r = await verifyLog(source, s.verifier, { ...(since ? { since } : {}), ...(full ? {} : { resume: true }) });
+      from = full || !since ? 0 : Number(since.split('\n')[1]);
+      to = r.checkpoint.size;
+      this.verified = r.note;
+      if (full) this.lastFull = at;
+      checks.push(full ? 'log: every entry and tile' : 'log: the entries and tiles since the last verified checkpoint');
+    } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      problems.push(`log: ${err.message}`);
+    }
+    const { expire } = await dueForExpiry(s.forget, at - RETENTION_SLACK_MS - s.policy.retention.scheduleMs);
+    checks.push("retention: keys past their tier's keep are destroyed");
+    if (expire.length) {
+      const days = [...new Set(expire.map((k) => `${k.tier}/${k.day}`))].slice(0, 5).join(', ');
+      problems.push(`retention: ${expire.length} data key(s) past their tier's keep are still active and not held (${days})`);
+    }
+    checks.push('index: the query store is not ahead of the log');
+    if (s.index.indexedThrough > s.log.size)
+      problems.push(`index: the query store has ${s.index.indexedThrough} entries, the log ${s.log.size}`);
+    const ok = problems.length === 0;
+    const seconds = (performance.now() - t0) / 1000;
+    const index = await s.audit.record('stele.validation.run', this.by, {
+      outcome: ok ? 'ok' : 'failed',
+      kind: full ? 'full' : 'incremental',
+      from,
+      to,
+      checks,
+      problems,
+    });
+    this.last = { ok, kind: full ? 'full' : 'incremental', from, to, checks, problems, at, seconds, index };
+    return this.last;
+  }
+}
