@@ -63,12 +63,13 @@ export async function monitorCommand(opts: MonitorOptions): Promise<void> {
       if (full || note !== last) {
         const r = await verifyLog(source, verifier, { ...(last ? { since: last } : {}), ...(full ? {} : { resume: true }) });
         if (full) lastFull = Date.now();
-        const seconds = (performance.now() - t0) / 1000;
-        report({ ok: true, kind, at, size: r.checkpoint.size, root: r.checkpoint.root.toString('base64'), seconds });
+        // Kept before it is reported: a reported checkpoint survives a restart of the monitor.
         if (r.note !== last) {
           last = r.note;
           if (opts.state) await writeDurably(opts.state, r.note);
         }
+        const seconds = (performance.now() - t0) / 1000;
+        report({ ok: true, kind, at, size: r.checkpoint.size, root: r.checkpoint.root.toString('base64'), seconds });
       }
     } catch (err) {
       // Not reachable is not a failed verification: the next run tries again.
