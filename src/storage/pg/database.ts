@@ -33,8 +33,7 @@ export class PgDatabase {
     pool.on('error', () => {});
     const db = new PgDatabase(pool);
     try {
-      if (opts.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
-      await db.migrate();
+      await db.migrate(opts.schema);
     } catch (err) {
       await pool.end();
       throw err;
@@ -42,9 +41,11 @@ export class PgDatabase {
     return db;
   }
 
-  private async migrate(): Promise<void> {
+  private async migrate(schema: string | undefined): Promise<void> {
     await this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      // Under the lock: CREATE SCHEMA IF NOT EXISTS is not safe against a node starting beside this one.
+      if (schema) await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await c.query('CREATE TABLE IF NOT EXISTS stele_schema (version integer NOT NULL)');
       const r = await c.query<{ version: number }>('SELECT version FROM stele_schema');
       const at = r.rows[0]?.version ?? 0;

@@ -5,6 +5,8 @@
  */
 import { SharedLog, type SharedLogParams } from '../../log/shared-log.js';
 import { newVerifier } from '../../tlog/note.js';
+import type { Bucket } from '../s3/bucket.js';
+import { S3TileStore } from '../s3/tile-store.js';
 import { PgDatabase } from './database.js';
 import { PgLease } from './lease.js';
 import { PgSequencing } from './sequencing.js';
@@ -19,6 +21,8 @@ export interface SharedNodeOptions {
   skey: string;
   vkey: string;
   log?: SharedLogParams['options'];
+  /** The tiles in this S3 bucket with Object Lock instead of the database (the checkpoint's compare-and-swap stays there). */
+  s3?: { bucket: Bucket; retainMs: number; legalHold: boolean };
   onSequenced?: SharedLogParams['onSequenced'];
   onError?: SharedLogParams['onError'];
 }
@@ -28,7 +32,7 @@ export async function openSharedNode(o: SharedNodeOptions): Promise<{ log: Share
   try {
     const log = await SharedLog.open({
       sequencing: new PgSequencing(db),
-      tiles: new PgTileStore(db),
+      tiles: o.s3 ? new S3TileStore(o.s3.bucket, new PgTileStore(db), o.s3) : new PgTileStore(db),
       takeLease: () => PgLease.tryTake(o.url, `integrator:${o.schema ?? ''}`),
       skey: o.skey,
       verifier: newVerifier(o.vkey),

@@ -8,6 +8,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
+  HeadObjectCommand,
   ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
@@ -74,6 +75,17 @@ export class Bucket {
     } catch (err) {
       if (status(err) === 404) return null;
       throw this.fail('GET', path, err);
+    }
+  }
+
+  /** The object's MD5 (its ETag, for a single PUT) in hex, or null when there is none. */
+  async md5(path: string): Promise<string | null> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(path) }));
+      return (r.ETag ?? '').replaceAll('"', '');
+    } catch (err) {
+      if (status(err) === 404) return null;
+      throw this.fail('HEAD', path, err);
     }
   }
 
