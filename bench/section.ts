@@ -20,3 +20,12 @@ export function writeSection(name: string, md: string): void {
   if (!next.endsWith('\n')) next += '\n';
   writeFileSync(BENCHMARKS_MD, next);
 }
+
+/** A numeric command-line option (`--name 200_000`; underscores allowed), else `dflt`; a bad value stops the run. */
+export function numberOption(name: string, dflt: number, args: readonly string[] = process.argv.slice(2)): number {
+  const i = args.indexOf(name);
+  if (i < 0) return dflt;
+  const n = Number(String(args[i + 1]).replaceAll('_', ''));
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${args[i + 1]}`);
+  return n;
+}

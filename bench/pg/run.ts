@@ -24,16 +24,12 @@ import { makeLeafBatches } from '../ingest/events.js';
 import { rawAppend } from '../ingest/raw.js';
 import { machine } from '../ingest/report.js';
 import { fmtInt, fmtRatio, median } from '../ingest/stats.js';
-import { writeSection } from '../section.js';
+import { numberOption, writeSection } from '../section.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(name);
-  return i < 0 ? dflt : Number(args[i + 1]);
-};
-const SECONDS = opt('--seconds', 10);
-const REPEATS = opt('--repeats', 3);
+const SECONDS = numberOption('--seconds', 10);
+const REPEATS = numberOption('--repeats', 3);
 const WRITERS = 4;
 const BATCH = 1000;
 

@@ -30,17 +30,13 @@ import { Rgw, rgwProblem } from '../../test/helpers/rgw.js';
 import { cleanup } from '../../test/helpers/stele.js';
 import { machine } from '../ingest/report.js';
 import { fmtInt, fmtRatio, median, percentileSorted, sortedCopy } from '../ingest/stats.js';
-import { writeSection } from '../section.js';
+import { numberOption, writeSection } from '../section.js';
 import { buildLog } from '../verify/build.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(name);
-  return i < 0 ? dflt : Number(String(args[i + 1]).replaceAll('_', ''));
-};
-const ENTRIES = opt('--entries', 200_000);
-const REPEATS = opt('--repeats', 3);
+const ENTRIES = numberOption('--entries', 200_000);
+const REPEATS = numberOption('--repeats', 3);
 const CONCURRENCY = 8;
 const DAY = 86_400_000;
 

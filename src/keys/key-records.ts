@@ -74,6 +74,23 @@ export interface KeyFilter {
   subject?: string;
 }
 
+/**
+ * A filter's criteria as SQL conditions on the key table's columns, each with one placeholder
+ * `?` and its value, in one order for every SQL driver (each numbers the placeholders its way).
+ */
+export function keyFilterConditions(f: KeyFilter): { cond: string; value: string }[] {
+  const out: { cond: string; value: string }[] = [];
+  const add = (cond: string, value: string | undefined) => {
+    if (value !== undefined) out.push({ cond, value });
+  };
+  add('state = ?', f.state);
+  add('tier = ?', f.tier);
+  add('day = ?', f.day);
+  add('day < ?', f.beforeDay);
+  add('subject = ?', f.subject);
+  return out;
+}
+
 export interface KeyRecords {
   /** Opened for lookups only: every write is refused. */
   readonly readonly: boolean;

@@ -101,6 +101,11 @@ export class Integrator {
     this.failure ??= new Error('the integrator was stopped');
   }
 
+  /** Whether it stopped (stop(), or a failure): it integrates nothing more. */
+  get stopped(): boolean {
+    return this.failure !== null;
+  }
+
   private schedule(): void {
     if (this.timer || this.running || this.failure || this.pending.length === 0) return;
     const delay = Math.max(0, this.lastRun + this.interval - Date.now());

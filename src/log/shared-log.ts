@@ -197,7 +197,8 @@ export class SharedLog {
   private async feed(lead: { integrator: Integrator; fed: number }, expect?: { size: number; root: Buffer }): Promise<void> {
     for (;;) {
       const rows = await this.p.sequencing.read(lead.fed, FEED);
-      if (rows.length === 0) return;
+      // The lease was given up while reading: another node integrates (and feeds the index) now.
+      if (rows.length === 0 || lead.integrator.stopped) return;
       rows.forEach((r, i) => {
         if (r.idx !== lead.fed + i) throw new Error(`the write-ahead log has entry ${r.idx} where ${lead.fed + i} was due`);
       });

@@ -124,7 +124,8 @@ export const streamRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       const resume = typeof last === 'string' && /^\d{1,15}$/.test(last) ? Number(last) : undefined;
       const after = resume ?? req.query.after;
       const closed = new AbortController();
-      req.raw.socket.once('close', () => closed.abort());
+      // The response's close: the client went away (or the server is shutting down).
+      reply.raw.once('close', () => closed.abort());
       const entries = streamEvents(stele, principalOf(req), {
         q: req.query.q ?? '',
         ...(after === undefined ? {} : { after }),

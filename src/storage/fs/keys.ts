@@ -9,7 +9,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { createPrivate } from '../../core/durable.js';
-import type { KeyFilter, KeyInfo, KeyRecord, KeyRecords, SlotName, WrappedSecret } from '../../keys/key-records.js';
+import {
+  type KeyFilter,
+  type KeyInfo,
+  type KeyRecord,
+  type KeyRecords,
+  keyFilterConditions,
+  type SlotName,
+  type WrappedSecret,
+} from '../../keys/key-records.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
@@ -135,20 +143,10 @@ export class FsKeyRecords implements KeyRecords {
   }
 
   async select(f: KeyFilter): Promise<KeyInfo[]> {
-    const conds: string[] = [];
-    const params: string[] = [];
-    const where = (cond: string, v: string | undefined) => {
-      if (v === undefined) return;
-      conds.push(cond);
-      params.push(v);
-    };
-    where('state = ?', f.state);
-    where('tier = ?', f.tier);
-    where('day = ?', f.day);
-    where('day < ?', f.beforeDay);
-    where('subject = ?', f.subject);
-    const sql = `SELECT ${INFO} FROM keys ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY day, tier, created`;
-    return this.db.prepare(sql).all(...params) as KeyInfo[];
+    const conds = keyFilterConditions(f);
+    const where = conds.length ? `WHERE ${conds.map((c) => c.cond).join(' AND ')}` : '';
+    const sql = `SELECT ${INFO} FROM keys ${where} ORDER BY day, tier, created`;
+    return this.db.prepare(sql).all(...conds.map((c) => c.value)) as KeyInfo[];
   }
 
   async destroy(ids: readonly string[], state: 'expired' | 'erased', reason: string, at: string): Promise<number> {

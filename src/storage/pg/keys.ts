@@ -10,6 +10,7 @@ import {
   type KeyInfo,
   type KeyRecord,
   type KeyRecords,
+  keyFilterConditions,
   keyInfo,
   type SlotName,
   type WrappedSecret,
@@ -90,20 +91,15 @@ export class PgKeyRecords implements KeyRecords {
   }
 
   async select(f: KeyFilter): Promise<KeyInfo[]> {
-    const conds: string[] = [];
-    const params: string[] = [];
-    const where = (cond: string, v: string | undefined) => {
-      if (v === undefined) return;
-      params.push(v);
-      conds.push(cond.replace('?', `$${params.length}`));
-    };
-    where('state = ?', f.state);
-    where('tier = ?', f.tier);
-    where('day = ?', f.day);
-    where('day < ?', f.beforeDay);
-    where('subject = ?', f.subject);
-    const sql = `SELECT ${INFO} FROM stele_keys ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY day, tier, created`;
-    return (await this.db.query<KeyRecord>(sql, params)).rows.map(keyInfo);
+    const conds = keyFilterConditions(f);
+    const where = conds.length ? `WHERE ${conds.map((c, i) => c.cond.replace('?', `$${i + 1}`)).join(' AND ')}` : '';
+    const sql = `SELECT ${INFO} FROM stele_keys ${where} ORDER BY day, tier, created`;
+    return (
+      await this.db.query<KeyRecord>(
+        sql,
+        conds.map((c) => c.value),
+      )
+    ).rows.map(keyInfo);
   }
 
   async destroy(ids: readonly string[], state: 'expired' | 'erased', reason: string, at: string): Promise<number> {

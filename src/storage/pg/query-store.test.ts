@@ -61,8 +61,10 @@ describe('PostgreSQL query store on disk', { skip: problem ?? false }, () => {
     await store.insert({ rows, upto: 200 });
     assert.ok(pg.tableBytes('disk').includes('quibblewhistle'), 'the words are in the table files before');
     assert.equal(await store.deleteByKeys(['k-erase'], () => 'erased'), 100);
-    while (await store.scrubStep()) {}
-    await store.scrubbed();
+    // Scrubbed by another instance, as after a restart between the erasure and its scrub.
+    const restarted = new PgQueryStore(db, 64);
+    while (await restarted.scrubStep()) {}
+    await restarted.scrubbed();
     const bytes = pg.tableBytes('disk');
     for (const secret of ['zebulon.quartermaine', 'quibblewhistle', 'xylophonist'])
       assert.ok(!bytes.includes(secret), `${secret} is still in the table files`);

@@ -4,7 +4,8 @@
  * in a database every node can reach. Entries are partitioned by index range (PARTITION_ENTRIES a
  * partition, made on first use): B-trees stay small, and an erasure rewrites only the partitions
  * that held the destroyed entries. Deleting rows leaves their old versions in the table files
- * until those are rewritten, so scrubStep rewrites each touched partition (VACUUM FULL).
+ * until those are rewritten, so scrubStep rewrites each touched partition (VACUUM FULL); which ones
+ * is kept in stele_q_scrub with the deletion, so a crash in between still has them rewritten.
  */
 import type { IndexRow } from '../../event/searchable.js';
 import { NOTE_FIELDS } from '../../event/searchable.js';
@@ -15,6 +16,14 @@ import { compilePg, tsvectorOf } from './query-sql.js';
 
 /** Entries a partition holds (as the fs driver's files: 2^20). */
 export const PARTITION_ENTRIES = 2 ** 20;
+
+/** Rows one transaction of deleteByKeys turns into tombstones at most. */
+const DELETE_BATCH = 10_000;
+
+/** A tombstone, replacing one of the same index (rows or a SELECT follow, then GAP_REPLACES). */
+const GAP_UPSERT = 'INSERT INTO stele_q_gaps (idx, time, tier, state, key_id, erasure)';
+const GAP_REPLACES =
+  'ON CONFLICT (idx) DO UPDATE SET time = EXCLUDED.time, tier = EXCLUDED.tier, state = EXCLUDED.state, key_id = EXCLUDED.key_id, erasure = EXCLUDED.erasure';
 
 const COLS = ['idx', ...NOTE_FIELDS] as const;
 /** Columns pg returns as text (int8) that a row holds as numbers. */
@@ -61,8 +70,6 @@ function gapRow(r: Record<string, unknown>): GapRow {
 export class PgQueryStore implements QueryStore {
   /** Partitions known to exist (by number). */
   private readonly made = new Set<number>();
-  /** Partitions that lost rows since the last scrub. */
-  private readonly touched = new Set<number>();
 
   constructor(
     private readonly db: PgDatabase,
@@ -98,11 +105,14 @@ export class PgQueryStore implements QueryStore {
         );
       }
       for (const g of gaps)
-        await c.query(
-          `INSERT INTO stele_q_gaps (idx, time, tier, state, key_id, erasure) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (idx) DO UPDATE SET time = EXCLUDED.time, tier = EXCLUDED.tier, state = EXCLUDED.state, key_id = EXCLUDED.key_id, erasure = EXCLUDED.erasure`,
-          [g.idx, g.time, g.tier, g.state, g.key_id, g.erasure],
-        );
+        await c.query(`${GAP_UPSERT} VALUES ($1, $2, $3, $4, $5, $6) ${GAP_REPLACES}`, [
+          g.idx,
+          g.time,
+          g.tier,
+          g.state,
+          g.key_id,
+          g.erasure,
+        ]);
       for (const l of links) await link(c, l);
       await c.query("INSERT INTO stele_q_meta (k, v) VALUES ('upto', $1) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", [
         String(upto),
@@ -167,32 +177,38 @@ export class PgQueryStore implements QueryStore {
   async deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased'): Promise<number> {
     let n = 0;
     for (const k of keyIds) {
-      const deleted = await this.db.tx(async (c) => {
-        const r = await c.query<{ idx: string; received: string; tier: string }>(
-          'DELETE FROM stele_q_entries WHERE key_id = $1 RETURNING idx, received, tier',
-          [k],
-        );
-        for (const row of r.rows)
-          await c.query(
-            `INSERT INTO stele_q_gaps (idx, time, tier, state, key_id, erasure) VALUES ($1, $2, $3, $4, $5, NULL)
-             ON CONFLICT (idx) DO UPDATE SET time = EXCLUDED.time, tier = EXCLUDED.tier, state = EXCLUDED.state, key_id = EXCLUDED.key_id, erasure = NULL`,
-            [row.idx, row.received, row.tier, state(k), k],
+      for (;;) {
+        // One statement a batch: the rows go, their tombstones come, and their partitions are
+        // noted for the scrub. Bounded, as a day of a busy tier can be millions of rows.
+        const done = await this.db.tx(async (c) => {
+          const r = await c.query<{ idx: string }>(
+            `WITH gone AS (
+               DELETE FROM stele_q_entries WHERE idx IN (SELECT idx FROM stele_q_entries WHERE key_id = $1 LIMIT ${DELETE_BATCH})
+               RETURNING idx, received, tier
+             )
+             ${GAP_UPSERT} SELECT idx, received, tier, $2, $1, NULL FROM gone ${GAP_REPLACES} RETURNING idx`,
+            [k, state(k)],
           );
-        return r.rows.map((row) => Number(row.idx));
-      });
-      for (const idx of deleted) this.touched.add(Math.floor(idx / this.partition));
-      n += deleted.length;
+          const parts = [...new Set(r.rows.map((row) => Math.floor(Number(row.idx) / this.partition)))];
+          if (parts.length)
+            await c.query('INSERT INTO stele_q_scrub (part) SELECT unnest($1::integer[]) ON CONFLICT DO NOTHING', [parts]);
+          return r.rows.length;
+        });
+        n += done;
+        if (done < DELETE_BATCH) break;
+      }
     }
     return n;
   }
 
   /** Rewrites one partition that lost rows (VACUUM FULL), so the deleted rows' old versions leave its files. */
   async scrubStep(): Promise<boolean> {
-    const [p] = this.touched;
+    const parts = (await this.db.query<{ part: number }>('SELECT part FROM stele_q_scrub ORDER BY part LIMIT 2')).rows;
+    const p = parts[0]?.part;
     if (p === undefined) return false;
     await this.db.query(`VACUUM FULL stele_q_entries_${p}`);
-    this.touched.delete(p);
-    return this.touched.size > 0;
+    await this.db.query('DELETE FROM stele_q_scrub WHERE part = $1', [p]);
+    return parts.length > 1;
   }
 
   async scrubbed(): Promise<void> {}

@@ -116,4 +116,9 @@ CREATE TABLE stele_wal (
   note bytea
 );
 `,
+  // 5: query-store partitions that lost rows and are not yet rewritten (scrubStep), kept with the
+  // deletion itself, so a crash between the two cannot leave erased rows in a table file for good.
+  `
+CREATE TABLE stele_q_scrub (part integer PRIMARY KEY);
+`,
 ];
