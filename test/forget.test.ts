@@ -14,7 +14,7 @@ import { openStele, type Stele } from '../src/app/stele.js';
 import { verifyBundle } from '../src/export/bundle.js';
 import { buildServer } from '../src/server/app.js';
 import { DirTileSource } from '../src/storage/fs/tile-source.js';
-import { openBackend } from '../src/storage/open.js';
+import { openEmbedded } from '../src/storage/open.js';
 import { newVerifier } from '../src/tlog/note.js';
 import { verifyLog } from '../src/tlog/verify.js';
 import { cleanup, filesContaining, tempDir } from './helpers/stele.js';
@@ -75,7 +75,7 @@ async function proofsStillVerify(): Promise<void> {
 async function reopenWithoutIndex(): Promise<void> {
   await app.close();
   await stele.close();
-  await openBackend({ driver: 'fs', dir }).dropQueryStore();
+  await openEmbedded({ driver: 'fs', dir }).dropQueryStore();
   stele = await openStele(dir, { checkpointIntervalMs: 10 });
   app = await buildServer(stele);
 }

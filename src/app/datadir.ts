@@ -32,6 +32,8 @@ import { generateKey, newSigner, newVerifier, type Signer, type Verifier } from 
 export interface DataDirConfig {
   version: 1;
   origin: string;
+  /** 'postgres': the directory configures nodes of a log kept in PostgreSQL (src/app/postgres.ts), never an embedded one. */
+  storage?: 'postgres';
 }
 
 export interface InitResult {

@@ -61,6 +61,9 @@ export function entryResource(stele: Stele, m: Match): AccessResource {
  */
 export async function readEntry(stele: Stele, p: Principal, index: number, _leaf: Buffer): Promise<Event> {
   stele.access.require(p, 'read');
+  // The entry exists (its leaf was read): its tier and access are the index's to say, so wait for
+  // it there (briefly; 503 index_behind after that), as a search with after= does.
+  await stele.index.whenIndexed(index + 1, LIMITS.searchAfterWaitMs);
   const found = await stele.index.search(
     { q: `index:${index}`, limit: 1, order: 'desc', nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'read') },
     stele.log.checkpoint.size,
@@ -119,7 +122,7 @@ export interface SearchPage extends Page {
 export async function searchEvents(stele: Stele, p: Principal, req: SearchInput): Promise<SearchPage> {
   stele.access.require(p, 'search');
   if (req.after !== undefined) {
-    if (req.after >= stele.log.size) {
+    if (req.after >= (await stele.log.sizeNow())) {
       throw new SteleError(
         'not_found',
         `entry ${req.after} has not been appended (the log has ${plural(stele.log.size, 'entry', 'entries')})`,

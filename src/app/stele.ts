@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Access } from '../auth/access.js';
 import { ApiKeyStore } from '../auth/apikeys.js';
 import { type Env, envValue, processEnv } from '../core/config/env.js';
@@ -12,12 +13,13 @@ import { IngestPool } from '../ingest/pool.js';
 import type { KeyRecords } from '../keys/key-records.js';
 import { KeyStore } from '../keys/keystore.js';
 import { generateMasterKey, loadMasterKeys, type MasterKey, masterKeyPath } from '../keys/master.js';
-import { Log, type LogOptions } from '../log/log.js';
+import type { LogOptions, SteleLog } from '../log/log.js';
+import { SharedLog } from '../log/shared-log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
 import type { Backend } from '../storage/backend.js';
 import { FsBackend } from '../storage/fs/backend.js';
 import { Audit } from './audit.js';
-import { type DataDir, defaultPolicyPath, loadDataDir } from './datadir.js';
+import { type DataDir, defaultPolicyPath, loadDataDir, readConfig } from './datadir.js';
 import { type ForgetContext, HoldStore } from './forget.js';
 
 export interface SteleOptions extends LogOptions {
@@ -33,6 +35,8 @@ export interface SteleOptions extends LogOptions {
   indexBacklog?: number;
   /** Entries per query-store file in the data directory (openStele; default PARTITION_ENTRIES). */
   queryPartition?: number;
+  /** A shared log's background failures (the database unreachable, a lost lease); default: stderr. */
+  onLogError?: (err: Error) => void;
 }
 
 /**
@@ -40,7 +44,12 @@ export interface SteleOptions extends LogOptions {
  * the write lock that keeps it single-writer. Every operation (routes, CLI) goes through these.
  */
 export interface Stele extends DataDir {
-  log: Log;
+  log: SteleLog;
+  /**
+   * Whether this process runs the log's periodic work (retention, self-validation): always on the
+   * embedded drivers; on a shared log, the node holding the integrator lease.
+   */
+  readonly leading: boolean;
   apikeys: ApiKeyStore;
   keys: KeyStore;
   pool: IngestPool;
@@ -98,6 +107,13 @@ async function mastersFor(dir: string, records: KeyRecords, env: Env): Promise<M
 /** Opens (and recovers) an initialised data directory, taking its write lock. */
 export function openStele(dir: string, options: SteleOptions = {}): Promise<Stele> {
   const { queryPartition } = options;
+  if (readConfig(resolve(dir)).storage === 'postgres')
+    return Promise.reject(
+      new SteleError(
+        'bad_data_dir',
+        `${dir} configures the nodes of a log kept in PostgreSQL: serve it with --postgres (an embedded log signed by the same key would be a second history)`,
+      ),
+    );
   return openSteleOn(new FsBackend(dir, queryPartition ? { queryPartition } : {}), dir, options);
 }
 
@@ -108,7 +124,7 @@ export function openStele(dir: string, options: SteleOptions = {}): Promise<Stel
 export async function openSteleOn(backend: Backend, dir: string, options: SteleOptions = {}): Promise<Stele> {
   const dd = loadDataDir(dir);
   const unlock = backend.lock();
-  const cleanup: (() => unknown)[] = [unlock];
+  const cleanup: (() => unknown)[] = [() => backend.close?.(), unlock];
   const undo = async () => {
     for (const c of cleanup.reverse()) await c();
   };
@@ -129,34 +145,33 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     const pool = new IngestPool(options.ingestWorkers ?? 0, policy, keys);
     cleanup.push(() => pool.close());
     const index = await IndexThread.start(
-      backend.spawn('index', { masters, policy }),
+      backend.spawn('index', { masters, policy, reader: backend.shared === true }),
       options.indexBacklog,
       backend.noteSpill() !== null,
+      backend.shared === true,
     );
     cleanup.push(() => index.close());
-    pool.notesWanted = () => index.wantsNotes;
+    // A shared log's index reads leaves from the shared write-ahead log, which keeps no notes.
+    pool.notesWanted = backend.shared ? () => false : () => index.wantsNotes;
 
-    const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, indexBacklog: _b, ...logOptions } = options;
-    const storage = backend.log();
-    const ids = backend.ids();
-    let log: Log | undefined;
-    log = await Log.open({
-      storage,
-      integratorThread: () => backend.spawn('integrator', undefined),
-      ids,
+    const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, indexBacklog: _b, onLogError, ...logOptions } = options;
+    let log: SteleLog | undefined;
+    log = await backend.openLog({
       skey: dd.skey,
       verifier: dd.verifier,
       origin: dd.config.origin,
       options: logOptions,
       onSequenced: (first, leaves, notes) => index.add(first, leaves, log?.checkpoint.size ?? 0, notes),
-    }).catch(async (err: unknown) => {
-      ids.close();
-      await storage.close();
-      throw err;
+      onLead: (leading) => index.setWriter(leading),
+      onError: onLogError ?? ((err) => process.stderr.write(`stele: ${err.message}\n`)),
     });
     const opened = log;
     cleanup.push(() => opened.close());
-    index.follow(() => ({ size: opened.size, published: opened.checkpoint.size }), await unpublished(opened));
+    // A shared log feeds its lease holder's index from the shared write-ahead log itself.
+    index.follow(
+      () => ({ size: opened.size, published: opened.checkpoint.size }),
+      backend.shared ? [] : await unpublished(opened),
+    );
     if (onIndexProgress) await indexAll(opened.size, index, onIndexProgress);
 
     const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
@@ -178,6 +193,9 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     const stele: Stele = {
       ...dd,
       log: opened,
+      get leading() {
+        return !(opened instanceof SharedLog) || opened.leader;
+      },
       apikeys,
       keys,
       pool,
@@ -220,7 +238,19 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
         return recordPolicy(by, 'reload');
       },
       exclusive<T>(op: () => Promise<T>): Promise<T> {
-        const run = queue.then(op, op);
+        // Nodes sharing a log: under the backend's lock too, so an erasure on one never interleaves with a hold on another.
+        const lockAll = backend.exclusive?.bind(backend);
+        const locked = lockAll
+          ? async () => {
+              const release = await lockAll();
+              try {
+                return await op();
+              } finally {
+                await release();
+              }
+            }
+          : op;
+        const run = queue.then(locked, locked);
         queue = run.catch(() => {});
         return run;
       },
@@ -236,6 +266,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
           await keys.close();
         } finally {
           unlock();
+          await backend.close?.();
         }
       },
     };
@@ -247,7 +278,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
 }
 
 /** The leaves after the newest checkpoint: only the log's memory holds them until it is written. */
-async function unpublished(log: Log): Promise<Buffer[]> {
+async function unpublished(log: SteleLog): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = log.checkpoint.size; i < log.size; i++) out.push(await log.entry(i));
   return out;

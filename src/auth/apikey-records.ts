@@ -28,4 +28,6 @@ export interface ApiKeyRecords {
   add(r: ApiKeyRecord): Promise<void>;
   /** Marks key `id` revoked. */
   revoke(id: string, revoked: NonNullable<ApiKeyRecord['revoked']>): Promise<void>;
+  /** A driver shared by several processes (pg) calls `fn` after any of them adds or revokes a key (or may have). */
+  watch?(fn: () => void): Promise<void>;
 }

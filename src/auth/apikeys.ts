@@ -30,7 +30,18 @@ export class ApiKeyStore {
   }
 
   static async open(records: ApiKeyRecords): Promise<ApiKeyStore> {
-    return new ApiKeyStore(records, await records.all());
+    const store = new ApiKeyStore(records, await records.all());
+    // Keys made or revoked through another node (a shared driver): read again.
+    await records.watch?.(() => {
+      records.all().then(
+        (all) => {
+          store.records = all;
+          store.reindex();
+        },
+        () => {}, // the next change (or reconnect) reads again
+      );
+    });
+    return store;
   }
 
   private reindex(): void {

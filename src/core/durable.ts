@@ -17,7 +17,8 @@ export async function syncDir(dir: string): Promise<void> {
  * Owner-only unless told otherwise: what Stele writes is its data directory's business alone.
  */
 export async function writeDurably(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp`;
+  // Named by the process: two processes replacing one file (nodes sharing a configuration) never share a temporary.
+  const tmp = `${path}.${process.pid}.tmp`;
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);

@@ -111,6 +111,7 @@ export const ERROR_STATUS = {
   index_behind: 503,
   checkpoint_timeout: 503,
   key_store: 503,
+  key_destroyed: 503,
   idp_unavailable: 503,
 } as const satisfies Record<string, number>;
 
@@ -218,4 +219,16 @@ export function fromWire(w: WireError): SteleError {
     ...(w.detail ? { detail: w.detail } : {}),
     ...(w.cause !== undefined ? { cause: new Error(w.cause) } : {}),
   });
+}
+
+/**
+ * Whether `err` is a networked store's connection failing (refused, reset, timed out, or
+ * PostgreSQL's SQLSTATE classes 08 connection exception and 57P operator intervention, e.g. a
+ * restart): worth trying again, unlike an error in the data.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|08...|57P..)$/.test(code))
+    return true;
+  return err instanceof Error && /Connection terminated|connection timeout/i.test(err.message);
 }

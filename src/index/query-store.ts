@@ -44,6 +44,18 @@ export interface IndexBatch {
   links?: readonly ErasureLink[];
   /** Everything before this index is now indexed (or unreadable). */
   upto: number;
+  /**
+   * The upto this batch follows. A store several nodes write (pg) refuses the batch with
+   * StaleBatch when its upto is elsewhere: another node indexed those entries meanwhile.
+   */
+  from?: number;
+}
+
+/** A batch that does not follow the store's upto (IndexBatch.from): nothing of it was stored. */
+export class StaleBatch extends Error {
+  constructor(readonly upto: number) {
+    super(`the query store is at ${upto}: another node indexed these entries`);
+  }
 }
 
 /** A search: a parsed query and who may see what. */

@@ -37,6 +37,9 @@ const NO_NOTE = Buffer.alloc(0);
 /** Notes as one buffer for the thread (an entry without one: an empty note). */
 const packNotes = (notes: readonly (Buffer | undefined)[]) => pack(notes.map((x) => x ?? NO_NOTE));
 
+/** How often a node that does not index a shared store reads how far it is indexed, ms. */
+const READER_POLL_MS = 250;
+
 /** How often the index thread hears of new checkpoints while it reads behind the log, ms. */
 const TAIL_MS = 200;
 
@@ -68,6 +71,8 @@ export class IndexThread {
   private tail: (() => LogTail) | undefined;
   private tailTimer: NodeJS.Timeout | undefined;
   private toldPublished = 0;
+  /** A reader's poll of how far the store is indexed (setWriter). */
+  private poll: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly worker: ThreadHandle,
@@ -96,11 +101,17 @@ export class IndexThread {
   }
 
   /** Takes over a started index thread (the backend's `spawn('index', …)`, which runs serveIndex). */
-  static async start(thread: ThreadHandle, maxBacklog: number = MAX_BACKLOG, spills = false): Promise<IndexThread> {
+  static async start(
+    thread: ThreadHandle,
+    maxBacklog: number = MAX_BACKLOG,
+    spills = false,
+    reader = false,
+  ): Promise<IndexThread> {
     const t = new IndexThread(thread, maxBacklog, spills);
     // Opening the store can fail (e.g. an old schema): fail here, not later.
     t.indexed = await t.upto();
     t.known = t.indexed;
+    if (reader) t.follows();
     return t;
   }
 
@@ -315,6 +326,23 @@ export class IndexThread {
     return this.call({ type: 'optimize' });
   }
 
+  /**
+   * A node of a shared log: whether its thread indexes (it holds the integrator lease) or follows
+   * the store another node writes, reading how far it got every READER_POLL_MS (read your writes).
+   */
+  setWriter(writer: boolean): void {
+    this.worker.postMessage({ type: 'role', writer } satisfies ToIndex);
+    clearInterval(this.poll);
+    this.poll = undefined;
+    if (!writer) this.follows();
+  }
+
+  /** A reader (IndexThreadData.reader): reads how far the store another node writes is indexed, every READER_POLL_MS. */
+  private follows(): void {
+    this.poll = setInterval(() => void this.upto().catch(() => {}), READER_POLL_MS);
+    this.poll.unref();
+  }
+
   setPolicy(policy: Policy): void {
     this.worker.postMessage({ type: 'policy', policy } satisfies ToIndex);
   }
@@ -325,6 +353,7 @@ export class IndexThread {
    */
   async close(budgetMs = 2_000): Promise<void> {
     this.stopTail();
+    clearInterval(this.poll);
     if (!this.failure) await this.call({ type: 'settle', budgetMs }).catch(() => {});
     await this.worker.terminate();
   }

@@ -7,7 +7,7 @@
  * acknowledged before it was sent, and under heavy load answers at once (indexed_through says
  * how far it saw).
  */
-import { SteleError, toWire, type WireError } from '../core/errors.js';
+import { isConnectionError, SteleError, toWire, type WireError } from '../core/errors.js';
 import type { ThreadPort } from '../core/thread.js';
 import { decodeLeaf, formatMicros, parseMicros } from '../event/record.js';
 import { ftsText, type IndexRow, indexRow, readNote } from '../event/searchable.js';
@@ -17,11 +17,12 @@ import { type Packed, unpack } from '../log/packed.js';
 import { TreeReader } from '../log/tree-reader.js';
 import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
+import { noteSize } from '../tlog/checkpoint.js';
 import type { TileSource } from '../tlog/verify.js';
 import { candidates, destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
 import { NoteQueue } from './note-queue.js';
 import { canMatchGaps, parseQuery } from './query.js';
-import type { GapRow, Order, QueryStore, StoreQuery } from './query-store.js';
+import { type GapRow, type Order, type QueryStore, StaleBatch, type StoreQuery } from './query-store.js';
 import { type OpenedEntry, openEntry } from './reader.js';
 
 /** One entry to index: its index note when its writer made one, else its leaf. */
@@ -47,6 +48,11 @@ export interface IndexThreadData {
   /** The master keys, to unwrap data keys for indexing and search. */
   masters: { id: string; key: Uint8Array }[];
   policy: Policy;
+  /**
+   * Start as a reader: search the store but do not write it (a node of a shared log that does not
+   * hold the integrator lease; the holder indexes, and `role` messages switch).
+   */
+  reader?: boolean;
 }
 
 /** What the index thread works on: opened by the backend the thread belongs to. */
@@ -127,6 +133,8 @@ export type ToIndex =
   | { type: 'keysOfActors'; seq: number; actors: string[] }
   | { type: 'upto'; seq: number }
   | { type: 'policy'; policy: Policy }
+  /** Whether this thread writes the store (the lease holder of a shared log) or only reads it. */
+  | { type: 'role'; writer: boolean }
   | { type: 'optimize'; seq: number };
 
 export type FromIndex =
@@ -139,7 +147,14 @@ export type FromIndex =
  * Serves the index thread's messages on `port` (its owner is IndexThread): one message at a
  * time, in order.
  */
-export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = null }: IndexStores, policy: Policy): void {
+export function serveIndex(
+  port: ThreadPort,
+  { store, keys, tiles, noteSpill = null }: IndexStores,
+  policy: Policy,
+  readOnly = false,
+): void {
+  /** Whether this thread indexes; a reader follows the store's upto, which another node moves. */
+  let writer = !readOnly;
   let tiers = new TierMatcher(policy);
   const reader = new TreeReader(tiles);
   /** Leaves handed over with their appends and not yet both indexed and checkpointed, by index. */
@@ -200,10 +215,32 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
   async function step(): Promise<boolean> {
     const leaves = await readable();
     if (!leaves.length) return false;
-    await add(next, leaves);
+    try {
+      await add(next, leaves);
+    } catch (err) {
+      if (!(err instanceof StaleBatch)) throw err;
+      // Another node indexed these entries (it took the lease while this one still wrote): go on from where it got.
+      next = err.upto;
+      known = Math.max(known, next);
+    }
     prune();
     port.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
     return true;
+  }
+
+  /**
+   * A reader's view of how far the store is indexed (the writer is another node), up to the
+   * newest checkpoint: the leaves of entries past it are not in the tiles this thread reads.
+   */
+  async function refresh(): Promise<void> {
+    const [upto, note] = await Promise.all([store.upto(), tiles.readCheckpoint()]);
+    published = Math.max(published, note ? noteSize(note) : 0);
+    const n = Math.min(upto, published);
+    if (n <= next) return;
+    next = n;
+    known = Math.max(known, n);
+    prune();
+    port.postMessage({ type: 'indexed', upto: next } satisfies FromIndex);
   }
 
   /** Indexes what is readable below `upto` (default: all of it), or until `deadline` (ms, performance clock) passes. */
@@ -227,13 +264,15 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
     });
   }
   function pump(): void {
-    if (pumping || next >= known) return;
+    if (pumping || !writer || next >= known) return;
     pumping = true;
     chain = chain.then(async () => {
       let more = false;
       try {
         more = await step();
       } catch (err) {
+        // A networked store out of reach for a moment (a database restart): the same batch again in a second.
+        if (isConnectionError(err)) return void setTimeout(wake, 1000);
         // An entry that cannot be indexed is a bug or corruption: stop indexing rather than skip it silently.
         port.postMessage({ type: 'failed', error: toWire(err) } satisfies FromIndex);
         return;
@@ -288,7 +327,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
       const named = (await Promise.all(candidates(r).map((f) => keys.select(f)))).flat();
       links.push({ index: r.index, keyIds: destroyedBy(r, named) });
     }
-    await store.insert({ rows, gaps, links, upto });
+    await store.insert({ rows, gaps, links, upto, from: first });
     next = upto;
   }
 
@@ -320,10 +359,16 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
   async function search(req: SearchRequest): Promise<SearchResult> {
     // Only what the log had when the search arrived: under a steady stream there is always more,
     // and catching up with that would hold the search until the stream stops.
-    if (known - next <= SEARCH_CATCHUP) await catchUp(Number.POSITIVE_INFINITY, known);
+    if (!writer) await refresh();
+    else if (known - next <= SEARCH_CATCHUP) await catchUp(Number.POSITIVE_INFINITY, known);
     const root = parseQuery(req.q);
     const q: StoreQuery = { root, nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
     const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
+    // A reader's store may hold entries past what it can read yet (refresh): only those below `next`.
+    if (!writer) {
+      if (page.order === 'desc') page.cursor = Math.min(page.cursor ?? next, next);
+      else page.bound = Math.min(page.bound ?? next, next);
+    }
     const indexed = next;
     const found = await store.search(q, page);
     const hits: WireMatch[] = [];
@@ -397,6 +442,7 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
       case 'keysOfActors':
         return store.keysOfActors(m.actors);
       case 'upto':
+        if (!writer) await refresh();
         return next;
       case 'policy':
         tiers = new TierMatcher(m.policy);
@@ -462,6 +508,17 @@ export function serveIndex(port: ThreadPort, { store, keys, tiles, noteSpill = n
     }
     if (m.type === 'notes') {
       notes.push(m.first, unpack(m.notes));
+      return;
+    }
+    if (m.type === 'role') {
+      if (!m.writer) writer = false;
+      // A new writer starts from wherever the last one got, once the batches queued before this are done.
+      else
+        chain = chain.then(async () => {
+          await refresh().catch(() => {}); // unreachable now: a StaleBatch sets it right later
+          writer = true;
+          wake();
+        });
       return;
     }
     if ('published' in m) learn(0, m.published);

@@ -2,7 +2,7 @@ import type { Claim } from '../core/claim.js';
 import { metrics } from '../core/metrics.js';
 import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
-import type { Log } from '../log/log.js';
+import type { SteleLog } from '../log/log.js';
 import type { BodyKind } from './body.js';
 import { refuseReserved } from './identity.js';
 import type { IngestPool } from './pool.js';
@@ -34,7 +34,7 @@ export interface Appended {
  * durable, with indices in input order.
  */
 export async function appendEvents(
-  log: Log,
+  log: SteleLog,
   pace: Pace,
   pool: IngestPool,
   inputs: readonly unknown[],
@@ -45,7 +45,7 @@ export async function appendEvents(
 }
 
 export async function appendBody(
-  log: Log,
+  log: SteleLog,
   pace: Pace,
   pool: IngestPool,
   body: Uint8Array,
@@ -57,7 +57,7 @@ export async function appendBody(
 }
 
 async function sequence(
-  log: Log,
+  log: SteleLog,
   pace: Pace,
   principal: Principal,
   prepared: Prepared,
@@ -74,7 +74,7 @@ async function sequence(
   const bounded = authorize !== undefined;
   if (bounded) pace.admit();
   const entries = prepared.entries;
-  const indices = await log.append(entries, { bounded });
+  const indices = await log.append(entries, { bounded, keyIds: prepared.keyIds });
   if (bounded) {
     let bytes = 0;
     for (const e of entries) bytes += e.leaf.length;

@@ -98,9 +98,17 @@ export interface KeyRecords {
   pepper(): Promise<WrappedSecret | undefined>;
   /** Stores the pepper (the first open, and master-key rotation). */
   setPepper(p: WrappedSecret): Promise<void>;
+  /**
+   * A driver shared by several processes: stores `p` unless a pepper is there already (another
+   * process starting at the same moment made one) and returns the one stored, atomically.
+   */
+  initPepper?(p: WrappedSecret): Promise<WrappedSecret>;
   /** The active key of each slot (undefined where there is none), in the order asked. */
   activeSlots(slots: readonly SlotName[]): Promise<(KeyRecord | undefined)[]>;
-  /** Stores new active keys, all or none. */
+  /**
+   * Stores new active keys, all or none. A driver shared by several processes throws SlotTaken
+   * (storing none) when another one made an active key for one of the slots meanwhile.
+   */
   insert(keys: readonly KeyRecord[]): Promise<void>;
   /** Keys by id (undefined where unknown), in the order asked. */
   get(ids: readonly string[]): Promise<(KeyRecord | undefined)[]>;
@@ -117,5 +125,17 @@ export interface KeyRecords {
   rewrap(keys: readonly { id: string; wrapped: Buffer; master: string }[], pepper: WrappedSecret): Promise<void>;
   /** Master key ids the active keys and the pepper are wrapped by. */
   mastersInUse(): Promise<string[]>;
+  /**
+   * A driver shared by several processes (pg) tells of keys destroyed by any of them: `ids`, or
+   * null when some may have been missed (the caller then forgets every key it cached).
+   */
+  watchDestroyed?(fn: (ids: string[] | null) => void): Promise<void>;
   close(): Promise<void>;
+}
+
+/** KeyRecords.insert: another process made an active key for a slot meanwhile; nothing was stored. */
+export class SlotTaken extends Error {
+  constructor() {
+    super('another process made an active key for this slot meanwhile');
+  }
 }

@@ -19,6 +19,7 @@ import {
   type KeyRecord,
   type KeyRecords,
   type SlotName,
+  SlotTaken,
   slotName,
 } from './key-records.js';
 import { type MasterKey, unwrapKey, wrapKey } from './master.js';
@@ -60,7 +61,9 @@ export class KeyStore {
   static async open(records: KeyRecords, masters: readonly MasterKey[], opts: KeyStoreOptions = {}): Promise<KeyStore> {
     const readonly = (opts.readonly ?? false) || records.readonly;
     try {
-      return new KeyStore(records, masters, await KeyStore.loadPepper(records, masters, readonly), readonly);
+      const store = new KeyStore(records, masters, await KeyStore.loadPepper(records, masters, readonly), readonly);
+      await records.watchDestroyed?.((ids) => store.destroyedElsewhere(ids));
+      return store;
     } catch (err) {
       await records.close();
       throw err;
@@ -74,8 +77,13 @@ export class KeyStore {
     if (readonly) throw new Error('the key store has no subject pepper yet');
     const pepper = randomBytes(32);
     const m = masters[0] as MasterKey;
-    await records.setPepper({ wrapped: wrapKey(m, 'pepper', pepper), master: m.id });
-    return pepper;
+    const mine = { wrapped: wrapKey(m, 'pepper', pepper), master: m.id };
+    if (!records.initPepper) {
+      await records.setPepper(mine);
+      return pepper;
+    }
+    const first = await records.initPepper(mine);
+    return unwrapKey(masters, first.master, 'pepper', first.wrapped);
   }
 
   subjectHash(subject: string): string {
@@ -94,9 +102,20 @@ export class KeyStore {
   async slots(reqs: readonly SlotName[]): Promise<SlotKey[]> {
     const cached = reqs.map((r) => this.slotCache.get(slotName(r)));
     if (cached.every((s) => s !== undefined)) return cached as SlotKey[];
-    const run = this.creating.then(() => this.fetchSlots(reqs));
+    const run = this.creating.then(() => this.fetchSlotsRetrying(reqs));
     this.creating = run.catch(() => {});
     return run;
+  }
+
+  /** fetchSlots, again when another process made one of the keys meanwhile (it then reads that one). */
+  private async fetchSlotsRetrying(reqs: readonly SlotName[]): Promise<SlotKey[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetchSlots(reqs);
+      } catch (err) {
+        if (!(err instanceof SlotTaken) || attempt === 3) throw err;
+      }
+    }
   }
 
   private async fetchSlots(reqs: readonly SlotName[]): Promise<SlotKey[]> {
@@ -213,6 +232,17 @@ export class KeyStore {
       this.lookups.delete(id);
     }
     for (const [k, s] of this.slotCache) if (gone.has(s.id)) this.slotCache.delete(k);
+  }
+
+  /**
+   * Keys another process destroyed (a node sharing the records): forgotten here as well, and the
+   * listeners told. null: some may have been missed, so every cached key is forgotten.
+   */
+  private destroyedElsewhere(ids: string[] | null): void {
+    const gone = ids ?? [...new Set([...this.lookups.keys(), ...[...this.slotCache.values()].map((s) => s.id)])];
+    if (ids) for (const id of ids) this.destroyedIds.add(id);
+    this.forget(gone);
+    for (const l of this.destroyedListeners) l([...gone]);
   }
 
   isDestroyed(id: string): boolean {

@@ -15,6 +15,36 @@ import { TreeReader } from './tree-reader.js';
 
 export type LogOptions = SequencerOptions & IntegratorOptions;
 
+/**
+ * What the rest of Stele uses of a log: the embedded Log here, or a SharedLog (shared-log.ts)
+ * that several nodes append to through PostgreSQL.
+ */
+export interface SteleLog {
+  readonly origin: string;
+  /** Durably appends entries; resolves with each one's index (a known id gives its first index). */
+  append(entries: readonly SequencedEntry[], opts?: AppendOptions): Promise<number[]>;
+  /** Entries durably sequenced (as far as this node knows). */
+  readonly size: number;
+  /** Entries durably sequenced, asking the shared store where there is one (another node may have appended). */
+  sizeNow(): Promise<number>;
+  /** The newest published checkpoint. */
+  readonly checkpoint: Published;
+  /** When this process first saw the newest checkpoint (ms since the epoch). */
+  readonly checkpointTime: number;
+  /** Why the log stopped, if it did. */
+  readonly failure: Error | null;
+  waitForCheckpoint(size: number, timeoutMs?: number): Promise<Published>;
+  /** The leaf at `index`, as soon as its append was acknowledged. */
+  entry(index: number): Promise<Buffer>;
+  inclusionProof(index: number, size?: number): Promise<Buffer[]>;
+  /** The leaf hash of a checkpointed entry, from the tiles (no entry bundle read). */
+  leafHash(index: number): Promise<Buffer>;
+  consistencyProof(from: number, to?: number): Promise<Buffer[]>;
+  /** A tile or entry bundle of the published tree, by its C2SP coordinates. */
+  readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null>;
+  close(): Promise<void>;
+}
+
 export interface LogParams {
   storage: LogStorage;
   /** Starts the integrator's thread (the backend's `spawn('integrator')`). */
@@ -38,7 +68,7 @@ export interface LogParams {
  * before it returns: nothing acknowledged is lost, and the tree must reproduce the last signed
  * checkpoint exactly (no rollback, no fork).
  */
-export class Log {
+export class Log implements SteleLog {
   private constructor(
     private readonly storage: LogStorage,
     private readonly ids: IdIndex,
@@ -129,6 +159,10 @@ export class Log {
   /** Entries durably sequenced. */
   get size(): number {
     return this.sequencer.size;
+  }
+
+  async sizeNow(): Promise<number> {
+    return this.size;
   }
 
   /** The newest published checkpoint. */

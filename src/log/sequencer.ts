@@ -26,6 +26,11 @@ export interface SequencerOptions {
 export interface AppendOptions {
   /** Refuse (503, nothing appended) rather than queue when `maxQueuedEntries` are waiting: client appends. */
   bounded?: boolean;
+  /**
+   * The data keys that sealed the entries: a store shared by several nodes checks in the append's
+   * transaction that none was destroyed meanwhile (a node's cache may lag an erasure on another).
+   */
+  keyIds?: readonly string[];
 }
 
 export const DEFAULT_MAX_QUEUED_ENTRIES = defaultOf('maxQueuedEvents');

@@ -16,6 +16,7 @@ import { newSigner, openNote, signNote, type Verifier } from '../tlog/note.js';
 import { rightEdge, TileBuilder } from '../tlog/tile.js';
 import { CheckpointWaiters } from './checkpoint-waiters.js';
 import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
+import type { SteleLog } from './log.js';
 import { checkIndex, leafHashAt, proveConsistency, proveInclusion } from './proofs.js';
 import { type AppendOptions, DEFAULT_MAX_QUEUED_ENTRIES, overloaded } from './sequencer.js';
 import type { SequencedEntry, TileStore } from './storage.js';
@@ -23,11 +24,12 @@ import { TreeReader } from './tree-reader.js';
 
 /** The store's sequencing: one batch numbered and made durable in one step, for every node. */
 export interface SharedSequencing {
-  append(entries: readonly SequencedEntry[]): Promise<number[]>;
+  /** `keyIds`: the data keys that sealed the entries; refused (nothing stored) if one was destroyed. */
+  append(entries: readonly SequencedEntry[], keyIds?: readonly string[]): Promise<number[]>;
   /** Entries sequenced so far. */
   size(): Promise<number>;
   /** Write-ahead entries from `from`, in order, at most `limit`. */
-  read(from: number, limit: number): Promise<{ idx: number; leaf: Buffer; note: Buffer | null }[]>;
+  read(from: number, limit: number): Promise<{ idx: number; leaf: Buffer }[]>;
   /** Forgets write-ahead entries below `index` (the tiles hold them). */
   dropBefore(index: number): Promise<void>;
 }
@@ -61,6 +63,11 @@ export interface SharedLogParams {
   };
   /** On the lease holder: every entry, in index order, once (the query store's feed). */
   onSequenced?: (first: number, leaves: readonly Buffer[], notes: readonly (Buffer | undefined)[]) => void;
+  /**
+   * This node took the integrator lease (true: before its first entry is fed to onSequenced) or
+   * gave it up (false): the query store is written by the lease holder alone.
+   */
+  onLead?: (leading: boolean) => void;
   /** A failure of the background loop (the store unreachable, a lost lease), for the server's log. */
   onError?: (err: Error) => void;
 }
@@ -68,7 +75,7 @@ export interface SharedLogParams {
 /** Write-ahead entries read at a time. */
 const FEED = 10_000;
 
-export class SharedLog {
+export class SharedLog implements SteleLog {
   private published: Published;
   private known = 0;
   private pending = 0;
@@ -115,7 +122,16 @@ export class SharedLog {
   }
 
   private static parse(p: SharedLogParams, note: string): Published {
-    const c = parseCheckpoint(openNote(note, [p.verifier]).text);
+    let text: string;
+    try {
+      text = openNote(note, [p.verifier]).text;
+    } catch (err) {
+      throw new Error(
+        `the stored checkpoint is not signed by this log's key ${p.verifier.name} (${(err as Error).message}): every node of a log needs the same signing key`,
+        { cause: err },
+      );
+    }
+    const c = parseCheckpoint(text);
     if (c.origin !== p.origin) throw new Error(`the stored checkpoint is for origin "${c.origin}", not "${p.origin}"`);
     return { size: c.size, root: c.root, note };
   }
@@ -177,6 +193,7 @@ export class SharedLog {
         this.p.options ?? {},
       );
       const lead = { lease, integrator, fed: synced };
+      this.p.onLead?.(true);
       // Every entry after the synced size; those up to the checkpoint must reproduce it.
       const expect = { size: published.size, root: published.root };
       await this.feed(lead, expect);
@@ -188,6 +205,7 @@ export class SharedLog {
       this.lead = lead;
       lease.onLost((err) => void this.stepDown(err));
     } catch (err) {
+      this.p.onLead?.(false);
       await lease.release();
       throw err;
     }
@@ -205,10 +223,11 @@ export class SharedLog {
       const leaves = rows.map((r) => r.leaf);
       lead.integrator.add(lead.fed, leaves);
       if (expect && lead.fed < expect.size && lead.fed + rows.length >= expect.size) await lead.integrator.integrateNow(expect);
+      // No index notes: the shared write-ahead log keeps leaves only (the index opens them).
       this.p.onSequenced?.(
         lead.fed,
         leaves,
-        rows.map((r) => r.note ?? undefined),
+        leaves.map(() => undefined),
       );
       lead.fed += rows.length;
       if (rows.length < FEED) return;
@@ -220,6 +239,7 @@ export class SharedLog {
     if (!lead) return;
     this.lead = null;
     lead.integrator.stop();
+    this.p.onLead?.(false);
     this.p.onError?.(new Error(`gave up the integrator lease: ${err.message}`));
     await lead.lease.release();
   }
@@ -238,7 +258,7 @@ export class SharedLog {
     }
     this.pending += entries.length;
     try {
-      const out = await this.p.sequencing.append(entries);
+      const out = await this.p.sequencing.append(entries, opts.keyIds);
       for (const i of out) if (i >= this.known) this.known = i + 1;
       return out;
     } finally {
@@ -248,6 +268,11 @@ export class SharedLog {
 
   /** Entries sequenced, as far as this node has seen. */
   get size(): number {
+    return this.known;
+  }
+
+  async sizeNow(): Promise<number> {
+    this.known = Math.max(this.known, await this.p.sequencing.size());
     return this.known;
   }
 

@@ -5,7 +5,10 @@ import type { IndexThreadData } from '../index/worker.js';
 import type { HoldRecords } from '../keys/hold-records.js';
 import type { KeyRecords } from '../keys/key-records.js';
 import type { IdIndex } from '../log/id-index.js';
+import type { LogOptions, SteleLog } from '../log/log.js';
+import type { SharedLogParams } from '../log/shared-log.js';
 import type { LogStorage, TileStore } from '../log/storage.js';
+import type { Verifier } from '../tlog/note.js';
 import type { TileSource } from '../tlog/verify.js';
 
 /**
@@ -18,7 +21,12 @@ export type BackendSpec =
   /** In this process's memory; the same name opens the same stores (src/storage/memory). */
   | { driver: 'memory'; name: string }
   /** Another backend whose operation `fail.op` throws, after `fail.after` calls (src/storage/faults). */
-  | { driver: 'faults'; inner: BackendSpec; fail: FaultSpec };
+  | { driver: 'faults'; inner: EmbeddedSpec; fail: FaultSpec }
+  /** A PostgreSQL database (and schema) that several nodes share (src/storage/pg). */
+  | { driver: 'pg'; url: string; schema?: string };
+
+/** The specs of drivers whose log is one process's (EmbeddedBackend). */
+export type EmbeddedSpec = Exclude<BackendSpec, { driver: 'pg' }>;
 
 /**
  * Which operation the faults driver fails: a LogStorage or TileStore method ('appendSequenced',
@@ -41,6 +49,25 @@ export type ThreadKind = keyof ThreadData;
 /** A thread's code (src/storage/threads): serves `port` on the stores of `backend`. */
 export type ThreadMain<K extends ThreadKind> = (port: ThreadPort, data: ThreadData[K], backend: Backend) => void | Promise<void>;
 
+/** What opening a backend's log takes (Backend.openLog). */
+export interface OpenLogParams {
+  /** The log's signing key (signed-note format) and its verifier. */
+  skey: string;
+  verifier: Verifier;
+  origin: string;
+  /** The log's options; a shared log also takes its polling intervals (SharedLogParams). */
+  options?: LogOptions & NonNullable<SharedLogParams['options']>;
+  /**
+   * Each durable entry, in index order, once, with its index note where its writer made one: the
+   * query store's feed. On a shared log only the node holding the integrator lease is fed.
+   */
+  onSequenced?: (first: number, leaves: readonly Buffer[], notes: readonly (Buffer | undefined)[]) => void;
+  /** A shared log: this node took (true) or gave up (false) the integrator lease; an embedded log leads from the start. */
+  onLead?: (leading: boolean) => void;
+  /** A shared log's background failures (the store unreachable, a lost lease), for the server's log. */
+  onError?: (err: Error) => void;
+}
+
 /**
  * Every store a Stele keeps, behind one seam (issue 13). A driver implements all of it; the
  * conformance suite (src/storage/conformance) says what each member must guarantee. The members
@@ -48,16 +75,28 @@ export type ThreadMain<K extends ThreadKind> = (port: ThreadPort, data: ThreadDa
  */
 export interface Backend {
   readonly spec: BackendSpec;
-  /** Takes the write lock (one writer per backend); returns its release. */
+  /**
+   * Several processes write it at once (pg): its log is a SharedLog, and only the node holding
+   * the integrator lease writes the query store.
+   */
+  readonly shared?: boolean;
+  /**
+   * Takes the write lock (one process per embedded backend; the nodes of a shared one take turns
+   * in its transactions instead); returns its release.
+   */
   lock(): () => void;
-  /** The write-ahead log, tiles, entry bundles and checkpoint. */
-  log(): LogStorage;
+  /**
+   * A shared backend: takes the lock that makes forgetting operations (erasures, holds, retention)
+   * run one at a time across every node, waiting for it; returns its release. Embedded backends
+   * have none (the process's own queue is enough).
+   */
+  exclusive?(): Promise<() => Promise<void>>;
+  /** Opens (and recovers) the log: the embedded Log on its own storage, or a log shared by several nodes. */
+  openLog(p: OpenLogParams): Promise<SteleLog>;
   /** The tile side of the log alone, for the integrator's thread. */
   tileStore(): TileStore;
   /** Read-only tiles and checkpoint, for readers (the index thread, verification). */
   tiles(): TileSource;
-  /** Event id → log index (deduplication). */
-  ids(): IdIndex;
   /** Data keys (wrapped) and their tombstones; read-only: lookups beside a writer (the index thread). */
   keys(opts?: { readonly?: boolean }): KeyRecords;
   /** Legal holds. */
@@ -79,4 +118,15 @@ export interface Backend {
    * across threads (memory), the same code on this thread behind a MessageChannel.
    */
   spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle;
+  /** Releases what the backend holds itself (a connection pool); the stores it handed out are closed by their users. */
+  close?(): Promise<void>;
+}
+
+/** A backend whose log lives in one process (fs, memory, faults): its storage and id index are its own. */
+export interface EmbeddedBackend extends Backend {
+  readonly spec: EmbeddedSpec;
+  /** The write-ahead log, tiles, entry bundles and checkpoint. */
+  log(): LogStorage;
+  /** Event id → log index (deduplication). */
+  ids(): IdIndex;
 }

@@ -10,7 +10,7 @@ import { lockConformance } from './conformance/lock.js';
 import { logConformance } from './conformance/log.js';
 import { FsBackend } from './fs/backend.js';
 import { MemoryBackend } from './memory/backend.js';
-import { openBackend } from './open.js';
+import { openEmbedded } from './open.js';
 
 const dirs: string[] = [];
 const names: string[] = [];
@@ -27,7 +27,7 @@ const drivers: DriverUnderTest[] = [
       dirs.push(dir);
       return new FsBackend(dir);
     },
-    reopen: (b) => openBackend(b.spec),
+    reopen: (b) => openEmbedded(b.spec),
   },
   {
     name: 'memory',
@@ -35,7 +35,7 @@ const drivers: DriverUnderTest[] = [
       names.push(randomUUID());
       return MemoryBackend.named(names.at(-1) as string);
     },
-    reopen: (b) => openBackend(b.spec),
+    reopen: (b) => openEmbedded(b.spec),
   },
 ];
 

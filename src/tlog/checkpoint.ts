@@ -61,3 +61,8 @@ export function parseCheckpoint(text: string): Checkpoint {
   });
   return { origin, size, root, extensions };
 }
+
+/** The tree size of a signed checkpoint note, unverified (for a store's own notes: how far its tiles go). */
+export function noteSize(note: string): number {
+  return parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1)).size;
+}

@@ -6,12 +6,12 @@ import { plural } from '../../core/plural.js';
 import { rotateMasterKey } from '../../keys/rotate.js';
 import { FsBackend } from '../../storage/fs/backend.js';
 import { lockDataDir } from '../../storage/fs/lock.js';
-import { openBackend } from '../../storage/open.js';
+import { openEmbedded } from '../../storage/open.js';
 
 /** `stele reindex`: rebuilds the query store from the log and the key store (the server must be stopped). */
 export async function reindexCommand(opts: { dir?: string; json?: boolean }): Promise<void> {
   const d = dataDir(opts.dir);
-  const backend = openBackend({ driver: 'fs', dir: d });
+  const backend = openEmbedded({ driver: 'fs', dir: d });
   const unlock = backend.lock(); // refuse before deleting anything if a server has the directory
   try {
     await backend.dropQueryStore();

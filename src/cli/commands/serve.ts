@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { initDataDir, readVerifierKey } from '../../app/datadir.js';
+import { initDataDir } from '../../app/datadir.js';
 import { runRetention } from '../../app/forget.js';
+import { preparePostgres } from '../../app/postgres.js';
 import { SERVER } from '../../app/self-event.js';
-import { openStele, type Stele } from '../../app/stele.js';
+import { openStele, openSteleOn, type Stele, type SteleOptions } from '../../app/stele.js';
 import { Validator } from '../../app/validation.js';
 import { processEnv } from '../../core/config/env.js';
 import { formatListen } from '../../core/config/parse.js';
@@ -16,7 +17,7 @@ import { buildServer, type ServerOptions } from '../../server/app.js';
 import { DirTileSource } from '../../storage/fs/tile-source.js';
 import { Bucket } from '../../storage/s3/bucket.js';
 import { LogMirror, mirrorRetention } from '../../storage/s3/mirror.js';
-import { newVerifier } from '../../tlog/note.js';
+import type { TileSource } from '../../tlog/verify.js';
 
 /** Why the server cannot listen on host:port, as one line; other errors pass through. */
 export function listenError(host: string, port: number, err: unknown): unknown {
@@ -58,7 +59,7 @@ export async function checkListen(host: string, port: number): Promise<void> {
  * The S3 mirror of the data directory's log (--mirror). A bucket without Object Lock is refused
  * before the server starts; one that cannot be reached yet is not (the mirror catches up once it can).
  */
-async function startMirror(dir: string, m: MirrorSettings, stele: Stele): Promise<LogMirror> {
+async function startMirror(tiles: TileSource, m: MirrorSettings, stele: Stele): Promise<LogMirror> {
   const bucket = new Bucket(m.location, { region: m.region, ...(m.endpoint === undefined ? {} : { endpoint: m.endpoint }) });
   let locked: boolean | undefined;
   try {
@@ -77,7 +78,7 @@ async function startMirror(dir: string, m: MirrorSettings, stele: Stele): Promis
     m.retainMs,
     stele.policy.retention.tiers.map((t) => t.keepMs),
   );
-  return new LogMirror(new DirTileSource(join(dir, 'log')), bucket, newVerifier(readVerifierKey(dir)), {
+  return new LogMirror(tiles, bucket, stele.verifier, {
     retainMs,
     legalHold: m.legalHold,
   });
@@ -102,15 +103,19 @@ export async function serveCommand(flags: Flags): Promise<void> {
   const serverOptions: ServerOptions = { ...settings.http, logger: { level: settings.logLevel }, ...(tls ? { tls } : {}) };
   const { host, port } = settings.listen;
   await checkListen(host, port);
-  const init = await initDataDir(settings.dir, settings.origin);
-  const stele = await openStele(init.dir, {
+  const env = processEnv();
+  const shared = settings.postgres && (await preparePostgres(settings.dir, settings.origin, settings.postgres, env));
+  const init = shared ? shared.init : await initDataDir(settings.dir, settings.origin, env);
+  const options: SteleOptions = {
     checkpointIntervalMs: settings.checkpointIntervalMs,
     ingestWorkers: settings.ingestWorkers,
     maxQueuedEntries: settings.maxQueuedEvents,
     queryPartition: settings.queryPartition,
     ...(settings.policy ? { policyFile: settings.policy } : {}),
-  });
-  const mirror = settings.mirror ? await startMirror(init.dir, settings.mirror, stele) : undefined;
+  };
+  const stele = shared ? await openSteleOn(shared.backend, init.dir, options) : await openStele(init.dir, options);
+  const tiles = shared ? shared.backend.tiles() : new DirTileSource(join(init.dir, 'log'));
+  const mirror = settings.mirror ? await startMirror(tiles, settings.mirror, stele) : undefined;
   const validator = new Validator(stele, SERVER, settings.validateFullEveryMs);
   const app = await buildServer(stele, {
     ...serverOptions,
@@ -127,7 +132,9 @@ export async function serveCommand(flags: Flags): Promise<void> {
       .catch((err: unknown) => app.log.error({ err: (err as Error).message }, 'policy reload refused'));
   });
   // The retention job, every `retention.schedule` of the policy (`stele retention run` for now).
-  const expire = () =>
+  const expire = async () =>
+    // Nodes sharing a log: the lease holder runs it.
+    stele.leading &&
     stele
       .exclusive(() => runRetention(stele.forget, SERVER))
       .then((r) => {
@@ -145,8 +152,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
   // Self-validation, every validateInterval (after the previous run ends); a failure is logged too.
   let validating: Promise<unknown> = Promise.resolve();
   let validateTimer = setTimeout(function validate() {
-    validating = validator
-      .run()
+    validating = (stele.leading ? validator.run() : Promise.resolve({ ok: true }))
       .then((r) => {
         if (!r.ok) app.log.error({ validation: r }, 'validation FAILED');
       })
@@ -188,7 +194,9 @@ export async function serveCommand(flags: Flags): Promise<void> {
   }
   const url = address.replace('0.0.0.0', '127.0.0.1');
   console.log(`Stele is listening on ${url}${init.created ? ' (new data directory)' : ''}`);
-  console.log(`  data:         ${stele.dir}`);
+  console.log(
+    `  data:         ${stele.dir}${shared ? ` (configuration; the log is in PostgreSQL${settings.postgres?.schema ? `, schema ${settings.postgres.schema}` : ''})` : ''}`,
+  );
   console.log(`  origin:       ${stele.config.origin}`);
   console.log(`  verifier key: ${stele.vkey}`);
   console.log(`  admin key:    ${stele.tokenFile}`);

@@ -117,6 +117,26 @@ export function parseSwitch(text: string, where: string): boolean {
   throw bad(`${where} must be on or off, got "${text}"`);
 }
 
+/** A PostgreSQL connection URL; the error does not repeat it (it may hold a password). */
+export function parsePostgresUrl(text: string, where: string): string {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(text).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:')
+    throw bad(`${where} must be a postgres:// or postgresql:// URL (e.g. postgres://stele@db.internal/stele)`);
+  return text;
+}
+
+/** A lower-case SQL name (a PostgreSQL schema). */
+export function parseIdentifier(text: string, where: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(text))
+    throw bad(`${where} must be a-z, 0-9 and _ (not first a digit, at most 63), got ${JSON.stringify(text)}`);
+  return text;
+}
+
 /** What each kind parses to. */
 export interface Parsed {
   integer: number;
@@ -127,6 +147,8 @@ export interface Parsed {
   url: string;
   s3: S3Location;
   switch: boolean;
+  postgres: string;
+  identifier: string;
   text: string;
 }
 
@@ -140,5 +162,7 @@ export const PARSERS: { readonly [K in Kind]: (text: string, where: string, min?
   url: parseUrl,
   s3: parseS3Location,
   switch: parseSwitch,
+  postgres: parsePostgresUrl,
+  identifier: parseIdentifier,
   text: parseText,
 };

@@ -87,8 +87,27 @@ export interface ServeSettings {
   http: HttpSettings;
   /** --mirror and its options; absent without --mirror. */
   mirror?: MirrorSettings;
+  /** --postgres and its schema; absent: the embedded storage. */
+  postgres?: PostgresSettings;
   validateIntervalMs: number;
   validateFullEveryMs: number;
+}
+
+/** The PostgreSQL database (and schema) several nodes share (src/storage/pg). */
+export interface PostgresSettings {
+  url: string;
+  schema?: string;
+}
+
+/** --postgres and --postgres-schema, or undefined without --postgres (a schema alone is refused as a likely mistake). */
+export function resolvePostgres(flags: Flags, env: Env): PostgresSettings | undefined {
+  const url = setting('postgres', flags, env);
+  const schema = setting('postgresSchema', flags, env);
+  if (url === undefined) {
+    if (flags.postgresSchema !== undefined) throw new SteleError('bad_option', '--postgres-schema needs --postgres');
+    return undefined;
+  }
+  return { url, ...(schema === undefined ? {} : { schema }) };
 }
 
 /** Where and how `stele serve` mirrors the log to S3 (src/storage/s3/mirror.ts). */
@@ -137,6 +156,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
   const origin = get('origin');
   const policy = get('policy');
   const mirror = resolveMirror(flags, env);
+  const postgres = resolvePostgres(flags, env);
   return {
     dir: dataDir(flags.dir, env),
     listen: need('listen'),
@@ -149,6 +169,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
     queryPartition: need('queryPartition'),
     logLevel: need('logLevel'),
     ...(mirror ? { mirror } : {}),
+    ...(postgres ? { postgres } : {}),
     validateIntervalMs: need('validateInterval'),
     validateFullEveryMs: need('validateFullEvery'),
     http: {

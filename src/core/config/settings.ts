@@ -26,6 +26,10 @@ export type Kind =
   | 's3'
   /** on or off. */
   | 'switch'
+  /** A postgres:// or postgresql:// connection URL (never echoed in errors: it may hold a password). */
+  | 'postgres'
+  /** A lower-case SQL name: a-z, 0-9 and _, not first a digit, at most 63. */
+  | 'identifier'
   /** Any text but empty (a file, an origin, a key). */
   | 'text';
 
@@ -272,6 +276,22 @@ export const SETTINGS = {
     default: 'us-east-1',
     doc: "the S3 bucket's region",
   },
+  postgres: {
+    flag: '--postgres',
+    arg: '<url>',
+    env: 'STELE_POSTGRES_URL',
+    kind: 'postgres',
+    shown: 'the embedded storage of the data directory',
+    doc: "keep the log and every store in this PostgreSQL database, shared by every node started with it (the data directory then holds only the configuration and keys; prefer the variable: a flag's password shows in the process list)",
+  },
+  postgresSchema: {
+    flag: '--postgres-schema',
+    arg: '<name>',
+    env: 'STELE_POSTGRES_SCHEMA',
+    kind: 'identifier',
+    shown: "the connection's search_path (public)",
+    doc: "the PostgreSQL schema of this log's tables (created if need be), so one database can hold several logs",
+  },
   url: {
     flag: '--url',
     arg: '<url>',
@@ -398,6 +418,8 @@ export const SERVE_SETTINGS = [
   'mirrorInterval',
   's3Endpoint',
   's3Region',
+  'postgres',
+  'postgresSchema',
   'trustProxy',
 ] as const satisfies readonly FlagName[];
 

@@ -5,6 +5,7 @@ import { SteleError } from '../../core/errors.js';
 import { decodeLeaf } from '../../event/record.js';
 import { eventSchema } from '../../event/schema.js';
 import { openEntry } from '../../index/reader.js';
+import { SharedLog } from '../../log/shared-log.js';
 import { policySchema } from '../../policy/schema.js';
 import type { MirrorStatus } from '../../storage/s3/mirror.js';
 import { leafHash } from '../../tlog/hash.js';
@@ -100,7 +101,14 @@ export const readRoutes = (stele: Stele, mirrorStatus?: () => MirrorStatus) => a
   app.get('/healthz', { schema: { summary: "Liveness and the log's sizes" } }, async () => {
     const failure = log.failure;
     if (failure) throw new SteleError('log_failed', failure.message, { cause: failure });
-    const health = { status: 'ok', origin: log.origin, size: log.size, checkpoint_size: log.checkpoint.size };
+    const health = {
+      status: 'ok',
+      origin: log.origin,
+      size: log.size,
+      checkpoint_size: log.checkpoint.size,
+      // Nodes sharing a log: whether this one holds the integrator lease (and runs retention and validation).
+      ...(log instanceof SharedLog ? { integrator: stele.leading } : {}),
+    };
     if (!mirrorStatus) return health;
     // How far the bucket has got, not which bucket or why it failed (that is in the server's log).
     const m = mirrorStatus();

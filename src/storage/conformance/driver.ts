@@ -1,5 +1,5 @@
 import type { SteleError } from '../../core/errors.js';
-import type { Backend } from '../backend.js';
+import type { EmbeddedBackend } from '../backend.js';
 
 /**
  * A driver as the conformance suite sees it: how to make a fresh, empty backend, and how to open
@@ -8,8 +8,8 @@ import type { Backend } from '../backend.js';
  */
 export interface DriverUnderTest {
   name: string;
-  create(): Promise<Backend>;
-  reopen(backend: Backend): Backend;
+  create(): Promise<EmbeddedBackend>;
+  reopen(backend: EmbeddedBackend): EmbeddedBackend;
 }
 
 /** An assert.rejects / assert.throws matcher for a SteleError with `code`. */

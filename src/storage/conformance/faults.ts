@@ -8,8 +8,8 @@ import { Log } from '../../log/log.js';
 import type { SequencedEntry } from '../../log/storage.js';
 import { generateKey, newVerifier } from '../../tlog/note.js';
 import { verifyLog } from '../../tlog/verify.js';
-import type { Backend, FaultSpec } from '../backend.js';
-import { openBackend } from '../open.js';
+import type { EmbeddedBackend, FaultSpec } from '../backend.js';
+import { openEmbedded } from '../open.js';
 import type { DriverUnderTest } from './driver.js';
 
 /** A failure at each step of the write path, each after a few calls succeeded. */
@@ -25,7 +25,7 @@ const ORIGIN = 'conformance.test/faults';
 const keys = generateKey(ORIGIN);
 const verifier = newVerifier(keys.vkey);
 
-function openLog(b: Backend): Promise<Log> {
+function openLog(b: EmbeddedBackend): Promise<Log> {
   return Log.open({
     storage: b.log(),
     ids: b.ids(),
@@ -75,7 +75,7 @@ export function faultConformance(d: DriverUnderTest): void {
     for (const fail of FAULTS) {
       test(`${fail.op} fails after ${fail.after} calls`, async () => {
         const inner = await d.create();
-        const faulty = openBackend({ driver: 'faults', inner: inner.spec, fail });
+        const faulty = openEmbedded({ driver: 'faults', inner: inner.spec, fail });
         let unlock = faulty.lock();
         const log = await openLog(faulty);
         const acked = new Map<number, SequencedEntry>();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { SequencedEntry, TileData, TileStore } from '../../log/storage.js';
-import type { Backend } from '../backend.js';
+import type { EmbeddedBackend } from '../backend.js';
 import { type DriverUnderTest, withCode } from './driver.js';
 
 const entry = (n: number, digest = false): SequencedEntry => ({
@@ -65,7 +65,7 @@ export function tileStoreConformance(d: TileStoreUnderTest): void {
 /** What every driver's LogStorage must do: the write-ahead log, tiles, checkpoint and sync. */
 export function logConformance(d: DriverUnderTest): void {
   // The tile side, on the backend's tile store; then what only the whole backend can show.
-  const backendOf = new WeakMap<TileStore, Backend>();
+  const backendOf = new WeakMap<TileStore, EmbeddedBackend>();
   tileStoreConformance({
     name: d.name,
     create: async () => {
@@ -74,7 +74,7 @@ export function logConformance(d: DriverUnderTest): void {
       backendOf.set(t, b);
       return t;
     },
-    reopen: (t) => d.reopen(backendOf.get(t) as Backend).tileStore(),
+    reopen: (t) => d.reopen(backendOf.get(t) as EmbeddedBackend).tileStore(),
   });
   describe(`${d.name}: log storage`, () => {
     test('sequenced entries survive a reopen, in order, and appends go on after them', async () => {

@@ -1,7 +1,9 @@
 import type { ThreadHandle } from '../../core/thread.js';
 import type { IdIndex } from '../../log/id-index.js';
+import type { Log } from '../../log/log.js';
 import type { LogStorage, TileStore } from '../../log/storage.js';
-import type { Backend, BackendSpec, ThreadData, ThreadKind } from '../backend.js';
+import type { BackendSpec, EmbeddedBackend, OpenLogParams, ThreadData, ThreadKind } from '../backend.js';
+import { openEmbeddedLog } from '../embedded-log.js';
 import { spawnInProcess } from '../threads/in-process.js';
 import { spawnWorker } from '../threads/spawn.js';
 
@@ -11,16 +13,19 @@ import { spawnWorker } from '../threads/spawn.js';
  * the inner backend's, so a worker thread reopens the same faulty backend (with its own count of
  * calls: the integrator's operations run only there). The key, API-key and query stores pass through.
  */
-export class FaultsBackend implements Backend {
+export class FaultsBackend implements EmbeddedBackend {
   private calls = 0;
 
   constructor(
     readonly spec: Extract<BackendSpec, { driver: 'faults' }>,
-    private readonly inner: Backend,
+    private readonly inner: EmbeddedBackend,
   ) {}
 
   lock(): () => void {
     return this.inner.lock();
+  }
+  openLog(p: OpenLogParams): Promise<Log> {
+    return openEmbeddedLog(this, p);
   }
 
   log(): LogStorage {
@@ -39,7 +44,7 @@ export class FaultsBackend implements Backend {
     return this.faulty(this.inner.ids(), 'ids.');
   }
 
-  keys(...args: Parameters<Backend['keys']>) {
+  keys(...args: Parameters<EmbeddedBackend['keys']>) {
     return this.inner.keys(...args);
   }
 

@@ -8,7 +8,7 @@ import { initDataDir } from '../../app/datadir.js';
 import { SERVER } from '../../app/self-event.js';
 import { openStele, openSteleOn } from '../../app/stele.js';
 import type { SteleError } from '../../core/errors.js';
-import { openBackend } from '../open.js';
+import { openEmbedded } from '../open.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stele-faults-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,7 +25,7 @@ test('a whole Stele on a failing backend refuses appends with 503 and, reopened 
   await initDataDir(dir, 'faults.test/stele');
   // The integrator (a worker thread, which reopens the faults backend from its spec) fails to write a checkpoint.
   const fail = { op: 'writeCheckpoint', after: 3 };
-  const s = await openSteleOn(openBackend({ driver: 'faults', inner: { driver: 'fs', dir }, fail }), dir, {
+  const s = await openSteleOn(openEmbedded({ driver: 'faults', inner: { driver: 'fs', dir }, fail }), dir, {
     checkpointIntervalMs: 5,
   });
   const acked: number[] = [];

@@ -1,7 +1,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ThreadHandle } from '../../core/thread.js';
-import type { Backend, ThreadData, ThreadKind } from '../backend.js';
+import type { Log } from '../../log/log.js';
+import type { EmbeddedBackend, OpenLogParams, ThreadData, ThreadKind } from '../backend.js';
+import { openEmbeddedLog } from '../embedded-log.js';
 import { spawnWorker } from '../threads/spawn.js';
 import { FsApiKeyRecords } from './apikeys.js';
 import { FsHoldRecords } from './holds.js';
@@ -23,7 +25,7 @@ import { DirTileSource } from './tile-source.js';
  *     index/query/       the query store, one SQLite file per 2^20 entries or `queryPartition` (PartitionedQueryStore)
  *     index/notes.spill  index notes waiting for the index thread past its memory bound
  */
-export class FsBackend implements Backend {
+export class FsBackend implements EmbeddedBackend {
   readonly dir: string;
 
   constructor(
@@ -40,6 +42,9 @@ export class FsBackend implements Backend {
 
   lock(): () => void {
     return lockDataDir(this.dir);
+  }
+  openLog(p: OpenLogParams): Promise<Log> {
+    return openEmbeddedLog(this, p);
   }
 
   log(): FsLogStorage {

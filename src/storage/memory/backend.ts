@@ -1,5 +1,7 @@
 import type { ThreadHandle } from '../../core/thread.js';
-import type { Backend, ThreadData, ThreadKind } from '../backend.js';
+import type { Log } from '../../log/log.js';
+import type { EmbeddedBackend, OpenLogParams, ThreadData, ThreadKind } from '../backend.js';
+import { openEmbeddedLog } from '../embedded-log.js';
 import { spawnInProcess } from '../threads/in-process.js';
 import { MemoryApiKeyRecords } from './apikeys.js';
 import { MemoryCheckpoint } from './checkpoint.js';
@@ -19,7 +21,7 @@ const backends = new Map<string, MemoryBackend>();
  * exits. A store object opened again (a restart, as the conformance suite does it) sees what the
  * last one made durable, as it would on disk. Its threads run on this thread (spawnInProcess).
  */
-export class MemoryBackend implements Backend {
+export class MemoryBackend implements EmbeddedBackend {
   private readonly wal = new MemoryWal();
   private readonly files = new MemoryTiles();
   private readonly checkpoint = new MemoryCheckpoint();
@@ -55,6 +57,9 @@ export class MemoryBackend implements Backend {
 
   lock(): () => void {
     return this.writeLock.take();
+  }
+  openLog(p: OpenLogParams): Promise<Log> {
+    return openEmbeddedLog(this, p);
   }
 
   log(): MemoryLogStorage {

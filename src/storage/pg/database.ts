@@ -12,8 +12,27 @@ const MIGRATION_LOCK = 0x7374656c65;
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
+/** A NOTIFY channel's subscriber: its messages, and a call when some may have been missed (a reconnect). */
+interface Subscriber {
+  message(payload: string): void;
+  missed(): void;
+}
+
+/** Most bytes of one NOTIFY payload (PostgreSQL's limit is 8000). */
+const PAYLOAD_MAX = 7000;
+
 export class PgDatabase {
-  private constructor(readonly pool: pg.Pool) {}
+  private readonly subscribers = new Map<string, Subscriber[]>();
+  private listener: pg.Client | undefined;
+  private listening: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly pool: pg.Pool,
+    private readonly url: string,
+    /** The PostgreSQL schema of this log (undefined: the connection's search_path). */
+    readonly schema: string | undefined,
+  ) {}
 
   /**
    * Connects to `url` and brings the schema up to date. `schema`: the PostgreSQL schema Stele's
@@ -31,7 +50,7 @@ export class PgDatabase {
     });
     // An idle client's error (the server restarted) must not crash the process: the pool drops it.
     pool.on('error', () => {});
-    const db = new PgDatabase(pool);
+    const db = new PgDatabase(pool, url, opts.schema);
     try {
       await db.migrate(opts.schema);
     } catch (err) {
@@ -89,7 +108,73 @@ export class PgDatabase {
     await this.pool.query(`VACUUM FULL ${table}`);
   }
 
-  close(): Promise<void> {
-    return this.pool.end();
+  /** A channel's name for this log: notifications are per database, and a database may hold several logs. */
+  private channel(name: string): string {
+    return `${name}_${this.schema ?? 'public'}`;
+  }
+
+  /**
+   * Tells every node's subscribers of `name` (listen) the strings `items`, on the commit of the
+   * transaction `c` (NOTIFY is transactional), in as many notifications as the payload limit needs.
+   */
+  async notify(c: Queryable, name: string, items: readonly string[]): Promise<void> {
+    let batch: string[] = [];
+    let size = 0;
+    const send = async () => {
+      await c.query('SELECT pg_notify($1, $2)', [this.channel(name), JSON.stringify(batch)]);
+      batch = [];
+      size = 0;
+    };
+    for (const item of items) {
+      if (size + item.length + 4 > PAYLOAD_MAX && batch.length) await send();
+      batch.push(item);
+      size += item.length + 4;
+    }
+    if (batch.length || items.length === 0) await send();
+  }
+
+  /**
+   * Calls `message` with the items of each notification of `name` from any node (this one too),
+   * and `missed` when the listening connection was lost and made again (notifications sent
+   * meanwhile are gone: the subscriber must assume the worst). One connection serves every channel.
+   */
+  async listen(name: string, message: (items: string[]) => void, missed: () => void): Promise<void> {
+    const channel = this.channel(name);
+    const subs = this.subscribers.get(channel) ?? [];
+    this.subscribers.set(channel, [...subs, { message: (p) => message(JSON.parse(p) as string[]), missed }]);
+    if (!this.listening) this.listening = this.connectListener(false);
+    await this.listening;
+    if (subs.length === 0) await this.listener?.query(`LISTEN ${channel}`);
+  }
+
+  private async connectListener(again: boolean): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const lost = () => {
+      if (this.listener === client) this.relisten();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (n) => {
+      for (const s of this.subscribers.get(n.channel) ?? []) s.message(n.payload ?? '[]');
+    });
+    await client.connect();
+    this.listener = client;
+    for (const channel of this.subscribers.keys()) await client.query(`LISTEN ${channel}`);
+    if (again) for (const subs of this.subscribers.values()) for (const s of subs) s.missed();
+  }
+
+  /** Connects the listener again in a second, for as long as it takes; then tells everyone they may have missed some. */
+  private relisten(): void {
+    this.listener = undefined;
+    if (this.closed) return;
+    setTimeout(() => {
+      this.listening = this.connectListener(true).catch(() => this.relisten());
+    }, 1000).unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.listener?.end().catch(() => {});
+    await this.pool.end();
   }
 }

@@ -13,9 +13,16 @@ import {
   keyFilterConditions,
   keyInfo,
   type SlotName,
+  SlotTaken,
   type WrappedSecret,
 } from '../../keys/key-records.js';
 import type { PgDatabase, Queryable } from './database.js';
+
+/** The advisory lock under which the first node makes the subject pepper ('pepr'). */
+const PEPPER_LOCK = 0x70657072;
+
+/** The notification channel of destroyed keys. */
+const DESTROYED = 'stele_keys_destroyed';
 
 const INFO = 'id, tier, day, subject, created, state, destroyed, reason';
 const ALL = `${INFO}, wrapped, master`;
@@ -59,6 +66,20 @@ export class PgKeyRecords implements KeyRecords {
     await this.db.rewrite('stele_meta');
   }
 
+  async initPepper(p: WrappedSecret): Promise<WrappedSecret> {
+    this.writable();
+    return this.db.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [PEPPER_LOCK]);
+      const r = await c.query<{ k: string; v: Buffer }>("SELECT k, v FROM stele_meta WHERE k IN ('pepper', 'pepper_master')");
+      const get = (k: string) => r.rows.find((x) => x.k === k)?.v;
+      const wrapped = get('pepper');
+      const master = get('pepper_master');
+      if (wrapped && master) return { wrapped, master: master.toString('utf8') };
+      await putPepper(c, p);
+      return p;
+    });
+  }
+
   async activeSlots(slots: readonly SlotName[]): Promise<(KeyRecord | undefined)[]> {
     if (slots.length === 0) return [];
     const r = await this.db.query<KeyRecord & { n: number }>(
@@ -74,13 +95,19 @@ export class PgKeyRecords implements KeyRecords {
   async insert(keys: readonly KeyRecord[]): Promise<void> {
     this.writable();
     if (keys.length === 0) return;
-    await this.db.tx(async (c) => {
-      for (const k of keys)
-        await c.query(
-          'INSERT INTO stele_keys (id, tier, day, subject, wrapped, master, created, state, destroyed, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-          [k.id, k.tier, k.day, k.subject, k.wrapped, k.master, k.created, k.state, k.destroyed, k.reason],
-        );
-    });
+    await this.db
+      .tx(async (c) => {
+        for (const k of keys)
+          await c.query(
+            'INSERT INTO stele_keys (id, tier, day, subject, wrapped, master, created, state, destroyed, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+            [k.id, k.tier, k.day, k.subject, k.wrapped, k.master, k.created, k.state, k.destroyed, k.reason],
+          );
+      })
+      .catch((err: unknown) => {
+        // Two nodes made the same slot's key at once: the other one's stands (the key store reads it).
+        const e = err as { code?: string; constraint?: string };
+        throw e.code === '23505' && e.constraint === 'stele_keys_slot' ? new SlotTaken() : err;
+      });
   }
 
   async get(ids: readonly string[]): Promise<(KeyRecord | undefined)[]> {
@@ -105,12 +132,26 @@ export class PgKeyRecords implements KeyRecords {
   async destroy(ids: readonly string[], state: 'expired' | 'erased', reason: string, at: string): Promise<number> {
     this.writable();
     if (ids.length === 0) return 0;
-    const r = await this.db.query(
-      "UPDATE stele_keys SET wrapped = NULL, master = NULL, state = $1, destroyed = $2, reason = $3 WHERE id = ANY($4::text[]) AND state = 'active'",
-      [state, at, reason, ids],
-    );
-    if ((r.rowCount ?? 0) > 0) await this.db.rewrite('stele_keys');
-    return r.rowCount ?? 0;
+    const n = await this.db.tx(async (c) => {
+      const r = await c.query<{ id: string }>(
+        "UPDATE stele_keys SET wrapped = NULL, master = NULL, state = $1, destroyed = $2, reason = $3 WHERE id = ANY($4::text[]) AND state = 'active' RETURNING id",
+        [state, at, reason, ids],
+      );
+      // Every node's caches drop them on this commit (watchDestroyed).
+      if (r.rows.length)
+        await this.db.notify(
+          c,
+          DESTROYED,
+          r.rows.map((k) => k.id),
+        );
+      return r.rows.length;
+    });
+    if (n > 0) await this.db.rewrite('stele_keys');
+    return n;
+  }
+
+  watchDestroyed(fn: (ids: string[] | null) => void): Promise<void> {
+    return this.db.listen(DESTROYED, fn, () => fn(null));
   }
 
   async active(): Promise<KeyRecord[]> {

@@ -10,7 +10,16 @@
 import type { IndexRow } from '../../event/searchable.js';
 import { NOTE_FIELDS } from '../../event/searchable.js';
 import { canMatchGaps } from '../../index/query.js';
-import type { ErasureLink, GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
+import {
+  type ErasureLink,
+  type GapRow,
+  type IndexBatch,
+  type QueryStore,
+  type SearchPage,
+  StaleBatch,
+  type StoreMatch,
+  type StoreQuery,
+} from '../../index/query-store.js';
 import type { PgDatabase, Queryable } from './database.js';
 import { compilePg, tsvectorOf } from './query-sql.js';
 
@@ -93,8 +102,15 @@ export class PgQueryStore implements QueryStore {
     }
   }
 
-  async insert({ rows, gaps = [], links = [], upto }: IndexBatch): Promise<void> {
+  async insert(batch: IndexBatch): Promise<void> {
+    const { links = [], upto } = batch;
     await this.db.tx(async (c) => {
+      // Written by one node at a time (the integrator lease's holder); a node that lost the lease
+      // without knowing finds the store moved on and stores nothing.
+      await c.query("INSERT INTO stele_q_meta (k, v) VALUES ('upto', '0') ON CONFLICT (k) DO NOTHING");
+      const at = Number((await c.query<{ v: string }>("SELECT v FROM stele_q_meta WHERE k = 'upto' FOR UPDATE")).rows[0]?.v);
+      if (batch.from !== undefined && at !== batch.from) throw new StaleBatch(at);
+      const { rows, gaps } = await keepLive(c, batch.rows, batch.gaps ?? []);
       if (rows.length) {
         await this.makePartitions(c, rows);
         const cols = COLS.map((col) => rows.map((r) => r.row[col]));
@@ -218,6 +234,41 @@ export class PgQueryStore implements QueryStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * The rows whose data keys are still active, the others turned into tombstones. The indexer read
+ * its keys from a cache that may lag an erasure on another node; the share lock on the key rows
+ * makes a destruction either come first (seen here) or wait for this commit (and then delete these
+ * rows), so no row of a destroyed key is left behind.
+ */
+async function keepLive(
+  c: Queryable,
+  rows: IndexBatch['rows'],
+  gaps: readonly GapRow[],
+): Promise<{ rows: IndexBatch['rows']; gaps: readonly GapRow[] }> {
+  const ids = [...new Set(rows.map((r) => r.row.key_id).filter((k): k is string => k !== null))];
+  if (ids.length === 0) return { rows, gaps };
+  const r = await c.query<{ id: string; state: string }>(
+    'SELECT id, state FROM stele_keys WHERE id = ANY($1::text[]) FOR SHARE',
+    [ids],
+  );
+  const dead = new Map(r.rows.filter((k) => k.state !== 'active').map((k) => [k.id, k.state as GapRow['state']]));
+  if (dead.size === 0) return { rows, gaps };
+  const live = rows.filter((x) => x.row.key_id === null || !dead.has(x.row.key_id));
+  const gone = rows
+    .filter((x) => x.row.key_id !== null && dead.has(x.row.key_id))
+    .map(
+      (x): GapRow => ({
+        idx: x.row.idx,
+        time: x.row.received,
+        tier: x.row.tier,
+        state: dead.get(x.row.key_id as string) as GapRow['state'],
+        key_id: x.row.key_id as string,
+        erasure: null,
+      }),
+    );
+  return { rows: live, gaps: [...gaps, ...gone] };
 }
 
 async function link(c: Queryable, l: ErasureLink): Promise<void> {

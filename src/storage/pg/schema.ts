@@ -121,4 +121,12 @@ CREATE TABLE stele_wal (
   `
 CREATE TABLE stele_q_scrub (part integer PRIMARY KEY);
 `,
+  // 6: one active API key per name across nodes creating keys at once.
+  `
+CREATE UNIQUE INDEX stele_apikeys_name ON stele_apikeys ((record->>'name')) WHERE NOT record ? 'revoked';
+`,
+  // 7: the write-ahead log keeps leaves only (index notes are plaintext an erasure could not scrub from it).
+  `
+ALTER TABLE stele_wal DROP COLUMN note;
+`,
 ];

@@ -6,6 +6,7 @@
  * append's acknowledgement promises. A known id with the same content is a retry and gets its
  * first index; with other content the whole batch is refused (409) and nothing of it is stored.
  */
+import { SteleError } from '../../core/errors.js';
 import { batchConflict, idConflict, sameContent } from '../../log/sequencer.js';
 import type { SequencedEntry } from '../../log/storage.js';
 import type { PgDatabase } from './database.js';
@@ -17,9 +18,25 @@ export class PgSequencing {
    * Appends a batch; resolves with each entry's index once committed. An error names the entry by
    * its position in the batch (when it has several), as the embedded sequencer's do.
    */
-  async append(entries: readonly SequencedEntry[]): Promise<number[]> {
+  async append(entries: readonly SequencedEntry[], keyIds: readonly string[] = []): Promise<number[]> {
     if (entries.length === 0) return [];
     return this.db.tx(async (c) => {
+      if (keyIds.length) {
+        // Another node may have destroyed a key this node still had cached (an erasure a moment
+        // ago): checked under a share lock, so a destruction either came first and is seen here,
+        // or waits for this commit and then finds the entries to forget.
+        const r = await c.query<{ id: string; state: string }>(
+          'SELECT id, state FROM stele_keys WHERE id = ANY($1::text[]) FOR SHARE',
+          [keyIds],
+        );
+        const gone = r.rows.filter((k) => k.state !== 'active').map((k) => k.id);
+        if (gone.length || r.rows.length < new Set(keyIds).size)
+          throw new SteleError(
+            'key_destroyed',
+            'a data key of this batch was destroyed by an erasure or expiry a moment ago; nothing was appended, retry',
+            { detail: { retryAfter: 1 } },
+          );
+      }
       await c.query('INSERT INTO stele_log_state (one) VALUES (true) ON CONFLICT (one) DO NOTHING');
       const next = Number((await c.query<{ next: string }>('SELECT next FROM stele_log_state FOR UPDATE')).rows[0]?.next);
       const known = await c.query<{ id: string; idx: string; digest: Buffer | null }>(
@@ -57,10 +74,11 @@ export class PgSequencing {
         indices,
         fresh.map((e) => e.digest ?? null),
       ]);
-      await c.query('INSERT INTO stele_wal (idx, leaf, note) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])', [
+      // Leaves only, never index notes: a note holds searchable fields in the clear, and a deleted
+      // row's bytes stay in the table file, where an erasure could not reach them.
+      await c.query('INSERT INTO stele_wal (idx, leaf) SELECT * FROM unnest($1::bigint[], $2::bytea[])', [
         indices,
         fresh.map((e) => e.leaf),
-        fresh.map((e) => e.note ?? null),
       ]);
       await c.query('UPDATE stele_log_state SET next = $1', [next + fresh.length]);
       return out;
@@ -73,12 +91,12 @@ export class PgSequencing {
   }
 
   /** Up to `limit` entries of the write-ahead log from index `from`, in order (the integrator's feed, and recovery). */
-  async read(from: number, limit: number): Promise<{ idx: number; leaf: Buffer; note: Buffer | null }[]> {
-    const r = await this.db.query<{ idx: string; leaf: Buffer; note: Buffer | null }>(
-      'SELECT idx, leaf, note FROM stele_wal WHERE idx >= $1 ORDER BY idx LIMIT $2',
+  async read(from: number, limit: number): Promise<{ idx: number; leaf: Buffer }[]> {
+    const r = await this.db.query<{ idx: string; leaf: Buffer }>(
+      'SELECT idx, leaf FROM stele_wal WHERE idx >= $1 ORDER BY idx LIMIT $2',
       [from, limit],
     );
-    return r.rows.map((x) => ({ idx: Number(x.idx), leaf: x.leaf, note: x.note }));
+    return r.rows.map((x) => ({ idx: Number(x.idx), leaf: x.leaf }));
   }
 
   /** Forgets write-ahead entries below `index`: the tiles hold them durably (their ids stay, for deduplication). */

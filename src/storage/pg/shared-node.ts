@@ -1,15 +1,14 @@
 /**
- * One node's log on a shared PostgreSQL (docs/design.md): its own connection pool, the shared
- * sequencing, tile store and integrator lease, put together as a SharedLog. Several processes
- * calling this on the same database and schema append to the same log.
+ * One node's log on a shared PostgreSQL (docs/design.md), without the rest of a Stele: the pg
+ * backend's SharedLog, optionally with its tiles in an S3 bucket. Several processes calling this
+ * on the same database and schema append to the same log (the shared-log tests and bench:pg).
  */
-import { SharedLog, type SharedLogParams } from '../../log/shared-log.js';
+import type { SharedLog, SharedLogParams } from '../../log/shared-log.js';
 import { newVerifier } from '../../tlog/note.js';
 import type { Bucket } from '../s3/bucket.js';
 import { S3TileStore } from '../s3/tile-store.js';
-import { PgDatabase } from './database.js';
-import { PgLease } from './lease.js';
-import { PgSequencing } from './sequencing.js';
+import { PgBackend } from './backend.js';
+import type { PgDatabase } from './database.js';
 import { PgTileStore } from './tile-store.js';
 
 export interface SharedNodeOptions {
@@ -28,12 +27,13 @@ export interface SharedNodeOptions {
 }
 
 export async function openSharedNode(o: SharedNodeOptions): Promise<{ log: SharedLog; db: PgDatabase; close(): Promise<void> }> {
-  const db = await PgDatabase.open(o.url, o.schema === undefined ? {} : { schema: o.schema });
+  const s3 = o.s3;
+  const backend = await PgBackend.open(
+    { driver: 'pg', url: o.url, ...(o.schema === undefined ? {} : { schema: o.schema }) },
+    s3 ? { tiles: (db) => new S3TileStore(s3.bucket, new PgTileStore(db), s3) } : {},
+  );
   try {
-    const log = await SharedLog.open({
-      sequencing: new PgSequencing(db),
-      tiles: o.s3 ? new S3TileStore(o.s3.bucket, new PgTileStore(db), o.s3) : new PgTileStore(db),
-      takeLease: () => PgLease.tryTake(o.url, `integrator:${o.schema ?? ''}`),
+    const log = await backend.openLog({
       skey: o.skey,
       verifier: newVerifier(o.vkey),
       origin: o.origin,
@@ -43,14 +43,14 @@ export async function openSharedNode(o: SharedNodeOptions): Promise<{ log: Share
     });
     return {
       log,
-      db,
+      db: backend.db,
       async close() {
         await log.close();
-        await db.close();
+        await backend.close();
       },
     };
   } catch (err) {
-    await db.close();
+    await backend.close();
     throw err;
   }
 }

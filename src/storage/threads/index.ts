@@ -6,5 +6,10 @@ import type { ThreadMain } from '../backend.js';
 export const main: ThreadMain<'index'> = async (port, data, backend) => {
   const masters = data.masters.map((m) => ({ id: m.id, key: Buffer.from(m.key) }));
   const keys = await KeyStore.open(backend.keys({ readonly: true }), masters, { readonly: true });
-  serveIndex(port, { store: backend.queryStore(), keys, tiles: backend.tiles(), noteSpill: backend.noteSpill() }, data.policy);
+  serveIndex(
+    port,
+    { store: backend.queryStore(), keys, tiles: backend.tiles(), noteSpill: backend.noteSpill() },
+    data.policy,
+    data.reader,
+  );
 };

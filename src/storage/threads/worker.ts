@@ -9,4 +9,5 @@ import type { WorkerData } from './spawn.js';
 
 const { kind, spec, data } = workerData as WorkerData;
 const main = await threadMain(kind);
-if (parentPort) await main(parentPort, data as never, openBackend(spec));
+// A worker's own connections: few (its thread works one request at a time).
+if (parentPort) await main(parentPort, data as never, await openBackend(spec, { max: 4 }));

@@ -1,0 +1,126 @@
+/**
+ * The PostgreSQL driver as a backend: every store of a Stele in one database that several
+ * `stele serve` nodes share (docs/design.md, "Storage drivers"). The log is a SharedLog (numbered
+ * by the database, integrated by the holder of the lease); keys, holds, API keys and the query
+ * store are tables every node reads and writes. There is no process lock: the nodes take turns in
+ * the database's transactions.
+ */
+import type { ThreadHandle } from '../../core/thread.js';
+import { SharedLog, type SharedTileStore } from '../../log/shared-log.js';
+import type { Backend, BackendSpec, OpenLogParams, ThreadData, ThreadKind } from '../backend.js';
+import { spawnWorker } from '../threads/spawn.js';
+import { PgApiKeyRecords } from './apikeys.js';
+import { PgDatabase } from './database.js';
+import { PgHoldRecords } from './holds.js';
+import { PgKeyRecords } from './keys.js';
+import { PgLease } from './lease.js';
+import { PgQueryStore } from './query-store.js';
+import { PgSequencing } from './sequencing.js';
+import { PgTileStore } from './tile-store.js';
+
+/** The advisory lock of forgetting operations across nodes ('frgt'). */
+const FORGET_LOCK = 0x66726774;
+
+export type PgSpec = Extract<BackendSpec, { driver: 'pg' }>;
+
+export class PgBackend implements Backend {
+  readonly shared = true;
+  private constructor(
+    readonly spec: PgSpec,
+    readonly db: PgDatabase,
+    private readonly logTiles: (db: PgDatabase) => SharedTileStore,
+  ) {}
+
+  /**
+   * Connects (a pool of `max` connections) and brings the schema up to date. `tiles`: where the
+   * log's tiles go (default: the database; S3TileStore puts them in a bucket).
+   */
+  static async open(spec: PgSpec, opts: { max?: number; tiles?: (db: PgDatabase) => SharedTileStore } = {}): Promise<PgBackend> {
+    const db = await PgDatabase.open(spec.url, {
+      ...(spec.schema === undefined ? {} : { schema: spec.schema }),
+      ...(opts.max === undefined ? {} : { max: opts.max }),
+    });
+    return new PgBackend(spec, db, opts.tiles ?? ((d) => new PgTileStore(d)));
+  }
+
+  lock(): () => void {
+    return () => {};
+  }
+
+  async exclusive(): Promise<() => Promise<void>> {
+    const c = await this.db.pool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [FORGET_LOCK]);
+    } catch (err) {
+      c.release();
+      throw err;
+    }
+    return async () => {
+      try {
+        await c.query('SELECT pg_advisory_unlock($1)', [FORGET_LOCK]);
+        c.release();
+      } catch (err) {
+        c.release(err as Error); // a broken connection: dropped, and its session's lock with it
+      }
+    };
+  }
+
+  openLog(p: OpenLogParams): Promise<SharedLog> {
+    const { url, schema } = this.spec;
+    return SharedLog.open({
+      sequencing: new PgSequencing(this.db),
+      tiles: this.logTiles(this.db),
+      takeLease: () => PgLease.tryTake(url, `integrator:${schema ?? ''}`),
+      skey: p.skey,
+      verifier: p.verifier,
+      origin: p.origin,
+      ...(p.options ? { options: p.options } : {}),
+      ...(p.onSequenced ? { onSequenced: p.onSequenced } : {}),
+      ...(p.onLead ? { onLead: p.onLead } : {}),
+      ...(p.onError ? { onError: p.onError } : {}),
+    });
+  }
+
+  tileStore(): PgTileStore {
+    return new PgTileStore(this.db);
+  }
+
+  tiles(): PgTileStore {
+    return new PgTileStore(this.db);
+  }
+
+  keys(opts: { readonly?: boolean } = {}): PgKeyRecords {
+    return new PgKeyRecords(this.db, opts.readonly ?? false);
+  }
+
+  holds(): PgHoldRecords {
+    return new PgHoldRecords(this.db);
+  }
+
+  apiKeys(): PgApiKeyRecords {
+    return new PgApiKeyRecords(this.db);
+  }
+
+  queryStore(): PgQueryStore {
+    return new PgQueryStore(this.db);
+  }
+
+  noteSpill(): null {
+    return null;
+  }
+
+  async dropQueryStore(): Promise<void> {
+    await this.db.tx(async (c) => {
+      await c.query('TRUNCATE stele_q_entries, stele_q_gaps, stele_q_scrub');
+      await c.query("DELETE FROM stele_q_meta WHERE k = 'upto'");
+    });
+  }
+
+  spawn<K extends ThreadKind>(kind: K, data: ThreadData[K]): ThreadHandle {
+    return spawnWorker(this.spec, kind, data);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
