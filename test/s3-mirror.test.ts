@@ -55,7 +55,7 @@ describe('S3 mirror with Object Lock (Ceph RGW)', { skip: problem ?? false, time
   let s3: S3Client;
   let data: DataDir;
   let server: SteleServer;
-  const serverArgs = () => ['--mirror', `s3://${BUCKET}/${PREFIX}`, '--mirror-retain', '1d', '--mirror-interval', '200ms'];
+  const serverArgs = () => ['--mirror', `s3://${BUCKET}/${PREFIX}`, '--s3-retain', '1d', '--mirror-interval', '200ms'];
   const serverEnv = () => ({ ...rgw.env, STELE_S3_ENDPOINT: outage.endpoint });
   const bucketUrl = () => `${rgw.endpoint}/${BUCKET}/${PREFIX}`;
   const key = (path: string) => `${PREFIX}/log/${path}`;
@@ -240,7 +240,7 @@ describe('S3 mirror with Object Lock (Ceph RGW)', { skip: problem ?? false, time
     assert.match((await remote.Body?.transformToString()) ?? '', new RegExp(`^mirror\\.e2e\\.test/log\\n${size}\\n`));
   });
 
-  test('after a copy cut short the mirror compares the full tiles past the bucket checkpoint; --mirror-legal-hold holds what it writes', async () => {
+  test('after a copy cut short the mirror compares the full tiles past the bucket checkpoint; --s3-legal-hold holds what it writes', async () => {
     // The bucket falls behind by more than a bundle, then the server stops.
     outage.cut();
     await appendN(server, 300);
@@ -254,7 +254,7 @@ describe('S3 mirror with Object Lock (Ceph RGW)', { skip: problem ?? false, time
     // A full bundle in that gap, as a copy cut short would leave one, but with other bytes.
     const path = key(`tile/entries/${String(bundle).padStart(3, '0')}`);
     const forged = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: path, Body: Buffer.from('not a bundle') }));
-    server = await SteleServer.start(data.dir, { args: [...serverArgs(), '--mirror-legal-hold', 'on'], env: serverEnv() });
+    server = await SteleServer.start(data.dir, { args: [...serverArgs(), '--s3-legal-hold', 'on'], env: serverEnv() });
     const deadline = Date.now() + 120_000;
     while (!/holds other bytes than this log's full tile; a locked object is never rewritten/.test(server.output)) {
       if (Date.now() > deadline) throw new Error(`the mirror did not refuse the forged tile:\n${server.output}`);

@@ -1,4 +1,5 @@
 import type { ApiKeyRecords } from '../auth/apikey-records.js';
+import type { S3Location } from '../core/config/parse.js';
 import type { ThreadHandle, ThreadPort } from '../core/thread.js';
 import type { QueryStore } from '../index/query-store.js';
 import type { IndexThreadData } from '../index/worker.js';
@@ -22,8 +23,18 @@ export type BackendSpec =
   | { driver: 'memory'; name: string }
   /** Another backend whose operation `fail.op` throws, after `fail.after` calls (src/storage/faults). */
   | { driver: 'faults'; inner: EmbeddedSpec; fail: FaultSpec }
-  /** A PostgreSQL database (and schema) that several nodes share (src/storage/pg). */
-  | { driver: 'pg'; url: string; schema?: string };
+  /** A PostgreSQL database (and schema) that several nodes share (src/storage/pg); the log's tiles there or in `tiles`. */
+  | { driver: 'pg'; url: string; schema?: string; tiles?: S3TilesSpec };
+
+/** An S3 bucket with Object Lock holding a log's tiles and entry bundles (src/storage/s3/tile-store.ts). */
+export interface S3TilesSpec {
+  location: S3Location;
+  endpoint?: string;
+  region: string;
+  /** COMPLIANCE retention of each full tile and bundle, ms. */
+  retainMs: number;
+  legalHold: boolean;
+}
 
 /** The specs of drivers whose log is one process's (EmbeddedBackend). */
 export type EmbeddedSpec = Exclude<BackendSpec, { driver: 'pg' }>;

@@ -61,18 +61,13 @@ export async function checkListen(host: string, port: number): Promise<void> {
  */
 async function startMirror(tiles: TileSource, m: MirrorSettings, stele: Stele): Promise<LogMirror> {
   const bucket = new Bucket(m.location, { region: m.region, ...(m.endpoint === undefined ? {} : { endpoint: m.endpoint }) });
-  let locked: boolean | undefined;
   try {
-    locked = await bucket.objectLockEnabled();
-  } catch (err) {
-    process.stderr.write(`stele serve: ${(err as Error).message}; the mirror will retry\n`);
-  }
-  if (locked === false) {
-    bucket.close();
-    throw new SteleError(
-      'bad_option',
-      `--mirror ${bucket.url}: the bucket has no Object Lock (create it with Object Lock enabled)`,
+    await bucket.requireObjectLock('--mirror', (err) =>
+      process.stderr.write(`stele serve: ${err.message}; the mirror will retry\n`),
     );
+  } catch (err) {
+    bucket.close();
+    throw err;
   }
   const retainMs = mirrorRetention(
     m.retainMs,
@@ -104,7 +99,8 @@ export async function serveCommand(flags: Flags): Promise<void> {
   const { host, port } = settings.listen;
   await checkListen(host, port);
   const env = processEnv();
-  const shared = settings.postgres && (await preparePostgres(settings.dir, settings.origin, settings.postgres, env));
+  const shared =
+    settings.postgres && (await preparePostgres(settings.dir, settings.origin, settings.postgres, env, settings.policy));
   const init = shared ? shared.init : await initDataDir(settings.dir, settings.origin, env);
   const options: SteleOptions = {
     checkpointIntervalMs: settings.checkpointIntervalMs,

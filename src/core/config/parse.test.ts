@@ -71,7 +71,7 @@ describe('setting parsers: a value, or an error naming where the text came from'
   test('parseSwitch: on or off', () => {
     assert.equal(parseSwitch('on', '--x'), true);
     assert.equal(parseSwitch('off', '--x'), false);
-    refuses(() => parseSwitch('yes', '--mirror-legal-hold'), 'bad_option', '--mirror-legal-hold must be on or off, got "yes"');
+    refuses(() => parseSwitch('yes', '--s3-legal-hold'), 'bad_option', '--s3-legal-hold must be on or off, got "yes"');
   });
 
   test('parseLogLevel', () => {

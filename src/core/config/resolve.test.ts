@@ -98,7 +98,7 @@ describe('resolveServe', () => {
 
   test('--mirror and its options', () => {
     const s = resolveServe(
-      { mirror: 's3://b-1/p', mirrorRetain: '7y', mirrorLegalHold: 'on' },
+      { mirror: 's3://b-1/p', s3Retain: '7y', s3LegalHold: 'on' },
       { STELE_S3_ENDPOINT: 'http://127.0.0.1:9000' },
     );
     assert.deepEqual(s.mirror, {
@@ -110,8 +110,44 @@ describe('resolveServe', () => {
       region: 'us-east-1',
     });
     assert.equal(resolveServe({}, { AWS_REGION: 'eu-west-1' }).mirror, undefined);
-    refuses(() => resolveServe({ mirrorRetain: '1y' }, {}), '--mirror-retain needs --mirror');
-    refuses(() => resolveServe({ s3Endpoint: 'http://x' }, {}), '--s3-endpoint needs --mirror');
+    refuses(() => resolveServe({ s3Retain: '1y' }, {}), '--s3-retain needs --mirror or --tiles');
+    refuses(() => resolveServe({ s3Endpoint: 'http://x' }, {}), '--s3-endpoint needs --mirror or --tiles');
+    refuses(() => resolveServe({ mirrorInterval: '5s' }, {}), '--mirror-interval needs --mirror');
+  });
+
+  test('--postgres, its schema and --tiles', () => {
+    const url = 'postgres://stele:secret@db.internal/stele';
+    assert.equal(resolveServe({}, {}).postgres, undefined);
+    const s = resolveServe(
+      { tiles: 's3://t-1/log', s3Retain: '10y' },
+      { STELE_POSTGRES_URL: url, STELE_POSTGRES_SCHEMA: 'audit' },
+    );
+    assert.deepEqual(s.postgres, {
+      url,
+      schema: 'audit',
+      tiles: {
+        location: { bucket: 't-1', prefix: 'log' },
+        retainMs: 10 * 365 * 86_400_000,
+        legalHold: false,
+        region: 'us-east-1',
+      },
+    });
+    assert.equal(s.mirror, undefined);
+    refuses(() => resolveServe({ tiles: 's3://t-1' }, {}), '--tiles needs --postgres');
+    refuses(() => resolveServe({ postgresSchema: 'audit' }, {}), '--postgres-schema needs --postgres');
+    refuses(
+      () => resolveServe({ postgres: 'mysql://x' }, {}),
+      '--postgres must be a postgres:// or postgresql:// URL (e.g. postgres://stele@db.internal/stele)',
+    );
+    // The error never repeats the URL: it may hold a password.
+    assert.throws(
+      () => resolveServe({ postgres: 'http://u:hunter2@x' }, {}),
+      (err: Error) => !err.message.includes('hunter2'),
+    );
+    refuses(
+      () => resolveServe({ postgres: url, postgresSchema: 'Audit-1' }, {}),
+      '--postgres-schema must be a-z, 0-9 and _ (not first a digit, at most 63), got "Audit-1"',
+    );
   });
 
   test('bad values and combinations', () => {

@@ -97,51 +97,67 @@ export interface ServeSettings {
 export interface PostgresSettings {
   url: string;
   schema?: string;
+  /** --tiles: the log's tiles in this bucket (with the S3 options); absent: in the database. */
+  tiles?: S3Settings;
+}
+
+/** An S3 bucket Stele writes with Object Lock, and the options every such bucket shares. */
+export interface S3Settings {
+  location: S3Location;
+  /** COMPLIANCE retention; absent: from the policy. */
+  retainMs?: number;
+  legalHold: boolean;
+  /** An S3-compatible endpoint; absent: AWS. */
+  endpoint?: string;
+  region: string;
 }
 
 /** --postgres and --postgres-schema, or undefined without --postgres (a schema alone is refused as a likely mistake). */
 export function resolvePostgres(flags: Flags, env: Env): PostgresSettings | undefined {
   const url = setting('postgres', flags, env);
   const schema = setting('postgresSchema', flags, env);
+  const tiles = setting('tiles', flags, env);
   if (url === undefined) {
-    if (flags.postgresSchema !== undefined) throw new SteleError('bad_option', '--postgres-schema needs --postgres');
+    const stray = (['postgresSchema', 'tiles'] as const).find((n) => flags[n] !== undefined);
+    if (stray) throw new SteleError('bad_option', `${SETTINGS[stray].flag} needs --postgres`);
     return undefined;
   }
-  return { url, ...(schema === undefined ? {} : { schema }) };
+  return {
+    url,
+    ...(schema === undefined ? {} : { schema }),
+    ...(tiles === undefined ? {} : { tiles: s3Settings(tiles, flags, env) }),
+  };
+}
+
+/** The S3 options (--s3-*) of a bucket at `location`. */
+function s3Settings(location: S3Location, flags: Flags, env: Env): S3Settings {
+  const retainMs = setting('s3Retain', flags, env);
+  const endpoint = setting('s3Endpoint', flags, env);
+  return {
+    location,
+    ...(retainMs === undefined ? {} : { retainMs }),
+    legalHold: setting('s3LegalHold', flags, env),
+    region: setting('s3Region', flags, env),
+    ...(endpoint === undefined ? {} : { endpoint }),
+  };
 }
 
 /** Where and how `stele serve` mirrors the log to S3 (src/storage/s3/mirror.ts). */
-export interface MirrorSettings {
-  location: S3Location;
-  /** COMPLIANCE retention; absent: from the policy. */
-  retainMs?: number;
-  legalHold: boolean;
+export interface MirrorSettings extends S3Settings {
   intervalMs: number;
-  /** An S3-compatible endpoint; absent: AWS. */
-  endpoint?: string;
-  region: string;
 }
 
 /** The mirror's settings, or undefined without --mirror (its other options alone are refused as a likely mistake). */
 export function resolveMirror(flags: Flags, env: Env): MirrorSettings | undefined {
   const location = setting('mirror', flags, env);
-  const retainMs = setting('mirrorRetain', flags, env);
   if (location === undefined) {
-    const stray = (['mirrorRetain', 'mirrorLegalHold', 'mirrorInterval', 's3Endpoint', 's3Region'] as const).find(
-      (n) => flags[n] !== undefined,
-    );
-    if (stray) throw new SteleError('bad_option', `${SETTINGS[stray].flag} needs --mirror`);
+    if (flags.mirrorInterval !== undefined) throw new SteleError('bad_option', '--mirror-interval needs --mirror');
+    const stray = (['s3Retain', 's3LegalHold', 's3Endpoint', 's3Region'] as const).find((n) => flags[n] !== undefined);
+    if (stray && setting('tiles', flags, env) === undefined)
+      throw new SteleError('bad_option', `${SETTINGS[stray].flag} needs --mirror or --tiles`);
     return undefined;
   }
-  const endpoint = setting('s3Endpoint', flags, env);
-  return {
-    location,
-    ...(retainMs === undefined ? {} : { retainMs }),
-    legalHold: setting('mirrorLegalHold', flags, env),
-    intervalMs: setting('mirrorInterval', flags, env),
-    region: setting('s3Region', flags, env),
-    ...(endpoint === undefined ? {} : { endpoint }),
-  };
+  return { ...s3Settings(location, flags, env), intervalMs: setting('mirrorInterval', flags, env) };
 }
 
 /** The settings of `stele serve` from its flags and the environment; throws on the first bad one. */

@@ -239,19 +239,19 @@ export const SETTINGS = {
     shown: 'no mirror',
     doc: "copy the log's tiles, entry bundles and checkpoints to this S3 bucket (Object Lock required), under <prefix>/log/",
   },
-  mirrorRetain: {
-    flag: '--mirror-retain',
+  s3Retain: {
+    flag: '--s3-retain',
     arg: '<duration>',
     kind: 'duration',
     shown: "the policy's longest keep (100y for forever)",
-    doc: 'COMPLIANCE retention of each full tile and entry bundle the mirror writes (it cannot be shortened)',
+    doc: 'COMPLIANCE retention of each full tile and entry bundle written to S3 (--mirror, --tiles; it cannot be shortened)',
   },
-  mirrorLegalHold: {
-    flag: '--mirror-legal-hold',
+  s3LegalHold: {
+    flag: '--s3-legal-hold',
     arg: '<on|off>',
     kind: 'switch',
     default: 'off',
-    doc: 'also put an S3 legal hold on each full tile and entry bundle the mirror writes',
+    doc: 'also put an S3 legal hold on each full tile and entry bundle written to S3 (--mirror, --tiles)',
   },
   mirrorInterval: {
     flag: '--mirror-interval',
@@ -283,6 +283,14 @@ export const SETTINGS = {
     kind: 'postgres',
     shown: 'the embedded storage of the data directory',
     doc: "keep the log and every store in this PostgreSQL database, shared by every node started with it (the data directory then holds only the configuration and keys; prefer the variable: a flag's password shows in the process list)",
+  },
+  tiles: {
+    flag: '--tiles',
+    arg: '<s3://bucket/prefix>',
+    env: 'STELE_TILES',
+    kind: 's3',
+    shown: 'in the PostgreSQL database',
+    doc: "with --postgres: write the log's tiles and entry bundles to this S3 bucket (Object Lock required), under <prefix>/log/, a static tlog-tiles endpoint; the checkpoint's compare-and-swap stays in PostgreSQL",
   },
   postgresSchema: {
     flag: '--postgres-schema',
@@ -413,13 +421,14 @@ export const SERVE_SETTINGS = [
   'validateInterval',
   'validateFullEvery',
   'mirror',
-  'mirrorRetain',
-  'mirrorLegalHold',
+  's3Retain',
+  's3LegalHold',
   'mirrorInterval',
   's3Endpoint',
   's3Region',
   'postgres',
   'postgresSchema',
+  'tiles',
   'trustProxy',
 ] as const satisfies readonly FlagName[];
 

@@ -8,6 +8,8 @@
 import type { ThreadHandle } from '../../core/thread.js';
 import { SharedLog, type SharedTileStore } from '../../log/shared-log.js';
 import type { Backend, BackendSpec, OpenLogParams, ThreadData, ThreadKind } from '../backend.js';
+import { Bucket } from '../s3/bucket.js';
+import { S3TileStore } from '../s3/tile-store.js';
 import { spawnWorker } from '../threads/spawn.js';
 import { PgApiKeyRecords } from './apikeys.js';
 import { PgDatabase } from './database.js';
@@ -25,22 +27,29 @@ export type PgSpec = Extract<BackendSpec, { driver: 'pg' }>;
 
 export class PgBackend implements Backend {
   readonly shared = true;
+  /** The bucket of the tiles (spec.tiles), made on first use. */
+  private bucketOf: Bucket | undefined;
+
   private constructor(
     readonly spec: PgSpec,
     readonly db: PgDatabase,
-    private readonly logTiles: (db: PgDatabase) => SharedTileStore,
   ) {}
 
-  /**
-   * Connects (a pool of `max` connections) and brings the schema up to date. `tiles`: where the
-   * log's tiles go (default: the database; S3TileStore puts them in a bucket).
-   */
-  static async open(spec: PgSpec, opts: { max?: number; tiles?: (db: PgDatabase) => SharedTileStore } = {}): Promise<PgBackend> {
+  /** Connects (a pool of `max` connections) and brings the schema up to date. */
+  static async open(spec: PgSpec, opts: { max?: number } = {}): Promise<PgBackend> {
     const db = await PgDatabase.open(spec.url, {
       ...(spec.schema === undefined ? {} : { schema: spec.schema }),
       ...(opts.max === undefined ? {} : { max: opts.max }),
     });
-    return new PgBackend(spec, db, opts.tiles ?? ((d) => new PgTileStore(d)));
+    return new PgBackend(spec, db);
+  }
+
+  /** The log's tiles: in the database, or in the bucket with the checkpoint's compare-and-swap in the database. */
+  private logTiles(): SharedTileStore {
+    const t = this.spec.tiles;
+    if (!t) return new PgTileStore(this.db);
+    this.bucketOf ??= new Bucket(t.location, { region: t.region, ...(t.endpoint === undefined ? {} : { endpoint: t.endpoint }) });
+    return new S3TileStore(this.bucketOf, new PgTileStore(this.db), t);
   }
 
   lock(): () => void {
@@ -69,7 +78,7 @@ export class PgBackend implements Backend {
     const { url, schema } = this.spec;
     return SharedLog.open({
       sequencing: new PgSequencing(this.db),
-      tiles: this.logTiles(this.db),
+      tiles: this.logTiles(),
       takeLease: () => PgLease.tryTake(url, `integrator:${schema ?? ''}`),
       skey: p.skey,
       verifier: p.verifier,
@@ -81,12 +90,12 @@ export class PgBackend implements Backend {
     });
   }
 
-  tileStore(): PgTileStore {
-    return new PgTileStore(this.db);
+  tileStore(): SharedTileStore {
+    return this.logTiles();
   }
 
-  tiles(): PgTileStore {
-    return new PgTileStore(this.db);
+  tiles(): SharedTileStore {
+    return this.logTiles();
   }
 
   keys(opts: { readonly?: boolean } = {}): PgKeyRecords {
@@ -121,6 +130,7 @@ export class PgBackend implements Backend {
   }
 
   close(): Promise<void> {
+    this.bucketOf?.close();
     return this.db.close();
   }
 }

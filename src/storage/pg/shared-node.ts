@@ -5,11 +5,9 @@
  */
 import type { SharedLog, SharedLogParams } from '../../log/shared-log.js';
 import { newVerifier } from '../../tlog/note.js';
-import type { Bucket } from '../s3/bucket.js';
-import { S3TileStore } from '../s3/tile-store.js';
+import type { S3TilesSpec } from '../backend.js';
 import { PgBackend } from './backend.js';
 import type { PgDatabase } from './database.js';
-import { PgTileStore } from './tile-store.js';
 
 export interface SharedNodeOptions {
   url: string;
@@ -21,17 +19,18 @@ export interface SharedNodeOptions {
   vkey: string;
   log?: SharedLogParams['options'];
   /** The tiles in this S3 bucket with Object Lock instead of the database (the checkpoint's compare-and-swap stays there). */
-  s3?: { bucket: Bucket; retainMs: number; legalHold: boolean };
+  tiles?: S3TilesSpec;
   onSequenced?: SharedLogParams['onSequenced'];
   onError?: SharedLogParams['onError'];
 }
 
 export async function openSharedNode(o: SharedNodeOptions): Promise<{ log: SharedLog; db: PgDatabase; close(): Promise<void> }> {
-  const s3 = o.s3;
-  const backend = await PgBackend.open(
-    { driver: 'pg', url: o.url, ...(o.schema === undefined ? {} : { schema: o.schema }) },
-    s3 ? { tiles: (db) => new S3TileStore(s3.bucket, new PgTileStore(db), s3) } : {},
-  );
+  const backend = await PgBackend.open({
+    driver: 'pg',
+    url: o.url,
+    ...(o.schema === undefined ? {} : { schema: o.schema }),
+    ...(o.tiles ? { tiles: o.tiles } : {}),
+  });
   try {
     const log = await backend.openLog({
       skey: o.skey,

@@ -110,10 +110,34 @@ export class Bucket {
             : {}),
         }),
       );
+      if (opts.lock) await this.checkLock(path, r.VersionId, opts.lock);
       return r.VersionId;
     } catch (err) {
-      throw this.fail('PUT', path, err);
+      throw err instanceof SteleError ? err : this.fail('PUT', path, err);
     }
+  }
+
+  /**
+   * Reads back the lock of a version just written: a store that accepts Object Lock headers but
+   * keeps something else (Ceph RGW 16 wraps a date past 2038 to one in the past, leaving the object
+   * unlocked) must not pass for WORM. Refused with s3_failed, naming what the store kept.
+   */
+  private async checkLock(path: string, versionId: string | undefined, lock: { until: Date; legalHold: boolean }): Promise<void> {
+    const h = await this.client.send(
+      new HeadObjectCommand({
+        Bucket: this.location.bucket,
+        Key: this.key(path),
+        ...(versionId ? { VersionId: versionId } : {}),
+      }),
+    );
+    const kept = h.ObjectLockRetainUntilDate?.getTime() ?? 0;
+    const held = h.ObjectLockLegalHoldStatus === 'ON';
+    // Stores keep the date to the second (S3) or the millisecond.
+    if (h.ObjectLockMode === 'COMPLIANCE' && Math.abs(kept - lock.until.getTime()) < 1000 && held === lock.legalHold) return;
+    throw new SteleError(
+      's3_failed',
+      `PUT ${this.url}/${path}: the store did not keep the lock asked for (COMPLIANCE until ${lock.until.toISOString()}${lock.legalHold ? ', legal hold' : ''}); it has ${h.ObjectLockMode ?? 'no mode'} until ${h.ObjectLockRetainUntilDate?.toISOString() ?? 'never'}${held ? ', legal hold' : ''}`,
+    );
   }
 
   /** Deletes one version of an object (one not locked: a partial tile the mirror wrote). */
@@ -171,6 +195,24 @@ export class Bucket {
         cause: err,
       });
     }
+  }
+
+  /**
+   * Refuses (bad_option, naming `flag`) a bucket known to have no Object Lock; one that cannot be
+   * reached yet is only reported to `unreachable` (the writer retries until it can).
+   */
+  async requireObjectLock(flag: string, unreachable: (err: Error) => void): Promise<void> {
+    let locked: boolean | undefined;
+    try {
+      locked = await this.objectLockEnabled();
+    } catch (err) {
+      unreachable(err as Error);
+    }
+    if (locked === false)
+      throw new SteleError(
+        'bad_option',
+        `${flag} ${this.url}: the bucket has no Object Lock (create it with Object Lock enabled)`,
+      );
   }
 
   close(): void {

@@ -99,8 +99,10 @@ if (problem === null) {
             skey: key.skey,
             vkey: key.vkey,
             log: { checkpointIntervalMs: 50, pollMs: 20, leaseRetryMs: 100 },
-            s3: {
-              bucket: new Bucket({ bucket: f.name, prefix: '' }, { endpoint: f.s.rgw.endpoint, region: 'us-east-1' }),
+            tiles: {
+              location: { bucket: f.name, prefix: '' },
+              endpoint: f.s.rgw.endpoint,
+              region: 'us-east-1',
               retainMs: 86_400_000,
               legalHold: false,
             },
