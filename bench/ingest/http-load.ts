@@ -74,8 +74,14 @@ export interface ThroughputOptions {
   ratePerSec?: number;
 }
 
-/** Batch appends, closed loop or paced (ratePerSec); counts only events acknowledged with 200 inside the window. */
-export async function throughput(srv: SteleServer, o: ThroughputOptions): Promise<ThroughputResult> {
+/**
+ * Batch appends, closed loop or paced (ratePerSec); counts only events acknowledged with 200 inside
+ * the window. Several servers (nodes of one log): client j sends to server j mod n, and the
+ * servers' CPU is their sum.
+ */
+export async function throughput(to: SteleServer | readonly SteleServer[], o: ThroughputOptions): Promise<ThroughputResult> {
+  const servers = Array.isArray(to) ? to : [to as SteleServer];
+  const serverCpu = () => servers.reduce((n, s) => n + s.cpuSeconds(), 0);
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.clients });
   const perClient = o.bodiesPerClient ?? 4;
   const r = rng(0x5e1e + (o.withIds ? 1 : 0));
@@ -96,12 +102,12 @@ export async function throughput(srv: SteleServer, o: ThroughputOptions): Promis
   const window = { fromUs: Number.NaN, toUs: Number.NaN };
   const markStart = setTimeout(() => {
     window.fromUs = hrUs();
-    cpuAtStart = { server: srv.cpuSeconds(), client: process.cpuUsage(), machine: machineBusySeconds() };
+    cpuAtStart = { server: serverCpu(), client: process.cpuUsage(), machine: machineBusySeconds() };
   }, o.warmupMs);
   let cpuAtEnd = { server: Number.NaN, client: process.cpuUsage(cpuAtStart.client), machine: Number.NaN };
   const markEnd = setTimeout(() => {
     window.toUs = hrUs();
-    cpuAtEnd = { server: srv.cpuSeconds(), client: process.cpuUsage(cpuAtStart.client), machine: machineBusySeconds() };
+    cpuAtEnd = { server: serverCpu(), client: process.cpuUsage(cpuAtStart.client), machine: machineBusySeconds() };
   }, o.warmupMs + o.durationMs);
 
   const periodMs = o.ratePerSec ? (1000 * o.clients * o.batch) / o.ratePerSec : 0;
@@ -118,7 +124,8 @@ export async function throughput(srv: SteleServer, o: ThroughputOptions): Promis
       const sent = performance.now();
       let reply: Reply;
       try {
-        reply = await post(agent, srv, headersFor(srv, body.buf), body.buf);
+        const node = servers[j % servers.length] as SteleServer;
+        reply = await post(agent, node, headersFor(node, body.buf), body.buf);
       } catch (err) {
         failures++;
         firstFailure ??= (err as Error).message;

@@ -57,13 +57,19 @@ export function machineBusySeconds(): number {
   }
 }
 
-export async function startStele(opts: { cpuProfDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<SteleServer> {
-  const dir = tempDir('data');
-  execFileSync(process.execPath, [CLI, 'init', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `stele serve` on a fresh data directory, or on `dir` (made by `stele init` before: nodes of a
+ * log in PostgreSQL share their configuration), with `args` after the usual ones.
+ */
+export async function startStele(
+  opts: { cpuProfDir?: string; env?: NodeJS.ProcessEnv; dir?: string; args?: readonly string[] } = {},
+): Promise<SteleServer> {
+  const dir = opts.dir ?? tempDir('data');
+  if (!opts.dir) execFileSync(process.execPath, [CLI, 'init', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
   const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   return startChild(
-    [...nodeArgs, CLI, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
+    [...nodeArgs, CLI, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...(opts.args ?? [])],
     token,
     dir,
     opts.env,
