@@ -75,6 +75,13 @@ program
   .addOption(logUrlOption())
   .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
   .option('--since <file>', 'an older checkpoint the log must be consistent with')
+  .option(
+    '--witness <vkey>',
+    "a witness's cosignature verifier key: the checkpoint must carry its cosignature (repeat for several)",
+    (v: string, all: string[]) => [...all, v],
+    [],
+  )
+  .option('--witness-quorum <k>', 'how many of the --witness cosignatures are required (default: all)')
   .option('--json', 'print the result as JSON')
   .action(lazy(() => import('./commands/verify.js'), 'verifyCommand'));
 
@@ -85,11 +92,28 @@ program
   .addOption(logUrlOption())
   .option('--vkey <key>', "verifier key (required with --url; default with --dir: the directory's key)")
   .option('--state <file>', 'keep the last verified checkpoint here, so a rollback or fork while the monitor was down is caught')
+  .option(
+    '--witness <vkey>',
+    "a witness's cosignature verifier key: the checkpoint must carry its cosignature (repeat for several)",
+    (v: string, all: string[]) => [...all, v],
+    [],
+  )
+  .option('--witness-quorum <k>', 'how many of the --witness cosignatures are required (default: all)')
   .option('--interval <duration>', 'how often to look for a new checkpoint', '10s')
   .option('--full-every <duration>', 'how often to verify the whole log again', '24h')
   .option('--once', 'one full verification, then exit 0 (verified) or 1')
   .option('--json', 'print each run as a JSON line')
   .action(lazy(() => import('./commands/monitor.js'), 'monitorCommand'));
+
+program
+  .command('witness')
+  .description('run a witness (c2sp.org/tlog-witness): cosign checkpoints of the given logs that extend what it cosigned before')
+  .option('--dir <dir>', 'where the witness keeps its key and what it cosigned', 'stele-witness')
+  .option('--name <name>', "the witness's name, on first start (default: <hostname>/witness)")
+  .option('--log <vkey>', 'verifier key of a log to witness (repeat for several)', (v: string, all: string[]) => [...all, v], [])
+  .option('--listen <host:port>', 'where to listen', '127.0.0.1:7380')
+  .option('--log-level <level>', 'server log level', 'warn')
+  .action(lazy(() => import('./commands/witness.js'), 'witnessCommand'));
 
 program
   .command('checkpoint')

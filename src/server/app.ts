@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Stele } from '../app/stele.js';
 import type { ValidationRun } from '../app/validation.js';
+import type { WitnessStatus } from '../app/witnessing.js';
 import { defaultOf } from '../core/config/resolve.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
@@ -57,6 +58,8 @@ export interface ServerOptions {
   mirrorStatus?: () => MirrorStatus;
   /** The server's last self-validation, for /metrics. */
   validationStatus?: () => ValidationRun | null;
+  /** The witnesses (`--witness`): the checkpoint to serve (the newest a quorum cosigned) and each one's state. */
+  witnessing?: { checkpoint: () => string; status: () => WitnessStatus[]; cosignedAt: () => number | null; quorum: number };
 }
 
 // The defaults of the settings table (src/core/config/settings.ts), which says why each is what it is.
@@ -150,7 +153,11 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     });
   };
 
-  const measured = serverMetrics(stele, opts.mirrorStatus, opts.validationStatus);
+  const measured = serverMetrics(stele, {
+    ...(opts.mirrorStatus ? { mirrorStatus: opts.mirrorStatus } : {}),
+    ...(opts.validationStatus ? { validationStatus: opts.validationStatus } : {}),
+    ...(opts.witnessing ? { witnessStatus: opts.witnessing.status } : {}),
+  });
   app.setErrorHandler(
     errorHandler({
       bodyLimit,
@@ -223,12 +230,12 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   await app.register(cloudtrailRoutes(stele));
   await app.register(otlpRoutes(stele));
   await app.register(adminRoutes(stele));
-  await app.register(readRoutes(stele, opts.mirrorStatus));
+  await app.register(readRoutes(stele, opts.mirrorStatus, opts.witnessing));
   await app.register(searchRoutes(stele));
   await app.register(exportRoutes(stele));
   await app.register(streamRoutes(stele));
   await app.register(forgetRoutes(stele));
-  await app.register(tlogRoutes(stele));
+  await app.register(tlogRoutes(stele, opts.witnessing?.checkpoint));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

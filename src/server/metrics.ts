@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Stele } from '../app/stele.js';
 import type { ValidationRun } from '../app/validation.js';
+import type { WitnessStatus } from '../app/witnessing.js';
 import { setMetricsSink } from '../core/metrics.js';
 import type { MirrorStatus } from '../storage/s3/mirror.js';
 import { principalOf } from './auth.js';
@@ -25,7 +26,17 @@ export interface ServerMetrics {
   error(code: string): void;
 }
 
-export function serverMetrics(stele: Stele, mirror?: () => MirrorStatus, validation?: () => ValidationRun | null): ServerMetrics {
+/** What the server watches besides the log (each absent when not configured). */
+export interface Watched {
+  mirrorStatus?: () => MirrorStatus;
+  validationStatus?: () => ValidationRun | null;
+  witnessStatus?: () => WitnessStatus[];
+}
+
+export function serverMetrics(
+  stele: Stele,
+  { mirrorStatus: mirror, validationStatus: validation, witnessStatus: witnesses }: Watched,
+): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'stele_' });
   const reg = { registers: [registry] };
@@ -96,6 +107,28 @@ export function serverMetrics(stele: Stele, mirror?: () => MirrorStatus, validat
       const t = mirror().lastSuccess;
       return t === null ? null : Date.parse(t) / 1000;
     });
+  }
+  if (witnesses) {
+    const byWitness = (name: string, help: string, value: (w: WitnessStatus) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['witness'],
+        ...reg,
+        collect() {
+          for (const w of witnesses()) {
+            const v = value(w);
+            if (v !== null) this.set({ witness: w.name }, v);
+          }
+        },
+      });
+    byWitness('stele_witness_cosignature_timestamp_seconds', 'When the witness last cosigned a checkpoint of this node', (w) =>
+      w.lastCosigned === null ? null : w.lastCosigned / 1000,
+    );
+    byWitness('stele_witness_ok', 'Whether the last submission to the witness succeeded (1) or failed (0)', (w) =>
+      w.lastError === null ? 1 : 0,
+    );
+    byWitness('stele_witness_entries', 'The tree size the witness last cosigned', (w) => w.size);
   }
   setMetricsSink({
     walSync(seconds, n) {

@@ -69,7 +69,7 @@ function checkName(name: string): void {
   if (p !== null) throw new Error(`invalid key name ${JSON.stringify(name)}: ${p}`);
 }
 
-function idHex(keyId: Uint8Array): string {
+export function idHex(keyId: Uint8Array): string {
   return Buffer.from(keyId).toString('hex');
 }
 
@@ -84,11 +84,11 @@ function ed25519KeyId(name: string, typedKey: Uint8Array): Buffer {
   return sha256(Buffer.concat([Buffer.from(`${name}\n`, 'utf8'), typedKey])).subarray(0, 4);
 }
 
-function publicKeyObject(pub: Uint8Array): crypto.KeyObject {
+export function publicKeyObject(pub: Uint8Array): crypto.KeyObject {
   return crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519, pub]), format: 'der', type: 'spki' });
 }
 
-function rawPublicKey(key: crypto.KeyObject): Buffer {
+export function rawPublicKey(key: crypto.KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519.length);
 }
 
@@ -112,7 +112,7 @@ export function generateKey(name: string): { skey: string; vkey: string } {
  * Split "<name>+<8 hex>+<base64>" (base64 may itself contain '+', so only the first
  * two '+' separate fields, as in x/mod's chop).
  */
-function splitKey(what: string, s: string): { name: string; id: Buffer; key: Buffer } {
+export function splitKey(what: string, s: string): { name: string; id: Buffer; key: Buffer } {
   const i = s.indexOf('+');
   const j = i < 0 ? -1 : s.indexOf('+', i + 1);
   if (j < 0) throw new Error(`malformed ${what}: want <name>+<hex key ID>+<base64 key>`);
@@ -129,7 +129,7 @@ function splitKey(what: string, s: string): { name: string; id: Buffer; key: Buf
   return { name, id: Buffer.from(hexId, 'hex'), key };
 }
 
-function checkEd25519Key(what: string, key: Buffer): Buffer {
+export function checkEd25519Key(what: string, key: Buffer): Buffer {
   if (key[0] !== ALG_ED25519) {
     throw new Error(`${what} uses unknown algorithm 0x${(key[0] ?? 0).toString(16).padStart(2, '0')} (only Ed25519, 0x01)`);
   }
@@ -137,14 +137,19 @@ function checkEd25519Key(what: string, key: Buffer): Buffer {
   return key.subarray(1);
 }
 
-/** Signer from an x/mod note signer key "PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>". */
-export function newSigner(skey: string): Signer & { vkey: string } {
+/** The Ed25519 key pair of an x/mod note signer key, its name and stated key ID (checked by the caller). */
+export function parseSignerKey(skey: string): { name: string; id: Buffer; priv: crypto.KeyObject; pub: Buffer } {
   const PREFIX = 'PRIVATE+KEY+';
   if (!skey.startsWith(PREFIX)) throw new Error(`malformed signer key: must start with ${PREFIX}`);
   const { name, id, key } = splitKey('signer key', skey.slice(PREFIX.length));
   const seed = checkEd25519Key('signer key', key);
   const priv = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
-  const pub = rawPublicKey(crypto.createPublicKey(priv));
+  return { name, id, priv, pub: rawPublicKey(crypto.createPublicKey(priv)) };
+}
+
+/** Signer from an x/mod note signer key "PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>". */
+export function newSigner(skey: string): Signer & { vkey: string } {
+  const { name, id, priv, pub } = parseSignerKey(skey);
   // The ID is over the public key, so it can only be checked after deriving it.
   const want = keyId(name, pub);
   if (!want.equals(id)) {

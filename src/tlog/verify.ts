@@ -1,4 +1,5 @@
 import { type Checkpoint, parseCheckpoint } from './checkpoint.js';
+import { requireCosignatures, type WitnessPolicy } from './cosignature.js';
 import { leafHash } from './hash.js';
 import { openNote, type Verifier } from './note.js';
 import { type DrainedTile, decodeBundle, entriesPath, rightEdge, TileBuilder, tilePath, tileRoot, tileWidth } from './tile.js';
@@ -51,6 +52,8 @@ export interface VerifyOptions {
    */
   resume?: boolean;
   onProgress?: (entries: number, total: number) => void;
+  /** Witnesses whose cosignatures the checkpoint must carry, k of n (c2sp.org/tlog-cosignature). */
+  witnesses?: WitnessPolicy;
 }
 
 export interface VerifyResult {
@@ -85,6 +88,13 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
   const note = await source.readCheckpoint();
   if (note === null) throw new VerifyError('the log has no checkpoint');
   const cp = openCheckpoint(note, verifier, 'the checkpoint');
+  if (opts.witnesses) {
+    try {
+      requireCosignatures(note, verifier, opts.witnesses);
+    } catch (err) {
+      throw new VerifyError((err as Error).message);
+    }
+  }
   const old = opts.since === undefined ? undefined : openCheckpoint(opts.since, verifier, 'the old checkpoint');
   if (old) {
     if (old.origin !== cp.origin) throw new VerifyError(`the old checkpoint is for origin ${old.origin}, not ${cp.origin}`);

@@ -3,7 +3,7 @@ import { writeDurably } from '../../core/durable.js';
 import { parseDuration } from '../../core/duration.js';
 import { SteleError } from '../../core/errors.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
-import { openSource, type SourceOptions } from './source.js';
+import { openSource, type SourceOptions, witnessPolicy } from './source.js';
 
 export interface MonitorOptions extends SourceOptions {
   state?: string;
@@ -43,6 +43,7 @@ function duration(flag: string, text: string): number {
  */
 export async function monitorCommand(opts: MonitorOptions): Promise<void> {
   const { source, verifier, where } = openSource(opts);
+  const witnesses = witnessPolicy(opts);
   const intervalMs = duration('--interval', opts.interval);
   const fullMs = duration('--full-every', opts.fullEvery);
   let last: string | undefined = opts.state && existsSync(opts.state) ? readFileSync(opts.state, 'utf8') : undefined;
@@ -61,7 +62,11 @@ export async function monitorCommand(opts: MonitorOptions): Promise<void> {
     try {
       const note = await source.readCheckpoint();
       if (full || note !== last) {
-        const r = await verifyLog(source, verifier, { ...(last ? { since: last } : {}), ...(full ? {} : { resume: true }) });
+        const r = await verifyLog(source, verifier, {
+          ...(last ? { since: last } : {}),
+          ...(full ? {} : { resume: true }),
+          ...(witnesses ? { witnesses } : {}),
+        });
         if (full) lastFull = Date.now();
         // Kept before it is reported: a reported checkpoint survives a restart of the monitor.
         if (r.note !== last) {

@@ -7,6 +7,7 @@ import { preparePostgres } from '../../app/postgres.js';
 import { SERVER } from '../../app/self-event.js';
 import { openStele, openSteleOn, type Stele, type SteleOptions } from '../../app/stele.js';
 import { Validator } from '../../app/validation.js';
+import { Witnessing } from '../../app/witnessing.js';
 import { processEnv } from '../../core/config/env.js';
 import { formatListen } from '../../core/config/parse.js';
 import { type Flags, type MirrorSettings, resolveServe } from '../../core/config/resolve.js';
@@ -18,6 +19,9 @@ import { DirTileSource } from '../../storage/fs/tile-source.js';
 import { Bucket } from '../../storage/s3/bucket.js';
 import { LogMirror, mirrorRetention } from '../../storage/s3/mirror.js';
 import type { TileSource } from '../../tlog/verify.js';
+
+/** How often new checkpoints go to the witnesses (about as often as the log signs one under load). */
+const WITNESS_INTERVAL_MS = 1000;
 
 /** Why the server cannot listen on host:port, as one line; other errors pass through. */
 export function listenError(host: string, port: number, err: unknown): unknown {
@@ -113,12 +117,27 @@ export async function serveCommand(flags: Flags): Promise<void> {
   const tiles = shared ? shared.backend.tiles() : new DirTileSource(join(init.dir, 'log'));
   const mirror = settings.mirror ? await startMirror(tiles, settings.mirror, stele) : undefined;
   const validator = new Validator(stele, SERVER, settings.validateFullEveryMs);
+  let reportWitness = (err: Error): void => void process.stderr.write(`stele serve: ${err.message}\n`);
+  const w = settings.witnesses;
+  const witnessing = w && new Witnessing(stele.log, w.list, w.quorum, (err) => reportWitness(err));
   const app = await buildServer(stele, {
     ...serverOptions,
     ...(mirror ? { mirrorStatus: () => mirror.status() } : {}),
     validationStatus: () => validator.last,
+    ...(witnessing
+      ? {
+          witnessing: {
+            checkpoint: () => witnessing.checkpoint,
+            status: () => witnessing.status(),
+            cosignedAt: () => witnessing.cosignedAt,
+            quorum: witnessing.quorum,
+          },
+        }
+      : {}),
   });
+  reportWitness = (err) => app.log.warn({ err: err.message }, 'witness');
   mirror?.start(settings.mirror?.intervalMs ?? 1000, app.log);
+  witnessing?.start(WITNESS_INTERVAL_MS);
   await stele.recordPolicy(SERVER, 'start');
   // SIGHUP reloads the policy, as `stele policy reload` does; a bad file is refused and logged.
   process.on('SIGHUP', () => {
@@ -172,6 +191,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     setTimeout(() => app.server.closeAllConnections(), LIMITS.shutdownGraceMs).unref();
     await app.close();
     await mirror?.stop();
+    await witnessing?.stop();
     await stele.close();
     process.exit(0);
   };
@@ -185,6 +205,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     clearTimeout(timer);
     await app.close();
     await mirror?.stop();
+    await witnessing?.stop();
     await stele.close();
     throw listenError(host, port, err);
   }

@@ -5,6 +5,7 @@ import { SteleError } from '../../core/errors.js';
 import { HttpTileSource } from '../../log/http-tile-source.js';
 import { DirTileSource } from '../../storage/fs/tile-source.js';
 import { type Checkpoint, parseCheckpoint } from '../../tlog/checkpoint.js';
+import { newCosignatureVerifier, type WitnessPolicy } from '../../tlog/cosignature.js';
 import { newVerifier, openNote, type Verifier } from '../../tlog/note.js';
 import type { TileSource } from '../../tlog/verify.js';
 
@@ -12,6 +13,33 @@ export interface SourceOptions {
   dir?: string;
   url?: string;
   vkey?: string;
+  /** Witness verifier keys whose cosignatures the checkpoint must carry (--witness, repeated). */
+  witness?: string[];
+  /** How many of them (--witness-quorum; default: all). */
+  witnessQuorum?: string;
+}
+
+/** The witnesses a verifying command requires (--witness, --witness-quorum), or undefined. */
+export function witnessPolicy(opts: SourceOptions): WitnessPolicy | undefined {
+  const keys = opts.witness ?? [];
+  if (keys.length === 0) {
+    if (opts.witnessQuorum !== undefined) throw new SteleError('bad_option', '--witness-quorum needs --witness');
+    return undefined;
+  }
+  const witnesses = keys.map((k) => {
+    try {
+      return newCosignatureVerifier(k, () => Math.floor(Date.now() / 1000) + 600);
+    } catch (err) {
+      throw new SteleError('bad_vkey', `--witness: ${(err as Error).message}`, { cause: err });
+    }
+  });
+  const quorum = opts.witnessQuorum === undefined ? witnesses.length : Number(opts.witnessQuorum);
+  if (!Number.isInteger(quorum) || quorum < 1 || quorum > witnesses.length)
+    throw new SteleError(
+      'bad_option',
+      `--witness-quorum must be 1 to ${witnesses.length} (the witnesses given), got "${opts.witnessQuorum}"`,
+    );
+  return { witnesses, quorum };
 }
 
 /** The log a read-only command looks at: a data directory's files, or a server's /log/ API. */

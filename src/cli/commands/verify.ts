@@ -4,7 +4,7 @@ import { SteleError } from '../../core/errors.js';
 import { plural } from '../../core/plural.js';
 import { VerifyError, verifyLog } from '../../tlog/verify.js';
 import { jsonOnFailure } from '../errors.js';
-import { openSource, type SourceOptions } from './source.js';
+import { openSource, type SourceOptions, witnessPolicy } from './source.js';
 
 function readSince(file: string): string {
   try {
@@ -22,6 +22,7 @@ export async function verifyCommand(opts: SourceOptions & { since?: string; json
 
 async function verifyLogCommand(opts: SourceOptions & { since?: string; json?: boolean }): Promise<void> {
   const { source, verifier, where } = openSource(opts);
+  const witnesses = witnessPolicy(opts);
   const since = opts.since ? readSince(opts.since) : undefined;
   const bar = process.stderr.isTTY
     ? new SingleBar({ format: 'verifying {bar} {percentage}% {value}/{total} entries', stream: process.stderr })
@@ -30,6 +31,7 @@ async function verifyLogCommand(opts: SourceOptions & { since?: string; json?: b
   try {
     const r = await verifyLog(source, verifier, {
       since,
+      ...(witnesses ? { witnesses } : {}),
       onProgress: (done, total) => {
         if (!bar) return;
         if (!started) bar.start(total, 0);
@@ -42,7 +44,7 @@ async function verifyLogCommand(opts: SourceOptions & { since?: string; json?: b
     if (opts.json) console.log(JSON.stringify({ ok: true, origin: r.checkpoint.origin, size: r.checkpoint.size, root }));
     else
       console.log(
-        `OK: ${where}: ${plural(r.checkpoint.size, 'entry', 'entries')}, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}`,
+        `OK: ${where}: ${plural(r.checkpoint.size, 'entry', 'entries')}, root ${root}, every entry and tile verified${since ? ', consistent with the old checkpoint' : ''}${witnesses ? `, cosigned by ${witnesses.quorum} of ${witnesses.witnesses.length} witnesses` : ''}`,
       );
   } catch (err) {
     bar?.stop();

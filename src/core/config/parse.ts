@@ -117,6 +117,24 @@ export function parseSwitch(text: string, where: string): boolean {
   throw bad(`${where} must be on or off, got "${text}"`);
 }
 
+/** A witness as configured: its verifier key (checked when used) and URL. */
+export interface WitnessSetting {
+  vkey: string;
+  url: string;
+}
+
+/** Witnesses: "<vkey>@<url>", comma-separated (a verifier key holds neither @ nor a comma). */
+export function parseWitnesses(text: string, where: string): WitnessSetting[] {
+  return text.split(',').map((part, i) => {
+    const at = part.indexOf('@');
+    const vkey = part.slice(0, at).trim();
+    const url = part.slice(at + 1).trim();
+    if (at < 0 || vkey === '') throw bad(`${where}: witness ${i + 1} must be <verifier key>@<URL>, got "${part}"`);
+    parseUrl(url, `${where}: witness ${i + 1}'s URL`);
+    return { vkey, url };
+  });
+}
+
 /** A PostgreSQL connection URL; the error does not repeat it (it may hold a password). */
 export function parsePostgresUrl(text: string, where: string): string {
   let protocol: string | undefined;
@@ -147,6 +165,7 @@ export interface Parsed {
   url: string;
   s3: S3Location;
   switch: boolean;
+  witnesses: WitnessSetting[];
   postgres: string;
   identifier: string;
   text: string;
@@ -162,6 +181,7 @@ export const PARSERS: { readonly [K in Kind]: (text: string, where: string, min?
   url: parseUrl,
   s3: parseS3Location,
   switch: parseSwitch,
+  witnesses: parseWitnesses,
   postgres: parsePostgresUrl,
   identifier: parseIdentifier,
   text: parseText,

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { SteleError } from '../errors.js';
 import { type Env, envValue, processEnv } from './env.js';
-import { type Listen, PARSERS, type Parsed, type S3Location } from './parse.js';
+import { type Listen, PARSERS, type Parsed, type S3Location, type WitnessSetting } from './parse.js';
 import { type EnvName, SETTINGS, type Setting, type SettingName } from './settings.js';
 
 /** Flag values by setting name, as commander gives them (text; absent when the flag is not given). */
@@ -89,6 +89,8 @@ export interface ServeSettings {
   mirror?: MirrorSettings;
   /** --postgres and its schema; absent: the embedded storage. */
   postgres?: PostgresSettings;
+  /** --witness and the cosignatures a served checkpoint needs (--witness-quorum, default: all). */
+  witnesses?: { list: WitnessSetting[]; quorum: number };
   validateIntervalMs: number;
   validateFullEveryMs: number;
 }
@@ -173,6 +175,11 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
   const policy = get('policy');
   const mirror = resolveMirror(flags, env);
   const postgres = resolvePostgres(flags, env);
+  const witnessList = get('witness');
+  const quorum = get('witnessQuorum');
+  if (witnessList === undefined && quorum !== undefined) throw new SteleError('bad_option', '--witness-quorum needs --witness');
+  if (witnessList && quorum !== undefined && quorum > witnessList.length)
+    throw new SteleError('bad_option', `--witness-quorum ${quorum}: only ${witnessList.length} witness(es) given`);
   return {
     dir: dataDir(flags.dir, env),
     listen: need('listen'),
@@ -186,6 +193,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
     logLevel: need('logLevel'),
     ...(mirror ? { mirror } : {}),
     ...(postgres ? { postgres } : {}),
+    ...(witnessList ? { witnesses: { list: witnessList, quorum: quorum ?? witnessList.length } } : {}),
     validateIntervalMs: need('validateInterval'),
     validateFullEveryMs: need('validateFullEvery'),
     http: {

@@ -26,6 +26,8 @@ export type Kind =
   | 's3'
   /** on or off. */
   | 'switch'
+  /** Witnesses, comma-separated, each <verifier key>@<http(s) URL>. */
+  | 'witnesses'
   /** A postgres:// or postgresql:// connection URL (never echoed in errors: it may hold a password). */
   | 'postgres'
   /** A lower-case SQL name: a-z, 0-9 and _, not first a digit, at most 63. */
@@ -284,6 +286,22 @@ export const SETTINGS = {
     shown: 'the embedded storage of the data directory',
     doc: "keep the log and every store in this PostgreSQL database, shared by every node started with it (the data directory then holds only the configuration and keys; prefer the variable: a flag's password shows in the process list)",
   },
+  witness: {
+    flag: '--witness',
+    arg: '<vkey@url,...>',
+    env: 'STELE_WITNESSES',
+    kind: 'witnesses',
+    shown: 'none',
+    doc: 'witnesses (c2sp.org/tlog-witness) to submit each new checkpoint to, each <its cosignature verifier key>@<its URL>, comma-separated; the server then serves the newest checkpoint a quorum cosigned',
+  },
+  witnessQuorum: {
+    flag: '--witness-quorum',
+    arg: '<k>',
+    kind: 'integer',
+    min: 1,
+    shown: 'every witness given',
+    doc: 'cosignatures a checkpoint needs before the server serves it',
+  },
   tiles: {
     flag: '--tiles',
     arg: '<s3://bucket/prefix>',
@@ -429,6 +447,8 @@ export const SERVE_SETTINGS = [
   'postgres',
   'postgresSchema',
   'tiles',
+  'witness',
+  'witnessQuorum',
   'trustProxy',
 ] as const satisfies readonly FlagName[];
 

@@ -11,11 +11,16 @@ import { parseTilePath } from '../../tlog/tile.js';
  */
 const gzipAsync = promisify(gzip);
 
-export const tlogRoutes = (stele: Stele) => async (app: FastifyInstance) => {
-  app.get('/log/checkpoint', { schema: { summary: 'Signed checkpoint (c2sp.org/tlog-checkpoint)' } }, async (_req, reply) => {
-    const cp = stele.log.checkpoint;
-    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache, max-age=0').send(cp.note);
-  });
+/** `checkpoint`: the note to serve (with witnesses: the newest a quorum cosigned); default the log's newest. */
+export const tlogRoutes = (stele: Stele, checkpoint?: () => string) => async (app: FastifyInstance) => {
+  app.get(
+    '/log/checkpoint',
+    { schema: { summary: 'Signed checkpoint (c2sp.org/tlog-checkpoint), with witness cosignatures' } },
+    async (_req, reply) => {
+      const note = checkpoint ? checkpoint() : stele.log.checkpoint.note;
+      return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache, max-age=0').send(note);
+    },
+  );
 
   app.get<{ Params: { '*': string } }>(
     '/log/tile/*',
