@@ -57,9 +57,15 @@ export class Audit {
   ) {}
 
   /** Appends one stele.* event about what `by` did and waits until it is durable. */
-  async record(action: string, by: Principal, data: Record<string, unknown>, reason?: string): Promise<number> {
+  async record(
+    action: string,
+    by: Principal,
+    data: Record<string, unknown>,
+    reason?: string,
+    resource?: { type: string; id: string },
+  ): Promise<number> {
     const kept = typeof data.query === 'string' ? { ...data, query: recordedQuery(data.query, this.pepper) } : data;
-    const [e] = await this.append([selfEvent(action, by, kept, reason)], by);
+    const [e] = await this.append([selfEvent(action, by, kept, reason, undefined, resource)], by);
     return (e as { index: number }).index;
   }
 

@@ -83,7 +83,8 @@ export async function readEntry(stele: Stele, p: Principal, index: number, _leaf
       },
     });
   }
-  await stele.audit.record('stele.access.read', p, { index });
+  // The tier read is its resource, so an alert can watch a tier's reads (action:stele.access.read resource:<tier>).
+  await stele.audit.record('stele.access.read', p, { index }, undefined, { type: 'stele.tier', id: m.tier });
   return m.event;
 }
 

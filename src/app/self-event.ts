@@ -33,12 +33,15 @@ export function selfEvent(
   data: Record<string, unknown>,
   reason?: string,
   outcome: Outcome = defaultOutcome(action),
+  /** What it was about, when that is worth a search field (the tier of an entry read). */
+  resource?: { type: string; id: string },
 ) {
   return {
     action,
     actor: { id: by.id, type: actorType(by) },
     source: { kind: 'stele', host: hostname(), agent: 'stele' },
     outcome,
+    ...(resource ? { resource } : {}),
     ...(reason ? { reason } : {}),
     data,
   };

@@ -8,7 +8,7 @@ import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { IndexThread } from '../index/thread.js';
-import { type Appended, appendEvents } from '../ingest/append.js';
+import { type Appended, appendEvents, type Pace } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
 import type { KeyRecords } from '../keys/key-records.js';
 import { KeyStore } from '../keys/keystore.js';
@@ -18,6 +18,7 @@ import { SharedLog } from '../log/shared-log.js';
 import { DEFAULT_POLICY, loadPolicyFile, type Policy } from '../policy/policy.js';
 import type { Backend } from '../storage/backend.js';
 import { FsBackend } from '../storage/fs/backend.js';
+import { queryProblem } from './alerts.js';
 import { Audit } from './audit.js';
 import { type DataDir, defaultPolicyPath, loadDataDir, readConfig } from './datadir.js';
 import { type ForgetContext, HoldStore } from './forget.js';
@@ -75,7 +76,20 @@ export interface Stele extends DataDir {
   append(inputs: readonly unknown[], by: Principal): Promise<Appended[]>;
   /** Appends parsed events on behalf of an authenticated principal, as POST /v1/events does: checked by policy (source adapters). */
   appendAs(inputs: readonly unknown[], by: Principal): Promise<Appended[]>;
+  /** What every append goes through before sequencing (backpressure) and after (observers): appendBody's `pace`. */
+  pace: Pace;
+  /**
+   * Tells `o` of every batch once durable (alert rules); while `o.wantsNotes()`, appends carry the
+   * index notes it reads.
+   */
+  observe(o: AppendObserver): void;
   close(): Promise<void>;
+}
+
+/** Something told of every durable batch (src/app/alerts.ts). */
+export interface AppendObserver {
+  observe(indices: readonly number[], notes: readonly (Buffer | undefined)[], by: Principal): void;
+  readonly active: boolean;
 }
 
 /** A policy load as recorded in the log. */
@@ -88,9 +102,10 @@ export interface PolicyLoad {
 
 /** The policy `file` names (--policy or $STELE_POLICY), else the data directory's, else the built-in one. */
 export function resolvePolicy(dir: string, file: string | undefined): Policy {
-  if (file) return loadPolicyFile(file);
+  // Alert queries are checked here, where the query language is known (the policy layer is below it).
+  if (file) return loadPolicyFile(file, { queryProblem });
   const own = defaultPolicyPath(dir);
-  return existsSync(own) ? loadPolicyFile(own) : DEFAULT_POLICY;
+  return existsSync(own) ? loadPolicyFile(own, { queryProblem }) : DEFAULT_POLICY;
 }
 
 /**
@@ -151,8 +166,18 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
       backend.shared === true,
     );
     cleanup.push(() => index.close());
-    // A shared log's index reads leaves from the shared write-ahead log, which keeps no notes.
-    pool.notesWanted = backend.shared ? () => false : () => index.wantsNotes;
+    const observers: AppendObserver[] = [];
+    // A shared log's index reads leaves from the shared write-ahead log, which keeps no notes; an
+    // observer (alert rules) reads them as the batch is appended.
+    pool.notesWanted = () => observers.some((o) => o.active) || (!backend.shared && index.wantsNotes);
+    const pace: Pace = {
+      admit: () => index.admit(),
+      appended(indices, entries, by) {
+        if (observers.length === 0) return;
+        const notes = entries.map((e) => e.note);
+        for (const o of observers) o.observe(indices, notes, by);
+      },
+    };
 
     const { policyFile: _p, ingestWorkers: _w, env: _e, onIndexProgress, indexBacklog: _b, onLogError, ...logOptions } = options;
     let log: SteleLog | undefined;
@@ -174,7 +199,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     );
     if (onIndexProgress) await indexAll(opened.size, index, onIndexProgress);
 
-    const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, index, pool, inputs, by);
+    const append = (inputs: readonly unknown[], by: Principal) => appendEvents(opened, pace, pool, inputs, by);
     const access = new Access(apikeys, policy, keys.subjectPepper);
     const audit = new Audit(append, keys.subjectPepper);
     let queue: Promise<unknown> = Promise.resolve();
@@ -255,7 +280,9 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
         return run;
       },
       append,
-      appendAs: (inputs, by) => appendEvents(opened, index, pool, inputs, by, access.authorizeClaims),
+      appendAs: (inputs, by) => appendEvents(opened, pace, pool, inputs, by, access.authorizeClaims),
+      pace,
+      observe: (o) => void observers.push(o),
       async close() {
         try {
           await audit.close();

@@ -91,16 +91,10 @@ export function ftsText(event: Event): string {
  * leaf is most of what indexing one costs). It travels with the entry between threads and is never
  * stored: an entry without one (the server's own events, a restart's backlog) is opened from its
  * leaf, which gives the same row and text (src/event/searchable.test.ts checks both ways agree).
- * The log's own events (stele.*) get none: indexing some of them reads their data (erasureRef).
+ * The log's own events (source stele) get one too, for alert rules (src/app/alerts.ts), but the
+ * index thread opens their leaves: indexing some of them reads their data (erasureRef).
  */
-export function indexNote(
-  event: Event,
-  received: bigint,
-  tier: string,
-  keyId: string | null,
-  principal: string,
-): Buffer | undefined {
-  if (event.source.kind === 'stele') return undefined;
+export function indexNote(event: Event, received: bigint, tier: string, keyId: string | null, principal: string): Buffer {
   const r = rowOf(0, event, Number(received), tier, keyId, principal);
   return Buffer.from(JSON.stringify([...NOTE_FIELDS.map((k) => r[k]), ftsText(event)]));
 }

@@ -289,9 +289,12 @@ export function serveIndex(
     const refs: ErasureRef[] = [];
     for (let k = 0; k < items.length; k++) {
       const idx = first + k;
-      const { leaf, note } = items[k] as Item;
-      if (note) {
-        const noted = readNote(idx, note);
+      const { note } = items[k] as Item;
+      let leaf = (items[k] as Item).leaf;
+      const noted = note ? readNote(idx, note) : undefined;
+      // The log's own events are indexed from their leaves: some are read for their data (erasureRef).
+      if (noted?.row.source === 'stele') leaf ??= await leafAt(idx);
+      else if (noted) {
         // The note is only good while its data key is: a key destroyed since (erasure, expiry)
         // leaves the gap the leaf would have left.
         const keyId = noted.row.key_id;

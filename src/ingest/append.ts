@@ -3,6 +3,7 @@ import { metrics } from '../core/metrics.js';
 import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { SteleLog } from '../log/log.js';
+import type { SequencedEntry } from '../log/storage.js';
 import type { BodyKind } from './body.js';
 import { refuseReserved } from './identity.js';
 import type { IngestPool } from './pool.js';
@@ -14,6 +15,8 @@ import type { Prepared } from './prepare.js';
  */
 export interface Pace {
   admit(): void;
+  /** Told of each batch once durable, before it is acknowledged (alert rules count it); never waits. */
+  appended?(indices: readonly number[], entries: readonly SequencedEntry[], by: Principal): void;
 }
 
 /**
@@ -75,6 +78,7 @@ async function sequence(
   if (bounded) pace.admit();
   const entries = prepared.entries;
   const indices = await log.append(entries, { bounded, keyIds: prepared.keyIds });
+  pace.appended?.(indices, entries, principal);
   if (bounded) {
     let bytes = 0;
     for (const e of entries) bytes += e.leaf.length;

@@ -106,6 +106,20 @@ const ENTITY_TYPE: Record<Exclude<Principal['kind'], 'local'>, string> = {
 /** Member prefixes of the policy file → principal kinds. */
 const MEMBER_KINDS: Record<string, Principal['kind']> = { user: 'user', key: 'apikey', cert: 'cert', service: 'service' };
 
+/**
+ * Whether `p` is what a role-member string names (`user:`, `key:`, `cert:`, `service:`,
+ * `sub:<issuer>#<sub>`, `group:`, `*`), by the rule roles use: for alert exceptions.
+ */
+export function isMember(p: Principal, member: string): boolean {
+  if (member === '*') return p.kind !== 'local';
+  const colon = member.indexOf(':');
+  const prefix = member.slice(0, colon);
+  const id = member.slice(colon + 1);
+  if (prefix === 'group') return p.groups.includes(id);
+  if (prefix === 'sub') return p.method === 'oidc' && `${p.issuer}#${p.sub}` === id;
+  return MEMBER_KINDS[prefix] === p.kind && p.id === id;
+}
+
 /** A principal as Cedar sees it, computed once per Principal object. */
 interface PrincipalInfo {
   /** Unambiguous key of everything that can change a decision about it. */

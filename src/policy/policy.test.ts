@@ -86,6 +86,7 @@ describe('parsePolicy: valid files', () => {
       identity: { issuers: [] },
       roles: defaultRoles(),
       cedar: null,
+      alerts: { rules: [], notifiers: [] },
     } satisfies Policy);
     assert.deepEqual(structuredClone(p), p);
     assert.deepEqual(JSON.parse(JSON.stringify(p)), p);
@@ -240,10 +241,10 @@ describe('parsePolicy: each problem at its line:column', () => {
 
   test('unknown keys at every level, at the key, with a hint', () => {
     const text =
-      'version: 1\nalerts: []\nretention:\n  default: a\n  keepp: 1d\n  tiers:\n    - name: a\n      kepp: 1d\n      keep: forever\n' +
+      'version: 1\nwebhooks: []\nretention:\n  default: a\n  keepp: 1d\n  tiers:\n    - name: a\n      kepp: 1d\n      keep: forever\n' +
       '      match:\n        actions: ["*"]\n        source: [git]\n';
     assert.deepEqual(problems(text), [
-      `${FILE}:2:1: alerts: unknown key (allowed here: version, retention, identity, roles)`,
+      `${FILE}:2:1: webhooks: unknown key (allowed here: version, retention, identity, roles, alerts)`,
       `${FILE}:5:3: retention.keepp: unknown key (allowed here: schedule, default, tiers)`,
       `${FILE}:8:7: retention.tiers[0].kepp: unknown key (did you mean keep? allowed here: name, keep, encrypt, match)`,
       `${FILE}:12:9: retention.tiers[0].match.source: unknown key (did you mean sources? allowed here: actions, sources)`,
@@ -443,6 +444,7 @@ describe('built-in policies', () => {
         { name: 'writer', members: [], actions: ['append'], tiers: [], vouch: ['*'] },
       ],
       cedar: null,
+      alerts: { rules: [], notifiers: [] },
     });
     assert.ok(Object.isFrozen(DEFAULT_POLICY.retention.tiers[0]));
     assert.deepEqual(structuredClone(DEFAULT_POLICY), DEFAULT_POLICY);

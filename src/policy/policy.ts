@@ -28,7 +28,18 @@ import {
   ROLE_NAME_PATTERN,
   TIER_NAME_PATTERN,
 } from './schema.js';
-import type { CedarFile, IdentityPolicy, Policy, PolicyProblem, RetentionPolicy, Role, RoleAction, Tier } from './types.js';
+import type {
+  AlertPolicy,
+  AlertRule,
+  CedarFile,
+  IdentityPolicy,
+  Policy,
+  PolicyProblem,
+  RetentionPolicy,
+  Role,
+  RoleAction,
+  Tier,
+} from './types.js';
 
 export type { CedarFile, IdentityPolicy, Policy, PolicyProblem, RetentionPolicy, Role, RoleAction, Tier };
 
@@ -602,8 +613,14 @@ const YAML_MESSAGES: Partial<Record<string, string>> = {
  * together, the YAML file's first. The Cedar file is validated against the schema of the policy it
  * accompanies (its tier and role names), so when the YAML is invalid only its syntax is checked.
  */
-function compile(text: string, file: string, sha256: string, cedar: CedarFile | null): Policy {
-  const { problems, data } = checkYaml(text, file);
+function compile(
+  text: string,
+  file: string,
+  sha256: string,
+  cedar: CedarFile | null,
+  queryProblem?: (q: string) => string | null,
+): Policy {
+  const { problems, data } = checkYaml(text, file, queryProblem);
   if (problems.length > 0) {
     if (cedar) problems.push(...checkCedarSyntax(cedar.text, cedar.source));
     throw problemsError(problems);
@@ -617,7 +634,11 @@ function compile(text: string, file: string, sha256: string, cedar: CedarFile | 
 }
 
 /** The problems of a policy file's text (sorted by position), and its value when it is YAML at all. */
-function checkYaml(text: string, file: string): { problems: PolicyProblem[]; data: unknown } {
+function checkYaml(
+  text: string,
+  file: string,
+  queryProblem?: (q: string) => string | null,
+): { problems: PolicyProblem[]; data: unknown } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const locate = new Locator(doc, lines);
@@ -653,6 +674,7 @@ function checkYaml(text: string, file: string): { problems: PolicyProblem[]; dat
   findings.push(...identityFindings(data, locate));
   findings.push(...roleFindings(data));
   findings.push(...memberFindings(data));
+  findings.push(...alertFindings(data, queryProblem));
 
   const seen = new Set<string>();
   for (const f of findings) {
@@ -698,6 +720,63 @@ interface PolicyFile {
   };
   identity?: { issuers?: IssuerFile[] };
   roles?: Record<string, RoleFile>;
+  alerts?: {
+    notifiers?: Record<string, { url: string; format?: 'json' | 'slack'; secret_env?: string }>;
+    rules?: Record<
+      string,
+      { query: string; window?: string; threshold?: number; group_by?: AlertRule['groupBy']; except?: string[]; notify: string[] }
+    >;
+  };
+}
+
+/** An alert's window when it names none. */
+const DEFAULT_ALERT_WINDOW_MS = 3_600_000;
+
+function buildAlerts(a: PolicyFile['alerts']): AlertPolicy {
+  return {
+    notifiers: Object.entries(a?.notifiers ?? {}).map(([name, n]) => ({
+      name,
+      url: n.url,
+      format: n.format ?? 'json',
+      secretEnv: n.secret_env ?? null,
+    })),
+    rules: Object.entries(a?.rules ?? {}).map(([name, r]) => ({
+      name,
+      query: r.query,
+      windowMs: r.window === undefined ? DEFAULT_ALERT_WINDOW_MS : parseDuration(r.window),
+      threshold: r.threshold ?? 0,
+      groupBy: r.group_by ?? null,
+      except: (r.except ?? []).map(normalizeMember),
+      notify: [...r.notify],
+    })),
+  };
+}
+
+/**
+ * The alerts' problems a schema cannot see: a notifier that does not exist, and (with a checker
+ * from the query language's layer) a query that does not parse.
+ */
+function alertFindings(data: unknown, queryProblem?: (q: string) => string | null): Finding[] {
+  const out: Finding[] = [];
+  if (!isObject(data) || !isObject(data.alerts)) return out;
+  const notifiers = isObject(data.alerts.notifiers) ? Object.keys(data.alerts.notifiers) : [];
+  const rules = isObject(data.alerts.rules) ? data.alerts.rules : {};
+  for (const [name, r] of Object.entries(rules)) {
+    if (!isObject(r)) continue;
+    if (Array.isArray(r.notify))
+      r.notify.forEach((n, i) => {
+        if (typeof n === 'string' && !notifiers.includes(n))
+          out.push({
+            segs: ['alerts', 'rules', name, 'notify', String(i)],
+            message: `no notifier named ${JSON.stringify(n)} in alerts.notifiers`,
+          });
+      });
+    if (typeof r.query === 'string' && queryProblem) {
+      const p = queryProblem(r.query);
+      if (p) out.push({ segs: ['alerts', 'rules', name, 'query'], message: `the query does not parse: ${p}` });
+    }
+  }
+  return out;
 }
 
 function defaultRetention(): RetentionPolicy {
@@ -763,7 +842,16 @@ function build(f: PolicyFile, source: string, sha256: string, cedar: CedarFile |
         vouch: [...(r.vouch ?? [])],
       }))
     : defaultRoles();
-  return { version: 1, source, sha256, retention, identity, roles, cedar: cedar ? { ...cedar } : null };
+  return {
+    version: 1,
+    source,
+    sha256,
+    retention,
+    identity,
+    roles,
+    cedar: cedar ? { ...cedar } : null,
+    alerts: buildAlerts(f.alerts),
+  };
 }
 
 function sha256Hex(bytes: Uint8Array): string {
@@ -777,10 +865,14 @@ function sha256Hex(bytes: Uint8Array): string {
  * SteleError 'bad_policy' (400) listing every problem one per line, with
  * `detail.problems: PolicyProblem[]`.
  */
-export function parsePolicy(text: string, file: string, opts: { cedar?: { text: string; source: string } } = {}): Policy {
+export function parsePolicy(
+  text: string,
+  file: string,
+  opts: { cedar?: { text: string; source: string }; queryProblem?: (q: string) => string | null } = {},
+): Policy {
   const c = opts.cedar;
   const cedar = c ? { source: c.source, sha256: sha256Hex(Buffer.from(c.text, 'utf8')), text: c.text } : null;
-  return compile(text, file, sha256Hex(Buffer.from(text, 'utf8')), cedar);
+  return compile(text, file, sha256Hex(Buffer.from(text, 'utf8')), cedar, opts.queryProblem);
 }
 
 /**
@@ -790,7 +882,7 @@ export function parsePolicy(text: string, file: string, opts: { cedar?: { text: 
  * server then uses DEFAULT_POLICY), 'bad_policy' (400) for an unreadable or invalid one, or an
  * unreadable or invalid Cedar file.
  */
-export function loadPolicyFile(path: string, opts: { cedar?: string } = {}): Policy {
+export function loadPolicyFile(path: string, opts: { cedar?: string; queryProblem?: (q: string) => string | null } = {}): Policy {
   const yaml = readText(path, 'policy');
   if (!yaml) throw new SteleError('policy_missing', `${path}: no such policy file`, { detail: { file: path } });
   const cedarPath = opts.cedar ?? join(dirname(path), CEDAR_FILE_NAME);
@@ -799,7 +891,7 @@ export function loadPolicyFile(path: string, opts: { cedar?: string } = {}): Pol
     throw problemsError([{ file: cedarPath, line: 1, column: 1, path: '', message: 'no such Cedar file' }]);
   }
   const cedarFile = cedar ? { source: cedarPath, sha256: sha256Hex(cedar.bytes), text: cedar.text } : null;
-  return compile(yaml.text, path, sha256Hex(yaml.bytes), cedarFile);
+  return compile(yaml.text, path, sha256Hex(yaml.bytes), cedarFile, opts.queryProblem);
 }
 
 /** A file's bytes and UTF-8 text, or null when it does not exist; bad_policy when it cannot be read as text. */

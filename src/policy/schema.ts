@@ -304,6 +304,97 @@ export const rolesSchema = {
   additionalProperties: { $ref: '#/$defs/role' },
 } as const;
 
+/** Alert and notifier names: like tier names. */
+export const ALERT_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
+/** What an alert may count per: a field of the entries it matches. */
+export const ALERT_GROUPS = ['actor', 'principal', 'action', 'source', 'host', 'tier', 'subject', 'resource'] as const;
+/** An environment variable's name. */
+const ENV_NAME_PATTERN = '^[A-Z_][A-Z0-9_]*$';
+
+const alertRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['query', 'notify'],
+  properties: {
+    query: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 4096,
+      description: 'The entries it counts, in the query language of `stele search` (e.g. `action:stele.access.export`).',
+    },
+    window: { type: 'string', pattern: DURATION_PATTERN, description: 'The window it counts over (default 1h).' },
+    threshold: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1_000_000,
+      description: 'It fires when more than this many entries match within the window (default 0: any match).',
+    },
+    group_by: {
+      enum: ALERT_GROUPS,
+      description: 'Count per value of this field (e.g. actor: more than N by one person); absent: all together.',
+    },
+    except: {
+      type: 'array',
+      maxItems: 1000,
+      items: { $ref: '#/$defs/member' },
+      description:
+        'Entries written by these principals never count (role member syntax: `group:sre`, `user:alice@acme.com`, `key:ci`): ' +
+        'e.g. a read of a tier by anyone outside a group.',
+    },
+    notify: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 16,
+      items: { type: 'string', pattern: ALERT_NAME_PATTERN },
+      description: 'The notifiers (alerts.notifiers) each firing goes to.',
+    },
+  },
+} as const;
+
+const notifier = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: { type: 'string', maxLength: 2048, pattern: '^https?://', description: 'The webhook URL (http or https).' },
+    format: {
+      enum: ['json', 'slack'],
+      description: 'json (default): the firing as a JSON document; slack: a Slack-compatible {"text": ...} message.',
+    },
+    secret_env: {
+      type: 'string',
+      pattern: ENV_NAME_PATTERN,
+      description:
+        'The environment variable holding the HMAC-SHA256 key the body is signed with (X-Stele-Signature: sha256=<hex> ' +
+        'over "<timestamp>.<body>", with X-Stele-Timestamp): the key itself never goes in the policy.',
+    },
+  },
+} as const;
+
+export const alertsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'Alerts as code: each rule counts the entries its query matches as they are appended, and notifies webhooks when ' +
+    'more than `threshold` match within `window`; each firing is also recorded in the log as a stele.alert event.',
+  properties: {
+    notifiers: {
+      type: 'object',
+      maxProperties: 100,
+      propertyNames: { type: 'string', maxLength: 64, pattern: ALERT_NAME_PATTERN },
+      additionalProperties: notifier,
+      description: 'Where firings go, by name.',
+    },
+    rules: {
+      type: 'object',
+      maxProperties: 1000,
+      propertyNames: { type: 'string', maxLength: 64, pattern: ALERT_NAME_PATTERN },
+      additionalProperties: alertRule,
+      description: 'The alert rules, by name.',
+    },
+  },
+} as const;
+
 export const policySchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://stele.dev/schema/policy.json',
@@ -319,6 +410,7 @@ export const policySchema = {
     retention: retentionSchema,
     identity: identitySchema,
     roles: rolesSchema,
+    alerts: alertsSchema,
   },
   $defs: {
     tier,

@@ -44,6 +44,7 @@ function handPolicy(tiers: Tier[], defaultTier = 'rest'): Policy {
     identity: { issuers: [] },
     roles: [],
     cedar: null,
+    alerts: { rules: [], notifiers: [] },
   };
 }
 const tier = (n: string, actions: string[], sources: string[] = []): Tier => ({

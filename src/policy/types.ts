@@ -76,6 +76,34 @@ export interface Policy {
   roles: Role[];
   /** The companion Cedar policies, or null when there are none. */
   cedar: CedarFile | null;
+  /** Alerts as code (empty when the section is absent). */
+  alerts: AlertPolicy;
+}
+
+/** Where alert firings go. */
+export interface Notifier {
+  name: string;
+  url: string;
+  format: 'json' | 'slack';
+  /** The environment variable holding its HMAC key, or null (unsigned). */
+  secretEnv: string | null;
+}
+
+export interface AlertRule {
+  name: string;
+  query: string;
+  windowMs: number;
+  /** Fires when more than this many entries match within the window. */
+  threshold: number;
+  groupBy: 'actor' | 'principal' | 'action' | 'source' | 'host' | 'tier' | 'subject' | 'resource' | null;
+  /** Role-member strings whose writes never count. */
+  except: string[];
+  notify: string[];
+}
+
+export interface AlertPolicy {
+  rules: AlertRule[];
+  notifiers: Notifier[];
 }
 
 /** One problem in a policy file; `line` and `column` are 1-based, `path` like `retention.tiers[0].keep` ("" for the whole file). */

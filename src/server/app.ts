@@ -58,6 +58,8 @@ export interface ServerOptions {
   mirrorStatus?: () => MirrorStatus;
   /** The server's last self-validation, for /metrics. */
   validationStatus?: () => ValidationRun | null;
+  /** Alert firings by rule, for /metrics. */
+  alertsFired?: () => ReadonlyMap<string, number>;
   /** The witnesses (`--witness`): the checkpoint to serve (the newest a quorum cosigned) and each one's state. */
   witnessing?: { checkpoint: () => string; status: () => WitnessStatus[]; cosignedAt: () => number | null; quorum: number };
 }
@@ -157,6 +159,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     ...(opts.mirrorStatus ? { mirrorStatus: opts.mirrorStatus } : {}),
     ...(opts.validationStatus ? { validationStatus: opts.validationStatus } : {}),
     ...(opts.witnessing ? { witnessStatus: opts.witnessing.status } : {}),
+    ...(opts.alertsFired ? { alertsFired: opts.alertsFired } : {}),
   });
   app.setErrorHandler(
     errorHandler({

@@ -31,11 +31,12 @@ export interface Watched {
   mirrorStatus?: () => MirrorStatus;
   validationStatus?: () => ValidationRun | null;
   witnessStatus?: () => WitnessStatus[];
+  alertsFired?: () => ReadonlyMap<string, number>;
 }
 
 export function serverMetrics(
   stele: Stele,
-  { mirrorStatus: mirror, validationStatus: validation, witnessStatus: witnesses }: Watched,
+  { mirrorStatus: mirror, validationStatus: validation, witnessStatus: witnesses, alertsFired }: Watched,
 ): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'stele_' });
@@ -108,6 +109,17 @@ export function serverMetrics(
       return t === null ? null : Date.parse(t) / 1000;
     });
   }
+  if (alertsFired)
+    new Counter({
+      name: 'stele_alerts_fired_total',
+      help: 'Alert firings by rule (each also a stele.alert event)',
+      labelNames: ['rule'],
+      ...reg,
+      collect() {
+        this.reset();
+        for (const [rule, n] of alertsFired()) this.inc({ rule }, n);
+      },
+    });
   if (witnesses) {
     const byWitness = (name: string, help: string, value: (w: WitnessStatus) => number | null) =>
       new Gauge({

@@ -1,3 +1,4 @@
+import { queryProblem } from '../../app/alerts.js';
 import { defaultPolicyPath } from '../../app/datadir.js';
 import { type Env, envValue, processEnv } from '../../core/config/env.js';
 import { SteleError } from '../../core/errors.js';
@@ -27,7 +28,7 @@ export async function policyCheckCommand(file: string | undefined, opts: { json?
   let policy: ReturnType<typeof loadPolicyFile>;
   let authorizer: Authorizer;
   try {
-    policy = loadPolicyFile(path);
+    policy = loadPolicyFile(path, { queryProblem });
     authorizer = Authorizer.create(policy);
   } catch (err) {
     if (opts.json && err instanceof SteleError) {

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { ALERT_ACTION, Alerting } from '../../app/alerts.js';
 import { initDataDir } from '../../app/datadir.js';
 import { runRetention } from '../../app/forget.js';
 import { preparePostgres } from '../../app/postgres.js';
-import { SERVER } from '../../app/self-event.js';
+import { SERVER, selfEvent } from '../../app/self-event.js';
 import { openStele, openSteleOn, type Stele, type SteleOptions } from '../../app/stele.js';
 import { Validator } from '../../app/validation.js';
 import { Witnessing } from '../../app/witnessing.js';
@@ -118,12 +119,22 @@ export async function serveCommand(flags: Flags): Promise<void> {
   const mirror = settings.mirror ? await startMirror(tiles, settings.mirror, stele) : undefined;
   const validator = new Validator(stele, SERVER, settings.validateFullEveryMs);
   let reportWitness = (err: Error): void => void process.stderr.write(`stele serve: ${err.message}\n`);
+  let reportAlert = (msg: string): void => void process.stderr.write(`stele serve: ${msg}\n`);
+  const alerting = new Alerting({
+    policy: () => stele.policy,
+    record: async (firing) => (await stele.append([selfEvent(ALERT_ACTION, SERVER, { ...firing })], SERVER))[0]?.index ?? -1,
+    env,
+    origin: stele.config.origin,
+    report: (msg) => reportAlert(msg),
+  });
+  stele.observe(alerting);
   const w = settings.witnesses;
   const witnessing = w && new Witnessing(stele.log, w.list, w.quorum, (err) => reportWitness(err));
   const app = await buildServer(stele, {
     ...serverOptions,
     ...(mirror ? { mirrorStatus: () => mirror.status() } : {}),
     validationStatus: () => validator.last,
+    alertsFired: () => alerting.fired,
     ...(witnessing
       ? {
           witnessing: {
@@ -136,6 +147,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
       : {}),
   });
   reportWitness = (err) => app.log.warn({ err: err.message }, 'witness');
+  reportAlert = (msg) => app.log.warn({ alert: msg }, 'alert');
   mirror?.start(settings.mirror?.intervalMs ?? 1000, app.log);
   witnessing?.start(WITNESS_INTERVAL_MS);
   await stele.recordPolicy(SERVER, 'start');
@@ -192,6 +204,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     await app.close();
     await mirror?.stop();
     await witnessing?.stop();
+    await alerting.stop();
     await stele.close();
     process.exit(0);
   };

@@ -51,7 +51,7 @@ export const eventRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       const kind = req.headers['content-type']?.startsWith('application/x-ndjson') ? 'ndjson' : 'json';
       const entries = await appendBody(
         stele.log,
-        stele.index,
+        stele.pace,
         stele.pool,
         req.body as Buffer,
         kind,
