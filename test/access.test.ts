@@ -370,6 +370,7 @@ describe('command line', () => {
     const served = await (await fetch(`${server.url}/v1/schema/policy`)).json();
     assert.deepEqual(JSON.parse(schema.stdout), served);
     assert.deepEqual(Object.keys((served as { properties: object }).properties).sort(), [
+      'alerts',
       'identity',
       'retention',
       'roles',

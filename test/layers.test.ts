@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 /** The floors of the house. Add a new folder here, at the lowest floor its imports allow. */
 const FLOOR_0 = ['tlog', 'core'] as const; // pure: Merkle trees and notes; errors, durations, durability, Principal
 const FLOOR_1 = ['event'] as const; // the event and its record
-const DOMAIN = ['log', 'keys', 'policy', 'auth', 'index', 'ingest', 'export', 'sources', 'witness'] as const;
+const DOMAIN = ['log', 'keys', 'policy', 'auth', 'index', 'ingest', 'export', 'sources', 'witness', 'timestamp'] as const;
 
 export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   tlog: [],
@@ -34,10 +34,12 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   auth: ['core', 'event', 'keys', 'policy'],
   index: ['tlog', 'core', 'event', 'log', 'keys', 'policy'],
   ingest: ['tlog', 'core', 'event', 'log', 'keys', 'policy'],
-  export: ['tlog', 'core', 'event', 'log', 'keys'],
+  export: ['tlog', 'core', 'event', 'log', 'keys', 'timestamp'],
   sources: ['tlog', 'core', 'event', 'ingest'],
   // A witness (c2sp.org/tlog-witness) of any log: Stele's own or another's.
   witness: ['tlog', 'core'],
+  // RFC 3161 trusted timestamps (requests, responses, tokens checked against trusted TSAs).
+  timestamp: ['core'],
   // Where the stores live: one backend interface, one folder per driver.
   storage: [...FLOOR_0, ...FLOOR_1, ...DOMAIN],
   // The use cases (append, read, search, export, erase, hold, keys, policy reload, retention).

@@ -1,10 +1,11 @@
-import { bundleEntry, bundleGap, bundleHeader, bundleTrailer } from '../export/bundle.js';
+import { bundleEntry, bundleGap, bundleHeader, bundleTimestamp, bundleTrailer } from '../export/bundle.js';
 import { csvHeader, csvRow, jsonLine } from '../export/formats.js';
 import { EntryDigest, formatManifest, manifestHash, signManifest } from '../export/manifest.js';
 import { parseQuery } from '../index/query.js';
 import { openEntry } from '../index/reader.js';
 import type { Match } from '../index/thread.js';
 import type { Stele } from './stele.js';
+import { TIMESTAMP_ACTION, type TimestampRecord } from './timestamping.js';
 
 export type ExportFormat = 'jsonl' | 'csv' | 'bundle';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'csv', 'bundle'];
@@ -40,6 +41,25 @@ export interface ManifestScope {
 const PAGE = 1000;
 
 /**
+ * The newest RFC 3161 timestamp of each TSA (stele.timestamp events) whose checkpoint is at most
+ * `size`, for a bundle against the checkpoint of that size.
+ */
+async function newestTimestamps(stele: Stele, size: number): Promise<TimestampRecord[]> {
+  const found = await stele.index.search(
+    { q: `action:${TIMESTAMP_ACTION}`, limit: 100, order: 'desc', nowMs: Date.now() },
+    stele.log.checkpoint.size,
+  );
+  const byTsa = new Map<string, TimestampRecord>();
+  for (const h of found.hits) {
+    if (h.kind !== 'entry') continue;
+    const r = h.event.data as unknown as TimestampRecord;
+    if (typeof r?.tsa !== 'string' || typeof r.size !== 'number' || r.size > size || byTsa.has(r.tsa)) continue;
+    byTsa.set(r.tsa, r);
+  }
+  return [...byTsa.values()];
+}
+
+/**
  * The export operation: the entries a query matches, as text lines, a page at a time so memory
  * stays flat however many there are. An entry whose data key was destroyed is exported as the gap
  * it is (index, received, tier, state, erasure), not skipped, so a reader can tell a gap from an
@@ -52,8 +72,11 @@ export async function* exportLines(stele: Stele, req: ExportRequest, scope: Expo
   if (bundle && !scope.manifest) throw new Error('exportLines: a bundle needs the manifest scope');
   const cp = bundle ? await stele.log.waitForCheckpoint(stele.log.size) : null;
   const query = { q: req.q, order: req.order };
-  if (cp) yield bundleHeader({ vkey: stele.vkey, checkpoint: cp.note, query });
-  else if (req.format === 'csv') yield csvHeader();
+  if (cp) {
+    yield bundleHeader({ vkey: stele.vkey, checkpoint: cp.note, query });
+    for (const t of await newestTimestamps(stele, cp.size))
+      yield bundleTimestamp({ ...t, consistency: await stele.log.consistencyProof(t.size, cp.size) });
+  } else if (req.format === 'csv') yield csvHeader();
   // Every entry line of a bundle (event or gap) goes into the digest, in the order written.
   const digest = new EntryDigest();
   const nowMs = Date.now();

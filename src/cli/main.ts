@@ -175,6 +175,7 @@ program
   .argument('<file>', 'the .stele-bundle.jsonl file (- reads standard input)')
   .option('--vkey <key>', "the log's verifier key to trust (default: the bundle's own key, with a warning)")
   .option('--url <url>', 'also check that the live log (with --vkey) still extends the bundle (no fork, no rollback)')
+  .option('--tsa-ca <file>', "PEM certificates of the time-stamping authorities to trust: check the bundle's RFC 3161 timestamps")
   .option('--json', 'print the result as JSON (also when the check fails: ok false, and the error)')
   .action(lazy(() => import('./commands/verify-bundle.js'), 'verifyBundleCommand'));
 

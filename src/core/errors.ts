@@ -99,6 +99,7 @@ export const ERROR_STATUS = {
   export_failed: 502,
   // An S3 request failed, or a bucket holds what the log does not (a mirror of another log).
   s3_failed: 502,
+  tsa_failed: 502,
   mirror_conflict: 502,
   // 503: try again later.
   unreachable: 503,
@@ -112,6 +113,7 @@ export const ERROR_STATUS = {
   checkpoint_timeout: 503,
   key_store: 503,
   key_destroyed: 503,
+  no_tsa: 404,
   idp_unavailable: 503,
 } as const satisfies Record<string, number>;
 

@@ -10,6 +10,11 @@
  *            verifier key (an auditor should pin their own copy instead); `query` says what
  *            selected the entries (authenticated by the manifest) and `created` when the export
  *            started (informational).
+ *   timestamps {"type":"timestamp","tsa":url,"checkpoint":note,"token":base64(DER),"consistency":[base64…]}
+ *            optional, before the entries: an RFC 3161 token over the SHA-256 of an earlier signed
+ *            checkpoint note of the log, and a consistency proof from it to the header's checkpoint,
+ *            so the entries below its size existed by the token's time (checked with the TSA's
+ *            certificate: `stele verify-bundle --tsa-ca`).
  *   entries  {"type":"entry","index":n,"leaf":base64(leaf),"event":{…},"ingest":{…},"message_key":base64,"proof":"…"}
  *            `leaf` the exact leaf bytes; `event` the event in clear; `ingest` who wrote it (in
  *            clear; a v2 sealed leaf seals it with the event, so there it is checked against what
@@ -33,12 +38,14 @@
  * Entries are in strictly increasing or strictly decreasing index order (a search may return the
  * newest first), which also rules out duplicates.
  */
+import { createHash } from 'node:crypto';
 import { SteleError } from '../core/errors.js';
 import { plural } from '../core/plural.js';
 import { canonicalBytes } from '../event/canonical.js';
 import { decodeLeaf, leafAad, sealedPlaintext, sealedPlaintextOf } from '../event/record.js';
 import type { Event, Ingest, LeafRecord } from '../event/types.js';
 import { openWithMessageKey } from '../keys/seal.js';
+import { type Certificate, readTimestampToken, verifyTimestamp } from '../timestamp/rfc3161.js';
 import { decodeBase64Strict } from '../tlog/base64.js';
 import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash } from '../tlog/hash.js';
@@ -158,6 +165,36 @@ export function bundleTrailer(
 // ---------------------------------------------------------------------------------------------
 // Verifying
 
+/**
+ * A timestamp line: an RFC 3161 token (by `tsa`) over the SHA-256 of a signed checkpoint note of
+ * this log, and a consistency proof from that checkpoint to the bundle's: every entry below its
+ * size existed by the token's time.
+ */
+export function bundleTimestamp(t: {
+  tsa: string;
+  checkpoint: string;
+  token: string;
+  consistency: readonly Uint8Array[];
+}): string {
+  return `${JSON.stringify({
+    type: 'timestamp',
+    tsa: t.tsa,
+    checkpoint: t.checkpoint,
+    token: t.token,
+    consistency: t.consistency.map((h) => Buffer.from(h).toString('base64')),
+  })}\n`;
+}
+
+/** A timestamp line as the verifier found it. */
+export interface BundleTimestamp {
+  tsa: string;
+  /** The tree size of the timestamped checkpoint: entries below it existed by `gen_time`. */
+  size: number;
+  gen_time: string;
+  /** Whether the token was checked against a trusted TSA certificate (verifyBundle's tsaCerts). */
+  verified: boolean;
+}
+
 export interface BundleReport {
   origin: string;
   /** Size of the checkpoint every entry was proven against. */
@@ -176,6 +213,8 @@ export interface BundleReport {
   /** Index of the first and last entry (absent when the bundle has no entries). */
   first?: number;
   last?: number;
+  /** RFC 3161 timestamps of checkpoints this one extends. */
+  timestamps: BundleTimestamp[];
   /** What the signed manifest says: who exported, what, when, and the entries recording it. */
   export: {
     asker: { id: string; method: string };
@@ -200,6 +239,7 @@ const TRAILER_FIELDS = ['type', 'count', 'manifest', 'record'];
 const RECORD_FIELDS = new Set(['index', 'leaf', 'event', 'ingest', 'message_key', 'proof', 'consistency']);
 const RECORD_ACTION = 'stele.access.export.end';
 const GAP_FIELDS = new Set(['type', 'index', 'leaf', 'state', 'erasure', 'proof']);
+const TIMESTAMP_FIELDS = new Set(['type', 'tsa', 'checkpoint', 'token', 'consistency']);
 
 type Obj = Record<string, unknown>;
 
@@ -370,7 +410,8 @@ function gapProblem(g: Obj, leaf: LeafRecord): string | null {
  */
 export async function verifyBundle(
   lines: AsyncIterable<string> | Iterable<string>,
-  opts: { vkey?: string } = {},
+  /** `tsaCerts`: the TSA certificates (or their CAs) timestamp tokens must chain to; absent: tokens are read, not checked. */
+  opts: { vkey?: string; tsaCerts?: readonly Certificate[] } = {},
 ): Promise<BundleReport> {
   let trustedVerifier: Verifier | undefined;
   if (opts.vkey !== undefined) {
@@ -399,6 +440,7 @@ export async function verifyBundle(
   let last: number | undefined;
   let direction = 0;
   let ended = false;
+  const timestamps: BundleTimestamp[] = [];
 
   for await (const line of lines) {
     lineNo++;
@@ -450,6 +492,11 @@ export async function verifyBundle(
         fail,
       );
       ended = true;
+      continue;
+    }
+    if (v.type === 'timestamp') {
+      where = ' (timestamp)';
+      timestamps.push(await checkTimestamp(v, { cp, verifier: verifier as Verifier, tsaCerts: opts.tsaCerts }, fail));
       continue;
     }
     const gap = v.type === 'gap';
@@ -504,6 +551,7 @@ export async function verifyBundle(
     gaps,
     trusted: trustedVerifier !== undefined,
     vkey: verifierKey,
+    timestamps,
     export: exported as BundleReport['export'],
   };
   if (first !== undefined) report.first = first;
@@ -648,4 +696,48 @@ function proveLeaf(bytes: Buffer, index: number, proof: TlogProof, tree: Checkpo
     fail(`the leaf is not proven in the checkpoint's tree: ${(e as Error).message}`);
   }
   return hash;
+}
+
+/** Checks a timestamp line: its checkpoint is this log's, the bundle's extends it, and (with tsaCerts) the token. */
+async function checkTimestamp(
+  v: Obj,
+  ctx: { cp: Checkpoint; verifier: Verifier; tsaCerts: readonly Certificate[] | undefined },
+  fail: (why: string) => never,
+): Promise<BundleTimestamp> {
+  for (const k of Object.keys(v)) if (!TIMESTAMP_FIELDS.has(k)) fail(`unknown timestamp field ${JSON.stringify(k)}`);
+  if (
+    typeof v.tsa !== 'string' ||
+    typeof v.checkpoint !== 'string' ||
+    typeof v.token !== 'string' ||
+    !Array.isArray(v.consistency)
+  )
+    return fail('a timestamp line needs tsa, checkpoint, token and consistency');
+  let c: Checkpoint;
+  try {
+    c = parseCheckpoint(openNote(v.checkpoint, [ctx.verifier]).text);
+  } catch (e) {
+    return fail(`the timestamped checkpoint does not verify with ${ctx.verifier.name}: ${(e as Error).message}`);
+  }
+  if (c.origin !== ctx.cp.origin) fail(`the timestamped checkpoint is of origin ${c.origin}, not ${ctx.cp.origin}`);
+  if (c.size > ctx.cp.size) fail(`the timestamped checkpoint (size ${c.size}) is newer than the bundle's (${ctx.cp.size})`);
+  const proof = v.consistency.map((h) => (typeof h === 'string' ? decodeBase64Strict(h) : null));
+  if (proof.some((h) => h === null)) fail('the consistency proof is not base64 hashes');
+  try {
+    verifyConsistency(c.size, ctx.cp.size, proof as Buffer[], c.root, ctx.cp.root);
+  } catch (e) {
+    fail(`the bundle's checkpoint does not extend the timestamped one: ${(e as Error).message}`);
+  }
+  const der = decodeBase64Strict(v.token);
+  if (der === null) return fail('the token is not base64');
+  try {
+    const t = ctx.tsaCerts
+      ? await verifyTimestamp(der, Buffer.from(v.checkpoint, 'utf8'), ctx.tsaCerts)
+      : readTimestampToken(der);
+    if (!ctx.tsaCerts && !t.digest.equals(createHash('sha256').update(v.checkpoint, 'utf8').digest()))
+      fail('the token timestamps another checkpoint');
+    return { tsa: v.tsa, size: c.size, gen_time: t.genTime.toISOString(), verified: ctx.tsaCerts !== undefined };
+  } catch (e) {
+    if ((e as SteleError).code === 'bundle_invalid') throw e;
+    return fail(`the timestamp of ${v.tsa}: ${(e as Error).message}`);
+  }
 }

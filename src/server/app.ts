@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Stele } from '../app/stele.js';
+import type { Timestamping } from '../app/timestamping.js';
 import type { ValidationRun } from '../app/validation.js';
 import type { WitnessStatus } from '../app/witnessing.js';
 import { defaultOf } from '../core/config/resolve.js';
@@ -58,6 +59,8 @@ export interface ServerOptions {
   mirrorStatus?: () => MirrorStatus;
   /** The server's last self-validation, for /metrics. */
   validationStatus?: () => ValidationRun | null;
+  /** RFC 3161 timestamping (`--tsa`), for POST /v1/timestamps. */
+  timestamping?: Timestamping;
   /** Alert firings by rule, for /metrics. */
   alertsFired?: () => ReadonlyMap<string, number>;
   /** The witnesses (`--witness`): the checkpoint to serve (the newest a quorum cosigned) and each one's state. */
@@ -232,7 +235,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   await app.register(kubernetesRoutes(stele));
   await app.register(cloudtrailRoutes(stele));
   await app.register(otlpRoutes(stele));
-  await app.register(adminRoutes(stele));
+  await app.register(adminRoutes(stele, opts.timestamping));
   await app.register(readRoutes(stele, opts.mirrorStatus, opts.witnessing));
   await app.register(searchRoutes(stele));
   await app.register(exportRoutes(stele));

@@ -7,6 +7,7 @@ import { runRetention } from '../../app/forget.js';
 import { preparePostgres } from '../../app/postgres.js';
 import { SERVER, selfEvent } from '../../app/self-event.js';
 import { openStele, openSteleOn, type Stele, type SteleOptions } from '../../app/stele.js';
+import { TIMESTAMP_ACTION, Timestamping } from '../../app/timestamping.js';
 import { Validator } from '../../app/validation.js';
 import { Witnessing } from '../../app/witnessing.js';
 import { processEnv } from '../../core/config/env.js';
@@ -19,6 +20,7 @@ import { buildServer, type ServerOptions } from '../../server/app.js';
 import { DirTileSource } from '../../storage/fs/tile-source.js';
 import { Bucket } from '../../storage/s3/bucket.js';
 import { LogMirror, mirrorRetention } from '../../storage/s3/mirror.js';
+import { noteSize } from '../../tlog/checkpoint.js';
 import type { TileSource } from '../../tlog/verify.js';
 
 /** How often new checkpoints go to the witnesses (about as often as the log signs one under load). */
@@ -130,8 +132,22 @@ export async function serveCommand(flags: Flags): Promise<void> {
   stele.observe(alerting);
   const w = settings.witnesses;
   const witnessing = w && new Witnessing(stele.log, w.list, w.quorum, (err) => reportWitness(err));
+  let reportTsa = (msg: string): void => void process.stderr.write(`stele serve: ${msg}\n`);
+  const tsa = settings.tsa;
+  const timestamping =
+    tsa &&
+    new Timestamping({
+      tsas: tsa.urls,
+      checkpoint: () => {
+        const note = witnessing ? witnessing.checkpoint : stele.log.checkpoint.note;
+        return { note, size: noteSize(note) };
+      },
+      record: async (r) => (await stele.append([selfEvent(TIMESTAMP_ACTION, SERVER, { ...r })], SERVER))[0]?.index ?? -1,
+      report: (msg) => reportTsa(msg),
+    });
   const app = await buildServer(stele, {
     ...serverOptions,
+    ...(timestamping ? { timestamping } : {}),
     ...(mirror ? { mirrorStatus: () => mirror.status() } : {}),
     validationStatus: () => validator.last,
     alertsFired: () => alerting.fired,
@@ -148,8 +164,10 @@ export async function serveCommand(flags: Flags): Promise<void> {
   });
   reportWitness = (err) => app.log.warn({ err: err.message }, 'witness');
   reportAlert = (msg) => app.log.warn({ alert: msg }, 'alert');
+  reportTsa = (msg) => app.log.warn({ tsa: msg }, 'timestamp');
   mirror?.start(settings.mirror?.intervalMs ?? 1000, app.log);
   witnessing?.start(WITNESS_INTERVAL_MS);
+  if (timestamping && tsa) timestamping.start(tsa.intervalMs);
   await stele.recordPolicy(SERVER, 'start');
   // SIGHUP reloads the policy, as `stele policy reload` does; a bad file is refused and logged.
   process.on('SIGHUP', () => {
@@ -204,6 +222,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     await app.close();
     await mirror?.stop();
     await witnessing?.stop();
+    await timestamping?.stop();
     await alerting.stop();
     await stele.close();
     process.exit(0);

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { SteleError } from '../../core/errors.js';
@@ -7,6 +7,7 @@ import { type BundleReport, verifyBundle } from '../../export/bundle.js';
 import { HttpTileSource } from '../../log/http-tile-source.js';
 import { proveConsistency } from '../../log/proofs.js';
 import { TreeReader } from '../../log/tree-reader.js';
+import { type Certificate, certificatesFromPem } from '../../timestamp/rfc3161.js';
 import { decodeBase64Strict } from '../../tlog/base64.js';
 import { parseCheckpoint } from '../../tlog/checkpoint.js';
 import { newVerifier, openNote } from '../../tlog/note.js';
@@ -93,7 +94,10 @@ async function* linesOf(input: Readable, what: string): AsyncGenerator<string> {
  * JSON whether the bundle verifies (`ok: true`) or not (`ok: false` and the error), and the exit
  * status says which.
  */
-export async function verifyBundleCommand(file: string, opts: { vkey?: string; url?: string; json?: boolean }): Promise<void> {
+export async function verifyBundleCommand(
+  file: string,
+  opts: { vkey?: string; url?: string; tsaCa?: string; json?: boolean },
+): Promise<void> {
   let live: { url: string; size: number } | undefined;
   const r = await jsonOnFailure(opts.json, async () => {
     if (opts.url !== undefined && opts.vkey === undefined) {
@@ -102,7 +106,13 @@ export async function verifyBundleCommand(file: string, opts: { vkey?: string; u
     const stdin = file === '-';
     const input = stdin ? process.stdin : createReadStream(file);
     const what = stdin ? 'standard input' : file;
-    const report = await verifyBundle(linesOf(input, what), opts.vkey === undefined ? {} : { vkey: opts.vkey });
+    const tsaCerts = opts.tsaCa === undefined ? undefined : readTsaCerts(opts.tsaCa);
+    const report = await verifyBundle(linesOf(input, what), {
+      ...(opts.vkey === undefined ? {} : { vkey: opts.vkey }),
+      ...(tsaCerts ? { tsaCerts } : {}),
+    });
+    if (tsaCerts && report.timestamps.length === 0)
+      throw new SteleError('bundle_invalid', '--tsa-ca given, but the bundle carries no timestamp');
     if (opts.url !== undefined) live = await checkLive(opts.url, opts.vkey as string, report);
     return report;
   });
@@ -124,6 +134,22 @@ export async function verifyBundleCommand(file: string, opts: { vkey?: string; u
       (r.trusted ? '' : ' (untrusted key)') +
       `\nexport: complete, signed by the log; asked by ${x.asker.method}:${x.asker.id} at ${x.time}, query ${JSON.stringify(x.query)}; ` +
       `recorded by entries ${x.started} (start) and ${x.record} (manifest sha256 ${x.manifest_sha256})` +
-      (live ? `\nlive: ${live.url} (size ${live.size}) extends the checkpoint the record is proven in` : ''),
+      (live ? `\nlive: ${live.url} (size ${live.size}) extends the checkpoint the record is proven in` : '') +
+      r.timestamps
+        .map(
+          (t) =>
+            `\ntimestamp: ${t.tsa} says the first ${t.size} entries existed by ${t.gen_time}` +
+            (t.verified ? ' (token verified against --tsa-ca)' : ' (token not checked: give --tsa-ca)'),
+        )
+        .join(''),
   );
+}
+
+/** The trusted TSA certificates of --tsa-ca (PEM, one or several). */
+function readTsaCerts(file: string): Certificate[] {
+  try {
+    return certificatesFromPem(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new SteleError('bad_file', `--tsa-ca ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -135,6 +135,11 @@ export function parseWitnesses(text: string, where: string): WitnessSetting[] {
   });
 }
 
+/** http or https URLs, comma-separated. */
+export function parseUrls(text: string, where: string): string[] {
+  return text.split(',').map((u, i) => parseUrl(u.trim(), `${where} (URL ${i + 1})`));
+}
+
 /** A PostgreSQL connection URL; the error does not repeat it (it may hold a password). */
 export function parsePostgresUrl(text: string, where: string): string {
   let protocol: string | undefined;
@@ -166,6 +171,7 @@ export interface Parsed {
   s3: S3Location;
   switch: boolean;
   witnesses: WitnessSetting[];
+  urls: string[];
   postgres: string;
   identifier: string;
   text: string;
@@ -182,6 +188,7 @@ export const PARSERS: { readonly [K in Kind]: (text: string, where: string, min?
   s3: parseS3Location,
   switch: parseSwitch,
   witnesses: parseWitnesses,
+  urls: parseUrls,
   postgres: parsePostgresUrl,
   identifier: parseIdentifier,
   text: parseText,

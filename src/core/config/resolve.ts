@@ -91,6 +91,8 @@ export interface ServeSettings {
   postgres?: PostgresSettings;
   /** --witness and the cosignatures a served checkpoint needs (--witness-quorum, default: all). */
   witnesses?: { list: WitnessSetting[]; quorum: number };
+  /** --tsa: the time-stamping authorities, and how often (--tsa-interval). */
+  tsa?: { urls: string[]; intervalMs: number };
   validateIntervalMs: number;
   validateFullEveryMs: number;
 }
@@ -176,6 +178,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
   const mirror = resolveMirror(flags, env);
   const postgres = resolvePostgres(flags, env);
   const witnessList = get('witness');
+  const tsaUrls = get('tsa');
   const quorum = get('witnessQuorum');
   if (witnessList === undefined && quorum !== undefined) throw new SteleError('bad_option', '--witness-quorum needs --witness');
   if (witnessList && quorum !== undefined && quorum > witnessList.length)
@@ -194,6 +197,7 @@ export function resolveServe(flags: Flags, env: Env): ServeSettings {
     ...(mirror ? { mirror } : {}),
     ...(postgres ? { postgres } : {}),
     ...(witnessList ? { witnesses: { list: witnessList, quorum: quorum ?? witnessList.length } } : {}),
+    ...(tsaUrls ? { tsa: { urls: tsaUrls, intervalMs: need('tsaInterval') } } : {}),
     validateIntervalMs: need('validateInterval'),
     validateFullEveryMs: need('validateFullEvery'),
     http: {

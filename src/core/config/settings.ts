@@ -28,6 +28,8 @@ export type Kind =
   | 'switch'
   /** Witnesses, comma-separated, each <verifier key>@<http(s) URL>. */
   | 'witnesses'
+  /** http or https URLs, comma-separated. */
+  | 'urls'
   /** A postgres:// or postgresql:// connection URL (never echoed in errors: it may hold a password). */
   | 'postgres'
   /** A lower-case SQL name: a-z, 0-9 and _, not first a digit, at most 63. */
@@ -302,6 +304,21 @@ export const SETTINGS = {
     shown: 'every witness given',
     doc: 'cosignatures a checkpoint needs before the server serves it',
   },
+  tsa: {
+    flag: '--tsa',
+    arg: '<url,...>',
+    env: 'STELE_TSA',
+    kind: 'urls',
+    shown: 'none',
+    doc: 'RFC 3161 time-stamping authorities to timestamp the checkpoint with (every --tsa-interval, and on POST /v1/timestamps); each token is a stele.timestamp event, and evidence bundles carry them',
+  },
+  tsaInterval: {
+    flag: '--tsa-interval',
+    arg: '<duration>',
+    kind: 'duration',
+    default: '1h',
+    doc: 'how often the checkpoint is timestamped (when it changed since the last time)',
+  },
   tiles: {
     flag: '--tiles',
     arg: '<s3://bucket/prefix>',
@@ -449,6 +466,8 @@ export const SERVE_SETTINGS = [
   'tiles',
   'witness',
   'witnessQuorum',
+  'tsa',
+  'tsaInterval',
   'trustProxy',
 ] as const satisfies readonly FlagName[];
 

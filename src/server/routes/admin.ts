@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiKey, revokeApiKey } from '../../app/key-admin.js';
 import type { Stele } from '../../app/stele.js';
+import type { Timestamping } from '../../app/timestamping.js';
 import { SteleError } from '../../core/errors.js';
 import { allow, principalOf } from '../auth.js';
 import { jsonObject, secured, str } from '../body.js';
@@ -15,8 +16,8 @@ function strings(o: Record<string, unknown>, k: string): string[] | undefined {
   return v as string[];
 }
 
-/** API keys and the policy: what `stele keys ...` and `stele policy reload` call. */
-export const adminRoutes = (stele: Stele) => async (app: FastifyInstance) => {
+/** API keys, the policy and timestamps: what `stele keys ...`, `stele policy reload` and `stele timestamp` call. */
+export const adminRoutes = (stele: Stele, timestamping?: Timestamping) => async (app: FastifyInstance) => {
   const admin = allow(stele, 'admin');
   const ctx = () => ({ apikeys: stele.apikeys, audit: stele.audit, policy: stele.policy });
 
@@ -107,5 +108,27 @@ export const adminRoutes = (stele: Stele) => async (app: FastifyInstance) => {
       },
     },
     async (req) => stele.reloadPolicy(principalOf(req)),
+  );
+
+  app.post(
+    '/v1/timestamps',
+    {
+      preHandler: admin,
+      schema: {
+        ...secured,
+        summary: 'Timestamp the checkpoint now with every configured RFC 3161 authority (--tsa)',
+        description:
+          'Each token is recorded as a stele.timestamp event (the checkpoint note, the token, its time); answers them. ' +
+          '404 no_tsa without --tsa; 502 tsa_failed when no authority answered.',
+      },
+    },
+    async () => {
+      if (!timestamping) throw new SteleError('no_tsa', 'no time-stamping authority is configured (stele serve --tsa URL)');
+      try {
+        return { timestamps: await timestamping.run(true) };
+      } catch (err) {
+        throw new SteleError('tsa_failed', (err as Error).message, { cause: err });
+      }
+    },
   );
 };
