@@ -79,8 +79,8 @@ export interface Stele extends DataDir {
   /** What every append goes through before sequencing (backpressure) and after (observers): appendBody's `pace`. */
   pace: Pace;
   /**
-   * Tells `o` of every batch once durable (alert rules); while `o.wantsNotes()`, appends carry the
-   * index notes it reads.
+   * Tells `o` of every batch once durable (alert rules); while `o.active`, appends carry the index
+   * notes it reads.
    */
   observe(o: AppendObserver): void;
   close(): Promise<void>;
