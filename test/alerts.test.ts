@@ -197,6 +197,16 @@ alerts:
     await until('the unverified-secrets webhook', () => (firings('unverified-secrets').length ? true : undefined));
   });
 
+  test('/metrics counts firings by rule and the time spent evaluating rules', async () => {
+    const r = await fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${data.token}` } });
+    assert.equal(r.status, 200);
+    const text = await r.text();
+    const fired = /^stele_alerts_fired_total\{rule="many-exports"\} (\d+)$/m.exec(text);
+    assert.equal(fired?.[1], '1', text);
+    const spent = Number(/^stele_alert_evaluation_seconds_total ([\d.e+-]+)$/m.exec(text)?.[1]);
+    assert.ok(spent > 0 && spent < 60, `evaluation seconds: ${spent}`);
+  });
+
   test('a receiver that was down gets the policy load once it is up', async () => {
     assert.equal(late.length, 0);
     servers.push(await receiver(latePort, late));

@@ -33,7 +33,8 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   policy: ['core', 'event', 'keys'],
   auth: ['core', 'event', 'keys', 'policy'],
   index: ['tlog', 'core', 'event', 'log', 'keys', 'policy'],
-  ingest: ['tlog', 'core', 'event', 'log', 'keys', 'policy'],
+  // Ingest tests each entry against the alert rules' queries as it prepares it (index/alert-rules.ts).
+  ingest: ['tlog', 'core', 'event', 'log', 'keys', 'policy', 'index'],
   export: ['tlog', 'core', 'event', 'log', 'keys', 'timestamp'],
   sources: ['tlog', 'core', 'event', 'ingest'],
   // A witness (c2sp.org/tlog-witness) of any log: Stele's own or another's.

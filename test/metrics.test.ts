@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { appendHttp, cleanup, type DataDir, initDir, makeEvent, runStele, SteleServer } from './helpers/stele.js';
 
 const POLICY = `version: 1
@@ -92,6 +93,27 @@ describe('GET /metrics', { timeout: 120_000 }, () => {
     assert.ok((sample(text, 'stele_index_lag_entries') ?? -1) >= 0);
     assert.ok((sample(text, 'stele_checkpoint_timestamp_seconds') ?? 0) > Date.now() / 1000 - 3600);
     assert.ok((sample(text, 'stele_process_resident_memory_bytes') ?? 0) > 0);
+  });
+
+  test('the sample Prometheus rules are well formed and watch only metrics the server exports', async () => {
+    const text = await (await scrape(data.token)).text();
+    const file = readFileSync(fileURLToPath(new URL('../../deploy/prometheus/stele-rules.yml', import.meta.url)), 'utf8');
+    const rules = (parseYaml(file) as { groups: { rules: Record<string, unknown>[] }[] }).groups.flatMap((g) => g.rules);
+    assert.ok(rules.length >= 8);
+    for (const r of rules) {
+      assert.equal(typeof r.alert, 'string');
+      assert.equal(typeof r.expr, 'string', `${r.alert}: expr`);
+      assert.ok((r.annotations as { summary?: string }).summary, `${r.alert}: summary`);
+      for (const [m] of (r.expr as string).matchAll(/\bstele_[a-z_]+/g)) {
+        const name = m.replace(/_(bucket|sum|count)$/, '');
+        if (name.startsWith('stele_mirror_') || name.startsWith('stele_witness_')) continue;
+        assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${r.alert}: ${name} is not exported`);
+      }
+    }
+    const prom = parseYaml(
+      readFileSync(fileURLToPath(new URL('../../deploy/prometheus/prometheus.yml', import.meta.url)), 'utf8'),
+    ) as { rule_files: string[] };
+    assert.deepEqual(prom.rule_files, ['stele-rules.yml']);
   });
 
   test('every metric the sample Grafana dashboard plots is one the server exports', async () => {

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { type AlertRun, BENCH_ALERT_RULES } from './alerts.js';
 import { where } from './code-refs.js';
 import type { LatencyResult, ThroughputResult } from './http-load.js';
 import type { SyncCheck } from './hypercore-fsync.js';
@@ -55,6 +56,8 @@ export interface Profile {
 export interface Results {
   withId: ThroughputResult[];
   noId: ThroughputResult[];
+  /** Issue 15: the headline load on a server with alert rules, one per repetition. */
+  alerts: AlertRun[];
   raw: AppendRun[];
   hyper: AppendRun[];
   latency: LatencyResult | null;
@@ -210,6 +213,8 @@ export function report(m: Machine, c: Config, r: Results): string {
   );
   p(...targetsMarkdown(r.targets));
   if (r.sustain) p(...sustainSection(r.sustain, r.sustainPeak, r.heldSteps));
+
+  if (r.alerts.length) p(...alertsSection(r.alerts, r.withId));
 
   p('## Throughput (events/s, higher is better)', '');
   p(`| | ${runs.join(' | ')} | median |`, `|---|${runs.map(() => '---:').join('|')}|---:|`);
@@ -443,6 +448,38 @@ interface ThreadLoad {
 
 /** The profiled threads, main first. */
 /** The samples of a sustained run (about 12 rows), RSS and the index lag in entries and seconds. */
+/** Issue 15's cost target: alert evaluation under 5 % of ingest at this benchmark's rate. */
+export const TARGET_ALERT_SHARE = 0.05;
+
+function alertsSection(runs: readonly AlertRun[], plain: readonly ThroughputResult[]): string[] {
+  const share = (a: AlertRun) => a.evaluationS / a.serverCpuS;
+  const med = median(runs.map(share));
+  const ratio = median(runs.map((a) => a.throughput.eventsPerSec)) / median(plain.map((x) => x.eventsPerSec));
+  return [
+    '## Alert evaluation (issue 15)',
+    '',
+    `The headline load against a server whose policy has ${BENCH_ALERT_RULES} alert rules (\`bench/ingest/alerts.ts\`: ` +
+      "the issue's examples, and rules that match most of this load, grouped per actor, per resource and on a full-text " +
+      'word, so every entry is tested against every rule and most are counted). The cost is the time the server spent ' +
+      'evaluating rules (`stele_alert_evaluation_seconds_total`, timed around each batch) over the CPU time it used, both ' +
+      'over its whole life; the throughput is beside the runs without rules, interleaved with them.',
+    '',
+    '| run | events/s with rules | events/s without | evaluation, s | server CPU, s | evaluation / server CPU |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...runs.map(
+      (a, i) =>
+        `| ${i + 1} | ${fmtInt(a.throughput.eventsPerSec)} | ${fmtInt(plain[i]?.eventsPerSec ?? Number.NaN)} | ` +
+        `${a.evaluationS.toFixed(2)} | ${a.serverCpuS.toFixed(1)} | ${(share(a) * 100).toFixed(2)} % |`,
+    ),
+    '',
+    `| alert evaluation | value | target | met? |`,
+    '|---|---:|---:|:---:|',
+    `| share of the server's CPU (median) | ${(med * 100).toFixed(2)} % | < ${TARGET_ALERT_SHARE * 100} % | ${med < TARGET_ALERT_SHARE ? 'yes' : '**no**'} |`,
+    `| throughput with rules / without (medians) | ${fmtRatio(ratio)} | | |`,
+    '',
+  ];
+}
+
 function sampleTable(s: SustainResult): string[] {
   const o = ['| t (s) | RSS MiB | log size | indexed_through | lag, entries | lag, s |', '|---:|---:|---:|---:|---:|---:|'];
   const step = Math.max(1, Math.round(s.samples.length / 12));

@@ -9,7 +9,8 @@
  *      for 30 s (the peak, where the index falls behind), then paced steps of 20 s ×1.2 to find the
  *      highest rate at which the index keeps up, then BENCH_SUSTAIN_SECONDS at that rate; RSS and
  *      index lag sampled every second, and read-your-writes probes (target 4);
- *   6. a CPU profile of the server under load when Stele misses its targets.
+ *   6. a CPU profile of the server under load when Stele misses its targets;
+ *   7. the cost of alert rules (issue 15): run 1's load on a server with rules (alerts.ts), in each repetition.
  * Prints every target of issue 12 with met / not met (targets.ts; targets 2 and 6 are read from the
  * `bench:index` and `bench:verify` sections their own scripts write) and writes BENCHMARKS.md at the
  * repository root, keeping the other benches' sections.
@@ -21,6 +22,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { alertsThroughput } from './alerts.js';
 import { cleanupNow, installCleanupHandlers, removeDir, tempDir } from './cleanup.js';
 import { makeBody, makeLeafBatches, rng } from './events.js';
 import { openLoopLatency, type ThroughputResult, throughput } from './http-load.js';
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
   const r: Results = {
     withId: [],
     noId: [],
+    alerts: [],
     raw: [],
     hyper: [],
     latency: null,
@@ -162,6 +165,18 @@ async function main(): Promise<void> {
     const b = await steleThroughput(false, CFG.noIdMs);
     r.noId.push(b);
     log(`[${i + 1}/${REPEATS}] stele HTTP (server ids): ${fmtInt(b.eventsPerSec)} ev/s, failures ${b.failures}`);
+    const al = await alertsThroughput({
+      clients: CFG.clients,
+      batch: CFG.batch,
+      withIds: true,
+      warmupMs: CFG.httpWarmupMs,
+      durationMs: CFG.httpMs,
+    });
+    r.alerts.push(al);
+    log(
+      `[${i + 1}/${REPEATS}] stele HTTP with alert rules: ${fmtInt(al.throughput.eventsPerSec)} ev/s, failures ${al.throughput.failures}; ` +
+        `evaluating rules took ${al.evaluationS.toFixed(2)} s of the server's ${al.serverCpuS.toFixed(1)} CPU s`,
+    );
     const c = await withNoise(() => rawAppend(leaves, CFG.localWarmupMs, CFG.localMs));
     r.raw.push(c);
     log(`[${i + 1}/${REPEATS}] raw SHA-256+write+fdatasync: ${fmtInt(c.eventsPerSec)} ev/s (batch ${fmtMs(c.batchMs)} ms)`);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Principal } from '../core/principal.js';
-import { indexNote } from '../event/searchable.js';
+import { entryRow, ftsText } from '../event/searchable.js';
 import type { Event } from '../event/types.js';
+import { type RuleHit, RuleMatcher } from '../index/alert-rules.js';
 import { parsePolicy } from '../policy/policy.js';
 import { Alerting, type Firing, queryProblem } from './alerts.js';
 
@@ -37,7 +38,9 @@ function event(action: string, actor: string, extra: Partial<Event> = {}): Event
 
 function harness() {
   const fired: Firing[] = [];
+  const clock = { now: Date.parse('2026-12-07T10:00:00Z') };
   const a = new Alerting({
+    now: () => clock.now,
     policy: () => POLICY,
     record: async (f) => {
       fired.push(f);
@@ -46,13 +49,20 @@ function harness() {
     env: {},
     origin: 'test/log',
   });
+  const rules = new RuleMatcher(POLICY);
   let idx = 0;
-  const append = (e: Event, by: Principal, at?: number) => {
-    const i = at ?? idx++;
-    a.observe([i], [indexNote(e, 1n, 'general', null, by.id)], by);
+  // What an append does: the rules tested as the entry is prepared, the hits counted once durable.
+  const append = (e: Event, by: Principal) => {
+    const i = idx++;
+    const hits: RuleHit[] = [];
+    rules.match(0, entryRow(e, 1n, 'general', null, by.id), ftsText(e), by, hits);
+    a.observe(
+      hits.map((h) => ({ index: i, rule: h.rule, group: h.group })),
+      0,
+    );
     return i;
   };
-  return { a, fired, append };
+  return { a, fired, append, clock };
 }
 
 describe('alert rules', () => {
@@ -69,11 +79,35 @@ describe('alert rules', () => {
     assert.deepEqual(fired[0]?.entries, [0, 1, 4]);
   });
 
-  test('an entry counted again (a retried append answers its first index) counts once', async () => {
-    const { a, fired, append } = harness();
-    for (let i = 0; i < 5; i++) append(event('stele.access.export', 'carol'), user('carol'), 7);
+  test('matches older than the window stop counting; it fires again once a window has passed since it did', async () => {
+    const { a, fired, append, clock } = harness();
+    const HOUR = 3_600_000;
+    for (let i = 0; i < 2; i++) append(event('stele.access.export', 'carol'), user('carol'));
+    clock.now += HOUR + 60_000;
+    append(event('stele.access.export', 'carol'), user('carol'));
+    append(event('stele.access.export', 'carol'), user('carol'));
+    assert.equal(fired.length, 0, 'the first two fell out of the hour');
+    clock.now += 60_000;
+    append(event('stele.access.export', 'carol'), user('carol'));
+    assert.equal(fired.length, 1);
+    assert.deepEqual([fired[0]?.count, fired[0]?.entries], [3, [2, 3, 4]], 'only the matches within the window are listed');
+    clock.now += 60_000;
+    for (let i = 0; i < 5; i++) append(event('stele.access.export', 'carol'), user('carol'));
+    assert.equal(fired.length, 1, 'once a window');
+    clock.now += HOUR;
+    for (let i = 0; i < 3; i++) append(event('stele.access.export', 'carol'), user('carol'));
     await a.stop();
-    assert.equal(fired.length, 0);
+    assert.equal(fired.length, 2, 'a window after the first firing');
+  });
+
+  test("a group's window is dropped once idle for longer than its window: what alerting holds stays bounded", async () => {
+    const { a, append, clock } = harness();
+    for (let i = 0; i < 1000; i++) append(event('stele.access.export', `user${i}`), user(`user${i}`));
+    assert.equal(a.windowCount, 1000);
+    clock.now += 2 * 3_600_000;
+    append(event('stele.access.export', 'dave'), user('dave'));
+    assert.equal(a.windowCount, 1, 'only the group seen within the hour');
+    await a.stop();
   });
 
   test('except: members of a group, or a named key, do not count; anyone else does', async () => {

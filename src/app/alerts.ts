@@ -1,24 +1,20 @@
 /**
- * Alerts as code (the policy's `alerts:` section): each rule's query is evaluated on every entry as
- * it is appended (its index note: the fields and words search sees), counted over a sliding window
- * per group, and when more than `threshold` match, the alert fires once for that window: a
+ * Alerts as code (the policy's `alerts:` section): each rule's query is tested on every entry as
+ * it is prepared (src/index/alert-rules.ts, on the fields and words search sees), and the matches
+ * are counted here once the entry is durable, over a sliding window (in steps of 1/120 of it) per group, and when more than `threshold` match, the alert fires once for that window: a
  * `stele.alert` event is appended, and each of the rule's notifiers gets a webhook (JSON, or the
  * Slack-compatible shape), signed with HMAC-SHA256 when it has a secret, retried with backoff
  * while the receiver is down. Firings are not evaluated again from the index: a restart forgets
  * the windows and the deliveries still pending (the stele.alert events stay).
  */
 import { createHmac } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Env } from '../core/config/env.js';
-import type { Principal } from '../core/principal.js';
-import { readNote } from '../event/searchable.js';
-import { predicate, type Subject } from '../index/match.js';
 import { parseQuery } from '../index/query.js';
-import { tokenize } from '../index/unicode61.js';
-import { isMember } from '../policy/access.js';
+import type { AlertHit } from '../ingest/append.js';
 import type { AlertRule, Notifier, Policy } from '../policy/types.js';
 
-/** The action of the events that record firings (never counted themselves). */
-export const ALERT_ACTION = 'stele.alert';
+export { ALERT_ACTION } from '../index/alert-rules.js';
 
 /** One firing, as recorded and delivered. */
 export interface Firing {
@@ -41,17 +37,6 @@ const MAX_LISTED = 50;
 const MAX_ATTEMPTS = 12;
 const MAX_BACKOFF_MS = 300_000;
 
-const groupField: Record<NonNullable<AlertRule['groupBy']>, string> = {
-  actor: 'actor',
-  principal: 'principal',
-  action: 'action',
-  source: 'source',
-  host: 'host',
-  tier: 'tier',
-  subject: 'subject',
-  resource: 'resource_id',
-};
-
 /** A query's parse error, or null: the policy loader's check of alerts.rules.*.query. */
 export function queryProblem(q: string): string | null {
   try {
@@ -60,11 +45,6 @@ export function queryProblem(q: string): string | null {
   } catch (err) {
     return (err as Error).message;
   }
-}
-
-interface Compiled {
-  rule: AlertRule;
-  test: (s: Subject) => boolean;
 }
 
 export interface AlertingOptions {
@@ -78,6 +58,8 @@ export interface AlertingOptions {
   report?: (msg: string) => void;
   /** The log's origin, named in deliveries. */
   origin: string;
+  /** The clock (ms), for tests. */
+  now?: () => number;
 }
 
 /** A firing's delivery, for tests and metrics. */
@@ -89,95 +71,127 @@ export interface Delivery {
   status: number | null;
 }
 
+/**
+ * A window is counted in this many steps, so what a (rule, group) holds is bounded whatever the
+ * rate: an entry up to 1/WINDOW_STEPS of the window older than the window may still count.
+ */
+const WINDOW_STEPS = 120;
+/** How often windows idle for longer than their rule's window are dropped. */
+const SWEEP_MS = 60_000;
+
+/** One (rule, group)'s counts: (step, matches) for the steps that had matches, oldest first. */
+interface Window {
+  steps: number[];
+  counts: number[];
+  total: number;
+  /** The newest matches' indices (at most MAX_LISTED). */
+  last: number[];
+  firedAt: number;
+  windowMs: number;
+}
+
 export class Alerting {
-  private compiledFor = '';
-  private compiled: Compiled[] = [];
-  /** Per (rule, group): times (ms) and indices of matches in the window; when it last fired. */
-  private readonly windows = new Map<string, { hits: { t: number; idx: number }[]; seen: Set<number>; firedAt: number }>();
+  private rulesFor = '';
+  private byName = new Map<string, AlertRule>();
+  private readonly windows = new Map<string, Window>();
+  private lastSweep = 0;
   private readonly pending = new Set<Promise<void>>();
   private stopped = false;
-  /** Counters for /metrics. */
+  /** Counters for /metrics: firings by rule, and the time spent testing entries against the rules and counting the matches (their cost to ingest). */
   readonly fired = new Map<string, number>();
+  evaluationSeconds = 0;
   readonly deliveries: Delivery[] = [];
+  private readonly now: () => number;
 
-  constructor(private readonly o: AlertingOptions) {}
+  constructor(private readonly o: AlertingOptions) {
+    this.now = o.now ?? Date.now;
+  }
 
-  /** Whether any rule is in force (appends then carry the index notes this evaluates). */
+  /** Whether any rule is in force (entries are then tested against the rules as they are prepared). */
   get active(): boolean {
     return this.o.policy().alerts.rules.length > 0;
   }
 
-  private rules(): Compiled[] {
+  /** (rule, group) windows held now. */
+  get windowCount(): number {
+    return this.windows.size;
+  }
+
+  private rules(): Map<string, AlertRule> {
     const p = this.o.policy();
-    if (p.sha256 !== this.compiledFor) {
-      this.compiled = p.alerts.rules.map((rule) => {
-        const root = parseQuery(rule.query);
-        return { rule, test: root === null ? () => true : predicate(root, Date.now()) };
-      });
-      this.compiledFor = p.sha256;
+    if (p.sha256 !== this.rulesFor) {
+      this.byName = new Map(p.alerts.rules.map((r) => [r.name, r]));
+      this.rulesFor = p.sha256;
+      // A reloaded policy's rules count afresh.
+      this.windows.clear();
     }
-    return this.compiled;
+    return this.byName;
   }
 
   /**
-   * Counts the entries of one acknowledged batch (indices `first`…, written by `by`), each by its
-   * index note; an entry without one (notes were not wanted when it was prepared) is not counted.
+   * Counts the matches of one acknowledged batch (a retry's repeated entries are not given again);
+   * a match of a rule no longer in force (the policy was reloaded while the batch was prepared) is
+   * not counted.
    */
-  observe(indices: readonly number[], notes: readonly (Buffer | undefined)[], by: Principal): void {
+  observe(hits: readonly AlertHit[], ruleSeconds: number): void {
+    if (this.stopped) return;
+    const started = performance.now();
     const rules = this.rules();
-    if (rules.length === 0 || this.stopped) return;
-    const now = Date.now();
-    for (let i = 0; i < indices.length; i++) {
-      const note = notes[i];
-      if (!note) continue;
-      const { row, text } = readNote(indices[i] as number, note);
-      if (row.action === ALERT_ACTION) continue;
-      let tokens: string[] | undefined;
-      const subject: Subject = {
-        row: row as unknown as Record<string, unknown>,
-        get tokens() {
-          tokens ??= tokenize(text);
-          return tokens;
-        },
-      };
-      for (const c of rules) {
-        if (c.rule.except.some((m) => isMember(by, m))) continue;
-        if (!c.test(subject)) continue;
-        const g = c.rule.groupBy ? String(subject.row[groupField[c.rule.groupBy]] ?? '') : null;
-        this.count(c.rule, g, row.idx, now);
-      }
+    const now = this.now();
+    for (const h of hits) {
+      const rule = rules.get(h.rule);
+      if (rule) this.count(rule, h.group, h.index, now);
     }
+    if (now - this.lastSweep >= SWEEP_MS) this.sweep(now);
+    this.evaluationSeconds += ruleSeconds + (performance.now() - started) / 1000;
   }
 
   private count(rule: AlertRule, group: string | null, idx: number, now: number): void {
     const key = `${rule.name}\u0000${group ?? ''}`;
     let w = this.windows.get(key);
     if (!w) {
-      w = { hits: [], seen: new Set(), firedAt: Number.NEGATIVE_INFINITY };
+      w = { steps: [], counts: [], total: 0, last: [], firedAt: Number.NEGATIVE_INFINITY, windowMs: rule.windowMs };
       this.windows.set(key, w);
     }
-    // A retried append answers the indices it had: the same entry is counted once.
-    if (w.seen.has(idx)) return;
-    w.hits.push({ t: now, idx });
-    w.seen.add(idx);
-    const from = now - rule.windowMs;
-    while ((w.hits[0]?.t ?? now) < from) w.seen.delete((w.hits.shift() as { idx: number }).idx);
+    // A clock stepped back counts in the newest step rather than reorder the steps.
+    const step = Math.max(Math.floor((now * WINDOW_STEPS) / rule.windowMs), w.steps.at(-1) ?? Number.NEGATIVE_INFINITY);
+    while (w.steps.length && (w.steps[0] as number) <= step - WINDOW_STEPS) {
+      w.steps.shift();
+      w.total -= w.counts.shift() as number;
+    }
+    if (w.steps.at(-1) === step) w.counts[w.counts.length - 1] = (w.counts.at(-1) as number) + 1;
+    else {
+      w.steps.push(step);
+      w.counts.push(1);
+    }
+    w.total++;
+    w.last.push(idx);
+    if (w.last.length > MAX_LISTED) w.last.shift();
     // Once a window: it fires again only when a window has passed since it last did.
-    if (w.hits.length <= rule.threshold || w.firedAt > from) return;
+    if (w.total <= rule.threshold || w.firedAt > now - rule.windowMs) return;
     w.firedAt = now;
     const firing: Firing = {
       rule: rule.name,
       query: rule.query,
       group_by: rule.groupBy,
       group,
-      count: w.hits.length,
+      count: w.total,
       threshold: rule.threshold,
       window_ms: rule.windowMs,
-      entries: w.hits.slice(-MAX_LISTED).map((h) => h.idx),
+      entries: w.last.slice(-Math.min(w.total, MAX_LISTED)),
       at: new Date(now).toISOString(),
     };
     this.fired.set(rule.name, (this.fired.get(rule.name) ?? 0) + 1);
     this.track(this.fire(rule, firing));
+  }
+
+  /** Drops the windows with no match and no firing within their window (one per group ever seen would grow without end). */
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [key, w] of this.windows) {
+      const newest = ((w.steps.at(-1) ?? Number.NEGATIVE_INFINITY) + 1) * (w.windowMs / WINDOW_STEPS);
+      if (newest <= now - w.windowMs && w.firedAt <= now - w.windowMs) this.windows.delete(key);
+    }
   }
 
   private track(p: Promise<void>): void {
@@ -215,7 +229,7 @@ export class Alerting {
     let status: number | null = null;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       if (this.stopped) break;
-      const ts = String(Math.floor(Date.now() / 1000));
+      const ts = String(Math.floor(this.now() / 1000));
       const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'stele-alerts' };
       if (secret) {
         headers['x-stele-timestamp'] = ts;

@@ -8,7 +8,7 @@ import { writeDurably } from '../core/durable.js';
 import { SteleError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { IndexThread } from '../index/thread.js';
-import { type Appended, appendEvents, type Pace } from '../ingest/append.js';
+import { type AlertHit, type Appended, appendEvents, type Pace } from '../ingest/append.js';
 import { IngestPool } from '../ingest/pool.js';
 import type { KeyRecords } from '../keys/key-records.js';
 import { KeyStore } from '../keys/keystore.js';
@@ -79,8 +79,8 @@ export interface Stele extends DataDir {
   /** What every append goes through before sequencing (backpressure) and after (observers): appendBody's `pace`. */
   pace: Pace;
   /**
-   * Tells `o` of every batch once durable (alert rules); while `o.active`, appends carry the index
-   * notes it reads.
+   * While `o.active`, every entry is tested against the policy's alert rules as it is prepared,
+   * and `o` is told of the matches once the entry is durable.
    */
   observe(o: AppendObserver): void;
   close(): Promise<void>;
@@ -88,7 +88,7 @@ export interface Stele extends DataDir {
 
 /** Something told of every durable batch (src/app/alerts.ts). */
 export interface AppendObserver {
-  observe(indices: readonly number[], notes: readonly (Buffer | undefined)[], by: Principal): void;
+  observe(hits: readonly AlertHit[], ruleSeconds: number): void;
   readonly active: boolean;
 }
 
@@ -167,15 +167,13 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
     );
     cleanup.push(() => index.close());
     const observers: AppendObserver[] = [];
-    // A shared log's index reads leaves from the shared write-ahead log, which keeps no notes; an
-    // observer (alert rules) reads them as the batch is appended.
-    pool.notesWanted = () => observers.some((o) => o.active) || (!backend.shared && index.wantsNotes);
+    // A shared log's index reads leaves from the shared write-ahead log, which keeps no notes.
+    pool.notesWanted = () => !backend.shared && index.wantsNotes;
+    pool.rulesWanted = () => observers.some((o) => o.active);
     const pace: Pace = {
       admit: () => index.admit(),
-      appended(indices, entries, by) {
-        if (observers.length === 0) return;
-        const notes = entries.map((e) => e.note);
-        for (const o of observers) o.observe(indices, notes, by);
+      appended(hits, ruleSeconds) {
+        for (const o of observers) o.observe(hits, ruleSeconds);
       },
     };
 

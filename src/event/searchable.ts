@@ -91,12 +91,21 @@ export function ftsText(event: Event): string {
  * leaf is most of what indexing one costs). It travels with the entry between threads and is never
  * stored: an entry without one (the server's own events, a restart's backlog) is opened from its
  * leaf, which gives the same row and text (src/event/searchable.test.ts checks both ways agree).
- * The log's own events (source stele) get one too, for alert rules (src/app/alerts.ts), but the
- * index thread opens their leaves: indexing some of them reads their data (erasureRef).
+ * The log's own events (source stele) get none from prepare (src/ingest/prepare.ts): indexing
+ * some of them reads their data (erasureRef).
  */
 export function indexNote(event: Event, received: bigint, tier: string, keyId: string | null, principal: string): Buffer {
-  const r = rowOf(0, event, Number(received), tier, keyId, principal);
-  return Buffer.from(JSON.stringify([...NOTE_FIELDS.map((k) => r[k]), ftsText(event)]));
+  return noteOf(entryRow(event, received, tier, keyId, principal), ftsText(event));
+}
+
+/** An entry's row (idx 0: not yet sequenced) from what its writer knows. */
+export function entryRow(event: Event, received: bigint, tier: string, keyId: string | null, principal: string): IndexRow {
+  return rowOf(0, event, Number(received), tier, keyId, principal);
+}
+
+/** The index note of a row and its text (indexNote, when both are at hand already). */
+export function noteOf(row: IndexRow, text: string): Buffer {
+  return Buffer.from(JSON.stringify([...NOTE_FIELDS.map((k) => row[k]), text]));
 }
 
 /**

@@ -6,8 +6,12 @@
 import { fieldKey, globParts, type QueryNode, timeMicros } from './query.js';
 import { tokenize } from './unicode61.js';
 
-/** What the AST's tests read: a readable entry's row and tokens, or a gap (only place fields). */
-export type Subject = { row: Record<string, unknown>; tokens: readonly string[] };
+/**
+ * What the AST's tests read: a readable entry's row and tokens, or a gap (only place fields);
+ * `asciiLower`, when given, is the entry's text lowercased if it is all ASCII (else null): a word
+ * it does not contain cannot be among the tokens, which spares tokenizing most entries.
+ */
+export type Subject = { row: Record<string, unknown>; tokens: readonly string[]; readonly asciiLower?: string | null };
 
 /** SQLite's GLOB as a RegExp (the patterns query.ts emits). */
 function globRegExp(pattern: string): RegExp {
@@ -51,7 +55,12 @@ export function predicate(node: QueryNode, nowMs: number): (s: Subject) => boole
     }
     case 'text': {
       const want = tokenize(node.text);
-      return (s) => hasPhrase(s.tokens, want, node.prefix);
+      // unicode61 folds case and diacritics: only in ASCII text is each token a substring of the lowercased text.
+      return (s) => {
+        const lower = s.asciiLower;
+        if (lower && want.some((w) => !lower.includes(w))) return false;
+        return hasPhrase(s.tokens, want, node.prefix);
+      };
     }
     case 'field': {
       const key = fieldKey(node.field);

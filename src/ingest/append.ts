@@ -3,7 +3,6 @@ import { metrics } from '../core/metrics.js';
 import type { Principal } from '../core/principal.js';
 import { nowMicros } from '../event/record.js';
 import type { SteleLog } from '../log/log.js';
-import type { SequencedEntry } from '../log/storage.js';
 import type { BodyKind } from './body.js';
 import { refuseReserved } from './identity.js';
 import type { IngestPool } from './pool.js';
@@ -13,10 +12,21 @@ import type { Prepared } from './prepare.js';
  * What a client append asks before sequencing: whether the query store is so far behind that the
  * append is refused (IndexThread.admit: 503 with Retry-After, nothing appended). Nothing waits.
  */
+/** An appended entry that matched an alert rule: its index, the rule, and its group's value. */
+export interface AlertHit {
+  index: number;
+  rule: string;
+  group: string | null;
+}
+
 export interface Pace {
   admit(): void;
-  /** Told of each batch once durable, before it is acknowledged (alert rules count it); never waits. */
-  appended?(indices: readonly number[], entries: readonly SequencedEntry[], by: Principal): void;
+  /**
+   * Told, once a batch tested against the alert rules is durable and before it is acknowledged,
+   * which of its entries matched which rules (an entry a retry repeated was told of the first
+   * time), and how long testing took; never waits.
+   */
+  appended?(hits: readonly AlertHit[], ruleSeconds: number): void;
 }
 
 /**
@@ -77,8 +87,15 @@ async function sequence(
   const bounded = authorize !== undefined;
   if (bounded) pace.admit();
   const entries = prepared.entries;
-  const indices = await log.append(entries, { bounded, keyIds: prepared.keyIds });
-  pace.appended?.(indices, entries, principal);
+  const repeats: number[] = [];
+  const indices = await log.append(entries, { bounded, keyIds: prepared.keyIds, repeated: (i) => repeats.push(i) });
+  if (pace.appended && prepared.hits) {
+    const skip = new Set(repeats);
+    const hits: AlertHit[] = [];
+    for (const h of prepared.hits)
+      if (!skip.has(h.at)) hits.push({ index: indices[h.at] as number, rule: h.rule, group: h.group });
+    pace.appended(hits, prepared.ruleSeconds ?? 0);
+  }
   if (bounded) {
     let bytes = 0;
     for (const e of entries) bytes += e.leaf.length;

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { LIMITS } from '../core/config/settings.js';
 import { fromWire, SteleError, toWire } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
+import { RuleMatcher } from '../index/alert-rules.js';
 import type { SlotName } from '../keys/key-records.js';
 import type { KeyStore, SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
@@ -53,6 +54,10 @@ export class IngestPool {
    * request, so the work is skipped while the index is too far behind to use them.
    */
   notesWanted: () => boolean = () => true;
+  /** Whether entries prepared now are tested against the policy's alert rules (someone counts the hits). */
+  rulesWanted: () => boolean = () => false;
+  /** The alert rules of the policy in force, for inline work (workers compile their own). */
+  private rules: RuleMatcher;
 
   constructor(
     size: number,
@@ -60,6 +65,7 @@ export class IngestPool {
     private readonly keys: KeyStore,
   ) {
     this.sealing = new Sealing(policy, keys.subjectPepper, (reqs) => keys.slots(reqs));
+    this.rules = new RuleMatcher(policy);
     keys.onDestroyed((ids) => {
       this.sealing.forget(ids);
       this.broadcast({ type: 'forget', ids });
@@ -71,6 +77,7 @@ export class IngestPool {
   setPolicy(policy: Policy): void {
     this.policy = policy;
     this.sealing.setPolicy(policy);
+    this.rules = new RuleMatcher(policy);
     this.broadcast({ type: 'policy', policy });
   }
 
@@ -81,7 +88,9 @@ export class IngestPool {
 
   /** Entries of already-parsed events (inline), sealed with live keys. */
   prepareParsed(inputs: readonly unknown[], principal: Principal, received: bigint): Promise<Prepared> {
-    return this.live(() => prepareEvents(inputs, principal, received, this.sealing, this.notesWanted()));
+    return this.live(() =>
+      prepareEvents(inputs, principal, received, this.sealing, this.notesWanted(), this.rulesWanted() ? this.rules : null),
+    );
   }
 
   /**
@@ -102,8 +111,9 @@ export class IngestPool {
   private async prepareOnce(body: Uint8Array, kind: BodyKind, principal: Principal, received: bigint): Promise<Prepared> {
     // Small bodies (a single event, say) cost less to prepare than to hand to a worker and back.
     const notes = this.notesWanted();
+    const rules = this.rulesWanted();
     if (this.slots.length === 0 || body.length < INLINE_BYTES)
-      return prepareBody(body, kind, principal, received, this.sealing, notes);
+      return prepareBody(body, kind, principal, received, this.sealing, notes, rules ? this.rules : null);
     if (this.closed) throw new SteleError('shutting_down', 'the server is shutting down');
     if (this.pendingBytes > 0 && this.pendingBytes + body.length > MAX_PENDING_BYTES) {
       throw overloaded(`${this.pendingBytes} bytes of events are waiting to be prepared`);
@@ -115,7 +125,7 @@ export class IngestPool {
     try {
       return await new Promise<Prepared>((resolve, reject) => {
         this.pending.set(seq, { slot, resolve, reject });
-        const msg: ToWorker = { type: 'prepare', seq, body, kind, principal, received, notes };
+        const msg: ToWorker = { type: 'prepare', seq, body, kind, principal, received, notes, rules };
         slot.worker.postMessage(msg);
       });
     } finally {
@@ -174,7 +184,12 @@ export class IngestPool {
         if (note.length > 0) e.note = note;
         return e;
       });
-      p.resolve({ entries, keyIds: r.keyIds, claims: r.claims });
+      p.resolve({
+        entries,
+        keyIds: r.keyIds,
+        claims: r.claims,
+        ...(r.hits ? { hits: r.hits, ruleSeconds: r.ruleSeconds ?? 0 } : {}),
+      });
     });
     worker.on('error', (err) => {
       // A crashed worker fails what it held and is replaced; requests never hang on it.

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Claim } from '../core/claim.js';
 import { fromWire, toWire, type WireError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
+import { type RuleHit, RuleMatcher } from '../index/alert-rules.js';
 import type { SlotName } from '../keys/key-records.js';
 import type { SlotKey } from '../keys/keystore.js';
 import { DIGEST_BYTES } from '../log/id-index.js';
@@ -19,7 +20,17 @@ export interface IngestWorkerData {
 
 /** Main thread → worker. */
 export type ToWorker =
-  | { type: 'prepare'; seq: number; body: Uint8Array; kind: BodyKind; principal: Principal; received: bigint; notes: boolean }
+  | {
+      type: 'prepare';
+      seq: number;
+      body: Uint8Array;
+      kind: BodyKind;
+      principal: Principal;
+      received: bigint;
+      notes: boolean;
+      /** Test the entries against the alert rules. */
+      rules: boolean;
+    }
   | { type: 'keys'; seq: number; keys: SlotKey[] }
   | { type: 'keys'; seq: number; error: WireError }
   | { type: 'forget'; ids: string[] }
@@ -39,6 +50,9 @@ export type FromWorker =
       digests: Uint8Array;
       keyIds: string[];
       claims: Claim[];
+      /** The alert rules matched (when asked), and the time testing them took. */
+      hits?: RuleHit[];
+      ruleSeconds?: number;
     }
   | { type: 'done'; seq: number; ok: false; error: WireError }
   | { type: 'keys'; seq: number; reqs: SlotName[] };
@@ -48,6 +62,7 @@ const data = workerData as IngestWorkerData;
 const port = parentPort;
 const waiting = new Map<number, { resolve: (keys: SlotKey[]) => void; reject: (e: Error) => void }>();
 let keySeq = 0;
+let rules = new RuleMatcher(data.policy);
 
 const sealing = new Sealing(
   data.policy,
@@ -62,7 +77,15 @@ const sealing = new Sealing(
 
 async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void> {
   try {
-    const { entries, keyIds, claims } = await prepareBody(m.body, m.kind, m.principal, m.received, sealing, m.notes);
+    const { entries, keyIds, claims, hits, ruleSeconds } = await prepareBody(
+      m.body,
+      m.kind,
+      m.principal,
+      m.received,
+      sealing,
+      m.notes,
+      m.rules ? rules : null,
+    );
     // Shared: the main thread hands these very bytes on to the integrator thread without a copy.
     const leaves = pack(
       entries.map((e) => e.leaf),
@@ -72,7 +95,18 @@ async function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<void>
     const digests = new Uint8Array(entries.length * DIGEST_BYTES);
     for (let i = 0; i < entries.length; i++) digests.set(entries[i]?.digest as Buffer, i * DIGEST_BYTES);
     const ids = entries.map((e) => e.id);
-    const reply: FromWorker = { type: 'done', seq: m.seq, ok: true, ids, leaves, notes, digests, keyIds, claims };
+    const reply: FromWorker = {
+      type: 'done',
+      seq: m.seq,
+      ok: true,
+      ids,
+      leaves,
+      notes,
+      digests,
+      keyIds,
+      claims,
+      ...(hits ? { hits, ruleSeconds: ruleSeconds ?? 0 } : {}),
+    };
     port?.postMessage(reply, [...transferList(leaves), ...transferList(notes), digests.buffer]);
   } catch (err) {
     const reply: FromWorker = { type: 'done', seq: m.seq, ok: false, error: toWire(err) };
@@ -97,6 +131,7 @@ port?.on('message', (m: ToWorker) => {
       break;
     case 'policy':
       sealing.setPolicy(m.policy);
+      rules = new RuleMatcher(m.policy);
       break;
   }
 });

@@ -31,6 +31,12 @@ export interface AppendOptions {
    * transaction that none was destroyed meanwhile (a node's cache may lag an erasure on another).
    */
   keyIds?: readonly string[];
+  /**
+   * Told the position of each entry this call does not append because its id is already in the
+   * log, being written by another call, or earlier in this call (a retry): its index is the first
+   * copy's. Observers of appends (alert rules) count only the others.
+   */
+  repeated?: (i: number) => void;
 }
 
 export const DEFAULT_MAX_QUEUED_ENTRIES = defaultOf('maxQueuedEvents');
@@ -125,6 +131,7 @@ export class Sequencer {
       if (prior !== undefined) {
         if (!sameContent(this.ids.digestAt(prior), e.digest)) return refuse(idConflict(where, e.id, prior));
         out[i] = prior;
+        opts.repeated?.(i);
         continue;
       }
       const pending = this.inFlight.get(e.id);
@@ -140,6 +147,7 @@ export class Sequencer {
           );
         }
         later.push({ i, first: pending.first, offset: pending.offset });
+        opts.repeated?.(i);
         continue;
       }
       this.inFlight.set(e.id, { first, offset: fresh.length, digest: e.digest });

@@ -24,8 +24,11 @@ import { TreeReader } from './tree-reader.js';
 
 /** The store's sequencing: one batch numbered and made durable in one step, for every node. */
 export interface SharedSequencing {
-  /** `keyIds`: the data keys that sealed the entries; refused (nothing stored) if one was destroyed. */
-  append(entries: readonly SequencedEntry[], keyIds?: readonly string[]): Promise<number[]>;
+  /**
+   * `keyIds`: the data keys that sealed the entries; refused (nothing stored) if one was destroyed.
+   * `repeated`: as AppendOptions.repeated.
+   */
+  append(entries: readonly SequencedEntry[], keyIds?: readonly string[], repeated?: (i: number) => void): Promise<number[]>;
   /** Entries sequenced so far. */
   size(): Promise<number>;
   /** Write-ahead entries from `from`, in order, at most `limit`. */
@@ -258,7 +261,7 @@ export class SharedLog implements SteleLog {
     }
     this.pending += entries.length;
     try {
-      const out = await this.p.sequencing.append(entries, opts.keyIds);
+      const out = await this.p.sequencing.append(entries, opts.keyIds, opts.repeated);
       for (const i of out) if (i >= this.known) this.known = i + 1;
       return out;
     } finally {

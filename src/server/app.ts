@@ -12,7 +12,7 @@ import { overloaded } from '../log/sequencer.js';
 import type { MirrorStatus } from '../storage/s3/mirror.js';
 import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
 import { errorHandler } from './errors.js';
-import { metricsRoutes, serverMetrics } from './metrics.js';
+import { type AlertStats, metricsRoutes, serverMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
@@ -61,8 +61,8 @@ export interface ServerOptions {
   validationStatus?: () => ValidationRun | null;
   /** RFC 3161 timestamping (`--tsa`), for POST /v1/timestamps. */
   timestamping?: Timestamping;
-  /** Alert firings by rule, for /metrics. */
-  alertsFired?: () => ReadonlyMap<string, number>;
+  /** Alert firings by rule and evaluation time, for /metrics. */
+  alerts?: AlertStats;
   /** The witnesses (`--witness`): the checkpoint to serve (the newest a quorum cosigned) and each one's state. */
   witnessing?: { checkpoint: () => string; status: () => WitnessStatus[]; cosignedAt: () => number | null; quorum: number };
 }
@@ -162,7 +162,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
     ...(opts.mirrorStatus ? { mirrorStatus: opts.mirrorStatus } : {}),
     ...(opts.validationStatus ? { validationStatus: opts.validationStatus } : {}),
     ...(opts.witnessing ? { witnessStatus: opts.witnessing.status } : {}),
-    ...(opts.alertsFired ? { alertsFired: opts.alertsFired } : {}),
+    ...(opts.alerts ? { alerts: opts.alerts } : {}),
   });
   app.setErrorHandler(
     errorHandler({

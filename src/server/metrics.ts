@@ -26,17 +26,23 @@ export interface ServerMetrics {
   error(code: string): void;
 }
 
+/** What /metrics shows of alerting. */
+export interface AlertStats {
+  readonly fired: ReadonlyMap<string, number>;
+  readonly evaluationSeconds: number;
+}
+
 /** What the server watches besides the log (each absent when not configured). */
 export interface Watched {
   mirrorStatus?: () => MirrorStatus;
   validationStatus?: () => ValidationRun | null;
   witnessStatus?: () => WitnessStatus[];
-  alertsFired?: () => ReadonlyMap<string, number>;
+  alerts?: AlertStats;
 }
 
 export function serverMetrics(
   stele: Stele,
-  { mirrorStatus: mirror, validationStatus: validation, witnessStatus: witnesses, alertsFired }: Watched,
+  { mirrorStatus: mirror, validationStatus: validation, witnessStatus: witnesses, alerts }: Watched,
 ): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'stele_' });
@@ -109,7 +115,7 @@ export function serverMetrics(
       return t === null ? null : Date.parse(t) / 1000;
     });
   }
-  if (alertsFired)
+  if (alerts) {
     new Counter({
       name: 'stele_alerts_fired_total',
       help: 'Alert firings by rule (each also a stele.alert event)',
@@ -117,9 +123,19 @@ export function serverMetrics(
       ...reg,
       collect() {
         this.reset();
-        for (const [rule, n] of alertsFired()) this.inc({ rule }, n);
+        for (const [rule, n] of alerts.fired) this.inc({ rule }, n);
       },
     });
+    new Counter({
+      name: 'stele_alert_evaluation_seconds_total',
+      help: "Time spent evaluating the policy's alert rules on appended entries (their cost to ingest)",
+      ...reg,
+      collect() {
+        this.reset();
+        this.inc(alerts.evaluationSeconds);
+      },
+    });
+  }
   if (witnesses) {
     const byWitness = (name: string, help: string, value: (w: WitnessStatus) => number | null) =>
       new Gauge({

@@ -150,7 +150,7 @@ export async function serveCommand(flags: Flags): Promise<void> {
     ...(timestamping ? { timestamping } : {}),
     ...(mirror ? { mirrorStatus: () => mirror.status() } : {}),
     validationStatus: () => validator.last,
-    alertsFired: () => alerting.fired,
+    alerts: alerting,
     ...(witnessing
       ? {
           witnessing: {

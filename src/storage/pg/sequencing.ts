@@ -18,7 +18,11 @@ export class PgSequencing {
    * Appends a batch; resolves with each entry's index once committed. An error names the entry by
    * its position in the batch (when it has several), as the embedded sequencer's do.
    */
-  async append(entries: readonly SequencedEntry[], keyIds: readonly string[] = []): Promise<number[]> {
+  async append(
+    entries: readonly SequencedEntry[],
+    keyIds: readonly string[] = [],
+    repeated?: (i: number) => void,
+  ): Promise<number[]> {
     if (entries.length === 0) return [];
     return this.db.tx(async (c) => {
       if (keyIds.length) {
@@ -55,12 +59,14 @@ export class PgSequencing {
         if (p) {
           if (!sameContent(p.digest, e.digest)) throw idConflict(where, e.id, p.idx);
           out[i] = p.idx;
+          repeated?.(i);
           return;
         }
         const m = mine.get(e.id);
         if (m) {
           if (!sameContent(m.e.digest, e.digest)) throw batchConflict(where, e.id, m.at);
           out[i] = out[m.at] as number;
+          repeated?.(i);
           return;
         }
         mine.set(e.id, { at: i, e });
