@@ -13,13 +13,16 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
 COPY test ./test
-RUN npx tsc -p . && npm prune --omit=dev
+COPY console ./console
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /opt/stele
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+# The console's static files, served at / (built by npm run build).
+COPY --from=build /src/dist/console ./dist/console
 # Read at run time beside the code: the leaf compression dictionary and the git hook scripts.
 COPY src/event/dictionaries ./src/event/dictionaries
 COPY clients/git ./clients/git

@@ -14,6 +14,7 @@ import { authenticate, unlimitedPath, WindowLimit } from './auth.js';
 import { errorHandler } from './errors.js';
 import { type AlertStats, metricsRoutes, serverMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
+import { consoleRoutes } from './routes/console.js';
 import { eventRoutes } from './routes/events.js';
 import { forgetRoutes } from './routes/forget.js';
 import { readRoutes } from './routes/read.js';
@@ -242,6 +243,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   await app.register(streamRoutes(stele));
   await app.register(forgetRoutes(stele));
   await app.register(tlogRoutes(stele, opts.witnessing?.checkpoint));
+  await app.register(consoleRoutes(stele));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

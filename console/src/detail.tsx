@@ -1,0 +1,171 @@
+/**
+ * One entry: its event (or why it cannot be read: erased, expired, a tier the reader may not
+ * see), who sent it and how they were authenticated, its tier, and Verify, which fetches the
+ * leaf, the checkpoint and the inclusion proof and checks them here (verify.ts).
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, getBytes, getJson, getText, type Hit, type Whoami } from './api.js';
+import { loadTrust } from './trust.js';
+import { fromBase64, type Proven, parseCheckpointNote, verifyEntry } from './verify.js';
+
+interface EntryAnswer {
+  index: number;
+  leaf_hash: string;
+  record: Record<string, unknown>;
+  event?: Hit['event'];
+  ingest?: Hit['ingest'];
+  tier?: string;
+  state?: string;
+}
+
+export async function proveEntry(index: number, me: Whoami): Promise<Proven> {
+  const trust = loadTrust(me.origin, me.vkey);
+  const note = await getText('/log/checkpoint');
+  const cp = parseCheckpointNote(note);
+  if (index >= cp.size)
+    return {
+      ok: false,
+      checks: [
+        {
+          what: 'checkpoint',
+          ok: false,
+          decides: true,
+          detail: `entry ${index} is not yet in a checkpoint (size ${cp.size}); try again in a moment`,
+        },
+      ],
+    };
+  const [leaf, proof] = await Promise.all([
+    getBytes(`/v1/entries/${index}`),
+    getJson<{ proof: string[] }>(`/v1/proofs/inclusion?index=${index}&size=${cp.size}`).then(
+      (p) => p.proof.map(fromBase64),
+      (err: Error) => err,
+    ),
+  ]);
+  return verifyEntry({
+    leaf,
+    index,
+    proof,
+    note,
+    logKey: trust.logKey,
+    witnesses: trust.witnesses,
+    quorum: trust.quorum,
+  });
+}
+
+export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number; hit: Hit | null; onClose: () => void }) {
+  const [entry, setEntry] = useState<Hit | null>(hit);
+  const [error, setError] = useState<string | null>(null);
+  const [proven, setProven] = useState<Proven | null>(null);
+  const [verifying, setVerifying] = useState(false);
+  useEffect(() => {
+    setProven(null);
+    setError(null);
+    if (hit) {
+      setEntry(hit);
+      return;
+    }
+    // Opened from a link: read it (a read the log records, as any other).
+    getJson<EntryAnswer>(`/v1/entries/${index}`).then(
+      (a) =>
+        setEntry({
+          index: a.index,
+          received: String(a.record.received ?? ''),
+          tier: a.tier ?? '',
+          ...(a.event ? { event: a.event } : {}),
+          ...(a.ingest ? { ingest: a.ingest } : {}),
+          ...(a.state ? { state: a.state } : {}),
+        }),
+      (err: Error) => setError(err instanceof ApiError ? `${err.message}` : err.message),
+    );
+  }, [index, hit]);
+  const verify = async () => {
+    setVerifying(true);
+    setProven(null);
+    try {
+      setProven(await proveEntry(index, me));
+    } catch (err) {
+      setProven({ ok: false, checks: [{ what: 'verification', ok: false, decides: true, detail: (err as Error).message }] });
+    } finally {
+      setVerifying(false);
+    }
+  };
+  const trust = loadTrust(me.origin, me.vkey);
+  const e = entry?.event;
+  return (
+    <aside class="detail" aria-label={`entry ${index}`}>
+      <div class="detail-head">
+        <h2>Entry {index}</h2>
+        <button type="button" class="link" onClick={onClose} aria-label="close entry">
+          ✕
+        </button>
+      </div>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {entry && (
+        <dl>
+          <dt>received</dt>
+          <dd>{entry.received}</dd>
+          <dt>tier</dt>
+          <dd>{entry.tier}</dd>
+          {entry.ingest && (
+            <>
+              <dt>sent by</dt>
+              <dd>
+                {entry.ingest.principal}
+                {entry.ingest.method ? ` (${entry.ingest.method})` : ''}
+              </dd>
+            </>
+          )}
+          {e && (
+            <>
+              <dt>actor</dt>
+              <dd>
+                {e.actor.id} ({e.actor.type}
+                {e.actor.verified ? ', verified' : ', vouched for by the sender'})
+                {e.actor.on_behalf_of ? ` on behalf of ${e.actor.on_behalf_of}` : ''}
+              </dd>
+            </>
+          )}
+          {!e && (
+            <>
+              <dt>state</dt>
+              <dd class="gap">
+                {entry.state === 'erased'
+                  ? 'erased: its key was destroyed, so nobody can read it; its leaf and proofs remain'
+                  : entry.state === 'expired'
+                    ? 'expired under its tier’s retention: its key was destroyed'
+                    : (entry.state ?? 'not readable by you')}
+              </dd>
+            </>
+          )}
+        </dl>
+      )}
+      <div class="verify">
+        <button type="button" onClick={() => void verify()} disabled={verifying}>
+          {verifying ? 'Verifying…' : 'Verify in this browser'}
+        </button>
+        {proven && (
+          <div class={`proof ${proven.ok ? 'ok' : 'bad'}`} role="status">
+            <strong>{proven.ok ? '✔ Verified: this entry is in the log' : '✘ Not verified'}</strong>
+            <ul>
+              {proven.checks.map((c) => (
+                <li class={c.ok ? 'ok' : 'bad'}>
+                  <span class="what">{c.what}</span>: {c.detail}
+                </li>
+              ))}
+            </ul>
+            <p class="hint">
+              Checked against the log key {trust.logKey.split('+').slice(0, 2).join('+')}, pinned{' '}
+              {trust.pinned.by === 'first-use' ? 'from this server on first use' : 'by you'} on {trust.pinned.at.slice(0, 10)}:
+              compare it with the key your auditors hold (Health shows it in full).
+            </p>
+          </div>
+        )}
+      </div>
+      {e && <pre class="json">{JSON.stringify(e, null, 2)}</pre>}
+    </aside>
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * The Stele console: sign in (an API key, or the policy's OpenID Connect issuers), then search,
+ * read and verify entries, and see the log's health. State lives in memory and in the URL's
+ * hash (the query and the open entry, so a search can be shared); credentials only in memory.
+ */
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, getJson, signIn, signOut, type Whoami } from './api.js';
+import { Health } from './health.js';
+import { parseRoute, type Route } from './route.js';
+import { Search } from './search.js';
+
+function SignIn({ onDone }: { onDone: (w: Whoami) => void }) {
+  const [key, setKey] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    signIn(key.trim());
+    try {
+      onDone(await getJson<Whoami>('/v1/whoami'));
+    } catch (err) {
+      signOut();
+      setError(err instanceof ApiError && err.status === 401 ? 'That key was not accepted.' : (err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="signin">
+      <h1>Stele</h1>
+      <p>A tamper-evident audit log. Sign in to search it; every entry you open can be verified by this browser.</p>
+      <form onSubmit={submit}>
+        <label for="key">API key</label>
+        <input
+          id="key"
+          type="password"
+          autocomplete="off"
+          value={key}
+          onInput={(e) => setKey((e.target as HTMLInputElement).value)}
+          placeholder="stele_…"
+          required
+        />
+        <button type="submit" disabled={busy || key.trim() === ''}>
+          Sign in
+        </button>
+        {error && (
+          <p role="alert" class="error">
+            {error}
+          </p>
+        )}
+      </form>
+      <p class="hint">The key stays in this tab's memory: reloading the page signs you out.</p>
+    </main>
+  );
+}
+
+function App() {
+  const [me, setMe] = useState<Whoami | null>(null);
+  const [route, setRoute] = useState<Route>(parseRoute);
+  useEffect(() => {
+    const on = () => setRoute(parseRoute());
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  if (!me) return <SignIn onDone={setMe} />;
+  const tab = (view: Route['view'], label: string) => (
+    <a href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
+      {label}
+    </a>
+  );
+  return (
+    <div class="shell">
+      <header>
+        <span class="brand">Stele</span>
+        <span class="origin" title="the log's origin">
+          {me.origin}
+        </span>
+        <nav aria-label="views">
+          {tab('search', 'Search')}
+          {tab('health', 'Health')}
+        </nav>
+        <span class="who" title={`roles: ${me.principal.roles.join(', ') || 'none'}`}>
+          {me.principal.id}
+        </span>
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            signOut();
+            setMe(null);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      {route.view === 'health' ? <Health me={me} /> : <Search me={me} params={route.params} />}
+    </div>
+  );
+}
+
+render(<App />, document.getElementById('app') as HTMLElement);

@@ -1,0 +1,19 @@
+/** The hash route: `#/search?q=…&entry=…` or `#/health`; a search and its open entry can be shared as a link. */
+export interface Route {
+  view: 'search' | 'health';
+  params: URLSearchParams;
+}
+
+export function parseRoute(): Route {
+  const h = location.hash.replace(/^#\/?/, '');
+  const [path = '', qs = ''] = h.split('?', 2);
+  return { view: path === 'health' ? 'health' : 'search', params: new URLSearchParams(qs) };
+}
+
+export function navigate(view: Route['view'], params: Record<string, string | undefined> = {}): void {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') p.set(k, v);
+  const qs = p.toString();
+  const hash = `#/${view}${qs ? `?${qs}` : ''}`;
+  if (location.hash !== hash) location.hash = hash;
+}

@@ -1,0 +1,91 @@
+/**
+ * The console (issue 16): the static single-page app the build puts in dist/console/, served at
+ * `/` with a strict Content-Security-Policy (its own scripts and the API only), and `GET
+ * /v1/whoami`, which tells a signed-in user what the policy lets them do, so the console shows
+ * only the views they can use (the API still decides every request).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Stele } from '../../app/stele.js';
+import { SteleError } from '../../core/errors.js';
+import { ROLE_ACTIONS } from '../../policy/schema.js';
+import { principalOf } from '../auth.js';
+
+/** Where the build writes the console (dist/console/ beside dist/src/). */
+export const CONSOLE_DIR = fileURLToPath(new URL('../../../console/', import.meta.url));
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/** The console's origin and the identity providers it signs in with; nothing else. */
+function csp(issuers: readonly string[]): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${issuers.join(' ')}`.trim(),
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
+  return async (app: FastifyInstance) => {
+    /** A file of the build, gzip-compressed when the client takes it and the build made one. */
+    const send = (reply: FastifyReply, file: string, acceptsGzip: boolean, cache: string) => {
+      const path = normalize(join(dir, file));
+      if (!path.startsWith(dir) || !existsSync(path)) throw new SteleError('not_found', `no console file ${file}`);
+      const gz = acceptsGzip && existsSync(`${path}.gz`);
+      reply
+        .header('content-type', TYPES[extname(path)] ?? 'application/octet-stream')
+        .header('cache-control', cache)
+        .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'no-referrer')
+        .header('vary', 'accept-encoding');
+      if (gz) reply.header('content-encoding', 'gzip');
+      return reply.send(readFileSync(gz ? `${path}.gz` : path));
+    };
+    const gzip = (h: string | string[] | undefined) => /\bgzip\b/.test(String(h ?? ''));
+
+    app.get('/', { schema: { hide: true } }, async (req, reply) => {
+      if (!existsSync(join(dir, 'index.html'))) throw new SteleError('not_found', 'the console is not built: run npm run build');
+      const issuers = stele.access.policy.identity.issuers.map((i) => new URL(i.issuer).origin);
+      reply.header('content-security-policy', csp(issuers)).header('x-frame-options', 'DENY');
+      return send(reply, 'index.html', gzip(req.headers['accept-encoding']), 'no-cache');
+    });
+
+    // Built with content hashes in their names: cached for good.
+    app.get<{ Params: { file: string } }>('/console/:file', { schema: { hide: true } }, async (req, reply) =>
+      send(reply, req.params.file, gzip(req.headers['accept-encoding']), 'public, max-age=31536000, immutable'),
+    );
+
+    app.get(
+      '/v1/whoami',
+      { schema: { summary: 'The signed-in principal and what the policy lets it do (for the console)' } },
+      async (req) => {
+        const p = principalOf(req);
+        const actions = ROLE_ACTIONS.filter((a) => stele.access.allowed(p, a, { type: 'Log' }));
+        return {
+          principal: { kind: p.kind, id: p.id, method: p.method, groups: p.groups, roles: p.roles },
+          actions,
+          tiers: Object.fromEntries(
+            (['read', 'search', 'export'] as const).map((a) => [a, actions.includes(a) ? stele.access.readableTiers(p, a) : []]),
+          ),
+          origin: stele.log.origin,
+          // The console pins it on first use; verifying against a key the server hands out only
+          // proves what this server says, so the console shows it for comparison with the auditors'.
+          vkey: stele.vkey,
+        };
+      },
+    );
+  };
+}

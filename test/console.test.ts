@@ -1,0 +1,298 @@
+/**
+ * The console (issue 16) in a real Chromium against a real `stele serve`: sign-in, search with the
+ * query language, errors at their position, the results table, verification in the browser (and
+ * a tampered proof shown red), export, keyboard use, an auditor who must not see a restricted
+ * tier, axe-core's accessibility checks, a phone-sized screen, and what the first load weighs.
+ * STELE_SCREENSHOTS=1 writes the screenshots of docs/console/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { browserProblem, launchChromium } from './helpers/browser.js';
+import { appendHttp, cleanup, type DataDir, getJson, initDir, requestJson, SteleServer, tempDir } from './helpers/stele.js';
+
+const problem = await browserProblem();
+if (problem !== null && process.env.CI === 'true')
+  test('the console in Chromium', () => assert.fail(`CI must run it: ${problem}`));
+
+const SHOTS =
+  process.env.STELE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../docs/console/', import.meta.url)) : tempDir('shots-');
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** Bytes on the wire for `path` when the client takes gzip. */
+function wireBytes(url: string): Promise<{ status: number; bytes: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            bytes: Buffer.concat(chunks).length,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+      })
+      .on('error', reject);
+  });
+}
+
+describe('the console in Chromium', { skip: problem ?? false, timeout: 300_000 }, () => {
+  let data: DataDir;
+  let srv: SteleServer;
+  let browser: Browser;
+  let auditorKey: string;
+  let commits: number;
+
+  before(async () => {
+    data = await initDir('console.test/log');
+    writeFileSync(
+      join(data.dir, 'stele.policy.yaml'),
+      `version: 1
+retention:
+  default: general
+  tiers:
+    - name: restricted
+      keep: forever
+      match: { actions: ['hr.*'] }
+    - name: general
+      keep: forever
+      match: { actions: ['*'] }
+roles:
+  admin: { actions: [append, read, search, export, erase, hold, admin, metrics], vouch: ['*'] }
+  auditor: { actions: [read, search, export], tiers: [general] }
+`,
+    );
+    srv = await SteleServer.start(data.dir, { checkpointIntervalMs: 50 });
+    const events = Array.from({ length: 300 }, (_, i) => ({
+      actor: {
+        id: ['alice@example.com', 'bob@example.com', 'carol@example.com', 'dmitri@example.com', 'eve@example.com'][(i * 7) % 5],
+        type: 'human',
+      },
+      action: i % 15 === 0 ? 'hr.review.read' : ['git.commit', 'k8s.configmaps.update', 'emacs.package.install'][i % 3],
+      source: { kind: 'test', host: `host-${i % 4}` },
+      resource: { type: 'repo', id: `example/repo-${i % 7}` },
+      outcome: i % 11 === 0 ? 'failure' : 'success',
+      data: { n: i, message: `change number ${i}` },
+    }));
+    const appended = await appendHttp(srv.url, data.token, events, 'array');
+    const key = await requestJson(`${srv.url}/v1/keys`, 'POST', data.token, { name: 'auditor', roles: ['auditor'] });
+    assert.equal(key.status, 201, key.text);
+    auditorKey = key.body.key as string;
+    const all = await getJson<{ hits: unknown[] }>(
+      `${srv.url}/v1/events?q=${encodeURIComponent('action:git.commit')}&limit=1000&after=${appended.at(-1)?.index}`,
+      30_000,
+      data.token,
+    );
+    commits = all.hits.length;
+    browser = await launchChromium();
+    mkdirSync(SHOTS, { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.kill();
+    await cleanup();
+  });
+
+  async function signedIn(
+    key: string,
+    viewport = { width: 1280, height: 720 },
+    opts: { bypassCSP?: boolean } = {},
+  ): Promise<Page> {
+    const page = await (await browser.newContext({ viewport, acceptDownloads: true, ...opts })).newPage();
+    await page.goto(`${srv.url}/`);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('search query').waitFor();
+    return page;
+  }
+
+  async function search(page: Page, q: string): Promise<void> {
+    await page.getByLabel('search query').fill(q);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.locator(`.status[data-state=done][data-query="${q.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"]`).waitFor();
+  }
+
+  test('is served at / with a strict Content-Security-Policy, and its first load is under 250 KB compressed', async () => {
+    const page = await wireBytes(`${srv.url}/`);
+    const csp = String(page.headers['content-security-policy']);
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/, 'no inline or remote scripts');
+    assert.match(csp, /frame-ancestors 'none'/);
+    const { gunzipSync } = await import('node:zlib');
+    const html = (page.headers['content-encoding'] === 'gzip' ? gunzipSync(page.body) : page.body).toString('utf8');
+    const assets = [...html.matchAll(/(?:src|href)="(\/console\/[^"]+)"/g)].map((m) => m[1] as string);
+    assert.equal(assets.length, 2, html);
+    let total = page.bytes;
+    for (const a of assets) {
+      const r = await wireBytes(`${srv.url}${a}`);
+      assert.equal(r.headers['content-encoding'], 'gzip');
+      assert.match(String(r.headers['cache-control']), /immutable/);
+      total += r.bytes;
+    }
+    assert.ok(total < 250 * 1024, `first load ${total} bytes`);
+    assert.equal(
+      (await wireBytes(`${srv.url}/console/..%2f..%2fpackage.json`)).status,
+      404,
+      'nothing outside the build is served',
+    );
+  });
+
+  test('a key that is not accepted is told so; the admin signs in and a search shows what the API finds', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${srv.url}/`);
+    await page.getByLabel('API key').fill('stele_not-a-real-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'not accepted' }).waitFor();
+    await page.close();
+
+    const p = await signedIn(data.token);
+    await search(p, 'action:git.commit');
+    assert.equal(
+      await p
+        .locator('.status')
+        .innerText()
+        .then((t) => Number.parseInt(t, 10)),
+      commits,
+    );
+    assert.equal(await p.locator('.paint .t-field').first().innerText(), 'action:', 'the field is coloured as a field');
+    assert.match(p.url(), /#\/search\?q=action%3Agit.commit/, 'the query is in the URL, to share');
+    // Only the rows in view are rendered.
+    const rendered = await p.locator('[role=row][data-index]').count();
+    assert.ok(rendered > 10 && rendered < commits, `${rendered} rows rendered of ${commits}`);
+    await p.screenshot({ path: join(SHOTS, 'search.png') });
+    await p.context().close();
+  });
+
+  test('a query that does not parse shows the server’s message and marks where', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'outcome:success actor:(');
+    await p.locator('#query-error').waitFor();
+    assert.match(await p.locator('#query-error').innerText(), /column \d+/);
+    assert.equal(await p.locator('.paint .t-bad').count(), 1, 'the token at the error position is marked');
+    assert.equal(await p.getByLabel('search query').getAttribute('aria-invalid'), 'true');
+    await p.context().close();
+  });
+
+  test('Verify checks the entry in the browser: green for the real proof, red for a tampered one', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'action:git.commit');
+    await p.locator('[role=row][data-index]').first().click();
+    await p.getByRole('button', { name: 'Verify in this browser' }).click();
+    await p.locator('.proof.ok').waitFor();
+    const text = await p.locator('.proof').innerText();
+    assert.match(text, /Verified: this entry is in the log/);
+    assert.match(text, /checkpoint signature: signed by console\.test\/log/);
+    await p.screenshot({ path: join(SHOTS, 'verify.png') });
+
+    // A server that answers with another proof: the browser finds it does not lead to the signed root.
+    await p.route('**/v1/proofs/inclusion**', async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { proof: string[] };
+      const first = Buffer.from(body.proof[0] as string, 'base64');
+      first[0] = (first[0] as number) ^ 1;
+      body.proof[0] = first.toString('base64');
+      await route.fulfill({ response: res, json: body });
+    });
+    await p.getByRole('button', { name: 'Verify in this browser' }).click();
+    await p.locator('.proof.bad').waitFor();
+    assert.match(await p.locator('.proof').innerText(), /Not verified[\s\S]*inclusion proof: the proof leads to another root/);
+    await p.unroute('**/v1/proofs/inclusion**');
+
+    // A checkpoint whose signature does not match.
+    await p.route('**/log/checkpoint', async (route) => {
+      const res = await route.fetch();
+      const note = (await res.text()).replace(/^(\d+)$/m, (n) => String(Number(n) + 1));
+      await route.fulfill({ response: res, body: note });
+    });
+    await p.getByRole('button', { name: 'Verify in this browser' }).click();
+    await p.locator('.proof.bad').waitFor();
+    assert.match(await p.locator('.proof').innerText(), /checkpoint signature: no valid signature/);
+    await p.context().close();
+  });
+
+  test('export downloads the current query as JSONL, as the user', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'action:git.commit');
+    const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'JSONL' }).click()]);
+    const lines = readFileSync((await download.path()) as string, 'utf8')
+      .trim()
+      .split('\n');
+    assert.equal(lines.length, commits);
+    assert.ok(lines.every((l) => JSON.parse(l).event.action === 'git.commit'));
+    await p.context().close();
+  });
+
+  test('the keyboard: / focuses the query, arrow keys move through results, the open entry is in the URL', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'action:k8s.*');
+    await p.locator('body').click({ position: { x: 5, y: 700 } });
+    await p.keyboard.press('/');
+    assert.equal(await p.evaluate("document.activeElement?.getAttribute('aria-label')"), 'search query');
+    await p.getByRole('grid').focus();
+    await p.keyboard.press('ArrowDown');
+    await p.keyboard.press('ArrowDown');
+    const third = await p.locator('[role=row][data-index]').nth(2).getAttribute('data-index');
+    await p.waitForFunction(`location.hash.includes('entry=${third}')`);
+    await p.getByRole('complementary', { name: `entry ${third}` }).waitFor();
+    await p.context().close();
+  });
+
+  test('an auditor limited to the general tier never sees the restricted one', async () => {
+    const p = await signedIn(auditorKey);
+    await search(p, 'action:hr.*');
+    await p.locator('.empty').waitFor();
+    await search(p, '');
+    const tiers = await p.locator('[role=row][data-index] .c-tier').allInnerTexts();
+    assert.ok(tiers.length > 0 && tiers.every((t) => t === 'general'), tiers.join(','));
+    await p.getByRole('link', { name: 'Health' }).click();
+    assert.match(await p.locator('main.health').innerText(), /tiers you may search\s+general/);
+    await p.context().close();
+  });
+
+  test('axe-core finds no serious or critical accessibility violations on the main screens', async () => {
+    const p = await signedIn(data.token, undefined, { bypassCSP: true });
+    const check = async (screen: string) => {
+      await p.addScriptTag({ path: AXE });
+      const result = (await p.evaluate('axe.run()')) as { violations: { id: string; impact: string; nodes: unknown[] }[] };
+      const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      assert.deepEqual(
+        bad.map((v) => `${v.id} (${v.nodes.length})`),
+        [],
+        `${screen}: ${JSON.stringify(bad, null, 1).slice(0, 2000)}`,
+      );
+    };
+    await search(p, 'action:git.commit');
+    await p.locator('[role=row][data-index]').first().click();
+    await p.getByRole('button', { name: 'Verify in this browser' }).click();
+    await p.locator('.proof.ok').waitFor();
+    await check('search with an entry open');
+    await p.getByRole('link', { name: 'Health' }).click();
+    await p.locator('main.health').waitFor();
+    await check('health');
+    await p.screenshot({ path: join(SHOTS, 'health.png') });
+    await p.getByRole('button', { name: 'Sign out' }).click();
+    await p.getByLabel('API key').waitFor();
+    await check('sign-in');
+    await p.context().close();
+  });
+
+  test('works on a phone-sized screen: nothing scrolls sideways, the entry opens under the results', async () => {
+    const p = await signedIn(data.token, { width: 390, height: 844 });
+    await search(p, 'action:git.commit');
+    await p.locator('[role=row][data-index]').first().click();
+    await p.getByRole('button', { name: 'Verify in this browser' }).click();
+    await p.locator('.proof.ok').waitFor();
+    const overflow = (await p.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+    assert.ok(overflow <= 0, `${overflow} px wider than the screen`);
+    await p.screenshot({ path: join(SHOTS, 'phone.png') });
+    await p.context().close();
+  });
+});
