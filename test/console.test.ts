@@ -14,7 +14,19 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { browserProblem, launchChromium } from './helpers/browser.js';
-import { appendHttp, cleanup, type DataDir, getJson, initDir, requestJson, SteleServer, tempDir } from './helpers/stele.js';
+import { CONSOLE_CLIENT, type Idp, startIdp } from './helpers/idp.js';
+import { freePort } from './helpers/rgw.js';
+import {
+  appendHttp,
+  cleanup,
+  type DataDir,
+  getJson,
+  initDir,
+  makeEvent,
+  requestJson,
+  SteleServer,
+  tempDir,
+} from './helpers/stele.js';
 
 const problem = await browserProblem();
 if (problem !== null && process.env.CI === 'true')
@@ -294,5 +306,90 @@ roles:
     assert.ok(overflow <= 0, `${overflow} px wider than the screen`);
     await p.screenshot({ path: join(SHOTS, 'phone.png') });
     await p.context().close();
+  });
+});
+
+describe('the console signs in with an OpenID provider (authorization code and PKCE in the browser)', {
+  skip: problem ?? false,
+  timeout: 180_000,
+}, () => {
+  let data: DataDir;
+  let srv: SteleServer;
+  let idp: Idp;
+  let browser: Browser;
+
+  before(async () => {
+    const port = await freePort();
+    idp = await startIdp({
+      users: [{ email: 'alice@example.com', groups: ['sre'] }],
+      consoleClient: { redirectUri: `http://127.0.0.1:${port}/` },
+    });
+    data = await initDir('console-oidc.test/log');
+    writeFileSync(
+      join(data.dir, 'stele.policy.yaml'),
+      `version: 1
+retention:
+  default: general
+  tiers:
+    - name: general
+      keep: forever
+identity:
+  issuers:
+    - issuer: ${idp.issuer}
+      audience: stele
+      console:
+        client_id: ${CONSOLE_CLIENT}
+        label: Acme SSO
+        scopes: [openid, email, groups, 'events:read']
+        params: { resource: 'urn:stele' }
+roles:
+  admin: { actions: [append, read, search, export, erase, hold, admin, metrics], vouch: ['*'] }
+  sre: { members: ['group:sre'], actions: [read, search] }
+`,
+    );
+    srv = await SteleServer.start(data.dir, { checkpointIntervalMs: 50, args: ['--listen', `127.0.0.1:${port}`] });
+    await appendHttp(srv.url, data.token, [{ ...makeEvent(), action: 'git.commit' }]);
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.kill();
+    await idp?.close();
+    await cleanup();
+  });
+
+  test("a user signs in at the IdP, comes back signed in as themselves, and no token is kept in the browser's storage", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${srv.url}/#/search?q=action:git.commit`);
+    await page.getByRole('button', { name: 'Sign in with Acme SSO' }).click();
+    await page.getByLabel('Email').fill('alice@example.com');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.getByLabel('search query').waitFor();
+    assert.equal(await page.locator('header .who').innerText(), 'alice@example.com');
+    assert.equal(new URL(page.url()).search, '', 'the code is gone from the address');
+    assert.match(page.url(), /#\/search\?q=action/, 'back where the user was');
+    await page.locator('[role=row][data-index]').first().waitFor();
+    const stored = (await page.evaluate(
+      'JSON.stringify({ local: Object.entries(localStorage), session: Object.entries(sessionStorage) })',
+    )) as string;
+    assert.doesNotMatch(stored, /eyJ/, 'no JWT in localStorage or sessionStorage');
+    assert.deepEqual(JSON.parse(stored).session, [], 'the PKCE verifier is gone');
+    // The search was the user's own: the log recorded it under their name.
+    const audit = await getJson<{ hits: { event: { actor: { id: string } } }[] }>(
+      `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.access.search actor:alice@example.com')}`,
+      30_000,
+      data.token,
+    );
+    assert.ok(audit.hits.length >= 1);
+    await page.context().close();
+  });
+
+  test('a return from the IdP that this tab did not start is refused', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${srv.url}/?code=forged&state=forged`);
+    await page.getByRole('alert').filter({ hasText: 'state mismatch' }).waitFor();
+    assert.equal(await page.getByLabel('search query').count(), 0);
+    await page.context().close();
   });
 });

@@ -7,6 +7,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getJson, signIn, signOut, type Whoami } from './api.js';
 import { Health } from './health.js';
+import { finishLogin, type IssuerLogin, startLogin } from './oidc.js';
 import { parseRoute, type Route } from './route.js';
 import { Search } from './search.js';
 
@@ -14,26 +15,56 @@ function SignIn({ onDone }: { onDone: (w: Whoami) => void }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    signIn(key.trim());
+  const [issuers, setIssuers] = useState<IssuerLogin[]>([]);
+  const enter = async (credential: string) => {
+    signIn(credential);
     try {
       onDone(await getJson<Whoami>('/v1/whoami'));
     } catch (err) {
       signOut();
-      setError(err instanceof ApiError && err.status === 401 ? 'That key was not accepted.' : (err as Error).message);
+      throw err;
+    }
+  };
+  const attempt = async (what: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await what();
+    } catch (err) {
+      setError(err instanceof ApiError && err.status === 401 ? `Not accepted: ${err.message}` : (err as Error).message);
     } finally {
       setBusy(false);
     }
   };
+  useEffect(() => {
+    void getJson<{ issuers: IssuerLogin[] }>('/v1/console/config').then(
+      (c) => setIssuers(c.issuers),
+      () => setIssuers([]),
+    );
+    // Back from an identity provider: finish its sign-in.
+    void attempt(async () => {
+      const token = await finishLogin();
+      if (token) await enter(token);
+    });
+  }, []);
   return (
     <main class="signin">
       <h1>Stele</h1>
       <p>A tamper-evident audit log. Sign in to search it; every entry you open can be verified by this browser.</p>
-      <form onSubmit={submit}>
-        <label for="key">API key</label>
+      {issuers.map((i) => (
+        <p>
+          <button type="button" disabled={busy} onClick={() => void attempt(() => startLogin(i))}>
+            Sign in with {i.label}
+          </button>
+        </p>
+      ))}
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(() => enter(key.trim()));
+        }}
+      >
+        <label for="key">{issuers.length ? 'Or an API key' : 'API key'}</label>
         <input
           id="key"
           type="password"
@@ -52,7 +83,7 @@ function SignIn({ onDone }: { onDone: (w: Whoami) => void }) {
           </p>
         )}
       </form>
-      <p class="hint">The key stays in this tab's memory: reloading the page signs you out.</p>
+      <p class="hint">Your credential stays in this tab's memory: reloading the page signs you out.</p>
     </main>
   );
 }

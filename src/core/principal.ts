@@ -90,4 +90,6 @@ export interface IssuerConfig {
   require: Record<string, string>;
   /** JWKS URL, overriding the discovery document's `jwks_uri`. */
   jwksUri?: string;
+  /** Console sign-in with this issuer (authorization code + PKCE in the browser, a public client). */
+  console?: { clientId: string; label: string; scopes: string[]; params: Record<string, string> };
 }

@@ -731,6 +731,11 @@ describe('parsePolicy: identity and roles', () => {
       `${FILE}:6:17: identity.issuers[0].jwks_uri: "http://idp.example.com/keys" must use https (plain http only for 127.0.0.1, localhost or [::1])`,
     ],
     [
+      'a console entry without its client',
+      issuer('      audience: stele\n      console: { label: SSO }\n'),
+      `${FILE}:6:16: identity.issuers[0].console.client_id: missing (required)`,
+    ],
+    [
       'empty claim name',
       issuer('      audience: stele\n      groups_claim: ""\n'),
       `${FILE}:6:21: identity.issuers[0].groups_claim: must not be empty`,
@@ -739,7 +744,7 @@ describe('parsePolicy: identity and roles', () => {
       'unknown issuer key',
       issuer('      audiance: stele\n      audience: stele\n'),
       `${FILE}:5:7: identity.issuers[0].audiance: unknown key (did you mean audience? allowed here: issuer, audience, actor_claim, require_email_verified, require_at_jwt, service_clients, ` +
-        'groups_claim, service_claim, algorithms, clock_skew, require, jwks_uri)',
+        'groups_claim, service_claim, algorithms, clock_skew, require, jwks_uri, console)',
     ],
     [
       'issuers not a list',

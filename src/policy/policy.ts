@@ -701,6 +701,7 @@ interface IssuerFile {
   clock_skew?: string;
   require?: Record<string, string>;
   jwks_uri?: string;
+  console?: { client_id: string; label?: string; scopes?: string[]; params?: Record<string, string> };
 }
 
 interface RoleFile {
@@ -814,6 +815,16 @@ function buildIssuer(i: IssuerFile): IssuerConfig {
     clockSkewS: (i.clock_skew === undefined ? DEFAULT_CLOCK_SKEW_MS : parseDuration(i.clock_skew)) / 1000,
     require: { ...(i.require ?? {}) },
     ...(i.jwks_uri === undefined ? {} : { jwksUri: i.jwks_uri }),
+    ...(i.console === undefined
+      ? {}
+      : {
+          console: {
+            clientId: i.console.client_id,
+            label: i.console.label ?? i.issuer,
+            scopes: [...(i.console.scopes ?? ['openid', 'email', 'groups'])],
+            params: { ...(i.console.params ?? {}) },
+          },
+        }),
   };
 }
 
@@ -989,6 +1000,8 @@ retention:
 #       # algorithms: [RS256, ES256]   # default RS256, PS256, ES256, EdDSA; none and HS* are refused
 #       # clock_skew: 30s          # at most 5m
 #       # require: { tid: "..." }  # claims that must have exactly these values
+#       # console: { client_id: stele-console, label: Acme SSO }  # sign-in to the console at / (a
+#       #                          # public client with PKCE; redirect URI https://<this server>/)
 
 # Who may do what. A principal holds the roles that list it in members, and the roles of its credential
 # (an API key made with "stele keys create --role writer"). Members: user:<id>, group:<name>,

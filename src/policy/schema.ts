@@ -229,6 +229,42 @@ const issuer = {
       maxLength: 2048,
       description: "The issuer's JWKS URL, overriding its discovery document (https, like `issuer`).",
     },
+    console: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['client_id'],
+      description:
+        'Sign-in to the console (served at /) with this issuer: the authorization code flow with PKCE, run by the ' +
+        'browser as a public client. Register the client at the IdP with the redirect URI `https://<stele>/` and allow ' +
+        'the console origin for CORS on the discovery document and the token endpoint.',
+      properties: {
+        client_id: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 1024,
+          description: 'The public client registered for the console.',
+        },
+        label: { type: 'string', minLength: 1, maxLength: 100, description: "The sign-in button's text (default: the issuer)." },
+        scopes: {
+          type: 'array',
+          maxItems: 50,
+          uniqueItems: true,
+          items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' },
+          default: ['openid', 'email', 'groups'],
+          description: 'The scopes asked for (default openid, email, groups).',
+        },
+        params: {
+          type: 'object',
+          maxProperties: 20,
+          propertyNames: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' },
+          additionalProperties: { type: 'string', maxLength: 2048 },
+          examples: [{ resource: 'https://stele.example.com' }, { audience: 'stele' }],
+          description:
+            'More parameters of the authorization and token requests, where the IdP needs them to issue an access ' +
+            "token for Stele (`resource` (RFC 8707), Auth0's `audience`).",
+        },
+      },
+    },
   },
 } as const;
 

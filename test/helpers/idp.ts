@@ -117,6 +117,11 @@ export interface StartIdpOptions {
    * Default false.
    */
   refreshTokens?: boolean;
+  /**
+   * A public client `stele-console` for the console's sign-in (authorization code with PKCE) that
+   * returns to `redirectUri`, with CORS for that URI's origin on discovery and the token endpoint.
+   */
+  consoleClient?: { redirectUri: string };
 }
 
 export type IdpAlg = 'RS256' | 'ES256';
@@ -444,6 +449,7 @@ const epoch = () => Math.floor(Date.now() / 1000);
 
 const SERVICE_CLIENT = 'stele-ingest';
 const DEVICE_CLIENT = 'stele-cli';
+export const CONSOLE_CLIENT = 'stele-console';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const RESOURCE_SCOPES = 'events:write events:read';
 
@@ -509,7 +515,24 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
           redirect_uris: [],
           token_endpoint_auth_method: 'none',
         },
+        ...(opts.consoleClient
+          ? [
+              {
+                client_id: CONSOLE_CLIENT,
+                client_name: 'Stele console',
+                grant_types: ['authorization_code'],
+                response_types: ['code'],
+                redirect_uris: [opts.consoleClient.redirectUri],
+                token_endpoint_auth_method: 'none',
+              },
+            ]
+          : []),
       ],
+      // The console (a page of another origin) reads discovery and redeems its code from the browser.
+      clientBasedCORS: (_ctx: unknown, origin: string, client: { clientId: string }) =>
+        client.clientId === CONSOLE_CLIENT &&
+        opts.consoleClient !== undefined &&
+        origin === new URL(opts.consoleClient.redirectUri).origin,
       // Newest first: oidc-provider signs with the first key that fits the algorithm.
       jwks: { keys: [...keys, ...published.filter((k) => !keys.includes(k))].map((k) => k.privateJwk) },
       cookies: { keys: cookieKeys },
@@ -599,12 +622,12 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<Idp> {
           details.prompt.name === 'login'
             ? html(
                 'Sign in',
-                `<form method="post" action="/interaction/${esc(uid)}/login"><input type="email" name="login" value=""></form>`,
+                `<form method="post" action="/interaction/${esc(uid)}/login"><label>Email <input type="email" name="login" value=""></label> <button>Continue</button></form>`,
               )
             : html(
                 'Allow access',
                 `<p>${esc(String(details.params.client_id))} asks for ${esc(String(details.params.scope))}</p>` +
-                  `<form method="post" action="/interaction/${esc(uid)}/consent"><input type="hidden" name="allow" value="yes"></form>`,
+                  `<form method="post" action="/interaction/${esc(uid)}/consent"><input type="hidden" name="allow" value="yes"><button>Allow</button></form>`,
               );
         return;
       }

@@ -58,7 +58,7 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
 
     app.get('/', { schema: { hide: true } }, async (req, reply) => {
       if (!existsSync(join(dir, 'index.html'))) throw new SteleError('not_found', 'the console is not built: run npm run build');
-      const issuers = stele.access.policy.identity.issuers.map((i) => new URL(i.issuer).origin);
+      const issuers = stele.access.policy.identity.issuers.filter((i) => i.console).map((i) => new URL(i.issuer).origin);
       reply.header('content-security-policy', csp(issuers)).header('x-frame-options', 'DENY');
       return send(reply, 'index.html', gzip(req.headers['accept-encoding']), 'no-cache');
     });
@@ -66,6 +66,27 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
     // Built with content hashes in their names: cached for good.
     app.get<{ Params: { file: string } }>('/console/:file', { schema: { hide: true } }, async (req, reply) =>
       send(reply, req.params.file, gzip(req.headers['accept-encoding']), 'public, max-age=31536000, immutable'),
+    );
+
+    // Public: what the sign-in screen offers. The issuers are in the page's CSP header already.
+    app.get(
+      '/v1/console/config',
+      { schema: { summary: "The console's sign-in options (the policy's issuers with a console client)" } },
+      async () => ({
+        issuers: stele.access.policy.identity.issuers.flatMap((i) =>
+          i.console
+            ? [
+                {
+                  issuer: i.issuer,
+                  label: i.console.label,
+                  client_id: i.console.clientId,
+                  scopes: i.console.scopes,
+                  params: i.console.params,
+                },
+              ]
+            : [],
+        ),
+      }),
     );
 
     app.get(
