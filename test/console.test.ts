@@ -62,6 +62,7 @@ describe('the console in Chromium', { skip: problem ?? false, timeout: 300_000 }
   let browser: Browser;
   let auditorKey: string;
   let commits: number;
+  let subjectEntry: number;
 
   before(async () => {
     data = await initDir('console.test/log');
@@ -83,7 +84,7 @@ roles:
 `,
     );
     srv = await SteleServer.start(data.dir, { checkpointIntervalMs: 50 });
-    const events = Array.from({ length: 300 }, (_, i) => ({
+    const events: Record<string, unknown>[] = Array.from({ length: 300 }, (_, i) => ({
       actor: {
         id: ['alice@example.com', 'bob@example.com', 'carol@example.com', 'dmitri@example.com', 'eve@example.com'][(i * 7) % 5],
         type: 'human',
@@ -94,7 +95,24 @@ roles:
       outcome: i % 11 === 0 ? 'failure' : 'success',
       data: { n: i, message: `change number ${i}` },
     }));
+    events.push(
+      {
+        ...(events[1] as Record<string, unknown>),
+        action: 'hr.profile.update',
+        subject: 'user:zoe@example.com',
+        data: { field: 'address' },
+      },
+      {
+        actor: { id: 'agent:copilot', type: 'ai_agent', on_behalf_of: 'alice@example.com' },
+        action: 'git.commit',
+        source: { kind: 'test', host: 'ci' },
+        resource: { type: 'repo', id: 'example/repo-1' },
+        outcome: 'success',
+        data: { message: 'refactor written by the agent' },
+      },
+    );
     const appended = await appendHttp(srv.url, data.token, events, 'array');
+    subjectEntry = appended.at(-2)?.index as number;
     const key = await requestJson(`${srv.url}/v1/keys`, 'POST', data.token, { name: 'auditor', roles: ['auditor'] });
     assert.equal(key.status, 201, key.text);
     auditorKey = key.body.key as string;
@@ -267,6 +285,89 @@ roles:
     await p.getByRole('link', { name: 'Health' }).click();
     assert.match(await p.locator('main.health').innerText(), /tiers you may search\s+general/);
     await p.context().close();
+  });
+
+  test("an actor's timeline shows what AI agents did on their behalf beside what they did", async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'actor:agent:copilot');
+    await p.locator('[role=row][data-index]').first().click();
+    await p.getByRole('button', { name: /Everything by agent:copilot/ }).waitFor();
+    await search(p, 'actor:alice@example.com');
+    await p.locator('[role=row][data-index]').first().click();
+    await p.getByRole('button', { name: /Everything by alice@example.com \(and AI agents on their behalf\)/ }).click();
+    await p.locator('.status[data-state=done][data-query^="actor:\\"alice@example.com\\" OR"]').waitFor();
+    const actors = await p.locator('[role=row][data-index] .c-actor').allInnerTexts();
+    assert.ok(
+      actors.some((a) => a.startsWith('agent:copilot') && a.includes('for alice@example.com')),
+      actors.join(' | '),
+    );
+    assert.ok(actors.every((a) => a.startsWith('alice@example.com') || a.includes('for alice@example.com')));
+    await p.context().close();
+  });
+
+  test('live mode shows new matches as they arrive, on top', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'action:deploy.live');
+    await p.locator('.empty').waitFor();
+    await p.getByRole('button', { name: 'follow live' }).click();
+    await p.getByRole('button', { name: /live: following new matches/ }).waitFor();
+    const [e] = await appendHttp(srv.url, data.token, [{ ...makeEvent(), action: 'deploy.live' }]);
+    await p.locator(`[role=row][data-index="${e?.index}"]`).waitFor({ timeout: 30_000 });
+    await p.context().close();
+  });
+
+  test('legal holds are placed and released with a reason; an erasure needs a subject, a reason and a confirmation, and leaves a gap', async () => {
+    const p = await signedIn(data.token);
+    await p.getByRole('link', { name: 'Holds' }).click();
+    const place = p.getByRole('form', { name: 'place a hold' });
+    assert.equal(await place.getByRole('button', { name: 'Place hold' }).isDisabled(), true, 'no reason, no hold');
+    await place.getByLabel('Reason (recorded)').fill('case 2026-114');
+    await place.getByLabel('Actor').fill('bob@example.com');
+    await place.getByRole('button', { name: 'Place hold' }).click();
+    await p.getByRole('cell', { name: 'case 2026-114' }).waitFor();
+    await p.getByLabel(/why release hold/).fill('case closed');
+    await p.getByRole('button', { name: 'Release' }).click();
+    await p.getByRole('cell', { name: /released .* case closed/ }).waitFor();
+
+    const erase = p.getByRole('form', { name: 'erase a subject' });
+    await erase.getByLabel('Subject').fill('user:zoe@example.com');
+    await erase.getByLabel('Reason (recorded)').fill('GDPR request 77');
+    assert.equal(await erase.getByRole('button', { name: 'Erase' }).isDisabled(), true, 'not without the confirmation');
+    await erase.getByLabel('I understand this cannot be undone').check();
+    await erase.getByRole('button', { name: 'Erase' }).click();
+    assert.match(await erase.getByRole('status').innerText(), /^Erased: 1 events/);
+    await p.goto(`${srv.url}/#/search?q=index:${subjectEntry}&entry=${subjectEntry}`);
+    await p
+      .locator('aside.detail')
+      .getByText(/erased: its key was destroyed/)
+      .waitFor();
+    await p.context().close();
+  });
+
+  test('API keys are made (shown once) and revoked with a reason; an auditor sees none of the admin views', async () => {
+    const p = await signedIn(data.token);
+    await p.getByRole('link', { name: 'Keys' }).click();
+    await p.getByLabel('Name').fill('console-made');
+    await p.getByLabel('Roles (comma-separated)').fill('auditor');
+    await p.getByRole('button', { name: 'Make key' }).click();
+    const key = await p.locator('code.secret').innerText();
+    assert.match(key, /^stele_/);
+    assert.equal((await requestJson(`${srv.url}/v1/whoami`, 'GET', key)).status, 200, 'the key works');
+    await p
+      .getByRole('row', { name: /console-made/ })
+      .getByRole('button', { name: 'revoke…' })
+      .click();
+    await p.getByLabel('why revoke console-made').fill('test done');
+    await p.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await p.getByRole('row', { name: /console-made.*revoked/ }).waitFor();
+    assert.equal((await requestJson(`${srv.url}/v1/whoami`, 'GET', key)).status, 401, 'revoked');
+    await p.getByRole('link', { name: 'Policy' }).click();
+    await p.getByRole('table', { name: 'Roles' }).getByRole('cell', { name: 'auditor', exact: true }).waitFor();
+    await p.context().close();
+
+    const a = await signedIn(auditorKey);
+    assert.deepEqual(await a.getByRole('navigation', { name: 'views' }).getByRole('link').allInnerTexts(), ['Search', 'Health']);
+    await a.context().close();
   });
 
   test('axe-core finds no serious or critical accessibility violations on the main screens', async () => {

@@ -117,3 +117,39 @@ export async function download(path: string, name: string): Promise<void> {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * Follows `GET /v1/stream` (server-sent events) as the user, calling `onHit` for each matching
+ * entry in log order; EventSource cannot send a credential, so the stream is read with fetch.
+ * Resolves when `signal` aborts; rejects when the stream fails.
+ */
+export async function follow(q: string, after: number | null, onHit: (h: Hit) => void, signal: AbortSignal): Promise<void> {
+  const p = new URLSearchParams({ q });
+  if (after !== null) p.set('after', String(after));
+  const res = await call(`/v1/stream?${p}`, { signal, headers: { accept: 'text/event-stream' } });
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const utf8 = new TextDecoder();
+  let buf = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += utf8.decode(value, { stream: true });
+      let end = buf.indexOf('\n\n');
+      while (end >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        end = buf.indexOf('\n\n');
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
+        if (/^event: entry$/m.test(block) && data) onHit(JSON.parse(data) as Hit);
+      }
+    }
+  } catch (err) {
+    if (signal.aborted) return;
+    throw err;
+  }
+}

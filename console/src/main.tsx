@@ -5,6 +5,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { Holds, Keys, Policy } from './admin.js';
 import { ApiError, getJson, signIn, signOut, type Whoami } from './api.js';
 import { Health } from './health.js';
 import { finishLogin, type IssuerLogin, startLogin } from './oidc.js';
@@ -97,6 +98,7 @@ function App() {
     return () => removeEventListener('hashchange', on);
   }, []);
   if (!me) return <SignIn onDone={setMe} />;
+  const may = (a: string) => me.actions.includes(a);
   const tab = (view: Route['view'], label: string) => (
     <a href={`#/${view}`} aria-current={route.view === view ? 'page' : undefined}>
       {label}
@@ -111,6 +113,9 @@ function App() {
         </span>
         <nav aria-label="views">
           {tab('search', 'Search')}
+          {(may('hold') || may('erase')) && tab('holds', 'Holds')}
+          {may('admin') && tab('policy', 'Policy')}
+          {may('admin') && tab('keys', 'Keys')}
           {tab('health', 'Health')}
         </nav>
         <span class="who" title={`roles: ${me.principal.roles.join(', ') || 'none'}`}>
@@ -127,7 +132,17 @@ function App() {
           Sign out
         </button>
       </header>
-      {route.view === 'health' ? <Health me={me} /> : <Search me={me} params={route.params} />}
+      {route.view === 'health' ? (
+        <Health me={me} />
+      ) : route.view === 'holds' ? (
+        <Holds canHold={may('hold')} canErase={may('erase')} />
+      ) : route.view === 'policy' ? (
+        <Policy />
+      ) : route.view === 'keys' ? (
+        <Keys />
+      ) : (
+        <Search me={me} params={route.params} />
+      )}
     </div>
   );
 }

@@ -1,13 +1,16 @@
-/** The hash route: `#/search?q=…&entry=…` or `#/health`; a search and its open entry can be shared as a link. */
+/** The hash route: `#/search?q=…&entry=…`, `#/health`, `#/holds`, `#/policy`, `#/keys`; a search and its open entry can be shared as a link. */
+export const VIEWS = ['search', 'health', 'holds', 'policy', 'keys'] as const;
+
 export interface Route {
-  view: 'search' | 'health';
+  view: (typeof VIEWS)[number];
   params: URLSearchParams;
 }
 
 export function parseRoute(): Route {
   const h = location.hash.replace(/^#\/?/, '');
   const [path = '', qs = ''] = h.split('?', 2);
-  return { view: path === 'health' ? 'health' : 'search', params: new URLSearchParams(qs) };
+  const view = VIEWS.find((v) => v === path) ?? 'search';
+  return { view, params: new URLSearchParams(qs) };
 }
 
 export function navigate(view: Route['view'], params: Record<string, string | undefined> = {}): void {

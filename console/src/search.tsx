@@ -4,7 +4,7 @@
  * thousands stay fast), more pages loaded as it scrolls, and the open entry beside it.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, download, getJson, type Hit, type SearchPage, type Whoami } from './api.js';
+import { ApiError, download, follow, getJson, type Hit, type SearchPage, type Whoami } from './api.js';
 import { Detail } from './detail.js';
 import { completions, tokens } from './query.js';
 import { navigate } from './route.js';
@@ -144,6 +144,7 @@ function Row({ hit, at, selected, onOpen }: { hit: Hit; at: number; selected: bo
       </span>
       <span role="gridcell" tabIndex={-1} class="c-actor">
         {e ? actorOf(hit) : `(${hit.state ?? 'gap'})`}
+        {e?.actor.on_behalf_of && <span class="for"> for {e.actor.on_behalf_of}</span>}
       </span>
       <span role="gridcell" tabIndex={-1} class="c-action">
         {e?.action ?? ''}
@@ -176,6 +177,37 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
   const [cursorAt, setCursorAt] = useState(0);
   const body = useRef<HTMLDivElement>(null);
   const generation = useRef(0);
+  const [live, setLive] = useState(false);
+  const newest = useRef<number | null>(null);
+  newest.current = hits[0]?.index ?? newest.current;
+
+  // Live: new matches as they become searchable, on top (the stream resumes after the newest shown).
+  useEffect(() => {
+    if (!live) return;
+    const stop = new AbortController();
+    const run = async () => {
+      while (!stop.signal.aborted) {
+        try {
+          await follow(
+            q,
+            newest.current,
+            (h) => setHits((old) => (old.some((x) => x.index === h.index) ? old : [h, ...old])),
+            stop.signal,
+          );
+        } catch (err) {
+          if (stop.signal.aborted) return;
+          if (err instanceof ApiError && err.status < 500) {
+            setError(err);
+            setLive(false);
+            return;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    };
+    void run();
+    return () => stop.abort();
+  }, [live, q]);
 
   const fetchPage = async (cursor: string | undefined, replace: boolean) => {
     const gen = generation.current;
@@ -203,6 +235,7 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
 
   useEffect(() => {
     generation.current++;
+    newest.current = null;
     setHits([]);
     setNext(undefined);
     setCursorAt(0);
@@ -247,6 +280,14 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
       >
         {loading ? 'Searching…' : error ? '' : `${hits.length}${next ? '+' : ''} entries`}
         {indexed !== null && <span class="indexed"> · searchable through entry {indexed - 1}</span>}
+        {me.actions.includes('search') && (
+          <>
+            {' · '}
+            <button type="button" class="link" aria-pressed={live} onClick={() => setLive(!live)}>
+              {live ? 'live: following new matches (stop)' : 'follow live'}
+            </button>
+          </>
+        )}
         {me.actions.includes('export') && (
           <span class="exports">
             {' '}
