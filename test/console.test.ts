@@ -84,7 +84,10 @@ roles:
 `,
     );
     srv = await SteleServer.start(data.dir, { checkpointIntervalMs: 50 });
+    // Spread over an hour ten minutes ago, so the histogram has a shape.
+    const start = Date.now() - 70 * 60_000;
     const events: Record<string, unknown>[] = Array.from({ length: 300 }, (_, i) => ({
+      time: new Date(start + i * 12_000).toISOString(),
       actor: {
         id: ['alice@example.com', 'bob@example.com', 'carol@example.com', 'dmitri@example.com', 'eve@example.com'][(i * 7) % 5],
         type: 'human',
@@ -287,6 +290,34 @@ roles:
     await p.context().close();
   });
 
+  test('the histogram narrows the query to the span dragged across it; a facet value adds itself to the query', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'action:git.commit');
+    const box = (await p.getByRole('img', { name: /matches over time/ }).boundingBox()) as {
+      x: number;
+      y: number;
+      width: number;
+      height: number;
+    };
+    await p.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+    await p.mouse.down();
+    await p.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2, { steps: 5 });
+    await p.mouse.up();
+    await p.waitForFunction("decodeURIComponent(location.hash).includes('since:')");
+    const q = new URLSearchParams(new URL(p.url()).hash.split('?')[1]).get('q') as string;
+    assert.match(q, /^action:git\.commit since:\S+Z until:\S+Z$/);
+    await p.locator(`.status[data-state=done][data-query="${q}"]`).waitFor();
+    const narrowed = Number.parseInt(await p.locator('.status').innerText(), 10);
+    assert.ok(narrowed > 0 && narrowed <= commits, `${narrowed} of ${commits}`);
+
+    await search(p, 'action:git.commit');
+    await p.getByRole('region', { name: 'overview of the matches' }).getByRole('button', { name: 'failure' }).click();
+    await p.locator('.status[data-state=done][data-query="action:git.commit outcome:failure"]').waitFor();
+    const outcomes = await p.locator('[role=row][data-index] .c-outcome').allInnerTexts();
+    assert.ok(outcomes.length > 0 && outcomes.every((o) => o === 'failure'));
+    await p.context().close();
+  });
+
   test("an actor's timeline shows what AI agents did on their behalf beside what they did", async () => {
     const p = await signedIn(data.token);
     await search(p, 'actor:agent:copilot');
@@ -295,7 +326,7 @@ roles:
     await search(p, 'actor:alice@example.com');
     await p.locator('[role=row][data-index]').first().click();
     await p.getByRole('button', { name: /Everything by alice@example.com \(and AI agents on their behalf\)/ }).click();
-    await p.locator('.status[data-state=done][data-query^="actor:\\"alice@example.com\\" OR"]').waitFor();
+    await p.locator('.status[data-state=done][data-query^="actor:alice@example.com OR"]').waitFor();
     const actors = await p.locator('[role=row][data-index] .c-actor').allInnerTexts();
     assert.ok(
       actors.some((a) => a.startsWith('agent:copilot') && a.includes('for alice@example.com')),

@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getBytes, getJson, getText, type Hit, type Whoami } from './api.js';
+import { quoteValue } from './query.js';
 import { navigate } from './route.js';
 import { loadTrust } from './trust.js';
 import { fromBase64, type Proven, parseCheckpointNote, verifyEntry } from './verify.js';
@@ -18,9 +19,6 @@ interface EntryAnswer {
   tier?: string;
   state?: string;
 }
-
-/** A query value, quoted (the language escapes backslash, double quote and the wildcard). */
-const quoted = (v: string) => `"${v.replace(/[\\"*]/g, (c) => `\\${c}`)}"`;
 
 export async function proveEntry(index: number, me: Whoami): Promise<Proven> {
   const trust = loadTrust(me.origin, me.vkey);
@@ -174,7 +172,7 @@ export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number;
           <button
             type="button"
             class="link"
-            onClick={() => navigate('search', { q: `actor:${quoted(e.actor.id)} OR on_behalf_of:${quoted(e.actor.id)}` })}
+            onClick={() => navigate('search', { q: `actor:${quoteValue(e.actor.id)} OR on_behalf_of:${quoteValue(e.actor.id)}` })}
           >
             Everything by {e.actor.id}
             {e.actor.type === 'human' ? ' (and AI agents on their behalf)' : ''}
@@ -183,7 +181,7 @@ export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number;
             <button
               type="button"
               class="link"
-              onClick={() => navigate('search', { q: `resource:${quoted(e.resource?.id ?? '')}` })}
+              onClick={() => navigate('search', { q: `resource:${quoteValue(e.resource?.id ?? '')}` })}
             >
               History of {e.resource.type} {e.resource.id}
             </button>

@@ -81,3 +81,8 @@ export function completions(q: string, caret: number): { from: number; options: 
   if (q[from] === '-') from++;
   return { from, options: FIELDS.filter((f) => f.startsWith(word.toLowerCase()) && f !== word) };
 }
+
+/** A value as the query language reads it: bare when it can be, else quoted (escaping backslash, quote and the wildcard). */
+export function quoteValue(v: string): string {
+  return /^[\w@.:/-]+$/.test(v) ? v : `"${v.replace(/[\\"*]/g, (c) => `\\${c}`)}"`;
+}

@@ -6,6 +6,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, download, follow, getJson, type Hit, type SearchPage, type Whoami } from './api.js';
 import { Detail } from './detail.js';
+import { Overview } from './overview.js';
 import { completions, tokens } from './query.js';
 import { navigate } from './route.js';
 
@@ -178,8 +179,8 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
   const body = useRef<HTMLDivElement>(null);
   const generation = useRef(0);
   const [live, setLive] = useState(false);
-  const newest = useRef<number | null>(null);
-  newest.current = hits[0]?.index ?? newest.current;
+  /** Where live mode resumes: the search answered for everything below indexed_through, so nothing is missed between the two. */
+  const seenThrough = useRef<number | null>(null);
 
   // Live: new matches as they become searchable, on top (the stream resumes after the newest shown).
   useEffect(() => {
@@ -190,8 +191,11 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
         try {
           await follow(
             q,
-            newest.current,
-            (h) => setHits((old) => (old.some((x) => x.index === h.index) ? old : [h, ...old])),
+            seenThrough.current,
+            (h) => {
+              seenThrough.current = Math.max(seenThrough.current ?? -1, h.index);
+              setHits((old) => (old.some((x) => x.index === h.index) ? old : [h, ...old]));
+            },
             stop.signal,
           );
         } catch (err) {
@@ -220,6 +224,7 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
       setHits((old) => (replace ? page.hits : [...old, ...page.hits]));
       setNext(page.next);
       setIndexed(page.indexed_through);
+      if (replace) seenThrough.current = Math.max(seenThrough.current ?? -1, page.indexed_through - 1);
       setError(null);
     } catch (err) {
       if (gen !== generation.current) return;
@@ -235,7 +240,7 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
 
   useEffect(() => {
     generation.current++;
-    newest.current = null;
+    seenThrough.current = null;
     setHits([]);
     setNext(undefined);
     setCursorAt(0);
@@ -309,6 +314,7 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
           </span>
         )}
       </div>
+      <Overview hits={hits} more={next !== undefined} q={q} onQuery={(nq) => navigate('search', { q: nq })} />
       <div class="split">
         <div
           class="table"
