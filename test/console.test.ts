@@ -318,6 +318,42 @@ roles:
     await p.context().close();
   });
 
+  test('completion: field names, then values seen in the results', async () => {
+    const p = await signedIn(data.token);
+    await search(p, 'action:git.commit');
+    const box = p.getByLabel('search query');
+    await box.fill('');
+    await box.pressSequentially('outcome:failure act');
+    const list = p.getByRole('listbox', { name: /completions/ });
+    assert.deepEqual(await list.getByRole('option').allInnerTexts(), ['actor:', 'action:']);
+    await box.press('Tab');
+    await box.pressSequentially('ev');
+    await list.getByRole('option', { name: 'actor:eve@example.com' }).waitFor();
+    assert.deepEqual(await list.getByRole('option').allInnerTexts(), ['actor:eve@example.com']);
+    await box.press('Tab');
+    assert.equal(await box.inputValue(), 'outcome:failure actor:eve@example.com');
+    await p.context().close();
+  });
+
+  test("an entry shows its tier's retention and the legal holds that cover it", async () => {
+    const hold = await requestJson(`${srv.url}/v1/holds`, 'POST', data.token, {
+      reason: 'case dmitri-1',
+      actor: 'dmitri@example.com',
+    });
+    assert.equal(hold.status, 201, hold.text);
+    const p = await signedIn(data.token);
+    await search(p, 'actor:dmitri@example.com');
+    await p.locator('[role=row][data-index]').first().click();
+    const detail = p.locator('aside.detail');
+    await detail.getByText(/^case dmitri-1 \(by .*admin\)$/).waitFor();
+    await detail.getByText('general (kept forever)').waitFor();
+    await search(p, 'actor:eve@example.com');
+    await p.locator('[role=row][data-index]').first().click();
+    await detail.getByText('none covers it').waitFor();
+    await requestJson(`${srv.url}/v1/holds/${hold.body.id}/release`, 'POST', data.token, { reason: 'done' });
+    await p.context().close();
+  });
+
   test("an actor's timeline shows what AI agents did on their behalf beside what they did", async () => {
     const p = await signedIn(data.token);
     await search(p, 'actor:agent:copilot');
@@ -356,8 +392,9 @@ roles:
     await place.getByLabel('Actor').fill('bob@example.com');
     await place.getByRole('button', { name: 'Place hold' }).click();
     await p.getByRole('cell', { name: 'case 2026-114' }).waitFor();
-    await p.getByLabel(/why release hold/).fill('case closed');
-    await p.getByRole('button', { name: 'Release' }).click();
+    const row = p.getByRole('row', { name: /case 2026-114/ });
+    await row.getByLabel(/why release hold/).fill('case closed');
+    await row.getByRole('button', { name: 'Release' }).click();
     await p.getByRole('cell', { name: /released .* case closed/ }).waitFor();
 
     const erase = p.getByRole('form', { name: 'erase a subject' });

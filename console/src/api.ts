@@ -19,6 +19,8 @@ export interface Whoami {
   principal: { kind: string; id: string; method: string; groups: string[]; roles: string[] };
   actions: string[];
   tiers: { read: string[]; search: string[]; export: string[] };
+  /** Each tier's retention in days (null: kept forever). */
+  retention: Record<string, number | null>;
   origin: string;
   vkey: string;
 }
@@ -44,6 +46,7 @@ export interface Hit {
     actor: { id: string; type: string; verified?: boolean; on_behalf_of?: string };
     source: { kind: string; host?: string; agent?: string };
     resource?: { type: string; id: string };
+    subject?: string;
   };
   state?: string;
   erasure?: unknown;

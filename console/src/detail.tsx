@@ -54,7 +54,50 @@ export async function proveEntry(index: number, me: Whoami): Promise<Proven> {
   });
 }
 
+interface HoldView {
+  id: string;
+  reason: string;
+  tier: string | null;
+  actor: string | null;
+  subject: string | null;
+  since: string | null;
+  until: string | null;
+  created_by: string;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Whether a hold covers an entry: holds keep data keys, one per (tier, UTC day of receipt, actor or subject). */
+export function covers(h: HoldView, e: Hit): boolean {
+  const received = Date.parse(e.received);
+  const dayStart = received - (received % DAY_MS);
+  return (
+    (h.tier === null || h.tier === e.tier) &&
+    (h.actor === null || h.actor === e.event?.actor.id) &&
+    (h.subject === null || h.subject === e.event?.subject) &&
+    (h.since === null || dayStart + DAY_MS > Date.parse(h.since)) &&
+    (h.until === null || dayStart < Date.parse(h.until))
+  );
+}
+
+function retention(me: Whoami, e: Hit): string {
+  const days = me.retention[e.tier];
+  if (days === undefined) return '';
+  if (days === null) return 'kept forever';
+  const received = Date.parse(e.received);
+  const ends = new Date(received - (received % DAY_MS) + (days + 1) * DAY_MS);
+  return `kept ${days} days: its key is destroyed after ${ends.toISOString().slice(0, 10)} unless a hold keeps it`;
+}
+
 export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number; hit: Hit | null; onClose: () => void }) {
+  const [holds, setHolds] = useState<HoldView[] | null>(null);
+  useEffect(() => {
+    if (!me.actions.includes('hold')) return;
+    getJson<{ holds: HoldView[] }>('/v1/holds').then(
+      (r) => setHolds(r.holds),
+      () => setHolds(null),
+    );
+  }, [index]);
   const [entry, setEntry] = useState<Hit | null>(hit);
   const [error, setError] = useState<string | null>(null);
   const [proven, setProven] = useState<Proven | null>(null);
@@ -111,7 +154,21 @@ export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number;
           <dt>received</dt>
           <dd>{entry.received}</dd>
           <dt>tier</dt>
-          <dd>{entry.tier}</dd>
+          <dd>
+            {entry.tier}
+            {entry.event && retention(me, entry) ? ` (${retention(me, entry)})` : ''}
+          </dd>
+          {holds && entry.event && (
+            <>
+              <dt>legal holds</dt>
+              <dd>
+                {holds
+                  .filter((h) => covers(h, entry))
+                  .map((h) => `${h.reason} (by ${h.created_by})`)
+                  .join('; ') || 'none covers it'}
+              </dd>
+            </>
+          )}
           {entry.ingest && (
             <>
               <dt>sent by</dt>

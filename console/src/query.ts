@@ -72,14 +72,31 @@ export function tokens(q: string): Token[] {
   return out;
 }
 
-/** The field names that complete the word ending at `caret`, and where that word starts. */
-export function completions(q: string, caret: number): { from: number; options: string[] } {
+/**
+ * What completes the word ending at `caret`, and where that word starts: field names (`act` →
+ * `actor:`), or, after `field:`, the values of that field seen recently (`actor:al` →
+ * `actor:alice@example.com`).
+ */
+export function completions(
+  q: string,
+  caret: number,
+  recent: Readonly<Record<string, readonly string[]>> = {},
+): { from: number; options: string[] } {
   let from = caret;
-  while (from > 0 && /[A-Za-z_-]/.test(q[from - 1] as string)) from--;
-  const word = q.slice(from, caret).replace(/^-/, '');
-  if (word.length === 0 || q[caret] === ':') return { from, options: [] };
+  while (from > 0 && !/[\s()]/.test(q[from - 1] as string)) from--;
   if (q[from] === '-') from++;
-  return { from, options: FIELDS.filter((f) => f.startsWith(word.toLowerCase()) && f !== word) };
+  const word = q.slice(from, caret);
+  const m = /^([A-Za-z_]+):(.*)$/.exec(word);
+  if (m) {
+    const [, field = '', partial = ''] = m;
+    const options = (recent[field] ?? [])
+      .filter((v) => v.toLowerCase().startsWith(partial.replace(/^"/, '').toLowerCase()) && quoteValue(v) !== partial)
+      .slice(0, 8)
+      .map((v) => `${field}:${quoteValue(v)}`);
+    return { from, options };
+  }
+  if (word.length === 0 || !/^[A-Za-z_]+$/.test(word) || q[caret] === ':') return { from, options: [] };
+  return { from, options: FIELDS.filter((f) => f.startsWith(word.toLowerCase()) && f !== word).map((f) => `${f}:`) };
 }
 
 /** A value as the query language reads it: bare when it can be, else quoted (escaping backslash, quote and the wildcard). */

@@ -23,7 +23,12 @@ const COLUMNS = [
 ] as const;
 const OVERSCAN = 8;
 
-function QueryBox(props: { value: string; error: ApiError | null; onSubmit: (q: string) => void }) {
+function QueryBox(props: {
+  value: string;
+  error: ApiError | null;
+  recent: Readonly<Record<string, readonly string[]>>;
+  onSubmit: (q: string) => void;
+}) {
   const [q, setQ] = useState(props.value);
   const [caret, setCaret] = useState(0);
   const [pick, setPick] = useState(0);
@@ -39,11 +44,11 @@ function QueryBox(props: { value: string; error: ApiError | null; onSubmit: (q: 
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
   }, []);
-  const done = completions(q, caret);
+  const done = completions(q, caret, props.recent);
   const complete = (f: string) => {
-    const next = `${q.slice(0, done.from)}${f}:${q.slice(caret)}`;
+    const next = `${q.slice(0, done.from)}${f}${q.slice(caret)}`;
     setQ(next);
-    const at = done.from + f.length + 1;
+    const at = done.from + f.length;
     requestAnimationFrame(() => input.current?.setSelectionRange(at, at));
     setCaret(at);
   };
@@ -92,7 +97,7 @@ function QueryBox(props: { value: string; error: ApiError | null; onSubmit: (q: 
           }}
         />
         {done.options.length > 0 && (
-          <div class="complete" role="listbox" aria-label="field names, Tab to complete">
+          <div class="complete" role="listbox" aria-label="completions, Tab to complete">
             {done.options.map((f, i) => (
               <div
                 role="option"
@@ -103,7 +108,7 @@ function QueryBox(props: { value: string; error: ApiError | null; onSubmit: (q: 
                   complete(f);
                 }}
               >
-                {f}:
+                {f}
               </div>
             ))}
           </div>
@@ -261,6 +266,26 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
     if (next && !loading && (scroll + height) / ROW > hits.length - 40) void fetchPage(next, false);
   }, [scroll, height, hits.length, next, loading]);
 
+  // Values seen in the loaded matches, for completion after `field:`.
+  const recent = useMemo(() => {
+    const seen: Record<string, Set<string>> = {};
+    const add = (f: string, v: string | undefined) => {
+      if (v) (seen[f] ??= new Set()).add(v);
+    };
+    for (const h of hits.slice(0, 2000)) {
+      const e = h.event;
+      add('tier', h.tier);
+      if (!e) continue;
+      add('actor', e.actor.id);
+      add('on_behalf_of', e.actor.on_behalf_of);
+      add('action', e.action);
+      add('source', e.source.kind);
+      add('host', e.source.host);
+      add('resource', e.resource?.id);
+      add('outcome', e.outcome);
+    }
+    return Object.fromEntries(Object.entries(seen).map(([f, vs]) => [f, [...vs].sort()]));
+  }, [hits]);
   const first = Math.max(0, Math.floor(scroll / ROW) - OVERSCAN);
   const last = Math.min(hits.length, Math.ceil((scroll + height) / ROW) + OVERSCAN);
   const openHit = useMemo(() => (open === null ? null : (hits.find((h) => String(h.index) === open) ?? null)), [open, hits]);
@@ -276,7 +301,7 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
 
   return (
     <main class="search">
-      <QueryBox value={q} error={error} onSubmit={(nq) => navigate('search', { q: nq })} />
+      <QueryBox value={q} error={error} recent={recent} onSubmit={(nq) => navigate('search', { q: nq })} />
       <div
         class="status"
         aria-live="polite"

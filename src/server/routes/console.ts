@@ -101,6 +101,10 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
           tiers: Object.fromEntries(
             (['read', 'search', 'export'] as const).map((a) => [a, actions.includes(a) ? stele.access.readableTiers(p, a) : []]),
           ),
+          // Each tier's retention (days; null: kept forever), for the entries the console shows.
+          retention: Object.fromEntries(
+            stele.access.policy.retention.tiers.map((t) => [t.name, t.keepMs === null ? null : Math.round(t.keepMs / 86_400_000)]),
+          ),
           origin: stele.log.origin,
           // The console pins it on first use; verifying against a key the server hands out only
           // proves what this server says, so the console shows it for comparison with the auditors'.
