@@ -328,7 +328,13 @@ roles:
     assert.deepEqual(await list.getByRole('option').allInnerTexts(), ['actor:', 'action:']);
     await box.press('Tab');
     await box.pressSequentially('ev');
-    await list.getByRole('option', { name: 'actor:eve@example.com' }).waitFor();
+    await list
+      .getByRole('option', { name: 'actor:eve@example.com' })
+      .waitFor({ timeout: 10_000 })
+      .catch(async (err: Error) => {
+        const state = `value ${JSON.stringify(await box.inputValue())}, options ${JSON.stringify(await p.getByRole('option').allInnerTexts())}`;
+        throw new Error(`${err.message}: ${state}`);
+      });
     assert.deepEqual(await list.getByRole('option').allInnerTexts(), ['actor:eve@example.com']);
     await box.press('Tab');
     assert.equal(await box.inputValue(), 'outcome:failure actor:eve@example.com');
