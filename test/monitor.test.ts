@@ -8,7 +8,19 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { appendHttp, CLI, cleanup, getJson, initDir, makeEvent, SteleServer, sleep, tempDir } from './helpers/stele.js';
+import {
+  appendHttp,
+  CLI,
+  cleanup,
+  getJson,
+  initDir,
+  makeEvent,
+  requestJson,
+  runStele,
+  SteleServer,
+  sleep,
+  tempDir,
+} from './helpers/stele.js';
 
 interface Line {
   ok: boolean;
@@ -94,6 +106,109 @@ describe('stele monitor', { timeout: 120_000 }, () => {
       assert.equal(readFileSync(state, 'utf8').split('\n')[1], String(second), 'a failed run keeps the last good checkpoint');
     } finally {
       mon.kill();
+      await srv.stop();
+    }
+  });
+
+  test('--report records each verification in the log as a stele.validation.run by the monitor, a failed one with outcome failure', async () => {
+    const data = await initDir('monitor-report.test/log');
+    writeFileSync(
+      join(data.dir, 'stele.policy.yaml'),
+      `version: 1
+retention:
+  default: general
+  tiers:
+    - { name: general, keep: forever }
+roles:
+  admin: { actions: [append, read, search, export, erase, hold, admin, metrics], vouch: ['*'] }
+  writer: { actions: [append] }
+  monitoring: { actions: [metrics] }
+`,
+    );
+    const srv = await SteleServer.start(data.dir, { checkpointIntervalMs: 20 });
+    try {
+      await appendHttp(
+        srv.url,
+        data.token,
+        Array.from({ length: 50 }, (_, k) => makeEvent(undefined, k)),
+      );
+      for (;;) {
+        if ((await getJson<{ checkpoint_size: number }>(`${srv.url}/healthz`)).checkpoint_size >= 51) break;
+        await sleep(20);
+      }
+      const key = async (name: string, role: string) => {
+        const r = await requestJson(`${srv.url}/v1/keys`, 'POST', data.token, { name, roles: [role] });
+        assert.equal(r.status, 201, r.text);
+        const file = join(tempDir(), `${name}.key`);
+        writeFileSync(file, r.body.key as string, { mode: 0o600 });
+        return { key: r.body.key as string, file };
+      };
+      const monitor = await key('watchtower', 'monitoring');
+      const writer = await key('ci', 'writer');
+      const runs = async (q: string) =>
+        (
+          await getJson<{
+            hits: { index: number; event: { outcome: string; actor: { id: string }; data: Record<string, unknown> } }[];
+          }>(`${srv.url}/v1/events?q=${encodeURIComponent(q)}`, 30_000, data.token)
+        ).hits;
+
+      const ok = await runStele([
+        'monitor',
+        '--url',
+        srv.url,
+        '--vkey',
+        data.vkey,
+        '--once',
+        '--report',
+        srv.url,
+        '--token-file',
+        monitor.file,
+      ]);
+      assert.equal(ok.code, 0, ok.output);
+      const [good] = await runs('action:stele.validation.run actor:watchtower');
+      assert.equal(good?.event.outcome, 'success');
+      assert.equal(good?.event.data.reporter, 'stele monitor');
+      assert.equal(good?.event.data.where, srv.url);
+      assert.ok((good?.event.data.to as number) >= 51);
+
+      // Only a monitoring role (or admin) may record runs; a malformed report is refused, naming the field.
+      const body = { ok: true, kind: 'full', where: 'x', seconds: 1 };
+      assert.equal((await requestJson(`${srv.url}/v1/validations`, 'POST', writer.key, body)).status, 403);
+      const bad = await requestJson(`${srv.url}/v1/validations`, 'POST', monitor.key, { ...body, kind: 'partial' });
+      assert.equal(bad.status, 400);
+      assert.match((bad.body.error as { message: string }).message, /"kind" must be/);
+
+      // An entry altered on disk: the monitor's full run fails, and says so in the log.
+      const file = join(
+        data.dir,
+        'log',
+        'tile',
+        'entries',
+        '000.p',
+        readdirSync(join(data.dir, 'log', 'tile', 'entries', '000.p'))
+          .sort()
+          .at(-1) as string,
+      );
+      const bytes = readFileSync(file);
+      bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 1;
+      writeFileSync(file, bytes);
+      const failed = await runStele([
+        'monitor',
+        '--url',
+        srv.url,
+        '--vkey',
+        data.vkey,
+        '--once',
+        '--report',
+        srv.url,
+        '--token-file',
+        monitor.file,
+      ]);
+      assert.equal(failed.code, 1, failed.output);
+      const [bad2] = await runs('action:stele.validation.run actor:watchtower outcome:failure');
+      assert.equal(bad2?.event.data.outcome, 'failed');
+      assert.match(String((bad2?.event.data.problems as string[])[0]), /does not match|hash/);
+    } finally {
       await srv.stop();
     }
   });

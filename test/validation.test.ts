@@ -11,7 +11,7 @@ import { appendHttp, cleanup, getJson, initDir, makeEvent, SteleServer, sleep } 
 
 interface Run {
   index: number;
-  event: { data: { outcome: string; kind: string; from: number; to: number; problems: string[] } };
+  event: { outcome: string; data: { outcome: string; kind: string; from: number; to: number; problems: string[] } };
 }
 
 describe('self-validation', { timeout: 120_000 }, () => {
@@ -67,6 +67,13 @@ describe('self-validation', { timeout: 120_000 }, () => {
       const after = await until((r) => r.some((x) => x.event.data.outcome === 'failed'), 'the alteration was not found');
       const failed = after.find((x) => x.event.data.outcome === 'failed') as Run;
       assert.equal(failed.event.data.kind, 'incremental');
+      assert.equal(failed.event.outcome, 'failure', 'the event itself says it failed (alert rules select on outcome)');
+      const found = await getJson<{ hits: Run[] }>(
+        `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.validation.run outcome:failure')}`,
+        30_000,
+        data.token,
+      );
+      assert.ok(found.hits.some((h) => h.index === failed.index));
       assert.match(failed.event.data.problems.join('\n'), new RegExp(`log: entry ${bundle * 256 + '\\\\d*'}|does not match`));
       const metrics = await (await fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${data.token}` } })).text();
       assert.match(metrics, /^stele_validation_ok 0$/m);

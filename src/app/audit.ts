@@ -12,7 +12,7 @@
 
 import type { Principal } from '../core/principal.js';
 import { clip, recordedQuery, recordedRequest } from './audit-query.js';
-import { SERVER, selfEvent } from './self-event.js';
+import { type Outcome, SERVER, selfEvent } from './self-event.js';
 
 export type AppendSelf = (events: unknown[], by: Principal) => Promise<{ index: number }[]>;
 
@@ -61,11 +61,10 @@ export class Audit {
     action: string,
     by: Principal,
     data: Record<string, unknown>,
-    reason?: string,
-    resource?: { type: string; id: string },
+    opts: { reason?: string | undefined; resource?: { type: string; id: string }; outcome?: Outcome } = {},
   ): Promise<number> {
     const kept = typeof data.query === 'string' ? { ...data, query: recordedQuery(data.query, this.pepper) } : data;
-    const [e] = await this.append([selfEvent(action, by, kept, reason, undefined, resource)], by);
+    const [e] = await this.append([selfEvent(action, by, kept, opts.reason, opts.outcome, opts.resource)], by);
     return (e as { index: number }).index;
   }
 

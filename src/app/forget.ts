@@ -81,6 +81,25 @@ export async function dueForExpiry(
   return { expire, held };
 }
 
+/**
+ * Keys destroyed (expired or erased) after an active legal hold covering them was placed: what a
+ * hold must never let happen. Holds on an actor are not checked here: which keys were an actor's
+ * is read from the query store, which forgets a key's rows when it is destroyed.
+ */
+export async function heldButDestroyed(
+  ctx: Pick<ForgetContext, 'keys' | 'holds' | 'index'>,
+): Promise<{ key: string; tier: string; day: string; holds: string[] }[]> {
+  const covering = await ctx.holds.covering(new Map());
+  const out: { key: string; tier: string; day: string; holds: string[] }[] = [];
+  for (const state of ['expired', 'erased'] as const)
+    for (const k of await ctx.keys.select({ state })) {
+      const destroyed = k.destroyed === null ? Number.NaN : Date.parse(k.destroyed);
+      const holds = covering(k).filter((h) => h.actor === null && Date.parse(h.created) < destroyed);
+      if (holds.length) out.push({ key: k.id, tier: k.tier, day: k.day, holds: holds.map((h) => h.id) });
+    }
+  return out;
+}
+
 /** Destroys the data keys of every (tier, day) past its tier's keep, except those under a legal hold. */
 export async function runRetention(ctx: ForgetContext, by: Principal, nowMs = Date.now()): Promise<RetentionReport> {
   await ctx.caughtUp();

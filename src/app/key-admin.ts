@@ -37,6 +37,6 @@ export async function createApiKey(ctx: KeyAdmin, spec: NewKey, by: Principal): 
 
 export async function revokeApiKey(ctx: KeyAdmin, name: string, reason: string, by: Principal): Promise<ApiKeyInfo> {
   const info = await ctx.apikeys.revoke(name, `${by.method}:${by.id}`, reason);
-  await ctx.audit.record('stele.key.revoke', by, { ...info }, reason);
+  await ctx.audit.record('stele.key.revoke', by, { ...info }, { reason });
   return info;
 }

@@ -84,7 +84,7 @@ export async function readEntry(stele: Stele, p: Principal, index: number, _leaf
     });
   }
   // The tier read is its resource, so an alert can watch a tier's reads (action:stele.access.read resource:<tier>).
-  await stele.audit.record('stele.access.read', p, { index }, undefined, { type: 'stele.tier', id: m.tier });
+  await stele.audit.record('stele.access.read', p, { index }, { resource: { type: 'stele.tier', id: m.tier } });
   return m.event;
 }
 

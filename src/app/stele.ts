@@ -245,7 +245,7 @@ export async function openSteleOn(backend: Backend, dir: string, options: SteleO
           access.setPolicy(next);
         } catch (err) {
           const e = err instanceof SteleError ? err : new SteleError('bad_policy', (err as Error).message, { cause: err });
-          await audit.record('stele.policy.refused', by, { message: e.message, ...(e.detail ?? {}) }, e.message);
+          await audit.record('stele.policy.refused', by, { message: e.message, ...(e.detail ?? {}) }, { reason: e.message });
           // The reload request was fine; the file was not: never a 5xx.
           throw new SteleError(
             e.status < 500 ? e.code : 'bad_policy',

@@ -61,3 +61,44 @@ test('a key past its retention and still active fails the run; after retention r
     await stele.close();
   }
 });
+
+test('a key destroyed while a hold covered it fails the run, naming the hold', async () => {
+  const data = join(dir, 'data-held');
+  await initDataDir(data, 'validation-held.test/log');
+  const policy = join(dir, 'policy-held.yaml');
+  writeFileSync(
+    policy,
+    'version: 1\nretention:\n  default: kept\n  tiers:\n    - name: short\n      keep: 1d\n      match:\n        actions: ["x.*"]\n    - name: kept\n      keep: forever\n',
+  );
+  const stele = await openStele(data, { checkpointIntervalMs: 10, policyFile: policy });
+  try {
+    await stele.append(
+      [
+        {
+          id: crypto.randomUUID(),
+          actor: { id: 'a@example.com', type: 'human' },
+          action: 'x.y',
+          source: { kind: 't' },
+          outcome: 'success',
+        },
+      ],
+      SERVER,
+    );
+    const v = new Validator(stele, SERVER, DAY);
+    const hold = await stele.holds.add({ tier: 'short' }, 'case 9', 'tester');
+    assert.equal((await v.run()).ok, true);
+    // What retention must never do: destroy a held key (done here behind the hold's back).
+    const [key] = await stele.keys.select({ tier: 'short', state: 'active' });
+    await stele.keys.destroy([key?.id as string], 'expired', 'a bug');
+    const run = await v.run();
+    assert.equal(run.ok, false);
+    assert.match(
+      run.problems.join('\n'),
+      new RegExp(
+        `holds: 1 data key\\(s\\) destroyed while a hold covered them \\(short/\\d{4}-\\d\\d-\\d\\d under ${hold.id}\\)`,
+      ),
+    );
+  } finally {
+    await stele.close();
+  }
+});

@@ -3,13 +3,14 @@
  * checkpoint incrementally (only the entries and tiles past the last verified one, and that they
  * extend it), the whole log on a schedule — and checks that the policy in force is applied: every
  * data key whose retention has passed (by more than a retention run's period) is destroyed unless
- * a hold keeps it, and the query store is not ahead of the log. Each run is appended as a
+ * a hold keeps it, no key a hold covers was destroyed after the hold was placed, no role is limited
+ * to tiers while a tier is unencrypted, and the query store is not ahead of the log. Each run is appended as a
  * `stele.validation.run` event with its outcome and what it covered, so the checks are on record
  * like everything else; a failure is also the server's to raise (logged, and in /metrics).
  */
 import type { Principal } from '../core/principal.js';
 import { VerifyError, verifyLog } from '../tlog/verify.js';
-import { dueForExpiry } from './forget.js';
+import { dueForExpiry, heldButDestroyed } from './forget.js';
 import type { Stele } from './stele.js';
 
 export interface ValidationRun {
@@ -79,20 +80,74 @@ export class Validator {
       const days = [...new Set(expire.map((k) => `${k.tier}/${k.day}`))].slice(0, 5).join(', ');
       problems.push(`retention: ${expire.length} data key(s) past their tier's keep are still active and not held (${days})`);
     }
+    checks.push('holds: no key an active hold (on a tier, subject or time) covers was destroyed after it was placed');
+    const broken = await heldButDestroyed(s.forget);
+    if (broken.length)
+      problems.push(
+        `holds: ${broken.length} data key(s) destroyed while a hold covered them (${broken
+          .slice(0, 5)
+          .map((b) => `${b.tier}/${b.day} under ${b.holds.join(', ')}`)
+          .join('; ')})`,
+      );
+    checks.push('policy: no role is limited to tiers while a tier is unencrypted (its events would be public anyway)');
+    const plain = s.policy.retention.tiers.filter((t) => !t.encrypt).map((t) => t.name);
+    const limited = s.policy.roles.filter((r) => r.tiers.length > 0).map((r) => r.name);
+    if (plain.length && limited.length)
+      problems.push(`policy: roles ${limited.join(', ')} are limited to tiers, but tier(s) ${plain.join(', ')} are unencrypted`);
     checks.push('index: the query store is not ahead of the log');
     if (s.index.indexedThrough > s.log.size)
       problems.push(`index: the query store has ${s.index.indexedThrough} entries, the log ${s.log.size}`);
     const ok = problems.length === 0;
     const seconds = (performance.now() - t0) / 1000;
-    const index = await s.audit.record('stele.validation.run', this.by, {
-      outcome: ok ? 'ok' : 'failed',
-      kind: full ? 'full' : 'incremental',
-      from,
-      to,
-      checks,
-      problems,
-    });
+    const index = await s.audit.record(
+      'stele.validation.run',
+      this.by,
+      { outcome: ok ? 'ok' : 'failed', kind: full ? 'full' : 'incremental', from, to, checks, problems },
+      // The event's own outcome, so `action:stele.validation.run outcome:failure` finds (and alerts on) failures.
+      { outcome: ok ? 'success' : 'failure' },
+    );
     this.last = { ok, kind: full ? 'full' : 'incremental', from, to, checks, problems, at, seconds, index };
     return this.last;
   }
+}
+
+/** One run of `stele monitor` (another process, often another machine), as it reports it. */
+export interface OutsideRun {
+  ok: boolean;
+  kind: 'full' | 'incremental';
+  /** The checkpoint verified (absent when the run failed before one was). */
+  size?: number;
+  root?: string;
+  /** What it verified: the URL, bucket or directory it read. */
+  where: string;
+  error?: string;
+  seconds: number;
+}
+
+/**
+ * Records a monitor's run as a `stele.validation.run` event by the monitor's principal (what it
+ * says it found, under its name: a claim, like any event), with the event's outcome failure when
+ * verification failed, so the policy's alert rules on failures fire for it as for the server's own.
+ */
+export function recordOutsideRun(s: Stele, by: Principal, r: OutsideRun): Promise<number> {
+  return s.audit.record(
+    'stele.validation.run',
+    by,
+    {
+      outcome: r.ok ? 'ok' : 'failed',
+      kind: r.kind,
+      reporter: 'stele monitor',
+      where: r.where,
+      ...(r.size === undefined ? {} : { to: r.size }),
+      ...(r.root === undefined ? {} : { root: r.root }),
+      checks: [
+        r.kind === 'full'
+          ? 'log: every entry and tile, from outside'
+          : 'log: the entries and tiles since the last verified checkpoint, from outside',
+      ],
+      problems: r.error ? [r.error] : [],
+      seconds: r.seconds,
+    },
+    { outcome: r.ok ? 'success' : 'failure' },
+  );
 }

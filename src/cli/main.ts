@@ -85,7 +85,7 @@ program
   .option('--json', 'print the result as JSON')
   .action(lazy(() => import('./commands/verify.js'), 'verifyCommand'));
 
-program
+const monitor = program
   .command('monitor')
   .description('keep verifying a log from outside: each new checkpoint incrementally, in full at start and every --full-every')
   .addOption(dirOption())
@@ -103,7 +103,12 @@ program
   .option('--full-every <duration>', 'how often to verify the whole log again', '24h')
   .option('--once', 'one full verification, then exit 0 (verified) or 1')
   .option('--json', 'print each run as a JSON line')
-  .action(lazy(() => import('./commands/monitor.js'), 'monitorCommand'));
+  .option(
+    '--report <url>',
+    'record each run in the log of the Stele server at <url> as a stele.validation.run event (a key of a monitoring role: --token-file)',
+  );
+tokenOptions(monitor, 'API key for --report');
+monitor.action(lazy(() => import('./commands/monitor.js'), 'monitorCommand'));
 
 program
   .command('witness')

@@ -23,6 +23,7 @@ import { cloudtrailRoutes } from './routes/sources-cloudtrail.js';
 import { kubernetesRoutes } from './routes/sources-kubernetes.js';
 import { otlpRoutes } from './routes/sources-otlp.js';
 import { tlogRoutes } from './routes/tlog.js';
+import { validationRoutes } from './routes/validations.js';
 
 export interface ServerOptions {
   /** Largest request body, bytes. */
@@ -244,6 +245,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   await app.register(forgetRoutes(stele));
   await app.register(tlogRoutes(stele, opts.witnessing?.checkpoint));
   await app.register(consoleRoutes(stele));
+  await app.register(validationRoutes(stele));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

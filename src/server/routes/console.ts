@@ -103,7 +103,10 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
           ),
           // Each tier's retention (days; null: kept forever), for the entries the console shows.
           retention: Object.fromEntries(
-            stele.access.policy.retention.tiers.map((t) => [t.name, t.keepMs === null ? null : Math.round(t.keepMs / 86_400_000)]),
+            stele.access.policy.retention.tiers.map((t) => [
+              t.name,
+              t.keepMs === null ? null : Math.round(t.keepMs / 86_400_000),
+            ]),
           ),
           origin: stele.log.origin,
           // The console pins it on first use; verifying against a key the server hands out only
