@@ -207,7 +207,7 @@ roles:
       assert.equal(failed.code, 1, failed.output);
       const [bad2] = await runs('action:stele.validation.run actor:watchtower outcome:failure');
       assert.equal(bad2?.event.data.outcome, 'failed');
-      assert.match(String((bad2?.event.data.problems as string[])[0]), /does not match|hash/);
+      assert.match(String((bad2?.event.data.problems as string[] | undefined)?.[0]), /does not match|hash/);
     } finally {
       await srv.stop();
     }

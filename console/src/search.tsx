@@ -270,7 +270,9 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
   const recent = useMemo(() => {
     const seen: Record<string, Set<string>> = {};
     const add = (f: string, v: string | undefined) => {
-      if (v) (seen[f] ??= new Set()).add(v);
+      if (!v) return;
+      seen[f] ??= new Set();
+      seen[f].add(v);
     };
     for (const h of hits.slice(0, 2000)) {
       const e = h.event;
