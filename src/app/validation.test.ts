@@ -102,3 +102,41 @@ test('a key destroyed while a hold covered it fails the run, naming the hold', a
     await stele.close();
   }
 });
+
+test('an entry naming a data key the key store does not have fails the run', async () => {
+  const data = join(dir, 'data-keys');
+  await initDataDir(data, 'validation-keys.test/log');
+  let stele = await openStele(data, { checkpointIntervalMs: 10 });
+  const [e] = await stele.append(
+    [
+      {
+        id: crypto.randomUUID(),
+        actor: { id: 'a@example.com', type: 'human' },
+        action: 'x.y',
+        source: { kind: 't' },
+        outcome: 'success',
+      },
+    ],
+    SERVER,
+  );
+  await stele.close();
+  // The key store loses a key behind the log's back (a restore of an older backup, say).
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(join(data, 'keys', 'keystore.db'));
+  const gone = db.prepare('SELECT id FROM keys ORDER BY created DESC LIMIT 1').get() as { id: string };
+  db.prepare('DELETE FROM keys WHERE id = ?').run(gone.id);
+  db.close();
+  stele = await openStele(data, { checkpointIntervalMs: 10 });
+  try {
+    const run = await new Validator(stele, SERVER, DAY).run({ full: true });
+    assert.equal(run.ok, false);
+    assert.ok(run.checks.includes('keys: the key store knows every data key the verified entries name'));
+    assert.match(
+      run.problems.join('\n'),
+      new RegExp(`keys: 1 data key\\(s\\) named by entries are not in the key store \\(${gone.id} in entry \\d+\\)`),
+    );
+    assert.ok(e !== undefined);
+  } finally {
+    await stele.close();
+  }
+});

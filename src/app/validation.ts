@@ -3,12 +3,14 @@
  * checkpoint incrementally (only the entries and tiles past the last verified one, and that they
  * extend it), the whole log on a schedule — and checks that the policy in force is applied: every
  * data key whose retention has passed (by more than a retention run's period) is destroyed unless
- * a hold keeps it, no key a hold covers was destroyed after the hold was placed, no role is limited
+ * a hold keeps it, the key store has every data key the verified entries name, no key a hold
+ * covers was destroyed after the hold was placed, no role is limited
  * to tiers while a tier is unencrypted, and the query store is not ahead of the log. Each run is appended as a
  * `stele.validation.run` event with its outcome and what it covered, so the checks are on record
  * like everything else; a failure is also the server's to raise (logged, and in /metrics).
  */
 import type { Principal } from '../core/principal.js';
+import { decodeLeaf } from '../event/record.js';
 import { VerifyError, verifyLog } from '../tlog/verify.js';
 import { dueForExpiry, heldButDestroyed } from './forget.js';
 import type { Stele } from './stele.js';
@@ -62,9 +64,20 @@ export class Validator {
     const source = { readTile: s.log.readTile.bind(s.log), readCheckpoint: async () => s.log.checkpoint.note };
     let from = 0;
     let to = s.log.checkpoint.size;
+    /** The data keys the verified entries name, and the first entry naming each. */
+    const named = new Map<string, number>();
+    const onEntry = (index: number, entry: Uint8Array) => {
+      let key: string | undefined;
+      try {
+        key = decodeLeaf(entry).key;
+      } catch {
+        return; // the log check itself reports a leaf that does not decode where it matters: its hash
+      }
+      if (key && !named.has(key)) named.set(key, index);
+    };
     try {
       const since = this.verified;
-      const r = await verifyLog(source, s.verifier, { since, ...(full ? {} : { resume: true }) });
+      const r = await verifyLog(source, s.verifier, { since, onEntry, ...(full ? {} : { resume: true }) });
       from = full ? 0 : Number(since.split('\n')[1]);
       to = r.checkpoint.size;
       this.verified = r.note;
@@ -80,6 +93,17 @@ export class Validator {
       const days = [...new Set(expire.map((k) => `${k.tier}/${k.day}`))].slice(0, 5).join(', ');
       problems.push(`retention: ${expire.length} data key(s) past their tier's keep are still active and not held (${days})`);
     }
+    checks.push('keys: the key store knows every data key the verified entries name');
+    const ids = [...named.keys()];
+    const found = await s.keys.lookupMany(ids);
+    const unknown = ids.filter((_, i) => found[i] === undefined);
+    if (unknown.length)
+      problems.push(
+        `keys: ${unknown.length} data key(s) named by entries are not in the key store (${unknown
+          .slice(0, 5)
+          .map((k) => `${k} in entry ${named.get(k)}`)
+          .join(', ')})`,
+      );
     checks.push('holds: no key an active hold (on a tier, subject or time) covers was destroyed after it was placed');
     const broken = await heldButDestroyed(s.forget);
     if (broken.length)

@@ -54,6 +54,8 @@ export interface VerifyOptions {
   onProgress?: (entries: number, total: number) => void;
   /** Witnesses whose cosignatures the checkpoint must carry, k of n (c2sp.org/tlog-cosignature). */
   witnesses?: WitnessPolicy;
+  /** Told of each entry read (from the resume point on), in order, before it is known to verify. */
+  onEntry?: (index: number, entry: Uint8Array) => void;
 }
 
 export interface VerifyResult {
@@ -159,6 +161,7 @@ export async function verifyLog(store: TileSource, verifier: Verifier, opts: Ver
     }
     // Resuming: the first bundle's entries below the start are in the tree already.
     for (const e of b * 256 < start ? entries.slice(start - b * 256) : entries) {
+      opts.onEntry?.(builder.size, e);
       builder.append(leafHash(e));
       if (old && builder.size === old.size) {
         if (!same(builder.root(), old.root)) {
