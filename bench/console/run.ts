@@ -14,20 +14,19 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { initDataDir } from '../../src/app/datadir.js';
 import { openStele } from '../../src/app/stele.js';
-import type { Principal } from '../../src/core/principal.js';
 import { browserProblem, launchChromium } from '../../test/helpers/browser.js';
 import { installCleanupHandlers } from '../ingest/cleanup.js';
 import { machine } from '../ingest/report.js';
 import { startStele } from '../ingest/server.js';
 import { fmtInt, median, sleep } from '../ingest/stats.js';
-import { EventStream, humanId, SEED } from '../query/gen.js';
+import { appendCorpus } from '../query/e2e.js';
+import { humanId, SEED } from '../query/gen.js';
 import { numberOption, writeSection } from '../section.js';
 
 const EVENTS = numberOption('--events', 1_000_000);
 const REPEATS = numberOption('--repeats', 7);
 const TARGET_MS = 300;
 const CACHE = fileURLToPath(new URL('../../../bench/.cache/', import.meta.url));
-const INGEST: Principal = { kind: 'local', id: 'local', method: 'local', groups: [], roles: [] };
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** A data directory of `events` events, built once (appends through the real path: sealing, WAL, tiles, index). */
@@ -41,28 +40,9 @@ async function dataDir(events: number): Promise<string> {
   const stele = await openStele(building);
   const t0 = performance.now();
   try {
-    const stream = new EventStream(events, SEED ^ 0xc0);
-    const batch = () => {
-      const out: unknown[] = [];
-      for (let k = 0; k < 1000 && stream.index < events; k++) {
-        const { event } = stream.next();
-        const { verified: _, ...actor } = event.actor;
-        out.push({ ...event, actor });
-      }
-      return out;
-    };
-    let done = 0;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (;;) {
-          const b = batch();
-          if (b.length === 0) return;
-          await stele.append(b, INGEST);
-          done += b.length;
-          if (done % 200_000 < 1000) log(`built ${fmtInt(done)} of ${fmtInt(events)}...`);
-        }
-      }),
-    );
+    await appendCorpus(stele, events, SEED ^ 0xc0, (done) => {
+      if (done % 200_000 < 1000) log(`built ${fmtInt(done)} of ${fmtInt(events)}...`);
+    });
     const size = stele.log.size;
     while ((await stele.index.upto()) < size || stele.log.checkpoint.size < size) await sleep(200);
   } finally {

@@ -15,7 +15,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initDataDir } from '../../src/app/datadir.js';
-import { openStele } from '../../src/app/stele.js';
+import { openStele, type Stele } from '../../src/app/stele.js';
 import type { Principal } from '../../src/core/principal.js';
 import { jsonLine } from '../../src/export/formats.js';
 import { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
@@ -39,33 +39,44 @@ export interface E2EResult {
 const INGEST: Principal = { kind: 'local', id: 'local', method: 'local', groups: [], roles: [] };
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+/**
+ * Appends `events` events of the corpus (seed `seed`) through `stele.append` (the path of `stele
+ * append --local`), 4 batches of 1000 in flight: they share write-ahead-log syncs, as concurrent
+ * clients do. `onBatch` is told how many are appended so far.
+ */
+export async function appendCorpus(stele: Stele, events: number, seed: number, onBatch?: (done: number) => void): Promise<void> {
+  const stream = new EventStream(events, seed);
+  const batch = () => {
+    const out: unknown[] = [];
+    for (let k = 0; k < 1000 && stream.index < events; k++) {
+      const { event } = stream.next();
+      const { verified: _, ...actor } = event.actor;
+      out.push({ ...event, actor });
+    }
+    return out;
+  };
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (;;) {
+        const b = batch();
+        if (b.length === 0) return;
+        await stele.append(b, INGEST);
+        done += b.length;
+        onBatch?.(done);
+      }
+    }),
+  );
+}
+
 export async function e2e(events: number, opts: { repeats: number; samples: number }): Promise<E2EResult> {
   const dir = mkdtempSync(join(tmpdir(), 'stele-bench-query-'));
   try {
     await initDataDir(dir, 'bench.example/stele');
     const stele = await openStele(dir);
     try {
-      // Append: 4 batches of 1000 in flight (they share write-ahead-log syncs, as concurrent clients do).
-      const stream = new EventStream(events, SEED ^ 0xe2e);
-      const batch = () => {
-        const out: unknown[] = [];
-        for (let k = 0; k < 1000 && stream.index < events; k++) {
-          const { event } = stream.next();
-          const { verified: _, ...actor } = event.actor;
-          out.push({ ...event, actor });
-        }
-        return out;
-      };
       const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          for (;;) {
-            const b = batch();
-            if (b.length === 0) return;
-            await stele.append(b, INGEST);
-          }
-        }),
-      );
+      await appendCorpus(stele, events, SEED ^ 0xe2e);
       const appendS = (performance.now() - t0) / 1000;
       const size = stele.log.size;
       while ((await stele.index.upto()) < size || stele.log.checkpoint.size < size) await sleep(50);

@@ -4,7 +4,8 @@
  * which decides and records every action.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, getJson, postJson, type SearchPage } from './api.js';
+import { ApiError, getJson, type Hold, postJson, type SearchPage } from './api.js';
+import { Problem } from './problem.js';
 
 const message = (err: unknown) => (err instanceof ApiError ? err.message : (err as Error).message);
 
@@ -44,21 +45,6 @@ function Field(props: {
       />
     </>
   );
-}
-
-interface Hold {
-  id: string;
-  reason: string;
-  tier: string | null;
-  actor: string | null;
-  subject: string | null;
-  since: string | null;
-  until: string | null;
-  created: string;
-  created_by: string;
-  released: string | null;
-  released_by: string | null;
-  release_reason: string | null;
 }
 
 function Release({ hold, done }: { hold: Hold; done: () => void }) {
@@ -126,11 +112,7 @@ export function Holds({ canHold, canErase }: { canHold: boolean; canErase: boole
   return (
     <main class="admin">
       <h1>Legal holds and erasures</h1>
-      {holds.error && (
-        <p role="alert" class="error">
-          {holds.error}
-        </p>
-      )}
+      <Problem text={holds.error} />
       <table class="list">
         <caption>Holds (a hold keeps what it covers from expiry and erasure)</caption>
         <thead>
@@ -240,11 +222,7 @@ export function Policy() {
   return (
     <main class="admin">
       <h1>Policy in force</h1>
-      {p.error && (
-        <p role="alert" class="error">
-          {p.error}
-        </p>
-      )}
+      <Problem text={p.error} />
       {p.data && (
         <>
           <dl class="facts">
@@ -348,11 +326,7 @@ export function Keys() {
   return (
     <main class="admin">
       <h1>API keys</h1>
-      {keys.error && (
-        <p role="alert" class="error">
-          {keys.error}
-        </p>
-      )}
+      <Problem text={keys.error} />
       <table class="list">
         <caption>Keys</caption>
         <thead>

@@ -52,6 +52,22 @@ export interface Hit {
   erasure?: unknown;
 }
 
+/** A legal hold as `GET /v1/holds` lists it. */
+export interface Hold {
+  id: string;
+  reason: string;
+  tier: string | null;
+  actor: string | null;
+  subject: string | null;
+  since: string | null;
+  until: string | null;
+  created: string;
+  created_by: string;
+  released: string | null;
+  released_by: string | null;
+  release_reason: string | null;
+}
+
 export interface SearchPage {
   hits: Hit[];
   next?: string;

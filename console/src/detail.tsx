@@ -4,7 +4,8 @@
  * leaf, the checkpoint and the inclusion proof and checks them here (verify.ts).
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, getBytes, getJson, getText, type Hit, type Whoami } from './api.js';
+import { ApiError, getBytes, getJson, getText, type Hit, type Hold, type Whoami } from './api.js';
+import { Problem } from './problem.js';
 import { quoteValue } from './query.js';
 import { navigate } from './route.js';
 import { loadTrust } from './trust.js';
@@ -54,21 +55,10 @@ export async function proveEntry(index: number, me: Whoami): Promise<Proven> {
   });
 }
 
-interface HoldView {
-  id: string;
-  reason: string;
-  tier: string | null;
-  actor: string | null;
-  subject: string | null;
-  since: string | null;
-  until: string | null;
-  created_by: string;
-}
-
 const DAY_MS = 86_400_000;
 
 /** Whether a hold covers an entry: holds keep data keys, one per (tier, UTC day of receipt, actor or subject). */
-export function covers(h: HoldView, e: Hit): boolean {
+export function covers(h: Hold, e: Hit): boolean {
   const received = Date.parse(e.received);
   const dayStart = received - (received % DAY_MS);
   return (
@@ -90,10 +80,10 @@ function retention(me: Whoami, e: Hit): string {
 }
 
 export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number; hit: Hit | null; onClose: () => void }) {
-  const [holds, setHolds] = useState<HoldView[] | null>(null);
+  const [holds, setHolds] = useState<Hold[] | null>(null);
   useEffect(() => {
     if (!me.actions.includes('hold')) return;
-    getJson<{ holds: HoldView[] }>('/v1/holds').then(
+    getJson<{ holds: Hold[] }>('/v1/holds').then(
       (r) => setHolds(r.holds),
       () => setHolds(null),
     );
@@ -144,11 +134,7 @@ export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number;
           ✕
         </button>
       </div>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Problem text={error} />
       {entry && (
         <dl>
           <dt>received</dt>

@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, type Whoami } from './api.js';
+import { Problem } from './problem.js';
 import { loadTrust, saveTrust, type Trust } from './trust.js';
 import { parseVkey } from './verify.js';
 
@@ -85,11 +86,7 @@ export function Health({ me }: { me: Whoami }) {
   return (
     <main class="health">
       <h1>Health</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Problem text={error} />
       {h && (
         <dl class="facts">
           <dt>status</dt>

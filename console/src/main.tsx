@@ -9,6 +9,7 @@ import { Holds, Keys, Policy } from './admin.js';
 import { ApiError, getJson, signIn, signOut, type Whoami } from './api.js';
 import { Health } from './health.js';
 import { finishLogin, type IssuerLogin, startLogin } from './oidc.js';
+import { Problem } from './problem.js';
 import { parseRoute, type Route } from './route.js';
 import { Search } from './search.js';
 
@@ -78,11 +79,7 @@ function SignIn({ onDone }: { onDone: (w: Whoami) => void }) {
         <button type="submit" disabled={busy || key.trim() === ''}>
           Sign in
         </button>
-        {error && (
-          <p role="alert" class="error">
-            {error}
-          </p>
-        )}
+        <Problem text={error} />
       </form>
       <p class="hint">Your credential stays in this tab's memory: reloading the page signs you out.</p>
     </main>

@@ -19,29 +19,34 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const DAY = 86_400_000;
 
-test('a key past its retention and still active fails the run; after retention runs, it passes', async () => {
-  const data = join(dir, 'data');
-  await initDataDir(data, 'validation.test/log');
-  const policy = join(dir, 'policy.yaml');
-  // The log's own events (the retention run's among them) go to a tier kept forever.
+/** A log whose `x.*` events go to a tier kept one day (the log's own, to one kept forever), with one such event. */
+async function shortTierLog(name: string) {
+  const data = join(dir, name);
+  await initDataDir(data, `${name}.test/log`);
+  const policy = join(dir, `${name}.yaml`);
   writeFileSync(
     policy,
     'version: 1\nretention:\n  default: kept\n  tiers:\n    - name: short\n      keep: 1d\n      match:\n        actions: ["x.*"]\n    - name: kept\n      keep: forever\n',
   );
   const stele = await openStele(data, { checkpointIntervalMs: 10, policyFile: policy });
+  await stele.append(
+    [
+      {
+        id: crypto.randomUUID(),
+        actor: { id: 'a@example.com', type: 'human' },
+        action: 'x.y',
+        source: { kind: 't' },
+        outcome: 'success',
+      },
+    ],
+    SERVER,
+  );
+  return stele;
+}
+
+test('a key past its retention and still active fails the run; after retention runs, it passes', async () => {
+  const stele = await shortTierLog('data');
   try {
-    await stele.append(
-      [
-        {
-          id: crypto.randomUUID(),
-          actor: { id: 'a@example.com', type: 'human' },
-          action: 'x.y',
-          source: { kind: 't' },
-          outcome: 'success',
-        },
-      ],
-      SERVER,
-    );
     const v = new Validator(stele, SERVER, DAY);
     const now = await v.run({ full: true });
     assert.equal(now.ok, true, now.problems.join('; '));
@@ -63,27 +68,8 @@ test('a key past its retention and still active fails the run; after retention r
 });
 
 test('a key destroyed while a hold covered it fails the run, naming the hold', async () => {
-  const data = join(dir, 'data-held');
-  await initDataDir(data, 'validation-held.test/log');
-  const policy = join(dir, 'policy-held.yaml');
-  writeFileSync(
-    policy,
-    'version: 1\nretention:\n  default: kept\n  tiers:\n    - name: short\n      keep: 1d\n      match:\n        actions: ["x.*"]\n    - name: kept\n      keep: forever\n',
-  );
-  const stele = await openStele(data, { checkpointIntervalMs: 10, policyFile: policy });
+  const stele = await shortTierLog('data-held');
   try {
-    await stele.append(
-      [
-        {
-          id: crypto.randomUUID(),
-          actor: { id: 'a@example.com', type: 'human' },
-          action: 'x.y',
-          source: { kind: 't' },
-          outcome: 'success',
-        },
-      ],
-      SERVER,
-    );
     const v = new Validator(stele, SERVER, DAY);
     const hold = await stele.holds.add({ tier: 'short' }, 'case 9', 'tester');
     assert.equal((await v.run()).ok, true);
