@@ -171,11 +171,16 @@ roles:
       total += r.bytes;
     }
     assert.ok(total < 250 * 1024, `first load ${total} bytes`);
-    assert.equal(
-      (await wireBytes(`${srv.url}/console/..%2f..%2fpackage.json`)).status,
-      404,
-      'nothing outside the build is served',
-    );
+    for (const path of ['..%2f..%2fpackage.json', 'index.html', 'lib', 'lib%2fverify.js'])
+      assert.equal(
+        (await wireBytes(`${srv.url}/console/${path}`)).status,
+        404,
+        `/console/${path}: only the built scripts and styles`,
+      );
+    for (const a of assets) {
+      const r = await wireBytes(`${srv.url}${a}`);
+      assert.match(String(r.headers['content-security-policy']), /default-src 'none'/, `${a} has the CSP too`);
+    }
   });
 
   test('a key that is not accepted is told so; the admin signs in and a search shows what the API finds', async () => {

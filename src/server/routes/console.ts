@@ -4,7 +4,7 @@
  * /v1/whoami`, which tells a signed-in user what the policy lets them do, so the console shows
  * only the views they can use (the API still decides every request).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -43,9 +43,13 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
     /** A file of the build, gzip-compressed when the client takes it and the build made one. */
     const send = (reply: FastifyReply, file: string, acceptsGzip: boolean, cache: string) => {
       const path = normalize(join(dir, file));
-      if (!path.startsWith(dir) || !existsSync(path)) throw new SteleError('not_found', `no console file ${file}`);
+      if (!path.startsWith(dir) || !existsSync(path) || !statSync(path).isFile())
+        throw new SteleError('not_found', `no console file ${file}`);
       const gz = acceptsGzip && existsSync(`${path}.gz`);
+      const issuers = stele.access.policy.identity.issuers.filter((i) => i.console).map((i) => new URL(i.issuer).origin);
       reply
+        .header('content-security-policy', csp(issuers))
+        .header('x-frame-options', 'DENY')
         .header('content-type', TYPES[extname(path)] ?? 'application/octet-stream')
         .header('cache-control', cache)
         .header('x-content-type-options', 'nosniff')
@@ -58,15 +62,16 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
 
     app.get('/', { schema: { hide: true } }, async (req, reply) => {
       if (!existsSync(join(dir, 'index.html'))) throw new SteleError('not_found', 'the console is not built: run npm run build');
-      const issuers = stele.access.policy.identity.issuers.filter((i) => i.console).map((i) => new URL(i.issuer).origin);
-      reply.header('content-security-policy', csp(issuers)).header('x-frame-options', 'DENY');
       return send(reply, 'index.html', gzip(req.headers['accept-encoding']), 'no-cache');
     });
 
-    // Built with content hashes in their names: cached for good.
-    app.get<{ Params: { file: string } }>('/console/:file', { schema: { hide: true } }, async (req, reply) =>
-      send(reply, req.params.file, gzip(req.headers['accept-encoding']), 'public, max-age=31536000, immutable'),
-    );
+    // Only the built scripts and styles, named by their content hashes: cached for good. (The page
+    // itself only at /, where it is never cached.)
+    app.get<{ Params: { file: string } }>('/console/:file', { schema: { hide: true } }, async (req, reply) => {
+      const file = req.params.file;
+      if (!/^[\w-]+-[A-Z0-9]{8}\.(js|css)$/.test(file)) throw new SteleError('not_found', `no console file ${file}`);
+      return send(reply, file, gzip(req.headers['accept-encoding']), 'public, max-age=31536000, immutable');
+    });
 
     // Public: what the sign-in screen offers. The issuers are in the page's CSP header already.
     app.get(
