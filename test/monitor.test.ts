@@ -152,18 +152,10 @@ roles:
           }>(`${srv.url}/v1/events?q=${encodeURIComponent(q)}`, 30_000, data.token)
         ).hits;
 
-      const ok = await runStele([
-        'monitor',
-        '--url',
-        srv.url,
-        '--vkey',
-        data.vkey,
-        '--once',
-        '--report',
-        srv.url,
-        '--token-file',
-        monitor.file,
-      ]);
+      /** One full run of the monitor, recording it in the server's own log. */
+      const monitorOnce = () =>
+        runStele(['monitor', '--url', srv.url, '--vkey', data.vkey, '--once', '--report', srv.url, '--token-file', monitor.file]);
+      const ok = await monitorOnce();
       assert.equal(ok.code, 0, ok.output);
       const [good] = await runs('action:stele.validation.run actor:watchtower');
       assert.equal(good?.event.outcome, 'success');
@@ -184,18 +176,7 @@ roles:
       const bytes = readFileSync(file);
       bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 1;
       writeFileSync(file, bytes);
-      const failed = await runStele([
-        'monitor',
-        '--url',
-        srv.url,
-        '--vkey',
-        data.vkey,
-        '--once',
-        '--report',
-        srv.url,
-        '--token-file',
-        monitor.file,
-      ]);
+      const failed = await monitorOnce();
       assert.equal(failed.code, 1, failed.output);
       const [bad2] = await runs('action:stele.validation.run actor:watchtower outcome:failure');
       assert.equal(bad2?.event.data.outcome, 'failed');

@@ -67,8 +67,7 @@ async function main(): Promise<void> {
   if (problem) throw new Error(problem);
   const m = machine();
   const dir = await dataDir(EVENTS);
-  // The directory is the cache's: the server is stopped with a signal, not stop(), which would remove it.
-  const srv = await startStele({ dir });
+  const srv = await startStele({ dir, keepDir: true });
   const url = `http://${srv.host}:${srv.port}`;
   const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
   const queries = ['', `actor:${humanId(0)}`, 'action:k8s.* outcome:failure', 'timeout', `actor:${humanId(7)} since:2026-11-01`];
@@ -113,9 +112,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await browser.close();
-    // Keep the cached directory: stop the server without removing it.
-    process.kill(srv.pid, 'SIGTERM');
-    await sleep(1000);
+    await srv.stop();
   }
   const worst = Math.max(...timings.map((t) => median(t.page)));
   const p = (xs: number[]) => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;

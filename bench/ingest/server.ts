@@ -59,10 +59,11 @@ export function machineBusySeconds(): number {
 
 /**
  * `stele serve` on a fresh data directory, or on `dir` (made by `stele init` before: nodes of a
- * log in PostgreSQL share their configuration), with `args` after the usual ones.
+ * log in PostgreSQL share their configuration), with `args` after the usual ones. stop() removes
+ * the directory unless `keepDir` (a cached one).
  */
 export async function startStele(
-  opts: { cpuProfDir?: string; env?: NodeJS.ProcessEnv; dir?: string; args?: readonly string[] } = {},
+  opts: { cpuProfDir?: string; env?: NodeJS.ProcessEnv; dir?: string; args?: readonly string[]; keepDir?: boolean } = {},
 ): Promise<SteleServer> {
   const dir = opts.dir ?? tempDir('data');
   if (!opts.dir) execFileSync(process.execPath, [CLI, 'init', '--dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -73,6 +74,7 @@ export async function startStele(
     token,
     dir,
     opts.env,
+    !opts.keepDir,
   );
 }
 
@@ -86,6 +88,8 @@ async function startChild(
   token: string,
   dir: string | null,
   env: NodeJS.ProcessEnv | undefined,
+  /** Whether stop() removes `dir`. */
+  remove = true,
 ): Promise<SteleServer> {
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   trackChild(child);
@@ -132,7 +136,7 @@ async function startChild(
       if (child.exitCode !== 0 && child.signalCode !== 'SIGTERM') {
         process.stderr.write(`bench: server ended with ${child.exitCode ?? child.signalCode}; stderr tail:\n${stderr}\n`);
       }
-      if (dir) removeDir(dir);
+      if (dir && remove) removeDir(dir);
     },
   };
 }

@@ -126,6 +126,7 @@ export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number;
   };
   const trust = loadTrust(me.origin, me.vkey);
   const e = entry?.event;
+  const kept = entry ? retention(me, entry) : '';
   return (
     <aside class="detail" aria-label={`entry ${index}`}>
       <div class="detail-head">
@@ -142,7 +143,7 @@ export function Detail({ me, index, hit, onClose }: { me: Whoami; index: number;
           <dt>tier</dt>
           <dd>
             {entry.tier}
-            {entry.event && retention(me, entry) ? ` (${retention(me, entry)})` : ''}
+            {entry.event && kept ? ` (${kept})` : ''}
           </dd>
           {holds && entry.event && (
             <>

@@ -87,7 +87,7 @@ export async function dueForExpiry(
  * is read from the query store, which forgets a key's rows when it is destroyed.
  */
 export async function heldButDestroyed(
-  ctx: Pick<ForgetContext, 'keys' | 'holds' | 'index'>,
+  ctx: Pick<ForgetContext, 'keys' | 'holds'>,
 ): Promise<{ key: string; tier: string; day: string; holds: string[] }[]> {
   const covering = await ctx.holds.covering(new Map());
   const out: { key: string; tier: string; day: string; holds: string[] }[] = [];

@@ -95,8 +95,8 @@ export class Validator {
     }
     checks.push('keys: the key store knows every data key the verified entries name');
     const ids = [...named.keys()];
-    const found = await s.keys.lookupMany(ids);
-    const unknown = ids.filter((_, i) => found[i] === undefined);
+    const found = await s.keys.known(ids);
+    const unknown = ids.filter((_, i) => !found[i]);
     if (unknown.length)
       problems.push(
         `keys: ${unknown.length} data key(s) named by entries are not in the key store (${unknown

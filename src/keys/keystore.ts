@@ -162,6 +162,12 @@ export class KeyStore {
     return this.lookups.get(id) ?? (await this.lookupMany([id]))[0];
   }
 
+  /** Whether the key store has each key (active or destroyed), read without unwrapping any. */
+  async known(ids: readonly string[]): Promise<boolean[]> {
+    const rows = await this.records.get(ids);
+    return rows.map((r) => r !== undefined);
+  }
+
   /** lookup() of several keys, the uncached ones read together. */
   async lookupMany(ids: readonly string[]): Promise<(KeyLookup | undefined)[]> {
     const missing = [...new Set(ids.filter((id) => !this.lookups.has(id)))];

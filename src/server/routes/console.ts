@@ -40,12 +40,22 @@ function csp(issuers: readonly string[]): string {
 
 export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
   return async (app: FastifyInstance) => {
+    /** The build's files, read once: they change only with a new build, which restarts the server. */
+    const files = new Map<string, Buffer | null>();
+    const read = (path: string): Buffer | null => {
+      let b = files.get(path);
+      if (b === undefined) {
+        b = existsSync(path) && statSync(path).isFile() ? readFileSync(path) : null;
+        files.set(path, b);
+      }
+      return b;
+    };
     /** A file of the build, gzip-compressed when the client takes it and the build made one. */
     const send = (reply: FastifyReply, file: string, acceptsGzip: boolean, cache: string) => {
       const path = normalize(join(dir, file));
-      if (!path.startsWith(dir) || !existsSync(path) || !statSync(path).isFile())
-        throw new SteleError('not_found', `no console file ${file}`);
-      const gz = acceptsGzip && existsSync(`${path}.gz`);
+      const plain = path.startsWith(dir) ? read(path) : null;
+      if (plain === null) throw new SteleError('not_found', `no console file ${file}`);
+      const gz = acceptsGzip ? read(`${path}.gz`) : null;
       const issuers = stele.access.policy.identity.issuers.filter((i) => i.console).map((i) => new URL(i.issuer).origin);
       reply
         .header('content-security-policy', csp(issuers))
@@ -56,12 +66,13 @@ export function consoleRoutes(stele: Stele, dir = CONSOLE_DIR) {
         .header('referrer-policy', 'no-referrer')
         .header('vary', 'accept-encoding');
       if (gz) reply.header('content-encoding', 'gzip');
-      return reply.send(readFileSync(gz ? `${path}.gz` : path));
+      return reply.send(gz ?? plain);
     };
     const gzip = (h: string | string[] | undefined) => /\bgzip\b/.test(String(h ?? ''));
 
     app.get('/', { schema: { hide: true } }, async (req, reply) => {
-      if (!existsSync(join(dir, 'index.html'))) throw new SteleError('not_found', 'the console is not built: run npm run build');
+      if (read(join(dir, 'index.html')) === null)
+        throw new SteleError('not_found', 'the console is not built: run npm run build');
       return send(reply, 'index.html', gzip(req.headers['accept-encoding']), 'no-cache');
     });
 
