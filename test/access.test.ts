@@ -273,6 +273,75 @@ describe('policy', () => {
     assert.equal(s.event.data?.results, seen.length);
   });
 
+  test('a summary counts every match the asker may see, and nothing of a tier they may not', async () => {
+    const root = await idp.deviceFlowToken({ email: 'root@acme.test', groups: ['sre'] });
+    const auditor = await idp.deviceFlowToken({ email: 'audrey@acme.test', groups: ['audit'] });
+    const actor = { id: `sum-${randomUUID()}@acme.test`, type: 'human' };
+    const batch = [
+      ...Array.from({ length: 70 }, () => event(actor, 'emacs.file.save')),
+      ...Array.from({ length: 5 }, () => event(actor, 'emacs.file.save', { outcome: 'failure' })),
+      ...Array.from({ length: 30 }, () => event(actor, 'k8s.pods.delete')),
+    ];
+    const r = await call('POST', '/v1/events', data.token, batch);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    type Summary = {
+      entries: number;
+      histogram: { origin: string; width_ms: number; counts: number[] } | null;
+      facets: Record<string, { values: { value: string; count: number }[]; other: number; distinct: number }>;
+    };
+    const summary = async (token: string, q: string, extra = '') => {
+      const a = await call('GET', `/v1/events/summary?q=${encodeURIComponent(q)}${extra}`, token);
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      // indexed_through moves with the log (each summary is itself logged): compared answers leave it out.
+      const { indexed_through: _, ...s } = a.body;
+      return s as unknown as Summary;
+    };
+    const mine = `actor:${actor.id}`;
+    const all = await summary(root, mine);
+    assert.equal(all.entries, 105);
+    assert.equal(
+      all.histogram?.counts.reduce((a, b) => a + b, 0),
+      105,
+    );
+    assert.ok((all.histogram?.counts.length ?? 0) <= 60);
+    assert.deepEqual(all.facets.tier?.values, [
+      { value: 'compliance', count: 75 },
+      { value: 'operational', count: 30 },
+    ]);
+    assert.deepEqual(all.facets.outcome?.values, [
+      { value: 'success', count: 100 },
+      { value: 'failure', count: 5 },
+    ]);
+    assert.deepEqual(all.facets.actor, { values: [{ value: actor.id, count: 105 }], other: 0, distinct: 1 });
+    const top1 = await summary(root, mine, '&top=1&buckets=1');
+    assert.deepEqual(top1.facets.action, { values: [{ value: 'emacs.file.save', count: 75 }], other: 30, distinct: 2 });
+    assert.deepEqual(top1.histogram?.counts, [105]);
+
+    // The auditor sees the compliance tier only: the operational entries are not counted anywhere.
+    const seen = await summary(auditor, mine);
+    assert.equal(seen.entries, 75);
+    assert.deepEqual(seen.facets.tier?.values, [{ value: 'compliance', count: 75 }]);
+    assert.ok(!seen.facets.action?.values.some((v) => v.value.startsWith('k8s.')));
+    assert.deepEqual(await summary(auditor, `${mine} action:k8s.*`), await summary(auditor, 'actor:nobody-at-all'));
+
+    // Refusals: a bad query, bad parameters, no credential, a role without search.
+    const bad = await call('GET', `/v1/events/summary?q=${encodeURIComponent('actor:(')}`, root);
+    assert.equal(bad.status, 400);
+    assert.equal(errorOf(bad).code, 'bad_query');
+    assert.equal((await call('GET', '/v1/events/summary?buckets=0', root)).status, 400);
+    assert.equal((await call('GET', '/v1/events/summary?top=1000', root)).status, 400);
+    assert.equal((await call('GET', '/v1/events/summary')).status, 401);
+    const dev = await idp.deviceFlowToken({ email: 'alice@acme.test', groups: ['dev'] });
+    assert.equal((await call('GET', '/v1/events/summary', dev)).status, 403);
+
+    // Recorded as a search, with whom it was about hashed as in any search's record.
+    const audit = hitsOf(await search(root, 'actor:audrey@acme.test action:stele.access.search'));
+    const recs = audit.filter((h) => h.event.data?.summary === true);
+    const rec = recs.find((h) => h.event.data?.results === 75);
+    assert.ok(rec, `the summary was recorded (${recs.length} summaries)`);
+    assert.match(String(rec.event.data?.query), /^actor:#h:[0-9a-f]+$/);
+  });
+
   test('a reload with a broken policy is refused and recorded, the old one stays; a good one is recorded with its hash', async () => {
     const path = join(data.dir, 'stele.policy.yaml');
     writeFileSync(path, `${policyYaml(idp)}  - oops: [\n`);

@@ -290,14 +290,29 @@ roles:
     await search(p, '');
     const tiers = await p.locator('[role=row][data-index] .c-tier').allInnerTexts();
     assert.ok(tiers.length > 0 && tiers.every((t) => t === 'general'), tiers.join(','));
+    // The server's counts of every match leave the restricted tier out too.
+    const overview = p.getByRole('region', { name: 'overview of the matches' });
+    await overview.locator('.hint', { hasText: /^All / }).waitFor();
+    const facets = await overview.locator('.facets').innerText();
+    assert.match(facets, /general/);
+    assert.doesNotMatch(facets, /restricted|hr\./);
     await p.getByRole('link', { name: 'Health' }).click();
     assert.match(await p.locator('main.health').innerText(), /tiers you may search\s+general/);
     await p.context().close();
   });
 
-  test('the histogram narrows the query to the span dragged across it; a facet value adds itself to the query', async () => {
+  test('the histogram and facets count every match; dragging narrows the query to a span; a facet value adds itself', async () => {
     const p = await signedIn(data.token);
+    await search(p, '');
+    const overview = p.getByRole('region', { name: 'overview of the matches' });
+    // More entries than the first page: the server counted them all, not the rows loaded.
+    const loaded = await p.locator('.status').innerText();
+    const all = await overview.locator('.hint', { hasText: /^All / }).innerText();
+    const total = Number.parseInt(all.slice(4).replaceAll(',', ''), 10);
+    assert.ok(total >= 302 && total > Number.parseInt(loaded, 10), `${all} / ${loaded}`);
+    assert.match(await overview.locator('.facets').innerText(), /restricted/);
     await search(p, 'action:git.commit');
+    await overview.locator('.hint', { hasText: `All ${commits} matches` }).waitFor();
     const box = (await p.getByRole('img', { name: /matches over time/ }).boundingBox()) as {
       x: number;
       y: number;

@@ -112,6 +112,25 @@ describe('counts and cursors cover only what the asker may see', () => {
     assert.ok(all.hits.every((h) => !String((h.event as { action: string }).action).startsWith('hr.')));
   });
 
+  test('a summary counts only what the asker may see: a hidden entry counts as nothing', async () => {
+    const summary = async (token: string, q: string) => {
+      const r = await call(`/v1/events/summary?q=${encodeURIComponent(q)}`, token);
+      assert.equal(r.status, 200, r.text);
+      const { indexed_through: _, ...s } = r.body as Record<string, unknown>;
+      return s as { entries: number; facets: Record<string, { values: { value: string; count: number }[] }> };
+    };
+    const word = `bonus${randomUUID().slice(0, 8)}`;
+    await append([ev('hr.bonus.grant', { data: { note: word } }), ev('emacs.file.save', { data: { note: 'x' } })]);
+    // The hidden entry's word: the same answer as a word found nowhere.
+    assert.deepEqual(await summary(auditor, word), await summary(auditor, 'nosuchword4711'));
+    assert.equal((await summary(data.token, word)).entries, 1);
+    const q = 'action:hr.* OR action:emacs.*';
+    const seen = await summary(auditor, q);
+    assert.equal(seen.entries, (await search(auditor, q, '&count=true&limit=1')).total);
+    assert.ok(!seen.facets.action?.values.some((v) => v.value.startsWith('hr.')));
+    assert.ok((await summary(data.token, q)).facets.action?.values.some((v) => v.value.startsWith('hr.')));
+  });
+
   test('paging past a hidden entry never puts a cursor on it', async () => {
     const [a, hr, b, c] = await append([
       ev('emacs.file.save'),

@@ -106,8 +106,9 @@ async function call(path: string, init: RequestInit = {}): Promise<Response> {
   return res;
 }
 
-export async function getJson<T>(path: string): Promise<T> {
-  return (await call(path)).json() as Promise<T>;
+/** `signal`: abandons the request (the server then stops work it would only throw away). */
+export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  return (await call(path, signal ? { signal } : {})).json() as Promise<T>;
 }
 
 export async function postJson<T>(path: string, body: unknown): Promise<T> {

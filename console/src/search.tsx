@@ -341,7 +341,14 @@ export function Search({ me, params }: { me: Whoami; params: URLSearchParams }) 
           </span>
         )}
       </div>
-      <Overview hits={hits} more={next !== undefined} q={q} onQuery={(nq) => navigate('search', { q: nq })} />
+      <Overview
+        hits={hits}
+        more={next !== undefined}
+        q={q}
+        ready={shownFor === q && !error}
+        live={live}
+        onQuery={(nq) => navigate('search', { q: nq })}
+      />
       <div class="split">
         <div
           class="table"

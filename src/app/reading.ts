@@ -212,6 +212,22 @@ async function countVisible(
   published: number,
 ): Promise<number> {
   let total = 0;
+  for await (const _ of eachVisible(stele, base, see, published, 'or leave out count')) total++;
+  return total;
+}
+
+/**
+ * Every match `p` may see (`see`), in log order; refused (422 count_unavailable) once
+ * COUNT_BUDGET matches, visible or not, were examined, rather than run unbounded. `advice` ends
+ * the refusal's message.
+ */
+export async function* eachVisible(
+  stele: Pick<Stele, 'index'>,
+  base: Omit<ScanRequest, 'limit' | 'cursor' | 'order'>,
+  see: (m: Match) => boolean,
+  published: number,
+  advice: string,
+): AsyncGenerator<Match> {
   let examined = 0;
   let cursor: number | undefined;
   for (;;) {
@@ -219,13 +235,13 @@ async function countVisible(
       { ...base, order: 'asc', ...(cursor === undefined ? {} : { cursor }), limit: STORE_PAGE },
       published,
     );
-    for (const m of r.hits) if (see(m)) total++;
+    for (const m of r.hits) if (see(m)) yield m;
     examined += r.hits.length;
-    if (r.next === undefined) return total;
+    if (r.next === undefined) return;
     if (examined >= COUNT_BUDGET) {
       throw new SteleError(
         'count_unavailable',
-        `counting stops at ${COUNT_BUDGET} matching entries under this policy; narrow the query (index:, since:, tier:) or leave out count`,
+        `counting stops at ${COUNT_BUDGET} matching entries under this policy; narrow the query (index:, since:, tier:) ${advice}`,
       );
     }
     cursor = r.next;

@@ -85,6 +85,8 @@ export const ERROR_STATUS = {
   body_too_large: 413,
   unsupported_media_type: 415,
   count_unavailable: 422,
+  // The client went away before its answer, which was then left unfinished (nginx's "client closed request").
+  abandoned: 499,
   // 429: slow down.
   rate_limited: 429,
   too_many_denials: 429,

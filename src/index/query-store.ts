@@ -5,6 +5,7 @@
  * or evaluates anything; src/storage/conformance/query.ts says what every driver must do.
  */
 import type { IndexRow } from '../event/searchable.js';
+import type { Buckets, Tally } from './aggregate.js';
 import type { QueryNode } from './query.js';
 
 export type Order = 'desc' | 'asc';
@@ -94,6 +95,14 @@ export interface QueryStore {
   search(q: StoreQuery, page: SearchPage): Promise<StoreMatch[]>;
   /** How many entries and gaps the query matches. */
   count(q: StoreQuery): Promise<{ entries: number; gaps: number }>;
+  /** The earliest and latest event time (µs) of the entries the query matches; null when none does. */
+  timeSpan(q: StoreQuery): Promise<{ min: number; max: number } | null>;
+  /**
+   * The entries the query matches, counted by bucket of event time (no histogram when `b` is null)
+   * and by each facet's value (aggregate.ts); gaps are not counted. In parts that add up to the
+   * whole (addTally), so a caller can do other work between them (a partition each).
+   */
+  tally(q: StoreQuery, b: Buckets | null): AsyncIterable<Tally>;
   /** Data keys that seal entries of any of these actors (legal holds by actor keep them). */
   keysOfActors(actors: readonly string[]): Promise<string[]>;
   /**

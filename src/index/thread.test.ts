@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { SteleError } from '../core/errors.js';
 import type { ThreadHandle } from '../core/thread.js';
-import { IndexThread, LEAF_WINDOW, MAX_BACKLOG } from './thread.js';
+import { IndexThread, LEAF_WINDOW, MAX_BACKLOG, MAX_SUMMARIES } from './thread.js';
 
 /** A stand-in for the index thread: answers `upto` with 0 and sends whatever the test posts. */
 function fakeThread() {
@@ -73,4 +73,21 @@ test('add never waits; far behind, leaves stay in the log (tail), and past MAX_B
   fake.indexed(LEAF_WINDOW + 2 + MAX_BACKLOG);
   index.admit(); // caught up: admitted again
   assert.equal(index.backlog, 0);
+});
+
+test('summaries are counted a few at a time: past MAX_SUMMARIES one is refused with 503 and Retry-After', async () => {
+  const fake = fakeThread();
+  const index = await IndexThread.start(fake.handle as unknown as ThreadHandle);
+  const req = { q: '', nowMs: Date.now(), buckets: 10, top: 5 };
+  for (let k = 0; k < MAX_SUMMARIES; k++) void index.summarize(req, 0);
+  assert.throws(
+    () => index.summarize(req, 0),
+    (err: SteleError) => {
+      assert.equal(err.status, 503);
+      assert.equal(err.code, 'overloaded');
+      assert.equal(err.detail?.retryAfter, 1);
+      return true;
+    },
+  );
+  assert.equal(fake.posted.filter((m) => m.type === 'summarize').length, MAX_SUMMARIES);
 });

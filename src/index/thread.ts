@@ -9,6 +9,8 @@ import {
   NOTE_MEMORY,
   type SearchRequest,
   type SearchResult,
+  type SummaryRequest,
+  type SummaryResult,
   type ToIndex,
   type WireGap,
   type WireHit,
@@ -32,6 +34,9 @@ export const MAX_BACKLOG = LIMITS.indexBacklog;
  * them back from the tiles itself once they are checkpointed, so a backlog costs disk, not memory.
  */
 export const LEAF_WINDOW = 32_768;
+
+/** Summaries (GET /v1/events/summary) counted at once; more are refused with 503 and Retry-After. */
+export const MAX_SUMMARIES = 2;
 
 const NO_NOTE = Buffer.alloc(0);
 /** Notes as one buffer for the thread (an entry without one: an empty note). */
@@ -60,6 +65,8 @@ type Request = ToIndex extends infer T ? (T extends { seq: number } ? Omit<T, 's
 export class IndexThread {
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private seq = 0;
+  /** Summaries asked and not yet answered. */
+  private summaries = 0;
   private failure: Error | null = null;
   /** Entries the log has (as far as the thread was told), and entries it has indexed: the difference is its backlog. */
   private known = 0;
@@ -306,6 +313,22 @@ export class IndexThread {
         return { ...h, ...(leaf ? { leaf: bytes(leaf) } : {}), ...(messageKey ? { messageKey: bytes(messageKey) } : {}) };
       }),
     };
+  }
+
+  /**
+   * The histogram and facets of what a query matches, over the whole store (aggregate.ts). Once
+   * `signal` aborts (the asker went away), the rest of it is not computed.
+   */
+  summarize(req: SummaryRequest, published: number, signal?: AbortSignal): Promise<SummaryResult> {
+    // Each one reads every match: a few at a time, so that askers cannot keep the thread from searching.
+    if (this.summaries >= MAX_SUMMARIES) throw overloaded(`${this.summaries} summaries are being counted; try again shortly`, 1);
+    this.summaries++;
+    const answer = this.call<SummaryResult>({ type: 'summarize', published, req }).finally(() => this.summaries--);
+    const of = this.seq;
+    const cancel = () => this.worker.postMessage({ type: 'cancel', of } satisfies ToIndex);
+    if (signal?.aborted) cancel();
+    else signal?.addEventListener('abort', cancel, { once: true });
+    return answer;
   }
 
   /** Deletes the entries sealed by destroyed keys; resolves with how many. */

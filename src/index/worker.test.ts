@@ -10,8 +10,9 @@ import { DEFAULT_POLICY } from '../policy/policy.js';
 import { MemoryKeyRecords } from '../storage/memory/keys.js';
 import { MemoryQueryStore } from '../storage/memory/query-store.js';
 import { encodeBundle } from '../tlog/tile.js';
+import { emptyTally } from './aggregate.js';
 import type { QueryStore } from './query-store.js';
-import { type FromIndex, type SearchResult, serveIndex, type ToIndex } from './worker.js';
+import { type FromIndex, type SearchResult, type SummaryResult, serveIndex, type ToIndex } from './worker.js';
 
 const RECEIVED = parseMicros('2026-12-06T12:00:00.000001Z');
 
@@ -108,4 +109,66 @@ test('a search catches up only with what the log had when it arrived, not with w
   assert.equal(r.indexed, 2048, 'it indexed the 2,048 entries the log had, then answered');
   port1.close();
   await keys.close();
+});
+
+test('a summary runs in steps: a search sent after it is answered between its parts, and a cancelled one stops', async () => {
+  const master = Buffer.alloc(32, 9);
+  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+  const inner = new MemoryQueryStore();
+  const order: string[] = [];
+  const PARTS = 4;
+  // The memory store's tally, handed over as PARTS parts (as a partitioned store's, a partition each).
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === 'search')
+        return (...args: Parameters<QueryStore['search']>) => {
+          order.push('search');
+          return target.search(...args);
+        };
+      if (prop !== 'tally') return typeof value === 'function' ? value.bind(target) : value;
+      return async function* (...args: Parameters<QueryStore['tally']>) {
+        for await (const whole of target.tally(...args))
+          for (let k = 0; k < PARTS; k++) {
+            order.push('part');
+            yield k === 0 ? whole : { ...whole, entries: 0, histogram: [], facets: emptyTally().facets };
+          }
+      };
+    },
+  });
+  const tiles = { readTile: async () => null, readCheckpoint: async () => null };
+  const { port1, port2 } = new MessageChannel();
+  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY);
+  const replies = new Map<number, FromIndex>();
+  const reply = (seq: number) =>
+    new Promise<FromIndex>((resolve) => {
+      const check = () => (replies.has(seq) ? resolve(replies.get(seq) as FromIndex) : setTimeout(check, 5));
+      check();
+    });
+  port1.on('message', (m: FromIndex) => {
+    if (m.type === 'reply') replies.set(m.seq, m);
+  });
+  port1.postMessage({ type: 'add', first: 0, leaves: pack([leaf(0), leaf(1), leaf(2)]), published: 0 } satisfies ToIndex);
+  const req = { q: '', nowMs: Date.now(), buckets: 10, top: 5 };
+  port1.postMessage({ type: 'summarize', seq: 1, published: 0, req } satisfies ToIndex);
+  port1.postMessage({
+    type: 'search',
+    seq: 2,
+    published: 0,
+    req: { q: '', limit: 10, order: 'desc', nowMs: Date.now() },
+  } satisfies ToIndex);
+  const summary = await reply(1);
+  assert.ok(summary.type === 'reply' && summary.ok, JSON.stringify(summary));
+  assert.equal((summary.value as SummaryResult).entries, 3);
+  assert.ok((await reply(2)).type === 'reply');
+  assert.ok(order.indexOf('search') < order.lastIndexOf('part'), `the search waited for the whole summary: ${order.join(' ')}`);
+
+  order.length = 0;
+  port1.postMessage({ type: 'summarize', seq: 3, published: 0, req } satisfies ToIndex);
+  port1.postMessage({ type: 'cancel', of: 3 } satisfies ToIndex);
+  const cancelled = await reply(3);
+  assert.ok(cancelled.type === 'reply' && !cancelled.ok);
+  assert.equal(cancelled.error.code, 'abandoned');
+  assert.ok(order.filter((o) => o === 'part').length < PARTS, order.join(' '));
+  port1.close();
 });

@@ -19,6 +19,7 @@ import type { Policy } from '../policy/policy.js';
 import { TierMatcher } from '../policy/tiers.js';
 import { noteSize } from '../tlog/checkpoint.js';
 import type { TileSource } from '../tlog/verify.js';
+import { addTally, bucketsFor, emptyTally, type Summary, summarize } from './aggregate.js';
 import { candidates, destroyedBy, type ErasureRef, erasureRef } from './erasure.js';
 import { NoteQueue } from './note-queue.js';
 import { canMatchGaps, parseQuery } from './query.js';
@@ -111,6 +112,20 @@ export interface SearchRequest {
   bound?: number;
 }
 
+/** A summary of what a query matches: its histogram and facets (aggregate.ts). */
+export interface SummaryRequest {
+  q: string;
+  nowMs: number;
+  /** Only entries of these tiers; absent: every tier. */
+  tiers?: string[];
+  /** At most this many histogram buckets. */
+  buckets: number;
+  /** Values per facet. */
+  top: number;
+}
+
+export type SummaryResult = Summary & { indexed: number };
+
 export interface SearchResult {
   hits: WireMatch[];
   /** Cursor for the next page; absent on the last page. */
@@ -129,6 +144,9 @@ export type ToIndex =
   | { type: 'notes'; first: number; notes: Packed }
   | { type: 'settle'; seq: number; budgetMs: number }
   | { type: 'search'; seq: number; published: number; req: SearchRequest }
+  | { type: 'summarize'; seq: number; published: number; req: SummaryRequest }
+  /** The asker of summary `of` went away: its remaining steps are not run. */
+  | { type: 'cancel'; of: number }
   | { type: 'deleteKeys'; seq: number; ids: string[] }
   | { type: 'keysOfActors'; seq: number; actors: string[] }
   | { type: 'upto'; seq: number }
@@ -359,11 +377,16 @@ export function serveIndex(
     return l;
   }
 
-  async function search(req: SearchRequest): Promise<SearchResult> {
+  /** Before a search: index a small backlog, or (a reader) learn how far the writer got. */
+  async function readyToRead(): Promise<void> {
     // Only what the log had when the search arrived: under a steady stream there is always more,
     // and catching up with that would hold the search until the stream stops.
     if (!writer) await refresh();
     else if (known - next <= SEARCH_CATCHUP) await catchUp(Number.POSITIVE_INFINITY, known);
+  }
+
+  async function search(req: SearchRequest): Promise<SearchResult> {
+    await readyToRead();
     const root = parseQuery(req.q);
     const q: StoreQuery = { root, nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
     const page = { cursor: req.cursor, limit: req.limit, order: req.order, bound: req.bound };
@@ -414,6 +437,50 @@ export function serveIndex(
       indexed,
     };
   }
+
+  /**
+   * A summary in steps queued like messages (the time span, then each part of the store's tally),
+   * so indexing and searches go on between the partitions of a large one.
+   */
+  async function summarizeInSteps(seq: number, req: SummaryRequest): Promise<void> {
+    const step = async <T>(fn: () => Promise<T>): Promise<T> => {
+      // A turn of the event loop first, so messages already waiting (a search) queue before this step.
+      await new Promise((r) => setImmediate(r));
+      const r = chain.then(() => {
+        if (cancelled.has(seq)) throw new SteleError('abandoned', 'the summary was cancelled: its asker went away');
+        return fn();
+      });
+      chain = r.then(
+        () => {},
+        () => {},
+      );
+      return r;
+    };
+    try {
+      const q: StoreQuery = { root: parseQuery(req.q), nowMs: req.nowMs, ...(req.tiers ? { tiers: req.tiers } : {}) };
+      const { span, indexed } = await step(async () => {
+        await readyToRead();
+        return { span: await store.timeSpan(q), indexed: next };
+      });
+      const b = span ? bucketsFor(span, req.buckets) : null;
+      const parts = store.tally(q, b)[Symbol.asyncIterator]();
+      const total = emptyTally();
+      for (;;) {
+        const part = await step(() => parts.next());
+        if (part.done) break;
+        addTally(total, part.value);
+      }
+      reply(seq, { ...summarize(total, b, req.top), indexed } satisfies SummaryResult);
+    } catch (err) {
+      port.postMessage({ type: 'reply', seq, ok: false, error: toWire(err) } satisfies FromIndex);
+    } finally {
+      summarizing.delete(seq);
+      cancelled.delete(seq);
+    }
+  }
+  /** Summaries under way, and those of them cancelled. */
+  const summarizing = new Set<number>();
+  const cancelled = new Set<number>();
 
   function wireGap(g: GapRow, leaf: Buffer | undefined): WireGap {
     return {
@@ -525,6 +592,14 @@ export function serveIndex(
       return;
     }
     if ('published' in m) learn(0, m.published);
+    if (m.type === 'summarize') {
+      summarizing.add(m.seq);
+      return void summarizeInSteps(m.seq, m.req);
+    }
+    if (m.type === 'cancel') {
+      if (summarizing.has(m.of)) cancelled.add(m.of);
+      return;
+    }
     chain = chain.then(async () => {
       const seq = 'seq' in m ? m.seq : undefined;
       try {

@@ -8,6 +8,7 @@ import { Postgres, pgProblem } from '../../test/helpers/postgres.js';
 import { cleanup } from '../../test/helpers/stele.js';
 import { SteleError } from '../core/errors.js';
 import type { IndexRow } from '../event/searchable.js';
+import { addTally, bucketsFor, emptyTally, summarize } from '../index/aggregate.js';
 import type { QueryStore, StoreMatch } from '../index/query-store.js';
 import { NOW, queryStoreConformance, storeQuery } from './conformance/query.js';
 import { PartitionedQueryStore } from './fs/partitioned-query-store.js';
@@ -150,6 +151,19 @@ test('SQLite, partitioned SQLite, memory and PostgreSQL stores give the same ans
             if (d) assert.deepEqual(await d.count(sq), count, `postgres: ${q}`);
             entries += count.entries;
             gaps += count.gaps;
+            // The summary of every driver, from its span's buckets, is the same (and counts the entries).
+            const summary = async (s: QueryStore) => {
+              const span = await s.timeSpan(sq);
+              const bs = span ? bucketsFor(span, 7) : null;
+              const t = emptyTally();
+              for await (const part of s.tally(sq, bs)) addTally(t, part);
+              return summarize(t, bs, 3);
+            };
+            const want = await summary(a);
+            assert.equal(want.entries, count.entries, q);
+            assert.deepEqual(await summary(b), want, `memory summary: ${q}`);
+            assert.deepEqual(await summary(c), want, `partitioned summary: ${q}`);
+            if (d) assert.deepEqual(await summary(d), want, `postgres summary: ${q}`);
           }
           const keys = (await a.keysOfActors(['alice', 'bob'])).sort();
           assert.deepEqual((await b.keysOfActors(['alice', 'bob'])).sort(), keys);

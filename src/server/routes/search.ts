@@ -3,6 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { EXPORT_FORMATS, type ExportFormat } from '../../app/export.js';
 import { exportEvents, searchEvents, streamEvents } from '../../app/reading.js';
 import type { Stele } from '../../app/stele.js';
+import { summarizeEvents } from '../../app/summary.js';
+import { formatMicros } from '../../event/record.js';
+import { FACETS } from '../../index/aggregate.js';
 import type { Hit } from '../../index/thread.js';
 import { principalOf } from '../auth.js';
 
@@ -83,6 +86,78 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         count,
       });
       return { ...page, indexed_through: indexedThrough };
+    },
+  );
+
+  const facet = {
+    type: 'object',
+    properties: {
+      values: {
+        type: 'array',
+        items: { type: 'object', properties: { value: { type: 'string' }, count: { type: 'integer' } } },
+      },
+      other: { type: 'integer', description: 'Matches whose value is not among `values`.' },
+      distinct: { type: 'integer', description: 'How many different values the matches have.' },
+    },
+  } as const;
+  app.get<{ Querystring: { q?: string; buckets?: number; top?: number } }>(
+    '/v1/events/summary',
+    {
+      schema: {
+        summary: 'Count what a search matches: a histogram of event time and the top values of each facet',
+        description:
+          'Every match the caller may see, not a page: `entries`, a `histogram` of event time (`origin` and `width` in ' +
+          'RFC 3339 and milliseconds, `counts` of consecutive buckets, at most `buckets` of them, each a whole second, ' +
+          'minute, hour, day... step) and for each of actor, action, source, outcome and tier its `top` values by count, ' +
+          'with how many matches the rest hold (`other`) and how many values there are (`distinct`). Gaps (expired or ' +
+          'erased entries) are not counted. When the policy may hide entries within a tier, at most 100,000 matches are ' +
+          'examined, else 422 `count_unavailable`. Recorded as a stele.access.search with `summary: true`.',
+        security: [{ bearer: [] }],
+        querystring: {
+          type: 'object',
+          properties: {
+            q: { type: 'string', maxLength: 4096 },
+            buckets: { type: 'integer', minimum: 1, maximum: 1000, default: 60 },
+            top: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              entries: { type: 'integer' },
+              histogram: {
+                type: ['object', 'null'],
+                properties: {
+                  origin: { type: 'string' },
+                  width_ms: { type: 'integer' },
+                  counts: { type: 'array', items: { type: 'integer' } },
+                },
+              },
+              facets: { type: 'object', properties: Object.fromEntries(FACETS.map((f) => [f, facet])) },
+              indexed_through: { type: 'integer', description: 'Entries below this index were counted if they match.' },
+            },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const { q = '', buckets = 60, top = 10 } = req.query;
+      const gone = new AbortController();
+      // The response's close before it was sent: the client went away (as the console does when the query changes).
+      reply.raw.once('close', () => gone.abort());
+      const s = await summarizeEvents(stele, principalOf(req), { q, buckets, top, signal: gone.signal });
+      return {
+        entries: s.entries,
+        histogram: s.histogram && {
+          origin: formatMicros(BigInt(s.histogram.origin)),
+          width_ms: s.histogram.width / 1000,
+          counts: s.histogram.counts,
+        },
+        facets: s.facets,
+        indexed_through: s.indexedThrough,
+      };
     },
   );
 };

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IndexRow } from '../../event/searchable.js';
+import { addTally, type Buckets, emptyTally, FACETS, type Tally } from '../../index/aggregate.js';
 import { parseQuery } from '../../index/query.js';
 import type { Order, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
 
@@ -541,6 +542,53 @@ export function queryStoreConformance(open: OpenQueryStore): void {
       assert.deepEqual((await pages(store, storeQuery('k8s'), 'desc', 1000)).map(idxOf), [...want].reverse());
       assert.equal((await store.count(storeQuery('"k8s.pods"'))).entries, want.length);
     });
+
+    it('a tally counts every match by bucket of event time and by facet; the span is the first and last event time', async () => {
+      // Sorted, so parts (partitions) may come in any order and split a value's count.
+      const sorted = (t: Tally) => ({
+        entries: t.entries,
+        histogram: [...t.histogram].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]),
+        facets: Object.fromEntries(FACETS.map((f) => [f, [...t.facets[f]].sort((a, b) => (a[0] < b[0] ? -1 : 1))])),
+      });
+      const b: Buckets = { origin: T0 - 7_000_000, width: 3_600_000_000, count: 10 };
+      const cases: [string, (r: IndexRow) => boolean, string[]?][] = [
+        ['', () => true],
+        ['actor:zed', (r) => r.actor === 'zed'],
+        ['k8s', (r) => r.action.startsWith('k8s.')],
+        ['outcome:failure OR actor:zed', (r) => r.outcome === 'failure' || r.actor === 'zed'],
+        ['-action:emacs.*', (r) => !r.action.startsWith('emacs.')],
+        ['actor:nobody', () => false],
+        ['', () => true, ['compliance']],
+        ['', () => false, ['other']],
+        ['', () => false, []],
+      ];
+      for (const [q, match, tiers] of cases) {
+        const want = rows.filter(match);
+        const hist = new Map<number, number>();
+        const facets = Object.fromEntries(FACETS.map((f) => [f, new Map<string, number>()]));
+        for (const r of want) {
+          const k = Math.floor((r.time - b.origin) / b.width);
+          hist.set(k, (hist.get(k) ?? 0) + 1);
+          for (const f of FACETS) facets[f]?.set(r[f], (facets[f]?.get(r[f]) ?? 0) + 1);
+        }
+        const expected = emptyTally();
+        expected.entries = want.length;
+        expected.histogram = [...hist];
+        for (const f of FACETS) expected.facets[f] = [...(facets[f] ?? [])];
+        const got = emptyTally();
+        for await (const part of store.tally(storeQuery(q, tiers), b)) addTally(got, part);
+        assert.deepEqual(sorted(got), sorted(expected), `${q} ${tiers}`);
+        const noHist = emptyTally();
+        for await (const part of store.tally(storeQuery(q, tiers), null)) addTally(noHist, part);
+        assert.deepEqual(noHist.histogram, [], `${q}: no buckets, no histogram`);
+        assert.equal(noHist.entries, want.length);
+        assert.deepEqual(
+          await store.timeSpan(storeQuery(q, tiers)),
+          want.length ? { min: (want[0] as IndexRow).time, max: (want.at(-1) as IndexRow).time } : null,
+          `${q} span`,
+        );
+      }
+    });
   });
 
   describe('tiers, upto and the other members', () => {
@@ -627,6 +675,12 @@ export function queryStoreConformance(open: OpenQueryStore): void {
         rows: [0, 1, 2, 3, 4].map((i) => ({ row: row(i, i % 2 ? 'k-erin' : 'k-day'), text: `secret-${i} word` })),
         upto: 5,
       });
+      const tally = async (s: string) => {
+        const t = emptyTally();
+        for await (const part of store.tally(q(s), null)) addTally(t, part);
+        return t;
+      };
+      assert.equal((await tally('')).entries, 5);
       assert.equal(await store.deleteByKeys(['k-erin'], () => 'erased'), 2);
       const search = async (s: string, page: SearchPage) => (await store.search(q(s), page)).map(at);
       assert.deepEqual(await search('', { limit: 10, order: 'asc' }), ['e0', 'g1', 'e2', 'g3', 'e4']);
@@ -640,6 +694,14 @@ export function queryStoreConformance(open: OpenQueryStore): void {
       assert.deepEqual(await search('resource:secret-1', { limit: 10, order: 'asc' }), []);
       assert.deepEqual(await search('tier:compliance index:1..3', { limit: 10, order: 'asc' }), ['g1', 'e2', 'g3']);
       assert.deepEqual(await store.count(q('')), { entries: 3, gaps: 2 });
+      // A tally counts entries only (a gap has no event time, actor or action left to count by),
+      // and nothing counted before the erasure is counted after it.
+      const t = await tally('');
+      assert.equal(t.entries, 3);
+      assert.equal(
+        t.facets.tier.reduce((n, [, c]) => n + c, 0),
+        3,
+      );
       assert.deepEqual(await store.count(q('word')), { entries: 3, gaps: 0 });
       assert.deepEqual(await store.count(storeQuery('', ['other'])), { entries: 0, gaps: 0 });
       // since: on a gap is its receipt time (entry 3 was received at T0 + 3 s).

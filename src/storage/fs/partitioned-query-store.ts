@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultOf } from '../../core/config/resolve.js';
+import type { Buckets, Tally } from '../../index/aggregate.js';
 import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
 import { SCHEMA_VERSION } from './query-schema.js';
 import { SqliteQueryStore } from './query-store.js';
@@ -189,6 +190,19 @@ export class PartitionedQueryStore implements QueryStore {
       n.gaps += c.gaps;
     }
     return n;
+  }
+
+  async timeSpan(q: StoreQuery): Promise<{ min: number; max: number } | null> {
+    let span: { min: number; max: number } | null = null;
+    for (const first of [...this.firsts]) {
+      const s = await this.part(first).timeSpan(q);
+      if (s) span = span ? { min: Math.min(span.min, s.min), max: Math.max(span.max, s.max) } : s;
+    }
+    return span;
+  }
+
+  async *tally(q: StoreQuery, b: Buckets | null): AsyncGenerator<Tally> {
+    for (const first of [...this.firsts]) yield this.part(first).tallySync(q, b);
   }
 
   async keysOfActors(actors: readonly string[]): Promise<string[]> {

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { createPrivate } from '../../core/durable.js';
 import { type IndexRow, NOTE_FIELDS } from '../../event/searchable.js';
+import { type Buckets, emptyTally, type Tally } from '../../index/aggregate.js';
 import type {
   ErasureLink,
   GapRow,
@@ -127,7 +128,9 @@ export class SqliteQueryStore implements QueryStore {
       for (const r of rows) {
         this.insertRow.run(this.terms.encode(r.row));
         this.insertText.run(r.row.idx, r.text);
+        this.held?.add(r.row.tier);
       }
+      if (rows.length) this.facetCache.clear();
       this.terms.flush();
       for (const g of gaps) this.insertGap.run(g);
       for (const l of links) this.link(l);
@@ -242,14 +245,123 @@ export class SqliteQueryStore implements QueryStore {
     return rows.length === page.limit || whole ? rows : null;
   }
 
+  /** The tiers of this file's entries (after deletions, a superset): found once, then kept up by inserts. */
+  private held: Set<string> | null = null;
+
+  /**
+   * `sq` without its tier filter when every tier this file holds passes it. A tally over a whole
+   * file would only pay for it: `tier IN (…)` keeps the covering indexes from answering (an
+   * unfiltered 1M-entry file: 2.6 s with the filter, 0.7 s without).
+   */
+  private withoutNeedlessTiers(sq: StoreQuery): StoreQuery {
+    if (!sq.tiers) return sq;
+    this.held ??= new Set(this.db.prepare('SELECT DISTINCT tier FROM entries').pluck().all() as string[]);
+    const allowed = new Set(sq.tiers);
+    for (const t of this.held) if (!allowed.has(t)) return sq;
+    const { tiers: _, ...all } = sq;
+    return all;
+  }
+
+  /** The entries' rows a compiled query matches, as `FROM … WHERE …` and its parameters. */
+  private matching(q: CompiledQuery): [string, (string | number)[]] {
+    return q.match !== null
+      ? [`FROM fts JOIN entries e ON e.idx = fts.rowid WHERE fts MATCH ? AND (${q.where})`, [q.match, ...q.params]]
+      : [`FROM entries e WHERE (${q.where})`, q.params];
+  }
+
+  async timeSpan(sq: StoreQuery): Promise<{ min: number; max: number } | null> {
+    const c = compileStoreQuery(this.withoutNeedlessTiers(sq));
+    if (c === null) return null;
+    const [from, params] = this.matching(c.entries);
+    // Two subqueries: alone in its query, each can read its end of entries_time when the query allows.
+    const r = this.db
+      .prepare(`SELECT (SELECT min(e.time) ${from}) AS lo, (SELECT max(e.time) ${from}) AS hi`)
+      .get(...params, ...params) as { lo: number | null; hi: number | null };
+    return r.lo === null || r.hi === null ? null : { min: r.lo, max: r.hi };
+  }
+
+  /**
+   * Facet counts of this file's latest tallies, by query: a file that takes no more entries (an
+   * older partition) answers them again without reading its rows. Emptied by every insert and
+   * deletion, so nothing erased is ever counted (or named) from here.
+   */
+  private readonly facetCache = new Map<string, Pick<Tally, 'entries' | 'facets'>>();
+
+  async *tally(sq: StoreQuery, b: Buckets | null): AsyncGenerator<Tally> {
+    yield this.tallySync(sq, b);
+  }
+
+  /**
+   * GROUP BYs rather than one pass: actor and (outcome, action) are read off their covering
+   * indexes, one scan counts source and tier, and the histogram reads entries_time (an unfiltered
+   * 1M-entry file: 0.7 s, against 1.2 s for a pass over the rows in JavaScript and 1.8 s for one
+   * GROUP BY of every facet together). The facets are kept (facetCache); the histogram, whose
+   * buckets follow the matches' span, is counted each time.
+   */
+  tallySync(sq: StoreQuery, b: Buckets | null): Tally {
+    const out = emptyTally();
+    const c = compileStoreQuery(this.withoutNeedlessTiers(sq));
+    if (c === null) return out;
+    const [from, params] = this.matching(c.entries);
+    const rows = (sql: string, pre: (string | number)[] = []) =>
+      this.db
+        .prepare(sql)
+        .raw()
+        .all(...pre, ...params) as number[][];
+    const key = JSON.stringify([from, params]);
+    let counted = this.facetCache.get(key);
+    if (!counted) {
+      counted = this.facets(from, rows);
+      if (this.facetCache.size >= 32) this.facetCache.delete(this.facetCache.keys().next().value as string);
+      this.facetCache.set(key, counted);
+    }
+    out.entries = counted.entries;
+    out.facets = { ...counted.facets };
+    if (b)
+      // Integer division (better-sqlite3 binds numbers as REAL); a bucket before the origin (an
+      // entry indexed after the span was taken) is -1, not truncated to 0.
+      out.histogram = rows(
+        `SELECT CASE WHEN e.time < ? THEN -1 ELSE (e.time - CAST(? AS INTEGER)) / CAST(? AS INTEGER) END, count(*) ${from} GROUP BY 1`,
+        [b.origin, b.origin, b.width],
+      ) as [number, number][];
+    return out;
+  }
+
+  /** The matches (`from`: FROM … WHERE …, whose parameters `rows` binds) counted in all and by each facet's value. */
+  private facets(from: string, rows: (sql: string) => unknown[][]): Pick<Tally, 'entries' | 'facets'> {
+    const out = emptyTally();
+    const term = (id: number) => this.terms.value(id);
+    const count = (sql: string, keys: ((r: unknown[]) => string)[]) => {
+      const ms = keys.map(() => new Map<string, number>());
+      for (const r of rows(sql)) {
+        const n = r.at(-1) as number;
+        keys.forEach((k, i) => {
+          const m = ms[i] as Map<string, number>;
+          const v = k(r);
+          m.set(v, (m.get(v) ?? 0) + n);
+        });
+      }
+      return ms.map((m) => [...m]);
+    };
+    [out.facets.actor] = count(`SELECT e.actor, count(*) ${from} GROUP BY 1`, [(r) => term(r[0] as number)]) as [
+      [string, number][],
+    ];
+    [out.facets.outcome, out.facets.action] = count(`SELECT e.outcome, e.action, count(*) ${from} GROUP BY 1, 2`, [
+      (r) => term(r[0] as number),
+      (r) => term(r[1] as number),
+    ]) as [[string, number][], [string, number][]];
+    [out.facets.source, out.facets.tier] = count(`SELECT e.source, e.tier, count(*) ${from} GROUP BY 1, 2`, [
+      (r) => term(r[0] as number),
+      (r) => r[1] as string,
+    ]) as [[string, number][], [string, number][]];
+    out.entries = out.facets.tier.reduce((n, [, c]) => n + c, 0);
+    return out;
+  }
+
   /** Number of entries a compiled query matches. */
   countEntries(q: CompiledQuery): number {
-    const sql =
-      q.match !== null
-        ? `SELECT count(*) AS n FROM fts JOIN entries e ON e.idx = fts.rowid WHERE fts MATCH ? AND (${q.where})`
-        : `SELECT count(*) AS n FROM entries e WHERE (${q.where})`;
-    const params = q.match !== null ? [q.match, ...q.params] : q.params;
-    return (this.db.prepare(sql).get(...params) as { n: number }).n;
+    const [from, params] = this.matching(q);
+    return (this.db.prepare(`SELECT count(*) AS n ${from}`).get(...params) as { n: number }).n;
   }
 
   /** Data keys that seal entries of any of these actors (legal holds by actor keep them). */
@@ -263,6 +375,7 @@ export class SqliteQueryStore implements QueryStore {
   }
 
   async deleteByKeys(keyIds: readonly string[], state: (keyId: string) => 'expired' | 'erased'): Promise<number> {
+    this.facetCache.clear();
     const select = this.db.prepare(
       `SELECT idx, received, tier, ${CODED_COLUMNS.join(', ')} FROM entries WHERE key_id = (SELECT id FROM terms WHERE value = ?) LIMIT 10000`,
     );

@@ -5,6 +5,7 @@
  * every search is a scan.
  */
 import type { IndexRow } from '../../event/searchable.js';
+import { type Buckets, type Tally, tallyRows } from '../../index/aggregate.js';
 import { predicate } from '../../index/match.js';
 import { canMatchGaps } from '../../index/query.js';
 import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
@@ -136,6 +137,21 @@ export class MemoryQueryStore implements QueryStore {
     const all = this.matches(q, { order: 'asc' });
     const gaps = all.filter((m) => m.kind === 'gap').length;
     return { entries: all.length - gaps, gaps };
+  }
+
+  private entryRows(q: StoreQuery): IndexRow[] {
+    return this.matches(q, { order: 'asc' }).flatMap((m) => (m.kind === 'entry' ? [m.row] : []));
+  }
+
+  async timeSpan(q: StoreQuery): Promise<{ min: number; max: number } | null> {
+    let span: { min: number; max: number } | null = null;
+    for (const { time } of this.entryRows(q))
+      span = span ? { min: Math.min(span.min, time), max: Math.max(span.max, time) } : { min: time, max: time };
+    return span;
+  }
+
+  async *tally(q: StoreQuery, b: Buckets | null): AsyncGenerator<Tally> {
+    yield tallyRows(this.entryRows(q), b);
   }
 
   async keysOfActors(actors: readonly string[]): Promise<string[]> {

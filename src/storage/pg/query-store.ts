@@ -9,6 +9,7 @@
  */
 import type { IndexRow } from '../../event/searchable.js';
 import { NOTE_FIELDS } from '../../event/searchable.js';
+import { type Buckets, emptyTally, FACETS, type Tally } from '../../index/aggregate.js';
 import { canMatchGaps } from '../../index/query.js';
 import {
   type ErasureLink,
@@ -180,6 +181,50 @@ export class PgQueryStore implements QueryStore {
     const n = async (table: string) =>
       Number((await this.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} e WHERE ${p.where}`, p.params)).rows[0]?.n);
     return { entries: await n('stele_q_entries'), gaps: canMatchGaps(q.root) ? await n('stele_q_gaps') : 0 };
+  }
+
+  async timeSpan(q: StoreQuery): Promise<{ min: number; max: number } | null> {
+    if (q.tiers?.length === 0) return null;
+    const p = this.page(q, { limit: 0, order: 'asc' });
+    const r = await this.db.query<{ lo: string | null; hi: string | null }>(
+      `SELECT min(e.time) AS lo, max(e.time) AS hi FROM stele_q_entries e WHERE ${p.where}`,
+      p.params,
+    );
+    const { lo, hi } = r.rows[0] ?? { lo: null, hi: null };
+    return lo === null || hi === null ? null : { min: Number(lo), max: Number(hi) };
+  }
+
+  /** One pass with GROUPING SETS: each facet, and the buckets, counted over the same rows. */
+  async *tally(q: StoreQuery, b: Buckets | null): AsyncGenerator<Tally> {
+    const out = emptyTally();
+    if (q.tiers?.length === 0) return yield out;
+    const p = this.page(q, { limit: 0, order: 'asc' });
+    const params = [...p.params];
+    const bind = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const bucket = b ? `floor((e.time - ${bind(b.origin)}::bigint)::numeric / ${bind(b.width)}::bigint)::bigint` : '0::bigint';
+    const r = await this.db.query<Record<string, string | null> & { k: string | null; n: string; g: number }>(
+      `SELECT ${FACETS.map((f) => `e.${f}`).join(', ')}, ${bucket} AS k, count(*) AS n,
+         GROUPING(${FACETS.map((f) => `e.${f}`).join(', ')}, ${bucket}) AS g
+       FROM stele_q_entries e WHERE ${p.where}
+       GROUP BY GROUPING SETS (${[...FACETS.map((f) => `(e.${f})`), `(${bucket})`].join(', ')})`,
+      params,
+    );
+    // GROUPING's bits, first argument highest: the one column grouped by has its bit clear.
+    const all = (1 << (FACETS.length + 1)) - 1;
+    for (const row of r.rows) {
+      const n = Number(row.n);
+      const by = FACETS.length - Math.log2(all ^ row.g); // 0..FACETS.length-1 a facet, FACETS.length the bucket
+      const f = FACETS[by];
+      if (f) out.facets[f].push([String(row[f]), n]);
+      else {
+        out.entries += n;
+        if (b) out.histogram.push([Number(row.k), n]);
+      }
+    }
+    yield out;
   }
 
   async keysOfActors(actors: readonly string[]): Promise<string[]> {
