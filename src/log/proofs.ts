@@ -1,5 +1,5 @@
 import { SteleError } from '../core/errors.js';
-import { consistencyPlan, inclusionPlan, rehash } from '../tlog/proof.js';
+import { consistencyPlan, inclusionPlan, type ProofPlan, rehash } from '../tlog/proof.js';
 import type { TreeReader } from './tree-reader.js';
 
 function checkIndex(name: string, n: number): void {
@@ -16,8 +16,20 @@ export async function proveInclusion(reader: TreeReader, index: number, size: nu
   checkIndex('index', index);
   checkSize(size, published);
   if (index >= size) throw new SteleError('bad_request', `index ${index} is not below tree size ${size}`);
-  const plan = inclusionPlan(index, size);
-  return rehash(plan, await reader.hashes(plan.ids, published));
+  return proofOf(reader, inclusionPlan(index, size), published);
+}
+
+/**
+ * The proof a plan names. Its run of right-edge subtrees (plan.begin to plan.end), folded into one
+ * hash, is the same for most proofs of one tree size: the reader keeps it (TreeReader.folded)
+ * rather than hash it again for every request.
+ */
+async function proofOf(reader: TreeReader, plan: ProofPlan, published: number): Promise<Buffer[]> {
+  if (plan.end - plan.begin <= 1) return rehash(plan, await reader.hashes(plan.ids, published));
+  const head = await reader.hashes(plan.ids.slice(0, plan.begin), published);
+  const folded = await reader.folded(plan.ids.slice(plan.begin, plan.end), published);
+  const tail = await reader.hashes(plan.ids.slice(plan.end), published);
+  return [...head, folded, ...tail].map((h) => Buffer.from(h));
 }
 
 /**
@@ -35,8 +47,7 @@ export async function proveConsistency(reader: TreeReader, from: number, to: num
   checkIndex('from', from);
   checkSize(to, published);
   if (from > to) throw new SteleError('bad_request', `from (${from}) is larger than to (${to})`);
-  const plan = consistencyPlan(from, to);
-  return rehash(plan, await reader.hashes(plan.ids, published));
+  return proofOf(reader, consistencyPlan(from, to), published);
 }
 
 export { checkIndex };

@@ -1,5 +1,5 @@
 import { nodeHash } from '../tlog/hash.js';
-import type { NodeId } from '../tlog/proof.js';
+import { type NodeId, rehash } from '../tlog/proof.js';
 import { decodeBundle, nodeLocation, tileWidth } from '../tlog/tile.js';
 import type { TileSource } from '../tlog/verify.js';
 
@@ -41,6 +41,8 @@ export class Lru<K, V> {
 export class TreeReader {
   private readonly tiles = new Lru<string, Buffer>(4096);
   private readonly bundles = new Lru<string, Buffer[]>(256);
+  /** Right-edge runs of subtrees folded into one hash (folded()), by their node ids. */
+  private readonly folds = new Lru<string, Buffer>(1024);
   /** Inner levels of tiles proofs used (see inner()): ~8 KiB a tile, 32 MiB at most. */
   private readonly innerLevels = new Lru<string, Buffer[]>(4096);
 
@@ -98,6 +100,20 @@ export class TreeReader {
     if (!data) return null;
     if (level === 'entries') return decodeBundle(data, have);
     return have === width ? data : data.subarray(0, width * 32);
+  }
+
+  /**
+   * The perfect subtrees `ids` (a proof plan's run from begin to end) folded into one hash as
+   * rehash does. Perfect subtrees never change, so neither does their fold: kept by ids.
+   */
+  async folded(ids: readonly NodeId[], size: number): Promise<Buffer> {
+    const key = ids.map((id) => `${id.level}/${id.index}`).join(' ');
+    let h = this.folds.get(key);
+    if (!h) {
+      h = rehash({ ids: [...ids], begin: 0, end: ids.length }, await this.hashes(ids, size))[0] as Buffer;
+      this.folds.set(key, h);
+    }
+    return h;
   }
 
   /** Hashes of perfect subtrees (complete in a tree of `size`), for proofs. */
