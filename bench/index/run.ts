@@ -146,7 +146,7 @@ function prefilled(sql: string, n: number, base: GenRow[]): { path: string; buil
   db.pragma('synchronous = OFF');
   db.pragma('cache_size = -262144');
   db.exec(withoutIndexes(sql));
-  const ins = db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
+  const ins = db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
   const text = sql.includes('fts5') ? db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)') : null;
   const w = rowWriter(db, sql);
   const CHUNK = 100_000;
@@ -177,10 +177,10 @@ function prefilled(sql: string, n: number, base: GenRow[]): { path: string; buil
  * schema 5 on), as SqliteQueryStore.insert does, else as they are (the old schema, text variants).
  * `flush` writes the counted uses, before each commit.
  */
-function rowWriter(db: Database.Database, sql: string): { row: (r: IndexRow) => unknown; flush: () => void } {
-  if (!/CREATE TABLE IF NOT EXISTS terms/.test(sql)) return { row: (r) => r, flush: () => {} };
+function rowWriter(db: Database.Database, sql: string): { row: (r: IndexRow) => unknown[]; flush: () => void } {
+  if (!/CREATE TABLE IF NOT EXISTS terms/.test(sql)) return { row: (r) => COLUMNS.map((c) => r[c]), flush: () => {} };
   const terms = new Terms(db);
-  return { row: (r) => terms.encode(r), flush: () => terms.flush() };
+  return { row: (r) => terms.values(r), flush: () => terms.flush() };
 }
 
 /** A fresh copy of the prefilled store (or an empty file for n = 0) to measure on. */
@@ -356,7 +356,7 @@ function variantDb(path: string, v: Variant) {
   db.pragma('secure_delete = ON');
   for (const p of v.pragmas ?? []) db.pragma(p);
   db.exec(v.sql);
-  const ins = db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
+  const ins = db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
   const text = v.sql.includes('fts5') ? db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)') : null;
   const upto = db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('upto', ?)");
   const w = rowWriter(db, v.sql);

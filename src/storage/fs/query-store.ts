@@ -68,9 +68,7 @@ export class SqliteQueryStore implements QueryStore {
     }
     // Plain INSERT: each index is indexed once (callers skip what is below upto), and OR REPLACE
     // would cost 3x per row.
-    this.insertRow = this.db.prepare(
-      `INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
-    );
+    this.insertRow = this.db.prepare(`INSERT INTO entries (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
     this.insertText = this.db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)');
     this.insertGap = this.db.prepare(
       'INSERT OR REPLACE INTO gaps (idx, time, tier, state, key_id, erasure) VALUES (@idx, @time, @tier, @state, @key_id, @erasure)',
@@ -126,7 +124,7 @@ export class SqliteQueryStore implements QueryStore {
   insertSync({ rows, gaps = [], links = [], upto }: IndexBatch): void {
     this.tx(() => {
       for (const r of rows) {
-        this.insertRow.run(this.terms.encode(r.row));
+        this.insertRow.run(this.terms.values(r.row));
         this.insertText.run(r.row.idx, r.text);
         this.held?.add(r.row.tier);
       }
