@@ -56,6 +56,20 @@ test('stele search prints hits newest first, and points at a bad token', async (
   assert.match(bad.stderr, /at column 21\n {2}actor:alice outcome:maybe\n {22}\^{5}\n/);
 });
 
+test('stele search --summary counts every match by time, actor, action, source, outcome and tier', async () => {
+  const r = await ok(['search', ...api(), '--summary', 'source:emacs']);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines[0], '3 matching entries');
+  assert.match(r.stdout, /\d+(s|m|h|d) a bar/);
+  assert.match(r.stdout, /^actor: +alice 2 · bob 1$/m);
+  assert.match(r.stdout, /^outcome: +success 2 · failure 1$/m);
+  const json = JSON.parse((await ok(['search', ...api(), '--summary', '--json', 'actor:alice'])).stdout) as { entries: number };
+  assert.equal(json.entries, 2);
+  const bad = await runStele(['search', ...api(), '--summary', 'outcome:maybe']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.output, /\^/);
+});
+
 test('stele search --after reads your own write; an index not appended yet is refused', async () => {
   const ev = JSON.stringify({
     actor: { id: 'carol', type: 'human' },

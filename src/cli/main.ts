@@ -153,6 +153,7 @@ apiOptions(
     .option('--cursor <index>', 'continue after this entry (printed as "more: --cursor N")')
     .option('--order <order>', 'desc (newest first) or asc', 'desc')
     .option('--count', 'also print how many entries match')
+    .option('--summary', 'instead of the hits: how every match spreads over time, actors, actions, sources, outcomes and tiers')
     .option('--after <index>', "answer once this entry (an append's index) is searchable (read your writes)"),
 ).action(lazy(() => import('./commands/search.js'), 'searchCommand'));
 
