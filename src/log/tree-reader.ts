@@ -38,21 +38,36 @@ export class Lru<K, V> {
  * subtree, for proofs. Everything it caches is immutable (a tile path never changes contents, a
  * complete subtree never changes hash), so the caches never need invalidating.
  */
+/**
+ * A tile's cache key as one number (level, index, width): proofs look up about 16 tiles each, and
+ * a number hashes cheaper than a string built for each lookup. Exact below 2^36 tiles a level.
+ */
+const tileKey = (level: number, index: number, width: number): number => (level * 2 ** 36 + index) * 257 + width;
+
 export class TreeReader {
-  private readonly tiles = new Lru<string, Buffer>(4096);
+  private readonly tiles = new Lru<number, Buffer>(4096);
   private readonly bundles = new Lru<string, Buffer[]>(256);
   /** Right-edge runs of subtrees folded into one hash (folded()), by their node ids. */
   private readonly folds = new Lru<string, Buffer>(1024);
   /** Inner levels of tiles proofs used (see inner()): ~8 KiB a tile, 32 MiB at most. */
-  private readonly innerLevels = new Lru<string, Buffer[]>(4096);
+  private readonly innerLevels = new Lru<number, Buffer[]>(4096);
 
   constructor(private readonly storage: TileSource) {}
 
   /** The tile at its width in a tree of `size`; throws if storage lacks it or it has the wrong length. */
   async tile(level: number, index: number, size: number): Promise<Buffer> {
+    return this.cachedTile(level, index, size) ?? this.readTile(level, index, size);
+  }
+
+  /** The tile if it is cached (no storage read, no await: most of a proof's tiles are). */
+  private cachedTile(level: number, index: number, size: number): Buffer | undefined {
+    return this.tiles.get(tileKey(level, index, tileWidth(level, index, size)));
+  }
+
+  private async readTile(level: number, index: number, size: number): Promise<Buffer> {
     const width = tileWidth(level, index, size);
     if (width === 0) throw new RangeError(`tile ${level}/${index} does not exist in a tree of size ${size}`);
-    const key = `${level}/${index}/${width}`;
+    const key = tileKey(level, index, width);
     let t = this.tiles.get(key);
     if (!t) {
       const data = await this.read(level, index, width);
@@ -121,7 +136,8 @@ export class TreeReader {
     const out: Buffer[] = [];
     for (const id of ids) {
       const loc = nodeLocation(id.level, id.index);
-      const tile = await this.tile(loc.tileLevel, loc.tileIndex, size);
+      const tile =
+        this.cachedTile(loc.tileLevel, loc.tileIndex, size) ?? (await this.readTile(loc.tileLevel, loc.tileIndex, size));
       const r = id.level % 8;
       if (r === 0) {
         out.push(tile.subarray(loc.offset * 32, loc.offset * 32 + 32));
@@ -141,7 +157,7 @@ export class TreeReader {
    * one node from up to seven of them, which would otherwise cost up to 254 hashes each time.
    */
   private inner(level: number, index: number, tile: Buffer): Buffer[] {
-    const key = `${level}/${index}/${tile.length / 32}`;
+    const key = tileKey(level, index, tile.length / 32);
     let levels = this.innerLevels.get(key);
     if (!levels) {
       levels = [];
