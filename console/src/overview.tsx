@@ -136,13 +136,12 @@ export function Overview(props: {
     const t = setInterval(() => setTick((n) => n + 1), LIVE_REFRESH);
     return () => clearInterval(t);
   }, [live]);
-  useEffect(() => setTick(0), [q]);
+  useEffect(() => setServer(null), [q]);
   useEffect(() => {
     // Asked once the first page is in (its search must not queue behind this count), and abandoned
     // when the query changes, so the server stops counting for nobody.
     if (!ready) return;
     const gone = new AbortController();
-    if (tick === 0) setServer(null);
     setUnavailable(null);
     getJson<Summary>(`/v1/events/summary?q=${encodeURIComponent(q)}&buckets=${BUCKETS}&top=${TOP}`, gone.signal)
       .then((s) => setServer(s))

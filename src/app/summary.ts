@@ -5,8 +5,7 @@
  */
 import type { Principal } from '../core/principal.js';
 import { parseMicros } from '../event/record.js';
-import { bucketsFor, type Summary, summarize, type TallyRow, tallyRows } from '../index/aggregate.js';
-import { parseQuery } from '../index/query.js';
+import { bucketsFor, type Summary, spanOf, summarize, type TallyRow, tallyRows } from '../index/aggregate.js';
 import type { Match } from '../index/thread.js';
 import { eachVisible, entryResource } from './reading.js';
 import type { Stele } from './stele.js';
@@ -33,7 +32,6 @@ export async function summarizeEvents(
   req: SummaryInput,
 ): Promise<Summary & { indexedThrough: number }> {
   stele.access.require(p, 'search');
-  parseQuery(req.q); // a bad query is refused before anything is counted or recorded
   const base = { q: req.q, nowMs: Date.now(), tiers: stele.access.readableTiers(p, 'search') };
   const published = stele.log.checkpoint.size;
   let out: Summary & { indexedThrough: number };
@@ -43,10 +41,7 @@ export async function summarizeEvents(
   } else {
     const indexedThrough = stele.index.indexedThrough;
     const rows = await visibleRows(stele, p, base, published);
-    const times = rows.map((r) => r.time);
-    const span = rows.length
-      ? { min: times.reduce((a, t) => Math.min(a, t)), max: times.reduce((a, t) => Math.max(a, t)) }
-      : null;
+    const span = spanOf(rows);
     const b = span ? bucketsFor(span, req.buckets) : null;
     out = { ...summarize(tallyRows(rows, b), b, req.top), indexedThrough };
   }

@@ -94,6 +94,14 @@ export function addTally(into: Tally, more: Tally): Tally {
 /** The fields a tally counts, as a store row has them. */
 export type TallyRow = Pick<IndexRow, 'time' | Facet>;
 
+/** The earliest and latest event time of rows; null when there are none. */
+export function spanOf(rows: Iterable<Pick<TallyRow, 'time'>>): { min: number; max: number } | null {
+  let span: { min: number; max: number } | null = null;
+  for (const { time } of rows)
+    span = span ? { min: Math.min(span.min, time), max: Math.max(span.max, time) } : { min: time, max: time };
+  return span;
+}
+
 /** The tally of rows, counted one by one (the memory store; a scan that checks each entry's access). */
 export function tallyRows(rows: Iterable<TallyRow>, b: Buckets | null): Tally {
   let entries = 0;

@@ -220,12 +220,22 @@ export class IndexThread {
   }
 
   private call<T>(req: Request): Promise<T> {
-    if (this.failure) return Promise.reject(new SteleError('index_unavailable', this.failure.message, { cause: this.failure }));
+    return this.request<T>(req).answer;
+  }
+
+  /** Sends a request; `seq` names it to the thread (a cancel says which), `answer` is its reply. */
+  private request<T>(req: Request): { seq: number; answer: Promise<T> } {
+    if (this.failure)
+      return {
+        seq: 0,
+        answer: Promise.reject(new SteleError('index_unavailable', this.failure.message, { cause: this.failure })),
+      };
     const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
+    const answer = new Promise<T>((resolve, reject) => {
       this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });
       this.worker.postMessage({ ...req, seq } as ToIndex);
     });
+    return { seq, answer };
   }
 
   /**
@@ -323,12 +333,11 @@ export class IndexThread {
     // Each one reads every match: a few at a time, so that askers cannot keep the thread from searching.
     if (this.summaries >= MAX_SUMMARIES) throw overloaded(`${this.summaries} summaries are being counted; try again shortly`, 1);
     this.summaries++;
-    const answer = this.call<SummaryResult>({ type: 'summarize', published, req }).finally(() => this.summaries--);
-    const of = this.seq;
+    const { seq: of, answer } = this.request<SummaryResult>({ type: 'summarize', published, req });
     const cancel = () => this.worker.postMessage({ type: 'cancel', of } satisfies ToIndex);
     if (signal?.aborted) cancel();
     else signal?.addEventListener('abort', cancel, { once: true });
-    return answer;
+    return answer.finally(() => this.summaries--);
   }
 
   /** Deletes the entries sealed by destroyed keys; resolves with how many. */

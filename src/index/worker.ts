@@ -438,6 +438,10 @@ export function serveIndex(
     };
   }
 
+  /** Summaries under way, and those of them cancelled. */
+  const summarizing = new Set<number>();
+  const cancelled = new Set<number>();
+
   /**
    * A summary in steps queued like messages (the time span, then each part of the store's tally),
    * so indexing and searches go on between the partitions of a large one.
@@ -478,9 +482,6 @@ export function serveIndex(
       cancelled.delete(seq);
     }
   }
-  /** Summaries under way, and those of them cancelled. */
-  const summarizing = new Set<number>();
-  const cancelled = new Set<number>();
 
   function wireGap(g: GapRow, leaf: Buffer | undefined): WireGap {
     return {

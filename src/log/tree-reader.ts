@@ -34,16 +34,16 @@ export class Lru<K, V> {
 }
 
 /**
- * Reads the integrated tree back out of storage: entries, tiles and the hash of any perfect
- * subtree, for proofs. Everything it caches is immutable (a tile path never changes contents, a
- * complete subtree never changes hash), so the caches never need invalidating.
- */
-/**
  * A tile's cache key as one number (level, index, width): proofs look up about 16 tiles each, and
  * a number hashes cheaper than a string built for each lookup. Exact below 2^36 tiles a level.
  */
 const tileKey = (level: number, index: number, width: number): number => (level * 2 ** 36 + index) * 257 + width;
 
+/**
+ * Reads the integrated tree back out of storage: entries, tiles and the hash of any perfect
+ * subtree, for proofs. Everything it caches is immutable (a tile path never changes contents, a
+ * complete subtree never changes hash), so the caches never need invalidating.
+ */
 export class TreeReader {
   private readonly tiles = new Lru<number, Buffer>(4096);
   private readonly bundles = new Lru<string, Buffer[]>(256);

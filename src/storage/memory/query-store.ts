@@ -5,7 +5,7 @@
  * every search is a scan.
  */
 import type { IndexRow } from '../../event/searchable.js';
-import { type Buckets, type Tally, tallyRows } from '../../index/aggregate.js';
+import { type Buckets, spanOf, type Tally, tallyRows } from '../../index/aggregate.js';
 import { predicate } from '../../index/match.js';
 import { canMatchGaps } from '../../index/query.js';
 import type { GapRow, IndexBatch, QueryStore, SearchPage, StoreMatch, StoreQuery } from '../../index/query-store.js';
@@ -144,10 +144,7 @@ export class MemoryQueryStore implements QueryStore {
   }
 
   async timeSpan(q: StoreQuery): Promise<{ min: number; max: number } | null> {
-    let span: { min: number; max: number } | null = null;
-    for (const { time } of this.entryRows(q))
-      span = span ? { min: Math.min(span.min, time), max: Math.max(span.max, time) } : { min: time, max: time };
-    return span;
+    return spanOf(this.entryRows(q));
   }
 
   async *tally(q: StoreQuery, b: Buckets | null): AsyncGenerator<Tally> {
