@@ -47,9 +47,15 @@ function QueryBox(props: {
   const done = completions(q, caret, props.recent);
   const complete = (f: string) => {
     const next = `${q.slice(0, done.from)}${f}${q.slice(caret)}`;
-    setQ(next);
     const at = done.from + f.length;
-    requestAnimationFrame(() => input.current?.setSelectionRange(at, at));
+    // Into the element at once, not after a frame: a key typed straight after Tab would land
+    // before a deferred caret move and end up behind it ("actor:ve" for "ev").
+    const el = input.current;
+    if (el) {
+      el.value = next;
+      el.setSelectionRange(at, at);
+    }
+    setQ(next);
     setCaret(at);
   };
   const pos = typeof props.error?.detail.position === 'number' ? (props.error.detail.position as number) : null;
