@@ -792,7 +792,7 @@ function suggestions(P: Profile, nproc: number): string[] {
         'passes (a reused scratch in `lookup`, the journal buffer `out` in `add`), or better, let the ingest worker, ' +
         'which has already validated each id, send its 16 bytes with the leaf so `lookup` and `add` take bytes.' +
         (grow >= 0.01 * M.s.busyMs
-          ? ` \`IdTable.grow\` took ${ms(grow)} rehashing as the table doubled (amortised; a fresh log, as here, grows it more often than a long-running one).`
+          ? ` \`IdTable.grow\` took ${ms(grow)} rehashing segments as the table grew (amortised; a fresh log, as here, grows it more often than a long-running one).`
           : '') +
         (journalSync >= 1
           ? ` \`add\` also writes the journal with \`writeSync\` (${fmtMs(journalSync)} ms blocked here): an async write ` +

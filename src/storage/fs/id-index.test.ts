@@ -18,6 +18,45 @@ test('finds every inserted id at its index, across growth, and nothing else', ()
   for (let i = 0; i < 5000; i++) assert.equal(t.find(uuidBytes(randomUUID()), confirm), undefined);
 });
 
+test('indices up to 2^40 come back whole', () => {
+  const t = new IdTable();
+  const big = [2 ** 32 - 1, 2 ** 32, 2 ** 32 + 7, 2 ** 40 - 1];
+  const keys = big.map(() => uuidBytes(randomUUID()));
+  for (const [i, k] of keys.entries()) t.insert(k, big[i] as number);
+  for (const [i, k] of keys.entries())
+    assert.equal(
+      t.find(k, (x) => x === big[i]),
+      big[i],
+    );
+  assert.throws(() => t.insert(uuidBytes(randomUUID()), 2 ** 40), /below 2\^40/);
+});
+
+test('memory grows with the ids in small steps, never by doubling, at under 20 bytes an id', () => {
+  const t = new IdTable();
+  const key = Buffer.alloc(16);
+  let before = t.bytes;
+  let largest = 0;
+  for (let i = 0; i < 300_000; i++) {
+    key.writeUInt32BE(i, 0);
+    key.writeUInt32BE(Math.imul(i, 2654435761) >>> 0, 12);
+    t.insert(key, i);
+    if (i % 1000 === 999) {
+      largest = Math.max(largest, t.bytes - before);
+      before = t.bytes;
+    }
+  }
+  assert.ok(largest < t.bytes * 0.02, `a step of ${largest} bytes in ${t.bytes}`);
+  assert.ok(t.bytes / t.size < 20, `${t.bytes / t.size} bytes an id`);
+  // Sized for what it will hold (a reopened journal), it hardly grows.
+  const sized = new IdTable(300_000);
+  const start = sized.bytes;
+  for (let i = 0; i < 300_000; i++) {
+    key.writeUInt32BE(i, 0);
+    sized.insert(key, i);
+  }
+  assert.ok(sized.bytes < start * 1.05, `${start} → ${sized.bytes}`);
+});
+
 test('a tag collision is resolved by the confirmation, not by trusting the tag', () => {
   const t = new IdTable(16);
   const a = uuidBytes(randomUUID());

@@ -42,80 +42,142 @@ export function uuidInto(id: string, out: Uint8Array, at: number): void {
 const u32 = (b: Uint8Array, at: number): number =>
   (((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)) >>> 0;
 
+/** Segments of an IdTable: each grows on its own, so no growth rehashes more than 1/1024 of the table. */
+const SEGMENT_BITS = 10;
+const SEGMENTS = 1 << SEGMENT_BITS;
+/** Slots a segment starts with. */
+const FIRST_SLOTS = 64;
+/** The most slots a segment may have: positions come from the 24-bit tag. */
+const MAX_SLOTS = 1 << 24;
+/** A segment grows by this factor, when its load reaches between MAX_LOAD / GROWTH and MAX_LOAD. */
+const GROWTH = 1.25;
+const MAX_LOAD = 0.7;
+
+/** A 32-bit mix of the 16-byte key at `at` under `s` (four seed words from `o`). */
+function mix(key: Uint8Array, at: number, s: Uint32Array, o: number): number {
+  let h =
+    Math.imul(u32(key, at) ^ (s[o] as number), 0x9e3779b1) ^
+    Math.imul(u32(key, at + 4) ^ (s[o + 1] as number), 0x85ebca77) ^
+    Math.imul(u32(key, at + 8) ^ (s[o + 2] as number), 0xc2b2ae3d) ^
+    Math.imul(u32(key, at + 12) ^ (s[o + 3] as number), 0x27d4eb2f);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  h = Math.imul(h, 0x297a2d39);
+  h ^= h >>> 15;
+  return h >>> 0;
+}
+
+/** The first slot of tag `t` (24 bits) in a segment of `slots` slots: the tag scaled, so any size works. */
+const home = (t: number, slots: number): number => ((t * slots) / 0x1000000) | 0;
+
 /**
- * The pure part: a hash table from 128-bit keys to indices that keeps only a 32-bit tag per key.
- * Tags are mixed with a random per-process seed, so clients cannot choose ids that pile into one
- * probe chain. `confirm(index, key)` tells whether the entry at `index` really has `key`.
+ * The pure part: a hash table from 128-bit keys to indices that keeps only a 24-bit tag per key,
+ * 8 bytes a slot: the tag and the index's top 8 bits in one word, its low 32 bits in the next
+ * (indices below 2^40). Tags and segments are mixed with a random per-process seed, so clients
+ * cannot choose ids that pile into one probe chain. `confirm(index, key)` tells whether the entry
+ * at `index` really has `key`.
+ *
+ * The table is 1024 segments (chosen by a second mix of the key), each an open-addressing table
+ * with linear probing that grows by a quarter on its own. Segment s grows at a load between 0.56
+ * and 0.7, evenly spread over the segments, so growth is spread evenly over the log's: memory
+ * rises with the log in small steps (about 14 bytes an id), and no insert stops the thread for a
+ * large rehash (a single table of 8M slots took 90 ms to double).
  */
 export class IdTable {
-  private tags: Uint32Array;
-  private idx: Float64Array;
+  private readonly segs: Uint32Array[] = [];
+  private readonly counts = new Uint32Array(SEGMENTS);
+  private readonly limits = new Float64Array(SEGMENTS);
   private count = 0;
-  private readonly seed = getRandomValues(new Uint32Array(4));
+  private readonly seed = getRandomValues(new Uint32Array(8));
+  /** The segment of the key last given to tag(). */
+  private seg = 0;
 
-  constructor(capacity = 1 << 16) {
-    this.tags = new Uint32Array(capacity);
-    this.idx = new Float64Array(capacity);
+  /** `expected` ids: the table starts large enough to hold them without growing. */
+  constructor(expected = 0) {
+    const each = (expected / SEGMENTS) * 1.1; // a segment's share, and room for chance
+    for (let s = 0; s < SEGMENTS; s++) {
+      const slots = Math.min(MAX_SLOTS, Math.max(FIRST_SLOTS, Math.ceil(each / this.load(s))));
+      this.segs.push(new Uint32Array(2 * slots));
+      this.limits[s] = slots * this.load(s);
+    }
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** The tag of the 16-byte key at `at` of `key`. */
+  /** Bytes the slots take. */
+  get bytes(): number {
+    let n = 0;
+    for (const t of this.segs) n += t.byteLength;
+    return n;
+  }
+
+  /** The load at which segment s grows. */
+  private load(s: number): number {
+    return (MAX_LOAD / GROWTH) * GROWTH ** (s / SEGMENTS);
+  }
+
+  /** The nonzero 24-bit tag of the 16-byte key at `at` of `key`; its segment goes to this.seg. */
   tag(key: Uint8Array, at = 0): number {
-    const s = this.seed;
-    let h =
-      Math.imul(u32(key, at) ^ (s[0] as number), 0x9e3779b1) ^
-      Math.imul(u32(key, at + 4) ^ (s[1] as number), 0x85ebca77) ^
-      Math.imul(u32(key, at + 8) ^ (s[2] as number), 0xc2b2ae3d) ^
-      Math.imul(u32(key, at + 12) ^ (s[3] as number), 0x27d4eb2f);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 12;
-    h = Math.imul(h, 0x297a2d39);
-    h ^= h >>> 15;
-    return h >>> 0 || 1; // 0 marks an empty slot
+    this.seg = mix(key, at, this.seed, 4) >>> (32 - SEGMENT_BITS);
+    return mix(key, at, this.seed, 0) >>> 8 || 1; // 0 marks an empty slot
   }
 
   find(key: Uint8Array, confirm: (index: number, key: Uint8Array) => boolean): number | undefined {
     const t = this.tag(key);
-    const mask = this.tags.length - 1;
-    for (let i = t & mask; ; i = (i + 1) & mask) {
-      const s = this.tags[i] as number;
-      if (s === 0) return undefined;
-      if (s === t && confirm(this.idx[i] as number, key)) return this.idx[i] as number;
+    const seg = this.segs[this.seg] as Uint32Array;
+    const slots = seg.length >>> 1;
+    for (let i = home(t, slots); ; i = i + 1 === slots ? 0 : i + 1) {
+      const w = seg[2 * i] as number;
+      if (w === 0) return undefined;
+      if (w >>> 8 === t) {
+        const index = (w & 0xff) * 0x1_0000_0000 + (seg[2 * i + 1] as number);
+        if (confirm(index, key)) return index;
+      }
     }
   }
 
   /** Adds the 16-byte key at `at` of `key` (only its tag is kept). */
   insert(key: Uint8Array, index: number, at = 0): void {
-    if ((this.count + 1) * 10 > this.tags.length * 7) this.grow();
-    this.place(this.tag(key, at), index);
+    if (!(index >= 0 && index < 2 ** 40)) throw new RangeError(`id index: ${index} is not an index below 2^40`);
+    const t = this.tag(key, at);
+    const s = this.seg;
+    const n = (this.counts[s] as number) + 1;
+    if (n > (this.limits[s] as number)) this.grow(s);
+    place(this.segs[s] as Uint32Array, t, index);
+    this.counts[s] = n;
     this.count++;
   }
 
-  private place(t: number, index: number): void {
-    const mask = this.tags.length - 1;
-    let i = t & mask;
-    while (this.tags[i] !== 0) i = (i + 1) & mask;
-    this.tags[i] = t;
-    this.idx[i] = index;
-  }
-
-  private grow(): void {
-    const tags = this.tags;
-    const idx = this.idx;
-    this.tags = new Uint32Array(tags.length * 2);
-    this.idx = new Float64Array(tags.length * 2);
+  private grow(s: number): void {
+    const old = this.segs[s] as Uint32Array;
+    const slots = Math.ceil((old.length >>> 1) * GROWTH);
+    if (slots > MAX_SLOTS) throw new RangeError('id index: a segment is full (more than 10^10 ids)');
+    const seg = new Uint32Array(2 * slots);
     // The slot depends only on the tag, so rehashing needs no keys.
-    for (let i = 0; i < tags.length; i++) if (tags[i] !== 0) this.place(tags[i] as number, idx[i] as number);
+    for (let i = 0; i < old.length; i += 2) {
+      const w = old[i] as number;
+      if (w !== 0) place(seg, w >>> 8, (w & 0xff) * 0x1_0000_0000 + (old[i + 1] as number));
+    }
+    this.segs[s] = seg;
+    this.limits[s] = slots * this.load(s);
   }
 }
 
+/** Puts tag `t` and `index` into the first free slot from the tag's home. */
+function place(seg: Uint32Array, t: number, index: number): void {
+  const slots = seg.length >>> 1;
+  let i = home(t, slots);
+  while (seg[2 * i] !== 0) i = i + 1 === slots ? 0 : i + 1;
+  seg[2 * i] = ((t << 8) | Math.floor(index / 0x1_0000_0000)) >>> 0;
+  seg[2 * i + 1] = index >>> 0;
+}
+
 /**
- * The embedded IdIndex: an in-memory open-addressing hash table of 32-bit tags and indices (12
- * bytes a slot), backed by an append-only journal holding the 16 bytes of each entry's UUID at
+ * The embedded IdIndex: an in-memory hash table of 24-bit tags and indices (IdTable, about 16
+ * bytes an id), backed by an append-only journal holding the 16 bytes of each entry's UUID at
  * offset 16 × index. A tag match is confirmed against the journal, so distinct ids never collide.
  * The journal is not fsync'd per batch: `flush` makes it durable and records how far.
  *
@@ -126,7 +188,7 @@ export class IdTable {
  * answered with the first index, as it was when they were written.
  */
 export class JournalIdIndex implements IdIndex {
-  private readonly table = new IdTable();
+  private readonly table: IdTable;
   private readonly fd: number;
   private readonly dfd: number;
   private covered: number;
@@ -149,6 +211,7 @@ export class JournalIdIndex implements IdIndex {
     ftruncateSync(this.fd, this.covered * 16);
     if (fstatSync(this.dfd).size !== this.covered * DIGEST_BYTES) ftruncateSync(this.dfd, this.covered * DIGEST_BYTES);
     const all = this.covered ? readFileSync(path) : Buffer.alloc(0);
+    this.table = new IdTable(this.covered);
     for (let i = 0; i < this.covered; i++) this.table.insert(all, i, i * 16);
   }
 
