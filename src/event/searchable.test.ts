@@ -13,10 +13,11 @@ const base: Event = {
   data: { 'package-archives': ['melpa'], lines: 12 },
 };
 
-test('full text covers every value, data keys included, but not the id', () => {
+test('full text covers every value, data keys included, but not the id nor the event time', () => {
   const words = ftsText(base).split('\n');
   for (const w of ['alice', 'emacs.file.save', 'laptop', 'package-archives', 'melpa', '12']) assert.ok(words.includes(w), w);
   assert.ok(!words.includes(base.id));
+  assert.ok(!ftsText(base).includes('2026-12-02'), 'since:/until: find the time, not words');
 });
 
 test("the log's own access records are found by their fields, not by the queries they record", () => {

@@ -9,7 +9,7 @@
  * of the event — so a search can show the gap without learning what the entry was. Times are
  * microseconds since the Unix epoch.
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7; // 7: the full text leaves out the event time (searchable.ts ftsText)
 
 /**
  * The columns of `entries` stored as `terms` ids (schema 5 on: a quarter of schema 4's bytes for the
