@@ -10,7 +10,8 @@
  *      must not).
  *   2. The v2 leaf (JSON, base64 of the sealed plaintext) against the v3 leaf (binary, compressed).
  *   3. The full-text index alone: FTS5 `detail=full` (phrases; what Stele uses), `column` and
- *      `none`, bytes per event and insert rate.
+ *      `none`, bytes per event and insert rate; and `full` on the text with the event time's
+ *      words, as it was before schema 7.
  *   4. A grown query-store file against the same file compacted (`VACUUM INTO`, FTS5 `optimize`).
  *
  * Rewrites the `<!-- bench:storage-options -->` section of BENCHMARKS.md (`--no-write`: print only).
@@ -126,27 +127,36 @@ function leaves(events: { event: Event; ingest: Ingest }[]): { v2: number; v3: n
   return { v2: v2 / events.length, v3: v3 / events.length };
 }
 
-function fts(rows: { row: { idx: number }; text: string }[]): { detail: string; bytes: number; rowsPerS: number }[] {
-  return ['full', 'column', 'none'].map((detail) => {
-    const db = new Database(':memory:');
-    db.exec(
-      `CREATE VIRTUAL TABLE fts USING fts5(text, content='', contentless_delete=1, detail=${detail}, tokenize='unicode61 remove_diacritics 2')`,
-    );
-    const ins = db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)');
-    const t = performance.now();
-    for (let i = 0; i < rows.length; i += 10_000)
-      db.transaction(() => {
-        for (const r of rows.slice(i, i + 10_000)) ins.run(r.row.idx, r.text);
-      })();
-    const ms = performance.now() - t;
-    const bytes = (
-      db.prepare("SELECT sum(pgsize) AS b FROM dbstat WHERE name LIKE 'fts%'").get() as {
-        b: number;
-      }
-    ).b;
-    db.close();
-    return { detail, bytes: bytes / rows.length, rowsPerS: rows.length / (ms / 1000) };
-  });
+type FtsRow = { row: { idx: number; time: number }; text: string };
+
+/** Each detail on Stele's text, and `full` on the text as it was before schema 7 (with the event time's words). */
+function fts(rows: FtsRow[]): { detail: string; bytes: number; rowsPerS: number }[] {
+  const withTime = rows.map((r) => ({ ...r, text: `${r.text}\n${new Date(r.row.time / 1000).toISOString()}` }));
+  return [
+    ...['full', 'column', 'none'].map((detail) => ftsOf(rows, detail, detail)),
+    ftsOf(withTime, 'full', '`full`, the text with the event time (schema 6)'),
+  ];
+}
+
+function ftsOf(rows: FtsRow[], detail: string, name: string): { detail: string; bytes: number; rowsPerS: number } {
+  const db = new Database(':memory:');
+  db.exec(
+    `CREATE VIRTUAL TABLE fts USING fts5(text, content='', contentless_delete=1, detail=${detail}, tokenize='unicode61 remove_diacritics 2')`,
+  );
+  const ins = db.prepare('INSERT INTO fts (rowid, text) VALUES (?, ?)');
+  const t = performance.now();
+  for (let i = 0; i < rows.length; i += 10_000)
+    db.transaction(() => {
+      for (const r of rows.slice(i, i + 10_000)) ins.run(r.row.idx, r.text);
+    })();
+  const ms = performance.now() - t;
+  const bytes = (
+    db.prepare("SELECT sum(pgsize) AS b FROM dbstat WHERE name LIKE 'fts%'").get() as {
+      b: number;
+    }
+  ).b;
+  db.close();
+  return { detail: name, bytes: bytes / rows.length, rowsPerS: rows.length / (ms / 1000) };
 }
 
 function compaction(rows: ReturnType<EventStream['rows']>, dir: string): { grown: number; vacuum: number; optimized: number } {
@@ -230,7 +240,7 @@ function main(): void {
     '|---|---:|---:|',
     ...f.map(
       (x) =>
-        `| \`${x.detail}\`${x.detail === 'full' ? ' (Stele: phrases need positions)' : ''} | ${x.bytes.toFixed(1)} | ${fmtInt(x.rowsPerS)} |`,
+        `| ${x.detail.startsWith('`') ? x.detail : `\`${x.detail}\``}${x.detail === 'full' ? ' (Stele: phrases need positions)' : ''} | ${x.bytes.toFixed(1)} | ${fmtInt(x.rowsPerS)} |`,
     ),
     '',
     `**Compaction of a grown store file** (${fmtInt(N)} rows inserted as the index thread does): as grown ${c.grown.toFixed(1)} bytes/event; ` +

@@ -206,6 +206,7 @@ export class IndexThread {
             );
           }, maxWaitMs);
       this.indexedWaiters.push(w);
+      this.worker.postMessage({ type: 'hurry', upto } satisfies ToIndex);
     });
   }
 

@@ -172,3 +172,53 @@ test('a summary runs in steps: a search sent after it is answered between its pa
   assert.ok(order.filter((o) => o === 'part').length < PARTS, order.join(' '));
   port1.close();
 });
+
+test('a trickle of small appends is indexed in one transaction, not one each; a read-your-writes wait does not wait for more', async () => {
+  const master = Buffer.alloc(32, 7);
+  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+  const inner = new MemoryQueryStore();
+  let inserts = 0;
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== 'insert') return typeof value === 'function' ? value.bind(target) : value;
+      return (...args: Parameters<QueryStore['insert']>) => {
+        inserts++;
+        return target.insert(...args);
+      };
+    },
+  });
+  const tiles = { readTile: async () => null, readCheckpoint: async () => null };
+  const { port1, port2 } = new MessageChannel();
+  // A long coalescing window, so a slow machine's timers cannot split the trickle.
+  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY, false, 3_000);
+  const indexed = (upto: number) =>
+    new Promise<number>((resolve) => {
+      const on = (m: FromIndex) => {
+        if (m.type === 'indexed' && m.upto >= upto) {
+          port1.off('message', on);
+          resolve(performance.now());
+        }
+      };
+      port1.on('message', on);
+    });
+  const add = (first: number) =>
+    port1.postMessage({ type: 'add', first, leaves: pack([leaf(first)]), published: 0 } satisfies ToIndex);
+  // Five group commits of one entry, a few ms apart: one transaction once the window ends.
+  const trickle = indexed(5);
+  for (let k = 0; k < 5; k++) {
+    add(k);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await trickle;
+  assert.equal(inserts, 1);
+  // An entry someone waits for (IndexThread.whenIndexed sends hurry) is indexed at once.
+  const asked = performance.now();
+  const waited = indexed(6);
+  add(5);
+  port1.postMessage({ type: 'hurry', upto: 6 } satisfies ToIndex);
+  assert.ok((await waited) - asked < 2_000, 'the wait did not sit out the coalescing window');
+  assert.equal(inserts, 2);
+  port1.close();
+  await keys.close();
+});

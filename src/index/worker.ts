@@ -44,6 +44,18 @@ export const BATCH = 10_000;
  */
 export const SEARCH_CATCHUP = 10_000;
 
+/**
+ * A backlog smaller than this waits up to COALESCE_MS for more before it is indexed: a store
+ * transaction of one row cost 374 µs, against 40 µs a row in one of 1,000 (measured on a store of
+ * 100,000 rows: a commit, a new FTS5 segment and the merges it leads to, every page it touched
+ * written to the WAL), and
+ * under a steady trickle of single appends each group commit would be a transaction of its own.
+ * Nobody waits for it: a search first catches up (readyToRead), and a read-your-writes wait
+ * (IndexThread.whenIndexed) sends `hurry`.
+ */
+export const COALESCE_BELOW = 1_000;
+export const COALESCE_MS = 50;
+
 /** What the index thread's owner gives it to start. */
 export interface IndexThreadData {
   /** The master keys, to unwrap data keys for indexing and search. */
@@ -140,6 +152,8 @@ export interface SearchResult {
 export type ToIndex =
   | { type: 'add'; first: number; leaves: Packed; published: number; notes?: Packed }
   | { type: 'tail'; size: number; published: number }
+  /** Someone waits for entries below `upto` to be searchable: index them now, not after COALESCE_MS. */
+  | { type: 'hurry'; upto: number }
   /** Index notes of entries whose leaves the thread reads from the tiles (it is far behind); empty: none. */
   | { type: 'notes'; first: number; notes: Packed }
   | { type: 'settle'; seq: number; budgetMs: number }
@@ -170,6 +184,7 @@ export function serveIndex(
   { store, keys, tiles, noteSpill = null }: IndexStores,
   policy: Policy,
   readOnly = false,
+  coalesceMs = COALESCE_MS,
 ): void {
   /** Whether this thread indexes; a reader follows the store's upto, which another node moves. */
   let writer = !readOnly;
@@ -273,13 +288,21 @@ export function serveIndex(
   // emptied (a search waited behind a batch per message ahead of it: tens of seconds under load).
   let pumping = false;
   let woken = false;
+  let coalescing: NodeJS.Timeout | undefined;
+  /** Entries below this are indexed without coalescing: a read-your-writes wait asked for them. */
+  let urgentTo = 0;
   function wake(): void {
-    if (woken) return;
+    const urgent = next < urgentTo;
+    if (woken && !(urgent && coalescing)) return;
+    clearTimeout(coalescing);
     woken = true;
-    setImmediate(() => {
+    const run = () => {
       woken = false;
+      coalescing = undefined;
       pump();
-    });
+    };
+    if (!urgent && known - next < COALESCE_BELOW) coalescing = setTimeout(run, coalesceMs);
+    else setImmediate(run);
   }
   function pump(): void {
     if (pumping || !writer || next >= known) return;
@@ -574,6 +597,11 @@ export function serveIndex(
     }
     if (m.type === 'tail') {
       learn(m.size, m.published);
+      wake();
+      return;
+    }
+    if (m.type === 'hurry') {
+      urgentTo = Math.max(urgentTo, m.upto);
       wake();
       return;
     }
