@@ -8,7 +8,7 @@ import { rightEdge } from '../tlog/tile.js';
 import type { IdIndex } from './id-index.js';
 import type { IntegratorOptions, Published } from './integrator.js';
 import { IntegratorThread } from './integrator-thread.js';
-import { checkIndex, leafHashAt, proveConsistency, proveInclusion } from './proofs.js';
+import { checkIndex, leafHashAt, type MaybePromise, proveConsistency, proveInclusion } from './proofs.js';
 import { type AppendOptions, Sequencer, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, SequencedEntry } from './storage.js';
 import { TreeReader } from './tree-reader.js';
@@ -36,10 +36,10 @@ export interface SteleLog {
   waitForCheckpoint(size: number, timeoutMs?: number): Promise<Published>;
   /** The leaf at `index`, as soon as its append was acknowledged. */
   entry(index: number): Promise<Buffer>;
-  inclusionProof(index: number, size?: number): Promise<Buffer[]>;
+  inclusionProof(index: number, size?: number): MaybePromise<Buffer[]>;
   /** The leaf hash of a checkpointed entry, from the tiles (no entry bundle read). */
-  leafHash(index: number): Promise<Buffer>;
-  consistencyProof(from: number, to?: number): Promise<Buffer[]>;
+  leafHash(index: number): MaybePromise<Buffer>;
+  consistencyProof(from: number, to?: number): MaybePromise<Buffer[]>;
   /** A tile or entry bundle of the published tree, by its C2SP coordinates. */
   readTile(level: number | 'entries', index: number, width: number): Promise<Buffer | null>;
   close(): Promise<void>;
@@ -194,16 +194,16 @@ export class Log implements SteleLog {
     throw new SteleError('not_found', `entry ${index} does not exist; the log has ${plural(this.size, 'entry', 'entries')}`);
   }
 
-  inclusionProof(index: number, size = this.checkpoint.size): Promise<Buffer[]> {
+  inclusionProof(index: number, size = this.checkpoint.size): MaybePromise<Buffer[]> {
     return proveInclusion(this.reader, index, size, this.checkpoint.size);
   }
 
   /** The leaf hash of a checkpointed entry, from the tiles (no entry bundle read). */
-  leafHash(index: number): Promise<Buffer> {
+  leafHash(index: number): MaybePromise<Buffer> {
     return leafHashAt(this.reader, index, this.checkpoint.size);
   }
 
-  consistencyProof(from: number, to = this.checkpoint.size): Promise<Buffer[]> {
+  consistencyProof(from: number, to = this.checkpoint.size): MaybePromise<Buffer[]> {
     return proveConsistency(this.reader, from, to, this.checkpoint.size);
   }
 

@@ -11,8 +11,12 @@ function checkSize(size: number, published: number): void {
   if (size > published) throw new SteleError('bad_request', `size ${size} is beyond the latest checkpoint (${published})`);
 }
 
-/** Inclusion proof of `index` in the tree of `size`, from the tiles of the tree of `published` entries. */
-export async function proveInclusion(reader: TreeReader, index: number, size: number, published: number): Promise<Buffer[]> {
+/**
+ * Inclusion proof of `index` in the tree of `size`, from the tiles of the tree of `published`
+ * entries. Synchronous when the reader has every tile cached (no promise to settle: proofs are
+ * served by the ten thousand a second); the hashes are views of cached tiles, not to be written to.
+ */
+export function proveInclusion(reader: TreeReader, index: number, size: number, published: number): MaybePromise<Buffer[]> {
   checkIndex('index', index);
   checkSize(size, published);
   if (index >= size) throw new SteleError('bad_request', `index ${index} is not below tree size ${size}`);
@@ -24,26 +28,40 @@ export async function proveInclusion(reader: TreeReader, index: number, size: nu
  * hash, is the same for most proofs of one tree size: the reader keeps it (TreeReader.folded)
  * rather than hash it again for every request.
  */
-async function proofOf(reader: TreeReader, plan: ProofPlan, published: number): Promise<Buffer[]> {
-  if (plan.end - plan.begin <= 1) return rehash(plan, await reader.hashes(plan.ids, published));
-  const head = await reader.hashes(plan.ids.slice(0, plan.begin), published);
-  const folded = await reader.folded(plan.ids.slice(plan.begin, plan.end), published);
-  const tail = await reader.hashes(plan.ids.slice(plan.end), published);
-  return [...head, folded, ...tail].map((h) => Buffer.from(h));
+function proofOf(reader: TreeReader, plan: ProofPlan, published: number): MaybePromise<Buffer[]> {
+  if (plan.end - plan.begin <= 1) {
+    const hashes = reader.cachedHashes(plan.ids, published);
+    return hashes ? rehash(plan, hashes) : reader.hashes(plan.ids, published).then((hs) => rehash(plan, hs));
+  }
+  const run = plan.ids.slice(plan.begin, plan.end);
+  const folded = reader.cachedFold(run);
+  const head = folded && reader.cachedHashes(plan.ids.slice(0, plan.begin), published);
+  const tail = head && reader.cachedHashes(plan.ids.slice(plan.end), published);
+  if (folded && head && tail) return [...head, folded, ...tail];
+  return (async () => [
+    ...(await reader.hashes(plan.ids.slice(0, plan.begin), published)),
+    await reader.folded(run, published),
+    ...(await reader.hashes(plan.ids.slice(plan.end), published)),
+  ])();
 }
+
+/** A value, or a promise of it when it had to be read from storage. */
+export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * The leaf hash of entry `index` (< published) from the level-0 tile, which holds leaf hashes:
  * a proof's answer needs no entry bundle read and decoded (256 leaves) for it.
  */
-export async function leafHashAt(reader: TreeReader, index: number, published: number): Promise<Buffer> {
+export function leafHashAt(reader: TreeReader, index: number, published: number): MaybePromise<Buffer> {
   checkIndex('index', index);
   if (index >= published) throw new SteleError('bad_request', `index ${index} is beyond the latest checkpoint (${published})`);
-  return (await reader.hashes([{ level: 0, index }], published))[0] as Buffer;
+  const ids = [{ level: 0, index }];
+  const cached = reader.cachedHashes(ids, published);
+  return cached ? (cached[0] as Buffer) : reader.hashes(ids, published).then((hs) => hs[0] as Buffer);
 }
 
 /** Consistency proof between trees of `from` and `to` entries. */
-export async function proveConsistency(reader: TreeReader, from: number, to: number, published: number): Promise<Buffer[]> {
+export function proveConsistency(reader: TreeReader, from: number, to: number, published: number): MaybePromise<Buffer[]> {
   checkIndex('from', from);
   checkSize(to, published);
   if (from > to) throw new SteleError('bad_request', `from (${from}) is larger than to (${to})`);

@@ -17,7 +17,7 @@ import { rightEdge, TileBuilder } from '../tlog/tile.js';
 import { CheckpointWaiters } from './checkpoint-waiters.js';
 import { Integrator, type IntegratorOptions, type Published } from './integrator.js';
 import type { SteleLog } from './log.js';
-import { checkIndex, leafHashAt, proveConsistency, proveInclusion } from './proofs.js';
+import { checkIndex, leafHashAt, type MaybePromise, proveConsistency, proveInclusion } from './proofs.js';
 import { type AppendOptions, DEFAULT_MAX_QUEUED_ENTRIES, overloaded } from './sequencer.js';
 import type { SequencedEntry, TileStore } from './storage.js';
 import { TreeReader } from './tree-reader.js';
@@ -306,15 +306,15 @@ export class SharedLog implements SteleLog {
     throw new SteleError('not_found', `entry ${index} does not exist; the log has ${plural(this.size, 'entry', 'entries')}`);
   }
 
-  inclusionProof(index: number, size = this.published.size): Promise<Buffer[]> {
+  inclusionProof(index: number, size = this.published.size): MaybePromise<Buffer[]> {
     return proveInclusion(this.reader, index, size, this.published.size);
   }
 
-  leafHash(index: number): Promise<Buffer> {
+  leafHash(index: number): MaybePromise<Buffer> {
     return leafHashAt(this.reader, index, this.published.size);
   }
 
-  consistencyProof(from: number, to = this.published.size): Promise<Buffer[]> {
+  consistencyProof(from: number, to = this.published.size): MaybePromise<Buffer[]> {
     return proveConsistency(this.reader, from, to, this.published.size);
   }
 

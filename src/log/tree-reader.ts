@@ -39,6 +39,9 @@ export class Lru<K, V> {
  */
 const tileKey = (level: number, index: number, width: number): number => (level * 2 ** 36 + index) * 257 + width;
 
+/** A fold's cache key: its node ids. */
+const foldKey = (ids: readonly NodeId[]): string => ids.map((id) => `${id.level}/${id.index}`).join(' ');
+
 /**
  * Reads the integrated tree back out of storage: entries, tiles and the hash of any perfect
  * subtree, for proofs. Everything it caches is immutable (a tile path never changes contents, a
@@ -122,33 +125,54 @@ export class TreeReader {
    * rehash does. Perfect subtrees never change, so neither does their fold: kept by ids.
    */
   async folded(ids: readonly NodeId[], size: number): Promise<Buffer> {
-    const key = ids.map((id) => `${id.level}/${id.index}`).join(' ');
-    let h = this.folds.get(key);
+    let h = this.cachedFold(ids);
     if (!h) {
       h = rehash({ ids: [...ids], begin: 0, end: ids.length }, await this.hashes(ids, size))[0] as Buffer;
-      this.folds.set(key, h);
+      this.folds.set(foldKey(ids), h);
     }
     return h;
   }
 
-  /** Hashes of perfect subtrees (complete in a tree of `size`), for proofs. */
+  /** folded() if it is cached. */
+  cachedFold(ids: readonly NodeId[]): Buffer | undefined {
+    return this.folds.get(foldKey(ids));
+  }
+
+  /**
+   * Hashes of perfect subtrees (complete in a tree of `size`), for proofs: views of cached tiles,
+   * not to be written to.
+   */
   async hashes(ids: readonly NodeId[], size: number): Promise<Buffer[]> {
     const out: Buffer[] = [];
     for (const id of ids) {
       const loc = nodeLocation(id.level, id.index);
       const tile =
         this.cachedTile(loc.tileLevel, loc.tileIndex, size) ?? (await this.readTile(loc.tileLevel, loc.tileIndex, size));
-      const r = id.level % 8;
-      if (r === 0) {
-        out.push(tile.subarray(loc.offset * 32, loc.offset * 32 + 32));
-        continue;
-      }
-      // A node inside a tile: one of the tile's inner levels (r = 1..7), hashed once per tile.
-      const level = this.inner(loc.tileLevel, loc.tileIndex, tile)[r - 1] as Buffer;
-      const at = (loc.offset >> r) * 32;
-      out.push(level.subarray(at, at + 32));
+      out.push(this.node(id, loc, tile));
     }
     return out;
+  }
+
+  /** hashes() without an await, when every tile they are in is cached (most of a busy monitor's proofs); else null. */
+  cachedHashes(ids: readonly NodeId[], size: number): Buffer[] | null {
+    const out: Buffer[] = [];
+    for (const id of ids) {
+      const loc = nodeLocation(id.level, id.index);
+      const tile = this.cachedTile(loc.tileLevel, loc.tileIndex, size);
+      if (!tile) return null;
+      out.push(this.node(id, loc, tile));
+    }
+    return out;
+  }
+
+  /** The hash of node `id` at `loc` of `tile`. */
+  private node(id: NodeId, loc: ReturnType<typeof nodeLocation>, tile: Buffer): Buffer {
+    const r = id.level % 8;
+    if (r === 0) return tile.subarray(loc.offset * 32, loc.offset * 32 + 32);
+    // A node inside a tile: one of the tile's inner levels (r = 1..7), hashed once per tile.
+    const level = this.inner(loc.tileLevel, loc.tileIndex, tile)[r - 1] as Buffer;
+    const at = (loc.offset >> r) * 32;
+    return level.subarray(at, at + 32);
   }
 
   /**
