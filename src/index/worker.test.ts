@@ -27,27 +27,33 @@ const leaf = (n: number) =>
     RECEIVED,
   );
 
-test("a search queued behind the log's messages is answered before the backlog they bring is indexed batch by batch", async () => {
-  const master = Buffer.alloc(32, 9);
-  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+/** A memory store that counts its insert calls (one a store transaction). */
+function countingStore(): { store: QueryStore; inserts: () => number } {
   const inner = new MemoryQueryStore();
-  let inserts = 0;
+  let n = 0;
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (prop !== 'insert') return typeof value === 'function' ? value.bind(target) : value;
       return (...args: Parameters<QueryStore['insert']>) => {
-        inserts++;
+        n++;
         return target.insert(...args);
       };
     },
   });
+  return { store, inserts: () => n };
+}
+
+test("a search queued behind the log's messages is answered before the backlog they bring is indexed batch by batch", async () => {
+  const master = Buffer.alloc(32, 9);
+  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+  const { store, inserts } = countingStore();
   const tiles = { readTile: async () => null, readCheckpoint: async () => null };
   const { port1, port2 } = new MessageChannel();
   serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY);
   const replied = new Promise<number>((resolve) =>
     port1.on('message', (m: FromIndex) => {
-      if (m.type === 'reply' && m.seq === 1) resolve(inserts);
+      if (m.type === 'reply' && m.seq === 1) resolve(inserts());
     }),
   );
   // What the log sends during a burst of group commits: one message each; then a search.
@@ -176,18 +182,7 @@ test('a summary runs in steps: a search sent after it is answered between its pa
 test('a trickle of small appends is indexed in one transaction, not one each; a read-your-writes wait does not wait for more', async () => {
   const master = Buffer.alloc(32, 7);
   const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
-  const inner = new MemoryQueryStore();
-  let inserts = 0;
-  const store = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (prop !== 'insert') return typeof value === 'function' ? value.bind(target) : value;
-      return (...args: Parameters<QueryStore['insert']>) => {
-        inserts++;
-        return target.insert(...args);
-      };
-    },
-  });
+  const { store, inserts } = countingStore();
   const tiles = { readTile: async () => null, readCheckpoint: async () => null };
   const { port1, port2 } = new MessageChannel();
   // A long coalescing window, so a slow machine's timers cannot split the trickle.
@@ -211,14 +206,14 @@ test('a trickle of small appends is indexed in one transaction, not one each; a 
     await new Promise((r) => setTimeout(r, 5));
   }
   await trickle;
-  assert.equal(inserts, 1);
+  assert.equal(inserts(), 1);
   // An entry someone waits for (IndexThread.whenIndexed sends hurry) is indexed at once.
   const asked = performance.now();
   const waited = indexed(6);
   add(5);
   port1.postMessage({ type: 'hurry', upto: 6 } satisfies ToIndex);
   assert.ok((await waited) - asked < 2_000, 'the wait did not sit out the coalescing window');
-  assert.equal(inserts, 2);
+  assert.equal(inserts(), 2);
   port1.close();
   await keys.close();
 });
