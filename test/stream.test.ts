@@ -173,6 +173,18 @@ describe('GET /v1/stream and stele tail', { timeout: 180_000 }, () => {
   });
 
   test('stele tail prints each match as it arrives', async () => {
+    // Streams opened so far: each is recorded as it opens, before it takes its starting point.
+    const opened = async () =>
+      (
+        (
+          await requestJson(
+            `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.access.stream')}&count=true&limit=1`,
+            'GET',
+            data.token,
+          )
+        ).body as { total: number }
+      ).total;
+    const before = await opened();
     const tail = spawn(process.execPath, [CLI, 'tail', '--url', srv.url, '--token', data.token, 'action:e2e.tail'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -181,7 +193,10 @@ describe('GET /v1/stream and stele tail', { timeout: 180_000 }, () => {
       out += d;
     });
     try {
-      await sleep(1000);
+      // Appended only once the tail's stream is open: on a busy machine starting the CLI can take
+      // longer than any fixed pause, and a stream starts from the entries after its opening.
+      for (const deadline = Date.now() + 20_000; (await opened()) === before; await sleep(100))
+        assert.ok(Date.now() < deadline, 'stele tail never opened its stream');
       const [a] = await appendHttp(srv.url, data.token, [event('e2e.tail'), event('e2e.not-tail')]);
       const deadline = Date.now() + 20_000;
       while (!out.includes(`#${a?.index} `)) {
