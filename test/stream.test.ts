@@ -176,13 +176,11 @@ describe('GET /v1/stream and stele tail', { timeout: 180_000 }, () => {
     // Streams opened so far: each is recorded as it opens, before it takes its starting point.
     const opened = async () =>
       (
-        (
-          await requestJson(
-            `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.access.stream')}&count=true&limit=1`,
-            'GET',
-            data.token,
-          )
-        ).body as { total: number }
+        await getJson<{ total: number }>(
+          `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.access.stream')}&count=true&limit=1`,
+          30_000,
+          data.token,
+        )
       ).total;
     const before = await opened();
     const tail = spawn(process.execPath, [CLI, 'tail', '--url', srv.url, '--token', data.token, 'action:e2e.tail'], {

@@ -9,6 +9,9 @@ import { FACETS } from '../../index/aggregate.js';
 import type { Hit } from '../../index/thread.js';
 import { principalOf } from '../auth.js';
 
+/** The `q` parameter of every route that takes a query (search, summary, stream, export). */
+const queryParam = { type: 'string', maxLength: 4096 } as const;
+
 export const MAX_PAGE = 1000;
 
 /**
@@ -53,7 +56,7 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         querystring: {
           type: 'object',
           properties: {
-            q: { type: 'string', maxLength: 4096 },
+            q: queryParam,
             cursor: { type: 'integer', minimum: 0 },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 },
             order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
@@ -116,7 +119,7 @@ export const searchRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         querystring: {
           type: 'object',
           properties: {
-            q: { type: 'string', maxLength: 4096 },
+            q: queryParam,
             buckets: { type: 'integer', minimum: 1, maximum: 1000, default: 60 },
             top: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
           },
@@ -189,7 +192,7 @@ export const streamRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         security: [{ bearer: [] }],
         querystring: {
           type: 'object',
-          properties: { q: { type: 'string', maxLength: 4096 }, after: { type: 'integer', minimum: 0 } },
+          properties: { q: queryParam, after: { type: 'integer', minimum: 0 } },
           additionalProperties: false,
         },
       },
@@ -242,7 +245,7 @@ export const exportRoutes = (stele: Stele) => async (app: FastifyInstance) => {
         querystring: {
           type: 'object',
           properties: {
-            q: { type: 'string', maxLength: 4096 },
+            q: queryParam,
             format: { type: 'string', enum: [...EXPORT_FORMATS], default: 'jsonl' },
             order: { type: 'string', enum: ['desc', 'asc'], default: 'asc' },
           },
