@@ -88,6 +88,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** Client address and credential hash, for the denial throttle (auth.ts). */
     denialKey?: string;
+    /** This request's refusal is already counted by the denial throttle. */
+    denialCounted?: boolean;
     /** Gives back the body memory this request holds (maxBodyMemory). */
     releaseBody?: () => void;
   }
@@ -147,7 +149,7 @@ export async function buildServer(stele: Stele, opts: ServerOptions = {}): Promi
   const throttle = new WindowLimit(opts.denialLimit ?? DEFAULT_DENIAL_LIMIT);
   /** Every refused credential or permission is recorded (coalesced) in the log. */
   const denied = (req: FastifyRequest, err: SteleError) => {
-    if (err.status === 401 && req.denialKey) throttle.note(req.denialKey);
+    if (err.status === 401 && req.denialKey && !req.denialCounted) throttle.note(req.denialKey);
     stele.audit.denied({
       ...(req.principal ? { principal: req.principal } : {}),
       ip: req.ip,

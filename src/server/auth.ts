@@ -128,7 +128,23 @@ export function authenticate(stele: Stele, throttle: WindowLimit, anonymous: Win
       ...(auth !== undefined ? { authorization: auth } : {}),
       ...(cert ? { cert } : {}),
     };
-    const p = await stele.access.authenticate(creds);
+    let p: Principal | null;
+    try {
+      p = await stele.access.authenticate(creds);
+    } catch (e) {
+      // Counted here, not only when answered: requests with the same bad credential already in
+      // flight passed the check above together, and those past the limit get 429 all the same.
+      if (e instanceof SteleError && e.status === 401) {
+        throttle.note(req.denialKey);
+        req.denialCounted = true;
+        const w = throttle.wait(req.denialKey);
+        if (w > 0) {
+          reply.header('retry-after', String(w));
+          throw new SteleError('too_many_denials', `this credential was refused too often from ${req.ip}; retry in ${w} s`);
+        }
+      }
+      throw e;
+    }
     if (p) req.principal = p;
     else if (needsPrincipal(req.method)) throw new SteleError('unauthorized', NEEDS_TOKEN);
   };
