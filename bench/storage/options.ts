@@ -13,6 +13,11 @@
  *      `none`, bytes per event and insert rate; and `full` on the text with the event time's
  *      words, as it was before schema 7.
  *   4. A grown query-store file against the same file compacted (`VACUUM INTO`, FTS5 `optimize`).
+ *   5. The same rows as one closed-partition segment (src/storage/segment: compressed columns and
+ *      a full-text inverted index), without and with token positions: bytes per event, µs per row
+ *      to write it, and the rate of reading a column and a common token's postings back; and the
+ *      query benchmark's queries (bench/query/queries.ts), first page of 50, newest first, on the
+ *      segment (src/storage/segment/search.ts) against the SQLite store of the same rows.
  *
  * Rewrites the `<!-- bench:storage-options -->` section of BENCHMARKS.md (`--no-write`: print only).
  */
@@ -26,10 +31,14 @@ import Database from 'better-sqlite3';
 import { leafDictionary } from '../../src/event/compress.js';
 import { buildSealedLeaf, encodeLeaf, formatMicros, sealedAad, sealedPlaintext } from '../../src/event/record.js';
 import type { Event, Ingest } from '../../src/event/types.js';
+import { parseQuery } from '../../src/index/query.js';
 import { SEAL_OVERHEAD, SEAL_RANDOM, SealingKey } from '../../src/keys/seal.js';
 import { SqliteQueryStore } from '../../src/storage/fs/query-store.js';
+import { searchSegment } from '../../src/storage/segment/search.js';
+import { encodeSegment, SegmentReader } from '../../src/storage/segment/segment.js';
 import { fmtInt, median } from '../ingest/stats.js';
 import { EventStream, SEED } from '../query/gen.js';
+import { QUERY_TYPES } from '../query/queries.js';
 import { writeSection } from '../section.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -175,7 +184,87 @@ function compaction(rows: ReturnType<EventStream['rows']>, dir: string): { grown
   return { grown: per('grown.db'), vacuum: per('vacuum.db'), optimized: per('optimized.db') };
 }
 
-function main(): void {
+type SegmentRow = {
+  positions: boolean;
+  bytes: number;
+  writeUs: number;
+  columnRowsPerS: number;
+  postingsPerS: number;
+  token: string;
+};
+
+/** The rows as one segment, each way: size, time to write, and reading back a column and the commonest token's postings. */
+function segments(rows: ReturnType<EventStream['rows']>): SegmentRow[] {
+  return [false, true].map((positions) => {
+    const times: number[] = [];
+    let bytes: Buffer = Buffer.alloc(0);
+    for (let r = 0; r < 3; r++) {
+      const t = performance.now();
+      bytes = encodeSegment(rows, { positions });
+      times.push(((performance.now() - t) * 1000) / rows.length);
+    }
+    const seg = new SegmentReader(bytes);
+    const scan = median(
+      [0, 1, 2].map(() => {
+        const t = performance.now();
+        for (let b = 0; b < seg.blocks; b++) seg.column('actor', b);
+        return rows.length / ((performance.now() - t) / 1000);
+      }),
+    );
+    const token = 'success';
+    const postings = median(
+      [0, 1, 2].map(() => {
+        const t = performance.now();
+        let n = 0;
+        for (let b = 0; b < seg.blocks; b++) n += seg.postings(b, token).length;
+        return n / ((performance.now() - t) / 1000);
+      }),
+    );
+    return {
+      positions,
+      bytes: bytes.length / rows.length,
+      writeUs: median(times),
+      columnRowsPerS: scan,
+      postingsPerS: postings,
+      token,
+    };
+  });
+}
+
+type SpeedRow = { label: string; sqliteMs: number; segmentMs: number };
+
+/** Median ms to the first page of 50, newest first, per query type: the SQLite file and the segment, interleaved. */
+async function searchSpeed(path: string, seg: SegmentReader): Promise<SpeedRow[]> {
+  const store = new SqliteQueryStore(path);
+  const nowMs = Date.now();
+  const page = { order: 'desc', limit: 50 } as const;
+  const out: SpeedRow[] = [];
+  try {
+    for (const type of QUERY_TYPES) {
+      const sqlite: number[] = [];
+      const segment: number[] = [];
+      for (let round = 0; round < 6; round++)
+        for (const v of type.values) {
+          const q = { root: parseQuery(v), nowMs };
+          let t = performance.now();
+          const a = await store.search(q, page);
+          if (round > 0) sqlite.push(performance.now() - t);
+          t = performance.now();
+          const b = searchSegment(seg, q, page);
+          if (round > 0) segment.push(performance.now() - t);
+          const ids = (xs: { idx: number }[]) => xs.map((x) => x.idx).join();
+          const fromStore = a.flatMap((m) => (m.kind === 'entry' ? [m.row] : []));
+          if (ids(fromStore) !== ids(b)) throw new Error(`the segment and the store disagree on ${v}`);
+        }
+      out.push({ label: type.label, sqliteMs: median(sqlite), segmentMs: median(segment) });
+    }
+  } finally {
+    await store.close();
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
   log(`storage options: ${fmtInt(N)} events of the query corpus`);
   const stream = new EventStream(N, SEED);
   const events: { event: Event; ingest: Ingest }[] = [];
@@ -203,11 +292,16 @@ function main(): void {
   const lv = leaves(events);
   log('  full-text index...');
   const f = fts(rows);
+  log('  segments...');
+  const seg = segments(rows);
   log('  compaction...');
   const dir = mkdtempSync(join(os.tmpdir(), 'stele-options-'));
   let c: ReturnType<typeof compaction>;
+  let speed: SpeedRow[];
   try {
     c = compaction(rows, dir);
+    log('  search: segment against the store...');
+    speed = await searchSpeed(join(dir, 'grown.db'), new SegmentReader(encodeSegment(rows, { positions: true })));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -246,6 +340,26 @@ function main(): void {
     `**Compaction of a grown store file** (${fmtInt(N)} rows inserted as the index thread does): as grown ${c.grown.toFixed(1)} bytes/event; ` +
       `\`VACUUM INTO\` ${c.vacuum.toFixed(1)}; FTS5 \`optimize\` then \`VACUUM INTO\` ${c.optimized.toFixed(1)} ` +
       `(${(100 * (1 - c.optimized / c.grown)).toFixed(0)} % less).`,
+    '',
+    `**The same rows as one closed-partition segment** (src/storage/segment, written once: zstd-compressed columns in blocks of ` +
+      `8,192 rows, coded fields as numbers into one dictionary, and a full-text inverted index per block; medians of 3 passes), against ` +
+      `the grown SQLite file above (${c.grown.toFixed(1)} bytes/event). The server does not use segments yet: this is the format and its search, measured.`,
+    '',
+    '| segment | bytes/event | × the SQLite file | write µs/row | read the actor column, rows/s | postings of `success`, rows/s |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...seg.map(
+      (x) =>
+        `| ${x.positions ? 'with token positions (phrases from the index, like FTS5 `full`)' : 'rows only (phrases confirmed on the entry, like FTS5 `none`)'} | ` +
+        `${x.bytes.toFixed(1)} | ${(x.bytes / c.grown).toFixed(2)}× | ${x.writeUs.toFixed(1)} | ${fmtInt(x.columnRowsPerS)} | ${fmtInt(x.postingsPerS)} |`,
+    ),
+    '',
+    "The query benchmark's queries on both (first page of 50, newest first; median ms over 5 rounds of every value of the type, " +
+      'the two interleaved and checked to give the same page; the segment with positions, evaluated a block at a time from the newest, ' +
+      'nothing cached between queries):',
+    '',
+    '| query type | SQLite file, ms | segment, ms |',
+    '|---|---:|---:|',
+    ...speed.map((x) => `| ${x.label} | ${x.sqliteMs.toFixed(2)} | ${x.segmentMs.toFixed(2)} |`),
     '<!-- /bench:storage-options -->',
   ];
   const md = o.join('\n');
@@ -253,4 +367,4 @@ function main(): void {
   if (write) writeSection('storage-options', md);
 }
 
-main();
+await main();
