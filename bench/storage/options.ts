@@ -19,7 +19,8 @@
  *      query benchmark's queries (bench/query/queries.ts), first page of 50, newest first, on the
  *      segment (src/storage/segment/search.ts) against the SQLite store of the same rows.
  *
- * Rewrites the `<!-- bench:storage-options -->` section of BENCHMARKS.md (`--no-write`: print only).
+ * Rewrites the `<!-- bench:storage-options -->` section of BENCHMARKS.md (`--no-write`: print only;
+ * `--segments`: part 5 alone, printed, e.g. `-- --events 1000000 --segments` for a whole partition).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -45,7 +46,10 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const a = process.argv.slice(2);
 const at = a.indexOf('--events');
 const N = at < 0 ? 100_000 : Number(String(a[at + 1]).replaceAll('_', ''));
-const write = !a.includes('--no-write');
+// --segments: only the segment rows and the store they are compared with (at 1M events the other
+// parts take many minutes); prints, never writes.
+const segmentsOnly = a.includes('--segments');
+const write = !a.includes('--no-write') && !segmentsOnly;
 
 interface Zstd {
   CCtx: new () => {
@@ -264,17 +268,57 @@ async function searchSpeed(path: string, seg: SegmentReader): Promise<SpeedRow[]
   return out;
 }
 
+/** Part 5's lines: the segments against the grown SQLite file of `grown` bytes an event. */
+function segmentLines(grown: number, seg: SegmentRow[], speed: SpeedRow[]): string[] {
+  return [
+    `**The same rows as one closed-partition segment** (src/storage/segment, written once: zstd-compressed columns in blocks of ` +
+      `8,192 rows, coded fields as numbers into one dictionary, and a full-text inverted index per block; medians of 3 passes), against ` +
+      `the grown SQLite file above (${grown.toFixed(1)} bytes/event). The server does not use segments yet: this is the format and its search, measured.`,
+    '',
+    '| segment | bytes/event | × the SQLite file | write µs/row | read the actor column, rows/s | postings of `success`, rows/s |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...seg.map(
+      (x) =>
+        `| ${x.positions ? 'with token positions (phrases from the index, like FTS5 `full`)' : 'rows only (phrases confirmed on the entry, like FTS5 `none`)'} | ` +
+        `${x.bytes.toFixed(1)} | ${(x.bytes / grown).toFixed(2)}× | ${x.writeUs.toFixed(1)} | ${fmtInt(x.columnRowsPerS)} | ${fmtInt(x.postingsPerS)} |`,
+    ),
+    '',
+    "The query benchmark's queries on both (first page of 50, newest first; median ms over 5 rounds of every value of the type, " +
+      'the two interleaved and checked to give the same page; the segment with positions, evaluated a block at a time from the newest, ' +
+      'nothing cached between queries):',
+    '',
+    '| query type | SQLite file, ms | segment, ms |',
+    '|---|---:|---:|',
+    ...speed.map((x) => `| ${x.label} | ${x.sqliteMs.toFixed(2)} | ${x.segmentMs.toFixed(2)} |`),
+  ];
+}
+
 async function main(): Promise<void> {
   log(`storage options: ${fmtInt(N)} events of the query corpus`);
   const stream = new EventStream(N, SEED);
   const events: { event: Event; ingest: Ingest }[] = [];
   const rows: ReturnType<EventStream['rows']> = [];
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < N && !segmentsOnly; i++) {
     const { event, ingest } = stream.next();
     events.push({ event, ingest });
   }
   const rowStream = new EventStream(N, SEED);
   while (rowStream.index < N) rows.push(...rowStream.rows(Math.min(10_000, N - rowStream.index)));
+  if (segmentsOnly) {
+    const dir = mkdtempSync(join(os.tmpdir(), 'stele-options-'));
+    try {
+      log('  segments...');
+      const seg = segments(rows);
+      log('  the SQLite store of the same rows...');
+      const c = compaction(rows, dir);
+      log('  search: segment against the store...');
+      const speed = await searchSpeed(join(dir, 'grown.db'), new SegmentReader(encodeSegment(rows, { positions: true })));
+      process.stdout.write(`${fmtInt(N)} events\n\n${segmentLines(c.grown, seg, speed).join('\n')}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const plains = events.map((e) => sealedPlaintext(e.event, e.ingest));
   const raw = events.reduce((s, e) => s + Buffer.byteLength(JSON.stringify(e.event)), 0) / N;
   const gz = gzipSync(Buffer.concat(plains)).length / N;
@@ -341,25 +385,7 @@ async function main(): Promise<void> {
       `\`VACUUM INTO\` ${c.vacuum.toFixed(1)}; FTS5 \`optimize\` then \`VACUUM INTO\` ${c.optimized.toFixed(1)} ` +
       `(${(100 * (1 - c.optimized / c.grown)).toFixed(0)} % less).`,
     '',
-    `**The same rows as one closed-partition segment** (src/storage/segment, written once: zstd-compressed columns in blocks of ` +
-      `8,192 rows, coded fields as numbers into one dictionary, and a full-text inverted index per block; medians of 3 passes), against ` +
-      `the grown SQLite file above (${c.grown.toFixed(1)} bytes/event). The server does not use segments yet: this is the format and its search, measured.`,
-    '',
-    '| segment | bytes/event | × the SQLite file | write µs/row | read the actor column, rows/s | postings of `success`, rows/s |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...seg.map(
-      (x) =>
-        `| ${x.positions ? 'with token positions (phrases from the index, like FTS5 `full`)' : 'rows only (phrases confirmed on the entry, like FTS5 `none`)'} | ` +
-        `${x.bytes.toFixed(1)} | ${(x.bytes / c.grown).toFixed(2)}× | ${x.writeUs.toFixed(1)} | ${fmtInt(x.columnRowsPerS)} | ${fmtInt(x.postingsPerS)} |`,
-    ),
-    '',
-    "The query benchmark's queries on both (first page of 50, newest first; median ms over 5 rounds of every value of the type, " +
-      'the two interleaved and checked to give the same page; the segment with positions, evaluated a block at a time from the newest, ' +
-      'nothing cached between queries):',
-    '',
-    '| query type | SQLite file, ms | segment, ms |',
-    '|---|---:|---:|',
-    ...speed.map((x) => `| ${x.label} | ${x.sqliteMs.toFixed(2)} | ${x.segmentMs.toFixed(2)} |`),
+    ...segmentLines(c.grown, seg, speed),
     '<!-- /bench:storage-options -->',
   ];
   const md = o.join('\n');

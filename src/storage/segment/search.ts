@@ -13,7 +13,7 @@ import { predicate } from '../../index/match.js';
 import { fieldKey, type QueryNode, timeMicros } from '../../index/query.js';
 import type { SearchPage, StoreQuery } from '../../index/query-store.js';
 import { tokenize } from '../../index/unicode61.js';
-import { CODED, type Coded, type Column, type Posting, type SegmentReader } from './segment.js';
+import { CODED, type Coded, type Column, type SegmentReader } from './segment.js';
 
 /** A block's matches: every row, none, or one byte per row. */
 type Bits = Uint8Array | 'all' | 'none';
@@ -35,7 +35,7 @@ export function searchSegment(seg: SegmentReader, q: StoreQuery, page: SearchPag
     const bits = match(b);
     if (bits === 'none') continue;
     // Which rows of the block are on the page, by their idx alone; then only those rows are built.
-    const idx = seg.column('idx', b) as number[];
+    const idx = seg.numbers('idx', b);
     const n = idx.length;
     const take: number[] = [];
     for (let j = 0; j < n && out.length + take.length < page.limit; j++) {
@@ -93,7 +93,11 @@ function compile(seg: SegmentReader, node: QueryNode, nowMs: number): Block {
     }
     case 'text': {
       const want = tokenize(node.text);
-      return (b) => phrase(seg, b, want, node.prefix);
+      let words: Word[] | undefined; // looked up in the vocabulary on first use
+      return (b) => {
+        words ??= want.map((w, k) => wordOf(seg, w, k === want.length - 1 && node.prefix));
+        return want.length > 0 && words.every((w) => w.blocks.has(b)) ? phrase(seg, b, words) : 'none';
+      };
     }
     case 'field': {
       // The memory store's test of this one field, given each value alone.
@@ -144,51 +148,62 @@ function rangeOf(node: QueryNode & { kind: 'field' }, nowMs: number): { min: num
 
 /** A coded column's test: each dictionary value tested once; a block none or all of whose codes pass is not read. */
 function codedTest(seg: SegmentReader, c: Coded, test: (v: unknown) => boolean): Block {
-  const ok = Uint8Array.from([null, ...seg.dictionary()], (v) => (test(v) ? 1 : 0));
+  // Only the values this column uses: the dictionary also holds every other coded field's.
+  const dict = seg.dictionary();
+  const ok = new Uint8Array(dict.length + 1);
+  for (const n of seg.used(c)) ok[n] = test(n === 0 ? null : dict[n - 1]) ? 1 : 0;
   return (b) => {
     const used = seg.block(b).codes[c];
     const passing = used.filter((n) => ok[n] === 1).length;
     if (passing === 0) return 'none';
     if (passing === used.length) return 'all';
-    const codes = seg.codes(c, b);
-    const out = new Uint8Array(codes.length);
-    for (let i = 0; i < codes.length; i++) out[i] = ok[codes[i] as number] as number;
+    const pass = used.map((n) => ok[n] as number);
+    const local = seg.localCodes(c, b);
+    const out = new Uint8Array(local.length);
+    for (let i = 0; i < local.length; i++) out[i] = pass[local[i] as number] as number;
     return out;
   };
 }
 
-/** Rows of block `b` holding the phrase `want` (its last token a prefix when `prefix`). */
-function phrase(seg: SegmentReader, b: number, want: string[], prefix: boolean): Bits {
-  if (want.length === 0) return 'none';
-  const last = want.length - 1;
-  const lists: Posting[][] = [];
-  for (let k = 0; k < want.length; k++) {
-    const w = want[k] as string;
-    let list: Posting[];
-    if (k === last && prefix) {
-      // Merged over every token the last word begins.
-      const merged = new Map<number, number[]>();
-      seg.forTokens(b, w, (t, ps) => {
-        if (!t.startsWith(w)) return false;
-        for (const p of ps) merged.set(p.row, [...(merged.get(p.row) ?? []), ...(p.positions ?? [])]);
-        return true;
-      });
-      list = [...merged].map(([row, positions]) => ({ row, positions: positions.sort((x, y) => x - y) }));
-    } else list = seg.postings(b, w);
-    if (list.length === 0) return 'none';
-    lists.push(list);
-  }
+/** A word of a phrase: the tokens it stands for (itself, or with a prefix every token it begins), each with its blocks. */
+interface Word {
+  tokens: { id: number; blocks: Set<number> }[];
+  blocks: Set<number>;
+}
+
+function wordOf(seg: SegmentReader, w: string, prefix: boolean): Word {
+  const tokens: Word['tokens'] = [];
+  seg.forVocabulary(w, (t, id, blocks) => {
+    const hit = prefix ? t.startsWith(w) : t === w;
+    if (hit) tokens.push({ id, blocks: new Set(blocks) });
+    return hit && prefix;
+  });
+  return { tokens, blocks: new Set(tokens.flatMap((t) => [...t.blocks])) };
+}
+
+/** Rows of block `b` holding the words at consecutive positions. */
+function phrase(seg: SegmentReader, b: number, words: Word[]): Bits {
+  // Each word's postings in the block, merged over its tokens.
+  const lists = words.map((w) => {
+    const merged = new Map<number, number[]>();
+    for (const t of w.tokens) {
+      if (!t.blocks.has(b)) continue;
+      for (const p of seg.postingsOf(b, t.id)) merged.set(p.row, [...(merged.get(p.row) ?? []), ...(p.positions ?? [])]);
+    }
+    return merged;
+  });
   const out = new Uint8Array(seg.blockSize(b));
-  if (want.length === 1) {
-    for (const p of lists[0] as Posting[]) out[p.row] = 1;
+  const [first, ...rest] = lists as [Map<number, number[]>, ...Map<number, number[]>[]];
+  if (rest.length === 0) {
+    for (const row of first.keys()) out[row] = 1;
     return out;
   }
   if (!seg.positions) throw new Error('this segment keeps no token positions: it cannot answer a phrase');
   // Rows with every word, then a start position where word k sits at start + k.
-  const at = lists.map((l) => new Map(l.map((p) => [p.row, new Set(p.positions)])));
-  for (const p of lists[0] as Posting[]) {
-    if (!at.every((m) => m.has(p.row))) continue;
-    if (p.positions?.some((s) => at.every((m, k) => m.get(p.row)?.has(s + k)))) out[p.row] = 1;
+  const at = lists.map((m) => new Map([...m].map(([row, ps]) => [row, new Set(ps)])));
+  for (const [row, starts] of first) {
+    if (!at.every((m) => m.has(row))) continue;
+    if (starts.some((s) => at.every((m, k) => m.get(row)?.has(s + k)))) out[row] = 1;
   }
   return out;
 }

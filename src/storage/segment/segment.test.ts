@@ -32,6 +32,8 @@ test('varints: unsigned and zigzag values up to 2^53 come back; a read past the 
   assert.throws(() => new ByteReader(Buffer.from([0x80, 0x80])).uvarint(), /past the end/);
 });
 
+const MAGIC_LENGTH = 'STSEG1\n'.length;
+
 /** A deterministic mix: nulls, ids that are and are not UUIDs, times that go back, idx gaps, non-ASCII text. */
 function corpus(n: number): { row: IndexRow; text: string }[] {
   let seed = 7; // xorshift32
@@ -63,7 +65,7 @@ function corpus(n: number): { row: IndexRow; text: string }[] {
       verified: rnd(2),
       action: `emacs.${words[rnd(4)]}`,
       source: 'emacs',
-      host: rnd(3) === 0 ? null : `host-${rnd(7)}`,
+      host: rnd(3) === 0 ? null : `host-${rnd(700)}`, // more than 256 in a block: two-byte codes
       resource_type: rnd(2) === 0 ? null : 'file',
       resource_id: rnd(2) === 0 ? null : `/src/${words[rnd(words.length)]}/${i}`,
       outcome: ['success', 'failure', 'denied'][rnd(3)] as string,
@@ -121,6 +123,16 @@ test("each block's postings list its rows holding a token, with their positions 
     );
   }
   for (const absent of ['', '0', 'alphabet', 'zzzz', 'Deploy', 'unicodes']) assert.deepEqual(postings(full, absent), [], absent);
+  // The segment's vocabulary names, for every token, exactly the blocks whose postings hold it.
+  const vocabulary = new Map<string, number[]>();
+  full.forVocabulary('', (t, _id, bs) => vocabulary.set(t, bs) !== undefined);
+  assert.deepEqual([...vocabulary.keys()], [...want.keys()].sort());
+  for (const [t, bs] of vocabulary)
+    assert.deepEqual(
+      bs,
+      [0, 1].filter((b) => full.postings(b, t).length > 0),
+      t,
+    );
   assert.ok(want.has('unicode') && want.has('ошибка'), 'diacritics removed as FTS5 does');
 });
 
@@ -133,6 +145,10 @@ test('rows out of order, and files that are not whole segments, are refused by n
   const bad = Buffer.from(bytes);
   bad.writeUInt32LE(bytes.length, bytes.length - 8);
   assert.throws(() => new SegmentReader(bad), /directory of \d+ bytes/);
+  // A frame of an unknown kind (here the dictionary's first byte) is named, not misread.
+  const odd = Buffer.from(bytes);
+  odd[MAGIC_LENGTH] = 9;
+  assert.throws(() => new SegmentReader(odd).dictionary(), /frame at 7 is of unknown kind 9/);
   const empty = new SegmentReader(encodeSegment([]));
   assert.equal(empty.rows, 0);
   assert.equal(empty.blocks, 0);
@@ -157,6 +173,7 @@ test('a search of a segment finds what the memory store finds, page by page, in 
     'actor:user7@acme.test',
     'actor:user1*',
     'host:*',
+    'host:host-69*',
     '-host:*',
     'outcome:failure action:emacs.*',
     'type:ai_agent OR verified:true',

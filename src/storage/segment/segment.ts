@@ -12,7 +12,8 @@
  *     `received` as signed deltas (each block decodes alone), coded fields as dictionary numbers
  *     (0 for none), the event id as its 16 bytes when a UUID;
  *   - the block's full text: its tokens sorted, in groups of TOKEN_GROUP, each group a zstd frame
- *     of its tokens (front-coded, with how many rows hold each) and one of their postings: row
+ *     of its tokens (front-coded, with how many rows hold each and the length of their postings,
+ *     so a lookup skips the others' undecoded) and one of their postings: row
  *     numbers within the block as deltas, and with `positions`, each row's token positions (what a
  *     phrase needs; without them a phrase would be confirmed on the entry, like FTS5 detail=none).
  *   The directory keeps each block's idx and time ranges and the dictionary numbers each coded
@@ -58,18 +59,24 @@ const isCoded = (c: Column): c is Coded => (CODED as readonly string[]).includes
 
 /** `out.length` LEB128 values of `buf`: as they are, summed (deltas), or zigzag-decoded and summed (signed deltas). */
 function readVarints(buf: Uint8Array, out: Float64Array | Uint32Array, mode: 'plain' | 'delta' | 'signed-delta'): void {
+  const signed = mode === 'signed-delta';
+  const sum = mode !== 'plain';
   let pos = 0;
   let prev = 0;
   for (let i = 0; i < out.length; i++) {
     let byte = buf[pos++] as number;
-    let v = byte & 0x7f;
-    for (let scale = 0x80; byte >= 0x80; scale *= 0x80) {
-      if (pos >= buf.length || scale > 2 ** 56) throw new RangeError('a varint runs past its column');
-      byte = buf[pos++] as number;
-      v += (byte & 0x7f) * scale;
+    let v = byte;
+    if (byte >= 0x80) {
+      v = byte & 0x7f;
+      for (let scale = 0x80; byte >= 0x80; scale *= 0x80) {
+        if (pos >= buf.length || scale > 2 ** 56) throw new RangeError('a varint runs past its column');
+        byte = buf[pos++] as number;
+        v += (byte & 0x7f) * scale;
+      }
     }
-    if (mode === 'signed-delta') v = v % 2 === 0 ? v / 2 : -(v + 1) / 2;
-    if (mode !== 'plain') {
+    // Zigzag: with 32-bit operations while they hold the value (most deltas), else arithmetic.
+    if (signed) v = v < 0x80000000 ? (v >>> 1) ^ -(v & 1) : v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+    if (sum) {
       prev += v;
       v = prev;
     }
@@ -84,7 +91,8 @@ export interface SegmentOptions {
 }
 
 type Span = [offset: number, length: number];
-type TokenGroup = { first: string; tokens: Span; postings: Span };
+/** A block's tokens in groups: `first` is the group's first token id (its place in the vocabulary). */
+type TokenGroup = { first: number; tokens: Span; postings: Span };
 export interface BlockInfo {
   rows: number;
   idx: [min: number, max: number];
@@ -101,6 +109,8 @@ interface Directory {
   positions: boolean;
   dictionary: Span;
   blocks: BlockInfo[];
+  /** Every token of the segment with the blocks that hold it, in groups of TOKEN_GROUP. */
+  vocabulary: { first: string; span: Span }[];
 }
 
 /** One segment file's bytes for `rows` (ascending idx) and each row's full text. */
@@ -117,7 +127,7 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
     at += b.length;
     return span;
   };
-  const frame = (w: ByteWriter): Span => put(compress(w.finish(), { compressionLevel: LEVEL }));
+  const frame = (w: ByteWriter): Span => put(packFrame(w.finish()));
 
   const values = new Set<string>();
   for (const { row } of rows) for (const c of CODED) if (row[c] !== null) values.add(row[c] as string);
@@ -128,24 +138,49 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
   for (const v of sorted) dw.string(v);
   const dictionary = frame(dw);
 
+  // The vocabulary first (each token's blocks), so blocks can name tokens by their number in it.
+  const tokenBlocks = new Map<string, number[]>();
+  for (let b = 0; b * BLOCK_ROWS < rows.length; b++)
+    for (const { text } of rows.slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS))
+      for (const t of tokenize(text)) {
+        const list = tokenBlocks.get(t);
+        if (!list) tokenBlocks.set(t, [b]);
+        else if (list[list.length - 1] !== b) list.push(b);
+      }
+  const vocabularyTokens = [...tokenBlocks.keys()].sort();
+  const tokenId = new Map(vocabularyTokens.map((t, i) => [t, i]));
+  const vocabulary = vocabularyOf(vocabularyTokens, tokenBlocks, frame);
+
   const blocks: BlockInfo[] = [];
   for (let b = 0; b < rows.length; b += BLOCK_ROWS) {
     const block = rows.slice(b, b + BLOCK_ROWS);
+    const codeOf = (c: Coded, row: IndexRow) => (row[c] === null ? 0 : (code.get(row[c] as string) as number));
+    const codes = {} as Record<Coded, number[]>;
+    for (const c of CODED) codes[c] = [...new Set(block.map(({ row }) => codeOf(c, row)))].sort((x, y) => x - y);
     const columns = {} as Record<Column, Span>;
     for (const c of COLUMNS) {
+      if (isCoded(c)) {
+        // Each row's place in the block's list of the codes it uses: one byte (two past 256), so a
+        // row is read without decoding the rows before it.
+        const local = new Map(codes[c].map((n, i) => [n, i]));
+        const width = codes[c].length <= 256 ? 1 : 2;
+        const bytes = Buffer.alloc(block.length * width);
+        block.forEach(({ row }, i) => {
+          const n = local.get(codeOf(c, row)) as number;
+          if (width === 1) bytes[i] = n;
+          else bytes.writeUInt16LE(n, i * 2);
+        });
+        columns[c] = put(packFrame(bytes));
+        continue;
+      }
       const w = new ByteWriter();
       let prev = 0;
       for (const { row } of block) {
-        writeValue(w, c, row, code, prev);
+        writeValue(w, c, row, prev);
         prev = deltaBase(c, row, prev);
       }
       columns[c] = frame(w);
     }
-    const codes = {} as Record<Coded, number[]>;
-    for (const c of CODED)
-      codes[c] = [...new Set(block.map(({ row }) => (row[c] === null ? 0 : (code.get(row[c] as string) as number))))].sort(
-        (x, y) => x - y,
-      );
     const times = block.map(({ row }) => row.time);
     blocks.push({
       rows: block.length,
@@ -153,11 +188,11 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
       time: [Math.min(...times), Math.max(...times)],
       codes,
       columns,
-      text: textIndex(block, positions, frame),
+      text: textIndex(block, positions, tokenId, frame),
     });
   }
 
-  const dir: Directory = { v: 1, rows: rows.length, blockRows: BLOCK_ROWS, positions, dictionary, blocks };
+  const dir: Directory = { v: 1, rows: rows.length, blockRows: BLOCK_ROWS, positions, dictionary, blocks, vocabulary };
   const json = compress(Buffer.from(JSON.stringify(dir)), { compressionLevel: LEVEL });
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
@@ -165,38 +200,59 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
   return Buffer.concat(parts);
 }
 
-/** One block's inverted index: token groups, each a frame of tokens and one of their postings. */
-function textIndex(block: readonly { text: string }[], positions: boolean, frame: (w: ByteWriter) => Span): TokenGroup[] {
-  // token → rows (and positions), rows ascending as they are visited.
-  const post = new Map<string, { rows: number[]; pos: number[][] }>();
+/**
+ * A frame: a byte saying how it is stored, then the bytes. Zstd, unless it saves under an eighth
+ * (random event ids): those are stored as they are, and read without a decompression.
+ */
+function packFrame(plain: Buffer): Buffer {
+  const packed = compress(plain, { compressionLevel: LEVEL });
+  return packed.length < plain.length * 0.875 ? Buffer.concat([FRAME_ZSTD, packed]) : Buffer.concat([FRAME_RAW, plain]);
+}
+const FRAME_RAW = Buffer.from([0]);
+const FRAME_ZSTD = Buffer.from([1]);
+
+/**
+ * One block's inverted index: its token numbers ascending, in groups, each group a frame of the
+ * numbers (as deltas) with how many rows hold each and their postings' length, and a frame of the
+ * postings.
+ */
+function textIndex(
+  block: readonly { text: string }[],
+  positions: boolean,
+  tokenId: Map<string, number>,
+  frame: (w: ByteWriter) => Span,
+): TokenGroup[] {
+  // token number → rows (and positions), rows ascending as they are visited.
+  const post = new Map<number, { rows: number[]; pos: number[][] }>();
   block.forEach(({ text }, r) => {
-    const seen = new Map<string, number[]>();
+    const seen = new Map<number, number[]>();
     tokenize(text).forEach((t, p) => {
-      const ps = seen.get(t);
+      const id = tokenId.get(t) as number;
+      const ps = seen.get(id);
       if (ps) ps.push(p);
-      else seen.set(t, [p]);
+      else seen.set(id, [p]);
     });
-    for (const [t, ps] of seen) {
-      const e = post.get(t) ?? { rows: [], pos: [] };
-      post.set(t, e);
+    for (const [id, ps] of seen) {
+      const e = post.get(id) ?? { rows: [], pos: [] };
+      post.set(id, e);
       e.rows.push(r);
       if (positions) e.pos.push(ps);
     }
   });
-  const tokens = [...post.keys()].sort();
+  const ids = [...post.keys()].sort((x, y) => x - y);
   const groups: TokenGroup[] = [];
-  for (let g = 0; g < tokens.length; g += TOKEN_GROUP) {
-    const group = tokens.slice(g, g + TOKEN_GROUP);
+  for (let g = 0; g < ids.length; g += TOKEN_GROUP) {
+    const group = ids.slice(g, g + TOKEN_GROUP);
     const tw = new ByteWriter();
     const pw = new ByteWriter();
     tw.uvarint(group.length);
-    let last = '';
-    for (const t of group) {
-      const shared = commonPrefix(last, t);
-      tw.uvarint(shared);
-      tw.string(t.slice(shared));
-      const e = post.get(t) as { rows: number[]; pos: number[][] };
+    let lastId = (group[0] as number) - 1;
+    for (const id of group) {
+      tw.uvarint(id - lastId - 1);
+      lastId = id;
+      const e = post.get(id) as { rows: number[]; pos: number[][] };
       tw.uvarint(e.rows.length);
+      const start = pw.length;
       let prev = -1;
       e.rows.forEach((r, k) => {
         pw.uvarint(r - prev - 1);
@@ -211,11 +267,42 @@ function textIndex(block: readonly { text: string }[], positions: boolean, frame
           }
         }
       });
-      last = t;
+      // Its postings' length, so a reader looking for a later token skips them undecoded.
+      tw.uvarint(pw.length - start);
     }
-    groups.push({ first: group[0] as string, tokens: frame(tw), postings: frame(pw) });
+    groups.push({ first: group[0] as number, tokens: frame(tw), postings: frame(pw) });
   }
   return groups;
+}
+
+/** The segment's tokens, sorted and front-coded, each with the blocks holding it as deltas. */
+function vocabularyOf(
+  tokens: readonly string[],
+  tokenBlocks: Map<string, number[]>,
+  frame: (w: ByteWriter) => Span,
+): Directory['vocabulary'] {
+  const out: Directory['vocabulary'] = [];
+  for (let g = 0; g < tokens.length; g += TOKEN_GROUP) {
+    const group = tokens.slice(g, g + TOKEN_GROUP);
+    const w = new ByteWriter();
+    w.uvarint(group.length);
+    let last = '';
+    for (const t of group) {
+      const shared = commonPrefix(last, t);
+      w.uvarint(shared);
+      w.string(t.slice(shared));
+      const bs = tokenBlocks.get(t) as number[];
+      w.uvarint(bs.length);
+      let prev = -1;
+      for (const b of bs) {
+        w.uvarint(b - prev - 1);
+        prev = b;
+      }
+      last = t;
+    }
+    out.push({ first: group[0] as string, span: frame(w) });
+  }
+  return out;
 }
 
 function commonPrefix(a: string, b: string): number {
@@ -229,7 +316,7 @@ function deltaBase(c: Column, row: IndexRow, prev: number): number {
   return c === 'idx' || c === 'time' || c === 'received' ? row[c] : prev;
 }
 
-function writeValue(w: ByteWriter, c: Column, row: IndexRow, code: Map<string, number>, prev: number): void {
+function writeValue(w: ByteWriter, c: Exclude<Column, Coded>, row: IndexRow, prev: number): void {
   switch (c) {
     case 'idx':
       w.uvarint(row.idx - prev);
@@ -258,11 +345,19 @@ function writeValue(w: ByteWriter, c: Column, row: IndexRow, code: Map<string, n
       }
       return;
     }
-    default: {
-      const v = row[c as Coded];
-      w.uvarint(v === null ? 0 : (code.get(v) as number));
-    }
   }
+}
+
+/** The last of `groups` (sorted by first token) starting at or before `token`; -1 when none does. */
+function lastAtOrBefore<K extends string | number>(groups: readonly { first: K }[], token: K): number {
+  let lo = -1;
+  let hi = groups.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((groups[mid] as { first: K }).first <= token) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** Reads a segment's columns and postings; every frame is checked by zstd and every read is bounded. */
@@ -284,10 +379,23 @@ export class SegmentReader {
     this.positions = this.dir.positions;
   }
 
-  private frame([offset, length]: Span): ByteReader {
-    if (offset < MAGIC.length || offset + length > this.bytes.length)
+  private frame(span: Span): ByteReader {
+    return new ByteReader(this.unpack(span));
+  }
+
+  /** A frame's bytes, decompressed when it was compressed. */
+  private unpack([offset, length]: Span): Uint8Array {
+    if (offset < MAGIC.length || length < 1 || offset + length > this.bytes.length)
       throw new Error(`segment span ${offset}+${length} out of the file`);
-    return new ByteReader(decompress(this.bytes.subarray(offset, offset + length)));
+    const body = this.bytes.subarray(offset + 1, offset + length);
+    switch (this.bytes[offset]) {
+      case 0:
+        return body;
+      case 1:
+        return decompress(body);
+      default:
+        throw new Error(`segment frame at ${offset} is of unknown kind ${this.bytes[offset]}`);
+    }
   }
 
   /** The dictionary of coded values; number n is entry n - 1. */
@@ -320,7 +428,10 @@ export class SegmentReader {
     if (isNumeric(c)) return Array.from(this.numbers(c, b));
     if (isCoded(c)) {
       const dict = this.dictionary();
-      return Array.from(this.codes(c, b), (n) => (n === 0 ? null : (dict[n - 1] ?? null)));
+      const codes = this.codes(c, b);
+      const out: (string | null)[] = new Array(codes.length);
+      for (let i = 0; i < codes.length; i++) out[i] = codes[i] === 0 ? null : (dict[(codes[i] as number) - 1] ?? null);
+      return out;
     }
     const r = this.frame(this.block(b).columns[c]);
     const n = this.blockSize(b);
@@ -350,16 +461,31 @@ export class SegmentReader {
 
   /** The dictionary numbers of coded column `c` in block `b` (0: none; n: dictionary()[n - 1]). */
   codes(c: Coded, b: number): Uint32Array {
-    const out = new Uint32Array(this.blockSize(b));
-    readVarints(this.raw(b, c), out, 'plain');
+    const used = this.block(b).codes[c];
+    const local = this.localCodes(c, b);
+    const out = new Uint32Array(local.length);
+    for (let i = 0; i < local.length; i++) out[i] = used[local[i] as number] as number;
+    return out;
+  }
+
+  /** Each row's place in `block(b).codes[c]`, the codes coded column `c` uses in block `b`. */
+  localCodes(c: Coded, b: number): Uint8Array | Uint16Array {
+    const raw = this.raw(b, c);
+    const n = this.blockSize(b);
+    if (raw.length === n) return raw;
+    if (raw.length !== n * 2) throw new Error(`segment block ${b} of ${c}: ${raw.length} bytes for ${n} rows`);
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = (raw[2 * i] as number) | ((raw[2 * i + 1] as number) << 8);
     return out;
   }
 
   private raw(b: number, c: Column): Uint8Array {
-    const [offset, length] = this.block(b).columns[c];
-    if (offset < MAGIC.length || offset + length > this.bytes.length)
-      throw new Error(`segment span ${offset}+${length} out of the file`);
-    return decompress(this.bytes.subarray(offset, offset + length));
+    return this.unpack(this.block(b).columns[c]);
+  }
+
+  /** The dictionary numbers coded column `c` uses in any block (0: none), ascending. */
+  used(c: Coded): number[] {
+    return [...new Set(this.dir.blocks.flatMap((b) => b.codes[c]))].sort((x, y) => x - y);
   }
 
   /** How many rows block `b` holds. */
@@ -391,8 +517,12 @@ export class SegmentReader {
         const v = this.numbers(c, b);
         set((i) => v[i]);
       } else if (isCoded(c)) {
-        const v = this.codes(c, b);
-        set((i) => (v[i] === 0 ? null : dict[(v[i] as number) - 1]));
+        const used = this.block(b).codes[c];
+        const v = this.localCodes(c, b);
+        set((i) => {
+          const n = used[v[i] as number] as number;
+          return n === 0 ? null : dict[n - 1];
+        });
       } else {
         const v = this.column(c, b, keep);
         set((i) => v[i]);
@@ -402,57 +532,83 @@ export class SegmentReader {
   }
 
   /**
-   * Each token of block `b` from `from` on, in sorted order, with the rows of the block that hold
-   * it (and their positions when kept), until `visit` answers false.
+   * Each token of the segment from `from` on, in sorted order, with its number and the blocks
+   * holding it, until `visit` answers false.
    */
-  forTokens(b: number, from: string, visit: (token: string, postings: Posting[]) => boolean): void {
-    const text = this.block(b).text;
-    // The last group starting at or before `from` (binary search on each group's first token).
-    let lo = 0;
-    let hi = text.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((text[mid] as { first: string }).first <= from) lo = mid;
-      else hi = mid - 1;
-    }
-    for (let g = lo; g < text.length; g++) {
-      const group = text[g] as TokenGroup;
-      const tr = this.frame(group.tokens);
-      const pr = this.frame(group.postings);
+  forVocabulary(from: string, visit: (token: string, id: number, blocks: number[]) => boolean): void {
+    const vocab = this.dir.vocabulary;
+    for (let g = Math.max(0, lastAtOrBefore(vocab, from)); g < vocab.length; g++) {
+      const r = this.frame((vocab[g] as { span: Span }).span);
       let last = '';
-      for (let n = tr.uvarint(); n > 0; n--) {
-        const shared = tr.uvarint();
-        last = last.slice(0, shared) + tr.string();
-        const count = tr.uvarint();
-        const wanted = last >= from;
-        const out: Posting[] = wanted ? new Array(count) : [];
+      let id = g * TOKEN_GROUP;
+      for (let n = r.uvarint(); n > 0; n--, id++) {
+        const shared = r.uvarint();
+        last = last.slice(0, shared) + r.string();
+        const blocks: number[] = [];
         let prev = -1;
-        for (let k = 0; k < count; k++) {
-          prev += pr.uvarint() + 1;
-          let positions: number[] | undefined;
-          if (this.positions) {
-            positions = [];
-            let pp = -1;
-            for (let m = pr.uvarint(); m > 0; m--) {
-              pp += pr.uvarint() + 1;
-              positions.push(pp);
-            }
-          }
-          if (wanted) out[k] = positions ? { row: prev, positions } : { row: prev };
+        for (let k = r.uvarint(); k > 0; k--) {
+          prev += r.uvarint() + 1;
+          blocks.push(prev);
         }
-        if (wanted && !visit(last, out)) return;
+        if (last >= from && !visit(last, id, blocks)) return;
       }
     }
   }
 
-  /** The rows of block `b` (numbers within it) whose text holds `token`, each with its positions when kept. */
-  postings(b: number, token: string): Posting[] {
-    let found: Posting[] = [];
-    this.forTokens(b, token, (t, ps) => {
-      if (t === token) found = ps;
+  /** Token `token`'s number and blocks; null when the segment does not hold it. */
+  token(token: string): { id: number; blocks: number[] } | null {
+    let found: { id: number; blocks: number[] } | null = null;
+    this.forVocabulary(token, (t, id, blocks) => {
+      if (t === token) found = { id, blocks };
       return false;
     });
     return found;
+  }
+
+  /** The rows of block `b` (numbers within it) holding token number `id`, with their positions when kept. */
+  postingsOf(b: number, id: number): Posting[] {
+    const text = this.block(b).text;
+    const g = lastAtOrBefore(text, id);
+    if (g < 0) return [];
+    const group = text[g] as TokenGroup;
+    const tr = this.frame(group.tokens);
+    const pr = this.frame(group.postings);
+    let at = group.first - 1;
+    for (let n = tr.uvarint(); n > 0; n--) {
+      at += tr.uvarint() + 1;
+      const count = tr.uvarint();
+      const bytes = tr.uvarint();
+      if (at < id) {
+        pr.skip(bytes);
+        continue;
+      }
+      if (at > id) return [];
+      const out: Posting[] = new Array(count);
+      let prev = -1;
+      for (let k = 0; k < count; k++) {
+        prev += pr.uvarint() + 1;
+        if (!this.positions) {
+          out[k] = { row: prev };
+          continue;
+        }
+        const positions: number[] = [];
+        let pp = -1;
+        for (let m = pr.uvarint(); m > 0; m--) {
+          pp += pr.uvarint() + 1;
+          positions.push(pp);
+        }
+        out[k] = { row: prev, positions };
+      }
+      return out;
+    }
+    return [];
+  }
+
+  /** The rows of block `b` (numbers within it) whose text holds `token`, each with its positions when kept. */
+  postings(b: number, token: string): Posting[] {
+    this.block(b);
+    const t = this.token(token);
+    return t?.blocks.includes(b) ? this.postingsOf(b, t.id) : [];
   }
 }
 
