@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cleanup, initDir, makeEvent, runStele, SteleServer, sleep, tempDir } from './helpers/stele.js';
+import { checkpointCovers, cleanup, initDir, makeEvent, runStele, SteleServer, sleep, tempDir } from './helpers/stele.js';
 
 after(cleanup);
 
@@ -263,7 +263,7 @@ describe('appends: backpressure instead of rate limits', () => {
     try {
       const auth = { authorization: `Bearer ${d.token}` };
       assert.equal((await appendOne(srv.url, d.token)).status, 200);
-      await sleep(1500); // entry 0 in a checkpoint, for the reads below
+      await checkpointCovers(srv.url, 1); // entry 0, for the reads below
       const appends = new Map<number, number>();
       let n = 0;
       const appendLoop = async () => {
@@ -290,7 +290,7 @@ describe('appends: backpressure instead of rate limits', () => {
       assert.equal(reads.filter((s) => s === 429).length, 50, reads.join());
 
       // Proofs are computed from the public tiles: limited neither per principal nor per address.
-      await sleep(1500); // a checkpoint covering the appends
+      await checkpointCovers(srv.url, 30); // the proofs below
       for (const headers of [auth, {}]) {
         for (let i = 0; i < 30; i++) {
           const r = await fetch(`${srv.url}/v1/proofs/inclusion?index=${i}`, { headers });

@@ -14,6 +14,7 @@ import {
   CLI,
   cleanup,
   type DataDir,
+  eventually,
   getJson,
   initDir,
   makeEvent,
@@ -162,14 +163,16 @@ describe('GET /v1/stream and stele tail', { timeout: 180_000 }, () => {
     assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'bad_query');
     const sse = await open('action:e2e.recorded', auditor);
     await sse.close();
-    await sleep(500);
-    const log = await requestJson(
-      `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.access.stream*')}&order=asc&limit=100`,
-      'GET',
-      data.token,
-    );
-    const actions = (log.body as { hits: { event: { action: string } }[] }).hits.map((h) => h.event.action);
-    assert.ok(actions.includes('stele.access.stream') && actions.includes('stele.access.stream.end'), actions.join(', '));
+    let actions: string[] = [];
+    await eventually('the stream and its end on record', async () => {
+      const log = await requestJson(
+        `${srv.url}/v1/events?q=${encodeURIComponent('action:stele.access.stream*')}&order=asc&limit=100`,
+        'GET',
+        data.token,
+      );
+      actions = (log.body as { hits: { event: { action: string } }[] }).hits.map((h) => h.event.action);
+      return actions.includes('stele.access.stream') && actions.includes('stele.access.stream.end');
+    }).catch((e: Error) => assert.fail(`${e.message}: ${actions.join(', ')}`));
   });
 
   test('stele tail prints each match as it arrives', async () => {

@@ -54,6 +54,20 @@ export function tempDir(prefix = 'stele-e2e-'): string {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Polls `check` every 100 ms until it holds, instead of a fixed pause a loaded machine may outlast; fails naming `what`. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(100)) if (await check()) return;
+  throw new Error(`${what}: not within ${ms} ms`);
+}
+
+/** Waits until the log's served checkpoint covers `size` entries. */
+export async function checkpointCovers(url: string, size: number): Promise<void> {
+  await eventually(`a checkpoint of ${size} entries`, async () => {
+    const r = await fetch(`${url}/log/checkpoint`);
+    return r.ok && Number((await r.text()).split('\n')[1]) >= size;
+  });
+}
+
 function exitOf(c: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve({ code: c.exitCode, signal: c.signalCode });
   return new Promise((resolve) => {
