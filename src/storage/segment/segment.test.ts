@@ -5,7 +5,7 @@ import { predicate } from '../../index/match.js';
 import { parseQuery } from '../../index/query.js';
 import { tokenize } from '../../index/unicode61.js';
 import { searchSegment } from './search.js';
-import { BLOCK_ROWS, encodeSegment, SegmentReader, TOKEN_GROUP } from './segment.js';
+import { BLOCK_ROWS, encodeSegment, rewriteSegment, SegmentReader, TOKEN_GROUP } from './segment.js';
 import { ByteReader, ByteWriter } from './varint.js';
 
 test('varints: unsigned and zigzag values up to 2^53 come back; a read past the end throws', () => {
@@ -109,9 +109,7 @@ test("each block's postings list its rows holding a token, with their positions 
   const none = new SegmentReader(encodeSegment(rows));
   // Every block's postings, their rows numbered in the whole segment.
   const postings = (seg: SegmentReader, t: string) =>
-    Array.from({ length: seg.blocks }, (_, b) =>
-      seg.postings(b, t).map((p) => ({ ...p, row: p.row + b * seg.blockCapacity })),
-    ).flat();
+    Array.from({ length: seg.blocks }, (_, b) => seg.postings(b, t).map((p) => ({ ...p, row: p.row + b * BLOCK_ROWS }))).flat();
   assert.equal(full.blocks, 2);
   assert.ok(want.size > TOKEN_GROUP, `${want.size} tokens span several groups`);
   for (const [t, list] of want) {
@@ -155,13 +153,12 @@ test('rows out of order, and files that are not whole segments, are refused by n
   assert.throws(() => empty.postings(0, 'alpha'), /no block 0/);
 });
 
-test('a search of a segment finds what the memory store finds, page by page, in both orders, within tiers', () => {
-  const rows = corpus(BLOCK_ROWS + 2500);
-  const seg = new SegmentReader(encodeSegment(rows, { positions: true }));
-  const subjects = rows.map(({ row, text }) => ({ row: row as unknown as Record<string, unknown>, tokens: tokenize(text) }));
-  const nowMs = 1_795_000_100_000;
+const NOW_MS = 1_795_000_100_000;
+
+/** Queries of every kind the language has, on the corpus's values. */
+function queriesFor(rows: { row: IndexRow }[]): string[] {
   const t0 = rows[4000]?.row.time as number;
-  const queries = [
+  return [
     '',
     'alpha',
     'alph*',
@@ -183,7 +180,7 @@ test('a search of a segment finds what the memory store finds, page by page, in 
     'key:key-1 -outcome:success',
     `since:${new Date(t0 / 1000).toISOString()}`,
     `until:${new Date(t0 / 1000).toISOString()} beta`,
-    `index:${rows[100]?.row.idx}..${rows[9000]?.row.idx} gamma`,
+    `index:${rows[100]?.row.idx}..${rows[Math.floor(rows.length * 0.8)]?.row.idx} gamma`,
     `id:${rows[77]?.row.id}`,
     'on_behalf_of:user3@acme.test',
     'principal:ingest-2 straße',
@@ -193,16 +190,22 @@ test('a search of a segment finds what the memory store finds, page by page, in 
     'until:2000-01-01T00:00:00Z OR principal:ingest-9',
     `index:0..${rows[100]?.row.idx} OR tier:*`,
   ];
+}
+
+/** Every query finds in `seg` what the memory store's matcher finds in `rows`: whole, and page by page from the newest. */
+function assertSearches(seg: SegmentReader, rows: { row: IndexRow; text: string }[], queries: string[]): void {
+  const subjects = rows.map(({ row, text }) => ({ row: row as unknown as Record<string, unknown>, tokens: tokenize(text) }));
   for (const q of queries) {
     const root = parseQuery(q);
-    const test = root ? predicate(root, nowMs) : () => true;
+    const test = root ? predicate(root, NOW_MS) : () => true;
     for (const tiers of [undefined, ['operational'], []]) {
       const want = rows
         .filter(
           (_, i) => test(subjects[i] as (typeof subjects)[number]) && (!tiers || tiers.includes(rows[i]?.row.tier as string)),
         )
         .map((r) => r.row.idx);
-      const all = searchSegment(seg, { root, nowMs, ...(tiers ? { tiers } : {}) }, { order: 'asc', limit: 1e9 });
+      const sq = { root, nowMs: NOW_MS, ...(tiers ? { tiers } : {}) };
+      const all = searchSegment(seg, sq, { order: 'asc', limit: 1e9 });
       assert.deepEqual(
         all.map((r) => r.idx),
         want,
@@ -212,11 +215,7 @@ test('a search of a segment finds what the memory store finds, page by page, in 
       const pages: number[] = [];
       let cursor: number | undefined;
       for (;;) {
-        const got = searchSegment(
-          seg,
-          { root, nowMs, ...(tiers ? { tiers } : {}) },
-          { order: 'desc', limit: 2000, ...(cursor === undefined ? {} : { cursor }) },
-        );
+        const got = searchSegment(seg, sq, { order: 'desc', limit: 2000, ...(cursor === undefined ? {} : { cursor }) });
         pages.push(...got.map((r) => r.idx));
         if (got.length < 2000) break;
         cursor = got[got.length - 1]?.idx;
@@ -224,6 +223,13 @@ test('a search of a segment finds what the memory store finds, page by page, in 
       assert.deepEqual(pages, [...want].reverse(), `${q} desc within ${tiers}`);
     }
   }
+}
+
+test('a search of a segment finds what the memory store finds, page by page, in both orders, within tiers', () => {
+  const rows = corpus(BLOCK_ROWS + 2500);
+  const seg = new SegmentReader(encodeSegment(rows, { positions: true }));
+  assertSearches(seg, rows, queriesFor(rows));
+  const nowMs = NOW_MS;
   const bound = rows[5000]?.row.idx as number;
   assert.deepEqual(
     searchSegment(seg, { root: null, nowMs }, { order: 'desc', limit: 1e9, bound }).map((r) => r.idx),
@@ -237,4 +243,42 @@ test('a search of a segment finds what the memory store finds, page by page, in 
     () => searchSegment(noPositions, { root: parseQuery('"alpha beta"'), nowMs }, { order: 'desc', limit: 5 }),
     /no token positions/,
   );
+});
+
+test('a rewrite without erased rows keeps nothing of them, not even their words or names, and searches as if they never were', () => {
+  const rows = corpus(BLOCK_ROWS + 2500);
+  // One erased person with words and a name no one else has.
+  for (const i of [10, 5000, 9000]) {
+    const r = rows[i] as { row: IndexRow; text: string };
+    r.row = { ...r.row, actor: 'erased-person@acme.test', key_id: 'key-1' };
+    r.text = `${r.text} zanzibarsecret`;
+  }
+  const seg = new SegmentReader(encodeSegment(rows, { positions: true }));
+  assert.ok(seg.token('zanzibarsecret') && seg.dictionary().includes('erased-person@acme.test'));
+
+  const kept = rows.filter((r) => r.row.key_id !== 'key-1');
+  const erased = new SegmentReader(rewriteSegment(seg, (row) => row.key_id !== 'key-1'));
+  assert.equal(erased.rows, kept.length);
+  assert.deepEqual(
+    Array.from({ length: erased.blocks }, (_, b) => erased.blockRows(b)).flat(),
+    kept.map((r) => r.row),
+  );
+  assert.equal(erased.token('zanzibarsecret'), null);
+  assert.ok(!erased.dictionary().includes('erased-person@acme.test'));
+  assert.ok(!erased.dictionary().includes('key-1'));
+  assertSearches(erased, kept, queriesFor(kept));
+
+  // A block left with no rows is gone; a segment left with none is empty.
+  const first = rows.slice(0, BLOCK_ROWS);
+  const lastIdx = first[first.length - 1]?.row.idx as number;
+  const head = new SegmentReader(rewriteSegment(seg, (row) => row.idx <= lastIdx));
+  assert.equal(head.blocks, 1);
+  assertSearches(head, first, ['alpha', '"alpha beta"', 'actor:user7@acme.test']);
+  const none = new SegmentReader(rewriteSegment(seg, () => false));
+  assert.deepEqual([none.rows, none.blocks, none.dictionary().length, none.token('alpha')], [0, 0, 0, null]);
+
+  // A segment without positions rewrites too.
+  const plain = new SegmentReader(rewriteSegment(new SegmentReader(encodeSegment(rows)), (row) => row.key_id !== 'key-1'));
+  assert.equal(plain.positions, false);
+  assertSearches(plain, kept, ['alpha', 'w1*', 'actor:user1*']);
 });

@@ -4,20 +4,23 @@
  * never take another row can be written once in a form built for size). Pure: bytes in, bytes out.
  *
  * Layout: `STSEG1\n`, then the sections, then the directory (zstd JSON), then its length (u32 LE)
- * and `SEG1`. Sections:
+ * and `SEG1`. Every section is a frame: a byte saying how it is stored (0 as is, 1 zstd), then
+ * its bytes. Sections:
  * - the dictionary: every value of the coded fields (CODED), sorted, each held once;
+ * - the vocabulary: every token of the full text, sorted and front-coded in groups of
+ *   TOKEN_GROUP, each with the blocks that hold it; a token's number is its place in it;
  * - per block of BLOCK_ROWS rows, so a search reads the newest blocks first and stops when its
  *   page is full:
- *   - per column, a zstd frame of the column's values in the block: `idx` as deltas, `time` and
- *     `received` as signed deltas (each block decodes alone), coded fields as dictionary numbers
- *     (0 for none), the event id as its 16 bytes when a UUID;
- *   - the block's full text: its tokens sorted, in groups of TOKEN_GROUP, each group a zstd frame
- *     of its tokens (front-coded, with how many rows hold each and the length of their postings,
- *     so a lookup skips the others' undecoded) and one of their postings: row
- *     numbers within the block as deltas, and with `positions`, each row's token positions (what a
- *     phrase needs; without them a phrase would be confirmed on the entry, like FTS5 detail=none).
- *   The directory keeps each block's idx and time ranges and the dictionary numbers each coded
- *   column uses, so a search skips blocks without reading them.
+ *   - per column, the column's values in the block: `idx` as deltas, `time` and `received` as
+ *     signed deltas (each block decodes alone), coded fields as one- or two-byte places in the
+ *     block's list of the codes it uses, the event id as its 16 bytes when a UUID;
+ *   - the block's full text: its token numbers ascending, in groups, each group a frame of the
+ *     numbers (as deltas) with how many rows hold each and the length of their postings (a lookup
+ *     skips the others' undecoded), and a frame of the postings: row numbers within the block as
+ *     deltas, and with `positions`, each row's token positions (what a phrase needs; without
+ *     them a phrase would be confirmed on the entry, like FTS5 detail=none).
+ *   The directory keeps each block's idx and time ranges and the codes each coded column uses,
+ *   so a search skips blocks without reading them.
  *
  * Not yet used by the server: this is the format and its search (search.ts), measured beside the
  * SQLite store in bench/storage/options.ts. Next: a partition rewritten as a segment when it
@@ -29,6 +32,7 @@ import { tokenize } from '../../index/unicode61.js';
 import { UUID_ID } from '../fs/query-schema.js';
 import { ByteReader, ByteWriter } from './varint.js';
 
+/** Rows a block holds when written from text (the last fewer); a rewrite leaves blocks smaller. */
 export const BLOCK_ROWS = 8192;
 export const TOKEN_GROUP = 128;
 const MAGIC = Buffer.from('STSEG1\n');
@@ -105,7 +109,6 @@ export interface BlockInfo {
 interface Directory {
   v: 1;
   rows: number;
-  blockRows: number;
   positions: boolean;
   dictionary: Span;
   blocks: BlockInfo[];
@@ -113,12 +116,63 @@ interface Directory {
   vocabulary: { first: string; span: Span }[];
 }
 
+/** A block's content: its rows, and each token with the rows (numbers within the block) holding it. */
+export interface BlockInput {
+  rows: IndexRow[];
+  tokens: Map<string, Posting[]>;
+}
+
 /** One segment file's bytes for `rows` (ascending idx) and each row's full text. */
 export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], opts: SegmentOptions = {}): Buffer {
-  const positions = opts.positions ?? false;
   for (let i = 1; i < rows.length; i++)
     if ((rows[i] as { row: IndexRow }).row.idx <= (rows[i - 1] as { row: IndexRow }).row.idx)
       throw new Error(`segment rows must ascend by idx: ${rows[i]?.row.idx} follows ${rows[i - 1]?.row.idx}`);
+  return encodeBlocks(Math.ceil(rows.length / BLOCK_ROWS), opts.positions ?? false, (b) => {
+    const block = rows.slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS);
+    const tokens = new Map<string, Posting[]>();
+    block.forEach(({ text }, r) => {
+      tokenize(text).forEach((t, p) => {
+        const list = tokens.get(t) ?? [];
+        tokens.set(t, list);
+        const last = list[list.length - 1];
+        if (last?.row === r) last.positions?.push(p);
+        else list.push({ row: r, positions: [p] });
+      });
+    });
+    return { rows: block.map((x) => x.row), tokens };
+  });
+}
+
+/**
+ * `seg` written again with only the rows `keep` admits: what an erasure or an expiry leaves. Every
+ * trace of a dropped row goes with it: its columns, its postings, a token or a coded value no
+ * kept row holds (so an erased person's name is not left in the dictionary or the vocabulary).
+ */
+export function rewriteSegment(seg: SegmentReader, keep: (row: IndexRow) => boolean): Buffer {
+  const vocabulary: string[] = [];
+  seg.forVocabulary('', (t) => vocabulary.push(t) > 0);
+  return encodeBlocks(seg.blocks, seg.positions, (b) => {
+    const old = seg.blockRows(b);
+    const renumber = new Map<number, number>();
+    const rows = old.filter((row, i) => keep(row) && renumber.set(i, renumber.size) !== undefined);
+    const tokens = new Map<string, Posting[]>();
+    if (rows.length > 0)
+      for (const [id, postings] of seg.blockPostings(b)) {
+        const kept = postings.flatMap((p) => {
+          const row = renumber.get(p.row);
+          return row === undefined ? [] : [{ ...p, row }];
+        });
+        if (kept.length > 0) tokens.set(vocabulary[id] as string, kept);
+      }
+    return { rows, tokens };
+  });
+}
+
+/**
+ * The file for `count` blocks of input (each asked for twice: once for the dictionary and the
+ * vocabulary, once to be written; blocks with no rows are left out).
+ */
+function encodeBlocks(count: number, positions: boolean, blockOf: (b: number) => BlockInput): Buffer {
   const parts: Buffer[] = [MAGIC];
   let at = MAGIC.length;
   const put = (b: Buffer): Span => {
@@ -129,34 +183,41 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
   };
   const frame = (w: ByteWriter): Span => put(packFrame(w.finish()));
 
+  // First pass: the coded values, and each token's blocks (numbered as written), so blocks can
+  // name tokens by their number in the vocabulary.
   const values = new Set<string>();
-  for (const { row } of rows) for (const c of CODED) if (row[c] !== null) values.add(row[c] as string);
+  const tokenBlocks = new Map<string, number[]>();
+  let written = 0;
+  for (let b = 0; b < count; b++) {
+    const { rows, tokens } = blockOf(b);
+    if (rows.length === 0) continue;
+    for (const row of rows) for (const c of CODED) if (row[c] !== null) values.add(row[c] as string);
+    for (const t of tokens.keys()) {
+      const list = tokenBlocks.get(t) ?? [];
+      tokenBlocks.set(t, list);
+      list.push(written);
+    }
+    written++;
+  }
   const sorted = [...values].sort();
   const code = new Map(sorted.map((v, i) => [v, i + 1]));
   const dw = new ByteWriter();
   dw.uvarint(sorted.length);
   for (const v of sorted) dw.string(v);
   const dictionary = frame(dw);
-
-  // The vocabulary first (each token's blocks), so blocks can name tokens by their number in it.
-  const tokenBlocks = new Map<string, number[]>();
-  for (let b = 0; b * BLOCK_ROWS < rows.length; b++)
-    for (const { text } of rows.slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS))
-      for (const t of tokenize(text)) {
-        const list = tokenBlocks.get(t);
-        if (!list) tokenBlocks.set(t, [b]);
-        else if (list[list.length - 1] !== b) list.push(b);
-      }
   const vocabularyTokens = [...tokenBlocks.keys()].sort();
   const tokenId = new Map(vocabularyTokens.map((t, i) => [t, i]));
   const vocabulary = vocabularyOf(vocabularyTokens, tokenBlocks, frame);
 
   const blocks: BlockInfo[] = [];
-  for (let b = 0; b < rows.length; b += BLOCK_ROWS) {
-    const block = rows.slice(b, b + BLOCK_ROWS);
+  let rowCount = 0;
+  for (let b = 0; b < count; b++) {
+    const { rows: block, tokens } = blockOf(b);
+    if (block.length === 0) continue;
+    rowCount += block.length;
     const codeOf = (c: Coded, row: IndexRow) => (row[c] === null ? 0 : (code.get(row[c] as string) as number));
     const codes = {} as Record<Coded, number[]>;
-    for (const c of CODED) codes[c] = [...new Set(block.map(({ row }) => codeOf(c, row)))].sort((x, y) => x - y);
+    for (const c of CODED) codes[c] = [...new Set(block.map((row) => codeOf(c, row)))].sort((x, y) => x - y);
     const columns = {} as Record<Column, Span>;
     for (const c of COLUMNS) {
       if (isCoded(c)) {
@@ -165,7 +226,7 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
         const local = new Map(codes[c].map((n, i) => [n, i]));
         const width = codes[c].length <= 256 ? 1 : 2;
         const bytes = Buffer.alloc(block.length * width);
-        block.forEach(({ row }, i) => {
+        block.forEach((row, i) => {
           const n = local.get(codeOf(c, row)) as number;
           if (width === 1) bytes[i] = n;
           else bytes.writeUInt16LE(n, i * 2);
@@ -175,24 +236,24 @@ export function encodeSegment(rows: readonly { row: IndexRow; text: string }[], 
       }
       const w = new ByteWriter();
       let prev = 0;
-      for (const { row } of block) {
+      for (const row of block) {
         writeValue(w, c, row, prev);
         prev = deltaBase(c, row, prev);
       }
       columns[c] = frame(w);
     }
-    const times = block.map(({ row }) => row.time);
+    const times = block.map((row) => row.time);
     blocks.push({
       rows: block.length,
-      idx: [(block[0] as { row: IndexRow }).row.idx, (block[block.length - 1] as { row: IndexRow }).row.idx],
+      idx: [(block[0] as IndexRow).idx, (block[block.length - 1] as IndexRow).idx],
       time: [Math.min(...times), Math.max(...times)],
       codes,
       columns,
-      text: textIndex(block, positions, tokenId, frame),
+      text: textIndex(tokens, positions, tokenId, frame),
     });
   }
 
-  const dir: Directory = { v: 1, rows: rows.length, blockRows: BLOCK_ROWS, positions, dictionary, blocks, vocabulary };
+  const dir: Directory = { v: 1, rows: rowCount, positions, dictionary, blocks, vocabulary };
   const json = compress(Buffer.from(JSON.stringify(dir)), { compressionLevel: LEVEL });
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
@@ -217,28 +278,12 @@ const FRAME_ZSTD = Buffer.from([1]);
  * postings.
  */
 function textIndex(
-  block: readonly { text: string }[],
+  tokens: Map<string, Posting[]>,
   positions: boolean,
   tokenId: Map<string, number>,
   frame: (w: ByteWriter) => Span,
 ): TokenGroup[] {
-  // token number → rows (and positions), rows ascending as they are visited.
-  const post = new Map<number, { rows: number[]; pos: number[][] }>();
-  block.forEach(({ text }, r) => {
-    const seen = new Map<number, number[]>();
-    tokenize(text).forEach((t, p) => {
-      const id = tokenId.get(t) as number;
-      const ps = seen.get(id);
-      if (ps) ps.push(p);
-      else seen.set(id, [p]);
-    });
-    for (const [id, ps] of seen) {
-      const e = post.get(id) ?? { rows: [], pos: [] };
-      post.set(id, e);
-      e.rows.push(r);
-      if (positions) e.pos.push(ps);
-    }
-  });
+  const post = new Map([...tokens].map(([t, list]) => [tokenId.get(t) as number, list]));
   const ids = [...post.keys()].sort((x, y) => x - y);
   const groups: TokenGroup[] = [];
   for (let g = 0; g < ids.length; g += TOKEN_GROUP) {
@@ -250,15 +295,14 @@ function textIndex(
     for (const id of group) {
       tw.uvarint(id - lastId - 1);
       lastId = id;
-      const e = post.get(id) as { rows: number[]; pos: number[][] };
-      tw.uvarint(e.rows.length);
+      const list = post.get(id) as Posting[];
+      tw.uvarint(list.length);
       const start = pw.length;
       let prev = -1;
-      e.rows.forEach((r, k) => {
+      list.forEach(({ row: r, positions: ps = [] }) => {
         pw.uvarint(r - prev - 1);
         prev = r;
         if (positions) {
-          const ps = e.pos[k] as number[];
           pw.uvarint(ps.length);
           let pp = -1;
           for (const p of ps) {
@@ -405,11 +449,6 @@ export class SegmentReader {
       this.dict = Array.from({ length: r.uvarint() }, () => r.string());
     }
     return this.dict;
-  }
-
-  /** Rows a block holds (the last may hold fewer): row r is in block floor(r / blockCapacity). */
-  get blockCapacity(): number {
-    return this.dir.blockRows;
   }
 
   get blocks(): number {
@@ -582,26 +621,47 @@ export class SegmentReader {
         pr.skip(bytes);
         continue;
       }
-      if (at > id) return [];
-      const out: Posting[] = new Array(count);
-      let prev = -1;
-      for (let k = 0; k < count; k++) {
-        prev += pr.uvarint() + 1;
-        if (!this.positions) {
-          out[k] = { row: prev };
-          continue;
-        }
-        const positions: number[] = [];
-        let pp = -1;
-        for (let m = pr.uvarint(); m > 0; m--) {
-          pp += pr.uvarint() + 1;
-          positions.push(pp);
-        }
-        out[k] = { row: prev, positions };
-      }
-      return out;
+      return at === id ? this.readPostings(pr, count) : [];
     }
     return [];
+  }
+
+  /** Every token number of block `b` with its postings. */
+  blockPostings(b: number): Map<number, Posting[]> {
+    const out = new Map<number, Posting[]>();
+    for (const group of this.block(b).text) {
+      const tr = this.frame(group.tokens);
+      const pr = this.frame(group.postings);
+      let at = group.first - 1;
+      for (let n = tr.uvarint(); n > 0; n--) {
+        at += tr.uvarint() + 1;
+        const count = tr.uvarint();
+        tr.uvarint(); // the postings' length: read in order, nothing to skip
+        out.set(at, this.readPostings(pr, count));
+      }
+    }
+    return out;
+  }
+
+  /** `count` postings from `pr`: row deltas, and each row's position deltas when kept. */
+  private readPostings(pr: ByteReader, count: number): Posting[] {
+    const out: Posting[] = new Array(count);
+    let prev = -1;
+    for (let k = 0; k < count; k++) {
+      prev += pr.uvarint() + 1;
+      if (!this.positions) {
+        out[k] = { row: prev };
+        continue;
+      }
+      const positions: number[] = [];
+      let pp = -1;
+      for (let m = pr.uvarint(); m > 0; m--) {
+        pp += pr.uvarint() + 1;
+        positions.push(pp);
+      }
+      out[k] = { row: prev, positions };
+    }
+    return out;
   }
 
   /** The rows of block `b` (numbers within it) whose text holds `token`, each with its positions when kept. */
