@@ -16,15 +16,21 @@ import { tokenize } from '../../index/unicode61.js';
 import { CODED, type Coded, type Column, type SegmentReader } from './segment.js';
 
 /** A block's matches: every row, none, or one byte per row. */
-type Bits = Uint8Array | 'all' | 'none';
+export type Bits = Uint8Array | 'all' | 'none';
 type Block = (b: number) => Bits;
+
+/** Which rows of each block `q` matches (within its tiers). */
+export function matcher(seg: SegmentReader, q: StoreQuery): (b: number) => Bits {
+  if (q.tiers?.length === 0) return () => 'none';
+  const query = q.root ? compile(seg, q.root, q.nowMs) : () => 'all' as const;
+  const tiers = q.tiers ? codedTest(seg, 'tier', (v) => (q.tiers as readonly string[]).includes(v as string)) : undefined;
+  return tiers ? (b: number) => and(tiers(b), () => query(b)) : query;
+}
 
 /** The rows of `seg` that `q` matches, a page of them in the page's order. */
 export function searchSegment(seg: SegmentReader, q: StoreQuery, page: SearchPage): IndexRow[] {
   if (q.tiers?.length === 0) return [];
-  const query = q.root ? compile(seg, q.root, q.nowMs) : () => 'all' as const;
-  const tiers = q.tiers ? codedTest(seg, 'tier', (v) => (q.tiers as readonly string[]).includes(v as string)) : undefined;
-  const match = tiers ? (b: number) => and(tiers(b), () => query(b)) : query;
+  const match = matcher(seg, q);
   const desc = page.order === 'desc';
   const out: IndexRow[] = [];
   for (let k = 0; k < seg.blocks && out.length < page.limit; k++) {
@@ -147,7 +153,7 @@ function rangeOf(node: QueryNode & { kind: 'field' }, nowMs: number): { min: num
 }
 
 /** A coded column's test: each dictionary value tested once; a block none or all of whose codes pass is not read. */
-function codedTest(seg: SegmentReader, c: Coded, test: (v: unknown) => boolean): Block {
+export function codedTest(seg: SegmentReader, c: Coded, test: (v: unknown) => boolean): Block {
   // Only the values this column uses: the dictionary also holds every other coded field's.
   const dict = seg.dictionary();
   const ok = new Uint8Array(dict.length + 1);
