@@ -29,7 +29,7 @@
 import { compress, decompress } from 'zstd-napi';
 import type { IndexRow } from '../../event/searchable.js';
 import { tokenize } from '../../index/unicode61.js';
-import { UUID_ID } from '../fs/query-schema.js';
+import { CODED_COLUMNS, UUID_ID } from '../fs/query-schema.js';
 import { ByteReader, ByteWriter } from './varint.js';
 
 /** Rows a block holds when written from text (the last fewer); a rewrite leaves blocks smaller. */
@@ -39,20 +39,8 @@ const MAGIC = Buffer.from('STSEG1\n');
 const TRAILER = Buffer.from('SEG1');
 const LEVEL = 3;
 
-/** Fields with few distinct values, stored as numbers into the dictionary. */
-export const CODED = [
-  'actor',
-  'actor_type',
-  'on_behalf_of',
-  'action',
-  'source',
-  'host',
-  'resource_type',
-  'outcome',
-  'tier',
-  'key_id',
-  'principal',
-] as const satisfies readonly (keyof IndexRow)[];
+/** Fields with few distinct values, stored as numbers into the dictionary: the row store's, and the tier. */
+export const CODED = [...CODED_COLUMNS, 'tier'] as const satisfies readonly (keyof IndexRow)[];
 export type Coded = (typeof CODED)[number];
 
 const COLUMNS = ['idx', 'time', 'received', 'id', 'verified', 'resource_id', 'subject', ...CODED] as const;
@@ -608,39 +596,40 @@ export class SegmentReader {
   postingsOf(b: number, id: number): Posting[] {
     const text = this.block(b).text;
     const g = lastAtOrBefore(text, id);
-    if (g < 0) return [];
-    const group = text[g] as TokenGroup;
+    let found: Posting[] = [];
+    if (g >= 0)
+      this.walkGroup(text[g] as TokenGroup, (at, count, bytes, pr) => {
+        if (at < id) {
+          pr.skip(bytes);
+          return true;
+        }
+        if (at === id) found = this.readPostings(pr, count);
+        return false;
+      });
+    return found;
+  }
+
+  /** Every token number of block `b` with its postings. */
+  blockPostings(b: number): Map<number, Posting[]> {
+    const out = new Map<number, Posting[]>();
+    for (const group of this.block(b).text)
+      this.walkGroup(group, (at, count, _bytes, pr) => out.set(at, this.readPostings(pr, count)) !== undefined);
+    return out;
+  }
+
+  /**
+   * Each token of a group in order: its number, how many rows hold it, its postings' length, and
+   * the postings reader at them (the visitor reads or skips them), until `visit` answers false.
+   */
+  private walkGroup(group: TokenGroup, visit: (id: number, count: number, bytes: number, postings: ByteReader) => boolean): void {
     const tr = this.frame(group.tokens);
     const pr = this.frame(group.postings);
     let at = group.first - 1;
     for (let n = tr.uvarint(); n > 0; n--) {
       at += tr.uvarint() + 1;
       const count = tr.uvarint();
-      const bytes = tr.uvarint();
-      if (at < id) {
-        pr.skip(bytes);
-        continue;
-      }
-      return at === id ? this.readPostings(pr, count) : [];
+      if (!visit(at, count, tr.uvarint(), pr)) return;
     }
-    return [];
-  }
-
-  /** Every token number of block `b` with its postings. */
-  blockPostings(b: number): Map<number, Posting[]> {
-    const out = new Map<number, Posting[]>();
-    for (const group of this.block(b).text) {
-      const tr = this.frame(group.tokens);
-      const pr = this.frame(group.postings);
-      let at = group.first - 1;
-      for (let n = tr.uvarint(); n > 0; n--) {
-        at += tr.uvarint() + 1;
-        const count = tr.uvarint();
-        tr.uvarint(); // the postings' length: read in order, nothing to skip
-        out.set(at, this.readPostings(pr, count));
-      }
-    }
-    return out;
   }
 
   /** `count` postings from `pr`: row deltas, and each row's position deltas when kept. */
