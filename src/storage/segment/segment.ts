@@ -22,9 +22,10 @@
  *   The directory keeps each block's idx and time ranges and the codes each coded column uses,
  *   so a search skips blocks without reading them.
  *
- * Not yet used by the server: this is the format and its search (search.ts), measured beside the
- * SQLite store in bench/storage/options.ts. Next: a partition rewritten as a segment when it
- * closes, and erasure as a rewrite without the erased rows.
+ * Not yet used by the server: this is the format, its search (search.ts), counts (tally.ts) and
+ * rewrite without erased rows (rewriteSegment), measured beside the SQLite store in
+ * bench/storage/options.ts. Next: a partition written as a segment when it closes, and the
+ * partitioned store reading it (docs/design.md, segments).
  */
 import { compress, decompress } from 'zstd-napi';
 import type { IndexRow } from '../../event/searchable.js';
@@ -105,7 +106,7 @@ interface Directory {
 }
 
 /** A block's content: its rows, and each token with the rows (numbers within the block) holding it. */
-export interface BlockInput {
+interface BlockInput {
   rows: IndexRow[];
   tokens: Map<string, Posting[]>;
 }
