@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeLeaf } from '../src/event/record.js';
 import { type Idp, startIdp } from './helpers/idp.js';
 import {
+  checkpointCovers,
   cleanup,
   type DataDir,
   filesContaining,
@@ -22,7 +23,6 @@ import {
   requestJson,
   runStele,
   SteleServer,
-  sleep,
 } from './helpers/stele.js';
 
 const EMAIL = 'carolleafx@acme.test';
@@ -47,15 +47,6 @@ async function appendAs(token: string, events: unknown[]): Promise<number[]> {
   const r = await call('POST', '/v1/events', token, events);
   assert.equal(r.status, 200, r.text);
   return (r.body.entries as { index: number }[]).map((e) => e.index);
-}
-
-async function waitForCheckpoint(size: number): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const h = await call('GET', '/healthz');
-    if ((h.body.checkpoint_size as number) >= size) return;
-    await sleep(50);
-  }
-  assert.fail(`no checkpoint of size ${size}`);
 }
 
 /** Files under `dir` (relative to the data directory) whose bytes contain `needle`, case-insensitively. */
@@ -114,7 +105,7 @@ describe('erasure of a person who wrote about themselves', () => {
         data: { note: `${NEEDLE} moved house` },
       }),
     ])) as [number];
-    await waitForCheckpoint(index + 1);
+    await checkpointCovers(server.url, index + 1);
 
     // Before the erasure: readable by whom policy allows, with who wrote it...
     const read = await call('GET', `/v1/entries/${index}`, data.token);
@@ -149,7 +140,7 @@ describe('erasure of a person who wrote about themselves', () => {
     ]);
     assert.equal(erase.code, 0, erase.output);
     assert.match(erase.stdout, /^erased: 1 indexed entry under 1 data key can no longer be read; recorded as entry \d+/);
-    await waitForCheckpoint(index + 2);
+    await checkpointCovers(server.url, index + 2);
 
     // After: no byte of the data directory names them (log tiles and bundles, wal/, state/,
     // keys/, index/ with its full-text words), nor does the unauthenticated entry API.

@@ -23,6 +23,7 @@ import {
   appendHttp,
   cleanup,
   type DataDir,
+  eventually,
   getJson,
   getText,
   initDir,
@@ -44,21 +45,6 @@ interface Health {
 }
 
 const health = (n: SteleServer) => getJson<Health>(`${n.url}/healthz`);
-
-/** Polls `check` until it returns true (or throws its last error after `ms`). */
-async function eventually(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    let last: unknown;
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (${(last as Error).message})` : ''}`);
-    await sleep(100);
-  }
-}
 
 /**
  * Four clients append through random live nodes (retrying a batch on another node until it is

@@ -15,7 +15,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { commitEventId, derivedId } from '../src/sources/ids.js';
-import { CLI, cleanup, type DataDir, getJson, initDir, runStele, SteleServer, sleep, tempDir } from './helpers/stele.js';
+import { CLI, cleanup, type DataDir, eventually, getJson, initDir, runStele, SteleServer, tempDir } from './helpers/stele.js';
 
 type J = Record<string, unknown>;
 
@@ -87,12 +87,6 @@ const inRepo = (hits: Hit[], repo: string) => hits.filter((h) => (h.event.data a
 /** The client sender's state: its outbox (events not yet taken) and how often it was started. */
 const senderState = (repo: string) =>
   JSON.parse(readFileSync(join(repo, '.git', 'stele', 'state.json'), 'utf8')) as { outbox: J[]; starts: number };
-
-/** Waits until `check` holds (the background sender works on its own time). */
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(100)) if (await check()) return;
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** Every event of the repository stored exactly once (ids are what makes a resend harmless). */
 async function assertStoredOnce(repo: string): Promise<Hit[]> {
@@ -377,7 +371,7 @@ describe('client hooks', () => {
     // Back up: the next commit's background sender takes everything, each event once.
     git(repo, ['config', 'stele.url', server.url]);
     shas.push(commit(repo, 'f', 'online\n', 'online again'));
-    await until('the commits', async () => inRepo(await search('action:git.commit'), repo).length >= 4);
+    await eventually('the commits', async () => inRepo(await search('action:git.commit'), repo).length >= 4);
     const stored = inRepo(await search('action:git.commit'), repo).map((h) => (h.event.resource as J).id);
     assert.deepEqual(stored.sort(), [...shas].sort());
     await drain(repo);
@@ -559,8 +553,8 @@ describe('the background sender', () => {
     await install(repo);
     const shas: string[] = [];
     for (let i = 0; i < 15; i++) shas.push(commit(repo, `f${i}`, `${i}\n`, `burst ${i}`));
-    await until('the commits', async () => inRepo(await search('action:git.commit'), repo).length === 15);
-    await until('the sender to stop', () => !existsSync(join(repo, '.git', 'stele', 'sender.pid')));
+    await eventually('the commits', async () => inRepo(await search('action:git.commit'), repo).length === 15);
+    await eventually('the sender to stop', () => !existsSync(join(repo, '.git', 'stele', 'sender.pid')));
     assert.equal(senderState(repo).starts, 1);
     assert.equal((await assertStoredOnce(repo)).length, 16, '15 commits and the branch creation');
   });
@@ -596,7 +590,7 @@ describe('the background sender', () => {
       assert.ok(batch.includes(commitEventId(shas[0] as string)), 'the batch holds the first commit');
       const pid = Number(readFileSync(join(repo, '.git', 'stele', 'sender.pid'), 'utf8'));
       process.kill(pid, 'SIGKILL');
-      await until('the sender to die', () => {
+      await eventually('the sender to die', () => {
         try {
           process.kill(pid, 0);
           return false;
@@ -609,7 +603,7 @@ describe('the background sender', () => {
       // The log is reachable again; a commit made now starts a new sender (the dead one's pid file is stale).
       git(repo, ['config', 'stele.url', server.url]);
       shas.push(commit(repo, 'f', '3\n', 'three'));
-      await until('the commits', async () => inRepo(await search('action:git.commit'), repo).length === 3);
+      await eventually('the commits', async () => inRepo(await search('action:git.commit'), repo).length === 3);
       await drain(repo);
       const hits = await assertStoredOnce(repo);
       assert.deepEqual(

@@ -54,10 +54,22 @@ export function tempDir(prefix = 'stele-e2e-'): string {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `check` every 100 ms until it holds, instead of a fixed pause a loaded machine may outlast; fails naming `what`. */
+/**
+ * Polls `check` every 100 ms until it holds, instead of a fixed pause a loaded machine may outlast;
+ * fails naming `what`, with the last error `check` threw.
+ */
 export async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(100)) if (await check()) return;
-  throw new Error(`${what}: not within ${ms} ms`);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let last: unknown;
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (${(last as Error).message})` : ''}`);
+    await sleep(100);
+  }
 }
 
 /** Waits until the log's served checkpoint covers `size` entries. */
