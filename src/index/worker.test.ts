@@ -27,6 +27,24 @@ const leaf = (n: number) =>
     RECEIVED,
   );
 
+type Tiles = Parameters<typeof serveIndex>[1]['tiles'];
+const NO_TILES: Tiles = { readTile: async () => null, readCheckpoint: async () => null };
+
+/** An index thread on a port of its own, over `store`, with a fresh key store; `close` ends both. */
+async function startIndex(store: QueryStore, tiles: Tiles = NO_TILES, coalesceMs?: number) {
+  const master = Buffer.alloc(32, 9);
+  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
+  const { port1, port2 } = new MessageChannel();
+  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY, false, coalesceMs);
+  return {
+    port: port1,
+    close: async () => {
+      port1.close();
+      await keys.close();
+    },
+  };
+}
+
 /** A memory store that counts its insert calls (one a store transaction). */
 function countingStore(): { store: QueryStore; inserts: () => number } {
   const inner = new MemoryQueryStore();
@@ -45,12 +63,8 @@ function countingStore(): { store: QueryStore; inserts: () => number } {
 }
 
 test("a search queued behind the log's messages is answered before the backlog they bring is indexed batch by batch", async () => {
-  const master = Buffer.alloc(32, 9);
-  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
   const { store, inserts } = countingStore();
-  const tiles = { readTile: async () => null, readCheckpoint: async () => null };
-  const { port1, port2 } = new MessageChannel();
-  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY);
+  const { port: port1, close } = await startIndex(store);
   const replied = new Promise<number>((resolve) =>
     port1.on('message', (m: FromIndex) => {
       if (m.type === 'reply' && m.seq === 1) resolve(inserts());
@@ -76,15 +90,12 @@ test("a search queued behind the log's messages is answered before the backlog t
   const before = await replied;
   // Batches started inside the delivery of each message would have run one per message first.
   assert.ok(before <= 2, `the search waited for ${before} batches`);
-  port1.close();
-  await keys.close();
+  await close();
 });
 
 test('a search catches up only with what the log had when it arrived, not with what arrives while it reads the tiles', async () => {
-  const master = Buffer.alloc(32, 8);
-  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
   const leaves = Array.from({ length: 5120 }, (_, n) => leaf(n));
-  const { port1, port2 } = new MessageChannel();
+  let thread: Awaited<ReturnType<typeof startIndex>> | undefined;
   let size = 2048;
   const tiles = {
     // Every bundle read yields, and meanwhile the log grows by a bundle (as under a steady stream).
@@ -92,13 +103,14 @@ test('a search catches up only with what the log had when it arrived, not with w
       await new Promise((r) => setImmediate(r));
       if (size < leaves.length) {
         size += 256;
-        port1.postMessage({ type: 'tail', size, published: size } satisfies ToIndex);
+        thread?.port.postMessage({ type: 'tail', size, published: size } satisfies ToIndex);
       }
       return level === 'entries' ? encodeBundle(leaves.slice(index * 256, index * 256 + width)) : null;
     },
     readCheckpoint: async () => null,
   };
-  serveIndex(port2, { store: new MemoryQueryStore(), keys, tiles }, DEFAULT_POLICY);
+  thread = await startIndex(new MemoryQueryStore(), tiles);
+  const port1 = thread.port;
   const replied = new Promise<SearchResult>((resolve) =>
     port1.on('message', (m: FromIndex) => {
       if (m.type === 'reply' && m.seq === 1 && m.ok) resolve(m.value as SearchResult);
@@ -113,13 +125,10 @@ test('a search catches up only with what the log had when it arrived, not with w
   } satisfies ToIndex);
   const r = await replied;
   assert.equal(r.indexed, 2048, 'it indexed the 2,048 entries the log had, then answered');
-  port1.close();
-  await keys.close();
+  await thread.close();
 });
 
 test('a summary runs in steps: a search sent after it is answered between its parts, and a cancelled one stops', async () => {
-  const master = Buffer.alloc(32, 9);
-  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
   const inner = new MemoryQueryStore();
   const order: string[] = [];
   const PARTS = 4;
@@ -142,9 +151,7 @@ test('a summary runs in steps: a search sent after it is answered between its pa
       };
     },
   });
-  const tiles = { readTile: async () => null, readCheckpoint: async () => null };
-  const { port1, port2 } = new MessageChannel();
-  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY);
+  const { port: port1, close } = await startIndex(store);
   const replies = new Map<number, FromIndex>();
   const reply = (seq: number) =>
     new Promise<FromIndex>((resolve) => {
@@ -176,17 +183,13 @@ test('a summary runs in steps: a search sent after it is answered between its pa
   assert.ok(cancelled.type === 'reply' && !cancelled.ok);
   assert.equal(cancelled.error.code, 'abandoned');
   assert.ok(order.filter((o) => o === 'part').length < PARTS, order.join(' '));
-  port1.close();
+  await close();
 });
 
 test('a trickle of small appends is indexed in one transaction, not one each; a read-your-writes wait does not wait for more', async () => {
-  const master = Buffer.alloc(32, 7);
-  const keys = await KeyStore.open(new MemoryKeyRecords(), [{ id: masterKeyId(master), key: master }]);
   const { store, inserts } = countingStore();
-  const tiles = { readTile: async () => null, readCheckpoint: async () => null };
-  const { port1, port2 } = new MessageChannel();
   // A long coalescing window, so a slow machine's timers cannot split the trickle.
-  serveIndex(port2, { store, keys, tiles }, DEFAULT_POLICY, false, 3_000);
+  const { port: port1, close } = await startIndex(store, NO_TILES, 3_000);
   const indexed = (upto: number) =>
     new Promise<number>((resolve) => {
       const on = (m: FromIndex) => {
@@ -214,6 +217,5 @@ test('a trickle of small appends is indexed in one transaction, not one each; a 
   port1.postMessage({ type: 'hurry', upto: 6 } satisfies ToIndex);
   assert.ok((await waited) - asked < 2_000, 'the wait did not sit out the coalescing window');
   assert.equal(inserts(), 2);
-  port1.close();
-  await keys.close();
+  await close();
 });
